@@ -1,0 +1,274 @@
+// The back end behind the contract: validates every payload, runs the method against the open project,
+// and pushes events. Electron IPC and the web server both call `dispatch`; neither holds logic of its own.
+import { readFile, writeFile } from 'node:fs/promises';
+import { z } from 'zod';
+import {
+  methods,
+  type Annotation,
+  type EventName,
+  type EventPayload,
+  type Image,
+  type MethodName,
+  type MethodOutput,
+  type ProjectInfo,
+} from '../../shared/contract';
+import { exportCoco } from '../formats/coco/export';
+import { importCoco } from '../formats/coco/import';
+import { JobManager } from '../jobs/manager';
+import { MaskFormatError, area, bbox, fromCocoRle, toCompressedString } from '../masks';
+import {
+  ProjectOpenError,
+  ProjectStore,
+  StoreError,
+  indexFolder,
+  type AnnotationRow,
+  type CategoryRow,
+  type ImageRow,
+} from '../project';
+import { ApiError } from './errors';
+
+type Handlers = { [M in MethodName]: (input: z.output<(typeof methods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M> };
+export type EventSink = <E extends EventName>(event: E, payload: EventPayload<E>) => void;
+
+export interface BackendOptions {
+  shell: 'electron' | 'web';
+  version?: string;
+  /** Native folder picker (Electron); absent in web mode. */
+  pickFolder?: () => Promise<string | null>;
+}
+
+export class Backend {
+  private store: ProjectStore | null = null;
+  private readonly listeners = new Set<EventSink>();
+  readonly jobs = new JobManager({
+    progress: (job) => this.emit('job.progress', { jobId: job.id, kind: job.kind, done: job.done, total: job.total, message: job.message }),
+    finished: (job) => this.emit('job.finished', job),
+  });
+
+  constructor(private readonly options: BackendOptions) {}
+
+  onEvent(listener: EventSink): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit<E extends EventName>(event: E, payload: EventPayload<E>): void {
+    for (const l of this.listeners) l(event, payload);
+  }
+
+  get project(): ProjectStore | null {
+    return this.store;
+  }
+
+  openProject(folder: string): ProjectInfo {
+    let store: ProjectStore;
+    try {
+      store = ProjectStore.open(folder);
+    } catch (e) {
+      if (e instanceof ProjectOpenError) throw new ApiError('project_refused', e.message);
+      throw e;
+    }
+    this.store?.close();
+    this.store = store;
+    this.emit('project.changed', { what: 'project' });
+    return this.info(store);
+  }
+
+  async close(): Promise<void> {
+    await this.jobs.cancelAll();
+    this.store?.close();
+    this.store = null;
+  }
+
+  /** Validates `rawInput` against the contract, runs the method, and returns its output. */
+  async dispatch(method: string, rawInput: unknown): Promise<unknown> {
+    if (!Object.hasOwn(methods, method)) throw new ApiError('not_found', `unknown method "${method}"`);
+    const m = method as MethodName;
+    const parsed = methods[m].input.safeParse(rawInput ?? {});
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+      throw new ApiError('bad_request', `invalid payload for ${m}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, issues);
+    }
+    try {
+      return await (this.handlers[m] as (i: unknown) => unknown)(parsed.data);
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+      if (e instanceof StoreError || e instanceof MaskFormatError) throw new ApiError('bad_request', e.message);
+      throw e;
+    }
+  }
+
+  private need(): ProjectStore {
+    if (!this.store) throw new ApiError('no_project', 'no project is open: open a folder first');
+    return this.store;
+  }
+
+  private info(store: ProjectStore): ProjectInfo {
+    return { folder: store.folder, dbPath: store.dbPath, schemaVersion: store.schemaVersion, stats: store.stats() };
+  }
+
+  private image(id: number): ImageRow {
+    const img = this.need().getImage(id);
+    if (!img) throw new ApiError('not_found', `no image with id ${id}`);
+    return img;
+  }
+
+  private annotationRow(id: number): AnnotationRow {
+    const a = this.need().getAnnotation(id);
+    if (!a) throw new ApiError('not_found', `no annotation with id ${id}`);
+    return a;
+  }
+
+  /** Decodes and checks a mask from the API against its image, and derives what the store keeps. */
+  private maskFields(mask: unknown, img: ImageRow) {
+    const rle = fromCocoRle(mask);
+    if (rle.h !== img.height || rle.w !== img.width)
+      throw new ApiError('bad_request', `mask size ${rle.h}×${rle.w} (h×w) does not match image ${img.height}×${img.width}`);
+    return { rle: toCompressedString(rle), height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle) };
+  }
+
+  private readonly handlers: Handlers = {
+    'app.info': () => ({
+      version: this.options.version ?? '0.0.0',
+      shell: this.options.shell,
+      project: this.store ? this.info(this.store) : null,
+    }),
+    'app.pickFolder': async () => ({ folder: this.options.pickFolder ? await this.options.pickFolder() : null }),
+    'project.open': ({ folder }) => this.openProject(folder),
+    'project.stats': () => this.need().stats(),
+    'project.index': () => {
+      const store = this.need();
+      const running = this.jobs.list().find((j) => j.kind === 'index' && j.state === 'running');
+      if (running) return { jobId: running.id };
+      const job = this.jobs.start('index', async (ctx) => {
+        const report = await indexFolder(store, {
+          signal: ctx.signal,
+          onProgress: (done, total, path) => ctx.progress(done, total, path),
+        });
+        this.emit('project.changed', { what: 'images' });
+        return report;
+      });
+      return { jobId: job.id };
+    },
+    'jobs.list': () => this.jobs.list(),
+    'jobs.cancel': ({ id }) => {
+      const job = this.jobs.cancel(id);
+      if (!job) throw new ApiError('not_found', `no job ${id}`);
+      return job;
+    },
+    'images.list': ({ status, search, offset, limit }) => {
+      const store = this.need();
+      return {
+        total: store.countImages({ status, search }),
+        items: store.listImages({ status, search, offset, limit }).map(toImage),
+      };
+    },
+    'images.get': ({ id }) => toImage(this.image(id)),
+    'images.setStatus': ({ id, status }) => {
+      const img = this.image(id);
+      if (img.status === 'error') throw new ApiError('conflict', `image ${img.path} could not be read: ${img.error}`);
+      this.need().setImageStatus(id, status);
+      this.emit('project.changed', { what: 'images', imageId: id });
+      return toImage(this.image(id));
+    },
+    'categories.list': () => this.need().listCategories().map(toCategory),
+    'categories.add': (input) => {
+      const store = this.need();
+      if (store.getCategoryByName(input.name)) throw new ApiError('conflict', `a category named "${input.name}" exists`);
+      const c = store.addCategory(input);
+      this.emit('project.changed', { what: 'categories' });
+      return toCategory(c);
+    },
+    'categories.update': ({ id, ...patch }) => {
+      const store = this.need();
+      if (patch.name !== undefined) {
+        const other = store.getCategoryByName(patch.name);
+        if (other && other.id !== id) throw new ApiError('conflict', `a category named "${patch.name}" exists`);
+      }
+      const c = store.updateCategory(id, patch);
+      if (!c) throw new ApiError('not_found', `no category with id ${id}`);
+      this.emit('project.changed', { what: 'categories' });
+      return toCategory(c);
+    },
+    'categories.delete': ({ id }) => {
+      const deleted = this.need().deleteCategory(id);
+      if (deleted) this.emit('project.changed', { what: 'categories' });
+      return { deleted };
+    },
+    'annotations.list': ({ imageId }) => {
+      this.image(imageId);
+      return this.need().listAnnotations({ imageId }).map(toAnnotation);
+    },
+    'annotations.add': ({ imageId, categoryId, mask, source }) => {
+      const img = this.image(imageId);
+      if (img.status === 'error') throw new ApiError('conflict', `image ${img.path} could not be read: ${img.error}`);
+      const row = this.need().addAnnotation({ imageId, categoryId, source: source ?? 'manual', ...this.maskFields(mask, img) });
+      this.emit('project.changed', { what: 'annotations', imageId });
+      return toAnnotation(row);
+    },
+    'annotations.update': ({ id, categoryId, mask }) => {
+      const current = this.annotationRow(id);
+      const patch = {
+        ...(categoryId !== undefined ? { categoryId } : {}),
+        ...(mask !== undefined ? this.maskFields(mask, this.image(current.imageId)) : {}),
+      };
+      const row = this.need().updateAnnotation(id, patch);
+      this.emit('project.changed', { what: 'annotations', imageId: current.imageId });
+      return toAnnotation(row ?? this.annotationRow(id));
+    },
+    'annotations.delete': ({ id }) => {
+      const current = this.need().getAnnotation(id);
+      const deleted = this.need().deleteAnnotation(id);
+      if (current) this.emit('project.changed', { what: 'annotations', imageId: current.imageId });
+      return { deleted };
+    },
+    'coco.export': async ({ format, forcePolygons, tolerance, out }) => {
+      const { document, report } = exportCoco(this.need(), { format, forcePolygons, tolerance });
+      if (out === undefined) return { report, document };
+      await writeFile(out, JSON.stringify(document));
+      return { report, path: out };
+    },
+    'coco.import': async ({ file, document }) => {
+      let doc = document;
+      if (file !== undefined) {
+        let text: string;
+        try {
+          text = await readFile(file, 'utf8');
+        } catch (e) {
+          throw new ApiError('bad_request', `cannot read ${file}: ${(e as Error).message}`);
+        }
+        try {
+          doc = JSON.parse(text);
+        } catch (e) {
+          throw new ApiError('bad_request', `${file} is not valid JSON: ${(e as Error).message}`);
+        }
+      }
+      const report = importCoco(this.need(), doc);
+      this.emit('project.changed', { what: 'annotations' });
+      return report;
+    },
+  };
+}
+
+function toImage(r: ImageRow): Image {
+  return { id: r.id, path: r.path, width: r.width, height: r.height, bytes: r.bytes, format: r.format, status: r.status, error: r.error, annotations: r.annotationCount ?? 0 };
+}
+
+function toCategory(c: CategoryRow) {
+  return { id: c.id, name: c.name, supercategory: c.supercategory, color: c.color, isthing: Boolean(c.isthing) };
+}
+
+function toAnnotation(a: AnnotationRow): Annotation {
+  return {
+    id: a.id,
+    imageId: a.imageId,
+    categoryId: a.categoryId,
+    mask: { size: [a.height, a.width], counts: a.rle },
+    area: a.area,
+    bbox: a.bbox,
+    iscrowd: Boolean(a.iscrowd),
+    source: a.source,
+    runId: a.runId,
+    score: a.score,
+  };
+}

@@ -1,0 +1,189 @@
+// The `difflabel` command line. Exit codes: 0 done, 1 error, 2 bad usage, 3 done but some inputs were
+// skipped (unreadable images, COCO entries that could not be imported) — the report says which.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Backend } from '../api/backend';
+import { ApiError } from '../api/errors';
+import { ProjectOpenError, ProjectStore, indexFolder } from '../project';
+import { startServer } from '../server/server';
+import { exportCoco } from '../formats/coco/export';
+import { CocoFileError, importCocoFile } from '../formats/coco/import';
+import { progressPrinter } from './progress';
+import { writeFile } from 'node:fs/promises';
+
+export const EXIT = { ok: 0, error: 1, usage: 2, partial: 3 } as const;
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+class CliFailure extends Error {}
+
+function openStore(folder: string): ProjectStore {
+  const dir = resolve(folder);
+  if (!existsSync(dir)) throw new CliFailure(`folder not found: ${dir}`);
+  return ProjectStore.open(dir);
+}
+
+export async function main(argv: string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
+  let code: number = EXIT.ok;
+  const say = (s: string) => io.out.write(s + '\n');
+  const program = new Command('difflabel')
+    .description('DiffLabel: label image folders with diffusion-model segmenters; SQLite projects; COCO in and out')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out.write(s), writeErr: (s) => io.err.write(s) })
+    .showHelpAfterError();
+
+  program
+    .command('index')
+    .description('index a folder of images into <folder>/.difflabel/project.sqlite (incremental)')
+    .argument('<folder>', 'the image folder')
+    .option('--max-pixels <n>', 'refuse images with more pixels than this (decompression bombs)', parseNumber, 250e6)
+    .option('--json', 'print the report as JSON')
+    .action(async (folder: string, o: { maxPixels: number; json?: boolean }) => {
+      const store = openStore(folder);
+      try {
+        const progress = progressPrinter(io.err, 'indexing');
+        const report = await indexFolder(store, { maxPixels: o.maxPixels, onProgress: progress.update });
+        progress.done();
+        if (o.json) say(JSON.stringify(report, null, 2));
+        else {
+          say(`indexed ${store.folder}: ${report.added} added, ${report.updated} updated, ${report.removed} removed, ${report.unchanged} unchanged, ${report.failed.length} failed (${(report.durationMs / 1000).toFixed(2)} s)`);
+          for (const f of report.failed) say(`  failed: ${f.path}: ${f.reason}`);
+        }
+        if (report.failed.length) code = EXIT.partial;
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('stats')
+    .description('show counts of images by status, annotations and categories')
+    .argument('<folder>', 'a folder indexed before')
+    .option('--json', 'print JSON')
+    .action((folder: string, o: { json?: boolean }) => {
+      const store = openStore(folder);
+      try {
+        const s = store.stats();
+        if (o.json) say(JSON.stringify(s, null, 2));
+        else {
+          say(`${store.folder}`);
+          say(`  images       ${s.images} (${Object.entries(s.byStatus).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+          say(`  annotations  ${s.annotations}`);
+          say(`  categories   ${s.categories}`);
+          say(`  bytes        ${s.bytes}`);
+        }
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('export')
+    .description('export annotations (COCO instances)')
+    .argument('<folder>', 'the project folder')
+    .addOption(new Option('--format <format>', 'output format').choices(['coco']).default('coco'))
+    .option('--polygons', 'write masks as polygons (masks with holes stay RLE unless --force-polygons)')
+    .option('--rle', 'write masks as compressed RLE (default)')
+    .option('--force-polygons', 'with --polygons: write masks with holes as polygons too (holes are filled)')
+    .option('--tolerance <px>', 'polygon simplification tolerance in pixels (0 = exact)', parseNumber, 0)
+    .requiredOption('--out <file>', 'output JSON file')
+    .action(async (folder: string, o: { polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string }) => {
+      if (o.polygons && o.rle) throw new CommanderError(EXIT.usage, 'usage', 'choose one of --polygons and --rle');
+      if (o.forcePolygons && !o.polygons) throw new CommanderError(EXIT.usage, 'usage', '--force-polygons needs --polygons');
+      const store = openStore(folder);
+      try {
+        const { document, report } = exportCoco(store, {
+          format: o.polygons ? 'polygons' : 'rle',
+          forcePolygons: Boolean(o.forcePolygons),
+          tolerance: o.tolerance,
+        });
+        await writeFile(resolve(o.out), JSON.stringify(document));
+        say(`wrote ${resolve(o.out)}: ${report.images} images, ${report.annotations} annotations (${report.polygons} polygons, ${report.rle} RLE), ${report.categories} categories`);
+        if (report.rleBecauseHoles) say(`  ${report.rleBecauseHoles} masks with holes were written as RLE (a polygon cannot hold a hole; --force-polygons fills them)`);
+        if (report.holesFilled) say(`  ${report.holesFilled} masks with holes were forced into polygons: their holes were filled`);
+        for (const s of report.skipped) say(`  skipped annotation ${s.annotationId}: ${s.reason}`);
+        if (report.skipped.length) code = EXIT.partial;
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('import')
+    .description('import COCO instances (polygons, RLE) into the project; images are matched by file_name')
+    .argument('<folder>', 'the project folder (indexed)')
+    .argument('<file>', 'COCO instances JSON')
+    .option('--json', 'print the report as JSON')
+    .action(async (folder: string, file: string, o: { json?: boolean }) => {
+      const store = openStore(folder);
+      try {
+        const report = await importCocoFile(store, resolve(file));
+        if (o.json) say(JSON.stringify(report, null, 2));
+        else {
+          say(`imported ${report.annotations} annotations on ${report.images} images; ${report.categoriesCreated} categories created; ${report.skipped.length} skipped`);
+          for (const s of report.skipped.slice(0, 200)) say(`  skipped ${s.what} ${JSON.stringify(s.id)}: ${s.reason}`);
+          if (report.skipped.length > 200) say(`  … and ${report.skipped.length - 200} more (use --json)`);
+        }
+        if (report.skipped.length) code = EXIT.partial;
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('serve')
+    .description('web mode: serve the UI and the API on 127.0.0.1 with a session token')
+    .argument('[folder]', 'the image folder to open')
+    .option('--port <n>', 'port (0 = any free port)', parseNumber, 5173)
+    .option('--host <address>', 'address to bind; anything but loopback exposes your images to the network', '127.0.0.1')
+    .option('--no-index', 'do not index the folder at start')
+    .action(async (folder: string | undefined, o: { port: number; host: string; index: boolean }) => {
+      const backend = new Backend({ shell: 'web', version: await packageVersion() });
+      if (folder) {
+        backend.openProject(resolve(folder));
+        if (o.index) await backend.dispatch('project.index', {});
+      }
+      const staticDir = join(repoRoot, 'out', 'renderer');
+      if (!existsSync(join(staticDir, 'index.html'))) io.err.write('note: the UI is not built (npm run build); serving the API only\n');
+      const server = await startServer({ backend, host: o.host, port: o.port, staticDir });
+      say(`DiffLabel web mode: open ${server.openUrl}`);
+      say(`session token: ${server.token}`);
+      await new Promise<void>((ok) => {
+        const stop = () => ok();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await server.close();
+      await backend.close();
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return EXIT.ok;
+      if (e.code === 'usage') io.err.write(`error: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    if (e instanceof CliFailure || e instanceof ProjectOpenError || e instanceof ApiError || e instanceof CocoFileError) {
+      io.err.write(`error: ${e.message}\n`);
+      return EXIT.error;
+    }
+    io.err.write(`error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return EXIT.error;
+  }
+}
+
+function parseNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`not a non-negative number: ${v}`);
+  return n;
+}
+
+async function packageVersion(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  return JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')).version;
+}

@@ -1,0 +1,85 @@
+// Long work (indexing, batch segmentation, import) runs as jobs: progress events, cancel, one record each.
+import { randomUUID } from 'node:crypto';
+import type { Job } from '../../shared/contract';
+
+export interface JobContext {
+  signal: AbortSignal;
+  progress(done: number, total: number, message?: string): void;
+}
+
+export interface JobListener {
+  progress(job: Job): void;
+  finished(job: Job): void;
+}
+
+export class JobCancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
+export class JobManager {
+  private readonly jobs = new Map<string, { job: Job; controller: AbortController; promise: Promise<Job> }>();
+  private lastProgressAt = new Map<string, number>();
+
+  constructor(private readonly listener: JobListener, private readonly progressIntervalMs = 100) {}
+
+  start(kind: string, run: (ctx: JobContext) => Promise<unknown>): Job {
+    const job: Job = { id: randomUUID(), kind, state: 'running', done: 0, total: 0, message: '' };
+    const controller = new AbortController();
+    const ctx: JobContext = {
+      signal: controller.signal,
+      progress: (done, total, message = '') => {
+        Object.assign(job, { done, total, message });
+        // Events are throttled: a folder of 100k files must not flood the UI.
+        const now = Date.now();
+        if (done === total || now - (this.lastProgressAt.get(job.id) ?? 0) >= this.progressIntervalMs) {
+          this.lastProgressAt.set(job.id, now);
+          this.listener.progress({ ...job });
+        }
+      },
+    };
+    const promise = (async () => {
+      try {
+        job.result = await run(ctx);
+        job.state = controller.signal.aborted ? 'cancelled' : 'done';
+      } catch (e) {
+        job.state = controller.signal.aborted ? 'cancelled' : 'failed';
+        job.error = e instanceof Error ? e.message : String(e);
+      }
+      this.lastProgressAt.delete(job.id);
+      this.listener.finished({ ...job });
+      return { ...job };
+    })();
+    this.jobs.set(job.id, { job, controller, promise });
+    return { ...job };
+  }
+
+  list(): Job[] {
+    return [...this.jobs.values()].map((j) => ({ ...j.job }));
+  }
+
+  get(id: string): Job | undefined {
+    const j = this.jobs.get(id);
+    return j && { ...j.job };
+  }
+
+  cancel(id: string): Job | undefined {
+    const j = this.jobs.get(id);
+    if (!j) return undefined;
+    if (j.job.state === 'running') j.controller.abort();
+    return { ...j.job };
+  }
+
+  /** Resolves when the job ends (for the CLI and tests). */
+  wait(id: string): Promise<Job> {
+    const j = this.jobs.get(id);
+    if (!j) return Promise.reject(new Error(`no job ${id}`));
+    return j.promise;
+  }
+
+  async cancelAll(): Promise<void> {
+    for (const j of this.jobs.values()) if (j.job.state === 'running') j.controller.abort();
+    await Promise.allSettled([...this.jobs.values()].map((j) => j.promise));
+  }
+}

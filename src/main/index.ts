@@ -1,0 +1,93 @@
+// Electron main: the thin binding of the back end to a window. Everything it calls runs under plain Node
+// too (web mode, CLI, tests); only windows, dialogs, IPC and the difflabel:// protocol live here.
+import { BrowserWindow, app, dialog, ipcMain, protocol, session, shell } from 'electron';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Backend } from '../core/api/backend';
+import { ApiError } from '../core/api/errors';
+import { loadAsset } from '../core/server/assets';
+import { CONTENT_SECURITY_POLICY } from '../shared/csp';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const rendererDir = join(here, '../renderer');
+
+protocol.registerSchemesAsPrivileged([{ scheme: 'difflabel', privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+
+let window: BrowserWindow | null = null;
+const backend = new Backend({
+  shell: 'electron',
+  version: app.getVersion(),
+  pickFolder: async () => {
+    const r = await dialog.showOpenDialog(window!, { properties: ['openDirectory'] });
+    return r.canceled ? null : (r.filePaths[0] ?? null);
+  },
+});
+
+backend.onEvent((event, payload) => window?.webContents.send('difflabel:event', event, payload));
+
+// One IPC channel; the method name is checked against the contract in `dispatch`.
+ipcMain.handle('difflabel:call', async (_e, method: unknown, input: unknown) => {
+  try {
+    return { ok: true, result: await backend.dispatch(String(method), input) };
+  } catch (e) {
+    const err = e instanceof ApiError ? e : new ApiError('internal', (e as Error)?.message ?? String(e));
+    return { ok: false, error: err.toBody() };
+  }
+});
+
+async function createWindow(): Promise<void> {
+  protocol.handle('difflabel', async (req) => {
+    const url = new URL(req.url);
+    try {
+      const asset = await loadAsset(backend.project, rendererDir, url.pathname);
+      const headers: Record<string, string> = { 'content-type': asset.contentType };
+      if (asset.isPage) headers['content-security-policy'] = CONTENT_SECURITY_POLICY;
+      return new Response(new Uint8Array(asset.data), { headers });
+    } catch (e) {
+      return new Response((e as Error).message, { status: e instanceof ApiError && e.code !== 'internal' ? 404 : 500 });
+    }
+  });
+  session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
+
+  window = new BrowserWindow({
+    width: 1400,
+    height: 900,
+    title: 'DiffLabel',
+    backgroundColor: '#15171c',
+    webPreferences: {
+      preload: join(here, '../preload/index.cjs'),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+    },
+  });
+  // Links leave the app for the system browser; the window itself never navigates away.
+  window.webContents.setWindowOpenHandler(({ url }) => {
+    if (/^https?:/.test(url)) void shell.openExternal(url);
+    return { action: 'deny' };
+  });
+  window.webContents.on('will-navigate', (e, url) => {
+    if (!url.startsWith('difflabel://app/')) e.preventDefault();
+  });
+  await window.loadURL('difflabel://app/index.html');
+}
+
+const folderArg = process.argv.slice(app.isPackaged ? 1 : 2).find((a) => !a.startsWith('-'));
+
+app.whenReady().then(async () => {
+  if (folderArg) {
+    try {
+      backend.openProject(folderArg);
+      await backend.dispatch('project.index', {});
+    } catch (e) {
+      dialog.showErrorBox('DiffLabel', (e as Error).message);
+    }
+  }
+  await createWindow();
+});
+
+app.on('window-all-closed', async () => {
+  await backend.close();
+  app.quit();
+});

@@ -1,0 +1,90 @@
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import type { Image, ImageStatus } from '../../../shared/contract';
+import { client } from '../client';
+
+const CELL_W = 196;
+const CELL_H = 212;
+const PAGE = 500;
+const OVERSCAN_ROWS = 2;
+
+/**
+ * A virtualised grid: only the rows in view (plus a margin) exist in the DOM, and images are fetched in
+ * pages as they scroll into view, so a folder of 100k images scrolls like one of 100.
+ */
+export function ImageGrid({ status, search, version }: { status?: ImageStatus; search: string; version: number }) {
+  const scroller = useRef<HTMLDivElement>(null);
+  const [size, setSize] = useState({ width: 800, height: 600 });
+  const [scrollTop, setScrollTop] = useState(0);
+  const [total, setTotal] = useState(0);
+  const [pages, setPages] = useState<Map<number, Image[]>>(new Map());
+  const requested = useRef(new Set<number>());
+
+  useLayoutEffect(() => {
+    const el = scroller.current!;
+    const ro = new ResizeObserver(() => setSize({ width: el.clientWidth, height: el.clientHeight }));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+
+  // A new filter or a change in the project starts from an empty cache.
+  useEffect(() => {
+    requested.current = new Set();
+    setPages(new Map());
+    client.call('images.list', { status, search: search || undefined, offset: 0, limit: 1 }).then((r) => setTotal(r.total), () => setTotal(0));
+  }, [status, search, version]);
+
+  const columns = Math.max(1, Math.floor(size.width / CELL_W));
+  const rows = Math.ceil(total / columns);
+  const firstRow = Math.max(0, Math.floor(scrollTop / CELL_H) - OVERSCAN_ROWS);
+  const lastRow = Math.min(rows - 1, Math.ceil((scrollTop + size.height) / CELL_H) + OVERSCAN_ROWS);
+  const first = firstRow * columns;
+  const last = Math.min(total - 1, (lastRow + 1) * columns - 1);
+
+  useEffect(() => {
+    for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE) && last >= 0; p++) {
+      if (requested.current.has(p)) continue;
+      requested.current.add(p);
+      const filterKey = `${status}|${search}|${version}`;
+      client.call('images.list', { status, search: search || undefined, offset: p * PAGE, limit: PAGE }).then((r) => {
+        if (filterKey !== `${status}|${search}|${version}`) return;
+        setPages((m) => new Map(m).set(p, r.items));
+        setTotal(r.total);
+      });
+    }
+  }, [first, last, status, search, version]);
+
+  const cells = [];
+  for (let i = first; i <= last; i++) {
+    const img = pages.get(Math.floor(i / PAGE))?.[i % PAGE];
+    const style = { transform: `translate(${(i % columns) * CELL_W}px, ${Math.floor(i / columns) * CELL_H}px)` };
+    cells.push(
+      <div className="cell" key={img ? img.id : `i${i}`} style={style} data-testid="image-cell" title={img?.error ?? img?.path}>
+        {img ? (
+          <>
+            <div className="thumb">
+              {img.status === 'error' ? <span className="broken">⚠ {img.error}</span> : <img src={client.thumbnailUrl(img.id)} alt={img.path} loading="lazy" />}
+            </div>
+            <div className="caption">
+              <span className={`badge ${img.status}`}>{img.status.replace('_', ' ')}</span>
+              <span className="name">{img.path}</span>
+            </div>
+            <div className="meta">
+              {img.width}×{img.height} · {img.annotations} masks
+            </div>
+          </>
+        ) : (
+          <div className="thumb placeholder" />
+        )}
+      </div>,
+    );
+  }
+
+  return (
+    <div className="grid-scroller" ref={scroller} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
+      {total === 0 ? <p className="empty">No images{status || search ? ' match this filter' : ' in this folder yet'}.</p> : null}
+      <div className="grid" style={{ height: rows * CELL_H, width: columns * CELL_W }}>
+        {cells}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,52 @@
+import { useState, type FormEvent } from 'react';
+import type { ProjectInfo } from '../../../shared/contract';
+import { client } from '../client';
+
+export function OpenFolder({ onOpened }: { onOpened: (p: ProjectInfo) => void }) {
+  const [path, setPath] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const open = async (folder: string) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const info = await client.call('project.open', { folder });
+      await client.call('project.index', {});
+      onOpened(info);
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const pick = async () => {
+    const { folder } = await client.call('app.pickFolder', {});
+    if (folder) await open(folder);
+    else document.getElementById('folder-path')?.focus();
+  };
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (path.trim()) void open(path.trim());
+  };
+
+  return (
+    <div className="open-folder">
+      <h1>DiffLabel</h1>
+      <p>Open a folder of images. Everything you label is kept in <code>.difflabel/project.sqlite</code> inside it.</p>
+      <button className="primary" onClick={pick} disabled={busy}>
+        Choose folder…
+      </button>
+      <form onSubmit={submit}>
+        <label htmlFor="folder-path">or type its path</label>
+        <input id="folder-path" value={path} onChange={(e) => setPath(e.target.value)} placeholder="/home/me/images" disabled={busy} />
+        <button type="submit" disabled={busy || !path.trim()}>
+          Open
+        </button>
+      </form>
+      {error && <p className="error" role="alert">{error}</p>}
+    </div>
+  );
+}

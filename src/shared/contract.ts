@@ -1,0 +1,223 @@
+// The API contract: every method and event between the UI and the back end, with the zod schema of its
+// payloads. Electron IPC (preload) and web mode (HTTP + WebSocket) bind this same table; the back end
+// validates every input against it before doing anything.
+import { z } from 'zod';
+
+export const ImageStatus = z.enum(['unlabeled', 'in_progress', 'done', 'error']);
+export type ImageStatus = z.infer<typeof ImageStatus>;
+
+const Id = z.number().int().positive();
+const Bbox = z.tuple([z.number(), z.number(), z.number(), z.number()]);
+const Color = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'colour must look like #rrggbb');
+
+/** A mask in COCO RLE form: size is [height, width]; counts compressed (string) or not (list). */
+export const CocoRle = z.object({
+  size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  counts: z.union([z.string(), z.array(z.number().int().nonnegative())]),
+});
+export type CocoRle = z.infer<typeof CocoRle>;
+
+export const Image = z.object({
+  id: Id,
+  path: z.string(),
+  width: z.number().int().nonnegative(),
+  height: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  format: z.string().nullable(),
+  status: ImageStatus,
+  error: z.string().nullable(),
+  /** Number of annotations on the image. */
+  annotations: z.number().int().nonnegative(),
+});
+export type Image = z.infer<typeof Image>;
+
+export const Category = z.object({
+  id: Id,
+  name: z.string(),
+  supercategory: z.string().nullable(),
+  color: z.string(),
+  isthing: z.boolean(),
+});
+export type Category = z.infer<typeof Category>;
+
+export const Annotation = z.object({
+  id: Id,
+  imageId: Id,
+  categoryId: Id.nullable(),
+  mask: z.object({ size: z.tuple([z.number(), z.number()]), counts: z.string() }),
+  area: z.number(),
+  bbox: Bbox,
+  iscrowd: z.boolean(),
+  source: z.string(),
+  runId: Id.nullable(),
+  score: z.number().nullable(),
+});
+export type Annotation = z.infer<typeof Annotation>;
+
+export const Stats = z.object({
+  images: z.number(),
+  byStatus: z.record(ImageStatus, z.number()),
+  annotations: z.number(),
+  categories: z.number(),
+  bytes: z.number(),
+});
+export type Stats = z.infer<typeof Stats>;
+
+export const ProjectInfo = z.object({ folder: z.string(), dbPath: z.string(), schemaVersion: z.number(), stats: Stats });
+export type ProjectInfo = z.infer<typeof ProjectInfo>;
+
+export const JobState = z.enum(['running', 'done', 'failed', 'cancelled']);
+export const Job = z.object({
+  id: z.string(),
+  kind: z.string(),
+  state: JobState,
+  done: z.number(),
+  total: z.number(),
+  message: z.string(),
+  result: z.unknown().optional(),
+  error: z.string().optional(),
+});
+export type Job = z.infer<typeof Job>;
+
+export const CocoExportReport = z.object({
+  images: z.number(),
+  annotations: z.number(),
+  categories: z.number(),
+  polygons: z.number(),
+  rle: z.number(),
+  /** Masks with holes written as RLE in polygon mode (a polygon cannot hold a hole). */
+  rleBecauseHoles: z.number(),
+  /** Masks with holes forced into polygons: their holes were filled. */
+  holesFilled: z.number(),
+  skipped: z.array(z.object({ annotationId: z.number(), reason: z.string() })),
+});
+export type CocoExportReport = z.infer<typeof CocoExportReport>;
+
+export const CocoImportReport = z.object({
+  images: z.number(),
+  annotations: z.number(),
+  categoriesCreated: z.number(),
+  skipped: z.array(z.object({ what: z.enum(['image', 'annotation', 'category']), id: z.unknown(), reason: z.string() })),
+});
+export type CocoImportReport = z.infer<typeof CocoImportReport>;
+
+const none = z.object({}).strict();
+
+/** Every method: its input and output schema. Names are `area.verb`. */
+export const methods = {
+  'app.info': {
+    input: none,
+    output: z.object({ version: z.string(), shell: z.enum(['electron', 'web']), project: ProjectInfo.nullable() }),
+  },
+  /** Native folder picker; web mode has none and answers null (the UI then asks for a path). */
+  'app.pickFolder': { input: none, output: z.object({ folder: z.string().nullable() }) },
+  'project.open': { input: z.object({ folder: z.string().min(1) }).strict(), output: ProjectInfo },
+  'project.stats': { input: none, output: Stats },
+  /** Starts (re-)indexing the folder as a job; progress arrives as `job.progress` events. */
+  'project.index': { input: none, output: z.object({ jobId: z.string() }) },
+  'jobs.list': { input: none, output: z.array(Job) },
+  'jobs.cancel': { input: z.object({ id: z.string() }).strict(), output: Job },
+  'images.list': {
+    input: z
+      .object({
+        status: ImageStatus.optional(),
+        search: z.string().max(1000).optional(),
+        offset: z.number().int().nonnegative().default(0),
+        limit: z.number().int().positive().max(5000).default(500),
+      })
+      .strict(),
+    output: z.object({ total: z.number(), items: z.array(Image) }),
+  },
+  'images.get': { input: z.object({ id: Id }).strict(), output: Image },
+  'images.setStatus': { input: z.object({ id: Id, status: ImageStatus.exclude(['error']) }).strict(), output: Image },
+  'categories.list': { input: none, output: z.array(Category) },
+  'categories.add': {
+    input: z
+      .object({
+        name: z.string().trim().min(1).max(200),
+        supercategory: z.string().max(200).optional(),
+        color: Color.optional(),
+        isthing: z.boolean().optional(),
+      })
+      .strict(),
+    output: Category,
+  },
+  'categories.update': {
+    input: z
+      .object({
+        id: Id,
+        name: z.string().trim().min(1).max(200).optional(),
+        supercategory: z.string().max(200).nullable().optional(),
+        color: Color.optional(),
+        isthing: z.boolean().optional(),
+      })
+      .strict(),
+    output: Category,
+  },
+  'categories.delete': { input: z.object({ id: Id }).strict(), output: z.object({ deleted: z.boolean() }) },
+  'annotations.list': { input: z.object({ imageId: Id }).strict(), output: z.array(Annotation) },
+  'annotations.add': {
+    input: z
+      .object({ imageId: Id, categoryId: Id.nullable(), mask: CocoRle, source: z.string().min(1).max(50).optional() })
+      .strict(),
+    output: Annotation,
+  },
+  'annotations.update': {
+    input: z.object({ id: Id, categoryId: Id.nullable().optional(), mask: CocoRle.optional() }).strict(),
+    output: Annotation,
+  },
+  'annotations.delete': { input: z.object({ id: Id }).strict(), output: z.object({ deleted: z.boolean() }) },
+  /** COCO instances export. With `out` the file is written there; without, the document is returned. */
+  'coco.export': {
+    input: z
+      .object({
+        format: z.enum(['polygons', 'rle']).default('rle'),
+        forcePolygons: z.boolean().default(false),
+        tolerance: z.number().min(0).max(10).default(0),
+        out: z.string().min(1).optional(),
+      })
+      .strict(),
+    output: z.object({ report: CocoExportReport, path: z.string().optional(), document: z.unknown().optional() }),
+  },
+  /** COCO instances import from a file path (`file`) or an uploaded document (`document`). */
+  'coco.import': {
+    input: z
+      .object({ file: z.string().min(1).optional(), document: z.unknown().optional() })
+      .strict()
+      .refine((v) => (v.file === undefined) !== (v.document === undefined), 'give exactly one of file or document'),
+    output: CocoImportReport,
+  },
+} as const;
+
+/** Every event the back end pushes to the UI. */
+export const events = {
+  'job.progress': z.object({ jobId: z.string(), kind: z.string(), done: z.number(), total: z.number(), message: z.string() }),
+  'job.finished': Job,
+  'project.changed': z.object({ what: z.enum(['project', 'images', 'categories', 'annotations']), imageId: z.number().optional() }),
+} as const;
+
+export type Methods = typeof methods;
+export type MethodName = keyof Methods;
+export type MethodInput<M extends MethodName> = z.input<Methods[M]['input']>;
+export type MethodOutput<M extends MethodName> = z.output<Methods[M]['output']>;
+export type EventName = keyof typeof events;
+export type EventPayload<E extends EventName> = z.output<(typeof events)[E]>;
+
+export const methodNames = Object.keys(methods) as MethodName[];
+export const eventNames = Object.keys(events) as EventName[];
+
+/** Errors crossing the contract keep a machine-readable code. */
+export type ApiErrorCode = 'bad_request' | 'not_found' | 'no_project' | 'conflict' | 'project_refused' | 'internal';
+export interface ApiErrorBody {
+  code: ApiErrorCode;
+  message: string;
+  issues?: { path: string; message: string }[];
+}
+
+/** The one client the renderer uses; implemented over Electron IPC and over HTTP + WebSocket. */
+export interface Client {
+  call<M extends MethodName>(method: M, input: MethodInput<M>): Promise<MethodOutput<M>>;
+  on<E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void): () => void;
+  thumbnailUrl(imageId: number): string;
+  imageUrl(imageId: number): string;
+}
