@@ -1,0 +1,6 @@
+export { GraphBuilder, Value, ShapeError } from './builder';
+export type { Operand, TensorSource, Attrs, AttrValue, NodeRecord, InitializerRecord, OutSpec, ConvOptions, ResizeOptions, GraphBuilderOptions, Dim, Shape } from './builder';
+export { saveModel, toBytes, decodeModel, irVersionFor, totalInitializerBytes, INLINE_LIMIT_BYTES } from './serialize';
+export type { SaveOptions } from './serialize';
+export * from './dtypes';
+export * from './half';
