@@ -1,0 +1,123 @@
+// Versioned schema migrations. The version lives in `PRAGMA user_version`; each step runs in its own
+// transaction together with the version bump, so a crash leaves the database at a whole version.
+import type Database from 'better-sqlite3';
+
+/** Marks a DiffLabel database (PRAGMA application_id), so foreign SQLite files are not taken for ours. */
+export const APPLICATION_ID = 0x44664c62; // 'DfLb'
+
+export interface Migration {
+  version: number;
+  description: string;
+  up(db: Database.Database): void;
+}
+
+const v1 = `
+CREATE TABLE images (
+  id          INTEGER PRIMARY KEY,
+  path        TEXT    NOT NULL UNIQUE,            -- relative to the project folder, '/' separators
+  width       INTEGER NOT NULL DEFAULT 0,         -- after EXIF orientation; 0 when unreadable
+  height      INTEGER NOT NULL DEFAULT 0,
+  bytes       INTEGER NOT NULL,
+  mtime_ms    REAL    NOT NULL,
+  sha1        TEXT,
+  format      TEXT,                               -- from the file's content: jpeg png webp tiff bmp gif
+  status      TEXT    NOT NULL DEFAULT 'unlabeled'
+              CHECK (status IN ('unlabeled', 'in_progress', 'done', 'error')),
+  error       TEXT,
+  indexed_at  INTEGER NOT NULL
+);
+CREATE INDEX images_status ON images(status, path);
+
+CREATE TABLE categories (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT CHECK (id >= 1),
+  name          TEXT    NOT NULL UNIQUE CHECK (length(name) > 0),
+  supercategory TEXT    NOT NULL DEFAULT '',
+  color         TEXT    NOT NULL CHECK (color GLOB '#[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'),
+  isthing       INTEGER NOT NULL DEFAULT 1 CHECK (isthing IN (0, 1))
+);
+
+CREATE TABLE runs (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  pipeline     TEXT    NOT NULL,
+  model_bundle TEXT,
+  params       TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(params)),
+  image_id     INTEGER REFERENCES images(id) ON DELETE SET NULL,
+  started_at   INTEGER NOT NULL,
+  finished_at  INTEGER,
+  status       TEXT    NOT NULL DEFAULT 'running'
+               CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+  error        TEXT
+);
+CREATE INDEX runs_image ON runs(image_id);
+
+CREATE TABLE annotations (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  category_id INTEGER REFERENCES categories(id) ON DELETE SET NULL,  -- NULL: unassigned proposal
+  rle         TEXT    NOT NULL,                   -- COCO compressed RLE counts string
+  height      INTEGER NOT NULL,
+  width       INTEGER NOT NULL,
+  area        INTEGER NOT NULL CHECK (area >= 0),
+  bbox_x      REAL    NOT NULL,
+  bbox_y      REAL    NOT NULL,
+  bbox_w      REAL    NOT NULL,
+  bbox_h      REAL    NOT NULL,
+  iscrowd     INTEGER NOT NULL DEFAULT 0 CHECK (iscrowd IN (0, 1)),
+  source      TEXT    NOT NULL,
+  run_id      INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  score       REAL,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+CREATE INDEX annotations_image ON annotations(image_id);
+CREATE INDEX annotations_category ON annotations(category_id);
+CREATE INDEX annotations_run ON annotations(run_id);
+
+CREATE TABLE prompts (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  image_id   INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  kind       TEXT    NOT NULL CHECK (kind IN ('points', 'text', 'example', 'vocabulary')),
+  payload    TEXT    NOT NULL CHECK (json_valid(payload)),
+  run_id     INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX prompts_image ON prompts(image_id);
+CREATE INDEX prompts_run ON prompts(run_id);
+
+CREATE TABLE examples (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  image_id      INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  annotation_id INTEGER NOT NULL REFERENCES annotations(id) ON DELETE CASCADE,
+  label         TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX examples_image ON examples(image_id);
+CREATE INDEX examples_annotation ON examples(annotation_id);
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'images, categories, annotations, prompts, examples, runs',
+    up(db) {
+      db.exec(v1);
+      db.pragma(`application_id = ${APPLICATION_ID}`);
+    },
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** Brings the database up to LATEST_VERSION, one transaction per step. Returns the version reached. */
+export function migrate(db: Database.Database): number {
+  const current = () => db.pragma('user_version', { simple: true }) as number;
+  for (const m of MIGRATIONS) {
+    if (m.version <= current()) continue;
+    db.transaction(() => {
+      // Re-read under the write lock: another process may have migrated while we waited for it.
+      if (m.version <= current()) return;
+      m.up(db);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+  return current();
+}

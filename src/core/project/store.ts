@@ -1,0 +1,629 @@
+// The project store: typed access to one project's SQLite database. Every mutating method runs in one
+// transaction and returns after the commit (synchronous=FULL), so an edit that returned survives a crash.
+import type Database from 'better-sqlite3';
+import { StoreError } from './errors';
+import { openProjectDatabase } from './open-database';
+import { pickColor } from './palette';
+import {
+  IMAGE_STATUSES,
+  PROMPT_KINDS,
+  RUN_STATUSES,
+  type Annotation,
+  type AnnotationFilter,
+  type AnnotationInput,
+  type AnnotationPatch,
+  type Category,
+  type CategoryInput,
+  type CategoryPatch,
+  type Example,
+  type ExampleInput,
+  type ImageFilter,
+  type ImageListOptions,
+  type ImageRow,
+  type ImageStatus,
+  type IndexedImage,
+  type ProjectStats,
+  type Prompt,
+  type PromptInput,
+  type PromptKind,
+  type Run,
+  type RunInput,
+  type RunStatus,
+} from './types';
+
+type Row = Record<string, any>;
+
+const COLOR_RE = /^#[0-9a-f]{6}$/i;
+// COCO compressed RLE uses the characters 48..111 ('0'..'o').
+const RLE_RE = /^[\x30-\x6f]+$/;
+
+/** What the indexer needs to know about an indexed file to decide whether to re-read it. */
+export interface IndexEntry {
+  id: number;
+  path: string;
+  bytes: number;
+  mtimeMs: number;
+  sha1: string | null;
+  width: number;
+  height: number;
+  status: ImageStatus;
+}
+
+export class ProjectStore {
+  readonly folder: string;
+  readonly dbPath: string;
+  readonly schemaVersion: number;
+  private readonly db: Database.Database;
+
+  private constructor(db: Database.Database, folder: string, dbPath: string, schemaVersion: number) {
+    this.db = db;
+    this.folder = folder;
+    this.dbPath = dbPath;
+    this.schemaVersion = schemaVersion;
+  }
+
+  /** Creates or opens `<folder>/.difflabel/project.sqlite`. Throws ProjectOpenError when refused. */
+  static open(folder: string): ProjectStore {
+    const o = openProjectDatabase(folder);
+    return new ProjectStore(o.db, o.folder, o.dbPath, o.schemaVersion);
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs fn in one transaction (nested calls become savepoints); rolls back if it throws. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** `PRAGMA integrity_check` result lines ('ok' when healthy). */
+  integrityCheck(): string[] {
+    return (this.db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check);
+  }
+
+  // ---------------------------------------------------------------- images
+
+  listImages(opts: ImageListOptions = {}): ImageRow[] {
+    const { where, params } = imageWhere(opts);
+    const limit = opts.limit ?? -1;
+    const offset = opts.offset ?? 0;
+    checkInt('limit', limit, -1);
+    checkInt('offset', offset, 0);
+    return this.db
+      .prepare(`SELECT * FROM images ${where} ORDER BY path LIMIT ? OFFSET ?`)
+      .all(...params, limit, offset)
+      .map((r) => toImage(r as Row));
+  }
+
+  countImages(filter: ImageFilter = {}): number {
+    const { where, params } = imageWhere(filter);
+    return (this.db.prepare(`SELECT count(*) AS n FROM images ${where}`).get(...params) as Row).n;
+  }
+
+  getImage(id: number): ImageRow | undefined {
+    const r = this.db.prepare('SELECT * FROM images WHERE id = ?').get(id) as Row | undefined;
+    return r && toImage(r);
+  }
+
+  getImageByPath(path: string): ImageRow | undefined {
+    const r = this.db.prepare('SELECT * FROM images WHERE path = ?').get(path) as Row | undefined;
+    return r && toImage(r);
+  }
+
+  setImageStatus(id: number, status: ImageStatus): ImageRow {
+    return this.transaction(() => {
+      const img = this.requireImage(id);
+      if (!IMAGE_STATUSES.includes(status)) throw new StoreError('invalid', `unknown image status '${status}'`);
+      if (img.status === 'error' || status === 'error') {
+        // 'error' belongs to the indexer: it means the file cannot be read.
+        if (img.status !== status) throw new StoreError('invalid', `image ${id}: status 'error' is set only by indexing`);
+      }
+      this.db.prepare('UPDATE images SET status = ? WHERE id = ?').run(status, id);
+      return { ...img, status };
+    });
+  }
+
+  // ---------------------------------------------------------------- categories
+
+  listCategories(): Category[] {
+    return this.db.prepare('SELECT * FROM categories ORDER BY id').all().map((r) => toCategory(r as Row));
+  }
+
+  getCategory(id: number): Category | undefined {
+    const r = this.db.prepare('SELECT * FROM categories WHERE id = ?').get(id) as Row | undefined;
+    return r && toCategory(r);
+  }
+
+  getCategoryByName(name: string): Category | undefined {
+    const r = this.db.prepare('SELECT * FROM categories WHERE name = ?').get(name) as Row | undefined;
+    return r && toCategory(r);
+  }
+
+  addCategory(input: CategoryInput): Category {
+    return this.transaction(() => {
+      const name = checkName(input.name);
+      if (this.getCategoryByName(name)) throw new StoreError('conflict', `category '${name}' already exists`);
+      if (input.id !== undefined) {
+        checkInt('category id', input.id, 1);
+        if (this.getCategory(input.id)) throw new StoreError('conflict', `category id ${input.id} is already used`);
+      }
+      const used = (this.db.prepare('SELECT color FROM categories').all() as Row[]).map((r) => r.color as string);
+      const color = input.color === undefined ? pickColor(used) : checkColor(input.color);
+      const supercategory = checkText('supercategory', input.supercategory ?? '');
+      const isthing = input.isthing ?? true;
+      if (typeof isthing !== 'boolean') throw new StoreError('invalid', 'isthing must be a boolean');
+      const info = this.db
+        .prepare('INSERT INTO categories (id, name, supercategory, color, isthing) VALUES (?, ?, ?, ?, ?)')
+        .run(input.id ?? null, name, supercategory, color, isthing ? 1 : 0);
+      return { id: Number(info.lastInsertRowid), name, supercategory, color, isthing };
+    });
+  }
+
+  updateCategory(id: number, patch: CategoryPatch): Category {
+    return this.transaction(() => {
+      const cur = this.getCategory(id);
+      if (!cur) throw new StoreError('not-found', `category ${id} does not exist`);
+      const next: Category = { ...cur };
+      if (patch.name !== undefined) {
+        next.name = checkName(patch.name);
+        const other = this.getCategoryByName(next.name);
+        if (other && other.id !== id) throw new StoreError('conflict', `category '${next.name}' already exists`);
+      }
+      if (patch.supercategory !== undefined) next.supercategory = checkText('supercategory', patch.supercategory);
+      if (patch.color !== undefined) next.color = checkColor(patch.color);
+      if (patch.isthing !== undefined) {
+        if (typeof patch.isthing !== 'boolean') throw new StoreError('invalid', 'isthing must be a boolean');
+        next.isthing = patch.isthing;
+      }
+      this.db
+        .prepare('UPDATE categories SET name = ?, supercategory = ?, color = ?, isthing = ? WHERE id = ?')
+        .run(next.name, next.supercategory, next.color, next.isthing ? 1 : 0, id);
+      return next;
+    });
+  }
+
+  /** Deletes a category; its annotations become unassigned. Returns how many were unassigned. */
+  deleteCategory(id: number): number {
+    return this.transaction(() => {
+      if (!this.getCategory(id)) throw new StoreError('not-found', `category ${id} does not exist`);
+      const now = Date.now();
+      const n = this.db
+        .prepare('UPDATE annotations SET category_id = NULL, updated_at = ? WHERE category_id = ?')
+        .run(now, id).changes;
+      this.db.prepare('DELETE FROM categories WHERE id = ?').run(id);
+      return n;
+    });
+  }
+
+  // ---------------------------------------------------------------- annotations
+
+  listAnnotations(filter: AnnotationFilter = {}): Annotation[] {
+    const conds: string[] = [];
+    const params: unknown[] = [];
+    if (filter.imageId !== undefined) (conds.push('image_id = ?'), params.push(filter.imageId));
+    if (filter.categoryId === null) conds.push('category_id IS NULL');
+    else if (filter.categoryId !== undefined) (conds.push('category_id = ?'), params.push(filter.categoryId));
+    if (filter.runId !== undefined) (conds.push('run_id = ?'), params.push(filter.runId));
+    const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+    return this.db
+      .prepare(`SELECT * FROM annotations ${where} ORDER BY id`)
+      .all(...params)
+      .map((r) => toAnnotation(r as Row));
+  }
+
+  countAnnotations(filter: { imageId?: number } = {}): number {
+    const r = (filter.imageId === undefined
+      ? this.db.prepare('SELECT count(*) AS n FROM annotations').get()
+      : this.db.prepare('SELECT count(*) AS n FROM annotations WHERE image_id = ?').get(filter.imageId)) as Row;
+    return r.n;
+  }
+
+  getAnnotation(id: number): Annotation | undefined {
+    const r = this.db.prepare('SELECT * FROM annotations WHERE id = ?').get(id) as Row | undefined;
+    return r && toAnnotation(r);
+  }
+
+  addAnnotation(input: AnnotationInput): Annotation {
+    return this.transaction(() => this.insertAnnotation(input));
+  }
+
+  /** Adds all or nothing, in one transaction (import). */
+  addAnnotations(list: readonly AnnotationInput[]): Annotation[] {
+    return this.transaction(() => list.map((a, i) => {
+      try {
+        return this.insertAnnotation(a);
+      } catch (e) {
+        if (e instanceof StoreError) throw new StoreError(e.code, `annotation #${i}: ${e.message}`);
+        throw e;
+      }
+    }));
+  }
+
+  updateAnnotation(id: number, patch: AnnotationPatch): Annotation {
+    return this.transaction(() => {
+      const cur = this.getAnnotation(id);
+      if (!cur) throw new StoreError('not-found', `annotation ${id} does not exist`);
+      const maskKeys = (['rle', 'area', 'bbox'] as const).filter((k) => patch[k] !== undefined);
+      if (maskKeys.length > 0 && maskKeys.length < 3) {
+        throw new StoreError('invalid', 'a new mask needs rle, area and bbox together');
+      }
+      const next: Annotation = { ...cur, updatedAt: Math.max(Date.now(), cur.updatedAt) };
+      for (const k of ['categoryId', 'rle', 'height', 'width', 'area', 'iscrowd', 'source', 'runId', 'score'] as const) {
+        if (patch[k] !== undefined) (next as any)[k] = patch[k];
+      }
+      if (patch.bbox !== undefined) next.bbox = [...patch.bbox] as Annotation['bbox'];
+      this.checkAnnotation(next);
+      this.db
+        .prepare(
+          `UPDATE annotations SET category_id = ?, rle = ?, height = ?, width = ?, area = ?, bbox_x = ?, bbox_y = ?,
+             bbox_w = ?, bbox_h = ?, iscrowd = ?, source = ?, run_id = ?, score = ?, updated_at = ? WHERE id = ?`,
+        )
+        .run(next.categoryId, next.rle, next.height, next.width, next.area, ...next.bbox, next.iscrowd, next.source,
+          next.runId, next.score, next.updatedAt, id);
+      return next;
+    });
+  }
+
+  deleteAnnotation(id: number): void {
+    this.transaction(() => {
+      const n = this.db.prepare('DELETE FROM annotations WHERE id = ?').run(id).changes;
+      if (n === 0) throw new StoreError('not-found', `annotation ${id} does not exist`);
+    });
+  }
+
+  // ---------------------------------------------------------------- prompts, runs, examples
+
+  addPrompt(input: PromptInput): Prompt {
+    return this.transaction(() => {
+      this.requireImage(input.imageId);
+      if (!PROMPT_KINDS.includes(input.kind)) throw new StoreError('invalid', `unknown prompt kind '${input.kind}'`);
+      const runId = input.runId ?? null;
+      if (runId !== null) this.requireRun(runId);
+      const payload = toJson('payload', input.payload);
+      const createdAt = Date.now();
+      const info = this.db
+        .prepare('INSERT INTO prompts (image_id, kind, payload, run_id, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(input.imageId, input.kind, payload, runId, createdAt);
+      return { id: Number(info.lastInsertRowid), imageId: input.imageId, kind: input.kind, payload: JSON.parse(payload), runId, createdAt };
+    });
+  }
+
+  listPrompts(filter: { imageId?: number; kind?: PromptKind; runId?: number } = {}): Prompt[] {
+    const conds: string[] = [];
+    const params: unknown[] = [];
+    if (filter.imageId !== undefined) (conds.push('image_id = ?'), params.push(filter.imageId));
+    if (filter.kind !== undefined) (conds.push('kind = ?'), params.push(filter.kind));
+    if (filter.runId !== undefined) (conds.push('run_id = ?'), params.push(filter.runId));
+    const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+    return this.db
+      .prepare(`SELECT * FROM prompts ${where} ORDER BY id`)
+      .all(...params)
+      .map((r) => {
+        const x = r as Row;
+        return { id: x.id, imageId: x.image_id, kind: x.kind, payload: JSON.parse(x.payload), runId: x.run_id, createdAt: x.created_at };
+      });
+  }
+
+  addRun(input: RunInput): Run {
+    return this.transaction(() => {
+      const pipeline = checkName(input.pipeline, 'pipeline');
+      const imageId = input.imageId ?? null;
+      if (imageId !== null) this.requireImage(imageId);
+      const params = toJson('params', input.params ?? {});
+      const startedAt = Date.now();
+      const info = this.db
+        .prepare('INSERT INTO runs (pipeline, model_bundle, params, image_id, started_at) VALUES (?, ?, ?, ?, ?)')
+        .run(pipeline, input.modelBundle ?? null, params, imageId, startedAt);
+      return this.requireRun(Number(info.lastInsertRowid));
+    });
+  }
+
+  finishRun(id: number, result: { status: Exclude<RunStatus, 'running'>; error?: string | null }): Run {
+    return this.transaction(() => {
+      const run = this.requireRun(id);
+      if (run.status !== 'running') throw new StoreError('invalid', `run ${id} already finished (${run.status})`);
+      if (!RUN_STATUSES.includes(result.status) || (result.status as RunStatus) === 'running') {
+        throw new StoreError('invalid', `a run cannot finish with status '${result.status}'`);
+      }
+      this.db
+        .prepare('UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?')
+        .run(result.status, result.error ?? null, Math.max(Date.now(), run.startedAt), id);
+      return this.requireRun(id);
+    });
+  }
+
+  getRun(id: number): Run | undefined {
+    const r = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
+    return r && toRun(r);
+  }
+
+  listRuns(filter: { imageId?: number; pipeline?: string; status?: RunStatus } = {}): Run[] {
+    const conds: string[] = [];
+    const params: unknown[] = [];
+    if (filter.imageId !== undefined) (conds.push('image_id = ?'), params.push(filter.imageId));
+    if (filter.pipeline !== undefined) (conds.push('pipeline = ?'), params.push(filter.pipeline));
+    if (filter.status !== undefined) (conds.push('status = ?'), params.push(filter.status));
+    const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+    return this.db
+      .prepare(`SELECT * FROM runs ${where} ORDER BY id`)
+      .all(...params)
+      .map((r) => toRun(r as Row));
+  }
+
+  addExample(input: ExampleInput): Example {
+    return this.transaction(() => {
+      this.requireImage(input.imageId);
+      const ann = this.getAnnotation(input.annotationId);
+      if (!ann) throw new StoreError('not-found', `annotation ${input.annotationId} does not exist`);
+      if (ann.imageId !== input.imageId) {
+        throw new StoreError('invalid', `annotation ${input.annotationId} belongs to image ${ann.imageId}, not ${input.imageId}`);
+      }
+      const label = checkText('label', input.label ?? '');
+      const info = this.db
+        .prepare('INSERT INTO examples (image_id, annotation_id, label) VALUES (?, ?, ?)')
+        .run(input.imageId, input.annotationId, label);
+      return { id: Number(info.lastInsertRowid), imageId: input.imageId, annotationId: input.annotationId, label };
+    });
+  }
+
+  listExamples(filter: { imageId?: number; label?: string } = {}): Example[] {
+    const conds: string[] = [];
+    const params: unknown[] = [];
+    if (filter.imageId !== undefined) (conds.push('image_id = ?'), params.push(filter.imageId));
+    if (filter.label !== undefined) (conds.push('label = ?'), params.push(filter.label));
+    const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+    return this.db
+      .prepare(`SELECT id, image_id AS imageId, annotation_id AS annotationId, label FROM examples ${where} ORDER BY id`)
+      .all(...params) as Example[];
+  }
+
+  deleteExample(id: number): void {
+    this.transaction(() => {
+      if (this.db.prepare('DELETE FROM examples WHERE id = ?').run(id).changes === 0) {
+        throw new StoreError('not-found', `example ${id} does not exist`);
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- stats
+
+  stats(): ProjectStats {
+    const byStatus: ProjectStats['byStatus'] = { unlabeled: 0, in_progress: 0, done: 0, error: 0 };
+    let images = 0;
+    let bytes = 0;
+    for (const r of this.db.prepare('SELECT status, count(*) AS n, total(bytes) AS b FROM images GROUP BY status').all() as Row[]) {
+      byStatus[r.status as ImageStatus] = r.n;
+      images += r.n;
+      bytes += r.b;
+    }
+    const annotations = (this.db.prepare('SELECT count(*) AS n FROM annotations').get() as Row).n;
+    const categories = (this.db.prepare('SELECT count(*) AS n FROM categories').get() as Row).n;
+    return { images, byStatus, annotations, categories, bytes };
+  }
+
+  // ---------------------------------------------------------------- used by the indexer
+
+  /** Every indexed file with what decides whether it must be re-read. */
+  listIndexEntries(): IndexEntry[] {
+    return this.db
+      .prepare('SELECT id, path, bytes, mtime_ms AS mtimeMs, sha1, width, height, status FROM images')
+      .all() as IndexEntry[];
+  }
+
+  /**
+   * Inserts or updates indexed files in one transaction; returns their ids and how many annotations were
+   * dropped because the image's size changed under them.
+   */
+  saveIndexedImages(items: readonly IndexedImage[]): Array<{ id: number; annotationsRemoved: number }> {
+    const now = Date.now();
+    const find = this.db.prepare('SELECT id, status FROM images WHERE path = ?');
+    const insert = this.db.prepare(
+      `INSERT INTO images (path, width, height, bytes, mtime_ms, sha1, format, status, error, indexed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const update = this.db.prepare(
+      `UPDATE images SET width = ?, height = ?, bytes = ?, mtime_ms = ?, sha1 = ?, format = ?, status = ?, error = ?,
+         indexed_at = ? WHERE id = ?`,
+    );
+    const dropMisfit = this.db.prepare('DELETE FROM annotations WHERE image_id = ? AND (width != ? OR height != ?)');
+    const count = this.db.prepare('SELECT count(*) AS n FROM annotations WHERE image_id = ?');
+    return this.transaction(() =>
+      items.map((it) => {
+        const old = find.get(it.path) as Row | undefined;
+        if (!old) {
+          const status: ImageStatus = it.error ? 'error' : 'unlabeled';
+          const info = insert.run(it.path, it.width, it.height, it.bytes, it.mtimeMs, it.sha1, it.format, status, it.error, now);
+          return { id: Number(info.lastInsertRowid), annotationsRemoved: 0 };
+        }
+        let status = old.status as ImageStatus;
+        let removed = 0;
+        if (it.error) status = 'error';
+        else {
+          // Masks must match the image's size; a file replaced by one of another size cannot keep them.
+          removed = dropMisfit.run(old.id, it.width, it.height).changes;
+          if (status === 'error') status = (count.get(old.id) as Row).n > 0 ? 'in_progress' : 'unlabeled';
+        }
+        update.run(it.width, it.height, it.bytes, it.mtimeMs, it.sha1, it.format, status, it.error, now, old.id);
+        return { id: old.id as number, annotationsRemoved: removed };
+      }),
+    );
+  }
+
+  /** Records a new mtime for a file whose content did not change. */
+  touchIndexedImage(id: number, mtimeMs: number): void {
+    this.transaction(() => this.db.prepare('UPDATE images SET mtime_ms = ? WHERE id = ?').run(mtimeMs, id));
+  }
+
+  /** Removes images (files gone) with everything attached; returns how many annotations went with them. */
+  removeImages(ids: readonly number[]): number {
+    const count = this.db.prepare('SELECT count(*) AS n FROM annotations WHERE image_id = ?');
+    const del = this.db.prepare('DELETE FROM images WHERE id = ?');
+    return this.transaction(() => {
+      let annotations = 0;
+      for (const id of ids) {
+        annotations += (count.get(id) as Row).n;
+        del.run(id);
+      }
+      return annotations;
+    });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private requireImage(id: number): ImageRow {
+    const img = this.getImage(id);
+    if (!img) throw new StoreError('not-found', `image ${id} does not exist`);
+    return img;
+  }
+
+  private requireRun(id: number): Run {
+    const run = this.getRun(id);
+    if (!run) throw new StoreError('not-found', `run ${id} does not exist`);
+    return run;
+  }
+
+  private insertAnnotation(input: AnnotationInput): Annotation {
+    const now = Date.now();
+    const a: Annotation = {
+      id: 0,
+      imageId: input.imageId,
+      categoryId: input.categoryId,
+      rle: input.rle,
+      height: input.height,
+      width: input.width,
+      area: input.area,
+      bbox: Array.isArray(input.bbox) ? ([...input.bbox] as Annotation['bbox']) : input.bbox,
+      iscrowd: input.iscrowd ?? 0,
+      source: input.source,
+      runId: input.runId ?? null,
+      score: input.score ?? null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const img = this.checkAnnotation(a);
+    const info = this.db
+      .prepare(
+        `INSERT INTO annotations (image_id, category_id, rle, height, width, area, bbox_x, bbox_y, bbox_w, bbox_h,
+           iscrowd, source, run_id, score, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(a.imageId, a.categoryId, a.rle, a.height, a.width, a.area, ...a.bbox, a.iscrowd, a.source, a.runId, a.score,
+        a.createdAt, a.updatedAt);
+    if (img.status === 'unlabeled') this.db.prepare("UPDATE images SET status = 'in_progress' WHERE id = ?").run(a.imageId);
+    return { ...a, id: Number(info.lastInsertRowid) };
+  }
+
+  /** Checks an annotation against its image, category and run; returns the image. */
+  private checkAnnotation(a: Annotation): ImageRow {
+    checkInt('imageId', a.imageId, 1);
+    const img = this.requireImage(a.imageId);
+    if (img.status === 'error') throw new StoreError('invalid', `image ${img.id} (${img.path}) could not be read: ${img.error}`);
+    checkInt('width', a.width, 1);
+    checkInt('height', a.height, 1);
+    if (a.width !== img.width || a.height !== img.height) {
+      throw new StoreError('invalid',
+        `mask size ${a.width}×${a.height} does not match image ${img.id} (${img.path}), which is ${img.width}×${img.height}`);
+    }
+    if (a.categoryId !== null) {
+      checkInt('categoryId', a.categoryId, 1);
+      if (!this.getCategory(a.categoryId)) throw new StoreError('not-found', `category ${a.categoryId} does not exist`);
+    }
+    if (a.runId !== null) {
+      checkInt('runId', a.runId, 1);
+      this.requireRun(a.runId);
+    }
+    if (typeof a.rle !== 'string' || !RLE_RE.test(a.rle)) {
+      throw new StoreError('invalid', 'rle must be a non-empty COCO compressed RLE string');
+    }
+    checkInt('area', a.area, 0);
+    if (a.area > a.width * a.height) throw new StoreError('invalid', `area ${a.area} exceeds the image's ${a.width * a.height} pixels`);
+    const b = a.bbox;
+    if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+      throw new StoreError('invalid', 'bbox must be [x, y, w, h] with finite numbers');
+    }
+    if (b[0] < 0 || b[1] < 0 || b[2] < 0 || b[3] < 0 || b[0] + b[2] > a.width || b[1] + b[3] > a.height) {
+      throw new StoreError('invalid', `bbox [${b.join(', ')}] lies outside the ${a.width}×${a.height} image`);
+    }
+    if (a.iscrowd !== 0 && a.iscrowd !== 1) throw new StoreError('invalid', 'iscrowd must be 0 or 1');
+    checkName(a.source, 'source');
+    if (a.score !== null && (typeof a.score !== 'number' || !Number.isFinite(a.score))) {
+      throw new StoreError('invalid', 'score must be a finite number or null');
+    }
+    return img;
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function imageWhere(f: ImageFilter): { where: string; params: unknown[] } {
+  const conds: string[] = [];
+  const params: unknown[] = [];
+  if (f.status !== undefined) {
+    if (!IMAGE_STATUSES.includes(f.status)) throw new StoreError('invalid', `unknown image status '${f.status}'`);
+    conds.push('status = ?');
+    params.push(f.status);
+  }
+  if (f.search) {
+    conds.push("path LIKE ? ESCAPE '\\'");
+    params.push(`%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  }
+  return { where: conds.length ? `WHERE ${conds.join(' AND ')}` : '', params };
+}
+
+function checkInt(what: string, v: unknown, min: number): asserts v is number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new StoreError('invalid', `${what} must be an integer ≥ ${min}, got ${String(v)}`);
+  }
+}
+
+function checkText(what: string, v: unknown): string {
+  if (typeof v !== 'string') throw new StoreError('invalid', `${what} must be a string`);
+  return v;
+}
+
+function checkName(v: unknown, what = 'name'): string {
+  const s = checkText(what, v).trim();
+  if (!s) throw new StoreError('invalid', `${what} must not be empty`);
+  return s;
+}
+
+function checkColor(v: unknown): string {
+  if (typeof v !== 'string' || !COLOR_RE.test(v)) throw new StoreError('invalid', `color must be '#rrggbb', got ${String(v)}`);
+  return v.toLowerCase();
+}
+
+function toJson(what: string, v: unknown): string {
+  const s = JSON.stringify(v);
+  if (s === undefined) throw new StoreError('invalid', `${what} must be JSON-serialisable`);
+  return s;
+}
+
+function toImage(r: Row): ImageRow {
+  return {
+    id: r.id, path: r.path, width: r.width, height: r.height, bytes: r.bytes, mtimeMs: r.mtime_ms, sha1: r.sha1,
+    format: r.format, status: r.status, error: r.error, indexedAt: r.indexed_at,
+  };
+}
+
+function toCategory(r: Row): Category {
+  return { id: r.id, name: r.name, supercategory: r.supercategory, color: r.color, isthing: r.isthing === 1 };
+}
+
+function toAnnotation(r: Row): Annotation {
+  return {
+    id: r.id, imageId: r.image_id, categoryId: r.category_id, rle: r.rle, height: r.height, width: r.width,
+    area: r.area, bbox: [r.bbox_x, r.bbox_y, r.bbox_w, r.bbox_h], iscrowd: r.iscrowd, source: r.source,
+    runId: r.run_id, score: r.score, createdAt: r.created_at, updatedAt: r.updated_at,
+  };
+}
+
+function toRun(r: Row): Run {
+  return {
+    id: r.id, pipeline: r.pipeline, modelBundle: r.model_bundle, params: JSON.parse(r.params), imageId: r.image_id,
+    startedAt: r.started_at, finishedAt: r.finished_at, status: r.status, error: r.error,
+  };
+}

@@ -1,0 +1,173 @@
+// Row types handed out by the store: plain camelCase objects (snake_case stays inside SQL).
+
+export const IMAGE_STATUSES = ['unlabeled', 'in_progress', 'done', 'error'] as const;
+export type ImageStatus = (typeof IMAGE_STATUSES)[number];
+
+export const PROMPT_KINDS = ['points', 'text', 'example', 'vocabulary'] as const;
+export type PromptKind = (typeof PROMPT_KINDS)[number];
+
+export const RUN_STATUSES = ['running', 'done', 'failed', 'cancelled'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export interface ImageRow {
+  id: number;
+  /** Relative to the project folder, '/' separators. */
+  path: string;
+  /** As displayed: after EXIF orientation. 0 when the file could not be read. */
+  width: number;
+  height: number;
+  bytes: number;
+  mtimeMs: number;
+  sha1: string | null;
+  /** Detected from content: 'jpeg' | 'png' | 'webp' | 'tiff' | 'bmp' | 'gif'; null when not an image. */
+  format: string | null;
+  status: ImageStatus;
+  error: string | null;
+  indexedAt: number;
+}
+
+export interface ImageFilter {
+  status?: ImageStatus;
+  /** Case-insensitive substring of the path. */
+  search?: string;
+}
+
+export interface ImageListOptions extends ImageFilter {
+  offset?: number;
+  limit?: number;
+}
+
+export interface Category {
+  id: number;
+  name: string;
+  supercategory: string;
+  /** '#rrggbb', lower case. */
+  color: string;
+  isthing: boolean;
+}
+
+export interface CategoryInput {
+  /** Explicit id (≥ 1), e.g. to keep COCO ids on import; otherwise the next free one. */
+  id?: number;
+  name: string;
+  supercategory?: string;
+  color?: string;
+  isthing?: boolean;
+}
+
+export type CategoryPatch = Partial<Omit<CategoryInput, 'id'>>;
+
+export type BBox = [x: number, y: number, w: number, h: number];
+
+export interface Annotation {
+  id: number;
+  imageId: number;
+  categoryId: number | null;
+  /** COCO compressed RLE counts string (column-major, first run zeros). */
+  rle: string;
+  height: number;
+  width: number;
+  area: number;
+  bbox: BBox;
+  iscrowd: 0 | 1;
+  source: string;
+  runId: number | null;
+  score: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface AnnotationInput {
+  imageId: number;
+  categoryId: number | null;
+  rle: string;
+  height: number;
+  width: number;
+  area: number;
+  bbox: BBox;
+  iscrowd?: 0 | 1;
+  /** 'manual' | 'import' | 'diffseg' | … */
+  source: string;
+  runId?: number | null;
+  score?: number | null;
+}
+
+/** A new mask must come with its area and bbox (rle, area and bbox are given together). */
+export type AnnotationPatch = Partial<Omit<AnnotationInput, 'imageId'>>;
+
+export interface AnnotationFilter {
+  imageId?: number;
+  categoryId?: number | null;
+  runId?: number;
+}
+
+export interface Prompt {
+  id: number;
+  imageId: number;
+  kind: PromptKind;
+  payload: unknown;
+  runId: number | null;
+  createdAt: number;
+}
+
+export interface PromptInput {
+  imageId: number;
+  kind: PromptKind;
+  /** Any JSON-serialisable value. */
+  payload: unknown;
+  runId?: number | null;
+}
+
+export interface Run {
+  id: number;
+  pipeline: string;
+  modelBundle: string | null;
+  params: unknown;
+  imageId: number | null;
+  startedAt: number;
+  finishedAt: number | null;
+  status: RunStatus;
+  error: string | null;
+}
+
+export interface RunInput {
+  pipeline: string;
+  modelBundle?: string | null;
+  params?: unknown;
+  imageId?: number | null;
+}
+
+export interface Example {
+  id: number;
+  imageId: number;
+  annotationId: number;
+  label: string;
+}
+
+export interface ExampleInput {
+  imageId: number;
+  annotationId: number;
+  label?: string;
+}
+
+export interface ProjectStats {
+  images: number;
+  byStatus: Record<ImageStatus, number>;
+  annotations: number;
+  categories: number;
+  /** Sum of the image files' sizes. */
+  bytes: number;
+}
+
+/** What the indexer writes for one file. */
+export interface IndexedImage {
+  path: string;
+  width: number;
+  height: number;
+  bytes: number;
+  mtimeMs: number;
+  sha1: string | null;
+  format: string | null;
+  /** Set when the file failed: the image gets status 'error'. */
+  error: string | null;
+}
