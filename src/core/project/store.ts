@@ -174,7 +174,7 @@ export class ProjectStore {
         const other = this.getCategoryByName(next.name);
         if (other && other.id !== id) throw new StoreError('conflict', `category '${next.name}' already exists`);
       }
-      if (patch.supercategory !== undefined) next.supercategory = checkText('supercategory', patch.supercategory);
+      if (patch.supercategory !== undefined) next.supercategory = checkText('supercategory', patch.supercategory ?? '');
       if (patch.color !== undefined) next.color = checkColor(patch.color);
       if (patch.isthing !== undefined) {
         if (typeof patch.isthing !== 'boolean') throw new StoreError('invalid', 'isthing must be a boolean');

@@ -46,11 +46,15 @@ export interface Category {
   isthing: boolean;
 }
 
+/** Alias kept for callers that name rows '…Row'. */
+export type CategoryRow = Category;
+
 export interface CategoryInput {
   /** Explicit id (≥ 1), e.g. to keep COCO ids on import; otherwise the next free one. */
   id?: number;
   name: string;
-  supercategory?: string;
+  /** null or absent: '' (COCO wants a string). */
+  supercategory?: string | null;
   color?: string;
   isthing?: boolean;
 }
@@ -76,6 +80,8 @@ export interface Annotation {
   createdAt: number;
   updatedAt: number;
 }
+
+export type AnnotationRow = Annotation;
 
 export interface AnnotationInput {
   imageId: number;
