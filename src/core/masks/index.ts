@@ -1,0 +1,7 @@
+// Masks: COCO RLE codec, run-level set operations, polygons and holes.
+export { MaskFormatError, encode, decode, toCompressedString, fromCompressedString, toCocoRle, fromCocoRle, emptyRle, fullRle, rleEquals } from './rle';
+export type { Rle } from './rle';
+export { area, bbox, union, intersect, subtract, unionAll, iou } from './ops';
+export { polygonsToRle, maskToPolygons } from './polygons';
+export type { Polygon } from './polygons';
+export { countHoles, hasHoles, fillHoles } from './holes';
