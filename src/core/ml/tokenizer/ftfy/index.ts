@@ -1,0 +1,1 @@
+export { fixText, fixEncoding } from './fixText';
