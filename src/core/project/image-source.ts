@@ -1,0 +1,47 @@
+// Reading image files through sharp (or our BMP reader, which sharp lacks), with EXIF orientation applied.
+// Orientation rule: stored width/height, thumbnails and pixels are all "as displayed" (EXIF applied), the
+// way browsers show the image, so masks line up with what the labeler saw.
+import sharp, { type Sharp } from 'sharp';
+import { BmpError, decodeBmp, readBmpHeader } from './bmp';
+import type { ImageFormat } from './sniff';
+
+/** Displayed size from the header alone: nothing is decoded. */
+export async function probeSize(buf: Buffer, format: ImageFormat): Promise<{ width: number; height: number }> {
+  if (format === 'bmp') {
+    const h = readBmpHeader(buf);
+    if (h.width <= 0 || h.height <= 0) throw new BmpError(`BMP has invalid size ${h.width}×${h.height}`);
+    return { width: h.width, height: h.height };
+  }
+  const m = await sharp(buf, { limitInputPixels: false }).metadata();
+  const width = m.autoOrient?.width ?? m.width;
+  const height = m.autoOrient?.height ?? m.height;
+  if (!width || !height) throw new Error('no image size in the header');
+  return { width, height };
+}
+
+/** A sharp pipeline over the first frame/page, oriented; decoding fails on truncated or broken data. */
+export function openImage(buf: Buffer, format: ImageFormat, maxPixels: number): Sharp {
+  if (format === 'bmp') {
+    const d = decodeBmp(buf);
+    return sharp(d.data, { raw: { width: d.width, height: d.height, channels: d.channels } });
+  }
+  return sharp(buf, { failOn: 'error', limitInputPixels: Math.max(1, Math.floor(maxPixels)), autoOrient: true });
+}
+
+export const THUMB_SIZE = 256;
+
+/** WebP thumbnail, longest side THUMB_SIZE (small images are not enlarged). Decodes the whole image. */
+export function makeThumbnail(img: Sharp): Promise<Buffer> {
+  return img.resize(THUMB_SIZE, THUMB_SIZE, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer();
+}
+
+/** 8-bit sRGB, 3 channels, interleaved; transparency is flattened onto white. */
+export async function decodeRgb(img: Sharp): Promise<{ data: Uint8Array; width: number; height: number }> {
+  const { data, info } = await img
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`expected 3 channels after conversion, got ${info.channels}`);
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+}
