@@ -276,6 +276,13 @@ describe('WorkerSessionHost', () => {
       await expect(fourth).rejects.toBeInstanceOf(RunCancelledError);
       expect(Array.from((await first).y!.data as Float32Array)).toEqual(Y2);
       expect(host.pending).toBe(0);
+      // aborting the run in flight answers at once; its late result is dropped and the next run is unaffected
+      const ac2 = new AbortController();
+      const inFlight = host.run('mm', { x: x2() }, undefined, { signal: ac2.signal });
+      const next = host.run('mm', { x: x2() }, ['y']);
+      ac2.abort();
+      await expect(inFlight).rejects.toThrow(/result was discarded/);
+      expect(Object.keys(await next)).toEqual(['y']);
     } finally {
       await host.dispose();
     }

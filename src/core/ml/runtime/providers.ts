@@ -52,7 +52,11 @@ export function staticProviderProblem(provider: string, backends = buildBackends
   const dir = bindingDir();
   const missing = providerLibraries(provider).filter((f) => !existsSync(join(dir, f)));
   if (missing.length) {
-    return `${label(provider)} provider library not found (${missing.join(', ')} in ${dir}); see docs/ for installing the ${label(provider)} execution provider`;
+    const hint =
+      provider === 'cuda'
+        ? '; install it (needs CUDA 12 and cuDNN 9) with: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js'
+        : '';
+    return `${label(provider)} provider library not found (${missing.join(', ')} in ${dir})${hint}`;
   }
   return null;
 }

@@ -31,6 +31,7 @@ interface Job {
   signal?: AbortSignal;
   onAbort?: () => void;
   key?: string;
+  settled?: boolean;
 }
 
 class WorkerError extends Error {
@@ -146,9 +147,8 @@ export class WorkerSessionHost implements InferenceHost {
   private settle(job: Job, fn: () => void): void {
     if (job.signal && job.onAbort) job.signal.removeEventListener('abort', job.onAbort);
     job.onAbort = undefined;
-    const done = job as Job & { settled?: boolean };
-    if (done.settled) return;
-    done.settled = true;
+    if (job.settled) return; // e.g. a cancelled run's late answer
+    job.settled = true;
     fn();
   }
 
