@@ -10,6 +10,10 @@ import { buildUNet, type UNetBuildOptions } from '../../src/core/ml/models/unet'
 import { parseUNetConfig } from '../../src/core/ml/models/unetConfig';
 import { buildVaeDecoder, buildVaeEncoder, parseVaeConfig } from '../../src/core/ml/models/vae';
 import { buildClipTextEncoder, parseClipTextConfig } from '../../src/core/ml/models/clip';
+import { checkWeights, clipWeightShapes, unetWeightShapes, vaeWeightShapes } from '../../src/core/ml/models/shapes';
+import { SD15_UNET_CONFIG } from '../../src/core/ml/models/unetConfig';
+import { SD15_VAE_CONFIG } from '../../src/core/ml/models/vae';
+import { SD15_CLIP_CONFIG } from '../../src/core/ml/models/clip';
 import { buildLdmCheckpoint, golden } from './weights.helpers';
 
 const ATOL = 1e-4;
@@ -211,5 +215,22 @@ describe('fp16 export', () => {
     const cout = SafetensorsFile.open(golden('clip_D', 'outputs.safetensors'));
     const c = buildClipTextEncoder(parseClipTextConfig(json('clip_D', 'config.json')), openWeights(golden('clip_D', 'model.safetensors')), { dtype: 'float16' });
     check(cout, await run(c.graph, { input_ids: new ort.Tensor('int64', cin.readRaw('input_ids').data as BigInt64Array, [2, 77]) }), 'last_hidden_state', 'last_hidden_state', 0.03);
+  });
+});
+
+describe('weight shapes implied by configs', () => {
+  const count = (m: Map<string, number[]>) => [...m.values()].reduce((a, s) => a + s.reduce((p, q) => p * q, 1), 0);
+  it('match the golden checkpoints exactly', () => {
+    for (const c of ['unet_A', 'unet_B'])
+      expect(checkWeights(unetWeightShapes(unetConfig(c)), openWeights(golden(c, 'diffusion_pytorch_model.safetensors')))).toEqual([]);
+    expect(checkWeights(vaeWeightShapes(parseVaeConfig(json('vae_C', 'config.json'))), openWeights(golden('vae_C', 'diffusion_pytorch_model.safetensors')))).toEqual([]);
+    expect(checkWeights(clipWeightShapes(parseClipTextConfig(json('clip_D', 'config.json'))), openWeights(golden('clip_D', 'model.safetensors')))).toEqual([]);
+    const wrong = checkWeights(unetWeightShapes(unetConfig('unet_A')), openWeights(golden('unet_B', 'diffusion_pytorch_model.safetensors')));
+    expect(wrong).toEqual(['conv_in.weight: shape [16,8,3,3], config implies [16,4,3,3]']);
+  });
+  it('give the published SD 1.5 parameter counts', () => {
+    expect(count(unetWeightShapes(SD15_UNET_CONFIG))).toBe(859_520_964);
+    expect(count(vaeWeightShapes(SD15_VAE_CONFIG))).toBe(83_653_863);
+    expect(count(clipWeightShapes(SD15_CLIP_CONFIG))).toBe(123_060_480);
   });
 });

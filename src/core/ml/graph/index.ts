@@ -4,3 +4,5 @@ export { saveModel, toBytes, decodeModel, irVersionFor, totalInitializerBytes, I
 export type { SaveOptions } from './serialize';
 export * from './dtypes';
 export * from './half';
+export { countFlops } from './flops';
+export type { FlopCount } from './flops';

@@ -4,3 +4,4 @@ export { MappedSource, fileSource, openWeights, legacyDiffusersName } from './so
 export type { WeightSource, MappedEntry } from './source';
 export { openSingleFile, ldmUnetKey, ldmVaeKey, ldmClipKey, diffusersToLdmUnetKey, diffusersToLdmVaeKey, LDM_PREFIX } from './ldm';
 export type { SingleFileComponents } from './ldm';
+export { RandomWeights } from './random';
