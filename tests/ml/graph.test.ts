@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { decodeModel, f16BitsToF32, f32ToF16Bits, fromFloat16Bits, GraphBuilder, ShapeError, toFloat16Bits } from '../../src/core/ml/graph';
+import { countFlops, decodeModel, f16BitsToF32, f32ToF16Bits, fromFloat16Bits, GraphBuilder, ShapeError, toFloat16Bits } from '../../src/core/ml/graph';
 import { ONNX_SCHEMA } from '../../src/core/ml/graph/onnxSchema';
 import { parseOnnxProto } from '../../src/core/ml/graph/genSchema';
 
@@ -125,5 +125,18 @@ describe('graph builder', () => {
     expect(f16BitsToF32(0xae66)).toBeCloseTo(-0.0999755859375, 12);
     const v = Float32Array.from([0.5, -2, 3.140625, 1e-7, 0]);
     expect(Array.from(fromFloat16Bits(toFloat16Bits(v)))).toEqual([0.5, -2, 3.140625, 1.1920928955078125e-7, 0]);
+  });
+
+  it('counts FLOPs from static shapes', () => {
+    const g = new GraphBuilder('f');
+    const x = g.input('x', 'float32', [1, 3, 8, 8]);
+    const c = g.conv(x, g.initializer('w', new Float32Array(16 * 3 * 9), 'float32', [16, 3, 3, 3]), null, { pads: [1, 1, 1, 1] });
+    const t = g.reshape(c, [1, 16, 64]);
+    const m = g.matmul(t, g.initializer('m', new Float32Array(64 * 5), 'float32', [64, 5]));
+    g.output(g.softmax(m), 'y');
+    const f = countFlops(g);
+    expect(f.matmulConv).toBe(2 * (16 * 64) * (3 * 9) + 2 * (16 * 5) * 64);
+    expect(f.other).toBe(16 * 5); // Softmax; the output Identity moves no FLOPs
+    expect(f.unknown).toBe(0);
   });
 });
