@@ -35,6 +35,20 @@ describe('encode / decode (hand-checked, column-major, first run zeros)', () => 
 
   it('treats any nonzero byte as inside', () => {
     expect(counts(encode(Uint8Array.of(0, 7, 255, 0), 2, 2))).toEqual([1, 2, 1]);
+    // Width 4 takes the word-wide path: 1 above 7 differs as bytes but not as pixels.
+    expect(counts(encode(Uint8Array.of(1, 0, 0, 0, 7, 0, 0, 255), 2, 4))).toEqual([0, 2, 5, 1]);
+  });
+
+  it('encodes masks that are views at odd offsets', () => {
+    const R = rng(12);
+    for (const [h, w] of [[8, 8], [5, 12], [7, 9]]) {
+      const m = randomMask(R, h, w);
+      const buf = new Uint8Array(h * w + 3);
+      buf.set(m, 3);
+      const view = buf.subarray(3);
+      expect(counts(encode(view, h, w))).toEqual(counts(encode(m, h, w)));
+      expect(decode(encode(view, h, w))).toEqual(m);
+    }
   });
 
   it('round-trips random masks of many shapes', () => {

@@ -14,7 +14,7 @@
 // 4-connected, the consistent pair, so holes here are exactly what countHoles/fillHoles see.
 // Outer rings run clockwise on screen (y down), holes counter-clockwise.
 
-import { area, bbox, union } from './ops';
+import { area, bbox, unionAll } from './ops';
 import { decodeCrop } from './crop';
 import { checkSize, emptyRle, MaskFormatError, type Rle } from './rle';
 import { simplifyRing } from './simplify';
@@ -32,12 +32,10 @@ const MAX_COORD = 1e7;
 /** Union of the given polygons (flat xy lists), rasterised exactly as pycocotools does. */
 export function polygonsToRle(polys: number[][], h: number, w: number): Rle {
   checkSize(h, w);
-  let acc: Rle | null = null;
-  for (const p of polys) {
-    const r = polygonToRle(p, h, w);
-    acc = acc ? union(acc, r) : r;
-  }
-  return acc ?? emptyRle(h, w);
+  if (polys.length === 0) return emptyRle(h, w);
+  // A single polygon is returned as rasterised, like rleMerge with n = 1 (it is canonical anyway).
+  if (polys.length === 1) return polygonToRle(polys[0], h, w);
+  return unionAll(polys.map((p) => polygonToRle(p, h, w)));
 }
 
 /** One polygon, exactly as maskApi.c rleFrPoly (an odd trailing number is ignored, as there). */
@@ -135,9 +133,8 @@ export function maskToPolygons(rle: Rle, opts: { tolerance?: number } = {}): Pol
   if (area(rle) === 0) return [];
   const [bx, by, bw, bh] = bbox(rle);
   const { grid: G, W, H } = decodeCrop(rle, bx, by, bw, bh, 1);
-  const label = labelComponents8(G, W, H);
+  let label: Int32Array | null = null; // component labels, only needed once a hole shows up
   const visited = new Uint8Array(W * H); // top edges already traced, indexed by the pixel below
-  const byLabel = new Map<number, Polygon>();
   const result: Polygon[] = [];
   const ox = bx - 1, oy = by - 1; // image coordinates of grid vertex (0, 0)
 
@@ -147,12 +144,12 @@ export function maskToPolygons(rle: Rle, opts: { tolerance?: number } = {}): Pol
       const { ring, area2 } = traceRing(G, W, visited, px, py, ox, oy);
       const simplified = tolerance > 0 ? simplifyRing(ring, tolerance) : ring;
       if (area2 > 0) {
-        const poly: Polygon = { outer: simplified, holes: [] };
-        byLabel.set(label[p], poly);
-        result.push(poly);
+        result.push({ outer: simplified, holes: [] });
       } else {
-        // Hole rings start at a component pixel under the hole; that component was met earlier.
-        byLabel.get(label[p])!.holes.push(simplified);
+        // Hole rings start at a component pixel under the hole; that component's outer ring was
+        // met earlier (its top row comes first), and outer rings are found in label order.
+        label ??= labelComponents8(G, W, H);
+        result[label[p] - 1].holes.push(simplified);
       }
     }
   }

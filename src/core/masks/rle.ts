@@ -7,6 +7,8 @@ export interface Rle {
   counts: Uint32Array;
 }
 
+import { bbox } from './ops';
+
 export class MaskFormatError extends Error {
   constructor(message: string) {
     super(message);
@@ -17,58 +19,118 @@ export class MaskFormatError extends Error {
 /** Encodes a ROW-MAJOR h×w mask (index y*w+x, nonzero = inside). */
 export function encode(mask: Uint8Array, h: number, w: number): Rle {
   checkSize(h, w);
-  if (mask.length !== h * w) throw new RangeError(`mask has ${mask.length} pixels, expected ${h}×${w} = ${h * w}`);
-  // Worst case (checkerboard) has h*w+1 runs; grow instead of allocating that up front.
-  let out = new Uint32Array(Math.min(h * w + 1, 1024));
-  let m = 0;
-  let prev = 0; // value of the previous pixel in column-major order
-  let runStart = 0; // column-major index where the current run began
-  for (let x = 0; x < w; x++) {
-    const base = x * h;
-    // Walk down column x; the row-major stride is w.
-    for (let y = 0, i = x; y < h; y++, i += w) {
-      const v = mask[i] !== 0 ? 1 : 0;
-      if (v !== prev) {
-        if (m + 2 > out.length) out = grow(out, h * w + 1);
-        out[m++] = base + y - runStart;
-        runStart = base + y;
-        prev = v;
-      }
-    }
+  const n = h * w;
+  if (mask.length !== n) throw new RangeError(`mask has ${mask.length} pixels, expected ${h}×${w} = ${n}`);
+  // Walking columns of a row-major image is cache-hostile, so scan rows instead and collect the
+  // vertical transitions (pixel differs from the one above; above row 0 counts as empty), then
+  // order them by column. Run boundaries are these transitions plus column starts where the top
+  // pixel differs from the bottom pixel of the previous column.
+  const K = verticalTransitions(mask, h, w);
+  const tr = transitions;
+  const colStart = new Int32Array(w + 1);
+  for (let k = 0; k < K; k++) colStart[(tr[k] % w) + 1]++;
+  for (let x = 0; x < w; x++) colStart[x + 1] += colStart[x];
+  const rows = new Uint32Array(K);
+  const fillAt = colStart.slice(0, w);
+  for (let k = 0; k < K; k++) {
+    const i = tr[k], x = i % w;
+    rows[fillAt[x]++] = (i - x) / w; // row-major scan order keeps rows ascending per column
   }
-  if (m + 1 > out.length) out = grow(out, h * w + 1);
-  out[m++] = h * w - runStart;
+  const out = new Uint32Array(K + w + 1);
+  let m = 0, runStart = 0, prev = 0;
+  for (let x = 0; x < w; x++) {
+    let k = colStart[x];
+    const end = colStart[x + 1];
+    const base = x * h;
+    const top = k < end && rows[k] === 0 ? 1 : 0;
+    if (top) k++;
+    if (top !== prev) {
+      out[m++] = base - runStart;
+      runStart = base;
+    }
+    for (; k < end; k++) {
+      const p = base + rows[k];
+      out[m++] = p - runStart;
+      runStart = p;
+    }
+    prev = (end - colStart[x]) & 1; // value of the column's bottom pixel
+  }
+  out[m++] = n - runStart;
   return { h, w, counts: out.slice(0, m) };
 }
 
-function grow(a: Uint32Array, cap: number): Uint32Array<ArrayBuffer> {
-  const b = new Uint32Array(Math.min(cap, a.length * 2));
-  b.set(a);
-  return b;
+// Row-major indices of vertical transitions, in scan order; reused between calls.
+let transitions = new Uint32Array(4096);
+
+function pushTransition(K: number, i: number): number {
+  if (K === transitions.length) {
+    const b = new Uint32Array(K * 2);
+    b.set(transitions);
+    transitions = b;
+  }
+  transitions[K] = i;
+  return K + 1;
+}
+
+function verticalTransitions(mask: Uint8Array, h: number, w: number): number {
+  let K = 0;
+  if ((w & 3) === 0 && (mask.byteOffset & 3) === 0) {
+    // Four pixels per step: identical words above and below cannot hold a transition.
+    const M = new Uint32Array(mask.buffer, mask.byteOffset, (h * w) >> 2);
+    const wq = w >> 2;
+    for (let k = 0; k < wq; k++) {
+      if (M[k] === 0) continue;
+      for (let i = 4 * k; i < 4 * k + 4; i++) if (mask[i] !== 0) K = pushTransition(K, i);
+    }
+    for (let k = wq, nw = M.length; k < nw; k++) {
+      if (M[k] === M[k - wq]) continue;
+      for (let i = 4 * k; i < 4 * k + 4; i++) if ((mask[i] !== 0) !== (mask[i - w] !== 0)) K = pushTransition(K, i);
+    }
+  } else {
+    for (let i = 0; i < w; i++) if (mask[i] !== 0) K = pushTransition(K, i);
+    for (let i = w, n = h * w; i < n; i++) if ((mask[i] !== 0) !== (mask[i - w] !== 0)) K = pushTransition(K, i);
+  }
+  return K;
 }
 
 /** Decodes to a ROW-MAJOR h×w array of 0/1. */
 export function decode(rle: Rle): Uint8Array {
   const { h, w, counts } = rle;
   const out = new Uint8Array(h * w);
+  // Mark where each run of ones starts and ends in its column (XOR, so runs that touch cancel),
+  // then turn the marks into pixels by XOR-ing each row into the next: row-major and word-wide.
+  const [x0, y0, bw, bh] = bbox(rle);
+  if (bw === 0) return out;
   let pos = 0;
   for (let j = 0; j < counts.length; j++) {
-    const n = counts[j];
-    if (j & 1) fillColumnMajor(out, h, w, pos, pos + n);
-    pos += n;
+    const c = counts[j];
+    if (j & 1 && c > 0) {
+      let s = pos;
+      const e = pos + c;
+      while (s < e) {
+        const x = Math.floor(s / h);
+        const ys = s - x * h;
+        const ye = Math.min(h, ys + (e - s));
+        out[ys * w + x] ^= 1;
+        if (ye < h) out[ye * w + x] ^= 1;
+        s += ye - ys;
+      }
+    }
+    pos += c;
+  }
+  const yEnd = Math.min(h - 1, y0 + bh); // the row after the box holds end marks too
+  if ((w & 3) === 0) {
+    const O = new Uint32Array(out.buffer, 0, (h * w) >> 2);
+    const wq = w >> 2, k0 = x0 >> 2, k1 = (x0 + bw + 3) >> 2;
+    for (let y = y0 + 1; y <= yEnd; y++) {
+      for (let k = y * wq + k0, e = y * wq + k1; k < e; k++) O[k] ^= O[k - wq];
+    }
+  } else {
+    for (let y = y0 + 1; y <= yEnd; y++) {
+      for (let i = y * w + x0, e = i + bw; i < e; i++) out[i] ^= out[i - w];
+    }
   }
   return out;
-}
-
-// Sets column-major indices [s, e) in a row-major buffer, one column segment at a time.
-function fillColumnMajor(out: Uint8Array, h: number, w: number, s: number, e: number): void {
-  while (s < e) {
-    const x = Math.floor(s / h);
-    const y0 = s - x * h;
-    const y1 = Math.min(h, y0 + (e - s));
-    for (let y = y0, i = y0 * w + x; y < y1; y++, i += w) out[i] = 1;
-    s += y1 - y0;
-  }
 }
 
 export function emptyRle(h: number, w: number): Rle {
