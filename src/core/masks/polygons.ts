@@ -126,6 +126,9 @@ function polygonToRle(xy: readonly number[], h: number, w: number): Rle {
 /**
  * Traces every 8-connected component's outer boundary and its (4-connected) holes along pixel
  * edges. tolerance > 0 simplifies each ring with Douglas–Peucker (in pixels); 0 keeps it exact.
+ * Measured drift after pycocotools rasterisation (benchmarks/rle.ts, disk of radius 300 and 300
+ * small blobs on 1024²): 0.5 drops only staircase corners and changes no pixel (−20% numbers);
+ * 1 keeps ~1/7 (disk) to ~1/5 (blobs) of the numbers with IoU 0.998 / 0.967; 2 gives IoU 0.996 / 0.945.
  */
 export function maskToPolygons(rle: Rle, opts: { tolerance?: number } = {}): Polygon[] {
   const tolerance = opts.tolerance ?? 0;
