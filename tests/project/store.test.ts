@@ -78,7 +78,8 @@ describe('annotations', () => {
       id: a.id, imageId: img[0], categoryId: c.id, rle: '0d1', height: 30, width: 40, area: 12, bbox: [1, 2, 4, 3],
       iscrowd: 1, source: 'diffseg', runId: run.id, score: 0.75, createdAt: a.createdAt, updatedAt: a.updatedAt,
     });
-    expect(s.getImage(img[0]!)?.status).toBe('in_progress');
+    expect(s.getImage(img[0]!)).toMatchObject({ status: 'in_progress', annotationCount: 1 });
+    expect(s.listImages().map((i) => i.annotationCount)).toEqual([1, 0, 0]);
     expect(s.listAnnotations({ runId: run.id }).map((x) => x.id)).toEqual([a.id]);
   });
 

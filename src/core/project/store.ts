@@ -33,6 +33,8 @@ import {
 
 type Row = Record<string, any>;
 
+// Image rows carry their annotation count (the image list shows it); annotations_image makes it an index lookup.
+const IMAGE_COLUMNS = 'images.*, (SELECT count(*) FROM annotations WHERE image_id = images.id) AS annotation_count';
 const COLOR_RE = /^#[0-9a-f]{6}$/i;
 // COCO compressed RLE uses the characters 48..111 ('0'..'o').
 const RLE_RE = /^[\x30-\x6f]+$/;
@@ -95,7 +97,7 @@ export class ProjectStore {
     checkInt('limit', limit, -1);
     checkInt('offset', offset, 0);
     return this.db
-      .prepare(`SELECT * FROM images ${where} ORDER BY path LIMIT ? OFFSET ?`)
+      .prepare(`SELECT ${IMAGE_COLUMNS} FROM images ${where} ORDER BY path LIMIT ? OFFSET ?`)
       .all(...params, limit, offset)
       .map((r) => toImage(r as Row));
   }
@@ -106,12 +108,12 @@ export class ProjectStore {
   }
 
   getImage(id: number): ImageRow | undefined {
-    const r = this.db.prepare('SELECT * FROM images WHERE id = ?').get(id) as Row | undefined;
+    const r = this.db.prepare(`SELECT ${IMAGE_COLUMNS} FROM images WHERE id = ?`).get(id) as Row | undefined;
     return r && toImage(r);
   }
 
   getImageByPath(path: string): ImageRow | undefined {
-    const r = this.db.prepare('SELECT * FROM images WHERE path = ?').get(path) as Row | undefined;
+    const r = this.db.prepare(`SELECT ${IMAGE_COLUMNS} FROM images WHERE path = ?`).get(path) as Row | undefined;
     return r && toImage(r);
   }
 
@@ -605,7 +607,7 @@ function toJson(what: string, v: unknown): string {
 function toImage(r: Row): ImageRow {
   return {
     id: r.id, path: r.path, width: r.width, height: r.height, bytes: r.bytes, mtimeMs: r.mtime_ms, sha1: r.sha1,
-    format: r.format, status: r.status, error: r.error, indexedAt: r.indexed_at,
+    format: r.format, status: r.status, error: r.error, indexedAt: r.indexed_at, annotationCount: r.annotation_count,
   };
 }
 

@@ -24,6 +24,8 @@ export interface ImageRow {
   status: ImageStatus;
   error: string | null;
   indexedAt: number;
+  /** Annotations on this image (computed when read). */
+  annotationCount: number;
 }
 
 export interface ImageFilter {
