@@ -59,7 +59,7 @@ function makeCase(model: string): Case {
   const count = (m: Map<string, number[]>) => [...m.values()].reduce((a, s) => a + s.reduce((p, q) => p * q, 1), 0);
   if (model === 'unet') {
     const shapes = unetWeightShapes(SD15_UNET_CONFIG);
-    const { graph } = buildUNet(SD15_UNET_CONFIG, new RandomWeights(shapes), { dtype, batch: 1, height: 64, width: 64, textLength: 77 });
+    const { graph } = buildUNet(SD15_UNET_CONFIG, new RandomWeights(shapes), { dtype, batch: 1, height: 64, width: 64, textLength: 77, timesteps: 1 });
     return {
       graph, params: count(shapes),
       feeds: () => ({

@@ -11,6 +11,8 @@ export interface UNetBuildOptions {
   height?: Dim;
   width?: Dim;
   textLength?: Dim;
+  /** Length of the `timestep` input: 1 (broadcast over the batch) or the batch size; symbolic by default. */
+  timesteps?: Dim;
   /**
    * Self-attention (attn1) probabilities, head-averaged: 'layers' outputs `self_attn.NN` [B,HW,HW] per layer
    * (forward order); 'resolution' outputs `self_attn_mean.HxW` (`self_attn_mean.levelK` when the size is
@@ -65,7 +67,7 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
 
   const B = opts.batch ?? 'batch';
   const sample = g.input('sample', 'float32', [B, c.in_channels, opts.height ?? 'height', opts.width ?? 'width']);
-  const timestep = g.input('timestep', 'float32', ['timesteps']);
+  const timestep = g.input('timestep', 'float32', [opts.timesteps ?? 'timesteps']);
   const context = g.input('encoder_hidden_states', 'float32', [B, opts.textLength ?? 77, c.cross_attention_dim]);
   const x0 = g.cast(sample, dtype);
   const ctx = g.cast(context, dtype);
