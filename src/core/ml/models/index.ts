@@ -1,0 +1,11 @@
+export { buildUNet } from './unet';
+export type { UNetBuildOptions, BuiltUNet, AttentionLayerInfo } from './unet';
+export { parseUNetConfig, headsPerBlock, SD15_UNET_CONFIG, UNetConfigSchema } from './unetConfig';
+export type { UNetConfig } from './unetConfig';
+export { buildVaeEncoder, buildVaeDecoder, parseVaeConfig, SD15_VAE_CONFIG, VaeConfigSchema } from './vae';
+export type { VaeConfig, VaeBuildOptions } from './vae';
+export { buildClipTextEncoder, parseClipTextConfig, SD15_CLIP_CONFIG, ClipTextConfigSchema } from './clip';
+export type { ClipTextConfig, ClipBuildOptions } from './clip';
+export { unetWeightShapes, vaeWeightShapes, clipWeightShapes, checkWeights } from './shapes';
+export { Layers, attention } from './nn';
+export type { ComputeDType, AttentionResult } from './nn';
