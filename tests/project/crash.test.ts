@@ -3,6 +3,7 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ProjectStore, type Annotation, type Category } from '../../src/core/project';
 import { seedImages, tempFolder } from './helpers';
@@ -149,9 +150,9 @@ describe('crash safety', () => {
     const got = sorted(db);
     const candidates = [sorted(model)];
     if (pending) candidates.push(sorted(applyPending(model, pending, db)));
-    const matches = candidates.some((c) => JSON.stringify(c) === JSON.stringify(got));
+    const matches = candidates.some((c) => isDeepStrictEqual(c, got));
     if (!matches) expect(got, context).toEqual(candidates[candidates.length - 1]);
-    expect(matches).toBe(true);
+    expect(matches, context).toBe(true);
     expect(got.annotations.length + got.categories.length, context).toBeGreaterThan(0);
   });
 });

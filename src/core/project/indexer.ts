@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { BmpError } from './bmp';
+import { decodeWithAccurateErrors } from './decode-gate';
 import { makeThumbnail, openImage, probeSize } from './image-source';
 import { hasImageExtension, sniffImageFormat, type ImageFormat } from './sniff';
 import type { IndexEntry, ProjectStore } from './store';
@@ -140,7 +141,7 @@ async function examine(f: FoundFile, known: IndexEntry | undefined, maxPixels: n
   const base = { sha1, format, bytes: buf.length };
   let size: { width: number; height: number };
   try {
-    size = await probeSize(buf, format);
+    size = await decodeWithAccurateErrors(() => probeSize(buf, format));
   } catch (e) {
     return fail(describe(e), base);
   }
@@ -149,7 +150,7 @@ async function examine(f: FoundFile, known: IndexEntry | undefined, maxPixels: n
   }
   let thumb: Buffer;
   try {
-    thumb = await makeThumbnail(openImage(buf, format, maxPixels));
+    thumb = await decodeWithAccurateErrors(async () => makeThumbnail(openImage(buf, format, maxPixels)));
   } catch (e) {
     return fail(describe(e), { ...base, ...size });
   }

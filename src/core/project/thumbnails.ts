@@ -3,6 +3,7 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError } from './errors';
+import { decodeWithAccurateErrors } from './decode-gate';
 import { decodeRgb, makeThumbnail, openImage } from './image-source';
 import { PROJECT_DIR } from './open-database';
 import { SNIFF_BYTES, sniffImageFormat, type ImageFormat } from './sniff';
@@ -41,7 +42,7 @@ export async function readThumbnail(store: ProjectStore, imageId: number): Promi
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   const { buf, format } = await readIndexedFile(store, imageId);
-  const thumb = await makeThumbnail(openImage(buf, format, READ_MAX_PIXELS));
+  const thumb = await decodeWithAccurateErrors(async () => makeThumbnail(openImage(buf, format, READ_MAX_PIXELS)));
   writeThumbnail(store, imageId, thumb);
   return thumb;
 }
@@ -52,7 +53,7 @@ export async function readThumbnail(store: ProjectStore, imageId: number): Promi
  */
 export async function readImageRgb(store: ProjectStore, imageId: number): Promise<{ data: Uint8Array; width: number; height: number }> {
   const { buf, format, image } = await readIndexedFile(store, imageId);
-  const rgb = await decodeRgb(openImage(buf, format, READ_MAX_PIXELS));
+  const rgb = await decodeWithAccurateErrors(async () => decodeRgb(openImage(buf, format, READ_MAX_PIXELS)));
   if (rgb.width !== image.width || rgb.height !== image.height) {
     throw new StoreError('invalid', `${image.path} changed since it was indexed (now ${rgb.width}×${rgb.height}); index the folder again`);
   }
