@@ -10,6 +10,13 @@ const resultFile = join(root, 'test-results', 'vitest.json');
 mkdirSync(dirname(resultFile), { recursive: true });
 rmSync(resultFile, { force: true });
 
+// The browser tests load the built UI.
+const build = spawnSync('npx', ['electron-vite', 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) {
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
 const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${resultFile}`, ...process.argv.slice(2)];
 const run = spawnSync('npx', args, { cwd: root, stdio: 'inherit' });
 

@@ -191,7 +191,7 @@ export class Backend {
       return toCategory(c);
     },
     'categories.delete': ({ id }) => {
-      const deleted = this.need().deleteCategory(id);
+      const deleted = this.need().deleteCategory(id) > 0;
       if (deleted) this.emit('project.changed', { what: 'categories' });
       return { deleted };
     },
@@ -218,9 +218,10 @@ export class Backend {
     },
     'annotations.delete': ({ id }) => {
       const current = this.need().getAnnotation(id);
-      const deleted = this.need().deleteAnnotation(id);
-      if (current) this.emit('project.changed', { what: 'annotations', imageId: current.imageId });
-      return { deleted };
+      if (!current) return { deleted: false };
+      this.need().deleteAnnotation(id);
+      this.emit('project.changed', { what: 'annotations', imageId: current.imageId });
+      return { deleted: true };
     },
     'coco.export': async ({ format, forcePolygons, tolerance, out }) => {
       const { document, report } = exportCoco(this.need(), { format, forcePolygons, tolerance });

@@ -185,7 +185,7 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
         width: rle.w,
         area: area(rle),
         bbox: bbox(rle),
-        iscrowd: a.data.iscrowd ? 1 : 0,
+        iscrowd: a.data.iscrowd ? (1 as const) : (0 as const),
         source: 'import',
         score: a.data.score ?? null,
       });

@@ -21,7 +21,7 @@ export function ImageGrid({ status, search, version }: { status?: ImageStatus; s
 
   useLayoutEffect(() => {
     const el = scroller.current!;
-    const ro = new ResizeObserver(() => setSize({ width: el.clientWidth, height: el.clientHeight }));
+    const ro = new ResizeObserver(() => setSize({ width: el.clientWidth - 28, height: el.clientHeight }));
     ro.observe(el);
     return () => ro.disconnect();
   }, []);
@@ -64,12 +64,14 @@ export function ImageGrid({ status, search, version }: { status?: ImageStatus; s
             <div className="thumb">
               {img.status === 'error' ? <span className="broken">⚠ {img.error}</span> : <img src={client.thumbnailUrl(img.id)} alt={img.path} loading="lazy" />}
             </div>
-            <div className="caption">
-              <span className={`badge ${img.status}`}>{img.status.replace('_', ' ')}</span>
-              <span className="name">{img.path}</span>
+            <div className="name">
+              <bdi dir="ltr">{img.path}</bdi>
             </div>
             <div className="meta">
-              {img.width}×{img.height} · {img.annotations} masks
+              <span className={`badge ${img.status}`}>{img.status.replace('_', ' ')}</span>
+              <span>
+                {img.width}×{img.height} · {img.annotations} {img.annotations === 1 ? 'mask' : 'masks'}
+              </span>
             </div>
           </>
         ) : (

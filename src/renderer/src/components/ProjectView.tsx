@@ -31,7 +31,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
       <header className="toolbar">
         <strong className="brand">DiffLabel</strong>
         <span className="folder" title={project.folder}>
-          {project.folder}
+          <bdi dir="ltr">{project.folder}</bdi>
         </span>
         <button onClick={() => client.call('project.index', {})}>Re-index</button>
         <button onClick={onOpenOther}>Open folder…</button>
