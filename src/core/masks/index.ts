@@ -5,3 +5,4 @@ export { area, bbox, union, intersect, subtract, unionAll, iou } from './ops';
 export { polygonsToRle, maskToPolygons } from './polygons';
 export type { Polygon } from './polygons';
 export { countHoles, hasHoles, fillHoles } from './holes';
+export { connectedComponents } from './components';
