@@ -54,6 +54,24 @@ export const Annotation = z.object({
 });
 export type Annotation = z.infer<typeof Annotation>;
 
+/** Undo/redo position of one image; kept in the project database, so it survives a reload. */
+export const HistoryState = z.object({
+  imageId: Id,
+  canUndo: z.boolean(),
+  canRedo: z.boolean(),
+  /** What the next undo / redo would revert / repeat, e.g. "brush", "delete". */
+  undoLabel: z.string().nullable(),
+  redoLabel: z.string().nullable(),
+});
+export type HistoryState = z.infer<typeof HistoryState>;
+
+/** The result of an edit, undo or redo: the image's annotations afterwards and its history position. */
+export const EditResult = z.object({ annotations: z.array(Annotation), history: HistoryState });
+export type EditResult = z.infer<typeof EditResult>;
+
+/** Short name of the tool that made an edit, shown as "Undo brush". */
+const EditLabel = z.string().min(1).max(40).optional();
+
 export const Stats = z.object({
   images: z.number(),
   byStatus: z.record(ImageStatus, z.number()),
@@ -111,6 +129,15 @@ export const methods = {
   },
   /** Native folder picker; web mode has none and answers null (the UI then asks for a path). */
   'app.pickFolder': { input: none, output: z.object({ folder: z.string().nullable() }) },
+  /** Which ONNX Runtime execution provider inference uses, and why any preferred one was not available. */
+  'runtime.status': {
+    input: none,
+    output: z.object({
+      active: z.string(),
+      requested: z.array(z.string()),
+      fallbacks: z.array(z.object({ provider: z.string(), reason: z.string() })),
+    }),
+  },
   'project.open': { input: z.object({ folder: z.string().min(1) }).strict(), output: ProjectInfo },
   'project.stats': { input: none, output: Stats },
   /** Starts (re-)indexing the folder as a job; progress arrives as `job.progress` events. */
@@ -155,18 +182,30 @@ export const methods = {
     output: Category,
   },
   'categories.delete': { input: z.object({ id: Id }).strict(), output: z.object({ deleted: z.boolean() }) },
+  /** Moves every annotation of `from` to `into`, then deletes `from`. */
+  'categories.merge': { input: z.object({ from: Id, into: Id }).strict(), output: Category },
   'annotations.list': { input: z.object({ imageId: Id }).strict(), output: z.array(Annotation) },
   'annotations.add': {
     input: z
-      .object({ imageId: Id, categoryId: Id.nullable(), mask: CocoRle, source: z.string().min(1).max(50).optional() })
+      .object({ imageId: Id, categoryId: Id.nullable(), mask: CocoRle, source: z.string().min(1).max(50).optional(), label: EditLabel })
       .strict(),
     output: Annotation,
   },
   'annotations.update': {
-    input: z.object({ id: Id, categoryId: Id.nullable().optional(), mask: CocoRle.optional() }).strict(),
+    input: z.object({ id: Id, categoryId: Id.nullable().optional(), mask: CocoRle.optional(), label: EditLabel }).strict(),
     output: Annotation,
   },
-  'annotations.delete': { input: z.object({ id: Id }).strict(), output: z.object({ deleted: z.boolean() }) },
+  'annotations.delete': { input: z.object({ id: Id, label: EditLabel }).strict(), output: z.object({ deleted: z.boolean() }) },
+  /** Unites masks of one image into the first of them; the others are deleted. One undo step. */
+  'annotations.merge': {
+    input: z.object({ ids: z.array(Id).min(2).max(1000), categoryId: Id.nullable().optional() }).strict(),
+    output: EditResult,
+  },
+  /** Splits a mask into its connected parts (8-connected), each its own annotation. One undo step. */
+  'annotations.split': { input: z.object({ id: Id }).strict(), output: EditResult },
+  'history.state': { input: z.object({ imageId: Id }).strict(), output: HistoryState },
+  'history.undo': { input: z.object({ imageId: Id }).strict(), output: EditResult },
+  'history.redo': { input: z.object({ imageId: Id }).strict(), output: EditResult },
   /** COCO instances export. With `out` the file is written there; without, the document is returned. */
   'coco.export': {
     input: z

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import {
   methods,
   type Annotation,
+  type EditResult,
   type EventName,
   type EventPayload,
   type Image,
@@ -15,7 +16,18 @@ import {
 import { exportCoco } from '../formats/coco/export';
 import { importCoco } from '../formats/coco/import';
 import { JobManager } from '../jobs/manager';
-import { MaskFormatError, area, bbox, fromCocoRle, toCompressedString } from '../masks';
+import { expectedProviderStatus } from '../ml/runtime';
+import {
+  MaskFormatError,
+  area,
+  bbox,
+  connectedComponents,
+  fromCocoRle,
+  fromCompressedString,
+  toCompressedString,
+  unionAll,
+  type Rle,
+} from '../masks';
 import {
   ProjectOpenError,
   ProjectStore,
@@ -23,6 +35,7 @@ import {
   indexFolder,
   type AnnotationRow,
   type CategoryRow,
+  type EditOp,
   type ImageRow,
 } from '../project';
 import { ApiError } from './errors';
@@ -124,7 +137,24 @@ export class Backend {
     const rle = fromCocoRle(mask);
     if (rle.h !== img.height || rle.w !== img.width)
       throw new ApiError('bad_request', `mask size ${rle.h}×${rle.w} (h×w) does not match image ${img.height}×${img.width}`);
-    return { rle: toCompressedString(rle), height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle) };
+    return storedMask(rle);
+  }
+
+  /** One undoable step on an image's annotations; announces the change. */
+  private edit(imageId: number, label: string, ops: EditOp[]): Array<AnnotationRow | null> {
+    const img = this.image(imageId);
+    if (img.status === 'error') throw new ApiError('conflict', `image ${img.path} could not be read: ${img.error}`);
+    const out = this.need().edit(imageId, label, ops);
+    this.emit('project.changed', { what: 'annotations', imageId });
+    return out;
+  }
+
+  private editResult(imageId: number): EditResult {
+    const store = this.need();
+    return {
+      annotations: store.listAnnotations({ imageId }).map(toAnnotation),
+      history: { imageId, ...store.historyState(imageId) },
+    };
   }
 
   private readonly handlers: Handlers = {
@@ -134,6 +164,7 @@ export class Backend {
       project: this.store ? this.info(this.store) : null,
     }),
     'app.pickFolder': async () => ({ folder: this.options.pickFolder ? await this.options.pickFolder() : null }),
+    'runtime.status': () => expectedProviderStatus(),
     'project.open': ({ folder }) => this.openProject(folder),
     'project.stats': () => this.need().stats(),
     'project.index': () => {
@@ -190,6 +221,12 @@ export class Backend {
       this.emit('project.changed', { what: 'categories' });
       return toCategory(c);
     },
+    'categories.merge': ({ from, into }) => {
+      const c = this.need().mergeCategory(from, into);
+      this.emit('project.changed', { what: 'categories' });
+      this.emit('project.changed', { what: 'annotations' });
+      return toCategory(c);
+    },
     'categories.delete': ({ id }) => {
       const deleted = this.need().deleteCategory(id) > 0;
       if (deleted) this.emit('project.changed', { what: 'categories' });
@@ -199,29 +236,62 @@ export class Backend {
       this.image(imageId);
       return this.need().listAnnotations({ imageId }).map(toAnnotation);
     },
-    'annotations.add': ({ imageId, categoryId, mask, source }) => {
-      const img = this.image(imageId);
-      if (img.status === 'error') throw new ApiError('conflict', `image ${img.path} could not be read: ${img.error}`);
-      const row = this.need().addAnnotation({ imageId, categoryId, source: source ?? 'manual', ...this.maskFields(mask, img) });
-      this.emit('project.changed', { what: 'annotations', imageId });
-      return toAnnotation(row);
+    'annotations.add': ({ imageId, categoryId, mask, source, label }) => {
+      const input = { categoryId, source: source ?? 'manual', ...this.maskFields(mask, this.image(imageId)) };
+      return toAnnotation(this.edit(imageId, label ?? 'add', [{ kind: 'add', input }])[0]!);
     },
-    'annotations.update': ({ id, categoryId, mask }) => {
+    'annotations.update': ({ id, categoryId, mask, label }) => {
       const current = this.annotationRow(id);
       const patch = {
         ...(categoryId !== undefined ? { categoryId } : {}),
         ...(mask !== undefined ? this.maskFields(mask, this.image(current.imageId)) : {}),
       };
-      const row = this.need().updateAnnotation(id, patch);
-      this.emit('project.changed', { what: 'annotations', imageId: current.imageId });
-      return toAnnotation(row ?? this.annotationRow(id));
+      const what = label ?? (mask !== undefined ? 'edit mask' : 'change category');
+      return toAnnotation(this.edit(current.imageId, what, [{ kind: 'update', id, patch }])[0]!);
     },
-    'annotations.delete': ({ id }) => {
+    'annotations.delete': ({ id, label }) => {
       const current = this.need().getAnnotation(id);
       if (!current) return { deleted: false };
-      this.need().deleteAnnotation(id);
-      this.emit('project.changed', { what: 'annotations', imageId: current.imageId });
+      this.edit(current.imageId, label ?? 'delete', [{ kind: 'delete', id }]);
       return { deleted: true };
+    },
+    'annotations.merge': ({ ids, categoryId }) => {
+      const rows = [...new Set(ids)].map((id) => this.annotationRow(id));
+      if (rows.length < 2) throw new ApiError('bad_request', 'merge needs at least two different annotations');
+      const imageId = rows[0]!.imageId;
+      if (rows.some((r) => r.imageId !== imageId)) throw new ApiError('bad_request', 'only masks of one image can be merged');
+      const merged = unionAll(rows.map(rleOf));
+      const [keep, ...rest] = rows;
+      const patch = { ...storedMask(merged), ...(categoryId !== undefined ? { categoryId } : {}) };
+      this.edit(imageId, 'merge', [{ kind: 'update', id: keep!.id, patch }, ...rest.map((r) => ({ kind: 'delete' as const, id: r.id }))]);
+      return this.editResult(imageId);
+    },
+    'annotations.split': ({ id }) => {
+      const row = this.annotationRow(id);
+      const parts = connectedComponents(rleOf(row));
+      if (parts.length > 1) {
+        const [first, ...rest] = parts;
+        const extra = { categoryId: row.categoryId, source: row.source, iscrowd: row.iscrowd, runId: row.runId, score: row.score };
+        this.edit(row.imageId, 'split', [
+          { kind: 'update', id, patch: storedMask(first!) },
+          ...rest.map((p) => ({ kind: 'add' as const, input: { ...extra, ...storedMask(p) } })),
+        ]);
+      }
+      return this.editResult(row.imageId);
+    },
+    'history.state': ({ imageId }) => {
+      this.image(imageId);
+      return { imageId, ...this.need().historyState(imageId) };
+    },
+    'history.undo': ({ imageId }) => {
+      this.image(imageId);
+      if (this.need().undo(imageId)) this.emit('project.changed', { what: 'annotations', imageId });
+      return this.editResult(imageId);
+    },
+    'history.redo': ({ imageId }) => {
+      this.image(imageId);
+      if (this.need().redo(imageId)) this.emit('project.changed', { what: 'annotations', imageId });
+      return this.editResult(imageId);
     },
     'coco.export': async ({ format, forcePolygons, tolerance, out }) => {
       const { document, report } = exportCoco(this.need(), { format, forcePolygons, tolerance });
@@ -249,6 +319,14 @@ export class Backend {
       return report;
     },
   };
+}
+
+function rleOf(a: AnnotationRow): Rle {
+  return fromCompressedString(a.rle, a.height, a.width);
+}
+
+function storedMask(rle: Rle) {
+  return { rle: toCompressedString(rle), height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle) };
 }
 
 function toImage(r: ImageRow): Image {

@@ -94,6 +94,20 @@ CREATE INDEX examples_image ON examples(image_id);
 CREATE INDEX examples_annotation ON examples(annotation_id);
 `;
 
+// Undo/redo per image. Each row is one user step: the annotations it touched, before and after, as JSON
+// snapshots. Undone rows stay until a new edit on that image drops them (the redo branch).
+const v2 = `
+CREATE TABLE history (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  image_id   INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  label      TEXT    NOT NULL,
+  changes    TEXT    NOT NULL CHECK (json_valid(changes)),   -- [{ before: Annotation | null, after: Annotation | null }]
+  undone     INTEGER NOT NULL DEFAULT 0 CHECK (undone IN (0, 1)),
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX history_image ON history(image_id, undone, id);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -103,6 +117,7 @@ export const MIGRATIONS: readonly Migration[] = [
       db.pragma(`application_id = ${APPLICATION_ID}`);
     },
   },
+  { version: 2, description: 'undo/redo history per image', up: (db) => db.exec(v2) },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

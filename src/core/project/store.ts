@@ -15,6 +15,8 @@ import {
   type Category,
   type CategoryInput,
   type CategoryPatch,
+  type EditOp,
+  type HistoryState,
   type Example,
   type ExampleInput,
   type ImageFilter,
@@ -36,6 +38,8 @@ type Row = Record<string, any>;
 // Image rows carry their annotation count (the image list shows it); annotations_image makes it an index lookup.
 const IMAGE_COLUMNS = 'images.*, (SELECT count(*) FROM annotations WHERE image_id = images.id) AS annotation_count';
 const COLOR_RE = /^#[0-9a-f]{6}$/i;
+/** Undo steps kept per image; older ones are dropped. */
+export const HISTORY_LIMIT = 200;
 // COCO compressed RLE uses the characters 48..111 ('0'..'o').
 const RLE_RE = /^[\x30-\x6f]+$/;
 
@@ -202,6 +206,19 @@ export class ProjectStore {
     });
   }
 
+  /** Moves every annotation of category `from` to `into` and deletes `from`, in one transaction. */
+  mergeCategory(from: number, into: number): Category {
+    return this.transaction(() => {
+      if (from === into) throw new StoreError('invalid', 'cannot merge a category into itself');
+      if (!this.getCategory(from)) throw new StoreError('not-found', `category ${from} does not exist`);
+      const target = this.getCategory(into);
+      if (!target) throw new StoreError('not-found', `category ${into} does not exist`);
+      this.db.prepare('UPDATE annotations SET category_id = ?, updated_at = ? WHERE category_id = ?').run(into, Date.now(), from);
+      this.db.prepare('DELETE FROM categories WHERE id = ?').run(from);
+      return target;
+    });
+  }
+
   // ---------------------------------------------------------------- annotations
 
   listAnnotations(filter: AnnotationFilter = {}): Annotation[] {
@@ -276,6 +293,95 @@ export class ProjectStore {
       const n = this.db.prepare('DELETE FROM annotations WHERE id = ?').run(id).changes;
       if (n === 0) throw new StoreError('not-found', `annotation ${id} does not exist`);
     });
+  }
+
+  // ---------------------------------------------------------------- undo/redo
+
+  /**
+   * Applies `ops` to one image's annotations as ONE undoable step, recorded in the same transaction, so an
+   * edit and its history entry are durable together. A new step drops the image's redo branch.
+   */
+  edit(imageId: number, label: string, ops: readonly EditOp[]): Array<Annotation | null> {
+    return this.transaction(() => {
+      this.requireImage(imageId);
+      const changes: Array<{ before: Annotation | null; after: Annotation | null }> = [];
+      for (const op of ops) {
+        if (op.kind === 'add') {
+          changes.push({ before: null, after: this.insertAnnotation({ ...op.input, imageId }) });
+          continue;
+        }
+        const before = this.getAnnotation(op.id);
+        if (!before || before.imageId !== imageId) throw new StoreError('not-found', `annotation ${op.id} does not exist on image ${imageId}`);
+        if (op.kind === 'update') changes.push({ before, after: this.updateAnnotation(op.id, op.patch) });
+        else {
+          this.deleteAnnotation(op.id);
+          changes.push({ before, after: null });
+        }
+      }
+      this.db.prepare('DELETE FROM history WHERE image_id = ? AND undone = 1').run(imageId);
+      this.db
+        .prepare('INSERT INTO history (image_id, label, changes, created_at) VALUES (?, ?, ?, ?)')
+        .run(imageId, checkName(label, 'label'), JSON.stringify(changes), Date.now());
+      this.db
+        .prepare('DELETE FROM history WHERE image_id = ? AND id <= (SELECT id FROM history WHERE image_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)')
+        .run(imageId, imageId, HISTORY_LIMIT);
+      return changes.map((c) => c.after);
+    });
+  }
+
+  /** Reverts the image's latest step; false when there is none. */
+  undo(imageId: number): boolean {
+    return this.transaction(() => {
+      const h = this.db.prepare('SELECT id, changes FROM history WHERE image_id = ? AND undone = 0 ORDER BY id DESC LIMIT 1').get(imageId) as Row | undefined;
+      if (!h) return false;
+      const changes = JSON.parse(h.changes) as Array<{ before: Annotation | null; after: Annotation | null }>;
+      for (const c of changes.reverse()) this.putAnnotation((c.after ?? c.before)!.id, c.before);
+      this.db.prepare('UPDATE history SET undone = 1 WHERE id = ?').run(h.id);
+      return true;
+    });
+  }
+
+  /** Repeats the image's earliest undone step; false when there is none. */
+  redo(imageId: number): boolean {
+    return this.transaction(() => {
+      const h = this.db.prepare('SELECT id, changes FROM history WHERE image_id = ? AND undone = 1 ORDER BY id LIMIT 1').get(imageId) as Row | undefined;
+      if (!h) return false;
+      const changes = JSON.parse(h.changes) as Array<{ before: Annotation | null; after: Annotation | null }>;
+      for (const c of changes) this.putAnnotation((c.after ?? c.before)!.id, c.after);
+      this.db.prepare('UPDATE history SET undone = 0 WHERE id = ?').run(h.id);
+      return true;
+    });
+  }
+
+  historyState(imageId: number): HistoryState {
+    const undo = this.db.prepare('SELECT label FROM history WHERE image_id = ? AND undone = 0 ORDER BY id DESC LIMIT 1').get(imageId) as Row | undefined;
+    const redo = this.db.prepare('SELECT label FROM history WHERE image_id = ? AND undone = 1 ORDER BY id LIMIT 1').get(imageId) as Row | undefined;
+    return { canUndo: Boolean(undo), canRedo: Boolean(redo), undoLabel: undo?.label ?? null, redoLabel: redo?.label ?? null };
+  }
+
+  /**
+   * Puts an annotation back to a recorded state (null = absent), keeping its id. An upsert, not REPLACE, so
+   * rows that reference the annotation (examples) survive. A category or run deleted since is left unset.
+   */
+  private putAnnotation(id: number, a: Annotation | null): void {
+    if (!a) {
+      this.db.prepare('DELETE FROM annotations WHERE id = ?').run(id);
+      return;
+    }
+    const categoryId = a.categoryId !== null && this.getCategory(a.categoryId) ? a.categoryId : null;
+    const runId = a.runId !== null && this.getRun(a.runId) ? a.runId : null;
+    this.db
+      .prepare(
+        `INSERT INTO annotations (id, image_id, category_id, rle, height, width, area, bbox_x, bbox_y, bbox_w, bbox_h,
+           iscrowd, source, run_id, score, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET category_id = excluded.category_id, rle = excluded.rle, height = excluded.height,
+           width = excluded.width, area = excluded.area, bbox_x = excluded.bbox_x, bbox_y = excluded.bbox_y,
+           bbox_w = excluded.bbox_w, bbox_h = excluded.bbox_h, iscrowd = excluded.iscrowd, source = excluded.source,
+           run_id = excluded.run_id, score = excluded.score, updated_at = excluded.updated_at`,
+      )
+      .run(id, a.imageId, categoryId, a.rle, a.height, a.width, a.area, ...a.bbox, a.iscrowd, a.source, runId, a.score,
+        a.createdAt, Date.now());
+    this.db.prepare("UPDATE images SET status = 'in_progress' WHERE id = ? AND status = 'unlabeled'").run(a.imageId);
   }
 
   // ---------------------------------------------------------------- prompts, runs, examples

@@ -179,3 +179,16 @@ export interface IndexedImage {
   /** Set when the file failed: the image gets status 'error'. */
   error: string | null;
 }
+
+/** One operation of an undoable edit on an image's annotations. */
+export type EditOp =
+  | { kind: 'add'; input: Omit<AnnotationInput, 'imageId'> }
+  | { kind: 'update'; id: number; patch: AnnotationPatch }
+  | { kind: 'delete'; id: number };
+
+export interface HistoryState {
+  canUndo: boolean;
+  canRedo: boolean;
+  undoLabel: string | null;
+  redoLabel: string | null;
+}

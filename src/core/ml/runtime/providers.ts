@@ -92,3 +92,19 @@ export async function createWithFallback<T>(
   const why = fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ');
   throw new Error(`no execution provider could be started (requested ${requested.join(', ') || 'none'}): ${why}`);
 }
+
+/**
+ * The provider a new session would get, judged without loading a model: the first requested one with no
+ * static problem, and why each before it was skipped. Sessions report what actually happened.
+ */
+export function expectedProviderStatus(explicit?: readonly string[]): ProviderStatus {
+  const requested = requestedProviders(explicit);
+  const backends = buildBackends();
+  const fallbacks: ProviderFallback[] = [];
+  for (const provider of requested) {
+    const reason = staticProviderProblem(provider, backends);
+    if (reason === null) return { requested, active: provider, fallbacks };
+    fallbacks.push({ provider, reason });
+  }
+  return { requested, active: 'none', fallbacks };
+}

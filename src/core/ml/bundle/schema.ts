@@ -1,0 +1,99 @@
+// bundle.json: what a model bundle folder holds. Paths are relative to the bundle folder, '/'-separated,
+// and may not leave it. Every file is listed with its size and sha256 so verifyBundle can prove integrity.
+import { z } from 'zod';
+
+export const BUNDLE_FORMAT_VERSION = 1;
+export const BUNDLE_FILE = 'bundle.json';
+
+/** A relative path that stays inside the bundle (no absolute paths, no `..`, no backslashes). */
+const RelPath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !/^[A-Za-z]:/.test(p) && !p.includes('\\') && !p.split('/').includes('..'), {
+    message: 'must be a relative path inside the bundle',
+  });
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
+
+export const FileEntrySchema = z.object({ path: RelPath, bytes: z.number().int().nonnegative(), sha256: Sha256 });
+export type FileEntry = z.infer<typeof FileEntrySchema>;
+
+export const TensorSpecSchema = z.object({
+  name: z.string().min(1),
+  dtype: z.string(),
+  /** Numbers are fixed sizes, strings are symbolic dims (same name = same size), null = unknown. */
+  shape: z.array(z.union([z.number().int().nonnegative(), z.string(), z.null()])),
+});
+export type TensorSpec = z.infer<typeof TensorSpecSchema>;
+
+export const DTypeSchema = z.enum(['float32', 'float16']);
+export type BundleDType = z.infer<typeof DTypeSchema>;
+
+export const COMPONENT_KEYS = ['text_encoder', 'unet', 'unet_diffseg', 'vae_encoder', 'vae_decoder'] as const;
+export type ComponentKey = (typeof COMPONENT_KEYS)[number];
+
+export const ComponentSchema = z.object({
+  /** The ONNX model file. */
+  model: RelPath,
+  /** The model file and every external data file it reads (checksummed). */
+  files: z.array(FileEntrySchema).min(1),
+  /** When set, this component's weights live in that component's external data file (not written twice). */
+  sharesWeightsWith: z.enum(COMPONENT_KEYS).optional(),
+  inputs: z.array(TensorSpecSchema).min(1),
+  outputs: z.array(TensorSpecSchema).min(1),
+  /** The architecture config (diffusers/transformers names, defaults filled in) the graph was built from. */
+  config: z.record(z.string(), z.unknown()),
+  /** unet_diffseg: one entry per feature-map size, the head- and layer-averaged self-attention output. */
+  selfAttention: z
+    .array(z.object({ output: z.string(), height: z.number().int().positive(), width: z.number().int().positive(), layers: z.number().int().positive(), heads: z.array(z.number().int()) }))
+    .optional(),
+});
+export type BundleComponent = z.infer<typeof ComponentSchema>;
+
+export const TokenizerSchema = z.object({
+  /** 'vocab-merges': diffusers/transformers vocab.json + merges.txt; 'bpe-gz': openai's bpe_simple_vocab_16e6.txt.gz. */
+  format: z.enum(['vocab-merges', 'bpe-gz']),
+  vocab: RelPath.optional(),
+  merges: RelPath.optional(),
+  bpe: RelPath.optional(),
+  files: z.array(FileEntrySchema).min(1),
+  /** Pad with EOT as SD 1.x pipelines (HF CLIPTokenizer) do. */
+  pad: z.enum(['eot', 'zero']).default('eot'),
+  contextLength: z.number().int().positive().default(77),
+});
+export type BundleTokenizer = z.infer<typeof TokenizerSchema>;
+
+export const SourceSchema = z.object({
+  /** Absolute path at conversion time (informational: the bundle does not need it afterwards). */
+  path: z.string(),
+  kind: z.enum(['diffusers', 'single-file']),
+  /** Weight, config and tokenizer files read, relative to `path` (a single file: its base name). */
+  files: z.array(FileEntrySchema),
+});
+
+export const BundleManifestSchema = z
+  .object({
+    format: z.literal('difflabel-model-bundle'),
+    formatVersion: z.literal(BUNDLE_FORMAT_VERSION),
+    name: z.string().min(1),
+    createdAt: z.iso.datetime(),
+    /** Weight/compute dtype of the graphs; inputs and outputs are float32 (token ids int64) either way. */
+    dtype: DTypeSchema,
+    source: SourceSchema,
+    components: z.object({
+      text_encoder: ComponentSchema.optional(),
+      unet: ComponentSchema.optional(),
+      unet_diffseg: ComponentSchema.optional(),
+      vae_encoder: ComponentSchema.optional(),
+      vae_decoder: ComponentSchema.optional(),
+    }),
+    tokenizer: TokenizerSchema.optional(),
+    /** VAE latent scaling (0.18215 for SD 1.x): pipelines multiply the encoder mean by it. */
+    vaeScalingFactor: z.number().optional(),
+    /** Things the converter noticed but accepted (e.g. text width != UNet cross_attention_dim). */
+    warnings: z.array(z.string()).default([]),
+  })
+  .refine((m) => Object.values(m.components).some(Boolean), { message: 'a bundle needs at least one component', path: ['components'] })
+  .refine((m) => { const s = m.components.unet_diffseg?.sharesWeightsWith; return !s || Boolean(m.components[s]); },
+    { message: 'unet_diffseg shares weights with a component the bundle lacks', path: ['components', 'unet_diffseg'] });
+export type BundleManifest = z.infer<typeof BundleManifestSchema>;
