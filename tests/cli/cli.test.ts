@@ -39,7 +39,8 @@ describe('difflabel CLI', () => {
     expect(r.stdout).toMatch(/failed: broken\.jpg: .+/);
     expect(r.stdout).toMatch(/failed: empty\.png: .+/);
     r = cli('index', folder, '--json');
-    expect(JSON.parse(r.stdout)).toMatchObject({ added: 0, updated: 0, unchanged: 14 });
+    expect(r.status).toBe(3);
+    expect(JSON.parse(r.stdout)).toMatchObject({ added: 0, updated: 0, unchanged: 14, failed: [], stillFailing: [{ path: "broken.jpg" }, { path: "empty.png" }] });
     r = cli('stats', folder, '--json');
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ images: 14, byStatus: { unlabeled: 12, error: 2 } });

@@ -46,12 +46,20 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         const progress = progressPrinter(io.err, 'indexing');
         const report = await indexFolder(store, { maxPixels: o.maxPixels, onProgress: progress.update });
         progress.done();
-        if (o.json) say(JSON.stringify(report, null, 2));
+        // Files that failed before and did not change are not re-read, but they are still not usable.
+        const failedNow = new Set(report.failed.map((f) => f.path));
+        const stillFailing = store
+          .listImages({ status: 'error' })
+          .filter((i) => !failedNow.has(i.path))
+          .map((i) => ({ path: i.path, reason: i.error ?? 'unreadable' }));
+        if (o.json) say(JSON.stringify({ ...report, stillFailing }, null, 2));
         else {
           say(`indexed ${store.folder}: ${report.added} added, ${report.updated} updated, ${report.removed} removed, ${report.unchanged} unchanged, ${report.failed.length} failed (${(report.durationMs / 1000).toFixed(2)} s)`);
           for (const f of report.failed) say(`  failed: ${f.path}: ${f.reason}`);
+          if (stillFailing.length) say(`  ${stillFailing.length} unchanged files still cannot be read:`);
+          for (const f of stillFailing) say(`  still failing: ${f.path}: ${f.reason}`);
         }
-        if (report.failed.length) code = EXIT.partial;
+        if (report.failed.length || stillFailing.length) code = EXIT.partial;
       } finally {
         store.close();
       }
