@@ -67,8 +67,8 @@ export const SourceSchema = z.object({
   /** Absolute path at conversion time (informational: the bundle does not need it afterwards). */
   path: z.string(),
   kind: z.enum(['diffusers', 'single-file']),
-  /** Weight, config and tokenizer files read, relative to `path` (a single file: its base name). */
-  files: z.array(FileEntrySchema),
+  /** Weight, config and tokenizer files read: relative to `path` (a single file: to its folder), else absolute. */
+  files: z.array(FileEntrySchema.extend({ path: z.string().min(1) })),
 });
 
 export const BundleManifestSchema = z
