@@ -9,7 +9,14 @@ const external = ['better-sqlite3', 'sharp', 'onnxruntime-node', 'ws', 'commande
 export default defineConfig({
   main: {
     build: {
-      rollupOptions: { input: { index: resolve(__dirname, 'src/main/index.ts') }, external },
+      rollupOptions: {
+        input: {
+          index: resolve(__dirname, 'src/main/index.ts'),
+          // ONNX Runtime runs in a worker thread; its entry must sit beside the main bundle.
+          sessionWorker: resolve(__dirname, 'src/core/ml/runtime/sessionWorker.ts'),
+        },
+        external,
+      },
     },
   },
   preload: {
