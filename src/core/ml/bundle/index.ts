@@ -1,0 +1,19 @@
+/**
+ * ml/bundle — model bundles (DESIGN §5): a folder with bundle.json, ONNX files (+ external data), tokenizer files.
+ *
+ *   const { dir, manifest } = await convertCheckpoint('sd15-diffusers/', 'resources/models/sd15', { fp16: true });
+ *   const report = await verifyBundle(dir);      // throws BundleError listing every problem
+ *   listBundles();                               // resources/models + the user models folder
+ *
+ * Layout: text_encoder.onnx, unet.onnx + unet.onnx.data, unet_diffseg.onnx (reads unet.onnx.data),
+ * vae_encoder.onnx, vae_decoder.onnx, tokenizer/…, bundle.json (schema.ts).
+ */
+export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './convert';
+export { verifyBundle, readManifest, type VerifyOptions, type VerifyReport } from './verify';
+export { listBundles, defaultModelDirs, resourcesModelsDir, userModelsDir, MODELS_DIR_ENV, type BundleListing } from './list';
+export { openCheckpoint, type CheckpointSource, type ConfigOverrides, type OpenOptions } from './checkpoint';
+export { BundleError } from './errors';
+export { saveSharingWeights, externalDataLocations } from './sharedWeights';
+export { sha256File } from './hash';
+export { findTokenizerFiles, loadTokenizer, type TokenizerFiles } from './tokenizerFiles';
+export * from './schema';

@@ -1,0 +1,70 @@
+// Where bundles live and what is there. Two roots by default:
+//   1. <repo or app>/resources/models — bundles shipped next to the app (and tiny test fixtures);
+//   2. the user's models folder — $DIFFLABEL_MODELS_DIR, else the platform data folder:
+//      Linux $XDG_DATA_HOME/difflabel/models (~/.local/share/difflabel/models),
+//      macOS ~/Library/Application Support/DiffLabel/models, Windows %APPDATA%\DiffLabel\models.
+// Models are large data, not settings, so the user folder is the data dir, not Electron's config-like userData.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BundleError } from './errors';
+import { BUNDLE_FILE, COMPONENT_KEYS, type BundleManifest, type ComponentKey } from './schema';
+import { readManifest } from './verify';
+
+export const MODELS_DIR_ENV = 'DIFFLABEL_MODELS_DIR';
+
+/** resources/models of this checkout (src/core/ml/bundle -> repo root). */
+export function resourcesModelsDir(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'resources', 'models');
+}
+
+export function userModelsDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, home = homedir()): string {
+  if (env[MODELS_DIR_ENV]) return resolve(env[MODELS_DIR_ENV]!);
+  if (platform === 'win32') return join(env['APPDATA'] ?? join(home, 'AppData', 'Roaming'), 'DiffLabel', 'models');
+  if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'DiffLabel', 'models');
+  return join(env['XDG_DATA_HOME'] || join(home, '.local', 'share'), 'difflabel', 'models');
+}
+
+export function defaultModelDirs(): string[] {
+  return [resourcesModelsDir(), userModelsDir()];
+}
+
+export interface BundleListing {
+  dir: string;
+  /** Manifest name, or the folder name when bundle.json is unreadable. */
+  name: string;
+  ok: boolean;
+  /** Why bundle.json could not be read (files are not checked here: verifyBundle does that). */
+  error?: string;
+  dtype?: BundleManifest['dtype'];
+  components?: ComponentKey[];
+  createdAt?: string;
+  sourceKind?: BundleManifest['source']['kind'];
+}
+
+/** Bundles directly under each root (a root that is itself a bundle counts too); missing roots are skipped. */
+export function listBundles(roots: string | string[] = defaultModelDirs()): BundleListing[] {
+  const out: BundleListing[] = [];
+  const seen = new Set<string>();
+  for (const root of (Array.isArray(roots) ? roots : [roots]).map((r) => resolve(r))) {
+    if (!existsSync(root) || !statSync(root).isDirectory()) continue;
+    const candidates = existsSync(join(root, BUNDLE_FILE))
+      ? [root]
+      : readdirSync(root, { withFileTypes: true })
+          .filter((d) => d.isDirectory() && !d.name.startsWith('.') && existsSync(join(root, d.name, BUNDLE_FILE)))
+          .map((d) => join(root, d.name))
+          .sort();
+    for (const dir of candidates) {
+      if (seen.has(dir)) continue;
+      seen.add(dir);
+      try {
+        const m = readManifest(dir);
+        out.push({ dir, name: m.name, ok: true, dtype: m.dtype, components: COMPONENT_KEYS.filter((k) => m.components[k]), createdAt: m.createdAt, sourceKind: m.source.kind });
+      } catch (e) {
+        out.push({ dir, name: dir.split(/[\\/]/).pop()!, ok: false, error: e instanceof BundleError ? e.message : String(e) });
+      }
+    }
+  }
+  return out;
+}
