@@ -27,7 +27,7 @@ function blob(i: number): Uint8Array {
     for (let x = Math.max(0, cx - rx); x < Math.min(W, cx + rx); x++) {
       const d = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2;
       const notch = x > cx && Math.abs(y - cy) < ry / 5;
-      const hole = i % 3 === 0 && d < 0.1;
+      const hole = i % 3 === 0 && ((x - cx + rx / 2) / rx) ** 2 + ((y - cy) / ry) ** 2 < 0.04; // left of the notch: a closed hole
       if (d <= 1 && !notch && !hole) m[y * W + x] = 1;
     }
   return m;
