@@ -12,6 +12,7 @@ import { exportCoco } from '../formats/coco/export';
 import { CocoFileError, importCocoFile } from '../formats/coco/import';
 import { progressPrinter } from './progress';
 import { writeFile } from 'node:fs/promises';
+import { registerModelsCommands } from './models';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, partial: 3 } as const;
 
@@ -167,6 +168,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       await backend.close();
     });
 
+  registerModelsCommands(program, io, (c) => (code = c));
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;

@@ -1,0 +1,108 @@
+// `difflabel models convert|list|verify`: model bundles from the command line. Progress goes to stderr,
+// results to stdout; exit code 0 = ok, 1 = error (the message lists every problem found).
+import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { BundleError, convertCheckpoint, defaultModelDirs, listBundles, verifyBundle, type ConfigOverrides } from '../ml/bundle';
+import { progressPrinter } from './progress';
+
+type Out = NodeJS.WritableStream & { isTTY?: boolean };
+
+/** --configs DIR: diffusers-style unet/config.json, vae/config.json, text_encoder/config.json (any subset). */
+function readConfigs(dir: string): ConfigOverrides {
+  const root = resolve(dir);
+  const out: ConfigOverrides = {};
+  for (const k of ['unet', 'vae', 'text_encoder'] as const) {
+    const p = join(root, k, 'config.json');
+    if (!existsSync(p)) continue;
+    try {
+      out[k] = JSON.parse(readFileSync(p, 'utf8'));
+    } catch (e) {
+      throw new BundleError(`cannot read ${p}: ${(e as Error).message}`);
+    }
+  }
+  if (!Object.keys(out).length) throw new BundleError(`--configs ${root}: no unet/, vae/ or text_encoder/ config.json there`);
+  return out;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function registerModelsCommands(program: Command, io: { out: Out; err: Out }, setExit: (code: number) => void): void {
+  const say = (s: string) => io.out.write(s + '\n');
+  /** Bundle errors are expected failures: print them plainly, exit 1. */
+  const guard = <A extends unknown[]>(fn: (...a: A) => Promise<void>) => async (...a: A) => {
+    try {
+      await fn(...a);
+    } catch (e) {
+      if (!(e instanceof BundleError)) throw e;
+      io.err.write(`error: ${e.message}\n`);
+      setExit(1);
+    }
+  };
+
+  const models = program.command('models').description('model bundles: convert checkpoints to ONNX, list and verify bundles');
+
+  models
+    .command('convert')
+    .description('convert a diffusers folder or an SD 1.x single-file .safetensors into a model bundle')
+    .argument('<source>', 'diffusers pipeline folder (unet/, vae/, text_encoder/, tokenizer/) or a .safetensors file')
+    .requiredOption('--out <dir>', 'bundle folder to create (must not exist unless --force)')
+    .option('--fp16', 'store weights and compute in float16 (half the size; for GPUs)')
+    .option('--name <name>', 'bundle name (default: the source name)')
+    .option('--tokenizer <path>', 'CLIP tokenizer: folder with vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz (required for single files)')
+    .option('--configs <dir>', 'single file: folder with unet/, vae/, text_encoder/ config.json to use instead of SD 1.5')
+    .option('--no-diffseg', 'skip the DiffSeg UNet variant (self-attention map outputs)')
+    .option('--force', 'replace an existing bundle at --out')
+    .option('--json', 'print bundle.json when done')
+    .action(guard(async (source: string, o: { out: string; fp16?: boolean; name?: string; tokenizer?: string; configs?: string; diffseg: boolean; force?: boolean; json?: boolean }) => {
+      const progress = progressPrinter(io.err, 'converting');
+      const { dir, manifest } = await convertCheckpoint(source, o.out, {
+        fp16: o.fp16, name: o.name, tokenizer: o.tokenizer, configs: o.configs ? readConfigs(o.configs) : undefined,
+        diffseg: o.diffseg, overwrite: o.force, onProgress: progress.update,
+      });
+      progress.done();
+      for (const w of manifest.warnings) io.err.write(`warning: ${w}\n`);
+      if (o.json) say(JSON.stringify(manifest, null, 2));
+      else say(`wrote bundle '${manifest.name}' (${manifest.dtype}) to ${dir}: ${Object.keys(manifest.components).join(', ')}${manifest.tokenizer ? ', tokenizer' : ''}`);
+    }));
+
+  models
+    .command('list')
+    .description(`list model bundles (default folders: ${defaultModelDirs().join(', ')})`)
+    .option('--dir <dir>', 'folder holding bundles (repeatable; replaces the defaults)', collect)
+    .option('--json', 'print JSON')
+    .action(guard(async (o: { dir?: string[]; json?: boolean }) => {
+      const roots = o.dir ?? defaultModelDirs();
+      const found = listBundles(roots);
+      if (o.json) say(JSON.stringify(found, null, 2));
+      else if (!found.length) say(`no model bundles in ${roots.join(', ')}`);
+      else for (const b of found)
+        say(b.ok ? `${b.name}\t${b.dtype}\t${b.components!.join(',')}\t${b.dir}` : `${b.name}\tUNREADABLE\t${b.dir}\t${b.error!.split('\n')[0]}`);
+    }));
+
+  models
+    .command('verify')
+    .description('check a bundle: files and sha256 checksums, ONNX models load with the declared inputs/outputs, tokenizer')
+    .argument('<dir>', 'bundle folder')
+    .option('--no-checksums', 'check file presence and sizes only (fast)')
+    .option('--json', 'print the report as JSON')
+    .action(async (dir: string, o: { checksums: boolean; json?: boolean }) => {
+      const progress = progressPrinter(io.err, 'verifying');
+      try {
+        const r = await verifyBundle(resolve(dir), { checksums: o.checksums, onProgress: progress.update });
+        progress.done();
+        const { manifest: _m, ...report } = r;
+        if (o.json) say(JSON.stringify({ ok: true, ...report }, null, 2));
+        else {
+          say(`ok: bundle '${r.name}' (${r.dtype}) at ${r.dir}: ${r.components.length} models, ${r.files} files, ${r.bytes} bytes`);
+          for (const w of r.warnings) say(`  warning: ${w}`);
+        }
+      } catch (e) {
+        progress.done();
+        if (!(e instanceof BundleError)) throw e;
+        if (o.json) say(JSON.stringify({ ok: false, dir: resolve(dir), problems: e.problems }, null, 2));
+        io.err.write(`error: ${e.message}\n`);
+        setExit(1);
+      }
+    });
+}
