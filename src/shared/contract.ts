@@ -107,6 +107,8 @@ export const CocoExportReport = z.object({
   rleBecauseHoles: z.number(),
   /** Masks with holes forced into polygons: their holes were filled. */
   holesFilled: z.number(),
+  /** With a simplification tolerance: how far the written polygons are from the masks (IoU), and how many fell under 0.9. */
+  simplification: z.object({ meanIoU: z.number(), minIoU: z.number(), under90: z.number() }).nullable(),
   skipped: z.array(z.object({ annotationId: z.number(), reason: z.string() })),
 });
 export type CocoExportReport = z.infer<typeof CocoExportReport>;

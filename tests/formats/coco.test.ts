@@ -120,6 +120,10 @@ describe('COCO export', () => {
     const decoded = consumerDecode(a, H, W);
     expect(a.area).toBe(count(decoded));
     expect(a.bbox).toEqual(pixelBbox(decoded, H, W));
+    const { report } = exportCoco(store, { format: 'polygons', tolerance: 2 });
+    expect(report.simplification!.minIoU).toBeGreaterThan(0.8);
+    expect(report.simplification!.minIoU).toBeLessThan(1);
+    expect(exportCoco(store, { format: 'polygons' }).report.simplification).toBeNull();
   });
 
   it('writes crowd regions as RLE even in polygon mode', () => {

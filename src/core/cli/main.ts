@@ -111,6 +111,10 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         await writeFile(resolve(o.out), JSON.stringify(document));
         say(`wrote ${resolve(o.out)}: ${report.images} images, ${report.annotations} annotations (${report.polygons} polygons, ${report.rle} RLE), ${report.categories} categories`);
         if (report.rleBecauseHoles) say(`  ${report.rleBecauseHoles} masks with holes were written as RLE (a polygon cannot hold a hole; --force-polygons fills them)`);
+        if (report.simplification) {
+          const { meanIoU, minIoU, under90 } = report.simplification;
+          say(`  simplified polygons vs masks: mean IoU ${meanIoU.toFixed(3)}, worst ${minIoU.toFixed(3)}${under90 ? `; ${under90} under 0.9 (thin shapes lose most — lower --tolerance)` : ''}`);
+        }
         if (report.holesFilled) say(`  ${report.holesFilled} masks with holes were forced into polygons: their holes were filled`);
         for (const s of report.skipped) say(`  skipped annotation ${s.annotationId}: ${s.reason}`);
         if (report.skipped.length) code = EXIT.partial;

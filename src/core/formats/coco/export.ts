@@ -9,6 +9,7 @@ import {
   fillHoles,
   fromCompressedString,
   hasHoles,
+  iou,
   maskToPolygons,
   polygonsToRle,
   toCocoRle,
@@ -45,7 +46,8 @@ export interface CocoAnnotation {
 
 export function exportCoco(store: ProjectStore, opts: CocoExportOptions): { document: CocoDocument; report: CocoExportReport } {
   const tolerance = opts.tolerance ?? 0;
-  const report: CocoExportReport = { images: 0, annotations: 0, categories: 0, polygons: 0, rle: 0, rleBecauseHoles: 0, holesFilled: 0, skipped: [] };
+  const report: CocoExportReport = { images: 0, annotations: 0, categories: 0, polygons: 0, rle: 0, rleBecauseHoles: 0, holesFilled: 0, simplification: null, skipped: [] };
+  const ious: number[] = [];
   const categories = store.listCategories();
   const images = store.listImages({}).filter((i) => i.status !== 'error');
   const imageIds = new Set(images.map((i) => i.id));
@@ -63,6 +65,7 @@ export function exportCoco(store: ProjectStore, opts: CocoExportOptions): { docu
       continue;
     }
     const out = encodeSegmentation(rle, Boolean(a.iscrowd), opts.format, Boolean(opts.forcePolygons), tolerance, report);
+    if (tolerance > 0 && Array.isArray(out.segmentation)) ious.push(iou(out.decoded, out.source));
     annotations.push({
       id: a.id,
       image_id: a.imageId,
@@ -75,6 +78,12 @@ export function exportCoco(store: ProjectStore, opts: CocoExportOptions): { docu
     });
   }
 
+  if (ious.length)
+    report.simplification = {
+      meanIoU: ious.reduce((s, v) => s + v, 0) / ious.length,
+      minIoU: Math.min(...ious),
+      under90: ious.filter((v) => v < 0.9).length,
+    };
   report.images = images.length;
   report.annotations = annotations.length;
   report.categories = categories.length;
@@ -109,14 +118,14 @@ function encodeSegmentation(rle: Rle, crowd: boolean, format: 'polygons' | 'rle'
   // Crowd regions are RLE by COCO convention.
   if (format === 'rle' || crowd) {
     report.rle++;
-    return { segmentation: toCocoRle(rle, true) as { size: [number, number]; counts: string }, decoded: rle };
+    return { segmentation: toCocoRle(rle, true) as { size: [number, number]; counts: string }, decoded: rle, source: rle };
   }
   let source = rle;
   if (hasHoles(rle)) {
     if (!force) {
       report.rleBecauseHoles++;
       report.rle++;
-      return { segmentation: toCocoRle(rle, true) as { size: [number, number]; counts: string }, decoded: rle };
+      return { segmentation: toCocoRle(rle, true) as { size: [number, number]; counts: string }, decoded: rle, source: rle };
     }
     report.holesFilled++;
     source = fillHoles(rle);
@@ -125,5 +134,5 @@ function encodeSegmentation(rle: Rle, crowd: boolean, format: 'polygons' | 'rle'
   report.polygons++;
   // Exact outlines rasterise back to the mask itself; simplified ones do not, so measure what was written.
   const decoded = tolerance > 0 ? polygonsToRle(rings, rle.h, rle.w) : source;
-  return { segmentation: rings, decoded };
+  return { segmentation: rings, decoded, source };
 }
