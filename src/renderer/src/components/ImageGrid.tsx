@@ -11,13 +11,15 @@ const OVERSCAN_ROWS = 2;
  * A virtualised grid: only the rows in view (plus a margin) exist in the DOM, and images are fetched in
  * pages as they scroll into view, so a folder of 100k images scrolls like one of 100.
  */
-export function ImageGrid({ status, search, version }: { status?: ImageStatus; search: string; version: number }) {
+export function ImageGrid({ status, search, version, onOpen }: { status?: ImageStatus; search: string; version: number; onOpen?: (img: Image, index: number) => void }) {
   const scroller = useRef<HTMLDivElement>(null);
   const [size, setSize] = useState({ width: 800, height: 600 });
   const [scrollTop, setScrollTop] = useState(0);
   const [total, setTotal] = useState(0);
   const [pages, setPages] = useState<Map<number, Image[]>>(new Map());
   const requested = useRef(new Set<number>());
+  const currentKey = useRef('');
+  currentKey.current = `${status}|${search}|${version}`;
 
   useLayoutEffect(() => {
     const el = scroller.current!;
@@ -46,7 +48,7 @@ export function ImageGrid({ status, search, version }: { status?: ImageStatus; s
       requested.current.add(p);
       const filterKey = `${status}|${search}|${version}`;
       client.call('images.list', { status, search: search || undefined, offset: p * PAGE, limit: PAGE }).then((r) => {
-        if (filterKey !== `${status}|${search}|${version}`) return;
+        if (filterKey !== currentKey.current) return;
         setPages((m) => new Map(m).set(p, r.items));
         setTotal(r.total);
       });
@@ -58,7 +60,14 @@ export function ImageGrid({ status, search, version }: { status?: ImageStatus; s
     const img = pages.get(Math.floor(i / PAGE))?.[i % PAGE];
     const style = { transform: `translate(${(i % columns) * CELL_W}px, ${Math.floor(i / columns) * CELL_H}px)` };
     cells.push(
-      <div className="cell" key={img ? img.id : `i${i}`} style={style} data-testid="image-cell" title={img?.error ?? img?.path}>
+      <div
+        className={`cell ${img && img.status !== 'error' ? 'openable' : ''}`}
+        key={img ? img.id : `i${i}`}
+        style={style}
+        data-testid="image-cell"
+        title={img?.error ?? img?.path}
+        onClick={() => img && onOpen?.(img, i)}
+      >
         {img ? (
           <>
             <div className="thumb">

@@ -1,30 +1,66 @@
 import { useEffect, useState } from 'react';
 import type { ImageStatus, ProjectInfo, Stats } from '../../../shared/contract';
 import { client } from '../client';
+import { AnnotateView } from './AnnotateView';
+import { ExportDialog } from './ExportDialog';
 import { ImageGrid } from './ImageGrid';
+import { STATUSES } from './ImageStrip';
 import { JobBar } from './JobBar';
 
-const STATUSES: { key: ImageStatus; label: string }[] = [
-  { key: 'unlabeled', label: 'Unlabeled' },
-  { key: 'in_progress', label: 'In progress' },
-  { key: 'done', label: 'Done' },
-  { key: 'error', label: 'Error' },
-];
+/** The open image lives in the URL hash (#/image/ID), so a reload comes back to it. */
+function imageFromHash(): number | null {
+  const m = /^#\/image\/(\d+)$/.exec(location.hash);
+  return m ? Number(m[1]) : null;
+}
 
 export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; onOpenOther: () => void }) {
   const [stats, setStats] = useState<Stats>(project.stats);
   const [status, setStatus] = useState<ImageStatus | undefined>(undefined);
   const [search, setSearch] = useState('');
   const [version, setVersion] = useState(0);
+  const [imageId, setImageId] = useState<number | null>(imageFromHash);
+  const [exporting, setExporting] = useState(false);
 
   useEffect(() => {
-    const reload = () => {
+    const reload = (e?: { what: string }) => {
       client.call('project.stats', {}).then(setStats, () => {});
-      setVersion((v) => v + 1);
+      // Mask edits change counts only; re-listing images for each stroke would churn the image lists.
+      if (e?.what !== 'annotations') setVersion((v) => v + 1);
     };
-    const offs = [client.on('project.changed', reload), client.on('job.finished', reload)];
-    return () => offs.forEach((off) => off());
+    const offs = [client.on('project.changed', reload), client.on('job.finished', () => reload())];
+    const onHash = () => setImageId(imageFromHash());
+    window.addEventListener('hashchange', onHash);
+    return () => {
+      offs.forEach((off) => off());
+      window.removeEventListener('hashchange', onHash);
+    };
   }, []);
+
+  const open = (id: number | null) => {
+    const hash = id === null ? '' : `#/image/${id}`;
+    if (location.hash !== hash) history.pushState(null, '', hash || location.pathname + location.search);
+    setImageId(id);
+  };
+
+  if (imageId !== null) {
+    return (
+      <AnnotateView
+        imageId={imageId}
+        onOpenImage={open}
+        onBack={() => open(null)}
+        onOpenFolder={() => {
+          open(null);
+          onOpenOther();
+        }}
+        filter={{ status, search }}
+        onFilter={(f) => {
+          setStatus(f.status);
+          setSearch(f.search);
+        }}
+        version={version}
+      />
+    );
+  }
 
   return (
     <div className="project">
@@ -34,6 +70,9 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
           <bdi dir="ltr">{project.folder}</bdi>
         </span>
         <button onClick={() => client.call('project.index', {})}>Re-index</button>
+        <button onClick={() => setExporting(true)} data-testid="open-export">
+          Export
+        </button>
         <button onClick={onOpenOther}>Open folder…</button>
       </header>
       <nav className="filters">
@@ -51,7 +90,8 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         </span>
       </nav>
       <JobBar />
-      <ImageGrid status={status} search={search} version={version} />
+      <ImageGrid status={status} search={search} version={version} onOpen={(img) => img.status !== 'error' && open(img.id)} />
+      {exporting && <ExportDialog onClose={() => setExporting(false)} />}
     </div>
   );
 }

@@ -1,0 +1,77 @@
+// A mask as a tinted bitmap ("sprite"): decoded from RLE once, at 1/step resolution, with a translucent
+// fill and an opaque outline from an edge pass (a cell is outline when a 4-neighbour is outside the mask).
+// One drawImage per mask instead of thousands of polygon shapes.
+import type { Rle } from '../../../core/masks';
+import { decodeCrop } from '../../../core/masks/crop';
+
+export interface Sprite {
+  canvas: HTMLCanvasElement;
+  /** Image coordinates of the sprite's top-left corner. */
+  x: number;
+  y: number;
+  /** Image pixels per sprite pixel. */
+  step: number;
+}
+
+export type Rgb = [number, number, number];
+
+export function hexToRgb(hex: string): Rgb {
+  const m = /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+  return m ? [parseInt(m[1]!, 16), parseInt(m[2]!, 16), parseInt(m[3]!, 16)] : [154, 161, 173];
+}
+
+const FILL_ALPHA = 0.38;
+
+/**
+ * Renders the mask inside `box` ([x, y, w, h], its bbox) at 1/step resolution. A sprite cell is set when
+ * any pixel of its step×step block is, so thin parts stay visible when zoomed out.
+ */
+export function makeSprite(rle: Rle, box: readonly number[], step: number, rgb: Rgb): Sprite | null {
+  const [bx, by, bw, bh] = box as [number, number, number, number];
+  if (bw <= 0 || bh <= 0) return null;
+  const x0 = Math.floor(bx / step) * step, y0 = Math.floor(by / step) * step;
+  const cw = Math.ceil((bx + bw - x0) / step), ch = Math.ceil((by + bh - y0) / step);
+  const pw = Math.min(cw * step, rle.w - x0), ph = Math.min(ch * step, rle.h - y0);
+  const { grid } = decodeCrop(rle, x0, y0, pw, ph, 0);
+  // Cells with a one-cell blank border, so the edge pass needs no bounds checks.
+  const W = cw + 2, H = ch + 2;
+  const cells = new Uint8Array(W * H);
+  if (step === 1) {
+    for (let y = 0; y < ph; y++) cells.set(grid.subarray(y * pw, y * pw + pw), (y + 1) * W + 1);
+  } else {
+    for (let y = 0; y < ph; y++) {
+      const row = ((y / step) | 0) + 1;
+      for (let x = 0, i = y * pw; x < pw; x++, i++) if (grid[i]) cells[row * W + ((x / step) | 0) + 1] = 1;
+    }
+  }
+  const img = new ImageData(cw, ch);
+  const px = new Uint32Array(img.data.buffer);
+  const [r, g, b] = rgb;
+  // ImageData is RGBA in memory: little-endian words are 0xAABBGGRR.
+  const fill = ((Math.round(FILL_ALPHA * 255) << 24) | (b << 16) | (g << 8) | r) >>> 0;
+  const edge = ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+  for (let y = 1; y <= ch; y++) {
+    for (let x = 1, p = y * W + 1, o = (y - 1) * cw; x <= cw; x++, p++, o++) {
+      if (!cells[p]) continue;
+      px[o] = cells[p - 1] && cells[p + 1] && cells[p - W] && cells[p + W] ? fill : edge;
+    }
+  }
+  const canvas = document.createElement('canvas');
+  canvas.width = cw;
+  canvas.height = ch;
+  canvas.getContext('2d')!.putImageData(img, 0, 0);
+  return { canvas, x: x0, y: y0, step };
+}
+
+/** Whether pixel (x, y) is in the mask: a walk over the column-major runs, no decoding. */
+export function rleContains(rle: Rle, x: number, y: number): boolean {
+  if (x < 0 || y < 0 || x >= rle.w || y >= rle.h) return false;
+  const target = x * rle.h + y;
+  const c = rle.counts;
+  let pos = 0;
+  for (let j = 0; j < c.length; j++) {
+    pos += c[j]!;
+    if (target < pos) return (j & 1) === 1;
+  }
+  return false;
+}

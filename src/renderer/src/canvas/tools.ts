@@ -1,0 +1,38 @@
+// The tools and every keyboard shortcut, in one table: the key handler and the help overlay both read it.
+export type Tool = 'select' | 'polygon' | 'brush' | 'eraser' | 'wand';
+
+export const TOOLS: { id: Tool; label: string; key: string; hint: string }[] = [
+  { id: 'select', label: 'Select', key: 'V', hint: 'Click a mask to select it (Shift: add to selection); drag vertices of a polygon; drag empty space to pan' },
+  { id: 'polygon', label: 'Polygon', key: 'P', hint: 'Click vertices; close on the first vertex or with Enter' },
+  { id: 'brush', label: 'Brush', key: 'B', hint: 'Paint into the selected mask (or a new one)' },
+  { id: 'eraser', label: 'Eraser', key: 'E', hint: 'Erase from the selected mask; cuts holes' },
+  { id: 'wand', label: 'Magic wand', key: 'W', hint: 'Flood fill similar colours from the click (Shift: add to the selected mask)' },
+];
+
+export const SHORTCUTS: { keys: string; action: string }[] = [
+  ...TOOLS.map((t) => ({ keys: t.key, action: `${t.label} tool` })),
+  { keys: 'Enter', action: 'Close the polygon being drawn' },
+  { keys: 'Backspace', action: 'Remove the last polygon vertex while drawing' },
+  { keys: 'Esc', action: 'Cancel the drawing / clear the selection' },
+  { keys: 'Alt+click', action: 'Delete a polygon vertex (Select tool); click an edge to insert one' },
+  { keys: '[  ]', action: 'Brush size smaller / bigger' },
+  { keys: '{  }', action: 'Magic wand tolerance lower / higher' },
+  { keys: '1 – 9', action: 'Category for the selected masks and for new ones' },
+  { keys: 'Delete', action: 'Delete the selected masks' },
+  { keys: 'G', action: 'Fill holes of the selected mask' },
+  { keys: 'M', action: 'Merge the selected masks' },
+  { keys: 'X', action: 'Split the selected mask into its connected parts' },
+  { keys: 'Ctrl+Z', action: 'Undo' },
+  { keys: 'Ctrl+Shift+Z, Ctrl+Y', action: 'Redo' },
+  { keys: 'Space+drag, middle drag', action: 'Pan' },
+  { keys: 'Wheel', action: 'Zoom at the cursor' },
+  { keys: '+  −', action: 'Zoom in / out' },
+  { keys: 'F', action: 'Fit the image' },
+  { keys: '0', action: 'Zoom 1:1' },
+  { keys: 'H', action: 'Show / hide all masks' },
+  { keys: '→  .', action: 'Next image' },
+  { keys: '←  ,', action: 'Previous image' },
+  { keys: 'D', action: 'Mark the image done and go to the next' },
+  { keys: 'Ctrl+E', action: 'Export COCO' },
+  { keys: '?', action: 'This help' },
+];

@@ -1,0 +1,144 @@
+// The annotations of the open image and every edit on them. Each edit is one API call that makes it
+// durable (autosave: there is no save button), run in order through one queue, so a fast sequence of
+// strokes, an undo right after a stroke, or a reload never reorders or loses work.
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { Annotation, CocoRle, EditResult, HistoryState } from '../../../shared/contract';
+import { client } from '../client';
+
+export interface Editor {
+  annotations: Annotation[];
+  history: HistoryState | null;
+  busy: boolean;
+  error: string | null;
+  clearError(): void;
+  add(mask: CocoRle, categoryId: number | null, label: string, source?: string): Promise<Annotation | null>;
+  updateMask(id: number, mask: CocoRle & { counts: string }, label: string): Promise<void>;
+  setCategory(id: number, categoryId: number | null): Promise<void>;
+  remove(id: number): Promise<void>;
+  merge(ids: number[]): Promise<EditResult | null>;
+  split(id: number): Promise<EditResult | null>;
+  undo(): Promise<void>;
+  redo(): Promise<void>;
+}
+
+export function useImageAnnotations(imageId: number | null): Editor {
+  const [annotations, setAnnotations] = useState<Annotation[]>([]);
+  const [history, setHistory] = useState<HistoryState | null>(null);
+  const [pending, setPending] = useState(0);
+  const [error, setError] = useState<string | null>(null);
+  const queue = useRef<Promise<unknown>>(Promise.resolve());
+  // Bumped by every local edit: a list fetched before an edit must not overwrite its result.
+  const generation = useRef(0);
+  const current = useRef(imageId);
+  current.current = imageId;
+  const pendingCount = useRef(0);
+
+  const refreshHistory = useCallback((id: number) => {
+    client.call('history.state', { imageId: id }).then(
+      (h) => current.current === id && setHistory(h),
+      () => current.current === id && setHistory(null),
+    );
+  }, []);
+
+  const reload = useCallback(
+    (id: number) => {
+      const gen = generation.current;
+      client.call('annotations.list', { imageId: id }).then(
+        (list) => current.current === id && gen === generation.current && setAnnotations(list),
+        (e: Error) => setError(e.message),
+      );
+      refreshHistory(id);
+    },
+    [refreshHistory],
+  );
+
+  useEffect(() => {
+    setAnnotations([]);
+    setHistory(null);
+    if (imageId === null) return;
+    reload(imageId);
+    // Edits from elsewhere (another window, an import, a batch job) show up here too.
+    return client.on('project.changed', (e) => {
+      if ((e.what === 'annotations' && (e.imageId === undefined || e.imageId === imageId)) || e.what === 'project') {
+        if (pendingCount.current === 0) reload(imageId);
+      }
+    });
+  }, [imageId, reload]);
+
+  /** Runs `fn` after every earlier edit; failures surface as a message and leave the list reloaded. */
+  const enqueue = useCallback(
+    <T,>(fn: (id: number) => Promise<T>): Promise<T | null> => {
+      const id = current.current;
+      if (id === null) return Promise.resolve(null);
+      generation.current++;
+      pendingCount.current++;
+      setPending((n) => n + 1);
+      const p = queue.current.then(() => fn(id));
+      const settled = p.then(
+        (v) => v,
+        (e: Error) => {
+          setError(e.message);
+          reload(id);
+          return null;
+        },
+      );
+      queue.current = settled.finally(() => {
+        pendingCount.current--;
+        setPending((n) => n - 1);
+        if (current.current === id) refreshHistory(id);
+      });
+      return settled;
+    },
+    [reload, refreshHistory],
+  );
+
+  const applyResult = useCallback((id: number, r: EditResult) => {
+    if (current.current !== id) return;
+    generation.current++;
+    setAnnotations(r.annotations);
+    setHistory(r.history);
+  }, []);
+
+  const replace = (a: Annotation) => setAnnotations((list) => list.map((x) => (x.id === a.id ? a : x)));
+
+  return {
+    annotations,
+    history,
+    busy: pending > 0,
+    error,
+    clearError: () => setError(null),
+    add: (mask, categoryId, label, source = 'manual') =>
+      enqueue(async (imageId) => {
+        const a = await client.call('annotations.add', { imageId, categoryId, mask, source, label });
+        if (current.current === imageId) setAnnotations((list) => [...list.filter((x) => x.id !== a.id), a]);
+        return a;
+      }),
+    updateMask: (id, mask, label) => {
+      // Shown at once; the call that stores it follows in order.
+      setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, mask: { size: mask.size, counts: mask.counts } } : x)));
+      return enqueue(async () => replace(await client.call('annotations.update', { id, mask, label }))).then(() => {});
+    },
+    setCategory: (id, categoryId) => {
+      setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, categoryId } : x)));
+      return enqueue(async () => replace(await client.call('annotations.update', { id, categoryId, label: 'category' }))).then(() => {});
+    },
+    remove: (id) => {
+      setAnnotations((list) => list.filter((x) => x.id !== id));
+      return enqueue(() => client.call('annotations.delete', { id, label: 'delete' })).then(() => {});
+    },
+    merge: (ids) =>
+      enqueue(async (imageId) => {
+        const r = await client.call('annotations.merge', { ids });
+        applyResult(imageId, r);
+        return r;
+      }),
+    split: (id) =>
+      enqueue(async (imageId) => {
+        const r = await client.call('annotations.split', { id });
+        applyResult(imageId, r);
+        return r;
+      }),
+    undo: () => enqueue(async (imageId) => applyResult(imageId, await client.call('history.undo', { imageId }))).then(() => {}),
+    redo: () => enqueue(async (imageId) => applyResult(imageId, await client.call('history.redo', { imageId }))).then(() => {}),
+  };
+}

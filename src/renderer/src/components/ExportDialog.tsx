@@ -1,0 +1,96 @@
+import { useState } from 'react';
+import type { CocoExportReport } from '../../../shared/contract';
+import { client } from '../client';
+
+/** COCO export: polygons or RLE, force polygons, tolerance; downloads the file and shows the report. */
+export function ExportDialog({ onClose }: { onClose(): void }) {
+  const [format, setFormat] = useState<'polygons' | 'rle'>('rle');
+  const [forcePolygons, setForcePolygons] = useState(false);
+  const [tolerance, setTolerance] = useState(0);
+  const [busy, setBusy] = useState(false);
+  const [report, setReport] = useState<CocoExportReport | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const run = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await client.call('coco.export', { format, forcePolygons, tolerance });
+      // A download works the same in the browser and in the desktop window.
+      const url = URL.createObjectURL(new Blob([JSON.stringify(r.document)], { type: 'application/json' }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `coco-${format}.json`;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      setReport(r.report);
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="overlay" onClick={onClose}>
+      <div className="dialog" role="dialog" aria-label="Export COCO" data-testid="export-dialog" onClick={(e) => e.stopPropagation()}>
+        <h2>Export COCO instances</h2>
+        <fieldset>
+          <label>
+            <input type="radio" name="format" checked={format === 'rle'} onChange={() => setFormat('rle')} /> RLE (exact masks)
+          </label>
+          <label>
+            <input type="radio" name="format" checked={format === 'polygons'} onChange={() => setFormat('polygons')} data-testid="format-polygons" /> Polygons
+          </label>
+        </fieldset>
+        <label className={format !== 'polygons' ? 'muted' : ''}>
+          <input type="checkbox" checked={forcePolygons} disabled={format !== 'polygons'} onChange={(e) => setForcePolygons(e.target.checked)} /> Force polygons (fills holes)
+        </label>
+        <label className={format !== 'polygons' ? 'muted' : ''}>
+          Simplify tolerance (px){' '}
+          <input type="number" min={0} max={10} step={0.5} value={tolerance} disabled={format !== 'polygons'} onChange={(e) => setTolerance(Math.min(10, Math.max(0, Number(e.target.value) || 0)))} />
+        </label>
+        {report && (
+          <dl className="report" data-testid="export-report">
+            <dt>Images</dt>
+            <dd>{report.images}</dd>
+            <dt>Annotations</dt>
+            <dd data-testid="report-annotations">{report.annotations}</dd>
+            <dt>Categories</dt>
+            <dd>{report.categories}</dd>
+            <dt>As polygons</dt>
+            <dd>{report.polygons}</dd>
+            <dt>As RLE</dt>
+            <dd>{report.rle}</dd>
+            <dt>RLE because of holes</dt>
+            <dd data-testid="report-holes">{report.rleBecauseHoles}</dd>
+            <dt>Holes filled</dt>
+            <dd>{report.holesFilled}</dd>
+            <dt>Skipped</dt>
+            <dd>
+              {report.skipped.length}
+              {report.skipped.slice(0, 5).map((s) => (
+                <div key={s.annotationId} className="muted small">
+                  #{s.annotationId}: {s.reason}
+                </div>
+              ))}
+            </dd>
+          </dl>
+        )}
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
+        <div className="dialog-buttons">
+          <button onClick={onClose}>Close</button>
+          <button className="primary" onClick={run} disabled={busy} data-testid="export-run">
+            {busy ? 'Exporting…' : 'Export'}
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,121 @@
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import type { Image, ImageStatus } from '../../../shared/contract';
+import { client } from '../client';
+
+const ROW_H = 60;
+const PAGE = 200;
+
+export const STATUSES: { key: ImageStatus; label: string }[] = [
+  { key: 'unlabeled', label: 'Unlabeled' },
+  { key: 'in_progress', label: 'In progress' },
+  { key: 'done', label: 'Done' },
+  { key: 'error', label: 'Error' },
+];
+
+export interface StripFilter {
+  status?: ImageStatus;
+  search: string;
+}
+
+/** The compact image list beside the canvas: virtualised rows, the same status filter and path search as the grid. */
+export function ImageStrip({
+  filter,
+  onFilter,
+  currentId,
+  onOpen,
+  version,
+}: {
+  filter: StripFilter;
+  onFilter(f: StripFilter): void;
+  currentId: number;
+  onOpen(img: Image, index: number): void;
+  version: number;
+}) {
+  const scroller = useRef<HTMLDivElement>(null);
+  const [height, setHeight] = useState(600);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [total, setTotal] = useState(0);
+  const [pages, setPages] = useState<Map<number, Image[]>>(new Map());
+  const requested = useRef(new Set<number>());
+  const key = `${filter.status}|${filter.search}|${version}`;
+  const keyRef = useRef(key);
+  keyRef.current = key;
+
+  useLayoutEffect(() => {
+    const el = scroller.current!;
+    const ro = new ResizeObserver(() => setHeight(el.clientHeight));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+
+  useEffect(() => {
+    requested.current = new Set();
+    setPages(new Map());
+    client.call('images.list', { status: filter.status, search: filter.search || undefined, offset: 0, limit: 1 }).then((r) => setTotal(r.total), () => setTotal(0));
+  }, [key]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const first = Math.max(0, Math.floor(scrollTop / ROW_H) - 4);
+  const last = Math.min(total - 1, Math.ceil((scrollTop + height) / ROW_H) + 4);
+  useEffect(() => {
+    for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE) && last >= 0; p++) {
+      if (requested.current.has(p)) continue;
+      requested.current.add(p);
+      const k = key;
+      client.call('images.list', { status: filter.status, search: filter.search || undefined, offset: p * PAGE, limit: PAGE }).then((r) => {
+        if (k !== keyRef.current) return;
+        setPages((m) => new Map(m).set(p, r.items));
+        setTotal(r.total);
+      });
+    }
+  }, [first, last, key]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const rows = [];
+  for (let i = first; i <= last; i++) {
+    const img = pages.get(Math.floor(i / PAGE))?.[i % PAGE];
+    rows.push(
+      <div
+        key={img ? img.id : `i${i}`}
+        className={`strip-row ${img?.id === currentId ? 'current' : ''}`}
+        style={{ transform: `translateY(${i * ROW_H}px)` }}
+        data-testid="strip-row"
+        title={img?.error ?? img?.path}
+        onClick={() => img && img.status !== 'error' && onOpen(img, i)}
+      >
+        {img && (
+          <>
+            <div className="strip-thumb">{img.status === 'error' ? <span className="broken">⚠</span> : <img src={client.thumbnailUrl(img.id)} alt="" loading="lazy" />}</div>
+            <div className="strip-text">
+              <div className="strip-name">
+                <bdi dir="ltr">{img.path}</bdi>
+              </div>
+              <div className="meta">
+                <span className={`badge ${img.status}`}>{img.status.replace('_', ' ')}</span>
+                <span>{img.annotations}</span>
+              </div>
+            </div>
+          </>
+        )}
+      </div>,
+    );
+  }
+
+  return (
+    <aside className="strip" data-testid="image-strip">
+      <div className="strip-filters">
+        <select value={filter.status ?? ''} onChange={(e) => onFilter({ ...filter, status: (e.target.value || undefined) as ImageStatus | undefined })} aria-label="Status filter">
+          <option value="">All images</option>
+          {STATUSES.map((s) => (
+            <option key={s.key} value={s.key}>
+              {s.label}
+            </option>
+          ))}
+        </select>
+        <input type="search" placeholder="Search path…" value={filter.search} onChange={(e) => onFilter({ ...filter, search: e.target.value })} />
+      </div>
+      <div className="strip-scroller" ref={scroller} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
+        {total === 0 && <p className="empty">No images match.</p>}
+        <div style={{ height: total * ROW_H, position: 'relative' }}>{rows}</div>
+      </div>
+    </aside>
+  );
+}

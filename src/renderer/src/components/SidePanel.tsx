@@ -1,0 +1,211 @@
+import { useState, type FormEvent } from 'react';
+import type { Annotation, Category } from '../../../shared/contract';
+import { client } from '../client';
+import { UNASSIGNED_COLOR } from './CanvasView';
+
+/** Categories: colour, hotkey (1–9 by position), add, rename (double-click), merge into another. */
+export function CategoryPanel({
+  categories,
+  current,
+  onCurrent,
+  counts,
+  onError,
+}: {
+  categories: Category[];
+  current: number | null;
+  onCurrent(id: number | null): void;
+  counts: Map<number | null, number>;
+  onError(msg: string): void;
+}) {
+  const [name, setName] = useState('');
+  const [renaming, setRenaming] = useState<number | null>(null);
+  const [merging, setMerging] = useState<number | null>(null);
+  const call = (p: Promise<unknown>) => p.catch((e: Error) => onError(e.message));
+
+  const add = (e: FormEvent) => {
+    e.preventDefault();
+    const n = name.trim();
+    if (!n) return;
+    call(
+      client.call('categories.add', { name: n, color: PALETTE[categories.length % PALETTE.length] }).then((c) => {
+        setName('');
+        onCurrent(c.id);
+      }),
+    );
+  };
+
+  return (
+    <section className="panel-section" data-testid="categories">
+      <h3>Categories</h3>
+      <ul className="cat-list">
+        {categories.map((c, i) => (
+          <li key={c.id} className={current === c.id ? 'current' : ''} data-testid="category-row" onClick={() => onCurrent(c.id)}>
+            <input
+              type="color"
+              value={c.color}
+              title="Colour"
+              onClick={(e) => e.stopPropagation()}
+              onChange={(e) => call(client.call('categories.update', { id: c.id, color: e.target.value }))}
+            />
+            {renaming === c.id ? (
+              <input
+                className="cat-rename"
+                autoFocus
+                defaultValue={c.name}
+                onClick={(e) => e.stopPropagation()}
+                onBlur={(e) => {
+                  setRenaming(null);
+                  const v = e.target.value.trim();
+                  if (v && v !== c.name) call(client.call('categories.update', { id: c.id, name: v }));
+                }}
+                onKeyDown={(e) => {
+                  if (e.key === 'Enter') (e.target as HTMLInputElement).blur();
+                  if (e.key === 'Escape') setRenaming(null);
+                }}
+              />
+            ) : (
+              <span className="cat-name" title="Double-click to rename" onDoubleClick={() => setRenaming(c.id)}>
+                {c.name}
+              </span>
+            )}
+            <span className="cat-count">{counts.get(c.id) ?? 0}</span>
+            {i < 9 && <kbd title={`Press ${i + 1}`}>{i + 1}</kbd>}
+            {merging === c.id ? (
+              <select
+                autoFocus
+                aria-label={`Merge ${c.name} into`}
+                defaultValue=""
+                onClick={(e) => e.stopPropagation()}
+                onBlur={() => setMerging(null)}
+                onChange={(e) => {
+                  setMerging(null);
+                  const into = Number(e.target.value);
+                  if (into) call(client.call('categories.merge', { from: c.id, into }).then(() => current === c.id && onCurrent(into)));
+                }}
+              >
+                <option value="">merge into…</option>
+                {categories
+                  .filter((o) => o.id !== c.id)
+                  .map((o) => (
+                    <option key={o.id} value={o.id}>
+                      {o.name}
+                    </option>
+                  ))}
+              </select>
+            ) : (
+              <button
+                className="icon"
+                title={`Merge ${c.name} into another category`}
+                disabled={categories.length < 2}
+                onClick={(e) => {
+                  e.stopPropagation();
+                  setMerging(c.id);
+                }}
+              >
+                ⇢
+              </button>
+            )}
+          </li>
+        ))}
+        <li className={current === null ? 'current' : ''} onClick={() => onCurrent(null)}>
+          <span className="swatch" style={{ background: UNASSIGNED_COLOR }} />
+          <span className="cat-name muted">unassigned</span>
+          <span className="cat-count">{counts.get(null) ?? 0}</span>
+        </li>
+      </ul>
+      <form className="cat-add" onSubmit={add}>
+        <input placeholder="New category" value={name} onChange={(e) => setName(e.target.value)} data-testid="new-category" />
+        <button type="submit" disabled={!name.trim()}>
+          Add
+        </button>
+      </form>
+    </section>
+  );
+}
+
+const PALETTE = ['#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45', '#fabed4', '#469990', '#dcbeff'];
+
+/** The image's masks: select, visibility, lock, category, source and score. */
+export function AnnotationList({
+  annotations,
+  categories,
+  selected,
+  onSelect,
+  hidden,
+  onToggleHidden,
+  locked,
+  onToggleLocked,
+  onCategory,
+}: {
+  annotations: Annotation[];
+  categories: Category[];
+  selected: number[];
+  onSelect(ids: number[]): void;
+  hidden: ReadonlySet<number>;
+  onToggleHidden(id: number): void;
+  locked: ReadonlySet<number>;
+  onToggleLocked(id: number): void;
+  onCategory(id: number, categoryId: number | null): void;
+}) {
+  const colour = new Map(categories.map((c) => [c.id, c.color]));
+  return (
+    <section className="panel-section grow" data-testid="annotations">
+      <h3>
+        Masks <span className="muted">{annotations.length}</span>
+      </h3>
+      <ul className="ann-list">
+        {annotations.map((a) => (
+          <li
+            key={a.id}
+            className={selected.includes(a.id) ? 'selected' : ''}
+            data-testid="annotation-row"
+            data-id={a.id}
+            onClick={(e) => onSelect(e.shiftKey ? (selected.includes(a.id) ? selected.filter((x) => x !== a.id) : [...selected, a.id]) : [a.id])}
+          >
+            <span className="swatch" style={{ background: a.categoryId !== null ? (colour.get(a.categoryId) ?? UNASSIGNED_COLOR) : UNASSIGNED_COLOR }} />
+            <select
+              value={a.categoryId ?? ''}
+              aria-label="Category"
+              onClick={(e) => e.stopPropagation()}
+              onChange={(e) => onCategory(a.id, e.target.value ? Number(e.target.value) : null)}
+            >
+              <option value="">unassigned</option>
+              {categories.map((c) => (
+                <option key={c.id} value={c.id}>
+                  {c.name}
+                </option>
+              ))}
+            </select>
+            <span className="ann-meta" title={`#${a.id} · ${a.area} px`}>
+              {a.source}
+              {a.score !== null ? ` · ${a.score.toFixed(2)}` : ''}
+            </span>
+            <button
+              className={`icon ${hidden.has(a.id) ? 'off' : ''}`}
+              title={hidden.has(a.id) ? 'Show' : 'Hide'}
+              aria-label={hidden.has(a.id) ? 'Show' : 'Hide'}
+              onClick={(e) => {
+                e.stopPropagation();
+                onToggleHidden(a.id);
+              }}
+            >
+              {hidden.has(a.id) ? '◌' : '◉'}
+            </button>
+            <button
+              className={`icon ${locked.has(a.id) ? 'on' : ''}`}
+              title={locked.has(a.id) ? 'Unlock' : 'Lock (cannot be selected or edited on the canvas)'}
+              aria-label={locked.has(a.id) ? 'Unlock' : 'Lock'}
+              onClick={(e) => {
+                e.stopPropagation();
+                onToggleLocked(a.id);
+              }}
+            >
+              {locked.has(a.id) ? '🔒' : '🔓'}
+            </button>
+          </li>
+        ))}
+      </ul>
+      {annotations.length === 0 && <p className="empty small">No masks yet: draw one with the polygon (P), brush (B) or magic wand (W).</p>}
+    </section>
+  );
+}

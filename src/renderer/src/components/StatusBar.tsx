@@ -1,0 +1,32 @@
+import { useEffect, useState } from 'react';
+import type { MethodOutput } from '../../../shared/contract';
+import { client } from '../client';
+import { useLive } from '../canvas/liveStatus';
+
+/** Zoom, cursor pixel, image size, masks, and which ONNX Runtime execution provider is active. */
+export function StatusBar({ width, height, masks, busy, historyLabel }: { width: number; height: number; masks: number; busy: boolean; historyLabel: string }) {
+  const live = useLive();
+  const [runtime, setRuntime] = useState<MethodOutput<'runtime.status'> | null | undefined>(undefined);
+  useEffect(() => {
+    client.call('runtime.status', {}).then(setRuntime, () => setRuntime(null));
+  }, []);
+  const fallbacks = runtime?.fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('\n');
+  return (
+    <footer className="statusbar" data-testid="statusbar">
+      <span data-testid="zoom">{Math.round(live.scale * 1000) / 10}%</span>
+      <span data-testid="cursor">{live.cursor ? `x ${live.cursor.x}, y ${live.cursor.y}` : '—'}</span>
+      <span>
+        {width}×{height}
+      </span>
+      <span>
+        {masks} {masks === 1 ? 'mask' : 'masks'}
+      </span>
+      <span className="muted">{busy ? 'saving…' : 'saved'}</span>
+      <span className="muted">{historyLabel}</span>
+      <span className="spacer" />
+      <span data-testid="runtime" title={fallbacks || (runtime ? `requested: ${runtime.requested.join(', ')}` : 'the runtime status is not available')}>
+        {runtime === undefined ? 'runtime…' : runtime === null ? 'runtime: unavailable' : `EP: ${runtime.active}${runtime.fallbacks.length ? ' (fallback)' : ''}`}
+      </span>
+    </footer>
+  );
+}
