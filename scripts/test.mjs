@@ -5,6 +5,12 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+if (Number(process.versions.node.split('.')[0]) < 24) {
+  console.error(`Node 24 is needed (this is ${process.version}): run \`npm install\` first, then \`npm test\` (npm puts its Node 24 first on the PATH).`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const resultFile = join(root, 'test-results', 'vitest.json');
 mkdirSync(dirname(resultFile), { recursive: true });
