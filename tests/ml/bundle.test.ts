@@ -1,0 +1,370 @@
+// Model bundles: golden components -> bundle -> verify -> ONNX Runtime spot checks against the golden outputs;
+// single-file checkpoints; broken inputs leave nothing behind; tampering is caught; the `models` CLI end to end.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import {
+  BundleError, convertCheckpoint, listBundles, readManifest, userModelsDir, verifyBundle, type BundleManifest, type ConvertOptions,
+} from '../../src/core/ml/bundle';
+import { encodeSafetensors, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
+import { buildLdmCheckpoint, golden, REPO_ROOT } from './weights.helpers';
+
+const ATOL = 1e-4;
+let tmp: string;
+let pipe: string; // diffusers pipeline folder assembled from the golden components
+let bundle: string;
+let manifest: BundleManifest;
+const json = (...p: string[]) => JSON.parse(readFileSync(golden(...p), 'utf8')) as Record<string, unknown>;
+const TOKENIZER_GZ = golden('tokenizer_F', 'bpe_simple_vocab_16e6.txt.gz');
+const GOLDEN_CONFIGS = () => ({ unet: json('unet_A', 'config.json'), vae: json('vae_C', 'config.json'), text_encoder: json('clip_D', 'config.json') });
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'difflabel-bundle-'));
+  pipe = join(tmp, 'pipe');
+  mkdirSync(join(pipe, 'tokenizer'), { recursive: true });
+  symlinkSync(golden('unet_A'), join(pipe, 'unet'));
+  symlinkSync(golden('vae_C'), join(pipe, 'vae'));
+  symlinkSync(golden('clip_D'), join(pipe, 'text_encoder'));
+  symlinkSync(TOKENIZER_GZ, join(pipe, 'tokenizer', 'bpe_simple_vocab_16e6.txt.gz'));
+  bundle = join(tmp, 'models', 'tiny');
+  manifest = (await convertCheckpoint(pipe, bundle, { name: 'tiny-golden' })).manifest;
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function maxAbsDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let m = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i]! - want[i]!);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+async function runModel(path: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  const s = await ort.InferenceSession.create(path, { intraOpNumThreads: 2 });
+  try {
+    return await s.run(feeds);
+  } finally {
+    await s.release();
+  }
+}
+
+const f32 = (f: SafetensorsFile, k: string) => new ort.Tensor('float32', f.readFloat32(k), f.info(k).shape);
+
+async function unetNoiseDiff(dir: string): Promise<number> {
+  const inp = SafetensorsFile.open(golden('unet_A', 'inputs_t300.safetensors'));
+  const out = SafetensorsFile.open(golden('unet_A', 'outputs_t300.safetensors'));
+  const r = await runModel(join(dir, 'unet.onnx'), { sample: f32(inp, 'sample'), timestep: f32(inp, 'timestep'), encoder_hidden_states: f32(inp, 'encoder_hidden_states') });
+  return maxAbsDiff(r['noise_pred']!.data as Float32Array, out.readFloat32('noise_pred'));
+}
+
+/** No bundle and no hidden temporary sibling are left in `parent`. */
+function expectNothingLeft(parent: string, name: string) {
+  expect(existsSync(join(parent, name)), `${name} must not exist`).toBe(false);
+  if (existsSync(parent)) expect(readdirSync(parent).filter((f) => f.includes(name))).toEqual([]);
+}
+
+async function expectConvertFails(source: string, pattern: RegExp, opts: ConvertOptions = {}) {
+  const parent = join(tmp, 'failures');
+  const name = `out-${Math.random().toString(36).slice(2)}`;
+  const err = await convertCheckpoint(source, join(parent, name), opts).then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(BundleError);
+  expect((err as Error).message).toMatch(pattern);
+  expectNothingLeft(parent, name);
+}
+
+/** The golden LDM single-file checkpoint as editable tensors. */
+function ldmTensors(): Record<string, WriteTensor> {
+  const f = SafetensorsFile.fromBytes(buildLdmCheckpoint());
+  return Object.fromEntries(f.keys().map((k) => [k, f.readRaw(k)]));
+}
+function writeCheckpoint(name: string, tensors: Record<string, WriteTensor>): string {
+  const p = join(tmp, name);
+  writeFileSync(p, encodeSafetensors(tensors));
+  return p;
+}
+
+describe('convertCheckpoint (diffusers folder from the golden components)', () => {
+  it('writes a bundle that verifyBundle accepts, with every component, checksums and the tokenizer', async () => {
+    expect(manifest.name).toBe('tiny-golden');
+    expect(manifest.source.kind).toBe('diffusers');
+    expect(Object.keys(manifest.components).sort()).toEqual(['text_encoder', 'unet', 'unet_diffseg', 'vae_decoder', 'vae_encoder']);
+    expect(manifest.source.files.map((f) => f.path)).toContain('unet/diffusion_pytorch_model.safetensors');
+    expect(manifest.tokenizer?.files.map((f) => f.path)).toEqual(['tokenizer/bpe_simple_vocab_16e6.txt.gz']);
+    expect(manifest.vaeScalingFactor).toBe(0.18215);
+    expect(manifest.components.unet!.inputs.map((i) => i.name)).toEqual(['sample', 'timestep', 'encoder_hidden_states']);
+    expect(manifest.components.text_encoder!.inputs).toEqual([{ name: 'input_ids', dtype: 'int64', shape: ['batch', 77] }]);
+    // clip_D's 1000-token vocabulary cannot embed the real CLIP tokenizer's ids: accepted, but said.
+    expect(manifest.warnings.join('\n')).toMatch(/vocab_size is 1000/);
+    const report = await verifyBundle(bundle);
+    expect(report.components.map((c) => c.key)).toEqual(['text_encoder', 'unet', 'unet_diffseg', 'vae_encoder', 'vae_decoder']);
+    expect(report.files).toBe(7);
+  });
+
+  it('the DiffSeg UNet variant reads the UNet weights file instead of writing its own', () => {
+    const d = manifest.components.unet_diffseg!;
+    expect(d.sharesWeightsWith).toBe('unet');
+    expect(d.files.map((f) => f.path)).toEqual(['unet_diffseg.onnx', 'unet.onnx.data']);
+    expect(existsSync(join(bundle, 'unet_diffseg.onnx.data'))).toBe(false);
+    expect(d.outputs.map((o) => o.name)).toEqual(['self_attn_mean.16x16', 'self_attn_mean.8x8', 'self_attn_mean.4x4', 'self_attn_mean.2x2']);
+    expect(d.selfAttention!.map((s) => [s.output, s.layers])).toEqual([
+      ['self_attn_mean.16x16', 5], ['self_attn_mean.8x8', 5], ['self_attn_mean.4x4', 5], ['self_attn_mean.2x2', 1],
+    ]);
+    const weights = manifest.components.unet!.files.find((f) => f.path === 'unet.onnx.data')!;
+    expect(d.files[0]!.bytes).toBeLessThan(weights.bytes / 2); // the variant file itself holds only the graph
+  });
+
+  it('UNet noise_pred, DiffSeg self-attention means, VAE and CLIP reproduce the golden outputs', async () => {
+    expect(await unetNoiseDiff(bundle)).toBeLessThanOrEqual(ATOL);
+
+    const inp = SafetensorsFile.open(golden('unet_A', 'inputs_t300.safetensors'));
+    const out = SafetensorsFile.open(golden('unet_A', 'outputs_t300.safetensors'));
+    const ds = await runModel(join(bundle, 'unet_diffseg.onnx'), { sample: f32(inp, 'sample'), timestep: f32(inp, 'timestep'), encoder_hidden_states: f32(inp, 'encoder_hidden_states') });
+    expect(ds['noise_pred']).toBeUndefined();
+    const layers16 = [0, 1, 13, 14, 15].map((i) => out.readFloat32(`self_attn.${String(i).padStart(2, '0')}`));
+    const mean16 = layers16[0]!.map((_, j) => layers16.reduce((a, m) => a + m[j]!, 0) / layers16.length);
+    expect(maxAbsDiff(ds['self_attn_mean.16x16']!.data as Float32Array, mean16)).toBeLessThanOrEqual(ATOL);
+    expect(maxAbsDiff(ds['self_attn_mean.2x2']!.data as Float32Array, out.readFloat32('self_attn.06'))).toBeLessThanOrEqual(ATOL);
+
+    const vin = SafetensorsFile.open(golden('vae_C', 'inputs.safetensors'));
+    const vout = SafetensorsFile.open(golden('vae_C', 'outputs.safetensors'));
+    const enc = await runModel(join(bundle, 'vae_encoder.onnx'), { image: f32(vin, 'image') });
+    expect(maxAbsDiff(enc['latent_mean']!.data as Float32Array, vout.readFloat32('latent_mean'))).toBeLessThanOrEqual(ATOL);
+    const dec = await runModel(join(bundle, 'vae_decoder.onnx'), { latent: f32(vin, 'z') });
+    expect(maxAbsDiff(dec['sample']!.data as Float32Array, vout.readFloat32('decoded_z'))).toBeLessThanOrEqual(ATOL);
+
+    const cin = SafetensorsFile.open(golden('clip_D', 'inputs.safetensors'));
+    const cout = SafetensorsFile.open(golden('clip_D', 'outputs.safetensors'));
+    const c = await runModel(join(bundle, 'text_encoder.onnx'), { input_ids: new ort.Tensor('int64', cin.readRaw('input_ids').data as BigInt64Array, [2, 77]) });
+    expect(maxAbsDiff(c['last_hidden_state']!.data as Float32Array, cout.readFloat32('last_hidden_state'))).toBeLessThanOrEqual(ATOL);
+  });
+
+  it('accepts a folder with only some components; a text encoder without tokenizer is refused', async () => {
+    const part = join(tmp, 'part');
+    mkdirSync(part);
+    symlinkSync(golden('vae_C'), join(part, 'vae'));
+    const m = (await convertCheckpoint(part, join(tmp, 'vae-only'))).manifest;
+    expect(Object.keys(m.components).sort()).toEqual(['vae_decoder', 'vae_encoder']);
+    expect(m.tokenizer).toBeUndefined();
+    await verifyBundle(join(tmp, 'vae-only'));
+    symlinkSync(golden('clip_D'), join(part, 'text_encoder'));
+    await expectConvertFails(part, /text_encoder\/ but no tokenizer/);
+  });
+
+  it('fp16: weights stored as float16 (half the bytes), float32 inputs/outputs, loose agreement with the golden', async () => {
+    const src = join(tmp, 'vae-src');
+    mkdirSync(src);
+    symlinkSync(golden('vae_C'), join(src, 'vae'));
+    const m = (await convertCheckpoint(src, join(tmp, 'vae-fp16'), { fp16: true })).manifest;
+    expect(m.dtype).toBe('float16');
+    expect(m.components.vae_decoder!.inputs[0]!.dtype).toBe('float32');
+    const full = (await convertCheckpoint(src, join(tmp, 'vae-fp32'))).manifest;
+    expect(m.components.vae_decoder!.files[0]!.bytes).toBeLessThan(full.components.vae_decoder!.files[0]!.bytes * 0.6);
+    await verifyBundle(join(tmp, 'vae-fp16'));
+    const vin = SafetensorsFile.open(golden('vae_C', 'inputs.safetensors'));
+    const dec = await runModel(join(tmp, 'vae-fp16', 'vae_decoder.onnx'), { latent: f32(vin, 'z') });
+    // fp16 tolerance as in models.test.ts (observed ~7e-3 on |x| <= 1.4).
+    expect(maxAbsDiff(dec['sample']!.data as Float32Array, SafetensorsFile.open(golden('vae_C', 'outputs.safetensors')).readFloat32('decoded_z'))).toBeLessThanOrEqual(0.03);
+  });
+
+  it('refuses an existing output folder unless overwrite, and replaces it whole', async () => {
+    await expect(convertCheckpoint(pipe, bundle)).rejects.toThrow(/already exists/);
+    const copy = join(tmp, 'overwrite');
+    cpSync(bundle, copy, { recursive: true });
+    writeFileSync(join(copy, 'stale.txt'), 'old');
+    await convertCheckpoint(pipe, copy, { overwrite: true, diffseg: false, name: 'again' });
+    expect(existsSync(join(copy, 'stale.txt'))).toBe(false);
+    expect(existsSync(join(copy, 'unet_diffseg.onnx'))).toBe(false);
+    expect(readManifest(copy).name).toBe('again');
+  });
+
+  it('a failure half way (after files were written) leaves no folder behind', async () => {
+    const steps: string[] = [];
+    await expectConvertFails(pipe, /VAE encoder: simulated failure/, {
+      onProgress: (_d, _t, step) => {
+        steps.push(step);
+        if (step === 'VAE encoder') throw new Error('VAE encoder: simulated failure');
+      },
+    });
+    expect(steps).toContain('UNet'); // the UNet had been written into the temporary folder
+  });
+});
+
+describe('single-file SD 1.x checkpoint', () => {
+  it('converts with explicit configs and a tokenizer, and reproduces noise_pred', async () => {
+    const file = writeCheckpoint('tiny-ldm.safetensors', ldmTensors());
+    const out = join(tmp, 'from-single');
+    const { manifest: m } = await convertCheckpoint(file, out, { configs: GOLDEN_CONFIGS(), tokenizer: golden('tokenizer_F') });
+    expect(m.source.kind).toBe('single-file');
+    expect(m.name).toBe('tiny-ldm');
+    expect(m.source.files[0]!.path).toBe('tiny-ldm.safetensors');
+    expect(Object.keys(m.components).length).toBe(5);
+    await verifyBundle(out, { load: false }); // files, checksums, tokenizer; the UNet load is the spot check below
+    expect(await unetNoiseDiff(out)).toBeLessThanOrEqual(ATOL);
+  });
+
+  it('needs a tokenizer; with the default SD 1.5 configs the tiny weights fail with the shapes named', async () => {
+    const file = writeCheckpoint('tiny-ldm2.safetensors', ldmTensors());
+    await expectConvertFails(file, /carries no tokenizer.*--tokenizer/, { configs: GOLDEN_CONFIGS() });
+    await expectConvertFails(file, /UNet weights does not match its config \(single-file checkpoints are read with the SD 1\.5 configs.*conv_in\.weight: shape \[16,4,3,3\], config implies \[320,4,3,3\]/s, { tokenizer: TOKENIZER_GZ });
+    await expectConvertFails(file, /no CLIP tokenizer in/, { configs: GOLDEN_CONFIGS(), tokenizer: tmp });
+  });
+});
+
+describe('broken checkpoints fail clearly and leave nothing behind', () => {
+  const opts = (): ConvertOptions => ({ configs: GOLDEN_CONFIGS(), tokenizer: TOKENIZER_GZ });
+
+  it('truncated safetensors', async () => {
+    const file = writeCheckpoint('truncated.safetensors', ldmTensors());
+    truncateSync(file, readFileSync(file).length - 100);
+    await expectConvertFails(file, /not a readable safetensors file.*truncated/s, opts());
+  });
+
+  it('missing key', async () => {
+    const t = ldmTensors();
+    delete t['model.diffusion_model.input_blocks.1.1.proj_in.weight'];
+    await expectConvertFails(writeCheckpoint('missing.safetensors', t), /missing down_blocks\.0\.attentions\.0\.proj_in\.weight/, opts());
+  });
+
+  it('wrong shape', async () => {
+    const t = ldmTensors();
+    t['model.diffusion_model.out.2.bias'] = { dtype: 'F32', shape: [5], data: new Float32Array(5) };
+    await expectConvertFails(writeCheckpoint('shape.safetensors', t), /conv_out\.bias: shape \[5\], config implies \[4\]/, opts());
+  });
+
+  it('unknown layout, SDXL layout, pickle, not safetensors, not a file', async () => {
+    const odd = writeCheckpoint('odd.safetensors', { 'encoder.layer.0.weight': { dtype: 'F32', shape: [2], data: new Float32Array(2) } });
+    await expectConvertFails(odd, /unknown checkpoint layout.*encoder\.layer\.0\.weight/, opts());
+    const xl = writeCheckpoint('xl.safetensors', { 'conditioner.embedders.0.x': { dtype: 'F32', shape: [1], data: new Float32Array(1) } });
+    await expectConvertFails(xl, /SDXL/, opts());
+    const ckpt = join(tmp, 'model.ckpt');
+    writeFileSync(ckpt, 'PK\x03\x04 pickle');
+    await expectConvertFails(ckpt, /pickled \.ckpt checkpoints are not supported/, opts());
+    const junk = join(tmp, 'junk.safetensors');
+    writeFileSync(junk, 'this is not a safetensors file at all');
+    await expectConvertFails(junk, /junk\.safetensors is not a readable safetensors file/, opts());
+    await expectConvertFails(join(tmp, 'nope.safetensors'), /source not found/, opts());
+    const empty = join(tmp, 'empty-folder');
+    mkdirSync(empty);
+    await expectConvertFails(empty, /holds no model components/);
+  });
+
+  it('diffusers folder: unreadable config, pickled weights only', async () => {
+    const d = join(tmp, 'bad-diffusers');
+    mkdirSync(join(d, 'unet'), { recursive: true });
+    writeFileSync(join(d, 'unet', 'config.json'), '{ not json');
+    await expectConvertFails(d, /unet\/config\.json/);
+    cpSync(golden('unet_A', 'config.json'), join(d, 'unet', 'config.json'));
+    writeFileSync(join(d, 'unet', 'diffusion_pytorch_model.bin'), 'pickle');
+    await expectConvertFails(d, /only \.safetensors weights are supported/);
+  });
+});
+
+describe('verifyBundle catches damage', () => {
+  const damaged = (name: string) => {
+    const d = join(tmp, name);
+    cpSync(bundle, d, { recursive: true });
+    return d;
+  };
+
+  it('a modified weights file fails with the checksum problem (same size)', async () => {
+    const d = damaged('tampered');
+    const p = join(d, 'unet.onnx.data');
+    const bytes = readFileSync(p);
+    bytes[bytes.length - 5] ^= 0xff;
+    writeFileSync(p, bytes);
+    const err = await verifyBundle(d).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BundleError);
+    expect((err as BundleError).problems).toEqual(['unet.onnx.data: sha256 checksum mismatch (the file was modified or corrupted)']);
+    await verifyBundle(d, { checksums: false, load: false }); // presence + size only: this damage passes, as documented
+  });
+
+  it('missing and truncated files, a wrong declared output, a broken manifest: all listed', async () => {
+    const d = damaged('broken');
+    rmSync(join(d, 'vae_decoder.onnx'));
+    truncateSync(join(d, 'tokenizer', 'bpe_simple_vocab_16e6.txt.gz'), 10);
+    const m = JSON.parse(readFileSync(join(d, 'bundle.json'), 'utf8')) as BundleManifest;
+    m.components.text_encoder!.outputs[0]!.name = 'hidden';
+    m.components.text_encoder!.inputs[0]!.shape = ['batch', 76];
+    m.components.text_encoder!.inputs[0]!.dtype = 'int32';
+    // Dropping the UNets and the VAE encoder from the manifest keeps this test fast (no big model loads).
+    for (const k of ['unet', 'unet_diffseg', 'vae_encoder'] as const) delete m.components[k];
+    writeFileSync(join(d, 'bundle.json'), JSON.stringify(m));
+    const err = (await verifyBundle(d).then(() => null, (e: unknown) => e)) as BundleError;
+    expect(err).toBeInstanceOf(BundleError);
+    expect(err.problems).toEqual([
+      'text_encoder input input_ids: dtype int32 in bundle.json, int64 in the model',
+      'text_encoder input input_ids: shape [batch,76] in bundle.json, [batch,77] in the model',
+      'text_encoder output: bundle.json lists [hidden, pooler_output] but the model has [last_hidden_state, pooler_output]',
+      'vae_decoder.onnx: missing',
+      expect.stringMatching(/^tokenizer\/bpe_simple_vocab_16e6\.txt\.gz: 10 bytes, bundle\.json says 1356917/),
+    ]);
+    writeFileSync(join(d, 'bundle.json'), JSON.stringify({ ...m, components: { text_encoder: { ...m.components.text_encoder, model: '../escape.onnx' } } }));
+    await expect(verifyBundle(d)).rejects.toThrow(/components\.text_encoder\.model: must be a relative path inside the bundle/);
+    rmSync(join(d, 'bundle.json'));
+    await expect(verifyBundle(d)).rejects.toThrow(/not a model bundle/);
+  });
+});
+
+describe('listBundles', () => {
+  it('lists readable bundles and reports unreadable ones; the user folder follows the environment', () => {
+    const root = join(tmp, 'models');
+    mkdirSync(join(root, 'broken'), { recursive: true });
+    writeFileSync(join(root, 'broken', 'bundle.json'), '{}');
+    mkdirSync(join(root, 'not-a-bundle'));
+    const found = listBundles([root, join(tmp, 'does-not-exist')]);
+    expect(found.map((b) => [b.name, b.ok])).toEqual([['broken', false], ['tiny-golden', true]]);
+    expect(found[1]!.components).toEqual(['text_encoder', 'unet', 'unet_diffseg', 'vae_encoder', 'vae_decoder']);
+    expect(found[0]!.error).toMatch(/not a valid bundle manifest/);
+    expect(listBundles(bundle).map((b) => b.name)).toEqual(['tiny-golden']); // a bundle folder itself
+    rmSync(join(root, 'broken'), { recursive: true });
+    expect(userModelsDir({ DIFFLABEL_MODELS_DIR: '/data/m' }, 'linux', '/home/u')).toBe('/data/m');
+    expect(userModelsDir({}, 'linux', '/home/u')).toBe('/home/u/.local/share/difflabel/models');
+    expect(userModelsDir({ XDG_DATA_HOME: '/x' }, 'linux', '/home/u')).toBe('/x/difflabel/models');
+    expect(userModelsDir({}, 'darwin', '/Users/u')).toBe('/Users/u/Library/Application Support/DiffLabel/models');
+  });
+});
+
+describe('difflabel models (CLI)', () => {
+  const cli = (...args: string[]) => {
+    const r = spawnSync(join(REPO_ROOT, 'node_modules', '.bin', 'node'), [join(REPO_ROOT, 'bin', 'difflabel.mjs'), 'models', ...args], {
+      cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, DIFFLABEL_MODELS_DIR: join(tmp, 'user-models') },
+    });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  it('--help, convert, verify, list, and failures exit 1 with the reason', () => {
+    const help = cli('--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/convert \[options\] <source>/);
+    expect(help.out).toMatch(/verify \[options\] <dir>/);
+
+    const out = join(tmp, 'user-models', 'cli');
+    const conv = cli('convert', pipe, '--out', out, '--name', 'from-cli', '--no-diffseg');
+    expect(conv.code, conv.err).toBe(0);
+    expect(conv.out).toMatch(/wrote bundle 'from-cli' \(float32\)/);
+    expect(conv.err).toMatch(/warning: tokenizer has 49408 tokens/);
+
+    const ver = cli('verify', out, '--json');
+    expect(ver.code, ver.err).toBe(0);
+    expect(JSON.parse(ver.out)).toMatchObject({ ok: true, name: 'from-cli', files: 5 }) // no DiffSeg variant: the small UNet stays inline;
+
+    const list = cli('list', '--json');
+    expect(list.code).toBe(0);
+    expect((JSON.parse(list.out) as { name: string }[]).map((b) => b.name)).toContain('from-cli');
+
+    writeFileSync(join(out, 'vae_encoder.onnx'), 'garbage');
+    const bad = cli('verify', out);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/error: model bundle .* failed verification:\n {2}- vae_encoder\.onnx: \d+ bytes, bundle\.json says/);
+
+    const miss = cli('convert', join(tmp, 'tiny-ldm.safetensors'), '--out', join(tmp, 'cli-fail'));
+    expect(miss.code).toBe(1);
+    expect(miss.err).toMatch(/error: .*UNet weights does not match its config/);
+    expect(existsSync(join(tmp, 'cli-fail'))).toBe(false);
+  });
+});
