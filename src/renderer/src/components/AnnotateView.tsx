@@ -36,8 +36,8 @@ export function AnnotateView({
   const [categories, setCategories] = useState<Category[]>([]);
   const [currentCategory, setCurrentCategory] = useState<number | null | undefined>(undefined);
   const [tool, setTool] = useState<Tool>('select');
-  const [brushSize, setBrushSize] = useState(15);
-  const [tolerance, setTolerance] = useState(24);
+  const [brushSize, setBrushSize] = useState(() => stored('brushSize', 15));
+  const [tolerance, setTolerance] = useState(() => stored('wandTolerance', 24));
   const [selected, setSelected] = useState<number[]>([]);
   const [hidden, setHidden] = useState<Set<number>>(new Set());
   const [locked, setLocked] = useState<Set<number>>(new Set());
@@ -48,6 +48,8 @@ export function AnnotateView({
   const polygons = useRef<PolygonMemory>(new Map()).current;
   const canvas = useRef<CanvasHandle>(null);
   const editor = useImageAnnotations(imageId);
+  useEffect(() => localStorage.setItem('difflabel.brushSize', String(brushSize)), [brushSize]);
+  useEffect(() => localStorage.setItem('difflabel.wandTolerance', String(tolerance)), [tolerance]);
 
   useEffect(() => {
     setSelected([]);
@@ -234,7 +236,7 @@ export function AnnotateView({
         <div className="tool-group" role="toolbar" aria-label="Tools">
           {TOOLS.map((t) => (
             <button key={t.id} className={tool === t.id ? 'active' : ''} title={`${t.label} (${t.key}): ${t.hint}`} onClick={() => setTool(t.id)} data-testid={`tool-${t.id}`}>
-              {t.label} <kbd>{t.key}</kbd>
+              {t.label}
             </button>
           ))}
         </div>
@@ -374,4 +376,10 @@ export function AnnotateView({
       {dialog === 'export' && <ExportDialog onClose={() => setDialog(null)} />}
     </div>
   );
+}
+
+/** Tool settings survive reloads (they are preferences, not project data). */
+function stored(key: string, fallback: number): number {
+  const v = Number(localStorage.getItem(`difflabel.${key}`));
+  return Number.isFinite(v) && v > 0 ? v : fallback;
 }

@@ -61,7 +61,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   const W = image.width, H = image.height;
   const box = useRef<HTMLDivElement>(null);
   const stageRef = useRef<Konva.Stage>(null);
-  const [size, setSize] = useState({ w: 800, h: 600 });
+  const [size, setSize] = useState({ w: 0, h: 0 }); // 0 until measured: fitting needs the real viewport
   const [view, setView] = useState<View>({ scale: 1, x: 0, y: 0 });
   const [pyramid, setPyramid] = useState<Pyramid | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -113,7 +113,6 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     setDraft([]);
     setRing(null);
     pixels.current = null;
-    setView(fitView(W, H, sizeRef.current.w, sizeRef.current.h));
     loadImage(client.imageUrl(image.id), ac.signal)
       .then((img) => buildPyramid(img, ac.signal))
       .then((p) => {

@@ -29,6 +29,8 @@ export function CategoryPanel({
     call(
       client.call('categories.add', { name: n, color: PALETTE[categories.length % PALETTE.length] }).then((c) => {
         setName('');
+        // Hand the keyboard back to the canvas shortcuts.
+        (document.activeElement as HTMLElement | null)?.blur();
         onCurrent(c.id);
       }),
     );
