@@ -1,0 +1,139 @@
+// Click proposals: the DiffSeg merge grown from a clicked cell instead of the anchor grid, plus + / − composition.
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../../ml/graph';
+import { aggregatedSide } from './aggregate';
+import { symmetricKL } from './kl';
+import { proposalsToLabels } from './labels';
+import type { MergeResult } from './merge';
+import { f32, i64, mathSession } from './onnx';
+import { resolveParams, type DiffSegParams } from './params';
+
+/** Per-image state that makes a click cost milliseconds: log of every map, their entropies, the merge stages. */
+export interface ClickContext {
+  readonly agg: Float32Array;
+  readonly side: number;
+  /** log of agg (S²×S²) and Σ x log x per map (S²). */
+  readonly logAgg: Float32Array;
+  readonly ent: Float32Array;
+  /** Segment-everything proposals after each iteration (MergeResult.stages), for the later iterations; may be empty. */
+  readonly stages: Float64Array[][];
+  readonly taus: number[];
+}
+
+function buildPrepare(n: number, d: number): GraphBuilder {
+  const g = new GraphBuilder('diffseg_click_prepare');
+  const x = g.input('maps', 'float32', [n, d]);
+  const lx = g.log(x);
+  g.output(lx, 'log');
+  g.output(g.reduceSum(g.mul(x, lx), [1], false), 'ent');
+  return g;
+}
+
+function buildClick(n: number, d: number): GraphBuilder {
+  const g = new GraphBuilder('diffseg_click');
+  const x = g.input('maps', 'float32', [n, d]);
+  const lx = g.input('log', 'float32', [n, d]);
+  const ent = g.input('ent', 'float32', [n]);
+  const q = g.input('query', 'int64', [1]);
+  const tau = g.input('tau', 'float32', []);
+  const a = g.gather(x, q, 0); // [1, d]
+  const la = g.gather(lx, q, 0);
+  const c1 = g.op('Gemm', [a, lx], { transB: 1 }, { outputs: [{ dtype: 'float32', shape: [1, n] }] })[0]!;
+  const c2 = g.op('Gemm', [la, x], { transB: 1 }, { outputs: [{ dtype: 'float32', shape: [1, n] }] })[0]!;
+  const kl = g.mul(g.sub(g.add(g.unsqueeze(g.gather(ent, q, 0), [1]), g.unsqueeze(ent, [0])), g.add(c1, c2)), 0.5);
+  const bin = g.cast(g.less(kl, tau), 'float32');
+  const count = g.reduceSum(bin, [1], true);
+  g.output(g.reshape(g.div(g.matmul(bin, x), count), [d]), 'proposal');
+  g.output(g.reshape(kl, [n]), 'kl');
+  return g;
+}
+
+/**
+ * Precompute what clicks need for one image (≈ 64 MiB more for S = 64). `merged` (from mergeDetailed with the same
+ * params) supplies the segment-everything stages used by the later iterations; without it a click stops at
+ * iteration 0 (the mean of the maps within τ of the clicked map).
+ */
+export async function prepareClicks(agg: Float32Array, params: Partial<DiffSegParams> = {}, merged?: Pick<MergeResult, 'stages'>): Promise<ClickContext> {
+  const p = resolveParams(params);
+  const S = aggregatedSide(agg);
+  const n = S * S;
+  const s = await mathSession(`clickprep|${n}`, () => buildPrepare(n, n));
+  const out = await s.run({ maps: f32(agg, [n, n]) });
+  return { agg, side: S, logAgg: out['log']!.data as Float32Array, ent: out['ent']!.data as Float32Array, stages: merged?.stages ?? [], taus: p.taus };
+}
+
+function cellIndex(cell: { x: number; y: number }, S: number): number {
+  if (!Number.isFinite(cell.x) || !Number.isFinite(cell.y)) throw new RangeError(`click: bad cell (${cell.x}, ${cell.y})`);
+  const x = Math.min(S - 1, Math.max(0, Math.round(cell.x)));
+  const y = Math.min(S - 1, Math.max(0, Math.round(cell.y)));
+  return y * S + x;
+}
+
+/**
+ * Click proposal: the clicked S×S cell (nearest, clamped) is an anchor. Iteration 0: the mean of all maps within τ₀
+ * (strict) of its map, exactly the reference's anchor rule. Iterations i ≥ 1: the clicked proposal is walked FIRST
+ * through the reference's greedy step against the segment-everything proposals of iteration i−1 (ctx.stages): its
+ * group is itself plus every proposal within τᵢ, and the group's mean is the new proposal — what the reference
+ * would produce had the click been the first anchor (the first anchor's group is never pre-empted). If the clicked
+ * map matches nothing (it holds an exact zero → NaN distances) the raw map of the cell is returned.
+ * Pass a ClickContext (prepareClicks) for millisecond latency; without one it is built (slow: a full log pass).
+ */
+export async function clickProposal(
+  agg: Float32Array, cell: { x: number; y: number }, params: Partial<DiffSegParams> = {}, ctx?: ClickContext,
+): Promise<Float32Array> {
+  const p = resolveParams(params);
+  const c = ctx && ctx.agg === agg ? ctx : await prepareClicks(agg, params);
+  const S = c.side;
+  const n = S * S;
+  const q = cellIndex(cell, S);
+  const s = await mathSession(`click|${n}`, () => buildClick(n, n));
+  const out = await s.run({
+    maps: f32(agg, [n, n]), log: f32(c.logAgg, [n, n]), ent: f32(c.ent, [n]), query: i64([q]),
+    tau: new ort.Tensor('float32', Float32Array.of(p.taus[0]!), []),
+  });
+  const p0 = out['proposal']!.data as Float32Array;
+  if (p0.some((v) => Number.isNaN(v))) return agg.slice(q * n, (q + 1) * n);
+  let cur = Float64Array.from(p0);
+  for (let it = 1; it < p.iterations && it - 1 < c.stages.length; it++) {
+    const others = c.stages[it - 1]!;
+    const tau = p.taus[it]!;
+    const group: Float64Array[] = [cur];
+    for (const o of others) if (symmetricKL(cur, o) < tau) group.push(o);
+    const mean = new Float64Array(n);
+    for (const m of group) for (let t = 0; t < n; t++) mean[t] += m[t]!;
+    for (let t = 0; t < n; t++) mean[t] /= group.length;
+    cur = mean;
+  }
+  return Float32Array.from(cur);
+}
+
+export interface ClickMaskOptions {
+  /** Proposals of + clicks (clickProposal), at least one. */
+  positive: Float32Array[];
+  /** Proposals of − clicks. */
+  negative?: Float32Array[];
+  /** Segment-everything proposals (mergeProposals) that compete for the pixels. */
+  proposals: Float32Array[];
+  /** A segment-everything proposal within τ of any click proposal is the same region and is left out (default: 1.1). */
+  tau?: number;
+  outH?: number;
+  outW?: number;
+}
+
+/**
+ * Recommended + / − composition: one argmax over [+ click proposals, − click proposals, segment-everything proposals
+ * not within τ of any click proposal]; the mask (row-major, 1 = selected) is every pixel won by a + click. A − click
+ * inside the + region carves out its own competing region; + clicks on several objects union them.
+ */
+export async function clickMask(o: ClickMaskOptions): Promise<Uint8Array> {
+  const pos = o.positive;
+  const neg = o.negative ?? [];
+  if (pos.length === 0) throw new RangeError('clickMask: at least one + click is needed');
+  const tau = o.tau ?? 1.1;
+  const clicks = [...pos, ...neg];
+  const rest = o.proposals.filter((m) => clicks.every((c) => !(symmetricKL(c, m) < tau)));
+  const labels = await proposalsToLabels([...clicks, ...rest], o.outH ?? 512, o.outW ?? 512);
+  const mask = new Uint8Array(labels.length);
+  for (let i = 0; i < labels.length; i++) mask[i] = labels[i]! < pos.length ? 1 : 0;
+  return mask;
+}
