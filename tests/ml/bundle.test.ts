@@ -357,8 +357,10 @@ describe('difflabel models (CLI)', () => {
     expect(list.code).toBe(0);
     expect((JSON.parse(list.out) as { name: string }[]).map((b) => b.name)).toContain('from-cli');
 
-    writeFileSync(join(out, 'vae_encoder.onnx'), 'garbage');
-    const bad = cli('verify', out);
+    const damaged = join(tmp, 'cli-damaged'); // the small VAE-only bundle: fewer model loads in the child process
+    cpSync(join(tmp, 'vae-only'), damaged, { recursive: true });
+    writeFileSync(join(damaged, 'vae_encoder.onnx'), 'garbage');
+    const bad = cli('verify', damaged);
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/error: model bundle .* failed verification:\n {2}- vae_encoder\.onnx: \d+ bytes, bundle\.json says/);
 
