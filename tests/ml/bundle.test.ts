@@ -337,7 +337,7 @@ describe('difflabel models (CLI)', () => {
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
 
-  it('--help, convert, verify, list, and failures exit 1 with the reason', () => {
+  it('--help, convert, verify, list, and failures exit 1 with the reason', async () => {
     const help = cli('--help');
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/convert \[options\] <source>/);
@@ -357,14 +357,18 @@ describe('difflabel models (CLI)', () => {
     expect(list.code).toBe(0);
     expect((JSON.parse(list.out) as { name: string }[]).map((b) => b.name)).toContain('from-cli');
 
-    const damaged = join(tmp, 'cli-damaged'); // the small VAE-only bundle: fewer model loads in the child process
-    cpSync(join(tmp, 'vae-only'), damaged, { recursive: true });
+    // A small VAE-only bundle: fewer model loads in the child process.
+    const vaeSrc = join(tmp, 'cli-vae-src');
+    mkdirSync(vaeSrc);
+    symlinkSync(golden('vae_C'), join(vaeSrc, 'vae'));
+    const damaged = join(tmp, 'cli-damaged');
+    await convertCheckpoint(vaeSrc, damaged);
     writeFileSync(join(damaged, 'vae_encoder.onnx'), 'garbage');
     const bad = cli('verify', damaged);
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/error: model bundle .* failed verification:\n {2}- vae_encoder\.onnx: \d+ bytes, bundle\.json says/);
 
-    const miss = cli('convert', join(tmp, 'tiny-ldm.safetensors'), '--out', join(tmp, 'cli-fail'));
+    const miss = cli('convert', writeCheckpoint('cli-ldm.safetensors', ldmTensors()), '--out', join(tmp, 'cli-fail'));
     expect(miss.code).toBe(1);
     expect(miss.err).toMatch(/error: .*UNet weights does not match its config/);
     expect(existsSync(join(tmp, 'cli-fail'))).toBe(false);
