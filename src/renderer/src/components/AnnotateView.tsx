@@ -55,6 +55,8 @@ export function AnnotateView({
     setSelected([]);
     setHidden(new Set());
     setLocked(new Set());
+  }, [imageId]);
+  useEffect(() => {
     client.call('images.get', { id: imageId }).then(setImage, (e: Error) => setMessage(e.message));
   }, [imageId, version]);
 
@@ -231,7 +233,7 @@ export function AnnotateView({
     <div className="annotate">
       <header className="toolbar">
         <button onClick={onBack} title="Back to the image grid" data-testid="back-to-grid">
-          ▦ Images
+          ▦
         </button>
         <div className="tool-group" role="toolbar" aria-label="Tools">
           {TOOLS.map((t) => (
@@ -243,7 +245,7 @@ export function AnnotateView({
         {(tool === 'brush' || tool === 'eraser') && (
           <label className="tool-option" title="[ and ]">
             Size
-            <input type="range" min={1} max={200} value={brushSize} onChange={(e) => setBrushSize(Number(e.target.value))} />
+            <input type="range" min={1} max={199} step={2} value={brushSize} onChange={(e) => setBrushSize(Number(e.target.value))} />
             <span data-testid="brush-size">{brushSize}</span>
           </label>
         )}
@@ -284,7 +286,7 @@ export function AnnotateView({
             1:1
           </button>
           <button onClick={() => setMasksVisible((v) => !v)} className={masksVisible ? '' : 'active'} title="Show / hide masks (H)">
-            {masksVisible ? 'Hide masks' : 'Show masks'}
+            Masks
           </button>
         </div>
         <span className="spacer" />
@@ -300,7 +302,9 @@ export function AnnotateView({
         <button onClick={() => setDialog('export')} title="Export COCO (Ctrl+E)" data-testid="open-export">
           Export
         </button>
-        <button onClick={onOpenFolder}>Open folder…</button>
+        <button onClick={onOpenFolder} title="Open another folder">
+          Open…
+        </button>
         <button onClick={() => setDialog('help')} title="Keyboard shortcuts (?)" data-testid="open-help">
           ?
         </button>

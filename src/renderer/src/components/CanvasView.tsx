@@ -71,6 +71,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   const [stroke, setStroke] = useState<Pt[] | null>(null);
   const [ring, setRing] = useState<number[] | null>(null); // vertex-edit copy of the selected polygon
   const drag = useRef<Drag>(null);
+  const drawStats = useRef({ imageMs: 0, frames: 0 });
   const spaceDown = useRef(false);
   const pixels = useRef<{ id: number; data: ImageData } | null>(null);
 
@@ -167,7 +168,8 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       setView: (v: View) => setView(v),
       getView: () => viewRef.current,
       fit: () => setView(fitView(W, H, sizeRef.current.w, sizeRef.current.h)),
-      lastMaskDrawMs: () => scene.lastDrawMs,
+      /** Cost of the last canvas draw, split into the image and the masks, and draws so far. */
+      drawStats: () => ({ imageMs: drawStats.current.imageMs, masksMs: scene.lastDrawMs, setMasksMs: scene.lastSetMasksMs, draws: drawStats.current.frames }),
     };
     return () => void delete w.__difflabelCanvas;
   }, [scene, W, H]);
@@ -434,6 +436,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       const c = (ctx as unknown as { _context: CanvasRenderingContext2D })._context;
       const v = viewRef.current, s = sizeRef.current;
       const p = pyramidRef.current;
+      const t0 = performance.now();
       if (p) {
         const lvl = levelFor(p, v.scale);
         const r = visibleRect(v, s.w, s.h, W, H);
@@ -444,7 +447,9 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
           c.drawImage(lvl.bitmap, r.x0 * ls, r.y0 * ls, (r.x1 - r.x0) * ls, (r.y1 - r.y0) * ls, r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0);
         }
       }
+      drawStats.current.imageMs = performance.now() - t0;
       scene.draw(c, v, s.w, s.h, highlightRef.current);
+      drawStats.current.frames++;
     },
     [scene, W, H],
   );
@@ -464,6 +469,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       data-y={view.y}
       data-tool={tool}
       data-busy={editor.busy ? 'true' : 'false'}
+      data-masks={editor.annotations.length}
       style={{ cursor: cursorStyle }}
       onPointerDown={onPointerDown}
       onPointerMove={onPointerMove}

@@ -22,15 +22,19 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
   const [exporting, setExporting] = useState(false);
 
   useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const reload = (e?: { what: string }) => {
       client.call('project.stats', {}).then(setStats, () => {});
-      // Mask edits change counts only; re-listing images for each stroke would churn the image lists.
+      // Mask edits change counts and statuses only: refresh the image lists once a burst of strokes settles.
+      clearTimeout(timer);
       if (e?.what !== 'annotations') setVersion((v) => v + 1);
+      else timer = setTimeout(() => setVersion((v) => v + 1), 1500);
     };
     const offs = [client.on('project.changed', reload), client.on('job.finished', () => reload())];
     const onHash = () => setImageId(imageFromHash());
     window.addEventListener('hashchange', onHash);
     return () => {
+      clearTimeout(timer);
       offs.forEach((off) => off());
       window.removeEventListener('hashchange', onHash);
     };

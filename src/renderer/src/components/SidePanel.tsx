@@ -194,7 +194,7 @@ export function AnnotationList({
               {hidden.has(a.id) ? '◌' : '◉'}
             </button>
             <button
-              className={`icon ${locked.has(a.id) ? 'on' : ''}`}
+              className={`icon text ${locked.has(a.id) ? 'on' : ''}`}
               title={locked.has(a.id) ? 'Unlock' : 'Lock (cannot be selected or edited on the canvas)'}
               aria-label={locked.has(a.id) ? 'Unlock' : 'Lock'}
               onClick={(e) => {
@@ -202,7 +202,7 @@ export function AnnotationList({
                 onToggleLocked(a.id);
               }}
             >
-              {locked.has(a.id) ? '🔒' : '🔓'}
+              {locked.has(a.id) ? 'locked' : 'lock'}
             </button>
           </li>
         ))}
