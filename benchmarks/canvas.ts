@@ -41,7 +41,7 @@ async function writeBigImage(file: string): Promise<void> {
     for (let x = 0, i = y * W * 3; x < W; x++, i += 3) {
       const g = (x % 400 < 4 || y % 400 < 4) ? 60 : 0;
       px[i] = (x * 255) / W;
-      px[i + 1] = (y * 255) / H - g / 2 + 30;
+      px[i + 1] = (y * 200) / H - g / 2 + 30;
       px[i + 2] = 128 + 100 * Math.sin(x / 300) * Math.cos(y / 250) + g;
     }
   await sharp(px, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 85 }).toFile(file);

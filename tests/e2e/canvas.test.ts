@@ -83,7 +83,8 @@ describe.skipIf(!hasChromium)('annotation canvas in Chromium (web mode)', () => 
     for (const m of opts?.modifiers ?? []) await page.keyboard.up(m);
   };
   const shot = (name: string) => page.screenshot({ path: join(screenshotDir, `canvas-${name}.png`) });
-  const waitReady = () => expect.poll(() => page.getByTestId('canvas').getAttribute('data-ready'), { timeout: 20_000 }).toBe('true');
+  const waitReady = () =>
+    expect.poll(async () => `${await page.getByTestId('canvas').getAttribute('data-image')} ${await page.getByTestId('canvas').getAttribute('data-ready')}`, { timeout: 20_000 }).toBe(`${imageId} true`);
 
   beforeAll(async () => {
     if (!existsSync(join(ui, 'index.html'))) throw new Error('the UI is not built: npm test builds it (electron-vite build)');
@@ -259,5 +260,71 @@ describe.skipIf(!hasChromium)('annotation canvas in Chromium (web mode)', () => 
     }
     expect(anns.filter((a: { segmentation: unknown }) => !Array.isArray(a.segmentation))).toHaveLength(1);
     await page.keyboard.press('Escape');
+  });
+
+  it('edits a polygon drawn in this session: drag a vertex, insert one on an edge, Alt+click deletes one', async () => {
+    const second = (await api<{ items: { id: number }[] }>('images.list', { search: 'second' })).items[0]!.id;
+    await page.evaluate((id) => (location.hash = `#/image/${id}`), second);
+    imageId = second;
+    await waitReady();
+    const [w, h] = [64, 48];
+    await page.keyboard.press('p');
+    for (const [x, y] of [[10, 10], [40, 10], [40, 30], [10, 30]]) await clickImage(x!, y!);
+    await page.keyboard.press('Enter');
+    const rect = [10, 10, 40, 10, 40, 30, 10, 30];
+    await expect.poll(async () => (await masks()).length).toBe(1);
+    expect(rleEquals((await masks())[0]!.rle, polygonsToRle([rect], h, w))).toBe(true);
+    await idle();
+
+    await page.keyboard.press('v'); // the new polygon is selected: its vertices are handles
+    const drag = async (from: [number, number], to: [number, number]) => {
+      const a = await toScreen(...from), b = await toScreen(...to);
+      await page.mouse.move(a.x, a.y);
+      await page.mouse.down();
+      await page.mouse.move(b.x, b.y, { steps: 6 });
+      await page.mouse.up();
+    };
+    await drag([40, 30], [50, 40]);
+    const moved = [10, 10, 40, 10, 50, 40, 10, 30];
+    await expect.poll(async () => rleEquals((await masks())[0]!.rle, polygonsToRle([moved], h, w))).toBe(true);
+    await idle();
+    await drag([25, 10], [25, 4]); // grabbing an edge inserts a vertex there
+    const inserted = [10, 10, 25, 4, 40, 10, 50, 40, 10, 30];
+    await expect.poll(async () => rleEquals((await masks())[0]!.rle, polygonsToRle([inserted], h, w))).toBe(true);
+    await idle();
+    await shot('vertex-edit');
+    await clickImage(25, 4, { modifiers: ['Alt'] });
+    await expect.poll(async () => rleEquals((await masks())[0]!.rle, polygonsToRle([moved], h, w))).toBe(true);
+    await idle();
+    await page.keyboard.press('Control+z'); // one undo step per vertex edit
+    await expect.poll(async () => rleEquals((await masks())[0]!.rle, polygonsToRle([inserted], h, w))).toBe(true);
+    await idle();
+  });
+
+  it('zooms at the cursor (the pixel under it stays put), pans with Space+drag, fits and shows 1:1', async () => {
+    const c = page.getByTestId('canvas');
+    const view = async () => ({ s: Number(await c.getAttribute('data-scale')), x: Number(await c.getAttribute('data-x')), y: Number(await c.getAttribute('data-y')) });
+    const box = (await c.boundingBox())!;
+    const sx = box.x + 300, sy = box.y + 200;
+    const v0 = await view();
+    await page.mouse.move(sx, sy);
+    await page.mouse.wheel(0, -300);
+    await expect.poll(async () => (await view()).s).toBeGreaterThan(v0.s * 1.2);
+    const v1 = await view();
+    const under = (v: typeof v0) => [(sx - box.x - v.x) / v.s, (sy - box.y - v.y) / v.s];
+    expect(under(v1)[0]).toBeCloseTo(under(v0)[0]!, 6);
+    expect(under(v1)[1]).toBeCloseTo(under(v0)[1]!, 6);
+    await page.keyboard.down('Space');
+    await page.mouse.down();
+    await page.mouse.move(sx + 80, sy + 30, { steps: 4 });
+    await page.mouse.up();
+    await page.keyboard.up('Space');
+    const v2 = await view();
+    expect([v2.x - v1.x, v2.y - v1.y]).toEqual([80, 30]);
+    await page.keyboard.press('0');
+    await expect.poll(async () => (await view()).s).toBe(1);
+    await page.keyboard.press('f');
+    await expect.poll(async () => (await view()).s).toBeCloseTo(v0.s, 6);
+    expect(await page.getByTestId('zoom').textContent()).toMatch(/%$/);
   });
 });

@@ -324,7 +324,7 @@ export function AnnotateView({
           }}
         />
         <main className="canvas-area">
-          {image ? (
+          {image && image.id === imageId ? (
             <CanvasView
               ref={canvas}
               image={image}

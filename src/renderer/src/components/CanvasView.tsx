@@ -463,6 +463,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       ref={box}
       tabIndex={0}
       data-testid="canvas"
+      data-image={image.id}
       data-ready={pyramid ? 'true' : 'false'}
       data-scale={view.scale}
       data-x={view.x}

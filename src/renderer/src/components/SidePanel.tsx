@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useLayoutEffect, useRef, useState, type FormEvent } from 'react';
 import type { Annotation, Category } from '../../../shared/contract';
 import { client } from '../client';
 import { UNASSIGNED_COLOR } from './CanvasView';
@@ -125,6 +125,7 @@ export function CategoryPanel({
   );
 }
 
+const ROW_H = 32;
 const PALETTE = ['#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45', '#fabed4', '#469990', '#dcbeff'];
 
 /** The image's masks: select, visibility, lock, category, source and score. */
@@ -150,63 +151,86 @@ export function AnnotationList({
   onCategory(id: number, categoryId: number | null): void;
 }) {
   const colour = new Map(categories.map((c) => [c.id, c.color]));
+  // Virtualised: an image with a thousand proposals keeps a few dozen rows in the DOM.
+  const scroller = useRef<HTMLDivElement>(null);
+  const [viewport, setViewport] = useState({ top: 0, height: 400 });
+  useLayoutEffect(() => {
+    const el = scroller.current!;
+    const ro = new ResizeObserver(() => setViewport((v) => ({ ...v, height: el.clientHeight })));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+  // Bring the selected mask into view when it is picked on the canvas.
+  const first = selected[0];
+  useLayoutEffect(() => {
+    const i = annotations.findIndex((a) => a.id === first);
+    const el = scroller.current;
+    if (i < 0 || !el) return;
+    if (i * ROW_H < el.scrollTop) el.scrollTop = i * ROW_H;
+    else if ((i + 1) * ROW_H > el.scrollTop + el.clientHeight) el.scrollTop = (i + 1) * ROW_H - el.clientHeight;
+  }, [first]); // eslint-disable-line react-hooks/exhaustive-deps
+  const from = Math.max(0, Math.floor(viewport.top / ROW_H) - 5);
+  const to = Math.min(annotations.length, Math.ceil((viewport.top + viewport.height) / ROW_H) + 5);
   return (
     <section className="panel-section grow" data-testid="annotations">
       <h3>
         Masks <span className="muted">{annotations.length}</span>
       </h3>
-      <ul className="ann-list">
-        {annotations.map((a) => (
-          <li
-            key={a.id}
-            className={selected.includes(a.id) ? 'selected' : ''}
-            data-testid="annotation-row"
-            data-id={a.id}
-            onClick={(e) => onSelect(e.shiftKey ? (selected.includes(a.id) ? selected.filter((x) => x !== a.id) : [...selected, a.id]) : [a.id])}
-          >
-            <span className="swatch" style={{ background: a.categoryId !== null ? (colour.get(a.categoryId) ?? UNASSIGNED_COLOR) : UNASSIGNED_COLOR }} />
-            <select
-              value={a.categoryId ?? ''}
-              aria-label="Category"
-              onClick={(e) => e.stopPropagation()}
-              onChange={(e) => onCategory(a.id, e.target.value ? Number(e.target.value) : null)}
+      <div className="ann-scroller" ref={scroller} onScroll={(e) => setViewport({ top: e.currentTarget.scrollTop, height: e.currentTarget.clientHeight })}>
+        <ul className="ann-list" style={{ height: annotations.length * ROW_H }}>
+          {annotations.slice(from, to).map((a, k) => (
+            <li
+              key={a.id}
+              style={{ transform: `translateY(${(from + k) * ROW_H}px)` }}
+              className={selected.includes(a.id) ? 'selected' : ''}
+              data-testid="annotation-row"
+              data-id={a.id}
+              onClick={(e) => onSelect(e.shiftKey ? (selected.includes(a.id) ? selected.filter((x) => x !== a.id) : [...selected, a.id]) : [a.id])}
             >
-              <option value="">unassigned</option>
-              {categories.map((c) => (
-                <option key={c.id} value={c.id}>
-                  {c.name}
-                </option>
-              ))}
-            </select>
-            <span className="ann-meta" title={`#${a.id} · ${a.area} px`}>
-              {a.source}
-              {a.score !== null ? ` · ${a.score.toFixed(2)}` : ''}
-            </span>
-            <button
-              className={`icon ${hidden.has(a.id) ? 'off' : ''}`}
-              title={hidden.has(a.id) ? 'Show' : 'Hide'}
-              aria-label={hidden.has(a.id) ? 'Show' : 'Hide'}
-              onClick={(e) => {
-                e.stopPropagation();
-                onToggleHidden(a.id);
-              }}
-            >
-              {hidden.has(a.id) ? '◌' : '◉'}
-            </button>
-            <button
-              className={`icon text ${locked.has(a.id) ? 'on' : ''}`}
-              title={locked.has(a.id) ? 'Unlock' : 'Lock (cannot be selected or edited on the canvas)'}
-              aria-label={locked.has(a.id) ? 'Unlock' : 'Lock'}
-              onClick={(e) => {
-                e.stopPropagation();
-                onToggleLocked(a.id);
-              }}
-            >
-              {locked.has(a.id) ? 'locked' : 'lock'}
-            </button>
-          </li>
-        ))}
-      </ul>
+              <span className="swatch" style={{ background: a.categoryId !== null ? (colour.get(a.categoryId) ?? UNASSIGNED_COLOR) : UNASSIGNED_COLOR }} />
+              <select
+                value={a.categoryId ?? ''}
+                aria-label="Category"
+                onClick={(e) => e.stopPropagation()}
+                onChange={(e) => onCategory(a.id, e.target.value ? Number(e.target.value) : null)}
+              >
+                <option value="">unassigned</option>
+                {categories.map((c) => (
+                  <option key={c.id} value={c.id}>
+                    {c.name}
+                  </option>
+                ))}
+              </select>
+              <span className="ann-meta" title={`#${a.id} · ${a.area} px`}>
+                {a.source}
+                {a.score !== null ? ` · ${a.score.toFixed(2)}` : ''}
+              </span>
+              <button
+                className={`icon ${hidden.has(a.id) ? 'off' : ''}`}
+                title={hidden.has(a.id) ? 'Show' : 'Hide'}
+                aria-label={hidden.has(a.id) ? 'Show' : 'Hide'}
+                onClick={(e) => {
+                  e.stopPropagation();
+                  onToggleHidden(a.id);
+                }}
+              >
+                {hidden.has(a.id) ? '◌' : '◉'}
+              </button>
+              <button
+                className={`icon text ${locked.has(a.id) ? 'on' : ''}`}
+                title={locked.has(a.id) ? 'Unlock' : 'Lock (cannot be selected or edited on the canvas)'}
+                aria-label={locked.has(a.id) ? 'Unlock' : 'Lock'}
+                onClick={(e) => {
+                  e.stopPropagation();
+                  onToggleLocked(a.id);
+                }}
+              >
+                {locked.has(a.id) ? 'locked' : 'lock'}
+              </button>
+            </li>
+          ))}
+        </ul>
+      </div>
       {annotations.length === 0 && <p className="empty small">No masks yet: draw one with the polygon (P), brush (B) or magic wand (W).</p>}
     </section>
   );
