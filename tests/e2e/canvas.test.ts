@@ -292,6 +292,11 @@ describe.skipIf(!hasChromium)('annotation canvas in Chromium (web mode)', () => 
     const inserted = [10, 10, 25, 4, 40, 10, 50, 40, 10, 30];
     await expect.poll(async () => rleEquals((await masks())[0]!.rle, polygonsToRle([inserted], h, w))).toBe(true);
     await idle();
+    // The mask bitmap follows the edit: a pixel in the new tip is tinted, not the image's plain green.
+    const tip = await toScreen(25.5, 8.5);
+    const box = (await page.getByTestId('canvas').boundingBox())!;
+    const rgb = await page.evaluate(([x, y]) => Array.from(document.querySelector('[data-testid="canvas"] canvas')!.getContext('2d')!.getImageData(x!, y!, 1, 1).data), [Math.round(tip.x - box.x), Math.round(tip.y - box.y)]);
+    expect(rgb.slice(0, 3)).not.toEqual([90, 160, 60]);
     await shot('vertex-edit');
     await clickImage(25, 4, { modifiers: ['Alt'] });
     await expect.poll(async () => rleEquals((await masks())[0]!.rle, polygonsToRle([moved], h, w))).toBe(true);

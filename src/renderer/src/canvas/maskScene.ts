@@ -2,7 +2,7 @@
 // composited into one overview bitmap (drawn with a single drawImage when zoomed out), and full-resolution
 // sprites built lazily for the masks in view when zoomed in. Masks are re-decoded only when their RLE or
 // colour changes.
-import { fromCompressedString, type Rle } from '../../../core/masks';
+import { bbox as rleBbox, fromCompressedString, type Rle } from '../../../core/masks';
 import { hexToRgb, makeSprite, rleContains, type Sprite } from './sprites';
 import type { View } from './view';
 
@@ -10,7 +10,6 @@ export interface SceneMask {
   id: number;
   counts: string;
   color: string;
-  bbox: readonly number[];
   visible: boolean;
 }
 
@@ -59,8 +58,10 @@ export class MaskScene {
       let e = this.entries.get(m.id);
       if (!e || e.counts !== m.counts || e.color !== m.color) {
         const rle = e && e.counts === m.counts ? e.rle : fromCompressedString(m.counts, this.height, this.width);
-        const low = makeSprite(rle, m.bbox, this.step, hexToRgb(m.color));
-        e = { id: m.id, counts: m.counts, color: m.color, rle, bbox: m.bbox, low, full: this.step === 1 ? low : undefined };
+        // The box comes from the runs themselves: an optimistic local edit may carry a stale bbox.
+        const box = e && e.counts === m.counts ? e.bbox : rleBbox(rle);
+        const low = makeSprite(rle, box, this.step, hexToRgb(m.color));
+        e = { id: m.id, counts: m.counts, color: m.color, rle, bbox: box, low, full: this.step === 1 ? low : undefined };
       }
       next.set(m.id, e); // hidden masks keep their sprites, so showing them again costs nothing
       if (m.visible) order.push(e);

@@ -93,7 +93,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   }, [categories]);
 
   useEffect(() => {
-    scene.setMasks(editor.annotations.map((a) => ({ id: a.id, counts: a.mask.counts, color: colorOf(a), bbox: a.bbox, visible: masksVisible && !hidden.has(a.id) })));
+    scene.setMasks(editor.annotations.map((a) => ({ id: a.id, counts: a.mask.counts, color: colorOf(a), visible: masksVisible && !hidden.has(a.id) })));
     redraw();
   }, [scene, editor.annotations, colorOf, hidden, masksVisible, redraw]);
 
