@@ -2,6 +2,7 @@
 import { GraphBuilder, type Value } from '../../ml/graph';
 import { f32, mathSession } from './onnx';
 import { squareSide } from './params';
+import { resizeBilinear } from './resample';
 
 /**
  * Per-resolution head- and layer-averaged self-attention maps, each [side², side²] row-major (query rows, key
@@ -40,7 +41,7 @@ function buildAggregate(sides: number[], weights: number[], S: number): GraphBui
       const a = g.input(`attn_${s}`, 'float32', [s * s, s * s]);
       // Keys as an image per query: [s², 1, s, s] → bilinear ×r (TF's resize: half-pixel centres, edge clamp).
       let m: Value = a;
-      if (r !== 1) m = g.resize(g.reshape(a, [s * s, 1, s, s]), { sizes: [s * s, 1, S, S], mode: 'linear', coordinateTransformationMode: 'half_pixel' });
+      if (r !== 1) m = resizeBilinear(g, g.reshape(a, [s * s, s, s]), s, s, S, S);
       m = g.reshape(m, [s * s, S * S]);
       // Renormalise each query's map to sum 1 (after upsampling, as the reference) and weight it: one factor per query.
       const f = g.div(g.scalar(weights[k]!), g.reduceSum(m, [1], true));

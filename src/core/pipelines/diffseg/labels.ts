@@ -1,6 +1,7 @@
 // Labels (DiffSeg step 3): bilinear upsampling of the proposals (half-pixel, as TF's UpSampling2D) and per-pixel argmax.
 import { GraphBuilder } from '../../ml/graph';
 import { f32, mathSession } from './onnx';
+import { resizeBilinear } from './resample';
 import { squareSide } from './params';
 
 /** Proposals per ONNX run: bounds the upsampled block (k × outH × outW floats) to ~128 MiB. */
@@ -8,9 +9,8 @@ const BLOCK_VALUES = 32 * 1024 * 1024;
 
 function buildLabels(S: number, outH: number, outW: number): GraphBuilder {
   const g = new GraphBuilder('diffseg_labels');
-  const p = g.input('proposals', 'float32', ['k', 1, S, S]);
-  const sizes = g.concat([g.slice(g.op('Shape', [p], {}, { outputs: [{ dtype: 'int64', shape: [4] }] })[0]!, [0], [2]), g.int64s([outH, outW])], 0);
-  const up = g.resize(p, { sizes, mode: 'linear', coordinateTransformationMode: 'half_pixel' }); // [k, 1, H, W]
+  const p = g.input('proposals', 'float32', ['k', S, S]);
+  const up = resizeBilinear(g, p, S, S, outH, outW); // [k, H, W]
   g.output(g.reshape(g.argMax(up, 0, false), [outH * outW]), 'label'); // first maximum on ties, as tf.argmax
   g.output(g.reshape(g.reduceMax(up, [0], false), [outH * outW]), 'max');
   return g;
@@ -36,7 +36,7 @@ export async function proposalsToLabels(proposals: Float32Array[], outH = 512, o
     const part = proposals.slice(b, b + block);
     const flat = new Float32Array(part.length * n);
     part.forEach((m, i) => flat.set(m, i * n));
-    const out = await sess.run({ proposals: f32(flat, [part.length, 1, S, S]) });
+    const out = await sess.run({ proposals: f32(flat, [part.length, S, S]) });
     const lab = out['label']!.data as BigInt64Array;
     const mx = out['max']!.data as Float32Array;
     if (!best) {
