@@ -6,11 +6,11 @@ export const TOOLS: { id: Tool; label: string; key: string; hint: string }[] = [
   { id: 'polygon', label: 'Polygon', key: 'P', hint: 'Click vertices; close on the first vertex or with Enter' },
   { id: 'brush', label: 'Brush', key: 'B', hint: 'Paint into the selected mask (or a new one)' },
   { id: 'eraser', label: 'Eraser', key: 'E', hint: 'Erase from the selected mask; cuts holes' },
-  { id: 'wand', label: 'Magic wand', key: 'W', hint: 'Flood fill similar colours from the click (Shift: add to the selected mask)' },
+  { id: 'wand', label: 'Wand', key: 'W', hint: 'Flood fill similar colours from the click (Shift: add to the selected mask)' },
 ];
 
 export const SHORTCUTS: { keys: string; action: string }[] = [
-  ...TOOLS.map((t) => ({ keys: t.key, action: `${t.label} tool` })),
+  ...TOOLS.map((t) => ({ keys: t.key, action: `${t.id === 'wand' ? 'Magic wand' : t.label} tool` })),
   { keys: 'Enter', action: 'Close the polygon being drawn' },
   { keys: 'Backspace', action: 'Remove the last polygon vertex while drawing' },
   { keys: 'Esc', action: 'Cancel the drawing / clear the selection' },

@@ -183,7 +183,9 @@ export function AnnotateView({
     else if (ctrl && k.toLowerCase() === 'y') void editor.redo();
     else if (ctrl && k.toLowerCase() === 'e') setDialog('export');
     else if (ctrl || e.altKey) handled = false;
-    else if (k === '?') setDialog('help');
+    else if (k === ' ') {
+      // Space pans (CanvasView); never let it also press the focused toolbar button.
+    } else if (k === '?') setDialog('help');
     else if (k === 'Enter') canvas.current?.closePolygon();
     else if (k === 'Escape') {
       if (!canvas.current?.cancel()) setSelected([]);
@@ -250,8 +252,8 @@ export function AnnotateView({
           </label>
         )}
         {tool === 'wand' && (
-          <label className="tool-option" title="{ and }">
-            Tolerance
+          <label className="tool-option" title="Magic wand colour tolerance ({ and })">
+            Tol.
             <input type="range" min={0} max={255} value={tolerance} onChange={(e) => setTolerance(Number(e.target.value))} data-testid="wand-tolerance" />
             <span>{tolerance}</span>
           </label>
@@ -302,9 +304,6 @@ export function AnnotateView({
         <button onClick={() => setDialog('export')} title="Export COCO (Ctrl+E)" data-testid="open-export">
           Export
         </button>
-        <button onClick={onOpenFolder} title="Open another folder">
-          Open…
-        </button>
         <button onClick={() => setDialog('help')} title="Keyboard shortcuts (?)" data-testid="open-help">
           ?
         </button>
@@ -322,6 +321,7 @@ export function AnnotateView({
             index.current = i;
             onOpenImage(img.id);
           }}
+          onOpenFolder={onOpenFolder}
         />
         <main className="canvas-area">
           {image && image.id === imageId ? (

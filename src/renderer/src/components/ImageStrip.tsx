@@ -24,12 +24,14 @@ export function ImageStrip({
   currentId,
   onOpen,
   version,
+  onOpenFolder,
 }: {
   filter: StripFilter;
   onFilter(f: StripFilter): void;
   currentId: number;
   onOpen(img: Image, index: number): void;
   version: number;
+  onOpenFolder(): void;
 }) {
   const scroller = useRef<HTMLDivElement>(null);
   const [height, setHeight] = useState(600);
@@ -115,6 +117,11 @@ export function ImageStrip({
       <div className="strip-scroller" ref={scroller} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
         {total === 0 && <p className="empty">No images match.</p>}
         <div style={{ height: total * ROW_H, position: 'relative' }}>{rows}</div>
+      </div>
+      <div className="strip-footer">
+        <button onClick={onOpenFolder} title="Open another folder">
+          Open folder…
+        </button>
       </div>
     </aside>
   );
