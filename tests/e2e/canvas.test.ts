@@ -332,4 +332,18 @@ describe.skipIf(!hasChromium)('annotation canvas in Chromium (web mode)', () => 
     await expect.poll(async () => (await view()).s).toBeCloseTo(v0.s, 6);
     expect(await page.getByTestId('zoom').textContent()).toMatch(/%$/);
   });
+
+  it('marks the image done (D) and moves between images with the arrow keys', async () => {
+    const images = (await api<{ items: { id: number; path: string }[] }>('images.list', {})).items;
+    const current = images.findIndex((i) => i.id === imageId);
+    await page.keyboard.press('d');
+    await expect.poll(async () => (await api<{ status: string }>('images.get', { id: imageId })).status).toBe('done');
+    await expect.poll(() => page.getByTestId('mark-done').textContent()).toMatch(/Done/);
+    const other = images[current === 0 ? 1 : current - 1]!;
+    await page.keyboard.press(current === 0 ? 'ArrowRight' : 'ArrowLeft');
+    await expect.poll(() => page.getByTestId('canvas').getAttribute('data-image')).toBe(String(other.id));
+    expect(page.url()).toContain(`#/image/${other.id}`);
+    await page.keyboard.press(current === 0 ? 'ArrowLeft' : 'ArrowRight');
+    await expect.poll(() => page.getByTestId('canvas').getAttribute('data-image')).toBe(String(imageId));
+  });
 });
