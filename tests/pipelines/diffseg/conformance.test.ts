@@ -389,7 +389,8 @@ async function sceneAggregate(): Promise<Float32Array> {
 }
 let sceneMerged: Awaited<ReturnType<typeof mergeDetailed>> | null = null;
 async function sceneMerge(): Promise<NonNullable<typeof sceneMerged>> {
-  sceneMerged ??= await mergeDetailed(await sceneAggregate()); // defaults: τ 1.1, 3 iterations, 16×16 grid
+  // Defaults: τ 1.1, 3 iterations, 16×16 grid; keepLog so prepareClicks takes log/entropies from the merge.
+  sceneMerged ??= await mergeDetailed(await sceneAggregate(), {}, { keepLog: true });
   return sceneMerged;
 }
 
@@ -449,6 +450,16 @@ describe('synthetic scene end to end (64×64 aggregated from 64, 32, 16, 8)', ()
     expect(merged.anchors[a]).toBe(21 * 64 + 13);
     const p = await clickProposal(agg, { x: 13.2, y: 20.8 }, { iterations: 1 }, bare);
     expect(maxRelDiff(p, merged.stages[0]![a]!)).toBeLessThan(1e-5);
+    // The log/entropies kept by the merge are the ones prepareClicks computes itself.
+    expect(maxRelDiff(bare.ent, merged.ent!)).toBeLessThan(1e-6);
+    // Later iterations follow the segment-everything stages: the full click equals iteration 0 grown by greedy steps.
+    const full = await clickProposal(agg, { x: 13, y: 21 }, {}, await prepareClicks(agg, {}, merged));
+    let cur = Float64Array.from(p);
+    for (let it = 1; it < 3; it++) {
+      const group = [cur, ...merged.stages[it - 1]!.filter((o) => refKL(cur, o) < 1.1)];
+      cur = Float64Array.from(cur, (_, t) => group.reduce((acc, m) => acc + m[t]!, 0) / group.length);
+    }
+    expect(maxRelDiff(full, cur)).toBeLessThan(1e-4);
   });
 });
 

@@ -17,6 +17,9 @@ export interface ClickContext {
   readonly ent: Float32Array;
   /** Segment-everything proposals after each iteration (MergeResult.stages), for the later iterations; may be empty. */
   readonly stages: Float64Array[][];
+  /** Per stage: log of each proposal and its Σ p log p (so a click's later iterations are dot products only). */
+  readonly stageLogs: Float64Array[][];
+  readonly stageEnt: Float64Array[];
   readonly taus: number[];
 }
 
@@ -53,13 +56,29 @@ function buildClick(n: number, d: number): GraphBuilder {
  * params) supplies the segment-everything stages used by the later iterations; without it a click stops at
  * iteration 0 (the mean of the maps within τ of the clicked map).
  */
-export async function prepareClicks(agg: Float32Array, params: Partial<DiffSegParams> = {}, merged?: Pick<MergeResult, 'stages'>): Promise<ClickContext> {
+export async function prepareClicks(
+  agg: Float32Array, params: Partial<DiffSegParams> = {}, merged?: Pick<MergeResult, 'stages' | 'logAgg' | 'ent'>,
+): Promise<ClickContext> {
   const p = resolveParams(params);
   const S = aggregatedSide(agg);
   const n = S * S;
-  const s = await mathSession(`clickprep|${n}`, () => buildPrepare(n, n));
-  const out = await s.run({ maps: f32(agg, [n, n]) });
-  return { agg, side: S, logAgg: out['log']!.data as Float32Array, ent: out['ent']!.data as Float32Array, stages: merged?.stages ?? [], taus: p.taus };
+  let logAgg = merged?.logAgg, ent = merged?.ent;
+  if (!logAgg || !ent) {
+    const s = await mathSession(`clickprep|${n}`, () => buildPrepare(n, n));
+    const out = await s.run({ maps: f32(agg, [n, n]) });
+    logAgg = out['log']!.data as Float32Array;
+    ent = out['ent']!.data as Float32Array;
+  }
+  const stages = merged?.stages ?? [];
+  const stageLogs = stages.map((st) => st.map((m) => m.map(Math.log)));
+  const stageEnt = stages.map((st, i) => Float64Array.from(st, (m, k) => dot(m, stageLogs[i]![k]!)));
+  return { agg, side: S, logAgg, ent, stages, stageLogs, stageEnt, taus: p.taus };
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
 }
 
 function cellIndex(cell: { x: number; y: number }, S: number): number {
@@ -95,10 +114,15 @@ export async function clickProposal(
   if (p0.some((v) => Number.isNaN(v))) return agg.slice(q * n, (q + 1) * n);
   let cur = Float64Array.from(p0);
   for (let it = 1; it < p.iterations && it - 1 < c.stages.length; it++) {
-    const others = c.stages[it - 1]!;
+    const others = c.stages[it - 1]!, logs = c.stageLogs[it - 1]!, ents = c.stageEnt[it - 1]!;
     const tau = p.taus[it]!;
+    const logCur = cur.map(Math.log);
+    const entCur = dot(cur, logCur);
     const group: Float64Array[] = [cur];
-    for (const o of others) if (symmetricKL(cur, o) < tau) group.push(o);
+    // D = 0.5·(Σp log p + Σo log o − p·log o − o·log p), float64 as the reference's later iterations.
+    others.forEach((o, k) => {
+      if (0.5 * (entCur + ents[k]! - dot(cur, logs[k]!) - dot(o, logCur)) < tau) group.push(o);
+    });
     const mean = new Float64Array(n);
     for (const m of group) for (let t = 0; t < n; t++) mean[t] += m[t]!;
     for (let t = 0; t < n; t++) mean[t] /= group.length;

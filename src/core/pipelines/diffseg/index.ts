@@ -54,7 +54,7 @@
 export { DEFAULT_DIFFSEG_PARAMS, anchorGrid, resolveParams, type DiffSegParams } from './params';
 export { aggregateAttention, aggregatedSide, resolutionWeights, type AggregateOptions, type AttentionByResolution } from './aggregate';
 export { anchorMerge, pairwiseKL, symmetricKL, type AnchorMergeResult } from './kl';
-export { greedyMerge, mergeDetailed, mergeProposals, type MergeResult } from './merge';
+export { greedyMerge, mergeDetailed, mergeProposals, type MergeOptions, type MergeResult } from './merge';
 export { proposalsToLabels } from './labels';
 export { kmeansRefine, type KMeansOptions } from './refine';
 export { clickMask, clickProposal, prepareClicks, type ClickContext, type ClickMaskOptions } from './click';

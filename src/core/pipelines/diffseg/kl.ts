@@ -6,7 +6,7 @@ import { GraphBuilder } from '../../ml/graph';
 import * as ort from 'onnxruntime-node';
 import { f32, f64, i64, mathSession } from './onnx';
 
-function buildAnchorKL(n: number, d: number): GraphBuilder {
+function buildAnchorKL(n: number, d: number, keepLog: boolean): GraphBuilder {
   const g = new GraphBuilder('diffseg_kl0');
   const x = g.input('maps', 'float32', [n, d]);
   const idx = g.input('anchors', 'int64', ['k']);
@@ -26,6 +26,10 @@ function buildAnchorKL(n: number, d: number): GraphBuilder {
   g.output(kl, 'kl');
   g.output(g.squeeze(count, [1]), 'count');
   g.output(props, 'proposals');
+  if (keepLog) {
+    g.output(logx, 'log');
+    g.output(ent, 'ent');
+  }
   return g;
 }
 
@@ -36,17 +40,27 @@ export interface AnchorMergeResult {
   count: Float32Array;
   /** [k, d] mean of the matched maps per anchor (NaN rows where count is 0). */
   proposals: Float32Array;
+  /** With keepLog: log of every map [n, d] and Σ x log x per map [n] (what clicks need). */
+  log?: Float32Array;
+  ent?: Float32Array;
 }
 
 /**
  * Iteration 0: for every anchor row of `maps` ([n, d] row-stochastic), D to all n maps and the mean of the maps
  * with D < τ (strict). Float32 throughout (the reference: float16 here; see index.ts on threshold behaviour).
  */
-export async function anchorMerge(maps: Float32Array, n: number, d: number, anchors: ArrayLike<number>, tau: number): Promise<AnchorMergeResult> {
+export async function anchorMerge(
+  maps: Float32Array, n: number, d: number, anchors: ArrayLike<number>, tau: number, keepLog = false,
+): Promise<AnchorMergeResult> {
   if (maps.length !== n * d) throw new RangeError(`anchorMerge: ${maps.length} values for ${n}×${d}`);
-  const s = await mathSession(`kl0|${n}|${d}`, () => buildAnchorKL(n, d));
+  const s = await mathSession(`kl0|${n}|${d}|${keepLog}`, () => buildAnchorKL(n, d, keepLog));
   const out = await s.run({ maps: f32(maps, [n, d]), anchors: i64(anchors), tau: new ort.Tensor('float32', Float32Array.of(tau), []) });
-  return { kl: out['kl']!.data as Float32Array, count: out['count']!.data as Float32Array, proposals: out['proposals']!.data as Float32Array };
+  const r: AnchorMergeResult = { kl: out['kl']!.data as Float32Array, count: out['count']!.data as Float32Array, proposals: out['proposals']!.data as Float32Array };
+  if (keepLog) {
+    r.log = out['log']!.data as Float32Array;
+    r.ent = out['ent']!.data as Float32Array;
+  }
+  return r;
 }
 
 function buildPairKL(d: number): GraphBuilder {

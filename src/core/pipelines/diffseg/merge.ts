@@ -18,6 +18,14 @@ export interface MergeResult {
   side: number;
   /** Thresholds used per iteration. */
   taus: number[];
+  /** With { keepLog: true }: log of agg and Σ x log x per map, computed anyway by iteration 0 (prepareClicks reuses them). */
+  logAgg?: Float32Array;
+  ent?: Float32Array;
+}
+
+export interface MergeOptions {
+  /** Also return log(agg) and the entropies (64 MiB more) so prepareClicks costs nothing extra. */
+  keepLog?: boolean;
 }
 
 /**
@@ -51,12 +59,12 @@ export function greedyMerge(props: Float64Array[], kl: Float64Array, tau: number
 }
 
 /** Iteration 0 on the anchor grid, then the greedy iterations; everything the click path and tests need. */
-export async function mergeDetailed(agg: Float32Array, params: Partial<DiffSegParams> = {}): Promise<MergeResult> {
+export async function mergeDetailed(agg: Float32Array, params: Partial<DiffSegParams> = {}, opts: MergeOptions = {}): Promise<MergeResult> {
   const p = resolveParams(params);
   const S = aggregatedSide(agg);
   const n = S * S;
   const anchors = anchorGrid(p.grid, S);
-  const r0 = await anchorMerge(agg, n, n, anchors, p.taus[0]!);
+  const r0 = await anchorMerge(agg, n, n, anchors, p.taus[0]!, opts.keepLog ?? false);
   let cur: Float64Array[] = [];
   for (let a = 0; a < anchors.length; a++) cur.push(Float64Array.from(r0.proposals.subarray(a * n, (a + 1) * n)));
   const stages: Float64Array[][] = [cur];
@@ -69,7 +77,12 @@ export async function mergeDetailed(agg: Float32Array, params: Partial<DiffSegPa
   }
   let proposals: Float32Array[] = cur.filter((m) => !m.some((v) => Number.isNaN(v))).map((m) => Float32Array.from(m));
   if (p.refine && proposals.length > 0) proposals = await kmeansRefine(agg, proposals);
-  return { proposals, stages, anchors, side: S, taus: p.taus };
+  const res: MergeResult = { proposals, stages, anchors, side: S, taus: p.taus };
+  if (r0.log && r0.ent) {
+    res.logAgg = r0.log;
+    res.ent = r0.ent;
+  }
+  return res;
 }
 
 /** Iterative KL merging from the anchor grid (plus k-means refine when `refine`); returns the merged proposals, each an S² (4096) map. */
