@@ -1,6 +1,5 @@
 // Edits through the contract: every edit is one undo step kept in the database; merge, split, undo, redo.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import { Backend } from '../../src/core/api/backend';
 import { decode, encode, fromCompressedString, toCocoRle } from '../../src/core/masks';
 import { ProjectStore, HISTORY_LIMIT } from '../../src/core/project';

@@ -295,7 +295,7 @@ describe.skipIf(!hasChromium)('annotation canvas in Chromium (web mode)', () => 
     // The mask bitmap follows the edit: a pixel in the new tip is tinted, not the image's plain green.
     const tip = await toScreen(25.5, 8.5);
     const box = (await page.getByTestId('canvas').boundingBox())!;
-    const rgb = await page.evaluate(([x, y]) => Array.from(document.querySelector('[data-testid="canvas"] canvas')!.getContext('2d')!.getImageData(x!, y!, 1, 1).data), [Math.round(tip.x - box.x), Math.round(tip.y - box.y)]);
+    const rgb = await page.evaluate(([x, y]) => Array.from(document.querySelector<HTMLCanvasElement>('[data-testid="canvas"] canvas')!.getContext('2d')!.getImageData(x!, y!, 1, 1).data), [Math.round(tip.x - box.x), Math.round(tip.y - box.y)]);
     expect(rgb.slice(0, 3)).not.toEqual([90, 160, 60]);
     await shot('vertex-edit');
     await clickImage(25, 4, { modifiers: ['Alt'] });
