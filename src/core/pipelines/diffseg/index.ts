@@ -4,9 +4,9 @@
  * (sessions cached per shape in ./onnx; `releaseMathSessions()` frees them).
  *
  *   const agg = await aggregateAttention(new Map([[64, a64], [32, a32], [16, a16], [8, a8]])); // 4096×4096, 64 MiB
- *   const merged = await mergeDetailed(agg, { tau: 1.1 });        // or mergeProposals(agg) → Float32Array[]
+ *   const merged = await mergeDetailed(agg, { tau: 1.1 }, { keepLog: true }); // or mergeProposals(agg) → Float32Array[]
  *   const labels = await proposalsToLabels(merged.proposals, 512, 512); // Int32Array of proposal indices
- *   const ctx = await prepareClicks(agg, { tau: 1.1 }, merged);    // once per image, then clicks take milliseconds
+ *   const ctx = await prepareClicks(agg, { tau: 1.1 }, merged);    // once per image (reuses keepLog's log/entropies)
  *   const p = await clickProposal(agg, { x: 20, y: 31 }, { tau: 1.1 }, ctx);
  *   const mask = await clickMask({ positive: [p], negative: [], proposals: merged.proposals, tau: 1.1 });
  *
@@ -16,7 +16,7 @@
  *
  * Reference conventions reproduced:
  * - Aggregation: each resolution's map, keys upsampled bilinearly to S×S with TF's resize (half-pixel centres,
- *   clamped edges = ONNX Resize linear/half_pixel), renormalised to sum 1 per query AFTER upsampling, query dims
+ *   clamped edges = ONNX Resize linear/half_pixel; run as two MatMuls with those weights, resample.ts), renormalised to sum 1 per query AFTER upsampling, query dims
  *   repeated (nearest), weighted by side / Σ sides (64:32:16:8 / 120 = DESIGN.md's 8:4:2:1 / 15: no disagreement).
  *   Head/layer averaging is the caller's (the UNet graph). The reference's aggregate_weights ends up accumulating in
  *   float32 (tf tensors), as we do; our summation order differs (coarse sides summed first) by float rounding only.
@@ -46,6 +46,9 @@
  * - iterations = 1: the reference crashes (attns_merged[:,0]); we return the iteration-0 proposals. NaN proposals
  *   (anchors that matched nothing) are dropped from the final list in every case.
  *
+ * Cost (2 shared cores, see `npm run bench -- diffseg`): iteration 0 is three 256×4096×4096 GEMMs plus a log of the
+ * whole tensor, which dominates; aggregation is ~3 full passes over 64 MiB. Memory peaks at a few × 64 MiB.
+ *
  * Clicks: see click.ts. The clicked cell acts as an anchor put first in the greedy order at every iteration, against
  * the segment-everything proposals of the previous iteration (MergeResult.stages). Recommended composition:
  * clickMask — one argmax over + click, − click and the segment-everything proposals that are not within τ of any
@@ -59,3 +62,4 @@ export { proposalsToLabels } from './labels';
 export { kmeansRefine, type KMeansOptions } from './refine';
 export { clickMask, clickProposal, prepareClicks, type ClickContext, type ClickMaskOptions } from './click';
 export { releaseMathSessions } from './onnx';
+export { bilinearMatrix } from './resample';
