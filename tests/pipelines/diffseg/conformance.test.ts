@@ -352,6 +352,7 @@ describe('labels', () => {
     const props = Array.from({ length: 5 }, () => Float32Array.from({ length: 36 }, () => R()));
     for (const [H, W] of [[48, 48], [7, 13], [30, 20]] as const) {
       const lab = await proposalsToLabels(props, H, W);
+      expect(await proposalsToLabels(props, H, W, { blockValues: 2 * H * W })).toEqual(lab); // 3 blocks of ≤ 2 proposals
       const ups = props.map((p) => tfResize(p, 6, 6, H, W));
       let agree = 0;
       for (let i = 0; i < H * W; i++) {
