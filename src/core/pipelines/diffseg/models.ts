@@ -1,0 +1,194 @@
+// The models DiffSeg needs, behind one small interface: encode an image to a latent, and get the per-resolution
+// self-attention maps of the UNet for that latent. Implemented from a model bundle folder (a converted SD
+// checkpoint, or the fixture bundle from fixture.ts: same loading path) through ml/runtime sessions.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { BundleError, listBundles, readManifest, type BundleManifest } from '../../ml/bundle';
+import { loadTokenizer } from '../../ml/bundle/tokenizerFiles';
+import { WorkerSessionHost, type InferenceHost } from '../../ml/runtime';
+import type { AttentionByResolution } from './aggregate';
+import { ensureFixtureBundle, FIXTURE_MODEL_NAME } from './fixture';
+
+/** side → row-major [side², side²] head- and layer-averaged self-attention (query rows sum to 1). */
+export type AttentionMaps = AttentionByResolution;
+
+export interface DiffSegModels {
+  /** Shown to the user and stored on runs (bundle name). */
+  name: string;
+  /** Identity for caches: changes when the bundle is rebuilt. */
+  id: string;
+  /** Multiply the encoder mean by this before the UNet (0.18215 for SD 1.x). */
+  scalingFactor: number;
+  /** image [1,3,512,512] in [-1,1] -> latent mean [1,4,64,64] (no sampling). */
+  encode(rgb512: Float32Array, signal?: AbortSignal): Promise<Float32Array>;
+  /** scaled latent [1,4,64,64] -> attention maps at 64, 32, 16, 8 (UNet once at t = 300, empty prompt). */
+  attention(latentScaled: Float32Array, signal?: AbortSignal): Promise<AttentionMaps>;
+  /** How many encode / attention calls ran (caches are tested against these). */
+  readonly stats: { encode: number; attention: number };
+  dispose(): Promise<void>;
+}
+
+export const DIFFSEG_TIMESTEP = 300;
+export const DIFFSEG_IMAGE_SIZE = 512;
+export const DIFFSEG_LATENT_SIZE = 64;
+
+export class ModelNotFoundError extends Error {
+  override name = 'ModelNotFoundError';
+}
+
+let sharedHost: WorkerSessionHost | null = null;
+/** One worker-thread inference host for the process (lazy): inference never blocks the caller's thread. */
+export function sharedInferenceHost(): InferenceHost {
+  sharedHost ??= new WorkerSessionHost({ memoryBudgetBytes: Number(process.env['DIFFLABEL_MODEL_MEMORY'] ?? 8e9) });
+  return sharedHost;
+}
+
+export async function disposeSharedInferenceHost(): Promise<void> {
+  const h = sharedHost;
+  sharedHost = null;
+  await h?.dispose();
+}
+
+/** Empty-prompt embeddings, once per bundle (key: bundle dir + createdAt). */
+const emptyPromptCache = new Map<string, Promise<Float32Array>>();
+
+class BundleModels implements DiffSegModels {
+  readonly name: string;
+  readonly id: string;
+  readonly scalingFactor: number;
+  readonly stats = { encode: 0, attention: 0 };
+  private readonly keys: { vae: string; unet: string; text: string };
+  private readonly outputs: { side: number; output: string }[];
+  private readonly contextDims: number[];
+  private registered: Promise<void> | null = null;
+
+  constructor(readonly dir: string, readonly manifest: BundleManifest, private readonly host: InferenceHost, private readonly ownsHost: boolean) {
+    const c = manifest.components;
+    const missing = (['vae_encoder', 'unet_diffseg', 'text_encoder'] as const).filter((k) => !c[k]);
+    if (missing.length || !manifest.tokenizer)
+      throw new BundleError(`model bundle ${dir} cannot run DiffSeg: it lacks ${[...missing, ...(manifest.tokenizer ? [] : ['tokenizer'])].join(', ')} (convert the checkpoint again with the DiffSeg variant)`);
+    const sa = c.unet_diffseg!.selfAttention ?? [];
+    if (!sa.length) throw new BundleError(`model bundle ${dir}: unet_diffseg lists no self-attention outputs`);
+    this.outputs = sa.map((s) => {
+      if (s.height !== s.width) throw new BundleError(`model bundle ${dir}: self-attention ${s.output} is ${s.height}×${s.width}; DiffSeg needs square maps`);
+      return { side: s.height, output: s.output };
+    });
+    if (!this.outputs.some((o) => o.side === DIFFSEG_LATENT_SIZE))
+      throw new BundleError(`model bundle ${dir}: the DiffSeg UNet is built for another latent size (needs ${DIFFSEG_LATENT_SIZE}×${DIFFSEG_LATENT_SIZE}, i.e. 512×512 images)`);
+    const ctx = c.unet_diffseg!.inputs.find((i) => i.name === 'encoder_hidden_states');
+    if (!ctx) throw new BundleError(`model bundle ${dir}: unet_diffseg has no encoder_hidden_states input`);
+    this.contextDims = ctx.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 1 : 77));
+    this.name = manifest.name;
+    this.id = `${manifest.name}@${manifest.createdAt}`;
+    this.scalingFactor = manifest.vaeScalingFactor ?? 0.18215;
+    const base = `diffseg:${resolve(dir)}:${manifest.createdAt}`;
+    this.keys = { vae: `${base}:vae_encoder`, unet: `${base}:unet_diffseg`, text: `${base}:text_encoder` };
+  }
+
+  private register(): Promise<void> {
+    const c = this.manifest.components;
+    this.registered ??= Promise.all([
+      this.host.register(this.keys.vae, join(this.dir, c.vae_encoder!.model)),
+      this.host.register(this.keys.unet, join(this.dir, c.unet_diffseg!.model)),
+      this.host.register(this.keys.text, join(this.dir, c.text_encoder!.model)),
+    ]).then(() => undefined);
+    return this.registered;
+  }
+
+  async encode(rgb512: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
+    await this.register();
+    this.stats.encode++;
+    const n = DIFFSEG_IMAGE_SIZE;
+    const out = await this.host.run(this.keys.vae, { image: { data: rgb512, dims: [1, 3, n, n] } }, ['latent_mean'], { signal });
+    return out['latent_mean']!.data as Float32Array;
+  }
+
+  private emptyPrompt(): Promise<Float32Array> {
+    const key = this.keys.text;
+    let p = emptyPromptCache.get(key);
+    if (!p) {
+      p = (async () => {
+        const t = this.manifest.tokenizer!;
+        const abs = (q: string | undefined) => join(this.dir, q!);
+        const tok = loadTokenizer(t.format === 'vocab-merges' ? { format: 'vocab-merges', vocab: abs(t.vocab), merges: abs(t.merges) } : { format: 'bpe-gz', bpe: abs(t.bpe) });
+        const ids = tok.tokenizeInt64('', { contextLength: t.contextLength, pad: t.pad });
+        const out = await this.host.run(this.keys.text, { input_ids: { data: ids, dims: [1, t.contextLength] } }, ['last_hidden_state']);
+        return out['last_hidden_state']!.data as Float32Array;
+      })();
+      p.catch(() => emptyPromptCache.delete(key));
+      emptyPromptCache.set(key, p);
+    }
+    return p;
+  }
+
+  async attention(latentScaled: Float32Array, signal?: AbortSignal): Promise<AttentionMaps> {
+    await this.register();
+    const ctx = await this.emptyPrompt();
+    this.stats.attention++;
+    const L = DIFFSEG_LATENT_SIZE;
+    const out = await this.host.run(
+      this.keys.unet,
+      {
+        sample: { data: latentScaled, dims: [1, 4, L, L] },
+        timestep: { data: Float32Array.of(DIFFSEG_TIMESTEP), dims: [1] },
+        // A copy: the worker host transfers (detaches) input buffers, and the embedding is reused.
+        encoder_hidden_states: { data: ctx.slice(), dims: this.contextDims },
+      },
+      this.outputs.map((o) => o.output),
+      { signal },
+    );
+    const maps: AttentionMaps = new Map();
+    for (const o of this.outputs) {
+      const t = out[o.output]!;
+      if (t.data.length !== o.side ** 4) throw new Error(`${o.output}: expected ${o.side ** 4} values, got ${t.data.length}`);
+      maps.set(o.side, t.data as Float32Array);
+    }
+    return maps;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.ownsHost) await this.host.dispose();
+    else if (this.registered) await Promise.all(Object.values(this.keys).map((k) => this.host.release(k).catch(() => undefined)));
+  }
+}
+
+export interface OpenModelsOptions {
+  /** Inference host to run on; default: the process's shared worker-thread host. */
+  host?: InferenceHost;
+}
+
+/** DiffSeg models from a bundle folder (checks bundle.json; ONNX files load lazily on first use). */
+export function openBundleModels(dir: string, opts: OpenModelsOptions = {}): DiffSegModels {
+  const manifest = readManifest(dir);
+  return new BundleModels(dir, manifest, opts.host ?? sharedInferenceHost(), false);
+}
+
+/** The fixture (fixture.ts; NOT Stable Diffusion), loaded through the same bundle path. */
+export async function openFixtureModels(opts: OpenModelsOptions = {}): Promise<DiffSegModels> {
+  return openBundleModels(await ensureFixtureBundle(), opts);
+}
+
+/**
+ * Which model a DiffSeg run uses. `spec`: 'fixture'; a bundle folder path; or a bundle name among the installed
+ * bundles (resources/models, the user models folder: ml/bundle listBundles). Without a spec: the first installed
+ * bundle that can run DiffSeg. No usable bundle: ModelNotFoundError saying how to convert one.
+ */
+export async function resolveDiffSegModels(spec: string | undefined, opts: OpenModelsOptions & { roots?: string[] } = {}): Promise<DiffSegModels> {
+  if (spec === 'fixture' || spec === FIXTURE_MODEL_NAME) return openFixtureModels(opts);
+  if (spec && existsSync(spec)) return openBundleModels(spec, opts);
+  const bundles = listBundles(opts.roots);
+  const usable = bundles.filter((b) => b.ok && b.components?.includes('unet_diffseg') && b.components.includes('vae_encoder') && b.components.includes('text_encoder'));
+  if (spec) {
+    const hit = bundles.find((b) => b.name === spec || b.dir.split(/[\\/]/).pop() === spec);
+    if (!hit) throw new ModelNotFoundError(`no model bundle "${spec}" (not a folder, and not among the installed bundles: ${bundles.map((b) => b.name).join(', ') || 'none'})`);
+    return openBundleModels(hit.dir, opts);
+  }
+  if (!usable.length)
+    throw new ModelNotFoundError(
+      'no model bundle for DiffSeg is installed. Convert a Stable Diffusion 1.x checkpoint once with ' +
+        '`npx difflabel models convert <diffusers folder | v1-5-pruned-emaonly.safetensors> <models folder>/sd15` ' +
+        `(models folder: ${process.env['DIFFLABEL_MODELS_DIR'] ?? 'resources/models or the user models folder'}), ` +
+        'or pass a bundle folder (--model DIR); --model fixture runs the test fixture (not a real segmenter).',
+    );
+  return openBundleModels(usable[0]!.dir, opts);
+}

@@ -1,0 +1,273 @@
+// DiffSeg end to end for one image: pixels -> 512² letterbox -> VAE mean × scaling -> UNet self-attention ->
+// aggregation -> merged proposals -> label map at the ORIGINAL image size -> one RLE mask per segment, stored as
+// a run plus proposal annotations (one undoable edit). See docs/diffseg.md for the decisions.
+//
+// Preprocessing (decided: letterbox, not the reference's centre crop, so every pixel of the image gets a label):
+// the image is padded to a square of side L = max(w, h) — padX = ⌊(L−w)/2⌋ columns left, padY = ⌊(L−h)/2⌋ rows
+// on top, filled by repeating the edge pixels (not a flat colour: a grey band would become a segment of its own
+// and attract the blended pixels along object outlines) — and that square is resized to 512² (bilinear, antialiased when shrinking),
+// then scaled to [-1,1]. Because the padding is added in original pixels, mapping back is exact: the label map is
+// computed on the L×L square (or a 1024² grid for larger images, sampled nearest) and the image's rectangle
+// [padX, padX+w) × [padY, padY+h) is cut out. Segments that lie only in the padding vanish there.
+import sharp from 'sharp';
+import { area, bbox, toCompressedString, type Rle } from '../../masks';
+import { readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../../project';
+import { aggregateAttention } from './aggregate';
+import { attentionCacheKey, type DiffSegCache } from './cache';
+import { proposalsToLabels } from './labels';
+import { mergeDetailed, type MergeResult } from './merge';
+import { DIFFSEG_IMAGE_SIZE, type DiffSegModels } from './models';
+import { DEFAULT_DIFFSEG_PARAMS, resolveParams, type DiffSegParams } from './params';
+
+/** Recorded with cached attention and runs: bump when preprocessing changes so old caches are not reused. */
+export const PREPROCESSING = 'letterbox-edge-bilinear-512/t300/empty-prompt/v1';
+/** Largest label-map side computed directly; bigger images sample it (nearest). */
+export const MAX_LABEL_SIDE = 1024;
+/** Segments smaller than this fraction of the image are dropped (speckles at boundaries). */
+export const DEFAULT_MIN_AREA_FRACTION = 0.001;
+
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface Letterbox {
+  width: number;
+  height: number;
+  /** L = max(width, height): the padded square, in original pixels. */
+  side: number;
+  padX: number;
+  padY: number;
+}
+
+export function letterbox(width: number, height: number): Letterbox {
+  if (!(width > 0 && height > 0)) throw new RangeError(`image size ${width}×${height} is empty`);
+  const side = Math.max(width, height);
+  return { width, height, side, padX: Math.floor((side - width) / 2), padY: Math.floor((side - height) / 2) };
+}
+
+/** [1,3,512,512] float32 in [-1,1] (channel-major) of the letterboxed image. */
+export async function preprocess(rgb: RgbImage): Promise<Float32Array> {
+  const box = letterbox(rgb.width, rgb.height);
+  const raw = { width: rgb.width, height: rgb.height, channels: 3 as const };
+  const src = Buffer.from(rgb.data.buffer, rgb.data.byteOffset, rgb.data.byteLength);
+  // sharp applies extend after resize within one pipeline, so pad first, then resize in a second pass.
+  let square = src;
+  if (box.width !== box.height) {
+    square = await sharp(src, { raw })
+      .extend({ top: box.padY, bottom: box.side - box.height - box.padY, left: box.padX, right: box.side - box.width - box.padX, extendWith: 'copy' })
+      .raw()
+      .toBuffer();
+  }
+  const N = DIFFSEG_IMAGE_SIZE;
+  const px =
+    box.side === N
+      ? square
+      : await sharp(square, { raw: { width: box.side, height: box.side, channels: 3 } }).resize(N, N, { kernel: 'linear', fit: 'fill' }).raw().toBuffer();
+  if (px.length !== N * N * 3) throw new Error(`preprocess: expected ${N * N * 3} bytes, got ${px.length}`);
+  const out = new Float32Array(3 * N * N);
+  for (let i = 0, n = N * N; i < n; i++) {
+    out[i] = px[3 * i]! / 127.5 - 1;
+    out[n + i] = px[3 * i + 1]! / 127.5 - 1;
+    out[2 * n + i] = px[3 * i + 2]! / 127.5 - 1;
+  }
+  return out;
+}
+
+/** The 64×64 attention cell under an image pixel (x, y) (clamped into the image). */
+export function pixelToCell(box: Letterbox, x: number, y: number, side = 64): { x: number; y: number } {
+  const cx = Math.min(box.width - 1, Math.max(0, x)) + box.padX + 0.5;
+  const cy = Math.min(box.height - 1, Math.max(0, y)) + box.padY + 0.5;
+  return { x: Math.min(side - 1, Math.floor((cx * side) / box.side)), y: Math.min(side - 1, Math.floor((cy * side) / box.side)) };
+}
+
+/** Per-pixel proposal index (argmax) at the image's own size, row-major h×w. */
+export async function labelsForImage(proposals: Float32Array[], box: Letterbox): Promise<Int32Array> {
+  const side = Math.min(box.side, MAX_LABEL_SIDE);
+  const lab = await proposalsToLabels(proposals, side, side);
+  const { width: w, height: h } = box;
+  const out = new Int32Array(w * h);
+  if (side === box.side) {
+    for (let y = 0; y < h; y++) out.set(lab.subarray((y + box.padY) * side + box.padX, (y + box.padY) * side + box.padX + w), y * w);
+    return out;
+  }
+  const f = side / box.side;
+  const col = new Int32Array(w);
+  for (let x = 0; x < w; x++) col[x] = Math.min(side - 1, Math.floor((x + box.padX + 0.5) * f));
+  for (let y = 0; y < h; y++) {
+    const row = Math.min(side - 1, Math.floor((y + box.padY + 0.5) * f)) * side;
+    for (let x = 0; x < w; x++) out[y * w + x] = lab[row + col[x]!]!;
+  }
+  return out;
+}
+
+/** One RLE per label value 0..n-1 of a row-major h×w label map, in one column-major pass (empty labels: null). */
+export function labelMapToRles(labels: Int32Array, h: number, w: number, n: number): Array<Rle | null> {
+  const runs: number[][] = Array.from({ length: n }, () => []);
+  const start = new Float64Array(n).fill(-1);
+  const end = new Float64Array(n);
+  for (let x = 0; x < w; x++) {
+    for (let y = 0; y < h; y++) {
+      const l = labels[y * w + x]!;
+      if (l < 0 || l >= n) continue;
+      const i = x * h + y;
+      if (start[l]! >= 0 && end[l] === i) {
+        end[l]!++;
+        continue;
+      }
+      const r = runs[l]!;
+      if (start[l]! >= 0) r.push(end[l]! - start[l]!, i - end[l]!);
+      else r.push(i);
+      start[l] = i;
+      end[l] = i + 1;
+    }
+  }
+  const total = h * w;
+  return runs.map((r, l) => {
+    if (start[l]! < 0) return null;
+    r.push(end[l]! - start[l]!);
+    if (end[l]! < total) r.push(total - end[l]!);
+    return { h, w, counts: Uint32Array.from(r) };
+  });
+}
+
+/** Symmetric KL 0.5·KL(x‖y) + 0.5·KL(y‖x) of two maps (clamped away from 0). */
+export function symmetricKl(x: Float32Array, y: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) {
+    const a = Math.max(x[i]!, 1e-12), b = Math.max(y[i]!, 1e-12);
+    s += (a - b) * (Math.log(a) - Math.log(b));
+  }
+  return 0.5 * s;
+}
+
+export function stableParams(p: Partial<DiffSegParams> = {}): DiffSegParams {
+  const r = resolveParams({ ...DEFAULT_DIFFSEG_PARAMS, ...p, ...(Array.isArray(p.tau) && p.iterations === undefined ? { iterations: p.tau.length } : {}) });
+  return { tau: r.tau, iterations: r.iterations, grid: r.grid, refine: r.refine };
+}
+
+export interface PipelineContext {
+  models: DiffSegModels;
+  cache?: DiffSegCache;
+  signal?: AbortSignal;
+}
+
+export function imageCacheKey(image: ImageRow, models: DiffSegModels): string {
+  return attentionCacheKey(image.sha1 ?? `${image.path}|${image.bytes}|${image.mtimeMs}`, models.id, PREPROCESSING);
+}
+
+function checkAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw Object.assign(new Error('cancelled'), { name: 'AbortError' });
+}
+
+/** Aggregated 64²×64² attention of an image: from the cache, or by running the models (then cached). */
+export async function aggregatedAttention(
+  store: ProjectStore,
+  image: ImageRow,
+  ctx: PipelineContext,
+): Promise<{ agg: Float32Array; key: string; cached: boolean }> {
+  const key = imageCacheKey(image, ctx.models);
+  const hit = ctx.cache ? await ctx.cache.get(key) : null;
+  if (hit) return { agg: hit, key, cached: true };
+  const rgb = await readImageRgb(store, image.id);
+  checkAborted(ctx.signal);
+  const input = await preprocess(rgb);
+  const latent = await ctx.models.encode(input, ctx.signal);
+  const scaled = new Float32Array(latent.length);
+  for (let i = 0; i < latent.length; i++) scaled[i] = latent[i]! * ctx.models.scalingFactor;
+  const maps = await ctx.models.attention(scaled, ctx.signal);
+  checkAborted(ctx.signal);
+  const agg = await aggregateAttention(maps);
+  ctx.cache?.put(key, agg);
+  return { agg, key, cached: false };
+}
+
+/** Segment-everything merge (proposals + stages) for a parameter set, cached with the attention. */
+export function mergeFor(agg: Float32Array, key: string, params: DiffSegParams, cache?: DiffSegCache): Promise<MergeResult> {
+  const compute = () => mergeDetailed(agg, params);
+  return cache ? cache.derived(key, `merge|${JSON.stringify(params)}`, compute) : compute();
+}
+
+/** Segment-everything proposals for a parameter set (cached with the attention). */
+export async function proposalsFor(agg: Float32Array, key: string, params: DiffSegParams, cache?: DiffSegCache): Promise<Float32Array[]> {
+  return (await mergeFor(agg, key, params, cache)).proposals;
+}
+
+export interface SegmentResult {
+  /** One mask per kept segment, at the image size. */
+  masks: Rle[];
+  proposals: number;
+  dropped: number;
+  cached: boolean;
+}
+
+/** Segment everything on one image (no storage). */
+export async function segmentEverything(
+  store: ProjectStore,
+  image: ImageRow,
+  params: DiffSegParams,
+  ctx: PipelineContext & { minAreaFraction?: number },
+): Promise<SegmentResult> {
+  const { agg, key, cached } = await aggregatedAttention(store, image, ctx);
+  checkAborted(ctx.signal);
+  const proposals = await proposalsFor(agg, key, params, ctx.cache);
+  const box = letterbox(image.width, image.height);
+  const labels = await labelsForImage(proposals, box);
+  const rles = labelMapToRles(labels, image.height, image.width, proposals.length);
+  const minArea = Math.max(1, Math.ceil((ctx.minAreaFraction ?? DEFAULT_MIN_AREA_FRACTION) * image.width * image.height));
+  const masks = rles.filter((r): r is Rle => r !== null && area(r) >= minArea);
+  // Largest first: the order proposals appear in the labeler's list.
+  masks.sort((a, b) => area(b) - area(a));
+  return { masks, proposals: proposals.length, dropped: rles.filter(Boolean).length - masks.length, cached };
+}
+
+export function storedMask(rle: Rle) {
+  return { rle: toCompressedString(rle), height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle) };
+}
+
+/** What a diffseg run records as its params (compared on resume). */
+export function runParams(params: DiffSegParams, models: DiffSegModels, minAreaFraction = DEFAULT_MIN_AREA_FRACTION) {
+  return { ...params, minAreaFraction, preprocessing: PREPROCESSING, model: models.id };
+}
+
+export interface StoredSegmentation {
+  run: Run;
+  annotations: Annotation[];
+  cached: boolean;
+}
+
+/**
+ * Segments one image and stores the result: a run (pipeline 'diffseg', model, params; finished 'done', or
+ * 'failed' with the error, or 'cancelled') and its proposals as annotations (categoryId null, source 'diffseg',
+ * runId) added in ONE undoable edit. Errors are recorded on the run and rethrown.
+ */
+export async function segmentAndStore(
+  store: ProjectStore,
+  imageId: number,
+  params: DiffSegParams,
+  ctx: PipelineContext & { minAreaFraction?: number },
+): Promise<StoredSegmentation> {
+  const image = store.getImage(imageId);
+  if (!image) throw new Error(`no image with id ${imageId}`);
+  const run = store.addRun({ pipeline: 'diffseg', modelBundle: ctx.models.name, params: runParams(params, ctx.models, ctx.minAreaFraction), imageId });
+  try {
+    if (image.status === 'error') throw new Error(`${image.path} could not be read: ${image.error}`);
+    const r = await segmentEverything(store, image, params, ctx);
+    checkAborted(ctx.signal);
+    const added = store.edit(
+      imageId,
+      'segment everything',
+      r.masks.map((m) => ({ kind: 'add' as const, input: { categoryId: null, source: 'diffseg', runId: run.id, ...storedMask(m) } })),
+    );
+    return { run: store.finishRun(run.id, { status: 'done' }), annotations: added.filter((a): a is Annotation => a !== null), cached: r.cached };
+  } catch (e) {
+    const cancelled = ctx.signal?.aborted === true;
+    store.finishRun(run.id, { status: cancelled ? 'cancelled' : 'failed', error: cancelled ? 'cancelled' : errorMessage(e) });
+    throw e;
+  }
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
