@@ -1,0 +1,80 @@
+// Segment everything with the FIXTURE model (colour/position affinity, not SD): the proposals must recover the
+// shapes of generated scenes (mIoU ≥ 0.9 after Hungarian matching), at the original size of non-square images.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decode } from '../../../src/core/masks';
+import { SessionManager } from '../../../src/core/ml/runtime';
+import { DiffSegCache } from '../../../src/core/pipelines/diffseg/cache';
+import { openFixtureModels, type DiffSegModels } from '../../../src/core/pipelines/diffseg/models';
+import { labelMapToRles, letterbox, pixelToCell, segmentAndStore, stableParams } from '../../../src/core/pipelines/diffseg/pipeline';
+import { matchedMiou } from './fixture-scenes';
+import { annotationPixels, sceneProject, type SceneProject } from './helpers';
+
+let host: SessionManager;
+let models: DiffSegModels;
+let p: SceneProject;
+
+beforeAll(async () => {
+  host = new SessionManager();
+  models = await openFixtureModels({ host });
+  p = await sceneProject([[640, 480, 4, 1], [300, 500, 3, 2], [512, 512, 6, 3], [640, 480, 5, 4], [300, 500, 6, 5]]);
+});
+afterAll(async () => {
+  await host.dispose();
+  p.cleanup();
+});
+
+describe('letterbox geometry', () => {
+  it('pads the short side symmetrically in original pixels and maps clicks to cells', () => {
+    expect(letterbox(640, 480)).toEqual({ width: 640, height: 480, side: 640, padX: 0, padY: 80 });
+    expect(letterbox(300, 500)).toEqual({ width: 300, height: 500, side: 500, padX: 100, padY: 0 });
+    expect(pixelToCell(letterbox(640, 480), 0, 0)).toEqual({ x: 0, y: 8 });
+    expect(pixelToCell(letterbox(640, 480), 639, 479)).toEqual({ x: 63, y: 55 });
+  });
+
+  it('turns a label map into one exact RLE per label', () => {
+    const h = 3, w = 4;
+    const labels = Int32Array.from([0, 0, 1, 1, 0, 2, 2, 1, 0, 0, 1, 1]);
+    const rles = labelMapToRles(labels, h, w, 4);
+    expect(rles[3]).toBeNull();
+    for (let l = 0; l < 3; l++) expect(Array.from(decode(rles[l]!))).toEqual(Array.from(labels, (v) => (v === l ? 1 : 0)));
+  });
+});
+
+describe('segment everything (fixture)', () => {
+  it('recovers every scene at mIoU ≥ 0.9 and stores proposals as one undoable edit of a finished run', async () => {
+    const cache = new DiffSegCache();
+    const params = stableParams();
+    for (const [imageId, scene] of p.scenes) {
+      const r = await segmentAndStore(p.store, imageId, params, { models, cache });
+      expect(r.run).toMatchObject({ pipeline: 'diffseg', modelBundle: 'fixture-affinity', status: 'done', imageId });
+      expect(r.annotations.length).toBeGreaterThanOrEqual(scene.shapes.length + 1);
+      for (const a of r.annotations) {
+        expect(a).toMatchObject({ source: 'diffseg', runId: r.run.id, categoryId: null, height: scene.height, width: scene.width });
+      }
+      // Masks partition the image (labels are an argmax): no overlaps.
+      const cover = new Uint8Array(scene.width * scene.height);
+      for (const a of r.annotations) annotationPixels(a).forEach((v, i) => (cover[i]! += v));
+      expect(cover.every((c) => c <= 1)).toBe(true);
+      const { miou, ious } = matchedMiou(scene, r.annotations.map(annotationPixels));
+      expect(miou, `scene ${scene.width}×${scene.height}: ${ious.map((x) => x.toFixed(2)).join(' ')}`).toBeGreaterThanOrEqual(0.9);
+      expect(p.store.historyState(imageId)).toMatchObject({ canUndo: true, undoLabel: 'segment everything' });
+    }
+  });
+
+  it('undo removes the whole set of proposals at once', async () => {
+    const [imageId] = [...p.scenes.keys()];
+    const before = p.store.listAnnotations({ imageId }).length;
+    const r = await segmentAndStore(p.store, imageId!, stableParams({ tau: 0.9 }), { models });
+    expect(p.store.listAnnotations({ imageId }).length).toBe(before + r.annotations.length);
+    expect(p.store.undo(imageId!)).toBe(true);
+    expect(p.store.listAnnotations({ imageId }).length).toBe(before);
+  });
+
+  it('a much lower τ splits the scene into more segments (the parameter reaches the merge)', async () => {
+    const [imageId, scene] = [...p.scenes.entries()][2]!;
+    const coarse = await segmentAndStore(p.store, imageId, stableParams({ tau: 1.1 }), { models });
+    const fine = await segmentAndStore(p.store, imageId, stableParams({ tau: 0.05 }), { models });
+    expect(fine.annotations.length).toBeGreaterThan(coarse.annotations.length);
+    expect(scene.shapes.length).toBe(6);
+  });
+});
