@@ -160,7 +160,11 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       }
       const staticDir = join(repoRoot, 'out', 'renderer');
       if (!existsSync(join(staticDir, 'index.html'))) io.err.write('note: the UI is not built (npm run build); serving the API only\n');
-      const server = await startServer({ backend, host: o.host, port: o.port, staticDir });
+      const server = await startServer({ backend, host: o.host, port: o.port, staticDir }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EADDRINUSE') throw e;
+        io.err.write(`port ${o.port} is in use; taking a free one\n`);
+        return startServer({ backend, host: o.host, port: 0, staticDir });
+      });
       say(`DiffLabel web mode: open ${server.openUrl}`);
       say(`session token: ${server.token}`);
       await new Promise<void>((ok) => {
