@@ -140,6 +140,21 @@ export const methods = {
       fallbacks: z.array(z.object({ provider: z.string(), reason: z.string() })),
     }),
   },
+  /** Installed model bundles (resources/models, the user models folder), plus the test fixture. */
+  'models.list': {
+    input: none,
+    output: z.array(
+      z.object({
+        name: z.string(),
+        dir: z.string().nullable(),
+        ok: z.boolean(),
+        error: z.string().optional(),
+        components: z.array(z.string()),
+        /** The behaviour fixture used by tests and demos: not a real segmenter. */
+        fixture: z.boolean(),
+      }),
+    ),
+  },
   'project.open': { input: z.object({ folder: z.string().min(1) }).strict(), output: ProjectInfo },
   'project.stats': { input: none, output: Stats },
   /** Starts (re-)indexing the folder as a job; progress arrives as `job.progress` events. */

@@ -113,6 +113,12 @@ describe('edits, undo and redo', () => {
     expect(store.getAnnotation(a.id)!.score).toBe(4);
   });
 
+  it('lists installed model bundles and the test fixture', async () => {
+    const list = await call('models.list', {});
+    expect(list.at(-1)).toMatchObject({ name: 'fixture', fixture: true, ok: true });
+    expect(list.filter((m: any) => !m.fixture).every((m: any) => typeof m.dir === 'string')).toBe(true);
+  });
+
   it('reports the execution provider inference will use', async () => {
     const s = await call('runtime.status', {});
     expect(s.requested).toContain('cpu');

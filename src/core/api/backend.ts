@@ -16,6 +16,7 @@ import {
 import { exportCoco } from '../formats/coco/export';
 import { importCoco } from '../formats/coco/import';
 import { JobManager } from '../jobs/manager';
+import { defaultModelDirs, listBundles } from '../ml/bundle';
 import { expectedProviderStatus } from '../ml/runtime';
 import {
   MaskFormatError,
@@ -165,6 +166,17 @@ export class Backend {
     }),
     'app.pickFolder': async () => ({ folder: this.options.pickFolder ? await this.options.pickFolder() : null }),
     'runtime.status': () => expectedProviderStatus(),
+    'models.list': () => [
+      ...listBundles(defaultModelDirs()).map((b) => ({
+        name: b.name,
+        dir: b.dir,
+        ok: b.ok,
+        ...(b.error ? { error: b.error } : {}),
+        components: b.components ?? [],
+        fixture: false,
+      })),
+      { name: 'fixture', dir: null, ok: true, components: ['vae_encoder', 'unet_diffseg'], fixture: true },
+    ],
     'project.open': ({ folder }) => this.openProject(folder),
     'project.stats': () => this.need().stats(),
     'project.index': () => {
