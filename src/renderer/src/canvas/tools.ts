@@ -1,5 +1,5 @@
 // The tools and every keyboard shortcut, in one table: the key handler and the help overlay both read it.
-export type Tool = 'select' | 'polygon' | 'brush' | 'eraser' | 'wand';
+export type Tool = 'select' | 'polygon' | 'brush' | 'eraser' | 'wand' | 'click';
 
 export const TOOLS: { id: Tool; label: string; key: string; hint: string }[] = [
   { id: 'select', label: 'Select', key: 'V', hint: 'Click a mask to select it (Shift: add to selection); drag vertices of a polygon; drag empty space to pan' },
@@ -7,13 +7,20 @@ export const TOOLS: { id: Tool; label: string; key: string; hint: string }[] = [
   { id: 'brush', label: 'Brush', key: 'B', hint: 'Paint into the selected mask (or a new one)' },
   { id: 'eraser', label: 'Eraser', key: 'E', hint: 'Erase from the selected mask; cuts holes' },
   { id: 'wand', label: 'Wand', key: 'W', hint: 'Flood fill similar colours from the click (Shift: add to the selected mask)' },
+  {
+    id: 'click',
+    label: 'Click segment',
+    key: 'C',
+    hint: 'DiffSeg: click an object (+); right click or Alt/Shift+click excludes (−); Enter accepts, Esc clears, Backspace removes the last point',
+  },
 ];
 
 export const SHORTCUTS: { keys: string; action: string }[] = [
-  ...TOOLS.map((t) => ({ keys: t.key, action: `${t.id === 'wand' ? 'Magic wand' : t.label} tool` })),
-  { keys: 'Enter', action: 'Close the polygon being drawn' },
-  { keys: 'Backspace', action: 'Remove the last polygon vertex while drawing' },
-  { keys: 'Esc', action: 'Cancel the drawing / clear the selection' },
+  ...TOOLS.map((t) => ({ keys: t.key, action: `${t.id === 'wand' ? 'Magic wand' : t.id === 'click' ? 'Click segment (DiffSeg)' : t.label} tool` })),
+  { keys: 'Enter', action: 'Close the polygon being drawn / accept the click-segment mask' },
+  { keys: 'Backspace', action: 'Remove the last polygon vertex / click point' },
+  { keys: 'Esc', action: 'Cancel the drawing, clear the click points / clear the selection' },
+  { keys: 'Click, right click', action: 'Click segment: + point (include), − point (exclude); Alt/Shift+click is − too' },
   { keys: 'Alt+click', action: 'Delete a polygon vertex (Select tool); click an edge to insert one' },
   { keys: '[  ]', action: 'Brush size smaller / bigger' },
   { keys: '{  }', action: 'Magic wand tolerance lower / higher' },

@@ -12,6 +12,10 @@ export interface Editor {
   error: string | null;
   clearError(): void;
   add(mask: CocoRle, categoryId: number | null, label: string, source?: string): Promise<Annotation | null>;
+  /** An edit made by another method that answers the new annotation (e.g. accepting a DiffSeg click), in order. */
+  addFrom(make: (imageId: number) => Promise<Annotation>): Promise<Annotation | null>;
+  /** Fetches the list again (after a job stored annotations on this image). */
+  reload(): void;
   updateMask(id: number, mask: CocoRle & { counts: string }, label: string): Promise<void>;
   setCategory(id: number, categoryId: number | null): Promise<void>;
   remove(id: number): Promise<void>;
@@ -113,6 +117,15 @@ export function useImageAnnotations(imageId: number | null): Editor {
         if (current.current === imageId) setAnnotations((list) => [...list.filter((x) => x.id !== a.id), a]);
         return a;
       }),
+    addFrom: (make) =>
+      enqueue(async (imageId) => {
+        const a = await make(imageId);
+        if (current.current === imageId) setAnnotations((list) => [...list.filter((x) => x.id !== a.id), a]);
+        return a;
+      }),
+    reload: () => {
+      if (current.current !== null && pendingCount.current === 0) reload(current.current);
+    },
     updateMask: (id, mask, label) => {
       // Shown at once; the call that stores it follows in order.
       setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, mask: { size: mask.size, counts: mask.counts } } : x)));

@@ -4,11 +4,15 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { Category, Image } from '../../../shared/contract';
 import { fillHoles, fromCompressedString, rleEquals, toCocoRle } from '../../../core/masks';
 import { TOOLS, type Tool } from '../canvas/tools';
+import { useClickSegment } from '../canvas/clickTool';
+import { diffseg, useDiffSegModel } from '../canvas/diffseg';
 import { useImageAnnotations } from '../canvas/useImageAnnotations';
 import { client } from '../client';
 import { CanvasView, type CanvasHandle, type PolygonMemory } from './CanvasView';
 import { ExportDialog } from './ExportDialog';
 import { HelpOverlay } from './HelpOverlay';
+import { JobBar } from './JobBar';
+import { SegmentPanel } from './SegmentPanel';
 import { ImageStrip, type StripFilter } from './ImageStrip';
 import { AnnotationList, CategoryPanel } from './SidePanel';
 import { StatusBar } from './StatusBar';
@@ -48,6 +52,8 @@ export function AnnotateView({
   const polygons = useRef<PolygonMemory>(new Map()).current;
   const canvas = useRef<CanvasHandle>(null);
   const editor = useImageAnnotations(imageId);
+  const model = useDiffSegModel();
+  const click = useClickSegment(imageId, model, setMessage);
   useEffect(() => localStorage.setItem('difflabel.brushSize', String(brushSize)), [brushSize]);
   useEffect(() => localStorage.setItem('difflabel.wandTolerance', String(tolerance)), [tolerance]);
 
@@ -82,6 +88,11 @@ export function AnnotateView({
     }, 4000);
     return () => clearTimeout(t);
   }, [message]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  // Points belong to the click tool: leaving it drops them.
+  useEffect(() => {
+    if (tool !== 'click') click.clear();
+  }, [tool]); // eslint-disable-line react-hooks/exhaustive-deps
 
   // Selection only ever names masks that exist (after undo, merge, split, deletes elsewhere).
   useEffect(() => {
@@ -161,6 +172,22 @@ export function AnnotateView({
         }
       });
     },
+    acceptClick: () => {
+      const points = click.points;
+      if (!points.some((p) => p.positive)) return setMessage('Click inside an object first (a + point)');
+      if (click.mask && click.area === 0) return setMessage('The clicks select no pixel: add a + point or remove a − point');
+      const category = currentCategory ?? null;
+      void editor.addFrom((id) => diffseg.accept(id, points, category, model)).then((a) => {
+        if (!a) return;
+        click.clear();
+        setSelected([a.id]);
+      });
+    },
+    deleteProposals: (ids: number[]) => {
+      const keep = new Set(locked);
+      ids.filter((id) => !keep.has(id)).forEach((id) => void editor.remove(id));
+      setSelected((s) => s.filter((id) => !ids.includes(id)));
+    },
     setCategory: (categoryId: number | null) => {
       setCurrentCategory(categoryId);
       for (const id of editable(selected)) if (ann(id)?.categoryId !== categoryId) void editor.setCategory(id, categoryId);
@@ -186,11 +213,13 @@ export function AnnotateView({
     else if (k === ' ') {
       // Space pans (CanvasView); never let it also press the focused toolbar button.
     } else if (k === '?') setDialog('help');
-    else if (k === 'Enter') canvas.current?.closePolygon();
-    else if (k === 'Escape') {
-      if (!canvas.current?.cancel()) setSelected([]);
+    else if (k === 'Enter') {
+      if (tool === 'click') actions.acceptClick();
+      else canvas.current?.closePolygon();
+    } else if (k === 'Escape') {
+      if (!(tool === 'click' && click.clear()) && !canvas.current?.cancel()) setSelected([]);
     } else if (k === 'Backspace') {
-      if (!canvas.current?.removeLastVertex()) actions.delete();
+      if (tool === 'click' ? !click.removeLast() : !canvas.current?.removeLastVertex()) actions.delete();
     } else if (k === 'Delete') actions.delete();
     else if (k === '[') setBrushSize((s) => Math.max(1, s - (s > 20 ? 5 : 2)));
     else if (k === ']') setBrushSize((s) => Math.min(500, s + (s >= 20 ? 5 : 2)));
@@ -322,8 +351,12 @@ export function AnnotateView({
             onOpenImage(img.id);
           }}
           onOpenFolder={onOpenFolder}
+          onMessage={setMessage}
         />
         <main className="canvas-area">
+          <div className="canvas-jobs">
+            <JobBar />
+          </div>
           {image && image.id === imageId ? (
             <CanvasView
               ref={canvas}
@@ -341,6 +374,7 @@ export function AnnotateView({
               currentCategory={currentCategory ?? null}
               polygons={polygons}
               onMessage={setMessage}
+              click={click}
             />
           ) : (
             <div className="canvas-note">Loading…</div>
@@ -352,6 +386,17 @@ export function AnnotateView({
           )}
         </main>
         <aside className="side">
+          <SegmentPanel
+            imageId={imageId}
+            tool={tool}
+            click={click}
+            annotations={editor.annotations}
+            onAccept={actions.acceptClick}
+            onClickTool={() => setTool('click')}
+            onProposalsStored={editor.reload}
+            onDeleteProposals={actions.deleteProposals}
+            onMessage={setMessage}
+          />
           <CategoryPanel categories={categories} current={currentCategory ?? null} onCurrent={actions.setCategory} counts={counts} onError={setMessage} />
           <AnnotationList
             annotations={editor.annotations}

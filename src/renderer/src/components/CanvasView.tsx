@@ -5,7 +5,9 @@ import { forwardRef, useCallback, useEffect, useImperativeHandle, useLayoutEffec
 import { Circle, Layer, Line, Shape, Stage } from 'react-konva';
 import type Konva from 'konva';
 import type { Annotation, Category, Image } from '../../../shared/contract';
-import { area, encode, fromCompressedString, maskToPolygons, polygonsToRle, toCocoRle, union, type Rle } from '../../../core/masks';
+import { area, bbox as rleBbox, encode, fromCompressedString, maskToPolygons, polygonsToRle, toCocoRle, union, type Rle } from '../../../core/masks';
+import type { ClickSegment } from '../canvas/clickTool';
+import { makeSprite } from '../canvas/sprites';
 import { MaskScene } from '../canvas/maskScene';
 import { buildPyramid, closePyramid, levelFor, loadImage, type Pyramid } from '../canvas/pyramid';
 import { applyStroke, floodFill, snapToCorner, snapToPixelCentre, type Pt } from '../canvas/raster';
@@ -16,6 +18,8 @@ import { fitView, screenToImage, visibleRect, wheelZoom, zoomTo, type View } fro
 import { client } from '../client';
 
 export const UNASSIGNED_COLOR = '#9aa1ad';
+/** The live click-segment mask: a colour no category palette uses, so it never looks like a stored mask. */
+export const LIVE_MASK_COLOR = '#00e5ff';
 
 /** Editable polygons of masks drawn as polygons in this session; valid while the mask is unchanged. */
 export type PolygonMemory = Map<number, { points: number[]; counts: string }>;
@@ -44,6 +48,8 @@ interface Props {
   currentCategory: number | null;
   polygons: PolygonMemory;
   onMessage(text: string): void;
+  /** The click-segment tool's points and live mask. */
+  click: ClickSegment;
 }
 
 type Drag =
@@ -57,7 +63,7 @@ const EDGE_HIT_PX = 5;
 const MAX_HANDLES = 800;
 
 export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(props, ref) {
-  const { image, editor, categories, hidden, locked, masksVisible, selected, onSelect, tool, brushSize, tolerance, currentCategory, polygons, onMessage } = props;
+  const { image, editor, categories, hidden, locked, masksVisible, selected, onSelect, tool, brushSize, tolerance, currentCategory, polygons, onMessage, click } = props;
   const W = image.width, H = image.height;
   const box = useRef<HTMLDivElement>(null);
   const stageRef = useRef<Konva.Stage>(null);
@@ -196,6 +202,26 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     return out;
   }, [selected, editor.annotations, W, H]);
 
+  // The live click-segment mask: a full-resolution tinted bitmap of its bbox and its exact outline.
+  const live = useMemo(() => {
+    const m = click.mask;
+    if (!m || m.w !== W || m.h !== H) return null;
+    const box = rleBbox(m);
+    if (box[2] <= 0 || box[3] <= 0) return null;
+    const sprite = makeSprite(m, box, 1, [0, 229, 255]);
+    return { sprite, rings: maskToPolygons(m).flatMap((p) => [p.outer, ...p.holes]) };
+  }, [click.mask, W, H]);
+  const liveFunc = useCallback(
+    (ctx: Konva.Context) => {
+      const sp = live?.sprite;
+      if (!sp) return;
+      const c = (ctx as unknown as { _context: CanvasRenderingContext2D })._context;
+      c.imageSmoothingEnabled = false;
+      c.drawImage(sp.canvas, sp.x, sp.y, sp.canvas.width * sp.step, sp.canvas.height * sp.step);
+    },
+    [live],
+  );
+
   // The polygon offered for vertex editing: the one drawn in this session, or the traced outline of a
   // mask that is a single region without holes.
   const editable = useMemo<number[] | null>(() => {
@@ -322,6 +348,12 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     if (e.button === 1 || (e.button === 0 && spaceDown.current)) {
       e.preventDefault();
       return startPan();
+    }
+    if (tool === 'click' && (e.button === 0 || e.button === 2)) {
+      if (p.x < 0 || p.y < 0 || p.x >= W || p.y >= H) return;
+      const positive = e.button === 0 && !e.altKey && !e.shiftKey;
+      click.add({ x: Math.floor(p.x), y: Math.floor(p.y), positive });
+      return;
     }
     if (e.button !== 0) return;
     switch (tool) {
@@ -454,7 +486,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     [scene, W, H],
   );
   const inv = 1 / view.scale;
-  const cursorStyle = spaceDown.current ? 'grab' : tool === 'select' ? 'default' : tool === 'wand' ? 'cell' : 'crosshair';
+  const cursorStyle = spaceDown.current ? 'grab' : tool === 'select' ? 'default' : tool === 'wand' ? 'cell' : tool === 'click' && click.status !== 'idle' ? 'progress' : 'crosshair';
   const strokeColor = tool === 'eraser' ? '#ff5a5a' : (categories.find((c) => c.id === currentCategory)?.color ?? UNASSIGNED_COLOR);
 
   return (
@@ -471,6 +503,9 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       data-tool={tool}
       data-busy={editor.busy ? 'true' : 'false'}
       data-masks={editor.annotations.length}
+      data-click-points={click.points.length}
+      data-click-status={click.status}
+      data-click-area={click.mask ? click.area : ''}
       style={{ cursor: cursorStyle }}
       onPointerDown={onPointerDown}
       onPointerMove={onPointerMove}
@@ -512,12 +547,39 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
           {stroke && (
             <Line points={stroke.length === 1 ? [stroke[0]!.x, stroke[0]!.y, stroke[0]!.x + 0.01, stroke[0]!.y] : stroke.flatMap((p) => [p.x, p.y])} stroke={strokeColor} opacity={0.6} strokeWidth={brushSize} lineCap="round" lineJoin="round" listening={false} />
           )}
+          {live && (
+            <>
+              <Shape sceneFunc={liveFunc} listening={false} perfectDrawEnabled={false} />
+              {live.rings.map((r, i) => (
+                <Line key={`live-${i}`} points={r} closed stroke={LIVE_MASK_COLOR} strokeWidth={2} strokeScaleEnabled={false} dash={[6, 4]} listening={false} perfectDrawEnabled={false} />
+              ))}
+            </>
+          )}
+          {click.points.map((p, i) => (
+            <Circle
+              key={`pt-${i}`}
+              x={p.x + 0.5}
+              y={p.y + 0.5}
+              radius={6 * inv}
+              fill={p.positive ? '#2fd56b' : '#ff4d4d'}
+              stroke="#ffffff"
+              strokeWidth={2}
+              strokeScaleEnabled={false}
+              listening={false}
+            />
+          ))}
           {cursor && (tool === 'brush' || tool === 'eraser') && (
             <Circle x={cursor.x} y={cursor.y} radius={brushSize / 2} stroke={tool === 'eraser' ? '#ff5a5a' : '#ffffff'} strokeWidth={1} strokeScaleEnabled={false} listening={false} />
           )}
         </Layer>
       </Stage>
       {!pyramid && <div className="canvas-note">{loadError ?? 'Loading image…'}</div>}
+      {tool === 'click' && click.status !== 'idle' && (
+        <div className="click-busy" role="status" data-testid="click-busy">
+          <span className="spinner" />
+          {click.status === 'attention' ? 'Computing attention… (the first click on an image takes a few seconds)' : 'Segmenting…'}
+        </div>
+      )}
     </div>
   );
 });

@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { Image, ImageStatus } from '../../../shared/contract';
 import { client } from '../client';
+import { SegmentBatchButton } from './SegmentPanel';
 
 const ROW_H = 60;
 const PAGE = 200;
@@ -25,6 +26,7 @@ export function ImageStrip({
   onOpen,
   version,
   onOpenFolder,
+  onMessage,
 }: {
   filter: StripFilter;
   onFilter(f: StripFilter): void;
@@ -32,6 +34,7 @@ export function ImageStrip({
   onOpen(img: Image, index: number): void;
   version: number;
   onOpenFolder(): void;
+  onMessage?(msg: string): void;
 }) {
   const scroller = useRef<HTMLDivElement>(null);
   const [height, setHeight] = useState(600);
@@ -119,6 +122,7 @@ export function ImageStrip({
         <div style={{ height: total * ROW_H, position: 'relative' }}>{rows}</div>
       </div>
       <div className="strip-footer">
+        <SegmentBatchButton filter={filter} onMessage={onMessage} />
         <button onClick={onOpenFolder} title="Open another folder">
           Open folder…
         </button>

@@ -6,6 +6,7 @@ import { ExportDialog } from './ExportDialog';
 import { ImageGrid } from './ImageGrid';
 import { STATUSES } from './ImageStrip';
 import { JobBar } from './JobBar';
+import { ModelSelect, SegmentBatchButton } from './SegmentPanel';
 
 /** The open image lives in the URL hash (#/image/ID), so a reload comes back to it. */
 function imageFromHash(): number | null {
@@ -73,6 +74,8 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         <span className="folder" title={project.folder}>
           <bdi dir="ltr">{project.folder}</bdi>
         </span>
+        <ModelSelect compact />
+        <SegmentBatchButton filter={{ status, search }} />
         <button onClick={() => client.call('project.index', {})}>Re-index</button>
         <button onClick={() => setExporting(true)} data-testid="open-export">
           Export
