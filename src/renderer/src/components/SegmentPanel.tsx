@@ -102,7 +102,7 @@ export function SegmentPanel({
   return (
     <section className="panel-section segment-panel" data-testid="segment-panel">
       <h3>DiffSeg</h3>
-      <ModelSelect />
+      <ModelSelect compact />
       <div className="segment-row">
         {tool === 'click' ? (
           <span className="small" data-testid="click-info">

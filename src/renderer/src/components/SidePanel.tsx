@@ -231,7 +231,7 @@ export function AnnotationList({
           ))}
         </ul>
       </div>
-      {annotations.length === 0 && <p className="empty small">No masks yet: draw one with the polygon (P), brush (B) or magic wand (W).</p>}
+      {annotations.length === 0 && <p className="empty small">No masks yet: draw one with the polygon (P), brush (B), magic wand (W) or click segment (C).</p>}
     </section>
   );
 }
