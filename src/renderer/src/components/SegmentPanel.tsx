@@ -59,12 +59,13 @@ export function SegmentPanel({
   jobRef.current = job;
   const settle = (j: Job) => {
     setJob(null);
-    const r = j.result as { proposals?: number; failed?: { error: string }[] } | undefined;
+    const r = j.result as { proposals?: number; segmented?: number; skipped?: number; failed?: { error: string }[] } | undefined;
     const failed = j.state === 'failed' ? (j.error ?? 'unknown error') : r?.failed?.[0]?.error;
     if (failed) {
       setJobError(failed);
       onMessage(`Segment everything failed: ${failed}`);
     } else if (j.state === 'cancelled') onMessage('Segment everything cancelled');
+    else if (r?.skipped && !r.segmented) onMessage('Already segmented with this model and settings: a finished run is not repeated');
     else onMessage(`Segment everything: ${r?.proposals ?? 'new'} proposals (grey, unassigned)`);
     onProposalsStored();
   };
