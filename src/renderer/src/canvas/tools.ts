@@ -20,7 +20,7 @@ export const SHORTCUTS: { keys: string; action: string }[] = [
   { keys: 'Enter', action: 'Close the polygon being drawn / accept the click-segment mask' },
   { keys: 'Backspace', action: 'Remove the last polygon vertex / click point' },
   { keys: 'Esc', action: 'Cancel the drawing, clear the click points / clear the selection' },
-  { keys: 'Click, right click', action: 'Click segment: + point (include), − point (exclude); Alt/Shift+click is − too' },
+  { keys: 'Click / right click', action: 'Click segment tool: + point / − point (Alt/Shift+click: − too)' },
   { keys: 'Alt+click', action: 'Delete a polygon vertex (Select tool); click an edge to insert one' },
   { keys: '[  ]', action: 'Brush size smaller / bigger' },
   { keys: '{  }', action: 'Magic wand tolerance lower / higher' },
