@@ -59,7 +59,7 @@ export function makeScene(width: number, height: number, count: number, seed: nu
   const colors = [...PALETTE].sort(() => r() - 0.5);
   for (let tries = 0; shapes.length < count && tries < 5000; tries++) {
     const disk = r() < 0.4;
-    const size = m * (0.22 + r() * 0.14);
+    const size = m * (0.26 + r() * 0.12); // ≥ ~10 latent cells across: DiffSeg works on a 64² grid
     const s: Shape = disk
       ? { kind: 'disk', x: 0, y: 0, w: Math.round(size / 2), h: 0, color: colors[shapes.length]! }
       : { kind: 'rect', x: 0, y: 0, w: Math.round(size * (0.7 + r() * 0.6)), h: Math.round(size * (0.7 + r() * 0.6)), color: colors[shapes.length]! };

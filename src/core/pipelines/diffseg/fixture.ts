@@ -55,7 +55,7 @@ const SIZES = [64, 32, 16, 8] as const;
 const TEXT_DIM = 8;
 const VOCAB = 512 + 2; // bytes, bytes</w>, SOT, EOT (openai vocabulary with zero merges)
 /** Bumped whenever the graphs change, so cached fixture folders are rebuilt. */
-const FIXTURE_VERSION = 2;
+const FIXTURE_VERSION = 4;
 
 const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 
