@@ -182,6 +182,7 @@ describe.skipIf(!hasChromium || !hasDiffSegApi)('DiffSeg in the canvas (Chromium
     await expect.poll(() => page.getByTestId('annotation-row').count()).toBe(proposals.length + 2);
     await expect.poll(() => page.getByTestId('delete-proposals').textContent()).toContain(`(${proposals.length})`);
     await page.keyboard.press('v');
+    await page.keyboard.press('Escape');
     await shot('diffseg-everything');
 
     await page.getByTestId('delete-proposals').click();
