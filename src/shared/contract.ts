@@ -121,6 +121,24 @@ export const CocoImportReport = z.object({
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
+/** DiffSeg parameters (all optional; defaults are the reference's: τ 1.1, 3 iterations, 16×16 anchors, no refine). */
+export const DiffSegParamsInput = z
+  .object({
+    tau: z.union([z.number().positive().max(100), z.array(z.number().positive().max(100)).min(1).max(10)]).optional(),
+    iterations: z.number().int().min(1).max(10).optional(),
+    grid: z.number().int().min(2).max(64).optional(),
+    refine: z.boolean().optional(),
+  })
+  .strict();
+export type DiffSegParamsInput = z.infer<typeof DiffSegParamsInput>;
+
+/** A click in image pixels; positive = add (+), false = remove (−). */
+export const ClickPoint = z.object({ x: z.number().finite(), y: z.number().finite(), positive: z.boolean() }).strict();
+export type ClickPoint = z.infer<typeof ClickPoint>;
+
+/** 'fixture' (test model, not SD), a bundle folder, or an installed bundle's name; default: the first installed bundle. */
+const ModelSpec = z.string().min(1).max(4096);
+
 const none = z.object({}).strict();
 
 /** Every method: its input and output schema. Names are `area.verb`. */
@@ -242,6 +260,33 @@ export const methods = {
       .strict()
       .refine((v) => (v.file === undefined) !== (v.document === undefined), 'give exactly one of file or document'),
     output: CocoImportReport,
+  },
+  /**
+   * DiffSeg segment-everything over images as a job (progress: image i of n; cancel; resume: images with a finished
+   * run of the same model and params are skipped). Results are proposals: annotations with categoryId null,
+   * source 'diffseg' and the run's id. The job's result is the batch report.
+   */
+  'diffseg.segment': {
+    input: z.object({ imageIds: z.array(Id).max(1_000_000).optional(), params: DiffSegParamsInput.optional(), model: ModelSpec.optional() }).strict(),
+    output: z.object({ jobId: z.string() }),
+  },
+  /** Click-to-segment: the mask of + / − clicks (image pixels). The first click on an image computes its attention. */
+  'diffseg.click': {
+    input: z.object({ imageId: Id, points: z.array(ClickPoint).min(1).max(100), params: DiffSegParamsInput.optional(), model: ModelSpec.optional() }).strict(),
+    output: z.object({
+      mask: z.object({ size: z.tuple([z.number(), z.number()]), counts: z.string() }),
+      area: z.number(),
+      /** The image's attention came from the cache (no model ran). */
+      cached: z.boolean(),
+      ms: z.number(),
+    }),
+  },
+  /** Keeps a click result: the points as a prompt, the mask as an annotation (source 'diffseg-click'), one undo step. */
+  'diffseg.acceptClick': {
+    input: z
+      .object({ imageId: Id, points: z.array(ClickPoint).min(1).max(100), categoryId: Id.nullable(), params: DiffSegParamsInput.optional(), model: ModelSpec.optional() })
+      .strict(),
+    output: Annotation,
   },
 } as const;
 

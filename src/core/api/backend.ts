@@ -39,6 +39,8 @@ import {
   type EditOp,
   type ImageRow,
 } from '../project';
+import { ModelNotFoundError } from '../pipelines/diffseg/models';
+import { DiffSegService } from '../pipelines/diffseg/job';
 import { ApiError } from './errors';
 
 type Handlers = { [M in MethodName]: (input: z.output<(typeof methods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M> };
@@ -49,6 +51,8 @@ export interface BackendOptions {
   version?: string;
   /** Native folder picker (Electron); absent in web mode. */
   pickFolder?: () => Promise<string | null>;
+  /** DiffSeg model when a call names none ('fixture', a bundle folder or name); default: env or the first installed bundle. */
+  diffsegModel?: string;
 }
 
 export class Backend {
@@ -59,7 +63,16 @@ export class Backend {
     finished: (job) => this.emit('job.finished', job),
   });
 
+  private diffsegService: DiffSegService | null = null;
+
   constructor(private readonly options: BackendOptions) {}
+
+  /** DiffSeg state of the open project (models, attention cache); made on first use. */
+  private diffseg(): DiffSegService {
+    const store = this.need();
+    if (this.diffsegService?.store !== store) this.diffsegService = new DiffSegService(store, { defaultModel: this.options.diffsegModel });
+    return this.diffsegService;
+  }
 
   onEvent(listener: EventSink): () => void {
     this.listeners.add(listener);
@@ -84,12 +97,16 @@ export class Backend {
     }
     this.store?.close();
     this.store = store;
+    void this.diffsegService?.dispose();
+    this.diffsegService = null;
     this.emit('project.changed', { what: 'project' });
     return this.info(store);
   }
 
   async close(): Promise<void> {
     await this.jobs.cancelAll();
+    await this.diffsegService?.dispose();
+    this.diffsegService = null;
     this.store?.close();
     this.store = null;
   }
@@ -108,6 +125,7 @@ export class Backend {
     } catch (e) {
       if (e instanceof ApiError) throw e;
       if (e instanceof StoreError || e instanceof MaskFormatError) throw new ApiError('bad_request', e.message);
+      if (e instanceof ModelNotFoundError) throw new ApiError('bad_request', e.message);
       throw e;
     }
   }
@@ -330,7 +348,39 @@ export class Backend {
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },
+    'diffseg.segment': ({ imageIds, params, model }) => {
+      const service = this.diffseg();
+      const job = this.jobs.start('diffseg', (ctx) =>
+        service.batch({
+          imageIds, params, model, signal: ctx.signal,
+          onProgress: (done, total, message) => ctx.progress(done, total, message),
+          onImage: (imageId) => this.emit('project.changed', { what: 'annotations', imageId }),
+        }),
+      );
+      return { jobId: job.id };
+    },
+    'diffseg.click': async ({ imageId, points, params, model }) => {
+      this.image(imageId);
+      const r = await diffsegCall(() => this.diffseg().click(imageId, points, params, model));
+      return { mask: { size: [r.mask.h, r.mask.w], counts: toCompressedString(r.mask) }, area: r.area, cached: r.cached, ms: r.ms };
+    },
+    'diffseg.acceptClick': async ({ imageId, points, categoryId, params, model }) => {
+      this.image(imageId);
+      const a = await diffsegCall(() => this.diffseg().acceptClick(imageId, points, categoryId, params, model));
+      this.emit('project.changed', { what: 'annotations', imageId });
+      return toAnnotation(a);
+    },
   };
+}
+
+/** DiffSeg's argument errors (RangeError: nothing selected, bad parameters) are the caller's: bad_request. */
+async function diffsegCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof RangeError) throw new ApiError('bad_request', e.message);
+    throw e;
+  }
 }
 
 function rleOf(a: AnnotationRow): Rle {

@@ -13,6 +13,10 @@ import { CocoFileError, importCocoFile } from '../formats/coco/import';
 import { progressPrinter } from './progress';
 import { writeFile } from 'node:fs/promises';
 import { registerModelsCommands } from './models';
+import { runDiffSegBatch } from '../pipelines/diffseg/job';
+import { ModelNotFoundError, disposeSharedInferenceHost, resolveDiffSegModels } from '../pipelines/diffseg/models';
+import { DiffSegCache } from '../pipelines/diffseg/cache';
+import { PROJECT_DIR } from '../project';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, partial: 3 } as const;
 
@@ -174,6 +178,67 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       });
       await server.close();
       await backend.close();
+    });
+
+  program
+    .command('segment')
+    .description('segment images with a pipeline; results are stored as proposals (runs + annotations without a category)')
+    .argument('<folder>', 'the image folder (indexed first, incrementally)')
+    .addOption(new Option('--pipeline <name>', 'segmentation pipeline').choices(['diffseg']).default('diffseg'))
+    .option('--model <dir|name|fixture>', 'model bundle folder or installed bundle name; "fixture" = the test fixture (not SD)')
+    .option('--images <pathsOrIds...>', 'only these images (paths relative to the folder, or ids)')
+    .option('--tau <t>', 'DiffSeg KL merge threshold τ (1.1 COCO-Stuff, 0.9 Cityscapes)', parseNumber)
+    .option('--iterations <n>', 'DiffSeg merge iterations', parseNumber)
+    .option('--grid <m>', 'DiffSeg anchors per side', parseNumber)
+    .option('--refine', 'DiffSeg k-means refinement')
+    .option('--json', 'print the report as JSON')
+    .action(async (folder: string, o: { model?: string; images?: string[]; tau?: number; iterations?: number; grid?: number; refine?: boolean; json?: boolean }) => {
+      const store = openStore(folder);
+      try {
+        await indexFolder(store);
+        let imageIds: number[] | undefined;
+        if (o.images) {
+          imageIds = o.images.map((ref) => {
+            const img = store.getImageByPath(ref.replace(/\\/g, '/')) ?? (/^\d+$/.test(ref) ? store.getImage(Number(ref)) : undefined);
+            if (!img) throw new CliFailure(`no image ${ref} in ${store.folder}`);
+            return img.id;
+          });
+        }
+        const models = await resolveDiffSegModels(o.model ?? process.env['DIFFLABEL_DIFFSEG_MODEL']).catch((e) => {
+          throw e instanceof ModelNotFoundError ? new CliFailure(e.message) : e;
+        });
+        const cache = new DiffSegCache({ diskDir: join(store.folder, PROJECT_DIR, 'cache', 'diffseg'), memoryBytes: 0 });
+        const controller = new AbortController();
+        const stop = () => controller.abort();
+        process.once('SIGINT', stop);
+        try {
+          const progress = progressPrinter(io.err, 'segmenting');
+          const params = { tau: o.tau, iterations: o.iterations, grid: o.grid, refine: o.refine };
+          const report = await runDiffSegBatch(store, {
+            imageIds, models, cache, signal: controller.signal,
+            params: Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)),
+            onProgress: progress.update,
+          });
+          progress.done();
+          await cache.flush();
+          if (o.json) say(JSON.stringify(report, null, 2));
+          else {
+            say(`segmented ${store.folder} with diffseg (${report.model}): ${report.segmented} images, ${report.proposals} proposals; ${report.skipped} already done; ${report.failed.length} failed${report.cancelled ? '; cancelled' : ''}`);
+            for (const f of report.failed) say(`  failed: ${f.path || f.imageId}: ${f.error}`);
+          }
+          // Unreadable files are skipped (not segmented), reported like `index` does.
+          const unreadable = imageIds ? [] : store.listImages({ status: 'error' });
+          if (!o.json) for (const u of unreadable) say(`  skipped (unreadable): ${u.path}: ${u.error ?? 'unreadable'}`);
+          if (report.cancelled) code = EXIT.error;
+          else if (report.failed.length || unreadable.length) code = EXIT.partial;
+        } finally {
+          process.off('SIGINT', stop);
+          await models.dispose();
+          await disposeSharedInferenceHost(); // the inference worker thread would keep the process alive
+        }
+      } finally {
+        store.close();
+      }
     });
 
   registerModelsCommands(program, io, (c) => (code = c));

@@ -186,7 +186,7 @@ export async function resolveDiffSegModels(spec: string | undefined, opts: OpenM
   if (!usable.length)
     throw new ModelNotFoundError(
       'no model bundle for DiffSeg is installed. Convert a Stable Diffusion 1.x checkpoint once with ' +
-        '`npx difflabel models convert <diffusers folder | v1-5-pruned-emaonly.safetensors> <models folder>/sd15` ' +
+        '`npx difflabel models convert <diffusers folder | v1-5-pruned-emaonly.safetensors> --out <models folder>/sd15` ' +
         `(models folder: ${process.env['DIFFLABEL_MODELS_DIR'] ?? 'resources/models or the user models folder'}), ` +
         'or pass a bundle folder (--model DIR); --model fixture runs the test fixture (not a real segmenter).',
     );
