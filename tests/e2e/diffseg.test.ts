@@ -11,16 +11,14 @@ import { Backend } from '../../src/core/api/backend';
 import { startServer, type RunningServer } from '../../src/core/server/server';
 import { indexFolder } from '../../src/core/project';
 import { decode, fromCocoRle } from '../../src/core/masks';
-import { methods, type Annotation } from '../../src/shared/contract';
+import type { Annotation } from '../../src/shared/contract';
 import { hasChromium, launchChromium, screenshotDir } from '../helpers/browser';
 import { tempDir } from '../helpers/folder';
 import { SCENE, iou01, sceneRgb, shapeMask } from './diffseg-scene';
 
 const ui = join(__dirname, '..', '..', 'out', 'renderer');
-const hasDiffSegApi = 'diffseg.click' in methods && 'diffseg.acceptClick' in methods && 'diffseg.segment' in methods;
-if (!hasDiffSegApi) console.warn('DiffSeg browser test skipped: the contract has no diffseg.click / diffseg.acceptClick / diffseg.segment');
 
-describe.skipIf(!hasChromium || !hasDiffSegApi)('DiffSeg in the canvas (Chromium, web mode, fixture model)', () => {
+describe.skipIf(!hasChromium)('DiffSeg in the canvas (Chromium, web mode, fixture model)', () => {
   let dir: ReturnType<typeof tempDir>;
   let backend: Backend;
   let server: RunningServer;

@@ -2,34 +2,20 @@
 // localStorage, shared by every component through a tiny store) and the batch-start helper used by the canvas,
 // the image strip and the grid.
 import { useEffect, useState, useSyncExternalStore } from 'react';
-import type { Annotation, CocoRle, MethodOutput } from '../../../shared/contract';
+import type { MethodInput, MethodOutput } from '../../../shared/contract';
 import { client } from '../client';
 
-export interface ClickPoint {
-  x: number;
-  y: number;
-  positive: boolean;
-}
-export interface ClickAnswer {
-  mask: CocoRle;
-  area: number;
-  cached: boolean;
-  ms: number;
-}
-
-// The DiffSeg methods are called by name: the renderer keeps compiling whatever the contract's exact
-// schemas are; the back end validates every payload anyway.
-const call = client.call as unknown as (method: string, input: unknown) => Promise<unknown>;
+export type ClickPoint = MethodInput<'diffseg.click'>['points'][number];
+export type ClickAnswer = MethodOutput<'diffseg.click'>;
 
 /** `model` omitted: the back end takes the first installed bundle (or says how to convert one). */
 const withModel = <T extends object>(input: T, model: string) => (model ? { ...input, model } : input);
 
 export const diffseg = {
-  click: (imageId: number, points: ClickPoint[], model: string) => call('diffseg.click', withModel({ imageId, points }, model)) as Promise<ClickAnswer>,
+  click: (imageId: number, points: ClickPoint[], model: string) => client.call('diffseg.click', withModel({ imageId, points }, model)),
   accept: (imageId: number, points: ClickPoint[], categoryId: number | null, model: string) =>
-    call('diffseg.acceptClick', withModel({ imageId, points, categoryId }, model)) as Promise<Annotation>,
-  segment: (imageIds: number[] | undefined, model: string) =>
-    call('diffseg.segment', withModel(imageIds ? { imageIds } : {}, model)) as Promise<{ jobId: string }>,
+    client.call('diffseg.acceptClick', withModel({ imageId, points, categoryId }, model)),
+  segment: (imageIds: number[] | undefined, model: string) => client.call('diffseg.segment', withModel(imageIds ? { imageIds } : {}, model)),
 };
 
 // ---- the model choice --------------------------------------------------------------------------------------
