@@ -5,6 +5,7 @@
 // extrapolated to the full 256 × 4096. Prints one JSON object. Env: BENCH_RUNS (default 3), BENCH_SEED.
 import os from 'node:os';
 import { createRequire } from 'node:module';
+import { rng } from '../tests/helpers/random';
 import {
   aggregateAttention, clickMask, clickProposal, mergeDetailed, prepareClicks, proposalsToLabels, releaseMathSessions,
 } from '../src/core/pipelines/diffseg';
@@ -14,16 +15,6 @@ const SEED = Number(process.env.BENCH_SEED ?? 1);
 const S = 64;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A 64×64 RGB Voronoi scene of `cells` random regions with a little pixel noise. */
 function voronoi(cells: number, R: () => number): Float64Array {

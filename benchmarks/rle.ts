@@ -3,6 +3,7 @@
 // same run; plus polygon tracing and the drift of simplified polygons. Prints one JSON object.
 
 import os from 'node:os';
+import { rng } from '../tests/helpers/random';
 import {
   area, decode, encode, fillHoles, fromCompressedString, intersect, iou, maskToPolygons, polygonsToRle, subtract, toCompressedString,
   union, type Rle,
@@ -11,16 +12,6 @@ import {
 const H = 1024, W = 1024;
 const MB = (H * W) / 1e6; // one byte per pixel of the row-major mask
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function disk(cx: number, cy: number, r: number, m = new Uint8Array(H * W)): Uint8Array {
   for (let y = Math.max(0, Math.floor(cy - r)); y < Math.min(H, Math.ceil(cy + r)); y++) {

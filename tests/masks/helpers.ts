@@ -1,15 +1,6 @@
 // Shared generators for the masks tests: a seeded PRNG and random masks of several kinds.
+export { rng } from '../helpers/random';
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Row-major mask: union of random ellipses, then a fraction `speckle` of pixels flipped. */
 export function blobMask(R: () => number, h: number, w: number, nblobs: number, speckle = 0): Uint8Array {

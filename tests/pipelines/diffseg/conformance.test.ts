@@ -1,6 +1,7 @@
 // DiffSeg post-processing conformance: each step against an independent float64 JS transcription of the reference
 // (google/diffseg diffseg/segmentor.py) on tiny synthetic tensors, hand-computed values, and one synthetic scene end to end.
 import { afterAll, describe, expect, it } from 'vitest';
+import { rng } from '../../helpers/random';
 import {
   aggregateAttention, anchorGrid, anchorMerge, clickMask, clickProposal, greedyMerge, kmeansRefine, mergeDetailed, mergeProposals,
   prepareClicks, proposalsToLabels, releaseMathSessions, resolveParams,
@@ -10,16 +11,6 @@ afterAll(() => releaseMathSessions());
 
 // ---- deterministic helpers ------------------------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rect = { x0: number; y0: number; x1: number; y1: number; c: [number, number, number] };
 
