@@ -121,13 +121,17 @@ export const CocoImportReport = z.object({
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
-/** DiffSeg parameters (all optional; defaults are the reference's: τ 1.1, 3 iterations, 16×16 anchors, no refine). */
+/**
+ * DiffSeg parameters (all optional; defaults are the reference's: τ 1.1, 3 iterations, 16×16 anchors, no refine;
+ * plus guided: outlines snapped to the image's colour edges, on by default, false = the reference's upsampling).
+ */
 export const DiffSegParamsInput = z
   .object({
     tau: z.union([z.number().positive().max(100), z.array(z.number().positive().max(100)).min(1).max(10)]).optional(),
     iterations: z.number().int().min(1).max(10).optional(),
     grid: z.number().int().min(2).max(64).optional(),
     refine: z.boolean().optional(),
+    guided: z.boolean().optional(),
   })
   .strict();
 export type DiffSegParamsInput = z.infer<typeof DiffSegParamsInput>;

@@ -191,8 +191,9 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .option('--iterations <n>', 'DiffSeg merge iterations', parseNumber)
     .option('--grid <m>', 'DiffSeg anchors per side', parseNumber)
     .option('--refine', 'DiffSeg k-means refinement')
+    .option('--no-guided', 'DiffSeg outlines from the 64² attention only (the reference), not snapped to the image\'s edges')
     .option('--json', 'print the report as JSON')
-    .action(async (folder: string, o: { model?: string; images?: string[]; tau?: number; iterations?: number; grid?: number; refine?: boolean; json?: boolean }) => {
+    .action(async (folder: string, o: { model?: string; images?: string[]; tau?: number; iterations?: number; grid?: number; refine?: boolean; guided?: boolean; json?: boolean }) => {
       const store = openStore(folder);
       try {
         await indexFolder(store);
@@ -213,7 +214,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         process.once('SIGINT', stop);
         try {
           const progress = progressPrinter(io.err, 'segmenting');
-          const params = { tau: o.tau, iterations: o.iterations, grid: o.grid, refine: o.refine };
+          const params = { tau: o.tau, iterations: o.iterations, grid: o.grid, refine: o.refine, guided: o.guided };
           const report = await runDiffSegBatch(store, {
             imageIds, models, cache, signal: controller.signal,
             params: Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)),

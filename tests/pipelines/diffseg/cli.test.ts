@@ -47,7 +47,9 @@ describe('difflabel segment', () => {
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ total: 2, skipped: 2, segmented: 0 });
     r = cli({}, 'segment', dir.path, '--model', 'fixture', '--images', 'a.png', '--tau', '0.9', '--json');
-    expect(JSON.parse(r.stdout)).toMatchObject({ total: 1, segmented: 1, params: { tau: 0.9 } });
+    expect(JSON.parse(r.stdout)).toMatchObject({ total: 1, segmented: 1, params: { tau: 0.9, guided: true } });
+    r = cli({}, 'segment', dir.path, '--model', 'fixture', '--images', 'a.png', '--no-guided', '--json');
+    expect(JSON.parse(r.stdout)).toMatchObject({ total: 1, segmented: 1, params: { tau: 1.1, guided: false } });
   });
 
   it('exits 3 when some images cannot be read, 1 when there is no model, 2 on bad usage', () => {

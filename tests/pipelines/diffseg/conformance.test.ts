@@ -3,8 +3,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { rng } from '../../helpers/random';
 import {
-  aggregateAttention, anchorGrid, anchorMerge, clickMask, clickProposal, greedyMerge, kmeansRefine, mergeDetailed, mergeProposals,
-  prepareClicks, proposalsToLabels, releaseMathSessions, resolveParams,
+  aggregateAttention, anchorGrid, anchorMerge, clickProposal, clickRegion, greedyMerge, kmeansRefine, mergeDetailed, mergeProposals,
+  prepareClicks, proposalsToLabels, rankProposals, releaseMathSessions, resolveParams,
 } from '../../../src/core/pipelines/diffseg';
 
 afterAll(() => releaseMathSessions());
@@ -418,20 +418,34 @@ describe('synthetic scene end to end (64×64 aggregated from 64, 32, 16, 8)', ()
     const merged = await sceneMerge();
     const ctx = await prepareClicks(agg, {}, merged);
     const t = truth(256);
+    const ranked = await rankProposals(merged.proposals, 256, 256);
+    const region = async (cell: { x: number; y: number }) =>
+      clickRegion({ proposal: await clickProposal(agg, cell, {}, ctx), proposals: merged.proposals, ranked, at: { x: cell.x * 4 + 2, y: cell.y * 4 + 2 }, outH: 256, outW: 256 });
     for (const [k, r] of RECTS.entries()) {
-      const cell = { x: Math.floor((r.x0 + r.x1) / 2), y: Math.floor((r.y0 + r.y1) / 2) };
-      const p = await clickProposal(agg, cell, {}, ctx);
-      const mask = await clickMask({ positive: [p], proposals: merged.proposals, outH: 256, outW: 256 });
+      const mask = await region({ x: Math.floor((r.x0 + r.x1) / 2), y: Math.floor((r.y0 + r.y1) / 2) });
       expect(iou((i) => mask[i] === 1, (i) => t[i] === k + 1, t.length), `rect ${k}`).toBeGreaterThanOrEqual(0.9);
     }
-    const p0 = await clickProposal(agg, { x: 15, y: 15 }, {}, ctx);
-    const p1 = await clickProposal(agg, { x: 47, y: 20 }, {}, ctx);
-    const both = await clickMask({ positive: [p0, p1], proposals: merged.proposals, outH: 256, outW: 256 });
-    expect(iou((i) => both[i] === 1, (i) => t[i] === 1 || t[i] === 2, t.length)).toBeGreaterThanOrEqual(0.9);
-    // A − click elsewhere competes and is never selected; the + object stays whole.
-    const pBlue = await clickProposal(agg, { x: 30, y: 48 }, {}, ctx);
-    const neg = await clickMask({ positive: [p0], negative: [pBlue], proposals: merged.proposals, outH: 256, outW: 256 });
-    expect(iou((i) => neg[i] === 1, (i) => t[i] === 1, t.length)).toBeGreaterThanOrEqual(0.9);
+    const a = await region({ x: 15, y: 15 });
+    const b = await region({ x: 47, y: 20 });
+    expect(iou((i) => (a[i]! | b[i]!) === 1, (i) => t[i] === 1 || t[i] === 2, t.length)).toBeGreaterThanOrEqual(0.9);
+    // + A, + B, − A: B alone (nothing of A left).
+    expect(iou((i) => (a[i]! | b[i]!) === 1 && a[i] === 0, (i) => t[i] === 2, t.length)).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('a click region: same-region segments plus the pixels the click proposal wins; the segment under the click if none', async () => {
+    // 1×4 maps, outputs at 1×4 (no resampling between equal sizes). Winner per pixel: 0 0 1 2.
+    const P = [Float32Array.of(0.4, 0.4, 0.1, 0.1), Float32Array.of(0.1, 0.1, 0.6, 0.2), Float32Array.of(0.1, 0.1, 0.2, 0.6)];
+    const sq = (m: Float32Array) => Float32Array.of(...m, ...m, ...m, ...m); // 4×4: rows repeated
+    const props = P.map(sq);
+    const ranked = await rankProposals(props, 4, 4);
+    expect(Array.from(ranked.label.subarray(0, 4))).toEqual([0, 0, 1, 2]);
+    const region = (proposal: Float32Array, tau: number) => clickRegion({ proposal: sq(proposal), proposals: props, ranked, at: { x: 3, y: 0 }, tau, outH: 4, outW: 4 });
+    // Equal to proposal 1 (KL 0 < τ) → its segment, and no other pixel (0.1 < 0.4, 0.2 < 0.6).
+    expect(Array.from((await region(P[1]!, 0.01)).subarray(0, 4))).toEqual([0, 0, 1, 0]);
+    // A proposal unlike all (τ tiny) wins where it is ≥ the winner: pixel 2 (0.6 ≥ 0.6) and pixel 3 (0.7 ≥ 0.6).
+    expect(Array.from((await region(Float32Array.of(0.1, 0.1, 0.6, 0.7), 1e-9)).subarray(0, 4))).toEqual([0, 0, 1, 1]);
+    // Wins nowhere, like nothing: the segment under the click (x 3 → proposal 2).
+    expect(Array.from((await region(Float32Array.of(0.01, 0.01, 0.01, 0.01), 1e-9)).subarray(0, 4))).toEqual([0, 0, 0, 1]);
   });
 
   it('a click on an anchor cell reproduces that anchor\'s iteration-0 proposal; without stages it stops there', async () => {

@@ -5,7 +5,7 @@ import { decode } from '../../../src/core/masks';
 import { SessionManager } from '../../../src/core/ml/runtime';
 import { DiffSegCache } from '../../../src/core/pipelines/diffseg/cache';
 import { openFixtureModels, type DiffSegModels } from '../../../src/core/pipelines/diffseg/models';
-import { labelMapToRles, letterbox, pixelToCell, segmentAndStore, stableParams } from '../../../src/core/pipelines/diffseg/pipeline';
+import { labelMapToRles, letterbox, pixelToCell, segmentAndStore, segmentEverything, stableParams } from '../../../src/core/pipelines/diffseg/pipeline';
 import { matchedMiou } from './fixture-scenes';
 import { annotationPixels, sceneProject, type SceneProject } from './helpers';
 
@@ -59,6 +59,19 @@ describe('segment everything (fixture)', () => {
       expect(miou, `scene ${scene.width}×${scene.height}: ${ious.map((x) => x.toFixed(2)).join(' ')}`).toBeGreaterThanOrEqual(0.9);
       expect(p.store.historyState(imageId)).toMatchObject({ canUndo: true, undoLabel: 'segment everything' });
     }
+  });
+
+  it('image-guided outlines (the default) fit the shapes better than the reference upsampling, on every scene', async () => {
+    const cache = new DiffSegCache();
+    for (const [imageId, scene] of p.scenes) {
+      const image = p.store.getImage(imageId)!;
+      const miou = async (guided: boolean) => matchedMiou(scene, (await segmentEverything(p.store, image, stableParams({ guided }), { models, cache })).masks.map((m) => decode(m))).miou;
+      const [guided, plain] = [await miou(true), await miou(false)];
+      expect(guided, `${image.path}: guided ${guided.toFixed(3)}, plain ${plain.toFixed(3)}`).toBeGreaterThan(plain + 0.02);
+      expect(guided).toBeGreaterThanOrEqual(0.95);
+    }
+    const r = await segmentAndStore(p.store, [...p.scenes.keys()][0]!, stableParams({ guided: false }), { models, cache });
+    expect(r.run.params).toMatchObject({ guided: false, tau: 1.1 });
   });
 
   it('undo removes the whole set of proposals at once', async () => {

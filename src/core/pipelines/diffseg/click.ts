@@ -3,7 +3,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../ml/graph';
 import { aggregatedSide } from './aggregate';
 import { symmetricKL } from './kl';
-import { proposalsToLabels } from './labels';
+import { regionAgainst, type LabelOptions, type RankedLabels } from './labels';
 import type { MergeResult } from './merge';
 import { f32, i64, mathSession } from './onnx';
 import { resolveParams, type DiffSegParams } from './params';
@@ -131,33 +131,34 @@ export async function clickProposal(
   return Float32Array.from(cur);
 }
 
-export interface ClickMaskOptions {
-  /** Proposals of + clicks (clickProposal), at least one. */
-  positive: Float32Array[];
-  /** Proposals of − clicks. */
-  negative?: Float32Array[];
-  /** Segment-everything proposals (mergeProposals) that compete for the pixels. */
+export interface ClickRegionOptions {
+  /** The click's proposal (clickProposal). */
+  proposal: Float32Array;
+  /** Segment-everything proposals (mergeProposals) … */
   proposals: Float32Array[];
-  /** A segment-everything proposal within τ of any click proposal is the same region and is left out (default: 1.1). */
+  /** … ranked at the output size: rankProposals(proposals, outH, outW, { guide }). */
+  ranked: RankedLabels;
+  /** The click's pixel in the output map (for the fallback). */
+  at: { x: number; y: number };
+  /** Proposals within τ of the click's are the same region (the last iteration's τ; default 1.1). */
   tau?: number;
-  outH?: number;
-  outW?: number;
+  outH: number;
+  outW: number;
+  /** The guide `ranked` was computed with, if any. */
+  guide?: LabelOptions['guide'];
 }
 
 /**
- * Recommended + / − composition: one argmax over [+ click proposals, − click proposals, segment-everything proposals
- * not within τ of any click proposal]; the mask (row-major, 1 = selected) is every pixel won by a + click. A − click
- * inside the + region carves out its own competing region; + clicks on several objects union them.
+ * The region one click selects (row-major 0/1, outH×outW): the segment-everything segments whose proposal is within τ
+ * of the click's (the same region), plus every pixel where the click's proposal is ≥ the segment-everything winner.
+ * If that is empty, the segment under the click. Clicks compose as ∪ region(+) − ∪ region(−) (interactive.ts).
  */
-export async function clickMask(o: ClickMaskOptions): Promise<Uint8Array> {
-  const pos = o.positive;
-  const neg = o.negative ?? [];
-  if (pos.length === 0) throw new RangeError('clickMask: at least one + click is needed');
+export async function clickRegion(o: ClickRegionOptions): Promise<Uint8Array> {
   const tau = o.tau ?? 1.1;
-  const clicks = [...pos, ...neg];
-  const rest = o.proposals.filter((m) => clicks.every((c) => !(symmetricKL(c, m) < tau)));
-  const labels = await proposalsToLabels([...clicks, ...rest], o.outH ?? 512, o.outW ?? 512);
-  const mask = new Uint8Array(labels.length);
-  for (let i = 0; i < labels.length; i++) mask[i] = labels[i]! < pos.length ? 1 : 0;
-  return mask;
+  const same = Uint8Array.from(o.proposals, (m) => (symmetricKL(o.proposal, m) < tau ? 1 : 0));
+  const region = await regionAgainst(o.proposal, o.ranked, same, o.outH, o.outW, { guide: o.guide });
+  if (region.includes(1)) return region;
+  const x = Math.min(o.outW - 1, Math.max(0, Math.floor(o.at.x))), y = Math.min(o.outH - 1, Math.max(0, Math.floor(o.at.y)));
+  const l = o.ranked.label[y * o.outW + x]!;
+  return Uint8Array.from(o.ranked.label, (v) => (v === l ? 1 : 0));
 }

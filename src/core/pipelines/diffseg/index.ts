@@ -5,10 +5,11 @@
  *
  *   const agg = await aggregateAttention(new Map([[64, a64], [32, a32], [16, a16], [8, a8]])); // 4096×4096, 64 MiB
  *   const merged = await mergeDetailed(agg, { tau: 1.1 }, { keepLog: true }); // or mergeProposals(agg) → Float32Array[]
- *   const labels = await proposalsToLabels(merged.proposals, 512, 512); // Int32Array of proposal indices
+ *   const ranked = await rankProposals(merged.proposals, 512, 512); // .label: Int32Array of proposal indices
+ *   // (with { guide: { rgb } } the outlines follow the image's colour edges: guided.ts, not in the reference)
  *   const ctx = await prepareClicks(agg, { tau: 1.1 }, merged);    // once per image (reuses keepLog's log/entropies)
  *   const p = await clickProposal(agg, { x: 20, y: 31 }, { tau: 1.1 }, ctx);
- *   const mask = await clickMask({ positive: [p], negative: [], proposals: merged.proposals, tau: 1.1 });
+ *   const mask = await clickRegion({ proposal: p, proposals: merged.proposals, ranked, at: { x: 164, y: 252 }, outH: 512, outW: 512 });
  *
  * Layout: an "S² map" is a row-major S×S key map (S = 64 for SD at 512²). The aggregated tensor is S²×S²,
  * query-major: row q = y·S + x is the key map of query (y, x). Functions are generic over S and the resolution
@@ -31,6 +32,8 @@
  *   matching nothing (NaN) is dropped. τ may be a list (one per iteration; its length sets `iterations` if unset).
  * - Labels: proposals upsampled ×(out/S) bilinearly (half-pixel) and argmax per pixel (first index on ties, as
  *   tf.argmax / ONNX ArgMax). Labels are proposal indices (some may win no pixel; the caller compacts if it wants).
+ *   Our addition, off unless a guide is given (the app's `guided` parameter, on by default): the upsampling is an
+ *   image-guided filter of each proposal (guided.ts), so outlines snap to colour edges instead of 8-px cells.
  * - Refine (`refine: true`): Lloyd k-means over the S² maps initialised with the merged proposals, one run; the
  *   result is the mean map of each non-empty cluster (see refine.ts for where it can differ from sklearn).
  *
@@ -50,16 +53,17 @@
  * whole tensor, which dominates; aggregation is ~3 full passes over 64 MiB. Memory peaks at a few × 64 MiB.
  *
  * Clicks: see click.ts. The clicked cell acts as an anchor put first in the greedy order at every iteration, against
- * the segment-everything proposals of the previous iteration (MergeResult.stages). Recommended composition:
- * clickMask — one argmax over + click, − click and the segment-everything proposals that are not within τ of any
- * click; the mask is the pixels the + clicks win.
+ * the segment-everything proposals of the previous iteration (MergeResult.stages). clickRegion: the segments whose
+ * proposal is within τ of the click's, plus the pixels where the click's proposal beats the segment-everything winner;
+ * clicks compose as ∪ region(+) − ∪ region(−).
  */
 export { DEFAULT_DIFFSEG_PARAMS, anchorGrid, resolveParams, type DiffSegParams } from './params';
 export { aggregateAttention, aggregatedSide, resolutionWeights, type AggregateOptions, type AttentionByResolution } from './aggregate';
 export { anchorMerge, pairwiseKL, symmetricKL, type AnchorMergeResult } from './kl';
 export { greedyMerge, mergeDetailed, mergeProposals, type MergeOptions, type MergeResult } from './merge';
-export { proposalsToLabels } from './labels';
+export { proposalsToLabels, rankProposals, regionAgainst, type LabelGuide, type RankedLabels } from './labels';
+export { DEFAULT_GUIDE, type GuideOptions } from './guided';
 export { kmeansRefine, type KMeansOptions } from './refine';
-export { clickMask, clickProposal, prepareClicks, type ClickContext, type ClickMaskOptions } from './click';
+export { clickProposal, clickRegion, prepareClicks, type ClickContext, type ClickRegionOptions } from './click';
 export { releaseMathSessions } from './onnx';
 export { bilinearMatrix } from './resample';

@@ -1,16 +1,15 @@
 // Click-to-segment on the cached aggregated attention. Rule (docs/diffseg.md):
-//   region(click) = the pixels the click's proposal (clickProposal: the DiffSeg merge grown from the clicked 64×64
-//                   cell) wins in ONE per-pixel argmax against the segment-everything proposals, leaving out those
-//                   within τ (the last iteration's threshold) of it — they are the same region;
-//                   if it wins no pixel, the segment-everything segment under the click;
+//   region(click) = the segment-everything segments whose proposal is within τ (the last iteration's threshold) of
+//                   the click's proposal (clickProposal: the DiffSeg merge grown from the clicked 64×64 cell), plus
+//                   every pixel where the click's proposal is ≥ the segment-everything winner (click.ts clickRegion);
+//                   if that is empty, the segment-everything segment under the click;
 //   mask          = ∪ region(+ clicks) − ∪ region(− clicks).
 // So + on A, + on B, − on A gives B alone; a − click inside a + region removes the part the − click's own
 // region covers. Regions are computed at the image size and cached per (image, model, params, cell).
-import { subtract, unionAll, emptyRle, area, type Rle } from '../../masks';
+import { area, emptyRle, encode, subtract, unionAll, type Rle } from '../../masks';
 import type { Annotation, ImageRow, ProjectStore } from '../../project';
-import { clickProposal, prepareClicks, type ClickContext } from './click';
-import { symmetricKL } from './kl';
-import { aggregatedAttention, labelMapToRles, labelsForImage, letterbox, mergeFor, pixelToCell, runParams, storedMask, type PipelineContext } from './pipeline';
+import { clickProposal, clickRegion, prepareClicks, type ClickContext } from './click';
+import { aggregatedAttention, cutOut, letterbox, squareLabels, mergeFor, pixelToCell, runParams, storedMask, type PipelineContext } from './pipeline';
 import { resolveParams, type DiffSegParams } from './params';
 
 export interface ClickPoint {
@@ -29,6 +28,7 @@ export interface ClickResult {
 }
 
 async function regionOf(
+  store: ProjectStore,
   image: ImageRow, agg: Float32Array, key: string, params: DiffSegParams, cell: { x: number; y: number }, ctx: PipelineContext,
 ): Promise<Rle> {
   const compute = async (): Promise<Rle> => {
@@ -38,18 +38,13 @@ async function regionOf(
       : await prepareClicks(agg, params, merged);
     const q = await clickProposal(agg, cell, params, cc);
     const taus = resolveParams(params).taus;
-    const tau = taus[taus.length - 1]!;
-    const rest = merged.proposals.filter((m) => !(symmetricKL(q, m) < tau));
     const box = letterbox(image.width, image.height);
-    const labels = await labelsForImage([q, ...rest], box);
-    const [mine] = labelMapToRles(labels, image.height, image.width, 1);
-    if (mine) return mine;
-    // The click's proposal wins nowhere: fall back to the segment under the click.
-    const all = await labelsForImage(merged.proposals, box);
-    const cx = Math.min(image.width - 1, Math.floor(((cell.x + 0.5) * box.side) / 64) - box.padX);
-    const cy = Math.min(image.height - 1, Math.floor(((cell.y + 0.5) * box.side) / 64) - box.padY);
-    const l = all[Math.max(0, cy) * image.width + Math.max(0, cx)]!;
-    return labelMapToRles(all, image.height, image.width, l + 1)[l] ?? emptyRle(image.height, image.width);
+    const { ranked, side, guide } = await squareLabels(store, image, merged.proposals, params, key, ctx);
+    const at = (c: number) => ((c + 0.5) * side) / 64;
+    const region = await clickRegion({
+      proposal: q, proposals: merged.proposals, ranked, tau: taus[taus.length - 1]!, at: { x: at(cell.x), y: at(cell.y) }, outH: side, outW: side, ...guide,
+    });
+    return encode(cutOut(region, side, box), image.height, image.width);
   };
   return ctx.cache ? ctx.cache.derived(key, `region|${JSON.stringify(params)}|${cell.x},${cell.y}`, compute) : compute();
 }
@@ -62,7 +57,7 @@ export async function clickSegment(store: ProjectStore, image: ImageRow, points:
   const box = letterbox(image.width, image.height);
   const regions = async (pos: boolean) => {
     const list: Rle[] = [];
-    for (const p of points.filter((q) => q.positive === pos)) list.push(await regionOf(image, agg, key, params, pixelToCell(box, p.x, p.y), ctx));
+    for (const p of points.filter((q) => q.positive === pos)) list.push(await regionOf(store, image, agg, key, params, pixelToCell(box, p.x, p.y), ctx));
     return list;
   };
   const plus = await regions(true);

@@ -9,9 +9,15 @@ export interface DiffSegParams {
   grid: number;
   /** Optional k-means refinement over all maps, initialised with the merged proposals (reference REFINEMENT). */
   refine: boolean;
+  /**
+   * Image-guided boundaries (guided.ts; NOT in the reference): segment outlines snap to the image's colour edges
+   * instead of following the 8-px attention cells. false = the reference's plain bilinear upsampling.
+   */
+  guided: boolean;
 }
 
-export const DEFAULT_DIFFSEG_PARAMS: DiffSegParams = Object.freeze({ tau: 1.1, iterations: 3, grid: 16, refine: false }) as DiffSegParams;
+/** The reference's defaults, plus guided boundaries (our addition, on by default). */
+export const DEFAULT_DIFFSEG_PARAMS: DiffSegParams = Object.freeze({ tau: 1.1, iterations: 3, grid: 16, refine: false, guided: true }) as DiffSegParams;
 
 /** Full parameters from a partial set. A τ list of length L gives L iterations unless `iterations` is set (then L must be ≥ it). */
 export function resolveParams(p: Partial<DiffSegParams> = {}): DiffSegParams & { taus: number[] } {
@@ -19,6 +25,7 @@ export function resolveParams(p: Partial<DiffSegParams> = {}): DiffSegParams & {
   const tau = p.tau ?? DEFAULT_DIFFSEG_PARAMS.tau;
   const grid = p.grid ?? DEFAULT_DIFFSEG_PARAMS.grid;
   const refine = p.refine ?? DEFAULT_DIFFSEG_PARAMS.refine;
+  const guided = p.guided ?? DEFAULT_DIFFSEG_PARAMS.guided;
   if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError(`DiffSeg: iterations must be an integer >= 1 (got ${iterations})`);
   if (!Number.isInteger(grid) || grid < 2) throw new RangeError(`DiffSeg: grid must be an integer >= 2 anchors per side (got ${grid})`);
   let taus: number[];
@@ -27,7 +34,7 @@ export function resolveParams(p: Partial<DiffSegParams> = {}): DiffSegParams & {
     taus = tau.slice(0, iterations);
   } else taus = Array(iterations).fill(tau);
   for (const t of taus) if (!Number.isFinite(t)) throw new RangeError(`DiffSeg: threshold ${t} is not a finite number`);
-  return { tau, iterations, grid, refine, taus };
+  return { tau, iterations, grid, refine, guided, taus };
 }
 
 /**

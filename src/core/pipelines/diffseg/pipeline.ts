@@ -1,5 +1,6 @@
 // DiffSeg end to end for one image: pixels -> 512² letterbox -> VAE mean × scaling -> UNet self-attention ->
-// aggregation -> merged proposals -> label map at the ORIGINAL image size -> one RLE mask per segment, stored as
+// aggregation -> merged proposals -> label map at the ORIGINAL image size (outlines guided by the image's colours
+// unless params.guided is false) -> one RLE mask per segment, stored as
 // a run plus proposal annotations (one undoable edit). See docs/diffseg.md for the decisions.
 //
 // Preprocessing (decided: letterbox, not the reference's centre crop, so every pixel of the image gets a label):
@@ -7,14 +8,14 @@
 // on top, filled by repeating the edge pixels (not a flat colour: a grey band would become a segment of its own
 // and attract the blended pixels along object outlines) — and that square is resized to 512² (bilinear, antialiased when shrinking),
 // then scaled to [-1,1]. Because the padding is added in original pixels, mapping back is exact: the label map is
-// computed on the L×L square (or a 1024² grid for larger images, sampled nearest) and the image's rectangle
+// computed on the L×L square (or a 1024² grid for larger images, sampled nearest; the guide image is that square too) and the image's rectangle
 // [padX, padX+w) × [padY, padY+h) is cut out. Segments that lie only in the padding vanish there.
 import sharp from 'sharp';
 import { area, bbox, toCompressedString, type Rle } from '../../masks';
 import { readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../../project';
 import { aggregateAttention } from './aggregate';
 import { attentionCacheKey, type DiffSegCache } from './cache';
-import { proposalsToLabels } from './labels';
+import { rankProposals, type LabelOptions, type RankedLabels } from './labels';
 import { mergeDetailed, type MergeResult } from './merge';
 import { DIFFSEG_IMAGE_SIZE, type DiffSegModels } from './models';
 import { DEFAULT_DIFFSEG_PARAMS, resolveParams, type DiffSegParams } from './params';
@@ -47,25 +48,30 @@ export function letterbox(width: number, height: number): Letterbox {
   return { width, height, side, padX: Math.floor((side - width) / 2), padY: Math.floor((side - height) / 2) };
 }
 
-/** [1,3,512,512] float32 in [-1,1] (channel-major) of the letterboxed image. */
-export async function preprocess(rgb: RgbImage): Promise<Float32Array> {
+/** The letterboxed square of an image (edges repeated) resized to side², row-major RGB bytes. */
+export async function squareImage(rgb: RgbImage, side: number): Promise<Uint8Array> {
   const box = letterbox(rgb.width, rgb.height);
   const raw = { width: rgb.width, height: rgb.height, channels: 3 as const };
-  const src = Buffer.from(rgb.data.buffer, rgb.data.byteOffset, rgb.data.byteLength);
+  let square = Buffer.from(rgb.data.buffer, rgb.data.byteOffset, rgb.data.byteLength);
   // sharp applies extend after resize within one pipeline, so pad first, then resize in a second pass.
-  let square = src;
   if (box.width !== box.height) {
-    square = await sharp(src, { raw })
+    square = await sharp(square, { raw })
       .extend({ top: box.padY, bottom: box.side - box.height - box.padY, left: box.padX, right: box.side - box.width - box.padX, extendWith: 'copy' })
       .raw()
       .toBuffer();
   }
-  const N = DIFFSEG_IMAGE_SIZE;
   const px =
-    box.side === N
+    box.side === side
       ? square
-      : await sharp(square, { raw: { width: box.side, height: box.side, channels: 3 } }).resize(N, N, { kernel: 'linear', fit: 'fill' }).raw().toBuffer();
-  if (px.length !== N * N * 3) throw new Error(`preprocess: expected ${N * N * 3} bytes, got ${px.length}`);
+      : await sharp(square, { raw: { width: box.side, height: box.side, channels: 3 } }).resize(side, side, { kernel: 'linear', fit: 'fill' }).raw().toBuffer();
+  if (px.length !== side * side * 3) throw new Error(`letterbox: expected ${side * side * 3} bytes, got ${px.length}`);
+  return new Uint8Array(px.buffer, px.byteOffset, px.length);
+}
+
+/** [1,3,512,512] float32 in [-1,1] (channel-major) of the letterboxed image. */
+export async function preprocess(rgb: RgbImage): Promise<Float32Array> {
+  const N = DIFFSEG_IMAGE_SIZE;
+  const px = await squareImage(rgb, N);
   const out = new Float32Array(3 * N * N);
   for (let i = 0, n = N * N; i < n; i++) {
     out[i] = px[3 * i]! / 127.5 - 1;
@@ -82,14 +88,17 @@ export function pixelToCell(box: Letterbox, x: number, y: number, side = 64): { 
   return { x: Math.min(side - 1, Math.floor((cx * side) / box.side)), y: Math.min(side - 1, Math.floor((cy * side) / box.side)) };
 }
 
-/** Per-pixel proposal index (argmax) at the image's own size, row-major h×w. */
-export async function labelsForImage(proposals: Float32Array[], box: Letterbox): Promise<Int32Array> {
-  const side = Math.min(box.side, MAX_LABEL_SIDE);
-  const lab = await proposalsToLabels(proposals, side, side);
+/** Side of the square label map of an image (its letterbox side, at most MAX_LABEL_SIDE). */
+export function labelSide(box: Letterbox): number {
+  return Math.min(box.side, MAX_LABEL_SIDE);
+}
+
+/** The image's rectangle [padX, padX+w) × [padY, padY+h) of a row-major side×side map of its letterbox square (nearest when side < L). */
+export function cutOut<T extends Int32Array | Uint8Array>(square: T, side: number, box: Letterbox): T {
   const { width: w, height: h } = box;
-  const out = new Int32Array(w * h);
+  const out = new (square.constructor as new (n: number) => T)(w * h);
   if (side === box.side) {
-    for (let y = 0; y < h; y++) out.set(lab.subarray((y + box.padY) * side + box.padX, (y + box.padY) * side + box.padX + w), y * w);
+    for (let y = 0; y < h; y++) out.set(square.subarray((y + box.padY) * side + box.padX, (y + box.padY) * side + box.padX + w), y * w);
     return out;
   }
   const f = side / box.side;
@@ -97,7 +106,7 @@ export async function labelsForImage(proposals: Float32Array[], box: Letterbox):
   for (let x = 0; x < w; x++) col[x] = Math.min(side - 1, Math.floor((x + box.padX + 0.5) * f));
   for (let y = 0; y < h; y++) {
     const row = Math.min(side - 1, Math.floor((y + box.padY + 0.5) * f)) * side;
-    for (let x = 0; x < w; x++) out[y * w + x] = lab[row + col[x]!]!;
+    for (let x = 0; x < w; x++) out[y * w + x] = square[row + col[x]!]!;
   }
   return out;
 }
@@ -144,7 +153,7 @@ export function symmetricKl(x: Float32Array, y: Float32Array): number {
 
 export function stableParams(p: Partial<DiffSegParams> = {}): DiffSegParams {
   const r = resolveParams({ ...DEFAULT_DIFFSEG_PARAMS, ...p, ...(Array.isArray(p.tau) && p.iterations === undefined ? { iterations: p.tau.length } : {}) });
-  return { tau: r.tau, iterations: r.iterations, grid: r.grid, refine: r.refine };
+  return { tau: r.tau, iterations: r.iterations, grid: r.grid, refine: r.refine, guided: r.guided };
 }
 
 export interface PipelineContext {
@@ -161,12 +170,15 @@ function checkAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw Object.assign(new Error('cancelled'), { name: 'AbortError' });
 }
 
-/** Aggregated 64²×64² attention of an image: from the cache, or by running the models (then cached). */
+/**
+ * Aggregated 64²×64² attention of an image: from the cache, or by running the models (then cached). `rgb` is the
+ * decoded image when it had to be read (for imageGuide, so the file is decoded once).
+ */
 export async function aggregatedAttention(
   store: ProjectStore,
   image: ImageRow,
   ctx: PipelineContext,
-): Promise<{ agg: Float32Array; key: string; cached: boolean }> {
+): Promise<{ agg: Float32Array; key: string; cached: boolean; rgb?: RgbImage }> {
   const key = imageCacheKey(image, ctx.models);
   const hit = ctx.cache ? await ctx.cache.get(key) : null;
   if (hit) return { agg: hit, key, cached: true };
@@ -180,7 +192,33 @@ export async function aggregatedAttention(
   checkAborted(ctx.signal);
   const agg = await aggregateAttention(maps);
   ctx.cache?.put(key, agg);
-  return { agg, key, cached: false };
+  return { agg, key, cached: false, rgb };
+}
+
+/** The guide for image-guided labels (squareImage at labelSide), kept with the cached attention. */
+export function imageGuide(store: ProjectStore, image: ImageRow, key: string, ctx: PipelineContext, rgb?: RgbImage): Promise<Uint8Array> {
+  const compute = async () => squareImage(rgb ?? (await readImageRgb(store, image.id)), labelSide(letterbox(image.width, image.height)));
+  return ctx.cache ? ctx.cache.derived(key, 'guide', compute) : compute();
+}
+
+export interface SquareLabels {
+  /** Winner and its value per pixel of the letterbox square at `side` (labelSide). */
+  ranked: RankedLabels;
+  side: number;
+  /** The guide used (params.guided), for computations that must agree with these labels. */
+  guide: LabelOptions;
+}
+
+/** Ranked labels of the image's letterbox square for segment-everything proposals of `params` (cached with the attention). */
+export async function squareLabels(
+  store: ProjectStore, image: ImageRow, proposals: Float32Array[], params: DiffSegParams, key: string, ctx: PipelineContext, rgb?: RgbImage,
+): Promise<SquareLabels> {
+  const compute = async (): Promise<SquareLabels> => {
+    const side = labelSide(letterbox(image.width, image.height));
+    const guide: LabelOptions = params.guided ? { guide: { rgb: await imageGuide(store, image, key, ctx, rgb) } } : {};
+    return { ranked: await rankProposals(proposals, side, side, guide), side, guide };
+  };
+  return ctx.cache ? ctx.cache.derived(key, `labels|${JSON.stringify(params)}`, compute) : compute();
 }
 
 /** Segment-everything merge (proposals + stages) for a parameter set, cached with the attention. */
@@ -209,11 +247,11 @@ export async function segmentEverything(
   params: DiffSegParams,
   ctx: PipelineContext & { minAreaFraction?: number },
 ): Promise<SegmentResult> {
-  const { agg, key, cached } = await aggregatedAttention(store, image, ctx);
+  const { agg, key, cached, rgb } = await aggregatedAttention(store, image, ctx);
   checkAborted(ctx.signal);
   const proposals = await proposalsFor(agg, key, params, ctx.cache);
-  const box = letterbox(image.width, image.height);
-  const labels = await labelsForImage(proposals, box);
+  const sq = await squareLabels(store, image, proposals, params, key, ctx, rgb);
+  const labels = cutOut(sq.ranked.label, sq.side, letterbox(image.width, image.height));
   const rles = labelMapToRles(labels, image.height, image.width, proposals.length);
   const minArea = Math.max(1, Math.ceil((ctx.minAreaFraction ?? DEFAULT_MIN_AREA_FRACTION) * image.width * image.height));
   const masks = rles.filter((r): r is Rle => r !== null && area(r) >= minArea);
