@@ -6,3 +6,4 @@ export { polygonsToRle, maskToPolygons } from './polygons';
 export type { Polygon } from './polygons';
 export { countHoles, hasHoles, fillHoles } from './holes';
 export { connectedComponents } from './components';
+export { mergeSmallRegions } from './regions';
