@@ -8,7 +8,7 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { rng } from '../tests/helpers/random';
 import {
-  aggregateAttention, clickProposal, clickRegion, mergeDetailed, prepareClicks, rankProposals, releaseMathSessions,
+  aggregateAttention, clickProposal, clickRegion, mergeDetailed, prepareClicks, proposalsToLabels, releaseMathSessions,
 } from '../src/core/pipelines/diffseg';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -93,11 +93,11 @@ for (let i = 0; i <= RUNS; i++) {
   const a1 = performance.now();
   merged = await mergeDetailed(agg, { tau: 1.1, iterations: 3, grid: 16 }, { keepLog: true });
   const a2 = performance.now();
-  await rankProposals(merged.proposals, 512, 512, guide512);
+  await proposalsToLabels(merged.proposals, 512, 512, guide512);
   const a3 = performance.now();
-  await rankProposals(merged.proposals, 512, 512);
+  await proposalsToLabels(merged.proposals, 512, 512);
   const a4 = performance.now();
-  await rankProposals(merged.proposals, 1024, 1024, guide1024);
+  await proposalsToLabels(merged.proposals, 1024, 1024, guide1024);
   const a5 = performance.now();
   if (i === 0) firstRunMs = a3 - a0;
   else runs.push({ aggregate: a1 - a0, merge: a2 - a1, labels: a3 - a2, total: a3 - a0, labelsPlain: a4 - a3, labels1024: a5 - a4 });
@@ -105,11 +105,11 @@ for (let i = 0; i <= RUNS; i++) {
 }
 const m = merged!;
 
-// ---- clicks: prepare once per image (click context + guided ranked labels), then clickProposal + clickRegion per
-// click on different cells
+// ---- clicks: prepare once per image (click context; the guided labels are the segment-everything ones), then
+// clickProposal + clickRegion (guided) per click on different cells
 t0 = performance.now();
 const ctx = await prepareClicks(agg, {}, m);
-const ranked = await rankProposals(m.proposals, 512, 512, guide512);
+const labels512 = await proposalsToLabels(m.proposals, 512, 512, guide512);
 const prepareMs = ms(t0);
 const clicks: { proposal: number; mask: number }[] = [];
 const CR = rng(SEED + 1);
@@ -118,7 +118,7 @@ for (let i = 0; i < 2 + 2 * RUNS; i++) {
   const c0 = performance.now();
   const p = await clickProposal(agg, cell, {}, ctx);
   const c1 = performance.now();
-  await clickRegion({ proposal: p, proposals: m.proposals, ranked, at: { x: cell.x * 8 + 4, y: cell.y * 8 + 4 }, outH: 512, outW: 512, ...guide512 });
+  await clickRegion({ proposal: p, proposals: m.proposals, labels: labels512, cell, outH: 512, outW: 512, ...guide512 });
   if (i >= 2) clicks.push({ proposal: c1 - c0, mask: ms(c1) });
 }
 

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { rng } from '../../helpers/random';
 import {
   aggregateAttention, anchorGrid, anchorMerge, clickProposal, clickRegion, greedyMerge, kmeansRefine, mergeDetailed, mergeProposals,
-  prepareClicks, proposalsToLabels, rankProposals, releaseMathSessions, resolveParams,
+  prepareClicks, proposalsToLabels, releaseMathSessions, resolveParams,
 } from '../../../src/core/pipelines/diffseg';
 
 afterAll(() => releaseMathSessions());
@@ -418,9 +418,9 @@ describe('synthetic scene end to end (64×64 aggregated from 64, 32, 16, 8)', ()
     const merged = await sceneMerge();
     const ctx = await prepareClicks(agg, {}, merged);
     const t = truth(256);
-    const ranked = await rankProposals(merged.proposals, 256, 256);
+    const labels = await proposalsToLabels(merged.proposals, 256, 256);
     const region = async (cell: { x: number; y: number }) =>
-      clickRegion({ proposal: await clickProposal(agg, cell, {}, ctx), proposals: merged.proposals, ranked, at: { x: cell.x * 4 + 2, y: cell.y * 4 + 2 }, outH: 256, outW: 256 });
+      clickRegion({ proposal: await clickProposal(agg, cell, {}, ctx), proposals: merged.proposals, labels, cell, outH: 256, outW: 256 });
     for (const [k, r] of RECTS.entries()) {
       const mask = await region({ x: Math.floor((r.x0 + r.x1) / 2), y: Math.floor((r.y0 + r.y1) / 2) });
       expect(iou((i) => mask[i] === 1, (i) => t[i] === k + 1, t.length), `rect ${k}`).toBeGreaterThanOrEqual(0.9);
@@ -432,14 +432,14 @@ describe('synthetic scene end to end (64×64 aggregated from 64, 32, 16, 8)', ()
     expect(iou((i) => (a[i]! | b[i]!) === 1 && a[i] === 0, (i) => t[i] === 2, t.length)).toBeGreaterThanOrEqual(0.9);
   });
 
-  it('a click region: same-region segments plus the pixels the click proposal wins; the segment under the click if none', async () => {
-    // 1×4 maps, outputs at 1×4 (no resampling between equal sizes). Winner per pixel: 0 0 1 2.
+  it('a click region: same-region segments plus the cells the click proposal wins; the segment under the click if none', async () => {
+    // 4×4 maps (rows repeated), output 4×4 (no resampling between equal sizes). Winner per column: 0 0 1 2.
     const P = [Float32Array.of(0.4, 0.4, 0.1, 0.1), Float32Array.of(0.1, 0.1, 0.6, 0.2), Float32Array.of(0.1, 0.1, 0.2, 0.6)];
     const sq = (m: Float32Array) => Float32Array.of(...m, ...m, ...m, ...m); // 4×4: rows repeated
     const props = P.map(sq);
-    const ranked = await rankProposals(props, 4, 4);
-    expect(Array.from(ranked.label.subarray(0, 4))).toEqual([0, 0, 1, 2]);
-    const region = (proposal: Float32Array, tau: number) => clickRegion({ proposal: sq(proposal), proposals: props, ranked, at: { x: 3, y: 0 }, tau, outH: 4, outW: 4 });
+    const labels = await proposalsToLabels(props, 4, 4);
+    expect(Array.from(labels.subarray(0, 4))).toEqual([0, 0, 1, 2]);
+    const region = (proposal: Float32Array, tau: number) => clickRegion({ proposal: sq(proposal), proposals: props, labels, cell: { x: 3, y: 0 }, tau, outH: 4, outW: 4 });
     // Equal to proposal 1 (KL 0 < τ) → its segment, and no other pixel (0.1 < 0.4, 0.2 < 0.6).
     expect(Array.from((await region(P[1]!, 0.01)).subarray(0, 4))).toEqual([0, 0, 1, 0]);
     // A proposal unlike all (τ tiny) wins where it is ≥ the winner: pixel 2 (0.6 ≥ 0.6) and pixel 3 (0.7 ≥ 0.6).

@@ -1,11 +1,15 @@
 // Segment everything with the FIXTURE model (colour/position affinity, not SD): the proposals must recover the
 // shapes of generated scenes (mIoU ≥ 0.9 after Hungarian matching), at the original size of non-square images.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decode } from '../../../src/core/masks';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { area, connectedComponents, decode } from '../../../src/core/masks';
+import { ProjectStore, indexFolder } from '../../../src/core/project';
+import { tempDir } from '../../helpers/folder';
 import { SessionManager } from '../../../src/core/ml/runtime';
 import { DiffSegCache } from '../../../src/core/pipelines/diffseg/cache';
 import { openFixtureModels, type DiffSegModels } from '../../../src/core/pipelines/diffseg/models';
-import { labelMapToRles, letterbox, pixelToCell, segmentAndStore, segmentEverything, stableParams } from '../../../src/core/pipelines/diffseg/pipeline';
+import { cutOut, labelMapToRles, letterbox, pixelToCell, segmentAndStore, segmentEverything, stableParams } from '../../../src/core/pipelines/diffseg/pipeline';
 import { matchedMiou } from './fixture-scenes';
 import { annotationPixels, sceneProject, type SceneProject } from './helpers';
 
@@ -29,6 +33,17 @@ describe('letterbox geometry', () => {
     expect(letterbox(300, 500)).toEqual({ width: 300, height: 500, side: 500, padX: 100, padY: 0 });
     expect(pixelToCell(letterbox(640, 480), 0, 0)).toEqual({ x: 0, y: 8 });
     expect(pixelToCell(letterbox(640, 480), 639, 479)).toEqual({ x: 63, y: 55 });
+  });
+
+  it('cuts the image out of its square (nearest when the map is smaller), dropping slivers the cut leaves', () => {
+    // 6×4 image in a 6×6 square (padY 1). Label 2 lies in the top padding row but for one pixel inside the image.
+    const sq = Int32Array.from(['222000', '200000', '000111', '000111', '000111', '333333'].join(''), Number);
+    const box = letterbox(6, 4);
+    expect(Array.from(cutOut(sq, 6, box))).toEqual(Array.from('200000000111000111000111', Number));
+    expect(Array.from(cutOut(sq, 6, box, 2))).toEqual(Array.from('000000000111000111000111', Number));
+    // A 3×3 map of a 6×6 square: each map pixel covers 2×2 image pixels.
+    const small = Int32Array.from('012345678', Number);
+    expect(Array.from(cutOut(small, 3, letterbox(6, 6)))).toEqual(Array.from('001122001122334455334455667788667788', Number));
   });
 
   it('turns a label map into one exact RLE per label', () => {
@@ -72,6 +87,30 @@ describe('segment everything (fixture)', () => {
     }
     const r = await segmentAndStore(p.store, [...p.scenes.keys()][0]!, stableParams({ guided: false }), { models, cache });
     expect(r.run.params).toMatchObject({ guided: false, tau: 1.1 });
+  });
+
+  it('on a photo, guided labels have no piece smaller than one attention cell and fewer pieces than plain ones', async () => {
+    // The fixture is not SD, but on a real photo it gives near-tied proposals over texture (fur, a striped cushion):
+    // exactly where guided outlines could shatter into speckle.
+    const t = tempDir();
+    try {
+      copyFileSync(join(__dirname, '..', '..', '..', '..', 'shared', 'images', 'chelsea.png'), join(t.path, 'chelsea.png'));
+      const store = ProjectStore.open(t.path);
+      try {
+        await indexFolder(store);
+        const image = store.listImages()[0]!;
+        const cache = new DiffSegCache();
+        const pieces = async (guided: boolean) =>
+          (await segmentEverything(store, image, stableParams({ guided }), { models, cache })).masks.flatMap((m) => connectedComponents(m).map(area));
+        const [guided, plain] = [await pieces(true), await pieces(false)];
+        expect(Math.min(...guided)).toBeGreaterThanOrEqual(Math.floor((Math.max(image.width, image.height) / 64) ** 2));
+        expect(guided.length, `guided ${guided.length} pieces, plain ${plain.length}`).toBeLessThan(plain.length);
+      } finally {
+        store.close();
+      }
+    } finally {
+      t.cleanup();
+    }
   });
 
   it('undo removes the whole set of proposals at once', async () => {

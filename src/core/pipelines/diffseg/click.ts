@@ -3,10 +3,10 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../ml/graph';
 import { aggregatedSide } from './aggregate';
 import { symmetricKL } from './kl';
-import { regionAgainst, type LabelOptions, type RankedLabels } from './labels';
+import { cellWinners, upsampleMask, type LabelOptions } from './labels';
 import type { MergeResult } from './merge';
 import { f32, i64, mathSession } from './onnx';
-import { resolveParams, type DiffSegParams } from './params';
+import { resolveParams, squareSide, type DiffSegParams } from './params';
 
 /** Per-image state that makes a click cost milliseconds: log of every map, their entropies, the merge stages. */
 export interface ClickContext {
@@ -136,29 +136,40 @@ export interface ClickRegionOptions {
   proposal: Float32Array;
   /** Segment-everything proposals (mergeProposals) … */
   proposals: Float32Array[];
-  /** … ranked at the output size: rankProposals(proposals, outH, outW, { guide }). */
-  ranked: RankedLabels;
-  /** The click's pixel in the output map (for the fallback). */
-  at: { x: number; y: number };
+  /** … and their label map at outH×outW (proposalsToLabels, with the same guide). */
+  labels: Int32Array;
+  /** The clicked cell of the S×S grid. */
+  cell: { x: number; y: number };
   /** Proposals within τ of the click's are the same region (the last iteration's τ; default 1.1). */
   tau?: number;
   outH: number;
   outW: number;
-  /** The guide `ranked` was computed with, if any. */
+  /** Image-guided outlines, as the labels were made. */
   guide?: LabelOptions['guide'];
 }
 
 /**
- * The region one click selects (row-major 0/1, outH×outW): the segment-everything segments whose proposal is within τ
- * of the click's (the same region), plus every pixel where the click's proposal is ≥ the segment-everything winner.
- * If that is empty, the segment under the click. Clicks compose as ∪ region(+) − ∪ region(−) (interactive.ts).
+ * The region one click selects (row-major 0/1, outH×outW): the segment-everything segments whose proposal is within
+ * τ of the click's (the same region, exactly as the labels draw them), plus the cells where the click's proposal is
+ * ≥ the segment-everything winner, upsampled like the labels (upsampleMask); if that is empty, the segment under the
+ * click. Clicks compose as ∪ region(+) − ∪ region(−) (interactive.ts).
  */
 export async function clickRegion(o: ClickRegionOptions): Promise<Uint8Array> {
   const tau = o.tau ?? 1.1;
+  const px = o.outH * o.outW;
+  if (o.labels.length !== px) throw new RangeError(`clickRegion: ${o.labels.length} labels for ${o.outW}×${o.outH}`);
   const same = Uint8Array.from(o.proposals, (m) => (symmetricKL(o.proposal, m) < tau ? 1 : 0));
-  const region = await regionAgainst(o.proposal, o.ranked, same, o.outH, o.outW, { guide: o.guide });
+  const win = cellWinners(o.proposals);
+  const n = o.proposal.length;
+  const cells = new Float32Array(n);
+  for (let i = 0; i < n; i++) if (!same[win.label[i]!] && o.proposal[i]! >= win.max[i]!) cells[i] = 1;
+  const region = cells.includes(1) ? await upsampleMask(cells, o.outH, o.outW, { guide: o.guide }) : new Uint8Array(px);
+  for (let i = 0; i < px; i++) if (same[o.labels[i]!]) region[i] = 1;
   if (region.includes(1)) return region;
-  const x = Math.min(o.outW - 1, Math.max(0, Math.floor(o.at.x))), y = Math.min(o.outH - 1, Math.max(0, Math.floor(o.at.y)));
-  const l = o.ranked.label[y * o.outW + x]!;
-  return Uint8Array.from(o.ranked.label, (v) => (v === l ? 1 : 0));
+  // The segment under the click: the label at the clicked cell's centre.
+  const S = squareSide(n, 'proposal');
+  const c = cellIndex(o.cell, S), x = c % S, y = (c - x) / S;
+  const l = o.labels[Math.floor(((y + 0.5) * o.outH) / S) * o.outW + Math.floor(((x + 0.5) * o.outW) / S)]!;
+  for (let i = 0; i < px; i++) region[i] = o.labels[i] === l ? 1 : 0;
+  return region;
 }

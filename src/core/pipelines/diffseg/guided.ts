@@ -1,10 +1,10 @@
-// Image-guided boundaries (not in the reference): the proposals are S×S maps (8 px per cell at 512²), so the plain
-// bilinear upsampling puts segment outlines a few pixels off the object's edges. Here each proposal p goes through a
-// fast guided filter (He & Sun 2015, colour guide) before the argmax: in every window of (2r+1)² cells p is fitted
-// as a linear function of the cell-averaged image colour, p ≈ a·I + b; the coefficients are averaged, upsampled and
-// applied to the FULL-resolution colours, so a step in p lands exactly where the colour steps. The filter is linear
-// in p, so comparing filtered proposals in one argmax is as meaningful as comparing the raw ones; in windows of one
-// flat colour a = 0 and q is the box mean of p (the plain result, slightly smoothed).
+// Image-guided outlines (not in the reference): proposals are S×S maps (8 px per cell at 512²), so the plain
+// bilinear upsampling draws every outline through the cells, a few pixels off the object's edge. Here a map p (the
+// labels pass one-hot maps of each cell's winner) goes through a fast guided filter (He & Sun 2015, colour guide):
+// in every window of (2r+1)² cells p is fitted as a linear function of the cell-averaged colour, p ≈ a·I + b; the
+// coefficients are box-averaged, upsampled and applied to the FULL-resolution colours, so a step in p lands where
+// the colour steps. The filter is linear in p (one-hot maps still sum to 1 everywhere); in windows of one flat colour
+// a = 0 and the result is the box mean of p, a majority vote over the window.
 import type { GraphBuilder, Value } from '../../ml/graph';
 import { resizeBilinear } from './resample';
 
@@ -15,7 +15,8 @@ export interface GuideOptions {
   eps: number;
 }
 
-export const DEFAULT_GUIDE: GuideOptions = Object.freeze({ radius: 2, eps: 1e-3 });
+/** 7×7-cell windows; colour variation under ~0.1 (in [0,1]) counts as flat. Chosen on fixture scenes and photos (docs/diffseg.md). */
+export const DEFAULT_GUIDE: GuideOptions = Object.freeze({ radius: 3, eps: 1e-2 });
 
 /** [S, S] row-normalised box matrix: row i averages columns within r of i (window clamped at the edges). */
 export function boxMatrix(S: number, r: number): Float32Array {

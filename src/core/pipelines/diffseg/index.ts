@@ -5,11 +5,12 @@
  *
  *   const agg = await aggregateAttention(new Map([[64, a64], [32, a32], [16, a16], [8, a8]])); // 4096×4096, 64 MiB
  *   const merged = await mergeDetailed(agg, { tau: 1.1 }, { keepLog: true }); // or mergeProposals(agg) → Float32Array[]
- *   const ranked = await rankProposals(merged.proposals, 512, 512); // .label: Int32Array of proposal indices
+ *   const labels = await proposalsToLabels(merged.proposals, 512, 512); // Int32Array of proposal indices
  *   // (with { guide: { rgb } } the outlines follow the image's colour edges: guided.ts, not in the reference)
  *   const ctx = await prepareClicks(agg, { tau: 1.1 }, merged);    // once per image (reuses keepLog's log/entropies)
- *   const p = await clickProposal(agg, { x: 20, y: 31 }, { tau: 1.1 }, ctx);
- *   const mask = await clickRegion({ proposal: p, proposals: merged.proposals, ranked, at: { x: 164, y: 252 }, outH: 512, outW: 512 });
+ *   const cell = { x: 20, y: 31 };
+ *   const p = await clickProposal(agg, cell, { tau: 1.1 }, ctx);
+ *   const mask = await clickRegion({ proposal: p, proposals: merged.proposals, cell, outH: 512, outW: 512 }); // 0/1
  *
  * Layout: an "S² map" is a row-major S×S key map (S = 64 for SD at 512²). The aggregated tensor is S²×S²,
  * query-major: row q = y·S + x is the key map of query (y, x). Functions are generic over S and the resolution
@@ -32,8 +33,8 @@
  *   matching nothing (NaN) is dropped. τ may be a list (one per iteration; its length sets `iterations` if unset).
  * - Labels: proposals upsampled ×(out/S) bilinearly (half-pixel) and argmax per pixel (first index on ties, as
  *   tf.argmax / ONNX ArgMax). Labels are proposal indices (some may win no pixel; the caller compacts if it wants).
- *   Our addition, off unless a guide is given (the app's `guided` parameter, on by default): the upsampling is an
- *   image-guided filter of each proposal (guided.ts), so outlines snap to colour edges instead of 8-px cells.
+ *   Our addition, off unless a guide is given (the app's `guided` parameter, on by default): each cell's winner, as
+ *   one-hot maps, goes through an image-guided filter (guided.ts), so outlines snap to colour edges, not 8-px cells.
  * - Refine (`refine: true`): Lloyd k-means over the S² maps initialised with the merged proposals, one run; the
  *   result is the mean map of each non-empty cluster (see refine.ts for where it can differ from sklearn).
  *
@@ -53,15 +54,15 @@
  * whole tensor, which dominates; aggregation is ~3 full passes over 64 MiB. Memory peaks at a few × 64 MiB.
  *
  * Clicks: see click.ts. The clicked cell acts as an anchor put first in the greedy order at every iteration, against
- * the segment-everything proposals of the previous iteration (MergeResult.stages). clickRegion: the segments whose
- * proposal is within τ of the click's, plus the pixels where the click's proposal beats the segment-everything winner;
- * clicks compose as ∪ region(+) − ∪ region(−).
+ * the segment-everything proposals of the previous iteration (MergeResult.stages). clickRegion, per cell: the
+ * segments whose proposal is within τ of the click's, plus the cells where the click's proposal is ≥ the
+ * segment-everything winner; then upsampled like the labels. Clicks compose as ∪ region(+) − ∪ region(−).
  */
 export { DEFAULT_DIFFSEG_PARAMS, anchorGrid, resolveParams, type DiffSegParams } from './params';
 export { aggregateAttention, aggregatedSide, resolutionWeights, type AggregateOptions, type AttentionByResolution } from './aggregate';
 export { anchorMerge, pairwiseKL, symmetricKL, type AnchorMergeResult } from './kl';
 export { greedyMerge, mergeDetailed, mergeProposals, type MergeOptions, type MergeResult } from './merge';
-export { proposalsToLabels, rankProposals, regionAgainst, type LabelGuide, type RankedLabels } from './labels';
+export { cellWinners, proposalsToLabels, upsampleMask, type LabelGuide, type LabelOptions } from './labels';
 export { DEFAULT_GUIDE, type GuideOptions } from './guided';
 export { kmeansRefine, type KMeansOptions } from './refine';
 export { clickProposal, clickRegion, prepareClicks, type ClickContext, type ClickRegionOptions } from './click';

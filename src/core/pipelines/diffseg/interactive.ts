@@ -1,15 +1,15 @@
 // Click-to-segment on the cached aggregated attention. Rule (docs/diffseg.md):
-//   region(click) = the segment-everything segments whose proposal is within τ (the last iteration's threshold) of
-//                   the click's proposal (clickProposal: the DiffSeg merge grown from the clicked 64×64 cell), plus
-//                   every pixel where the click's proposal is ≥ the segment-everything winner (click.ts clickRegion);
-//                   if that is empty, the segment-everything segment under the click;
+//   region(click) = the segment-everything segments (as labelled) whose proposal is within τ (the last iteration's
+//                   threshold) of the click's proposal (clickProposal: the DiffSeg merge grown from the clicked 64×64
+//                   cell), plus the cells where the click's proposal is ≥ the segment-everything winner, upsampled
+//                   like the labels (click.ts clickRegion); if that is empty, the segment under the click;
 //   mask          = ∪ region(+ clicks) − ∪ region(− clicks).
 // So + on A, + on B, − on A gives B alone; a − click inside a + region removes the part the − click's own
 // region covers. Regions are computed at the image size and cached per (image, model, params, cell).
 import { area, emptyRle, encode, subtract, unionAll, type Rle } from '../../masks';
 import type { Annotation, ImageRow, ProjectStore } from '../../project';
 import { clickProposal, clickRegion, prepareClicks, type ClickContext } from './click';
-import { aggregatedAttention, cutOut, letterbox, squareLabels, mergeFor, pixelToCell, runParams, storedMask, type PipelineContext } from './pipeline';
+import { aggregatedAttention, cleanArea, cutOut, letterbox, mergeFor, squareLabels, pixelToCell, runParams, storedMask, type PipelineContext } from './pipeline';
 import { resolveParams, type DiffSegParams } from './params';
 
 export interface ClickPoint {
@@ -39,12 +39,10 @@ async function regionOf(
     const q = await clickProposal(agg, cell, params, cc);
     const taus = resolveParams(params).taus;
     const box = letterbox(image.width, image.height);
-    const { ranked, side, guide } = await squareLabels(store, image, merged.proposals, params, key, ctx);
-    const at = (c: number) => ((c + 0.5) * side) / 64;
-    const region = await clickRegion({
-      proposal: q, proposals: merged.proposals, ranked, tau: taus[taus.length - 1]!, at: { x: at(cell.x), y: at(cell.y) }, outH: side, outW: side, ...guide,
-    });
-    return encode(cutOut(region, side, box), image.height, image.width);
+    const sq = await squareLabels(store, image, merged.proposals, params, key, ctx);
+    const { labels, side, guide } = sq;
+    const region = await clickRegion({ proposal: q, proposals: merged.proposals, labels, tau: taus[taus.length - 1]!, cell, outH: side, outW: side, guide });
+    return encode(cutOut(region, side, box, cleanArea(sq)), image.height, image.width);
   };
   return ctx.cache ? ctx.cache.derived(key, `region|${JSON.stringify(params)}|${cell.x},${cell.y}`, compute) : compute();
 }

@@ -21,19 +21,14 @@ function buildLabels(S: number, outH: number, outW: number, guide: GuideOptions 
   const g = new GraphBuilder('diffseg_labels');
   const up = upsample(g, g.input('proposals', 'float32', ['k', S, S]), S, outH, outW, guide);
   g.output(g.cast(g.reshape(g.argMax(up, 0, false), [outH * outW]), 'int32'), 'label'); // first maximum on ties, as tf.argmax
-  g.output(g.reshape(g.reduceMax(up, [0], false), [outH * outW]), 'max'); // to combine blocks; the click rule compares with it
+  g.output(g.reshape(g.reduceMax(up, [0], false), [outH * outW]), 'max'); // to combine blocks
   return g;
 }
 
-function buildRegion(S: number, outH: number, outW: number, guide: GuideOptions | null): GraphBuilder {
-  const g = new GraphBuilder('diffseg_region');
-  const up = g.reshape(upsample(g, g.input('proposal', 'float32', [1, S, S]), S, outH, outW, guide), [outH * outW]);
-  const best = g.input('max', 'float32', [outH * outW]);
-  const label = g.input('label', 'int32', [outH * outW]);
-  const same = g.input('same', 'bool', ['k']);
-  const wins = g.op('Not', [g.less(up, best)], {}, { outputs: [{ dtype: 'bool', shape: [outH * outW] }] })[0]!; // ties go to the proposal
-  const inSame = g.gather(same, label, 0);
-  g.output(g.cast(g.op('Or', [wins, inSame], {}, { outputs: [{ dtype: 'bool', shape: [outH * outW] }] })[0]!, 'uint8'), 'region');
+function buildMask(S: number, outH: number, outW: number, guide: GuideOptions | null): GraphBuilder {
+  const g = new GraphBuilder('diffseg_mask');
+  const up = upsample(g, g.input('cells', 'float32', [1, S, S]), S, outH, outW, guide);
+  g.output(g.cast(g.reshape(g.op('Not', [g.less(up, 0.5)], {}, { outputs: [{ dtype: 'bool', shape: null }] })[0]!, [outH * outW]), 'uint8'), 'mask');
   return g;
 }
 
@@ -45,14 +40,8 @@ export interface LabelGuide extends Partial<GuideOptions> {
 export interface LabelOptions {
   /** Bound on the values held at once (proposals per run × output pixels). */
   blockValues?: number;
-  /** Image-guided upsampling (guided.ts) instead of plain bilinear. */
+  /** Image-guided outlines (see proposalsToLabels) instead of the plain bilinear upsampling. */
   guide?: LabelGuide;
-}
-
-/** Row-major outH×outW: the winning proposal per pixel and its (upsampled) value. */
-export interface RankedLabels {
-  label: Int32Array;
-  max: Float32Array;
 }
 
 function guideSetup(opts: LabelOptions, px: number, outH: number, outW: number) {
@@ -66,12 +55,26 @@ function checkSize(outH: number, outW: number): void {
   if (!Number.isInteger(outH) || !Number.isInteger(outW) || outH < 1 || outW < 1) throw new RangeError(`labels: bad size ${outW}×${outH}`);
 }
 
+/** Per cell of the S×S grid: the winning proposal (first on ties) and its value. */
+export function cellWinners(proposals: Float32Array[]): { label: Int32Array; max: Float32Array } {
+  const n = proposals[0]?.length ?? 0;
+  const label = new Int32Array(n), max = new Float32Array(n).fill(-Infinity);
+  proposals.forEach((p, k) => {
+    for (let i = 0; i < n; i++) if (p[i]! > max[i]!) (max[i] = p[i]!, label[i] = k);
+  });
+  return { label, max };
+}
+
 /**
- * Upsample the proposals (each an S×S map, S² values) to outH×outW bilinearly (half-pixel centres; ×8 for 64 → 512)
- * and take the per-pixel argmax (ties go to the lower index) and max. Any output size is allowed (the scale is
- * outH/S per axis). Runs in ONNX Runtime, in blocks of proposals to bound memory.
+ * Label map (row-major outH×outW proposal indices) of proposals given as S×S maps (S² values each). Without a guide:
+ * the reference — bilinear upsampling (half-pixel centres; ×8 for 64 → 512; any output size) and per-pixel argmax,
+ * first index on ties. With `opts.guide` (the image at outH×outW): each cell's winner, as one-hot maps, goes through
+ * the image-guided filter (guided.ts) and the argmax is taken on that, so outlines follow the image's colour edges.
+ * One-hot rather than the raw proposals: where two proposals nearly tie over a textured area, filtering the raw
+ * values lets the texture flip the argmax pixel by pixel (speckle); one-hot maps only move the outlines the cells
+ * already drew. Runs in ONNX Runtime, in blocks of proposals to bound memory.
  */
-export async function rankProposals(proposals: Float32Array[], outH = 512, outW = 512, opts: LabelOptions = {}): Promise<RankedLabels> {
+export async function proposalsToLabels(proposals: Float32Array[], outH = 512, outW = 512, opts: LabelOptions = {}): Promise<Int32Array> {
   if (proposals.length === 0) throw new RangeError('labels: no proposals');
   checkSize(outH, outW);
   const n = proposals[0]!.length;
@@ -79,6 +82,10 @@ export async function rankProposals(proposals: Float32Array[], outH = 512, outW 
   for (const p of proposals) if (p.length !== n) throw new RangeError('labels: proposals differ in size');
   const px = outH * outW;
   const { guide, feeds, key } = guideSetup(opts, px, outH, outW);
+  if (guide) {
+    const win = cellWinners(proposals).label;
+    proposals = proposals.map((_, k) => Float32Array.from(win, (l) => (l === k ? 1 : 0)));
+  }
   // The guided graph holds 4 coefficient maps per proposal at full size.
   const block = Math.max(1, Math.floor((opts.blockValues ?? BLOCK_VALUES) / (guide ? 4 * px : px)));
   const sess = await mathSession(`labels|${S}|${outH}|${outW}|${key}`, () => buildLabels(S, outH, outW, guide));
@@ -101,33 +108,18 @@ export async function rankProposals(proposals: Float32Array[], outH = 512, outW 
       }
     }
   }
-  return { label: label!, max: max! };
-}
-
-/** The per-pixel argmax of rankProposals (row-major proposal indices). */
-export async function proposalsToLabels(proposals: Float32Array[], outH = 512, outW = 512, opts: LabelOptions = {}): Promise<Int32Array> {
-  return (await rankProposals(proposals, outH, outW, opts)).label;
+  return label!;
 }
 
 /**
- * Row-major 0/1 mask of the pixels a proposal takes from a ranked label map (same size and guide): those where its
- * upsampled value is ≥ the winner's, plus those whose winner is flagged in `same` (one 0/1 per ranked proposal).
+ * A 0/1 mask given on the S×S cell grid, upsampled to outH×outW (bilinear, or image-guided with `opts.guide`) and
+ * thresholded at ½: row-major 0/1. For two regions this draws the outline exactly where proposalsToLabels does.
  */
-export async function regionAgainst(
-  proposal: Float32Array, ranked: RankedLabels, same: Uint8Array, outH: number, outW: number, opts: Pick<LabelOptions, 'guide'> = {},
-): Promise<Uint8Array> {
+export async function upsampleMask(cells: Float32Array, outH: number, outW: number, opts: Pick<LabelOptions, 'guide'> = {}): Promise<Uint8Array> {
   checkSize(outH, outW);
-  const S = squareSide(proposal.length, 'proposal');
-  const px = outH * outW;
-  if (ranked.label.length !== px) throw new RangeError('regionAgainst: ranked labels are another size');
-  const { guide, feeds, key } = guideSetup(opts, px, outH, outW);
-  const sess = await mathSession(`region|${S}|${outH}|${outW}|${key}`, () => buildRegion(S, outH, outW, guide));
-  const out = await sess.run({
-    ...feeds,
-    proposal: f32(proposal, [1, S, S]),
-    max: f32(ranked.max, [px]),
-    label: new ort.Tensor('int32', ranked.label, [px]),
-    same: new ort.Tensor('bool', same.length ? same : new Uint8Array(1), [Math.max(1, same.length)]),
-  });
-  return out['region']!.data as Uint8Array;
+  const S = squareSide(cells.length, 'mask');
+  const { guide, feeds, key } = guideSetup(opts, outH * outW, outH, outW);
+  const sess = await mathSession(`mask|${S}|${outH}|${outW}|${key}`, () => buildMask(S, outH, outW, guide));
+  const out = await sess.run({ ...feeds, cells: f32(cells, [1, S, S]) });
+  return out['mask']!.data as Uint8Array;
 }

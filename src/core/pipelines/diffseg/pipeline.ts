@@ -11,11 +11,11 @@
 // computed on the L×L square (or a 1024² grid for larger images, sampled nearest; the guide image is that square too) and the image's rectangle
 // [padX, padX+w) × [padY, padY+h) is cut out. Segments that lie only in the padding vanish there.
 import sharp from 'sharp';
-import { area, bbox, toCompressedString, type Rle } from '../../masks';
+import { area, bbox, mergeSmallRegions, toCompressedString, type Rle } from '../../masks';
 import { readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../../project';
 import { aggregateAttention } from './aggregate';
 import { attentionCacheKey, type DiffSegCache } from './cache';
-import { rankProposals, type LabelOptions, type RankedLabels } from './labels';
+import { proposalsToLabels, type LabelGuide } from './labels';
 import { mergeDetailed, type MergeResult } from './merge';
 import { DIFFSEG_IMAGE_SIZE, type DiffSegModels } from './models';
 import { DEFAULT_DIFFSEG_PARAMS, resolveParams, type DiffSegParams } from './params';
@@ -93,20 +93,29 @@ export function labelSide(box: Letterbox): number {
   return Math.min(box.side, MAX_LABEL_SIDE);
 }
 
-/** The image's rectangle [padX, padX+w) × [padY, padY+h) of a row-major side×side map of its letterbox square (nearest when side < L). */
-export function cutOut<T extends Int32Array | Uint8Array>(square: T, side: number, box: Letterbox): T {
+/**
+ * The image's rectangle [padX, padX+w) × [padY, padY+h) of a row-major side×side map of its letterbox square, at the
+ * image size (nearest when side < L). With minArea, pieces smaller than that (in map pixels) join their largest
+ * neighbour first, within the rectangle, so the cut cannot leave slivers of regions that lie mostly in the padding.
+ */
+export function cutOut<T extends Int32Array | Uint8Array>(square: T, side: number, box: Letterbox, minArea = 0): T {
   const { width: w, height: h } = box;
-  const out = new (square.constructor as new (n: number) => T)(w * h);
-  if (side === box.side) {
-    for (let y = 0; y < h; y++) out.set(square.subarray((y + box.padY) * side + box.padX, (y + box.padY) * side + box.padX + w), y * w);
-    return out;
-  }
   const f = side / box.side;
+  const at = (v: number) => Math.min(side - 1, Math.floor(v * f));
+  // The square's pixels the image samples: columns at(padX + 0.5) … at(padX + w − 0.5), rows likewise.
+  const x0 = at(box.padX + 0.5), y0 = at(box.padY + 0.5);
+  const cw = at(box.padX + w - 0.5) - x0 + 1, ch = at(box.padY + h - 0.5) - y0 + 1;
+  const Ctor = square.constructor as new (n: number) => T;
+  const crop = new Ctor(cw * ch);
+  for (let y = 0; y < ch; y++) crop.set(square.subarray((y0 + y) * side + x0, (y0 + y) * side + x0 + cw), y * cw);
+  if (minArea > 1) mergeSmallRegions(crop, cw, ch, minArea);
+  if (cw === w && ch === h) return crop;
+  const out = new Ctor(w * h);
   const col = new Int32Array(w);
-  for (let x = 0; x < w; x++) col[x] = Math.min(side - 1, Math.floor((x + box.padX + 0.5) * f));
+  for (let x = 0; x < w; x++) col[x] = at(x + box.padX + 0.5) - x0;
   for (let y = 0; y < h; y++) {
-    const row = Math.min(side - 1, Math.floor((y + box.padY + 0.5) * f)) * side;
-    for (let x = 0; x < w; x++) out[y * w + x] = square[row + col[x]!]!;
+    const row = (at(y + box.padY + 0.5) - y0) * cw;
+    for (let x = 0; x < w; x++) out[y * w + x] = crop[row + col[x]!]!;
   }
   return out;
 }
@@ -201,22 +210,35 @@ export function imageGuide(store: ProjectStore, image: ImageRow, key: string, ct
   return ctx.cache ? ctx.cache.derived(key, 'guide', compute) : compute();
 }
 
-export interface SquareLabels {
-  /** Winner and its value per pixel of the letterbox square at `side` (labelSide). */
-  ranked: RankedLabels;
-  side: number;
-  /** The guide used (params.guided), for computations that must agree with these labels. */
-  guide: LabelOptions;
+/**
+ * The cutOut clean-up area for guided labels: fragments smaller than one attention cell (in label-map pixels) carry
+ * nothing of the model's, only texture. 0 (no clean-up) for the reference's plain labels.
+ */
+export function cleanArea(labels: SquareLabels, cells = 64): number {
+  return labels.guide ? Math.floor((labels.side / cells) ** 2) : 0;
 }
 
-/** Ranked labels of the image's letterbox square for segment-everything proposals of `params` (cached with the attention). */
-export async function squareLabels(
+export interface SquareLabels {
+  /** Row-major side×side proposal indices of the image's letterbox square (side = labelSide). */
+  labels: Int32Array;
+  side: number;
+  /** The guide they were drawn with (params.guided), for masks that must agree with them. */
+  guide?: LabelGuide;
+}
+
+/**
+ * Segment-everything label map of the image's letterbox square for `proposals` (those of `params`; cached with the
+ * attention). Guided (params.guided): outlines follow the image (cut it out with cleanArea to drop fragments);
+ * otherwise the reference's plain upsampling.
+ */
+export function squareLabels(
   store: ProjectStore, image: ImageRow, proposals: Float32Array[], params: DiffSegParams, key: string, ctx: PipelineContext, rgb?: RgbImage,
 ): Promise<SquareLabels> {
   const compute = async (): Promise<SquareLabels> => {
     const side = labelSide(letterbox(image.width, image.height));
-    const guide: LabelOptions = params.guided ? { guide: { rgb: await imageGuide(store, image, key, ctx, rgb) } } : {};
-    return { ranked: await rankProposals(proposals, side, side, guide), side, guide };
+    if (!params.guided) return { labels: await proposalsToLabels(proposals, side, side), side };
+    const guide = { rgb: await imageGuide(store, image, key, ctx, rgb) };
+    return { labels: await proposalsToLabels(proposals, side, side, { guide }), side, guide };
   };
   return ctx.cache ? ctx.cache.derived(key, `labels|${JSON.stringify(params)}`, compute) : compute();
 }
@@ -251,7 +273,7 @@ export async function segmentEverything(
   checkAborted(ctx.signal);
   const proposals = await proposalsFor(agg, key, params, ctx.cache);
   const sq = await squareLabels(store, image, proposals, params, key, ctx, rgb);
-  const labels = cutOut(sq.ranked.label, sq.side, letterbox(image.width, image.height));
+  const labels = cutOut(sq.labels, sq.side, letterbox(image.width, image.height), cleanArea(sq));
   const rles = labelMapToRles(labels, image.height, image.width, proposals.length);
   const minArea = Math.max(1, Math.ceil((ctx.minAreaFraction ?? DEFAULT_MIN_AREA_FRACTION) * image.width * image.height));
   const masks = rles.filter((r): r is Rle => r !== null && area(r) >= minArea);
