@@ -26,6 +26,7 @@ describe.skipIf(!hasChromium)('DiffSeg in the canvas (Chromium, web mode, fixtur
   let page: Page;
   let imageId: number;
   let categoryId: number;
+  let defaultProposals = 0;
 
   const api = <T,>(method: string, input: unknown) => backend.dispatch(method, input) as Promise<T>;
   const list = () => api<Annotation[]>('annotations.list', { imageId });
@@ -167,6 +168,7 @@ describe.skipIf(!hasChromium)('DiffSeg in the canvas (Chromium, web mode, fixtur
       .poll(async () => (await list()).filter((a) => a.source === 'diffseg').length, { timeout: 60_000 })
       .toBeGreaterThanOrEqual(SCENE.shapes.length);
     const proposals = (await list()).filter((a) => a.source === 'diffseg');
+    defaultProposals = proposals.length;
     expect(proposals.every((a) => a.categoryId === null)).toBe(true);
     // Their union covers every shape (≥ 90 % of its pixels).
     const union = new Uint8Array(SCENE.width * SCENE.height);
@@ -186,5 +188,23 @@ describe.skipIf(!hasChromium)('DiffSeg in the canvas (Chromium, web mode, fixtur
     await page.getByTestId('delete-proposals').click();
     await expect.poll(async () => (await list()).filter((a) => a.source === 'diffseg').length).toBe(0);
     expect(await fromClicks()).toHaveLength(2);
+  });
+
+  it('a lower τ set in Settings gives more proposals, and the setting is remembered', async () => {
+    await page.getByTestId('diffseg-settings').locator('summary').click();
+    await page.getByTestId('diffseg-tau').fill('0.1');
+    await expect.poll(() => page.getByTestId('diffseg-settings').locator('summary').textContent()).toContain('changed');
+    await page.getByTestId('segment-everything').click();
+    await expect
+      .poll(async () => (await list()).filter((a) => a.source === 'diffseg').length, { timeout: 60_000 })
+      .toBeGreaterThan(defaultProposals);
+    await page.reload();
+    await expect.poll(() => canvas().getAttribute('data-ready'), { timeout: 20_000 }).toBe('true');
+    await page.getByTestId('diffseg-settings').locator('summary').click();
+    expect(await page.getByTestId('diffseg-tau').inputValue()).toBe('0.1');
+    expect(await page.getByTestId('diffseg-guided').isChecked()).toBe(true);
+    await shot('diffseg-settings');
+    await page.getByRole('button', { name: 'Defaults' }).click();
+    expect(await page.getByTestId('diffseg-tau').inputValue()).toBe('1.1');
   });
 });

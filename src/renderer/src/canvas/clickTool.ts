@@ -4,7 +4,7 @@
 // computes the diffusion model's attention (seconds); later ones reuse the back end's cache.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { fromCocoRle, type Rle } from '../../../core/masks';
-import { diffseg, type ClickPoint } from './diffseg';
+import { diffseg, useDiffSegParams, type ClickPoint } from './diffseg';
 
 export type ClickStatus = 'idle' | 'attention' | 'working';
 
@@ -29,13 +29,14 @@ export function useClickSegment(imageId: number, model: string, onError: (msg: s
   const [status, setStatus] = useState<ClickStatus>('idle');
   const [last, setLast] = useState<ClickSegment['last']>(null);
   const [error, setError] = useState<string | null>(null);
+  const params = useDiffSegParams();
   const seq = useRef(0);
   // Images (per model) whose attention the back end has already answered from: later clicks are fast.
   const warm = useRef(new Set<string>());
   const onErrorRef = useRef(onError);
   onErrorRef.current = onError;
 
-  // A new image or model starts over.
+  // A new image, model or setting starts over.
   useEffect(() => {
     seq.current++;
     setPoints([]);
@@ -44,7 +45,7 @@ export function useClickSegment(imageId: number, model: string, onError: (msg: s
     setStatus('idle');
     setLast(null);
     setError(null);
-  }, [imageId, model]);
+  }, [imageId, model, params]);
 
   const request = useCallback(
     (pts: ClickPoint[]) => {
@@ -75,7 +76,7 @@ export function useClickSegment(imageId: number, model: string, onError: (msg: s
         },
       );
     },
-    [imageId, model],
+    [imageId, model, params],
   );
 
   const pointsRef = useRef(points);

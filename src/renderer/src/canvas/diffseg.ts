@@ -1,6 +1,6 @@
-// DiffSeg from the UI: the calls (click, accept, segment everything), the model choice (remembered in
-// localStorage, shared by every component through a tiny store) and the batch-start helper used by the canvas,
-// the image strip and the grid.
+// DiffSeg from the UI: the calls (click, accept, segment everything), the model choice and the labeler's settings
+// (both remembered in localStorage, shared by every component through tiny stores) and the batch-start helper used
+// by the canvas, the image strip and the grid.
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import type { MethodInput, MethodOutput } from '../../../shared/contract';
 import { client } from '../client';
@@ -8,8 +8,15 @@ import { client } from '../client';
 export type ClickPoint = MethodInput<'diffseg.click'>['points'][number];
 export type ClickAnswer = MethodOutput<'diffseg.click'>;
 
-/** `model` omitted: the back end takes the first installed bundle (or says how to convert one). */
-const withModel = <T extends object>(input: T, model: string) => (model ? { ...input, model } : input);
+/**
+ * `model` omitted: the back end takes the first installed bundle (or says how to convert one). The labeler's
+ * settings (useDiffSegParams) go with every call; none set: the back end's defaults.
+ */
+const withModel = <T extends object>(input: T, model: string) => ({
+  ...input,
+  ...(model ? { model } : {}),
+  ...(Object.keys(params).length ? { params } : {}),
+});
 
 export const diffseg = {
   click: (imageId: number, points: ClickPoint[], model: string) => client.call('diffseg.click', withModel({ imageId, points }, model)),
@@ -38,6 +45,49 @@ export function useDiffSegModel(): string {
       return () => listeners.delete(l);
     },
     () => chosen,
+  );
+}
+
+// ---- the labeler's settings (τ, guided outlines, refinement), remembered like the model -----------------------
+/** A subset of the contract's DiffSeg params (one τ for every iteration). */
+export interface DiffSegSettings {
+  tau?: number;
+  guided?: boolean;
+  refine?: boolean;
+}
+const PARAMS_KEY = 'difflabel.diffsegParams';
+const paramListeners = new Set<() => void>();
+let params: DiffSegSettings = loadParams();
+
+/** Stored settings, keeping only valid values (a hand-edited or old entry must not break every call). */
+function loadParams(): DiffSegSettings {
+  try {
+    const v = JSON.parse(localStorage.getItem(PARAMS_KEY) ?? '{}') as Record<string, unknown>;
+    const out: DiffSegSettings = {};
+    if (typeof v['tau'] === 'number' && v['tau'] > 0 && v['tau'] <= 100) out.tau = v['tau'];
+    if (typeof v['guided'] === 'boolean') out.guided = v['guided'];
+    if (typeof v['refine'] === 'boolean') out.refine = v['refine'];
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** Replaces the settings ({} = the defaults). */
+export function setDiffSegParams(next: DiffSegSettings): void {
+  params = next;
+  if (Object.keys(next).length) localStorage.setItem(PARAMS_KEY, JSON.stringify(next));
+  else localStorage.removeItem(PARAMS_KEY);
+  for (const l of paramListeners) l();
+}
+
+export function useDiffSegParams(): DiffSegSettings {
+  return useSyncExternalStore(
+    (l) => {
+      paramListeners.add(l);
+      return () => paramListeners.delete(l);
+    },
+    () => params,
   );
 }
 

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from 'react';
 import type { Annotation, Job } from '../../../shared/contract';
 import { client } from '../client';
 import type { ClickSegment } from '../canvas/clickTool';
-import { diffseg, filteredImageIds, modelValue, setDiffSegModel, useDiffSegModel, useModels } from '../canvas/diffseg';
+import { diffseg, filteredImageIds, modelValue, setDiffSegModel, setDiffSegParams, useDiffSegModel, useDiffSegParams, useModels } from '../canvas/diffseg';
 
 export function ModelSelect({ compact = false }: { compact?: boolean }) {
   const model = useDiffSegModel();
@@ -24,6 +24,45 @@ export function ModelSelect({ compact = false }: { compact?: boolean }) {
         {!known && <option value={model}>{model} (not installed)</option>}
       </select>
     </label>
+  );
+}
+
+/** τ, guided outlines and refinement for every DiffSeg call (remembered); "Defaults" clears them. */
+export function DiffSegSettingsEditor() {
+  const p = useDiffSegParams();
+  const changed = Object.keys(p).length > 0;
+  return (
+    <details className="diffseg-settings" data-testid="diffseg-settings">
+      <summary className="small">Settings{changed ? ' (changed)' : ''}</summary>
+      <label className="small" title="KL merge threshold: lower gives more, smaller segments (1.1 = the paper's COCO-Stuff setting)">
+        Merge threshold τ{' '}
+        <input
+          key={p.tau ?? 'default'}
+          type="number"
+          min={0.05}
+          max={10}
+          step={0.05}
+          defaultValue={p.tau ?? 1.1}
+          data-testid="diffseg-tau"
+          onChange={(e) => {
+            const v = e.target.valueAsNumber;
+            if (v > 0 && v <= 10) setDiffSegParams({ ...p, tau: v });
+          }}
+        />
+      </label>
+      <label className="small" title="Snap outlines to the image's colour edges instead of the model's 8-pixel attention cells">
+        <input type="checkbox" checked={p.guided ?? true} data-testid="diffseg-guided" onChange={(e) => setDiffSegParams({ ...p, guided: e.target.checked })} /> Outlines follow
+        image edges
+      </label>
+      <label className="small" title="k-means refinement of the merged segments (slower)">
+        <input type="checkbox" checked={p.refine ?? false} onChange={(e) => setDiffSegParams({ ...p, refine: e.target.checked })} /> k-means refinement
+      </label>
+      {changed && (
+        <button className="small" onClick={() => setDiffSegParams({})}>
+          Defaults
+        </button>
+      )}
+    </details>
   );
 }
 
@@ -104,6 +143,7 @@ export function SegmentPanel({
     <section className="panel-section segment-panel" data-testid="segment-panel">
       <h3>DiffSeg</h3>
       <ModelSelect compact />
+      <DiffSegSettingsEditor />
       <div className="segment-row">
         {tool === 'click' ? (
           <span className="small" data-testid="click-info">
