@@ -60,6 +60,9 @@ export class ProjectStore {
   readonly dbPath: string;
   readonly schemaVersion: number;
   private readonly db: Database.Database;
+  /** Prepared statements by SQL text: preparing costs more than running the small queries that edits, export
+   * and import repeat per row. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(db: Database.Database, folder: string, dbPath: string, schemaVersion: number) {
     this.db = db;
@@ -72,6 +75,12 @@ export class ProjectStore {
   static open(folder: string): ProjectStore {
     const o = openProjectDatabase(folder);
     return new ProjectStore(o.db, o.folder, o.dbPath, o.schemaVersion);
+  }
+
+  private sql(text: string): Database.Statement {
+    let st = this.statements.get(text);
+    if (!st) this.statements.set(text, (st = this.db.prepare(text)));
+    return st;
   }
 
   get isOpen(): boolean {
@@ -100,24 +109,23 @@ export class ProjectStore {
     const offset = opts.offset ?? 0;
     checkInt('limit', limit, -1);
     checkInt('offset', offset, 0);
-    return this.db
-      .prepare(`SELECT ${IMAGE_COLUMNS} FROM images ${where} ORDER BY path LIMIT ? OFFSET ?`)
+    return this.sql(`SELECT ${IMAGE_COLUMNS} FROM images ${where} ORDER BY path LIMIT ? OFFSET ?`)
       .all(...params, limit, offset)
       .map((r) => toImage(r as Row));
   }
 
   countImages(filter: ImageFilter = {}): number {
     const { where, params } = imageWhere(filter);
-    return (this.db.prepare(`SELECT count(*) AS n FROM images ${where}`).get(...params) as Row).n;
+    return (this.sql(`SELECT count(*) AS n FROM images ${where}`).get(...params) as Row).n;
   }
 
   getImage(id: number): ImageRow | undefined {
-    const r = this.db.prepare(`SELECT ${IMAGE_COLUMNS} FROM images WHERE id = ?`).get(id) as Row | undefined;
+    const r = this.sql(`SELECT ${IMAGE_COLUMNS} FROM images WHERE id = ?`).get(id) as Row | undefined;
     return r && toImage(r);
   }
 
   getImageByPath(path: string): ImageRow | undefined {
-    const r = this.db.prepare(`SELECT ${IMAGE_COLUMNS} FROM images WHERE path = ?`).get(path) as Row | undefined;
+    const r = this.sql(`SELECT ${IMAGE_COLUMNS} FROM images WHERE path = ?`).get(path) as Row | undefined;
     return r && toImage(r);
   }
 
@@ -129,7 +137,7 @@ export class ProjectStore {
         // 'error' belongs to the indexer: it means the file cannot be read.
         if (img.status !== status) throw new StoreError('invalid', `image ${id}: status 'error' is set only by indexing`);
       }
-      this.db.prepare('UPDATE images SET status = ? WHERE id = ?').run(status, id);
+      this.sql('UPDATE images SET status = ? WHERE id = ?').run(status, id);
       return { ...img, status };
     });
   }
@@ -137,16 +145,16 @@ export class ProjectStore {
   // ---------------------------------------------------------------- categories
 
   listCategories(): Category[] {
-    return this.db.prepare('SELECT * FROM categories ORDER BY id').all().map((r) => toCategory(r as Row));
+    return this.sql('SELECT * FROM categories ORDER BY id').all().map((r) => toCategory(r as Row));
   }
 
   getCategory(id: number): Category | undefined {
-    const r = this.db.prepare('SELECT * FROM categories WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM categories WHERE id = ?').get(id) as Row | undefined;
     return r && toCategory(r);
   }
 
   getCategoryByName(name: string): Category | undefined {
-    const r = this.db.prepare('SELECT * FROM categories WHERE name = ?').get(name) as Row | undefined;
+    const r = this.sql('SELECT * FROM categories WHERE name = ?').get(name) as Row | undefined;
     return r && toCategory(r);
   }
 
@@ -158,13 +166,12 @@ export class ProjectStore {
         checkInt('category id', input.id, 1);
         if (this.getCategory(input.id)) throw new StoreError('conflict', `category id ${input.id} is already used`);
       }
-      const used = (this.db.prepare('SELECT color FROM categories').all() as Row[]).map((r) => r.color as string);
+      const used = (this.sql('SELECT color FROM categories').all() as Row[]).map((r) => r.color as string);
       const color = input.color === undefined ? pickColor(used) : checkColor(input.color);
       const supercategory = checkText('supercategory', input.supercategory ?? '');
       const isthing = input.isthing ?? true;
       if (typeof isthing !== 'boolean') throw new StoreError('invalid', 'isthing must be a boolean');
-      const info = this.db
-        .prepare('INSERT INTO categories (id, name, supercategory, color, isthing) VALUES (?, ?, ?, ?, ?)')
+      const info = this.sql('INSERT INTO categories (id, name, supercategory, color, isthing) VALUES (?, ?, ?, ?, ?)')
         .run(input.id ?? null, name, supercategory, color, isthing ? 1 : 0);
       return { id: Number(info.lastInsertRowid), name, supercategory, color, isthing };
     });
@@ -186,8 +193,7 @@ export class ProjectStore {
         if (typeof patch.isthing !== 'boolean') throw new StoreError('invalid', 'isthing must be a boolean');
         next.isthing = patch.isthing;
       }
-      this.db
-        .prepare('UPDATE categories SET name = ?, supercategory = ?, color = ?, isthing = ? WHERE id = ?')
+      this.sql('UPDATE categories SET name = ?, supercategory = ?, color = ?, isthing = ? WHERE id = ?')
         .run(next.name, next.supercategory, next.color, next.isthing ? 1 : 0, id);
       return next;
     });
@@ -198,10 +204,9 @@ export class ProjectStore {
     return this.transaction(() => {
       if (!this.getCategory(id)) throw new StoreError('not-found', `category ${id} does not exist`);
       const now = Date.now();
-      const n = this.db
-        .prepare('UPDATE annotations SET category_id = NULL, updated_at = ? WHERE category_id = ?')
+      const n = this.sql('UPDATE annotations SET category_id = NULL, updated_at = ? WHERE category_id = ?')
         .run(now, id).changes;
-      this.db.prepare('DELETE FROM categories WHERE id = ?').run(id);
+      this.sql('DELETE FROM categories WHERE id = ?').run(id);
       return n;
     });
   }
@@ -213,8 +218,8 @@ export class ProjectStore {
       if (!this.getCategory(from)) throw new StoreError('not-found', `category ${from} does not exist`);
       const target = this.getCategory(into);
       if (!target) throw new StoreError('not-found', `category ${into} does not exist`);
-      this.db.prepare('UPDATE annotations SET category_id = ?, updated_at = ? WHERE category_id = ?').run(into, Date.now(), from);
-      this.db.prepare('DELETE FROM categories WHERE id = ?').run(from);
+      this.sql('UPDATE annotations SET category_id = ?, updated_at = ? WHERE category_id = ?').run(into, Date.now(), from);
+      this.sql('DELETE FROM categories WHERE id = ?').run(from);
       return target;
     });
   }
@@ -229,21 +234,20 @@ export class ProjectStore {
     else if (filter.categoryId !== undefined) (conds.push('category_id = ?'), params.push(filter.categoryId));
     if (filter.runId !== undefined) (conds.push('run_id = ?'), params.push(filter.runId));
     const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
-    return this.db
-      .prepare(`SELECT * FROM annotations ${where} ORDER BY id`)
+    return this.sql(`SELECT * FROM annotations ${where} ORDER BY id`)
       .all(...params)
       .map((r) => toAnnotation(r as Row));
   }
 
   countAnnotations(filter: { imageId?: number } = {}): number {
     const r = (filter.imageId === undefined
-      ? this.db.prepare('SELECT count(*) AS n FROM annotations').get()
-      : this.db.prepare('SELECT count(*) AS n FROM annotations WHERE image_id = ?').get(filter.imageId)) as Row;
+      ? this.sql('SELECT count(*) AS n FROM annotations').get()
+      : this.sql('SELECT count(*) AS n FROM annotations WHERE image_id = ?').get(filter.imageId)) as Row;
     return r.n;
   }
 
   getAnnotation(id: number): Annotation | undefined {
-    const r = this.db.prepare('SELECT * FROM annotations WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM annotations WHERE id = ?').get(id) as Row | undefined;
     return r && toAnnotation(r);
   }
 
@@ -277,8 +281,7 @@ export class ProjectStore {
       }
       if (patch.bbox !== undefined) next.bbox = [...patch.bbox] as Annotation['bbox'];
       this.checkAnnotation(next);
-      this.db
-        .prepare(
+      this.sql(
           `UPDATE annotations SET category_id = ?, rle = ?, height = ?, width = ?, area = ?, bbox_x = ?, bbox_y = ?,
              bbox_w = ?, bbox_h = ?, iscrowd = ?, source = ?, run_id = ?, score = ?, updated_at = ? WHERE id = ?`,
         )
@@ -290,7 +293,7 @@ export class ProjectStore {
 
   deleteAnnotation(id: number): void {
     this.transaction(() => {
-      const n = this.db.prepare('DELETE FROM annotations WHERE id = ?').run(id).changes;
+      const n = this.sql('DELETE FROM annotations WHERE id = ?').run(id).changes;
       if (n === 0) throw new StoreError('not-found', `annotation ${id} does not exist`);
     });
   }
@@ -318,12 +321,10 @@ export class ProjectStore {
           changes.push({ before, after: null });
         }
       }
-      this.db.prepare('DELETE FROM history WHERE image_id = ? AND undone = 1').run(imageId);
-      this.db
-        .prepare('INSERT INTO history (image_id, label, changes, created_at) VALUES (?, ?, ?, ?)')
+      this.sql('DELETE FROM history WHERE image_id = ? AND undone = 1').run(imageId);
+      this.sql('INSERT INTO history (image_id, label, changes, created_at) VALUES (?, ?, ?, ?)')
         .run(imageId, checkName(label, 'label'), JSON.stringify(changes), Date.now());
-      this.db
-        .prepare('DELETE FROM history WHERE image_id = ? AND id <= (SELECT id FROM history WHERE image_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)')
+      this.sql('DELETE FROM history WHERE image_id = ? AND id <= (SELECT id FROM history WHERE image_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)')
         .run(imageId, imageId, HISTORY_LIMIT);
       return changes.map((c) => c.after);
     });
@@ -332,11 +333,11 @@ export class ProjectStore {
   /** Reverts the image's latest step; false when there is none. */
   undo(imageId: number): boolean {
     return this.transaction(() => {
-      const h = this.db.prepare('SELECT id, changes FROM history WHERE image_id = ? AND undone = 0 ORDER BY id DESC LIMIT 1').get(imageId) as Row | undefined;
+      const h = this.sql('SELECT id, changes FROM history WHERE image_id = ? AND undone = 0 ORDER BY id DESC LIMIT 1').get(imageId) as Row | undefined;
       if (!h) return false;
       const changes = JSON.parse(h.changes) as Array<{ before: Annotation | null; after: Annotation | null }>;
       for (const c of changes.reverse()) this.putAnnotation((c.after ?? c.before)!.id, c.before);
-      this.db.prepare('UPDATE history SET undone = 1 WHERE id = ?').run(h.id);
+      this.sql('UPDATE history SET undone = 1 WHERE id = ?').run(h.id);
       return true;
     });
   }
@@ -344,18 +345,18 @@ export class ProjectStore {
   /** Repeats the image's earliest undone step; false when there is none. */
   redo(imageId: number): boolean {
     return this.transaction(() => {
-      const h = this.db.prepare('SELECT id, changes FROM history WHERE image_id = ? AND undone = 1 ORDER BY id LIMIT 1').get(imageId) as Row | undefined;
+      const h = this.sql('SELECT id, changes FROM history WHERE image_id = ? AND undone = 1 ORDER BY id LIMIT 1').get(imageId) as Row | undefined;
       if (!h) return false;
       const changes = JSON.parse(h.changes) as Array<{ before: Annotation | null; after: Annotation | null }>;
       for (const c of changes) this.putAnnotation((c.after ?? c.before)!.id, c.after);
-      this.db.prepare('UPDATE history SET undone = 0 WHERE id = ?').run(h.id);
+      this.sql('UPDATE history SET undone = 0 WHERE id = ?').run(h.id);
       return true;
     });
   }
 
   historyState(imageId: number): HistoryState {
-    const undo = this.db.prepare('SELECT label FROM history WHERE image_id = ? AND undone = 0 ORDER BY id DESC LIMIT 1').get(imageId) as Row | undefined;
-    const redo = this.db.prepare('SELECT label FROM history WHERE image_id = ? AND undone = 1 ORDER BY id LIMIT 1').get(imageId) as Row | undefined;
+    const undo = this.sql('SELECT label FROM history WHERE image_id = ? AND undone = 0 ORDER BY id DESC LIMIT 1').get(imageId) as Row | undefined;
+    const redo = this.sql('SELECT label FROM history WHERE image_id = ? AND undone = 1 ORDER BY id LIMIT 1').get(imageId) as Row | undefined;
     return { canUndo: Boolean(undo), canRedo: Boolean(redo), undoLabel: undo?.label ?? null, redoLabel: redo?.label ?? null };
   }
 
@@ -365,13 +366,12 @@ export class ProjectStore {
    */
   private putAnnotation(id: number, a: Annotation | null): void {
     if (!a) {
-      this.db.prepare('DELETE FROM annotations WHERE id = ?').run(id);
+      this.sql('DELETE FROM annotations WHERE id = ?').run(id);
       return;
     }
     const categoryId = a.categoryId !== null && this.getCategory(a.categoryId) ? a.categoryId : null;
     const runId = a.runId !== null && this.getRun(a.runId) ? a.runId : null;
-    this.db
-      .prepare(
+    this.sql(
         `INSERT INTO annotations (id, image_id, category_id, rle, height, width, area, bbox_x, bbox_y, bbox_w, bbox_h,
            iscrowd, source, run_id, score, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET category_id = excluded.category_id, rle = excluded.rle, height = excluded.height,
@@ -381,7 +381,7 @@ export class ProjectStore {
       )
       .run(id, a.imageId, categoryId, a.rle, a.height, a.width, a.area, ...a.bbox, a.iscrowd, a.source, runId, a.score,
         a.createdAt, Date.now());
-    this.db.prepare("UPDATE images SET status = 'in_progress' WHERE id = ? AND status = 'unlabeled'").run(a.imageId);
+    this.sql("UPDATE images SET status = 'in_progress' WHERE id = ? AND status = 'unlabeled'").run(a.imageId);
   }
 
   // ---------------------------------------------------------------- prompts, runs, examples
@@ -394,8 +394,7 @@ export class ProjectStore {
       if (runId !== null) this.requireRun(runId);
       const payload = toJson('payload', input.payload);
       const createdAt = Date.now();
-      const info = this.db
-        .prepare('INSERT INTO prompts (image_id, kind, payload, run_id, created_at) VALUES (?, ?, ?, ?, ?)')
+      const info = this.sql('INSERT INTO prompts (image_id, kind, payload, run_id, created_at) VALUES (?, ?, ?, ?, ?)')
         .run(input.imageId, input.kind, payload, runId, createdAt);
       return { id: Number(info.lastInsertRowid), imageId: input.imageId, kind: input.kind, payload: JSON.parse(payload), runId, createdAt };
     });
@@ -408,8 +407,7 @@ export class ProjectStore {
     if (filter.kind !== undefined) (conds.push('kind = ?'), params.push(filter.kind));
     if (filter.runId !== undefined) (conds.push('run_id = ?'), params.push(filter.runId));
     const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
-    return this.db
-      .prepare(`SELECT * FROM prompts ${where} ORDER BY id`)
+    return this.sql(`SELECT * FROM prompts ${where} ORDER BY id`)
       .all(...params)
       .map((r) => {
         const x = r as Row;
@@ -424,8 +422,7 @@ export class ProjectStore {
       if (imageId !== null) this.requireImage(imageId);
       const params = toJson('params', input.params ?? {});
       const startedAt = Date.now();
-      const info = this.db
-        .prepare('INSERT INTO runs (pipeline, model_bundle, params, image_id, started_at) VALUES (?, ?, ?, ?, ?)')
+      const info = this.sql('INSERT INTO runs (pipeline, model_bundle, params, image_id, started_at) VALUES (?, ?, ?, ?, ?)')
         .run(pipeline, input.modelBundle ?? null, params, imageId, startedAt);
       return this.requireRun(Number(info.lastInsertRowid));
     });
@@ -438,15 +435,14 @@ export class ProjectStore {
       if (!RUN_STATUSES.includes(result.status) || (result.status as RunStatus) === 'running') {
         throw new StoreError('invalid', `a run cannot finish with status '${result.status}'`);
       }
-      this.db
-        .prepare('UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?')
+      this.sql('UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?')
         .run(result.status, result.error ?? null, Math.max(Date.now(), run.startedAt), id);
       return this.requireRun(id);
     });
   }
 
   getRun(id: number): Run | undefined {
-    const r = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
+    const r = this.sql('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
     return r && toRun(r);
   }
 
@@ -457,8 +453,7 @@ export class ProjectStore {
     if (filter.pipeline !== undefined) (conds.push('pipeline = ?'), params.push(filter.pipeline));
     if (filter.status !== undefined) (conds.push('status = ?'), params.push(filter.status));
     const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
-    return this.db
-      .prepare(`SELECT * FROM runs ${where} ORDER BY id`)
+    return this.sql(`SELECT * FROM runs ${where} ORDER BY id`)
       .all(...params)
       .map((r) => toRun(r as Row));
   }
@@ -472,8 +467,7 @@ export class ProjectStore {
         throw new StoreError('invalid', `annotation ${input.annotationId} belongs to image ${ann.imageId}, not ${input.imageId}`);
       }
       const label = checkText('label', input.label ?? '');
-      const info = this.db
-        .prepare('INSERT INTO examples (image_id, annotation_id, label) VALUES (?, ?, ?)')
+      const info = this.sql('INSERT INTO examples (image_id, annotation_id, label) VALUES (?, ?, ?)')
         .run(input.imageId, input.annotationId, label);
       return { id: Number(info.lastInsertRowid), imageId: input.imageId, annotationId: input.annotationId, label };
     });
@@ -485,14 +479,13 @@ export class ProjectStore {
     if (filter.imageId !== undefined) (conds.push('image_id = ?'), params.push(filter.imageId));
     if (filter.label !== undefined) (conds.push('label = ?'), params.push(filter.label));
     const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
-    return this.db
-      .prepare(`SELECT id, image_id AS imageId, annotation_id AS annotationId, label FROM examples ${where} ORDER BY id`)
+    return this.sql(`SELECT id, image_id AS imageId, annotation_id AS annotationId, label FROM examples ${where} ORDER BY id`)
       .all(...params) as Example[];
   }
 
   deleteExample(id: number): void {
     this.transaction(() => {
-      if (this.db.prepare('DELETE FROM examples WHERE id = ?').run(id).changes === 0) {
+      if (this.sql('DELETE FROM examples WHERE id = ?').run(id).changes === 0) {
         throw new StoreError('not-found', `example ${id} does not exist`);
       }
     });
@@ -504,13 +497,13 @@ export class ProjectStore {
     const byStatus: ProjectStats['byStatus'] = { unlabeled: 0, in_progress: 0, done: 0, error: 0 };
     let images = 0;
     let bytes = 0;
-    for (const r of this.db.prepare('SELECT status, count(*) AS n, total(bytes) AS b FROM images GROUP BY status').all() as Row[]) {
+    for (const r of this.sql('SELECT status, count(*) AS n, total(bytes) AS b FROM images GROUP BY status').all() as Row[]) {
       byStatus[r.status as ImageStatus] = r.n;
       images += r.n;
       bytes += r.b;
     }
-    const annotations = (this.db.prepare('SELECT count(*) AS n FROM annotations').get() as Row).n;
-    const categories = (this.db.prepare('SELECT count(*) AS n FROM categories').get() as Row).n;
+    const annotations = (this.sql('SELECT count(*) AS n FROM annotations').get() as Row).n;
+    const categories = (this.sql('SELECT count(*) AS n FROM categories').get() as Row).n;
     return { images, byStatus, annotations, categories, bytes };
   }
 
@@ -518,8 +511,7 @@ export class ProjectStore {
 
   /** Every indexed file with what decides whether it must be re-read. */
   listIndexEntries(): IndexEntry[] {
-    return this.db
-      .prepare('SELECT id, path, bytes, mtime_ms AS mtimeMs, sha1, width, height, status FROM images')
+    return this.sql('SELECT id, path, bytes, mtime_ms AS mtimeMs, sha1, width, height, status FROM images')
       .all() as IndexEntry[];
   }
 
@@ -529,17 +521,17 @@ export class ProjectStore {
    */
   saveIndexedImages(items: readonly IndexedImage[]): Array<{ id: number; annotationsRemoved: number }> {
     const now = Date.now();
-    const find = this.db.prepare('SELECT id, status FROM images WHERE path = ?');
-    const insert = this.db.prepare(
+    const find = this.sql('SELECT id, status FROM images WHERE path = ?');
+    const insert = this.sql(
       `INSERT INTO images (path, width, height, bytes, mtime_ms, sha1, format, status, error, indexed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const update = this.db.prepare(
+    const update = this.sql(
       `UPDATE images SET width = ?, height = ?, bytes = ?, mtime_ms = ?, sha1 = ?, format = ?, status = ?, error = ?,
          indexed_at = ? WHERE id = ?`,
     );
-    const dropMisfit = this.db.prepare('DELETE FROM annotations WHERE image_id = ? AND (width != ? OR height != ?)');
-    const count = this.db.prepare('SELECT count(*) AS n FROM annotations WHERE image_id = ?');
+    const dropMisfit = this.sql('DELETE FROM annotations WHERE image_id = ? AND (width != ? OR height != ?)');
+    const count = this.sql('SELECT count(*) AS n FROM annotations WHERE image_id = ?');
     return this.transaction(() =>
       items.map((it) => {
         const old = find.get(it.path) as Row | undefined;
@@ -564,13 +556,13 @@ export class ProjectStore {
 
   /** Records a new mtime for a file whose content did not change. */
   touchIndexedImage(id: number, mtimeMs: number): void {
-    this.transaction(() => this.db.prepare('UPDATE images SET mtime_ms = ? WHERE id = ?').run(mtimeMs, id));
+    this.transaction(() => this.sql('UPDATE images SET mtime_ms = ? WHERE id = ?').run(mtimeMs, id));
   }
 
   /** Removes images (files gone) with everything attached; returns how many annotations went with them. */
   removeImages(ids: readonly number[]): number {
-    const count = this.db.prepare('SELECT count(*) AS n FROM annotations WHERE image_id = ?');
-    const del = this.db.prepare('DELETE FROM images WHERE id = ?');
+    const count = this.sql('SELECT count(*) AS n FROM annotations WHERE image_id = ?');
+    const del = this.sql('DELETE FROM images WHERE id = ?');
     return this.transaction(() => {
       let annotations = 0;
       for (const id of ids) {
@@ -614,14 +606,13 @@ export class ProjectStore {
       updatedAt: now,
     };
     const img = this.checkAnnotation(a);
-    const info = this.db
-      .prepare(
+    const info = this.sql(
         `INSERT INTO annotations (image_id, category_id, rle, height, width, area, bbox_x, bbox_y, bbox_w, bbox_h,
            iscrowd, source, run_id, score, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(a.imageId, a.categoryId, a.rle, a.height, a.width, a.area, ...a.bbox, a.iscrowd, a.source, a.runId, a.score,
         a.createdAt, a.updatedAt);
-    if (img.status === 'unlabeled') this.db.prepare("UPDATE images SET status = 'in_progress' WHERE id = ?").run(a.imageId);
+    if (img.status === 'unlabeled') this.sql("UPDATE images SET status = 'in_progress' WHERE id = ?").run(a.imageId);
     return { ...a, id: Number(info.lastInsertRowid) };
   }
 

@@ -8,7 +8,6 @@ import {
   bbox,
   fillHoles,
   fromCompressedString,
-  hasHoles,
   iou,
   maskToPolygons,
   polygonsToRle,
@@ -120,8 +119,10 @@ function encodeSegmentation(rle: Rle, crowd: boolean, format: 'polygons' | 'rle'
     report.rle++;
     return { segmentation: toCocoRle(rle, true) as { size: [number, number]; counts: string }, decoded: rle, source: rle };
   }
+  // One trace finds the holes too (hole rings), so masks without holes are decoded once.
   let source = rle;
-  if (hasHoles(rle)) {
+  let rings = maskToPolygons(rle, { tolerance });
+  if (rings.some((p) => p.holes.length > 0)) {
     if (!force) {
       report.rleBecauseHoles++;
       report.rle++;
@@ -129,10 +130,11 @@ function encodeSegmentation(rle: Rle, crowd: boolean, format: 'polygons' | 'rle'
     }
     report.holesFilled++;
     source = fillHoles(rle);
+    rings = maskToPolygons(source, { tolerance });
   }
-  const rings = maskToPolygons(source, { tolerance }).map((p) => p.outer);
+  const outer = rings.map((p) => p.outer);
   report.polygons++;
   // Exact outlines rasterise back to the mask itself; simplified ones do not, so measure what was written.
-  const decoded = tolerance > 0 ? polygonsToRle(rings, rle.h, rle.w) : source;
-  return { segmentation: rings, decoded, source };
+  const decoded = tolerance > 0 ? polygonsToRle(outer, rle.h, rle.w) : source;
+  return { segmentation: outer, decoded, source };
 }
