@@ -194,6 +194,11 @@ export const methods = {
       .strict(),
     output: z.object({ total: z.number(), items: z.array(Image) }),
   },
+  /** Where an image sits in images.list with the same filter (ordered by path): index null = the filter hides it. */
+  'images.position': {
+    input: z.object({ id: Id, status: ImageStatus.optional(), search: z.string().max(1000).optional() }).strict(),
+    output: z.object({ index: z.number().int().nonnegative().nullable(), total: z.number() }),
+  },
   'images.get': { input: z.object({ id: Id }).strict(), output: Image },
   'images.setStatus': { input: z.object({ id: Id, status: ImageStatus.exclude(['error']) }).strict(), output: Image },
   'categories.list': { input: none, output: z.array(Category) },

@@ -158,6 +158,20 @@ describe('images, prompts, runs, examples, stats', () => {
     expect(storeError(() => s.setImageStatus(999, 'done')).code).toBe('not-found');
   });
 
+  it('tells where an image sits in the filtered, path-ordered list', () => {
+    s.setImageStatus(img[1]!, 'done');
+    expect(img.map((id) => s.imagePosition(id))).toEqual([0, 1, 2]);
+    expect(s.imagePosition(img[1]!, { status: 'done' })).toBe(0);
+    expect(s.imagePosition(img[2]!, { status: 'unlabeled' })).toBe(1);
+    expect(s.imagePosition(img[1]!, { status: 'unlabeled' })).toBeNull(); // filtered out
+    expect(s.imagePosition(img[2]!, { search: '_002' })).toBe(0);
+    expect(s.imagePosition(999)).toBeNull();
+    // It agrees with listImages at every index.
+    for (const f of [{}, { status: 'unlabeled' as const }, { search: 'img' }]) {
+      s.listImages(f).forEach((row, i) => expect(s.imagePosition(row.id, f)).toBe(i));
+    }
+  });
+
   it('records prompts, runs and examples', () => {
     const run = s.addRun({ pipeline: 'peekaboo', params: { steps: 20 }, imageId: img[0]! });
     expect(run).toMatchObject({ pipeline: 'peekaboo', params: { steps: 20 }, imageId: img[0], status: 'running', finishedAt: null });

@@ -217,6 +217,11 @@ export class Backend {
       if (!job) throw new ApiError('not_found', `no job ${id}`);
       return job;
     },
+    'images.position': ({ id, status, search }) => {
+      this.image(id); // not-found for an unknown id
+      const store = this.need();
+      return { index: store.imagePosition(id, { status, search }), total: store.countImages({ status, search }) };
+    },
     'images.list': ({ status, search, offset, limit }) => {
       const store = this.need();
       return {

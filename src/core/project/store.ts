@@ -114,6 +114,15 @@ export class ProjectStore {
       .map((r) => toImage(r as Row));
   }
 
+  /** Index of image `id` in listImages(filter) order (by path), or null when the filter leaves it out. */
+  imagePosition(id: number, filter: ImageFilter = {}): number | null {
+    const { where, params } = imageWhere(filter);
+    const and = where ? `${where} AND` : 'WHERE';
+    const path = this.sql(`SELECT path FROM images ${and} id = ?`).get(...params, id) as Row | undefined;
+    if (!path) return null;
+    return (this.sql(`SELECT count(*) AS n FROM images ${and} path < ?`).get(...params, path.path) as Row).n as number;
+  }
+
   countImages(filter: ImageFilter = {}): number {
     const { where, params } = imageWhere(filter);
     return (this.sql(`SELECT count(*) AS n FROM images ${where}`).get(...params) as Row).n;

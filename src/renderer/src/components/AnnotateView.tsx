@@ -17,8 +17,6 @@ import { ImageStrip, type StripFilter } from './ImageStrip';
 import { AnnotationList, CategoryPanel } from './SidePanel';
 import { StatusBar } from './StatusBar';
 
-const LIST_PAGE = 500;
-
 export function AnnotateView({
   imageId,
   onOpenImage,
@@ -113,13 +111,7 @@ export function AnnotateView({
   const listArgs = { status: filter.status, search: filter.search || undefined };
   const locate = async (): Promise<number | null> => {
     if (index.current !== null) return index.current;
-    for (let offset = 0; offset < 100_000; offset += LIST_PAGE) {
-      const r = await client.call('images.list', { ...listArgs, offset, limit: LIST_PAGE });
-      const i = r.items.findIndex((x) => x.id === imageId);
-      if (i >= 0) return (index.current = offset + i);
-      if (offset + LIST_PAGE >= r.total) break;
-    }
-    return null;
+    return (index.current = (await client.call('images.position', { id: imageId, ...listArgs })).index);
   };
   const go = async (delta: number, afterRemoval = false) => {
     const at = await locate();
