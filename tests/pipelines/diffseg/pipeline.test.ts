@@ -3,13 +3,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { area, connectedComponents, decode } from '../../../src/core/masks';
+import { area, connectedComponents, decode, type Rle } from '../../../src/core/masks';
+import { rng } from '../../helpers/random';
 import { ProjectStore, indexFolder } from '../../../src/core/project';
 import { tempDir } from '../../helpers/folder';
 import { SessionManager } from '../../../src/core/ml/runtime';
 import { DiffSegCache } from '../../../src/core/pipelines/diffseg/cache';
 import { openFixtureModels, type DiffSegModels } from '../../../src/core/pipelines/diffseg/models';
-import { cutOut, labelMapToRles, letterbox, pixelToCell, segmentAndStore, segmentEverything, stableParams } from '../../../src/core/pipelines/diffseg/pipeline';
+import { cutOutRles, labelMapToRles, letterbox, pixelToCell, segmentAndStore, segmentEverything, stableParams } from '../../../src/core/pipelines/diffseg/pipeline';
 import { matchedMiou } from './fixture-scenes';
 import { annotationPixels, sceneProject, type SceneProject } from './helpers';
 
@@ -39,11 +40,25 @@ describe('letterbox geometry', () => {
     // 6×4 image in a 6×6 square (padY 1). Label 2 lies in the top padding row but for one pixel inside the image.
     const sq = Int32Array.from(['222000', '200000', '000111', '000111', '000111', '333333'].join(''), Number);
     const box = letterbox(6, 4);
-    expect(Array.from(cutOut(sq, 6, box))).toEqual(Array.from('200000000111000111000111', Number));
-    expect(Array.from(cutOut(sq, 6, box, 2))).toEqual(Array.from('000000000111000111000111', Number));
+    const labelsOf = (rles: Array<Rle | null>) => {
+      const out = new Int32Array(rles.find(Boolean)!.h * rles.find(Boolean)!.w).fill(-1);
+      rles.forEach((r, l) => r && decode(r).forEach((v, i) => v && (out[i] = l)));
+      return Array.from(out).join('');
+    };
+    expect(labelsOf(cutOutRles(sq, 6, box, 4))).toBe('200000000111000111000111');
+    expect(labelsOf(cutOutRles(sq, 6, box, 4, 2))).toBe('000000000111000111000111');
     // A 3×3 map of a 6×6 square: each map pixel covers 2×2 image pixels.
     const small = Int32Array.from('012345678', Number);
-    expect(Array.from(cutOut(small, 3, letterbox(6, 6)))).toEqual(Array.from('001122001122334455334455667788667788', Number));
+    expect(labelsOf(cutOutRles(small, 3, letterbox(6, 6), 9))).toBe('001122001122334455334455667788667788');
+    // Odd scales (a 5×5 map of a 7×3 image's 7×7 square) agree with sampling pixel by pixel.
+    const R = rng(5);
+    const map = Int32Array.from({ length: 25 }, () => Math.floor(R() * 3));
+    const b7 = letterbox(7, 3);
+    const want = Array.from({ length: 21 }, (_, i) => {
+      const x = i % 7, y = (i - x) / 7;
+      return map[Math.floor((y + b7.padY + 0.5) * (5 / 7)) * 5 + Math.floor((x + 0.5) * (5 / 7))];
+    }).join('');
+    expect(labelsOf(cutOutRles(map, 5, b7, 3))).toBe(want);
   });
 
   it('turns a label map into one exact RLE per label', () => {

@@ -6,10 +6,10 @@
 //   mask          = ∪ region(+ clicks) − ∪ region(− clicks).
 // So + on A, + on B, − on A gives B alone; a − click inside a + region removes the part the − click's own
 // region covers. Regions are computed at the image size and cached per (image, model, params, cell).
-import { area, emptyRle, encode, subtract, unionAll, type Rle } from '../../masks';
+import { area, emptyRle, subtract, unionAll, type Rle } from '../../masks';
 import type { Annotation, ImageRow, ProjectStore } from '../../project';
 import { clickProposal, clickRegion, prepareClicks, type ClickContext } from './click';
-import { aggregatedAttention, cleanArea, cutOut, letterbox, mergeFor, squareLabels, pixelToCell, runParams, storedMask, type PipelineContext } from './pipeline';
+import { aggregatedAttention, cleanArea, cutOutRles, letterbox, mergeFor, squareLabels, pixelToCell, runParams, storedMask, type PipelineContext } from './pipeline';
 import { resolveParams, type DiffSegParams } from './params';
 
 export interface ClickPoint {
@@ -42,7 +42,7 @@ async function regionOf(
     const sq = await squareLabels(store, image, merged.proposals, params, key, ctx);
     const { labels, side, guide } = sq;
     const region = await clickRegion({ proposal: q, proposals: merged.proposals, labels, tau: taus[taus.length - 1]!, cell, outH: side, outW: side, guide });
-    return encode(cutOut(region, side, box, cleanArea(sq)), image.height, image.width);
+    return cutOutRles(region, side, box, 2, cleanArea(sq))[1] ?? emptyRle(image.height, image.width);
   };
   return ctx.cache ? ctx.cache.derived(key, `region|${JSON.stringify(params)}|${cell.x},${cell.y}`, compute) : compute();
 }

@@ -94,59 +94,66 @@ export function labelSide(box: Letterbox): number {
 }
 
 /**
- * The image's rectangle [padX, padX+w) × [padY, padY+h) of a row-major side×side map of its letterbox square, at the
- * image size (nearest when side < L). With minArea, pieces smaller than that (in map pixels) join their largest
- * neighbour first, within the rectangle, so the cut cannot leave slivers of regions that lie mostly in the padding.
+ * One RLE per label 0..n-1 (null when absent) of the image's rectangle [padX, padX+w) × [padY, padY+h) of a
+ * row-major side×side map of its letterbox square, at the image size (nearest when side < L). With minArea, pieces
+ * smaller than that (in map pixels) join their largest neighbour first, within the rectangle, so the cut leaves no
+ * sliver of a region lying mostly in the padding. Runs are written straight from the map (no image-size array).
  */
-export function cutOut<T extends Int32Array | Uint8Array>(square: T, side: number, box: Letterbox, minArea = 0): T {
+export function cutOutRles(square: Int32Array | Uint8Array, side: number, box: Letterbox, n: number, minArea = 0): Array<Rle | null> {
   const { width: w, height: h } = box;
   const f = side / box.side;
   const at = (v: number) => Math.min(side - 1, Math.floor(v * f));
   // The square's pixels the image samples: columns at(padX + 0.5) … at(padX + w − 0.5), rows likewise.
   const x0 = at(box.padX + 0.5), y0 = at(box.padY + 0.5);
   const cw = at(box.padX + w - 0.5) - x0 + 1, ch = at(box.padY + h - 0.5) - y0 + 1;
-  const Ctor = square.constructor as new (n: number) => T;
-  const crop = new Ctor(cw * ch);
+  const crop = new (square.constructor as new (k: number) => Int32Array | Uint8Array)(cw * ch);
   for (let y = 0; y < ch; y++) crop.set(square.subarray((y0 + y) * side + x0, (y0 + y) * side + x0 + cw), y * cw);
   if (minArea > 1) mergeSmallRegions(crop, cw, ch, minArea);
-  if (cw === w && ch === h) return crop;
-  const out = new Ctor(w * h);
-  const col = new Int32Array(w);
-  for (let x = 0; x < w; x++) col[x] = at(x + box.padX + 0.5) - x0;
-  for (let y = 0; y < h; y++) {
-    const row = (at(y + box.padY + 0.5) - y0) * cw;
-    for (let x = 0; x < w; x++) out[y * w + x] = crop[row + col[x]!]!;
-  }
-  return out;
+  const cols = Int32Array.from({ length: w }, (_, x) => at(x + box.padX + 0.5) - x0);
+  const rowStart = new Int32Array(ch + 1).fill(h);
+  for (let y = h - 1; y >= 0; y--) rowStart[at(y + box.padY + 0.5) - y0] = y;
+  return scaledLabelRles(crop, cw, ch, cols, rowStart, h, n);
 }
 
-/** One RLE per label value 0..n-1 of a row-major h×w label map, in one column-major pass (empty labels: null). */
+/** One RLE per label value 0..n-1 of a row-major h×w label map (empty labels: null). */
 export function labelMapToRles(labels: Int32Array, h: number, w: number, n: number): Array<Rle | null> {
+  return scaledLabelRles(labels, w, h, Int32Array.from({ length: w }, (_, x) => x), Int32Array.from({ length: h + 1 }, (_, y) => y), h, n);
+}
+
+/**
+ * Column-major runs per label of a mw×mh map shown at h rows × cols.length columns: image column x shows map
+ * column cols[x]; image rows [rowStart[r], rowStart[r+1]) show map row r (monotone; empty blocks allowed).
+ */
+function scaledLabelRles(map: Int32Array | Uint8Array, mw: number, mh: number, cols: Int32Array, rowStart: Int32Array, h: number, n: number): Array<Rle | null> {
+  const w = cols.length;
   const runs: number[][] = Array.from({ length: n }, () => []);
   const start = new Float64Array(n).fill(-1);
   const end = new Float64Array(n);
   for (let x = 0; x < w; x++) {
-    for (let y = 0; y < h; y++) {
-      const l = labels[y * w + x]!;
+    const c = cols[x]!;
+    for (let r = 0; r < mh; r++) {
+      const len = rowStart[r + 1]! - rowStart[r]!;
+      if (len <= 0) continue;
+      const l = map[r * mw + c]!;
       if (l < 0 || l >= n) continue;
-      const i = x * h + y;
+      const i = x * h + rowStart[r]!;
       if (start[l]! >= 0 && end[l] === i) {
-        end[l]!++;
+        end[l]! += len;
         continue;
       }
-      const r = runs[l]!;
-      if (start[l]! >= 0) r.push(end[l]! - start[l]!, i - end[l]!);
-      else r.push(i);
+      const run = runs[l]!;
+      if (start[l]! >= 0) run.push(end[l]! - start[l]!, i - end[l]!);
+      else run.push(i);
       start[l] = i;
-      end[l] = i + 1;
+      end[l] = i + len;
     }
   }
   const total = h * w;
-  return runs.map((r, l) => {
+  return runs.map((run, l) => {
     if (start[l]! < 0) return null;
-    r.push(end[l]! - start[l]!);
-    if (end[l]! < total) r.push(total - end[l]!);
-    return { h, w, counts: Uint32Array.from(r) };
+    run.push(end[l]! - start[l]!);
+    if (end[l]! < total) run.push(total - end[l]!);
+    return { h, w, counts: Uint32Array.from(run) };
   });
 }
 
@@ -211,7 +218,7 @@ export function imageGuide(store: ProjectStore, image: ImageRow, key: string, ct
 }
 
 /**
- * The cutOut clean-up area for guided labels: fragments smaller than one attention cell (in label-map pixels) carry
+ * The cutOutRles clean-up area for guided labels: fragments smaller than one attention cell (in label-map pixels) carry
  * nothing of the model's, only texture. 0 (no clean-up) for the reference's plain labels.
  */
 export function cleanArea(labels: SquareLabels, cells = 64): number {
@@ -273,8 +280,7 @@ export async function segmentEverything(
   checkAborted(ctx.signal);
   const proposals = await proposalsFor(agg, key, params, ctx.cache);
   const sq = await squareLabels(store, image, proposals, params, key, ctx, rgb);
-  const labels = cutOut(sq.labels, sq.side, letterbox(image.width, image.height), cleanArea(sq));
-  const rles = labelMapToRles(labels, image.height, image.width, proposals.length);
+  const rles = cutOutRles(sq.labels, sq.side, letterbox(image.width, image.height), proposals.length, cleanArea(sq));
   const minArea = Math.max(1, Math.ceil((ctx.minAreaFraction ?? DEFAULT_MIN_AREA_FRACTION) * image.width * image.height));
   const masks = rles.filter((r): r is Rle => r !== null && area(r) >= minArea);
   // Largest first: the order proposals appear in the labeler's list.
