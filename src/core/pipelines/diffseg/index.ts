@@ -10,7 +10,7 @@
  *   const ctx = await prepareClicks(agg, { tau: 1.1 }, merged);    // once per image (reuses keepLog's log/entropies)
  *   const cell = { x: 20, y: 31 };
  *   const p = await clickProposal(agg, cell, { tau: 1.1 }, ctx);
- *   const mask = await clickRegion({ proposal: p, proposals: merged.proposals, cell, outH: 512, outW: 512 }); // 0/1
+ *   const mask = await clickRegion({ proposal: p, proposals: merged.proposals, labels, cell, outH: 512, outW: 512 }); // 0/1
  *
  * Layout: an "S² map" is a row-major S×S key map (S = 64 for SD at 512²). The aggregated tensor is S²×S²,
  * query-major: row q = y·S + x is the key map of query (y, x). Functions are generic over S and the resolution
@@ -54,9 +54,9 @@
  * whole tensor, which dominates; aggregation is ~3 full passes over 64 MiB. Memory peaks at a few × 64 MiB.
  *
  * Clicks: see click.ts. The clicked cell acts as an anchor put first in the greedy order at every iteration, against
- * the segment-everything proposals of the previous iteration (MergeResult.stages). clickRegion, per cell: the
- * segments whose proposal is within τ of the click's, plus the cells where the click's proposal is ≥ the
- * segment-everything winner; then upsampled like the labels. Clicks compose as ∪ region(+) − ∪ region(−).
+ * the segment-everything proposals of the previous iteration (MergeResult.stages). clickRegion: the labelled
+ * segments whose proposal is within τ of the click's, plus the cells where the click's proposal is ≥ the cell's
+ * segment-everything winner, upsampled like the labels. Clicks compose as ∪ region(+) − ∪ region(−).
  */
 export { DEFAULT_DIFFSEG_PARAMS, anchorGrid, resolveParams, type DiffSegParams } from './params';
 export { aggregateAttention, aggregatedSide, resolutionWeights, type AggregateOptions, type AttentionByResolution } from './aggregate';
