@@ -1,4 +1,4 @@
-// The CLIP tokenizer against the openai/CLIP golden cases (../shared/golden/tokenizer_F, see its README).
+// The CLIP tokenizer against the openai/CLIP golden cases (tests/golden/tokenizer_F, see its README).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipTokenizer, fixText, pythonHtmlUnescape } from '../../src/core/ml/tokenizer';
 
-const GOLDEN = resolve(__dirname, '../../../shared/golden/tokenizer_F');
+const GOLDEN = resolve(__dirname, '../golden/tokenizer_F');
 const BPE_GZ = join(GOLDEN, 'bpe_simple_vocab_16e6.txt.gz');
 
 interface GoldenCase {

@@ -7,7 +7,7 @@ import {
 } from '../../src/core/ml/weights';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const GOLDEN = join(REPO_ROOT, '..', 'shared', 'golden');
+export const GOLDEN = join(REPO_ROOT, 'tests', 'golden');
 export const golden = (...p: string[]) => join(GOLDEN, ...p);
 
 /** Builds a single-file SD 1.x checkpoint (unet_A + vae_C + clip_D) in LDM key layout, in memory. */

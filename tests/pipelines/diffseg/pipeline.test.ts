@@ -109,7 +109,7 @@ describe('segment everything (fixture)', () => {
     // exactly where guided outlines could shatter into speckle.
     const t = tempDir();
     try {
-      copyFileSync(join(__dirname, '..', '..', '..', '..', 'shared', 'images', 'chelsea.png'), join(t.path, 'chelsea.png'));
+      copyFileSync(join(__dirname, '..', '..', 'images', 'chelsea.png'), join(t.path, 'chelsea.png'));
       const store = ProjectStore.open(t.path);
       try {
         await indexFolder(store);
