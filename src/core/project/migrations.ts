@@ -108,6 +108,12 @@ CREATE TABLE history (
 CREATE INDEX history_image ON history(image_id, undone, id);
 `;
 
+// Images whose file vanished are kept (with their masks) and flagged, not deleted: sync clients, renames and
+// unmounted folders make files disappear for a while.
+const v3 = `
+ALTER TABLE images ADD COLUMN missing_since INTEGER;   -- ms since epoch when indexing last found the file gone; NULL = present
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -118,6 +124,7 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   { version: 2, description: 'undo/redo history per image', up: (db) => db.exec(v2) },
+  { version: 3, description: 'missing images kept with their masks', up: (db) => db.exec(v3) },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -713,7 +713,8 @@ function toJson(what: string, v: unknown): string {
 function toImage(r: Row): ImageRow {
   return {
     id: r.id, path: r.path, width: r.width, height: r.height, bytes: r.bytes, mtimeMs: r.mtime_ms, sha1: r.sha1,
-    format: r.format, status: r.status, error: r.error, indexedAt: r.indexed_at, annotationCount: r.annotation_count,
+    format: r.format, status: r.status, error: r.error, indexedAt: r.indexed_at, missingSince: r.missing_since ?? null,
+    annotationCount: r.annotation_count,
   };
 }
 

@@ -24,6 +24,8 @@ export interface ImageRow {
   status: ImageStatus;
   error: string | null;
   indexedAt: number;
+  /** When indexing last found the file gone (ms since epoch); null while it is there. */
+  missingSince: number | null;
   /** Annotations on this image (computed when read). */
   annotationCount: number;
 }
