@@ -2,6 +2,7 @@
 // `I <intent>` before and `A <result>` after the call returned. The parent SIGKILLs it at a random point.
 import { writeSync } from 'node:fs';
 import { ProjectStore, type AnnotationInput, type BBox } from '../../src/core/project';
+import { seedImages } from './helpers';
 
 const [folder, seedArg, countArg] = process.argv.slice(2);
 if (!folder) throw new Error('usage: crash-child.ts FOLDER SEED [EDITS]');
@@ -21,6 +22,8 @@ const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
 const say = (tag: 'I' | 'A', v: unknown) => writeSync(1, `${tag} ${JSON.stringify(v)}\n`);
 
 const store = ProjectStore.open(folder);
+// A fresh folder: the project is created here and never closed before the kill (its data is still in the WAL).
+if (store.listImages().length === 0) seedImages(store, [[640, 480], [33, 17], [1, 1], [4000, 3000]]);
 const images = store.listImages();
 
 function randomMask(w: number, h: number): Pick<AnnotationInput, 'rle' | 'area' | 'bbox'> {

@@ -108,7 +108,7 @@ describe('opening and migrating', () => {
     other.exec('CREATE TABLE photos (id INTEGER PRIMARY KEY)');
     other.close();
     const before = snapshot(t.dir);
-    expect(openError(t.dir).code).toBe('corrupt');
+    expect(openError(t.dir).code).toBe('foreign');
     expect(snapshot(t.dir)).toEqual(before);
   });
 
@@ -125,7 +125,7 @@ describe('opening and migrating', () => {
     mkdirSync(ro);
     chmodSync(ro, 0o555);
     try {
-      expect(openError(ro).code).toBe('not-writable');
+      expect(openError(ro).code).toBe('read-only');
     } finally {
       chmodSync(ro, 0o755);
     }

@@ -2,7 +2,7 @@
 // transaction and returns after the commit (synchronous=FULL), so an edit that returned survives a crash.
 import type Database from 'better-sqlite3';
 import { StoreError } from './errors';
-import { openProjectDatabase } from './open-database';
+import { classifyStorageError, openProjectDatabase, type OpenDatabaseOptions } from './open-database';
 import { pickColor } from './palette';
 import {
   IMAGE_STATUSES,
@@ -59,22 +59,28 @@ export class ProjectStore {
   readonly folder: string;
   readonly dbPath: string;
   readonly schemaVersion: number;
+  /** Opened without write access (stats, export): every write is refused. */
+  readonly readonly: boolean;
   private readonly db: Database.Database;
   /** Prepared statements by SQL text: preparing costs more than running the small queries that edits, export
    * and import repeat per row. */
   private readonly statements = new Map<string, Database.Statement>();
 
-  private constructor(db: Database.Database, folder: string, dbPath: string, schemaVersion: number) {
+  private readonly cleanup: () => void;
+
+  private constructor(db: Database.Database, folder: string, dbPath: string, schemaVersion: number, readonly: boolean, cleanup: () => void) {
     this.db = db;
+    this.cleanup = cleanup;
     this.folder = folder;
     this.dbPath = dbPath;
     this.schemaVersion = schemaVersion;
+    this.readonly = readonly;
   }
 
   /** Creates or opens `<folder>/.difflabel/project.sqlite`. Throws ProjectOpenError when refused. */
-  static open(folder: string): ProjectStore {
-    const o = openProjectDatabase(folder);
-    return new ProjectStore(o.db, o.folder, o.dbPath, o.schemaVersion);
+  static open(folder: string, opts: OpenDatabaseOptions = {}): ProjectStore {
+    const o = openProjectDatabase(folder, opts);
+    return new ProjectStore(o.db, o.folder, o.dbPath, o.schemaVersion, o.readonly, o.cleanup);
   }
 
   private sql(text: string): Database.Statement {
@@ -88,12 +94,22 @@ export class ProjectStore {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.db.close();
+    this.cleanup();
   }
 
-  /** Runs fn in one transaction (nested calls become savepoints); rolls back if it throws. */
+  /**
+   * Runs fn in one transaction (nested calls become savepoints); rolls back if it throws. BEGIN IMMEDIATE takes the
+   * write lock first, so a second process waits for it (busy timeout) instead of failing at its first write after a
+   * read. A storage failure (disk full, lock held too long, read-only, I/O) becomes a StoreError saying nothing was saved.
+   */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (e) {
+      throw storageFailure(e) ?? e;
+    }
   }
 
   /** `PRAGMA integrity_check` result lines ('ok' when healthy). */
@@ -666,6 +682,22 @@ export class ProjectStore {
 }
 
 // ---------------------------------------------------------------- helpers
+
+const STORAGE_MESSAGES = {
+  'disk-full': 'the disk holding the project is full: the change was not saved (free some space and try again)',
+  locked: 'the project is busy in another process (another DiffLabel or the command line held its write lock too long): the change was not saved, try again',
+  'read-only': 'the project is open read-only (read-only disk or no permission): the change was not saved',
+  corrupt: 'SQLite reports the project database is damaged: the change was not saved',
+  'io-error': 'the disk reported an error: the change was not saved',
+} as const;
+
+/** SQLite's own failures (not our validation errors) as a StoreError a user can act on; null for anything else. */
+function storageFailure(e: unknown): StoreError | null {
+  if (e instanceof StoreError || !String((e as { code?: unknown })?.code ?? '').startsWith('SQLITE_')) return null;
+  if (String((e as { code: string }).code).startsWith('SQLITE_CONSTRAINT')) return null;
+  const kind = classifyStorageError(e);
+  return new StoreError(kind, `${STORAGE_MESSAGES[kind]} (${(e as Error).message})`);
+}
 
 function imageWhere(f: ImageFilter): { where: string; params: unknown[] } {
   const conds: string[] = [];
