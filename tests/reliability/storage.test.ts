@@ -1,0 +1,160 @@
+// The disk under a project misbehaves: full, read-only, or locked by another program. Each gets its own message,
+// nothing acknowledged is lost, and nothing is called corrupt unless SQLite says so.
+import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ProjectOpenError, ProjectStore, StoreError, type AnnotationInput } from '../../src/core/project';
+import { tmpfsProbe, type Tmpfs } from '../helpers/tmpfs';
+import { seedImages, tempFolder } from '../project/helpers';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const NODE = join(ROOT, 'node_modules/.bin/node');
+const disk = tmpfsProbe(2 * 1024 * 1024);
+if (!disk.available) console.warn(`full and read-only disk tests skipped: ${disk.reason}`);
+
+const mask = (imageId: number, i: number): AnnotationInput => ({
+  imageId, categoryId: null, rle: `${'0'.repeat(40)}${String.fromCharCode(48 + (i % 64))}`, width: 64, height: 48, area: 1, bbox: [0, 0, 1, 1], source: `edit ${i}`,
+});
+
+function refusal(fn: () => unknown): ProjectOpenError | StoreError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ProjectOpenError || e instanceof StoreError) return e;
+    throw e;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe.skipIf(!disk.available)('on a full disk', () => {
+  let fs: Tmpfs;
+  beforeEach(() => (fs = disk.mount()));
+  afterEach(() => fs.unmount());
+
+  it('refuses the edit that does not fit with "disk full", keeps every acknowledged one, and works again once space is freed', () => {
+    const folder = join(fs.dir, 'photos');
+    mkdirSync(folder);
+    const store = ProjectStore.open(folder);
+    const [imageId] = seedImages(store, [[64, 48]]);
+    const acked: number[] = [];
+    for (let i = 0; i < 20; i++) acked.push(store.addAnnotation(mask(imageId!, i)).id);
+    const filler = fs.fill();
+
+    let e: ProjectOpenError | StoreError | null = null;
+    for (let i = 20; i < 100_000 && !e; i++) {
+      try {
+        acked.push(store.addAnnotation(mask(imageId!, i)).id);
+      } catch (err) {
+        e = err as StoreError;
+      }
+    }
+    expect(e).toBeInstanceOf(StoreError);
+    expect(e!.code).toBe('disk-full');
+    expect(e!.message).toMatch(/disk .* is full: the change was not saved/);
+    store.close();
+
+    // A new project cannot be made here, and says why.
+    const other = refusal(() => ProjectStore.open(fs.dir));
+    expect(other.code).toBe('disk-full');
+    expect(other.message).not.toMatch(/corrupt|backup|move it away/);
+
+    rmSync(filler);
+    const again = ProjectStore.open(folder);
+    expect(again.listAnnotations().map((a) => a.id)).toEqual(acked);
+    expect(again.integrityCheck()).toEqual(['ok']);
+    again.addAnnotation(mask(imageId!, 0));
+    again.close();
+  });
+});
+
+describe.skipIf(!disk.available)('on a read-only disk', () => {
+  let fs: Tmpfs;
+  beforeEach(() => (fs = disk.mount()));
+  afterEach(() => {
+    fs.remount('rw');
+    fs.unmount();
+  });
+
+  it('refuses editing with "read-only" and still opens for reading', () => {
+    const folder = fs.dir;
+    const store = ProjectStore.open(folder);
+    const [imageId] = seedImages(store, [[64, 48]]);
+    const ids = [1, 2, 3].map((i) => store.addAnnotation(mask(imageId!, i)).id);
+    store.close();
+    fs.remount('ro');
+    const e = refusal(() => ProjectStore.open(folder));
+    expect(e.code).toBe('read-only');
+    expect(e.message).toMatch(/stats.*export/);
+    expect(e.message).not.toMatch(/corrupt|backup|move it away/);
+
+    const ro = ProjectStore.open(folder, { readonly: true });
+    expect(ro.readonly).toBe(true);
+    expect(ro.listAnnotations().map((a) => a.id)).toEqual(ids);
+    const w = refusal(() => ro.addCategory({ name: 'cat' }));
+    expect(w.code).toBe('read-only');
+    expect(w.message).toMatch(/not saved/);
+    ro.close();
+  });
+
+  it('reads edits that are still in the WAL (a crash before the disk became read-only), with or without its index', () => {
+    const folder = fs.dir;
+    const child = spawnSync(NODE, ['--import', 'tsx', 'tests/reliability/die-child.ts', folder], { cwd: ROOT, encoding: 'utf8' });
+    expect(child.signal, child.stderr).toBe('SIGKILL');
+    const ids = JSON.parse(child.stdout) as number[];
+    const shm = join(folder, '.difflabel', 'project.sqlite-shm');
+    for (const dropIndex of [false, true]) {
+      fs.remount('rw');
+      if (dropIndex) rmSync(shm, { force: true });
+      fs.remount('ro');
+      const ro = ProjectStore.open(folder, { readonly: true });
+      expect(ro.listAnnotations().map((a) => a.id), `without -shm: ${dropIndex}`).toEqual(ids);
+      ro.close();
+    }
+  });
+
+  it('says there is no project yet, rather than creating one, when a read-only open finds none', () => {
+    fs.remount('ro');
+    expect(refusal(() => ProjectStore.open(fs.dir, { readonly: true })).code).toBe('not-a-project');
+  });
+});
+
+describe('locked by another program', () => {
+  let t: ReturnType<typeof tempFolder>;
+  beforeEach(() => (t = tempFolder('difflabel-lock-')));
+  afterEach(() => t.cleanup());
+
+  it('an exclusive lock held past the busy timeout refuses the open with "locked", not "corrupt"', () => {
+    ProjectStore.open(t.dir).close();
+    const other = new Database(join(t.dir, '.difflabel', 'project.sqlite'));
+    other.pragma('locking_mode = EXCLUSIVE');
+    other.exec('BEGIN EXCLUSIVE; CREATE TABLE other_tool (x); COMMIT'); // keeps the exclusive lock until closed
+    try {
+      const e = refusal(() => ProjectStore.open(t.dir));
+      expect(e.code).toBe('locked');
+      expect(e.message).toMatch(/locked by another program/);
+    } finally {
+      other.close();
+    }
+    ProjectStore.open(t.dir).close();
+  });
+
+  it('an edit that waits past the busy timeout is refused with "locked" and changes nothing', () => {
+    const store = ProjectStore.open(t.dir);
+    const [imageId] = seedImages(store, [[64, 48]]);
+    const other = new Database(join(t.dir, '.difflabel', 'project.sqlite'));
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const e = refusal(() => store.addAnnotation(mask(imageId!, 1)));
+      expect(e.code).toBe('locked');
+      expect(e.message).toMatch(/not saved, try again/);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(store.countAnnotations()).toBe(0);
+    store.addAnnotation(mask(imageId!, 2));
+    store.close();
+  });
+});
