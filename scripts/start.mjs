@@ -9,8 +9,11 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 
-const build = spawnSync('npx', ['electron-vite', 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
-if (build.status !== 0) process.exit(build.status ?? 1);
+// DIFFLABEL_NO_BUILD=1 starts what was built last (the tests build once, then start the app several times).
+if (!process.env.DIFFLABEL_NO_BUILD) {
+  const build = spawnSync('npx', ['electron-vite', 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+}
 
 function electronBinary() {
   const dir = join(root, 'node_modules', 'electron');
@@ -30,12 +33,17 @@ function electronBinary() {
 const headless = process.platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY;
 const electron = headless ? { reason: 'there is no display (DISPLAY is not set)' } : electronBinary();
 
+let child;
 if (electron.bin) {
-  const child = spawn(electron.bin, [root, ...args], { stdio: 'inherit' });
-  child.on('exit', (code) => process.exit(code ?? 0));
+  child = spawn(electron.bin, [root, ...args], { stdio: 'inherit' });
 } else {
   console.log(`Electron is not available here: ${electron.reason}; serving the same UI in web mode instead.`);
-  const child = spawn(process.execPath, [join(root, 'bin', 'difflabel.mjs'), 'serve', ...args], { cwd: root, stdio: 'inherit' });
-  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
-  child.on('exit', (code) => process.exit(code ?? 0));
+  child = spawn(process.execPath, [join(root, 'bin', 'difflabel.mjs'), 'serve', ...args], { cwd: root, stdio: 'inherit' });
 }
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+// Ctrl-C in the terminal reaches the child directly (same process group): passing it on would be a second
+// Ctrl-C. A SIGINT sent to this process alone is passed on as SIGTERM if the child is still running a moment
+// later; SIGTERM and SIGHUP, which are sent to this process alone, are passed on at once. The child closes its
+// project cleanly on the first of these and ignores the rest.
+process.on('SIGINT', () => setTimeout(() => child.exitCode === null && child.kill('SIGTERM'), 1000).unref());
+for (const sig of ['SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));

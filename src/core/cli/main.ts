@@ -11,6 +11,7 @@ import { startServer } from '../server/server';
 import { exportCoco } from '../formats/coco/export';
 import { CocoFileError, importCocoFile } from '../formats/coco/import';
 import { progressPrinter } from './progress';
+import { onStopSignal } from './signals';
 import { writeFile } from 'node:fs/promises';
 import { registerModelsCommands } from './models';
 import { runDiffSegBatch } from '../pipelines/diffseg/job';
@@ -171,13 +172,16 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       });
       say(`DiffLabel web mode: open ${server.openUrl}`);
       say(`session token: ${server.token}`);
-      await new Promise<void>((ok) => {
-        const stop = () => ok();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      await server.close();
-      await backend.close();
+      const signals = onStopSignal(io.err);
+      await signals.stopped;
+      io.err.write('closing…\n');
+      try {
+        await server.close();
+        await backend.close();
+      } finally {
+        signals.release();
+      }
+      io.err.write('closed\n');
     });
 
   program
@@ -210,8 +214,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         });
         const cache = new DiffSegCache({ diskDir: join(store.folder, PROJECT_DIR, 'cache', 'diffseg'), memoryBytes: 0 });
         const controller = new AbortController();
-        const stop = () => controller.abort();
-        process.once('SIGINT', stop);
+        const signals = onStopSignal(io.err, () => controller.abort());
         try {
           const progress = progressPrinter(io.err, 'segmenting');
           const params = { tau: o.tau, iterations: o.iterations, grid: o.grid, refine: o.refine, guided: o.guided };
@@ -233,7 +236,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
           if (report.cancelled) code = EXIT.error;
           else if (report.failed.length || unreadable.length) code = EXIT.partial;
         } finally {
-          process.off('SIGINT', stop);
+          signals.release();
           await models.dispose();
           await disposeSharedInferenceHost(); // the inference worker thread would keep the process alive
         }
