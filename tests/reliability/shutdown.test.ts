@@ -1,51 +1,12 @@
 // Stopping the app: Ctrl-C on `npm start` closes the project cleanly (nothing left in the WAL), and a server killed
 // with SIGKILL mid-work loses no acknowledged edit — and its project opens again.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LATEST_VERSION, ProjectStore } from '../../src/core/project';
+import { call, killApps, startApp, waitIndexed } from '../helpers/app';
 import { writeImage } from '../helpers/folder';
 import { tempFolder } from '../project/helpers';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const NODE = join(ROOT, 'node_modules/.bin/node');
-
-/** Starts a command in its own process group (as a terminal would) and waits for the web-mode URL it prints. */
-async function startApp(args: string[]): Promise<{ child: ChildProcess; url: string; token: string; output: () => string; exited: Promise<[number | null, string | null]> }> {
-  const env = { ...process.env, DIFFLABEL_NO_BUILD: '1' };
-  delete env.DISPLAY;
-  delete env.WAYLAND_DISPLAY;
-  const child = spawn(NODE, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<[number | null, string | null]>((ok) => child.on('exit', (c, s) => ok([c, s])));
-  const deadline = Date.now() + 60_000;
-  let m: RegExpExecArray | null = null;
-  while (!(m = /open (http:\/\/[^/\s]+)\/\?token=(\S+)/.exec(out))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`app did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, url: m[1]!, token: m[2]!, output: () => out, exited };
-}
-
-async function call(app: { url: string; token: string }, method: string, input: unknown): Promise<any> {
-  const r = await fetch(`${app.url}/api/${method}`, {
-    method: 'POST', headers: { authorization: `Bearer ${app.token}`, 'content-type': 'application/json' }, body: JSON.stringify(input),
-  });
-  const body = await r.json();
-  if (!r.ok) throw new Error(`${method}: ${r.status} ${JSON.stringify(body)}`);
-  return body.result;
-}
-
-async function waitIndexed(app: { url: string; token: string }, n: number): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if ((await call(app, 'project.stats', {})).images === n) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('indexing did not finish');
-}
 
 const headerVersion = (db: string) => readFileSync(db).readInt32BE(60);
 
@@ -54,7 +15,10 @@ beforeEach(async () => {
   t = tempFolder('difflabel-stop-');
   await writeImage(join(t.dir, 'a.png'), 40, 30);
 });
-afterEach(() => t.cleanup());
+afterEach(() => {
+  killApps();
+  t.cleanup();
+});
 
 describe('stopping the app', () => {
   it('one Ctrl-C on `npm start` (web mode) closes the new project cleanly', async () => {

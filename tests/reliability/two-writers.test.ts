@@ -1,13 +1,13 @@
 // Several processes writing one project at once (two app windows, or the command line while the app is open):
 // every write waits its turn for the lock instead of failing with "database is locked".
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ProjectStore } from '../../src/core/project';
+import { NODE, ROOT, call, killApps, startApp, waitIndexed } from '../helpers/app';
+import { writeImage } from '../helpers/folder';
 import { seedImages, tempFolder } from '../project/helpers';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const NODE = join(ROOT, 'node_modules/.bin/node');
 
 function writer(folder: string, edits: number, tag: string): Promise<{ added: number; errors: string[] }> {
   const child = spawn(NODE, ['--import', 'tsx', 'tests/reliability/writer-child.ts', folder, String(edits), tag], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -22,7 +22,10 @@ function writer(folder: string, edits: number, tag: string): Promise<{ added: nu
 
 let t: ReturnType<typeof tempFolder>;
 beforeEach(() => (t = tempFolder('difflabel-writers-')));
-afterEach(() => t.cleanup());
+afterEach(() => {
+  killApps();
+  t.cleanup();
+});
 
 describe('two writers', () => {
   it('three processes editing one project at once lose no edit and see no lock error', async () => {
@@ -38,5 +41,35 @@ describe('two writers', () => {
     for (const [i, tag] of ['a', 'b', 'c'].entries()) expect(anns.filter((a) => a.source === tag)).toHaveLength(results[i]!.added);
     expect(store.integrityCheck()).toEqual(['ok']);
     store.close();
+  });
+
+  it('the command line imports COCO while the app has the project open and is editing it', async () => {
+    await writeImage(join(t.dir, 'a.png'), 40, 30);
+    const app = await startApp(['bin/difflabel.mjs', 'serve', t.dir, '--port', '0']);
+    await waitIndexed(app, 1);
+    // 1,199 different one-pixel masks: a big enough transaction to overlap the app's edits.
+    const annotations = Array.from({ length: 1199 }, (_, i) => ({ id: i + 1, image_id: 1, category_id: 1, iscrowd: 0, segmentation: { size: [30, 40], counts: [i, 1, 1200 - i - 1] } }));
+    const coco = join(t.dir, 'coco.json');
+    writeFileSync(coco, JSON.stringify({ images: [{ id: 1, file_name: 'a.png', width: 40, height: 30 }], annotations, categories: [{ id: 1, name: 'dot' }] }));
+
+    const imported = new Promise<ReturnType<typeof spawnSync>>((ok) => {
+      const child = spawn(NODE, ['bin/difflabel.mjs', 'import', t.dir, coco], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (status) => ok({ status, stdout, stderr } as ReturnType<typeof spawnSync>));
+    });
+    let done = false;
+    void imported.then(() => (done = true));
+    const edits: number[] = [];
+    while (!done || edits.length < 20) {
+      edits.push((await call(app, 'annotations.add', { imageId: 1, categoryId: null, mask: { size: [30, 40], counts: [0, 1200] } })).id);
+    }
+    const r = await imported;
+    expect({ status: r.status, stderr: String(r.stderr) }).toEqual({ status: 0, stderr: '' });
+    expect(String(r.stdout)).toMatch(/imported 1199 annotations/);
+    const all = await call(app, 'annotations.list', { imageId: 1 });
+    expect(all).toHaveLength(1199 + edits.length);
   });
 });
