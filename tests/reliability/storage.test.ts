@@ -2,7 +2,8 @@
 // nothing acknowledged is lost, and nothing is called corrupt unless SQLite says so.
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ProjectOpenError, ProjectStore, StoreError, type AnnotationInput } from '../../src/core/project';
@@ -71,10 +72,15 @@ describe.skipIf(!disk.available)('on a full disk', () => {
 
 describe.skipIf(!disk.available)('on a read-only disk', () => {
   let fs: Tmpfs;
-  beforeEach(() => (fs = disk.mount()));
+  let tempDir: string;
+  beforeEach(() => {
+    fs = disk.mount();
+    tempDir = mkdtempSync(join(tmpdir(), 'difflabel-ro-out-'));
+  });
   afterEach(() => {
     fs.remount('rw');
     fs.unmount();
+    rmSync(tempDir, { recursive: true, force: true });
   });
 
   it('refuses editing with "read-only" and still opens for reading', () => {
@@ -96,6 +102,20 @@ describe.skipIf(!disk.available)('on a read-only disk', () => {
     expect(w.code).toBe('read-only');
     expect(w.message).toMatch(/not saved/);
     ro.close();
+
+    // The command line: stats and export read it; index (which writes) says why it cannot.
+    const cli = (...args: string[]) => spawnSync(NODE, ['bin/difflabel.mjs', ...args], { cwd: ROOT, encoding: 'utf8' });
+    const stats = cli('stats', folder, '--json');
+    expect(stats.status, stats.stderr).toBe(0);
+    expect(JSON.parse(stats.stdout).annotations).toBe(3);
+    const out = join(tempDir, 'export.json');
+    const exported = cli('export', folder, '--out', out);
+    expect(exported.stderr).not.toMatch(/read-only|error/);
+    expect(JSON.parse(readFileSync(out, 'utf8')).images).toHaveLength(1);
+    const index = cli('index', folder);
+    expect(index.status).toBe(1);
+    expect(index.stderr).toMatch(/^error: .*read-only disk or no permission.*stats.*export/);
+    expect(index.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('reads edits that are still in the WAL (a crash before the disk became read-only), with or without its index', () => {

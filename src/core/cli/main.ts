@@ -25,10 +25,16 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
 class CliFailure extends Error {}
 
-function openStore(folder: string): ProjectStore {
+/** Opens the project; commands that only read ('read') fall back to a read-only open on a read-only disk. */
+function openStore(folder: string, access: 'write' | 'read' = 'write'): ProjectStore {
   const dir = resolve(folder);
   if (!existsSync(dir)) throw new CliFailure(`folder not found: ${dir}`);
-  return ProjectStore.open(dir);
+  try {
+    return ProjectStore.open(dir);
+  } catch (e) {
+    if (access === 'read' && e instanceof ProjectOpenError && e.code === 'read-only') return ProjectStore.open(dir, { readonly: true });
+    throw e;
+  }
 }
 
 export async function main(argv: string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
@@ -77,7 +83,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .argument('<folder>', 'a folder indexed before')
     .option('--json', 'print JSON')
     .action((folder: string, o: { json?: boolean }) => {
-      const store = openStore(folder);
+      const store = openStore(folder, 'read');
       try {
         const s = store.stats();
         if (o.json) say(JSON.stringify(s, null, 2));
@@ -106,7 +112,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .action(async (folder: string, o: { polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string }) => {
       if (o.polygons && o.rle) throw new CommanderError(EXIT.usage, 'usage', 'choose one of --polygons and --rle');
       if (o.forcePolygons && !o.polygons) throw new CommanderError(EXIT.usage, 'usage', '--force-polygons needs --polygons');
-      const store = openStore(folder);
+      const store = openStore(folder, 'read');
       try {
         const { document, report } = exportCoco(store, {
           format: o.polygons ? 'polygons' : 'rle',
