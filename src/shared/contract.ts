@@ -110,6 +110,8 @@ export const CocoExportReport = z.object({
   /** With a simplification tolerance: how far the written polygons are from the masks (IoU), and how many fell under 0.9. */
   simplification: z.object({ meanIoU: z.number(), minIoU: z.number(), under90: z.number() }).nullable(),
   skipped: z.array(z.object({ annotationId: z.number(), reason: z.string() })),
+  /** Images whose file cannot be read now (unreadable, missing): left out with their masks; the reason says how to bring them back. */
+  leftOut: z.array(z.object({ path: z.string(), masks: z.number(), reason: z.string() })),
 });
 export type CocoExportReport = z.infer<typeof CocoExportReport>;
 

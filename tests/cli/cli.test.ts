@@ -105,4 +105,17 @@ describe('difflabel CLI', () => {
     expect(r.stderr).toMatch(/error: /);
     expect(readFileSync(join(other, '.difflabel', 'project.sqlite')).length).toBe(100);
   });
+
+  it('export refuses to write over the project database, and a missing folder, with exit 1', () => {
+    const db = join(folder, '.difflabel', 'project.sqlite');
+    let r = cli('export', folder, '--out', db);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error: .+ is inside the project's \.difflabel folder/);
+    expect(readFileSync(db).subarray(0, 16).toString('latin1')).toBe('SQLite format 3\0');
+    r = cli('export', folder, '--out', join(dir.path, 'nope', 'coco.json'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`error: folder not found: ${join(dir.path, 'nope')}\n`);
+    r = cli('stats', folder, '--json');
+    expect(JSON.parse(r.stdout)).toMatchObject({ images: 14, annotations: 2 });
+  });
 });

@@ -1,6 +1,6 @@
 // The back end behind the contract: validates every payload, runs the method against the open project,
 // and pushes events. Electron IPC and the web server both call `dispatch`; neither holds logic of its own.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import {
   methods,
@@ -13,8 +13,9 @@ import {
   type MethodOutput,
   type ProjectInfo,
 } from '../../shared/contract';
-import { exportCoco } from '../formats/coco/export';
+import { exportCoco, writeCocoFile } from '../formats/coco/export';
 import { importCoco } from '../formats/coco/import';
+import { FileRefusedError, FileWriteError } from '../formats/files';
 import { JobManager } from '../jobs/manager';
 import { defaultModelDirs, listBundles } from '../ml/bundle';
 import { expectedProviderStatus } from '../ml/runtime';
@@ -329,10 +330,10 @@ export class Backend {
       return this.editResult(imageId);
     },
     'coco.export': async ({ format, forcePolygons, tolerance, out }) => {
-      const { document, report } = exportCoco(this.need(), { format, forcePolygons, tolerance });
-      if (out === undefined) return { report, document };
-      await writeFile(out, JSON.stringify(document));
-      return { report, path: out };
+      const store = this.need();
+      const opts = { format, forcePolygons, tolerance };
+      if (out === undefined) return exportCoco(store, opts);
+      return cocoCall(async () => ({ report: await writeCocoFile(store, out, opts), path: out }));
     },
     'coco.import': async ({ file, document }) => {
       let doc = document;
@@ -384,6 +385,17 @@ async function diffsegCall<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (e) {
     if (e instanceof RangeError) throw new ApiError('bad_request', e.message);
+    throw e;
+  }
+}
+
+/** A refused file is the caller's mistake (bad_request); a write that failed is not, but says why. */
+async function cocoCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof FileRefusedError) throw new ApiError('bad_request', e.message);
+    if (e instanceof FileWriteError) throw new ApiError('internal', e.message);
     throw e;
   }
 }
