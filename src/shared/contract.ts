@@ -119,7 +119,8 @@ export const CocoImportReport = z.object({
   images: z.number(),
   annotations: z.number(),
   categoriesCreated: z.number(),
-  skipped: z.array(z.object({ what: z.enum(['image', 'annotation', 'category']), id: z.unknown(), reason: z.string() })),
+  /** id: the entry's COCO id, or "#<position>" with a short description when it has no usable one. */
+  skipped: z.array(z.object({ what: z.enum(['image', 'annotation', 'category']), id: z.union([z.number(), z.string()]), reason: z.string() })),
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 

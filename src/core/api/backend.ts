@@ -1,6 +1,5 @@
 // The back end behind the contract: validates every payload, runs the method against the open project,
 // and pushes events. Electron IPC and the web server both call `dispatch`; neither holds logic of its own.
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import {
   methods,
@@ -14,7 +13,7 @@ import {
   type ProjectInfo,
 } from '../../shared/contract';
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
-import { importCoco } from '../formats/coco/import';
+import { CocoFileError, importCoco, importCocoFile } from '../formats/coco/import';
 import { FileRefusedError, FileWriteError } from '../formats/files';
 import { JobManager } from '../jobs/manager';
 import { defaultModelDirs, listBundles } from '../ml/bundle';
@@ -336,21 +335,8 @@ export class Backend {
       return cocoCall(async () => ({ report: await writeCocoFile(store, out, opts), path: out }));
     },
     'coco.import': async ({ file, document }) => {
-      let doc = document;
-      if (file !== undefined) {
-        let text: string;
-        try {
-          text = await readFile(file, 'utf8');
-        } catch (e) {
-          throw new ApiError('bad_request', `cannot read ${file}: ${(e as Error).message}`);
-        }
-        try {
-          doc = JSON.parse(text);
-        } catch (e) {
-          throw new ApiError('bad_request', `${file} is not valid JSON: ${(e as Error).message}`);
-        }
-      }
-      const report = importCoco(this.need(), doc);
+      const store = this.need();
+      const report = await cocoCall(async () => (file === undefined ? importCoco(store, document) : importCocoFile(store, file)));
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },
@@ -394,7 +380,7 @@ async function cocoCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof FileRefusedError) throw new ApiError('bad_request', e.message);
+    if (e instanceof CocoFileError || e instanceof FileRefusedError) throw new ApiError('bad_request', e.message);
     if (e instanceof FileWriteError) throw new ApiError('internal', e.message);
     throw e;
   }
