@@ -253,7 +253,10 @@ export const methods = {
   'history.state': { input: z.object({ imageId: Id }).strict(), output: HistoryState },
   'history.undo': { input: z.object({ imageId: Id }).strict(), output: EditResult },
   'history.redo': { input: z.object({ imageId: Id }).strict(), output: EditResult },
-  /** COCO instances export. With `out` the file is written there; without, the document is returned. */
+  /**
+   * COCO instances export. With `out` the file is written there (atomically; only over a previous export; in web
+   * mode only inside the project folder); without, the document is returned.
+   */
   'coco.export': {
     input: z
       .object({
@@ -265,7 +268,7 @@ export const methods = {
       .strict(),
     output: z.object({ report: CocoExportReport, path: z.string().optional(), document: z.unknown().optional() }),
   },
-  /** COCO instances import from a file path (`file`) or an uploaded document (`document`). */
+  /** COCO instances import from a file path (`file`; in web mode inside the project folder) or an uploaded document (`document`). */
   'coco.import': {
     input: z
       .object({ file: z.string().min(1).optional(), document: z.unknown().optional() })

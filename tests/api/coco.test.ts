@@ -1,5 +1,6 @@
-// coco.export and coco.import through the contract: what errors say, and reports that always cross the API.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// coco.export and coco.import through the contract: where web mode may read and write, what errors say, and
+// reports that always cross the API.
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
@@ -39,6 +40,40 @@ const cocoDoc = (segmentation: unknown = [[2, 2, 12, 2, 12, 9, 2, 9]]) =>
     categories: [{ id: 1, name: 'box' }],
     annotations: [{ id: 1, image_id: 1, category_id: 1, segmentation }],
   });
+
+describe('web mode keeps coco.export and coco.import inside the project folder', () => {
+  it('refuses paths outside it, also through links and "..", and answers the same whether they exist or not', async () => {
+    await open('web');
+    const secret = join(outside, 'secret.json');
+    writeFileSync(secret, cocoDoc());
+    symlinkSync(outside, join(folder, 'out-link'));
+    symlinkSync(secret, join(folder, 'secret-link.json'));
+    const refused = { code: 'bad_request', message: expect.stringMatching(/^web mode reads and writes files only inside the project folder/) };
+    for (const out of [join(outside, 'coco.json'), join(outside, 'nope', 'coco.json'), join(folder, 'out-link', 'coco.json'), join(folder, '..', 'outside', 'coco.json'), '/etc/passwd'])
+      await expect(call('coco.export', { out }), out).rejects.toMatchObject(refused);
+    expect(() => readFileSync(join(outside, 'coco.json'))).toThrow(/ENOENT/);
+    for (const file of [secret, join(outside, 'nope.json'), join(folder, 'secret-link.json'), '/etc/passwd'])
+      await expect(call('coco.import', { file }), file).rejects.toMatchObject(refused);
+    expect((await call('project.stats', {})).annotations).toBe(0);
+  });
+
+  it('reads and writes inside it', async () => {
+    await open('web');
+    mkdirSync(join(folder, 'exports'));
+    writeFileSync(join(folder, 'exports', 'in.json'), cocoDoc());
+    expect(await call('coco.import', { file: join(folder, 'exports', 'in.json') })).toMatchObject({ annotations: 1, skipped: [] });
+    const out = join(folder, 'exports', 'out.json');
+    expect((await call('coco.export', { out })).report.annotations).toBe(1);
+    expect(JSON.parse(readFileSync(out, 'utf8')).annotations).toHaveLength(1);
+  });
+
+  it('the desktop app reads and writes where its native dialogs point', async () => {
+    await open('electron');
+    writeFileSync(join(outside, 'in.json'), cocoDoc());
+    expect(await call('coco.import', { file: join(outside, 'in.json') })).toMatchObject({ annotations: 1 });
+    expect((await call('coco.export', { out: join(outside, 'out.json') })).report.annotations).toBe(1);
+  });
+});
 
 describe('coco.import errors and reports', () => {
   it('says where a file stops being JSON, never what it contains', async () => {

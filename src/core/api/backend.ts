@@ -14,7 +14,7 @@ import {
 } from '../../shared/contract';
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
 import { CocoFileError, importCoco, importCocoFile } from '../formats/coco/import';
-import { FileRefusedError, FileWriteError } from '../formats/files';
+import { FileRefusedError, FileWriteError, requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
 import { defaultModelDirs, listBundles } from '../ml/bundle';
 import { expectedProviderStatus } from '../ml/runtime';
@@ -332,11 +332,19 @@ export class Backend {
       const store = this.need();
       const opts = { format, forcePolygons, tolerance };
       if (out === undefined) return exportCoco(store, opts);
-      return cocoCall(async () => ({ report: await writeCocoFile(store, out, opts), path: out }));
+      return cocoCall(async () => {
+        // Web mode writes only in the project's folder; the desktop app's paths come from native dialogs.
+        if (this.options.shell === 'web') await requireInside(out, store.folder);
+        return { report: await writeCocoFile(store, out, opts), path: out };
+      });
     },
     'coco.import': async ({ file, document }) => {
       const store = this.need();
-      const report = await cocoCall(async () => (file === undefined ? importCoco(store, document) : importCocoFile(store, file)));
+      const report = await cocoCall(async () => {
+        if (file === undefined) return importCoco(store, document);
+        if (this.options.shell === 'web') await requireInside(file, store.folder);
+        return importCocoFile(store, file);
+      });
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },

@@ -43,6 +43,21 @@ export function isInside(path: string, folder: string): boolean {
   return r === '' || (r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r));
 }
 
+/**
+ * Refuses `path` unless it lies in `folder`, links resolved (web mode). A path whose folder does not exist is
+ * judged as written, so the answer does not tell whether something exists outside `folder`.
+ */
+export async function requireInside(path: string, folder: string): Promise<void> {
+  let inside: boolean;
+  try {
+    inside = isInside(await realPath(path), await realpath(folder));
+  } catch (e) {
+    if (!(e instanceof FileRefusedError)) throw e;
+    inside = isInside(resolve(path), resolve(folder));
+  }
+  if (!inside) throw new FileRefusedError(`web mode reads and writes files only inside the project folder ${folder}`);
+}
+
 /** Which existing files an export may replace, from their first bytes. */
 export interface Replaceable {
   accepts(head: Uint8Array): boolean;
