@@ -110,6 +110,8 @@ export const CocoExportReport = z.object({
   /** With a simplification tolerance: how far the written polygons are from the masks (IoU), and how many fell under 0.9. */
   simplification: z.object({ meanIoU: z.number(), minIoU: z.number(), under90: z.number() }).nullable(),
   skipped: z.array(z.object({ annotationId: z.number(), reason: z.string() })),
+  /** Images whose file cannot be read now (unreadable, missing): left out with their masks; the reason says how to bring them back. */
+  leftOut: z.array(z.object({ path: z.string(), masks: z.number(), reason: z.string() })),
 });
 export type CocoExportReport = z.infer<typeof CocoExportReport>;
 
@@ -117,7 +119,8 @@ export const CocoImportReport = z.object({
   images: z.number(),
   annotations: z.number(),
   categoriesCreated: z.number(),
-  skipped: z.array(z.object({ what: z.enum(['image', 'annotation', 'category']), id: z.unknown(), reason: z.string() })),
+  /** id: the entry's COCO id, or "#<position>" with a short description when it has no usable one. */
+  skipped: z.array(z.object({ what: z.enum(['image', 'annotation', 'category']), id: z.union([z.number(), z.string()]), reason: z.string() })),
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
@@ -250,7 +253,10 @@ export const methods = {
   'history.state': { input: z.object({ imageId: Id }).strict(), output: HistoryState },
   'history.undo': { input: z.object({ imageId: Id }).strict(), output: EditResult },
   'history.redo': { input: z.object({ imageId: Id }).strict(), output: EditResult },
-  /** COCO instances export. With `out` the file is written there; without, the document is returned. */
+  /**
+   * COCO instances export. With `out` the file is written there (atomically; only over a previous export; in web
+   * mode only inside the project folder); without, the document is returned.
+   */
   'coco.export': {
     input: z
       .object({
@@ -262,7 +268,7 @@ export const methods = {
       .strict(),
     output: z.object({ report: CocoExportReport, path: z.string().optional(), document: z.unknown().optional() }),
   },
-  /** COCO instances import from a file path (`file`) or an uploaded document (`document`). */
+  /** COCO instances import from a file path (`file`; in web mode inside the project folder) or an uploaded document (`document`). */
   'coco.import': {
     input: z
       .object({ file: z.string().min(1).optional(), document: z.unknown().optional() })

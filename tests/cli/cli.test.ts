@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { area, encode, toCompressedString, bbox, decode, fromCocoRle, polygonsToRle } from '../../src/core/masks';
-import { ProjectStore } from '../../src/core/project';
+import { ProjectStore, indexFolder } from '../../src/core/project';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { clearRect, rectMask } from '../helpers/masks';
 
@@ -104,5 +104,52 @@ describe('difflabel CLI', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/error: /);
     expect(readFileSync(join(other, '.difflabel', 'project.sqlite')).length).toBe(100);
+  });
+
+  it('export refuses to write over the project database, and a missing folder, with exit 1', () => {
+    const db = join(folder, '.difflabel', 'project.sqlite');
+    let r = cli('export', folder, '--out', db);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error: .+ is inside the project's \.difflabel folder/);
+    expect(readFileSync(db).subarray(0, 16).toString('latin1')).toBe('SQLite format 3\0');
+    r = cli('export', folder, '--out', join(dir.path, 'nope', 'coco.json'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`error: folder not found: ${join(dir.path, 'nope')}\n`);
+    r = cli('stats', folder, '--json');
+    expect(JSON.parse(r.stdout)).toMatchObject({ images: 14, annotations: 2 });
+  });
+
+  it('export lists the images whose masks it left out and exits 3; import reports odd ids and keeps the good entries', async () => {
+    const left = join(dir.path, 'left');
+    await makeImageFolder(left, 2, () => [40, 30]);
+    const store = ProjectStore.open(left);
+    await indexFolder(store);
+    const cat = store.addCategory({ name: 'box' });
+    const rle = encode(rectMask(30, 40, 0, 0, 8, 8), 30, 40);
+    for (const img of store.listImages({}))
+      store.addAnnotation({ imageId: img.id, categoryId: cat.id, rle: toCompressedString(rle), height: 30, width: 40, area: area(rle), bbox: bbox(rle), source: 'manual' });
+    writeFileSync(join(left, 'a', 'img000.png'), 'no longer an image');
+    await indexFolder(store);
+    store.close();
+
+    const out = join(dir.path, 'left.json');
+    let r = cli('export', left, '--out', out);
+    expect(r.status).toBe(3);
+    expect(r.stdout).toMatch(/wrote .+: 1 images, 1 annotations/);
+    expect(r.stdout).toMatch(/\n {2}left out: a\/img000\.png \(1 mask\): the file could not be read \(.+\): fix or replace it, then index the folder again\n/);
+    expect(JSON.parse(readFileSync(out, 'utf8')).annotations).toHaveLength(1);
+
+    const deep = '['.repeat(100_000) + '1' + ']'.repeat(100_000);
+    const file = join(dir.path, 'deep.json');
+    writeFileSync(file, `{"images": [{"id": 1, "file_name": "b/img001.png", "width": 40, "height": 30}], "categories": [{"id": 1, "name": "box"}],
+      "annotations": [{"id": ${deep}, "image_id": 1, "category_id": 1, "segmentation": [[20, 20, 30, 20, 30, 28]]},
+                      {"id": 2, "image_id": 1, "category_id": 1, "segmentation": [[20, 20, 30, 20, 30, 28]]}]}`);
+    r = cli('import', left, file);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(3);
+    expect(r.stdout).toMatch(/imported 1 annotations on 1 images; 0 categories created; 1 skipped\n {2}skipped annotation "#0 \(id is an array\)": id: /);
+    const check = ProjectStore.open(left);
+    expect(check.listAnnotations({ imageId: check.getImageByPath('b/img001.png')!.id })).toHaveLength(2);
+    check.close();
   });
 });

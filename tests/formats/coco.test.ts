@@ -1,7 +1,8 @@
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
-import { exportCoco, type CocoAnnotation } from '../../src/core/formats/coco/export';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { exportCoco, writeCocoFile, type CocoAnnotation } from '../../src/core/formats/coco/export';
 import { CocoFileError, importCoco, importCocoFile } from '../../src/core/formats/coco/import';
 import { area, bbox, decode, encode, fromCocoRle, fromCompressedString, polygonsToRle, toCompressedString } from '../../src/core/masks';
 import { ProjectStore, indexFolder } from '../../src/core/project';
@@ -124,6 +125,48 @@ describe('COCO export', () => {
     expect(report.simplification!.minIoU).toBeGreaterThan(0.8);
     expect(report.simplification!.minIoU).toBeLessThan(1);
     expect(exportCoco(store, { format: 'polygons' }).report.simplification).toBeNull();
+  });
+
+  it('leaves out the masks of unreadable and missing images, and says which, why and how to include them', async () => {
+    const cat = store.addCategory({ name: 'cat' });
+    add(store, 'one.png', cat.id, rectMask(H, W, 0, 0, 5, 5));
+    add(store, 'one.png', null, rectMask(H, W, 10, 10, 15, 15));
+    add(store, 'sub/two.jpg', cat.id, rectMask(H, W, 0, 0, 5, 5));
+    const kept = add(store, 'three.png', cat.id, rectMask(32, 32, 0, 0, 5, 5), 32, 32);
+    writeFileSync(join(dir.path, 'one.png'), 'no longer an image');
+    await indexFolder(store);
+    expect(store.getImageByPath('one.png')!.status).toBe('error');
+    // A file that vanished keeps its row, flagged (schema v3).
+    const db = new Database(store.dbPath);
+    db.prepare('UPDATE images SET missing_since = ? WHERE path = ?').run(Date.UTC(2026, 0, 2), 'sub/two.jpg');
+    db.close();
+
+    for (const format of ['rle', 'polygons'] as const) {
+      const { document: doc, report } = exportCoco(store, { format });
+      expect(doc.images.map((i) => i.file_name)).toEqual(['three.png']);
+      expect(doc.annotations.map((a) => a.id)).toEqual([kept.id]);
+      expect(report).toMatchObject({ images: 1, annotations: 1, skipped: [] });
+      expect(report.leftOut).toEqual([
+        { path: 'one.png', masks: 2, reason: expect.stringMatching(/^the file could not be read \(.+\): fix or replace it, then index the folder again$/) },
+        { path: 'sub/two.jpg', masks: 1, reason: 'the file is missing (since 2026-01-02): put it back, then index the folder again' },
+      ]);
+    }
+  });
+
+  it('writes to a file exactly the document it returns, with the stored RLE strings as they are', async () => {
+    const cat = store.addCategory({ name: 'cat' });
+    const ring = clearRect(rectMask(H, W, 10, 10, 40, 40), W, 20, 20, 30, 30);
+    const stored = [add(store, 'one.png', cat.id, ring), add(store, 'sub/two.jpg', cat.id, diskMask(H, W, 30, 20, 12))];
+    add(store, 'one.png', null, rectMask(H, W, 1, 1, 3, 3));
+    for (const format of ['rle', 'polygons'] as const) {
+      const out = join(dir.path, `${format}.json`);
+      const report = await writeCocoFile(store, out, { format });
+      const written = JSON.parse(readFileSync(out, 'utf8'));
+      const { document, report: same } = exportCoco(store, { format });
+      expect(report).toEqual(same);
+      expect({ ...written, info: { ...written.info, date_created: 0 } }).toEqual({ ...document, info: { ...document.info, date_created: 0 } });
+      if (format === 'rle') expect(written.annotations.map((a: CocoAnnotation) => (a.segmentation as { counts: string }).counts)).toEqual(stored.map((a) => a.rle));
+    }
   });
 
   it('writes crowd regions as RLE even in polygon mode', () => {

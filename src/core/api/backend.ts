@@ -1,6 +1,5 @@
 // The back end behind the contract: validates every payload, runs the method against the open project,
 // and pushes events. Electron IPC and the web server both call `dispatch`; neither holds logic of its own.
-import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import {
   methods,
@@ -13,8 +12,9 @@ import {
   type MethodOutput,
   type ProjectInfo,
 } from '../../shared/contract';
-import { exportCoco } from '../formats/coco/export';
-import { importCoco } from '../formats/coco/import';
+import { exportCoco, writeCocoFile } from '../formats/coco/export';
+import { CocoFileError, importCoco, importCocoFile } from '../formats/coco/import';
+import { FileRefusedError, FileWriteError, requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
 import { defaultModelDirs, listBundles } from '../ml/bundle';
 import { expectedProviderStatus } from '../ml/runtime';
@@ -329,27 +329,22 @@ export class Backend {
       return this.editResult(imageId);
     },
     'coco.export': async ({ format, forcePolygons, tolerance, out }) => {
-      const { document, report } = exportCoco(this.need(), { format, forcePolygons, tolerance });
-      if (out === undefined) return { report, document };
-      await writeFile(out, JSON.stringify(document));
-      return { report, path: out };
+      const store = this.need();
+      const opts = { format, forcePolygons, tolerance };
+      if (out === undefined) return exportCoco(store, opts);
+      return cocoCall(async () => {
+        // Web mode writes only in the project's folder; the desktop app's paths come from native dialogs.
+        if (this.options.shell === 'web') await requireInside(out, store.folder);
+        return { report: await writeCocoFile(store, out, opts), path: out };
+      });
     },
     'coco.import': async ({ file, document }) => {
-      let doc = document;
-      if (file !== undefined) {
-        let text: string;
-        try {
-          text = await readFile(file, 'utf8');
-        } catch (e) {
-          throw new ApiError('bad_request', `cannot read ${file}: ${(e as Error).message}`);
-        }
-        try {
-          doc = JSON.parse(text);
-        } catch (e) {
-          throw new ApiError('bad_request', `${file} is not valid JSON: ${(e as Error).message}`);
-        }
-      }
-      const report = importCoco(this.need(), doc);
+      const store = this.need();
+      const report = await cocoCall(async () => {
+        if (file === undefined) return importCoco(store, document);
+        if (this.options.shell === 'web') await requireInside(file, store.folder);
+        return importCocoFile(store, file);
+      });
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },
@@ -384,6 +379,17 @@ async function diffsegCall<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (e) {
     if (e instanceof RangeError) throw new ApiError('bad_request', e.message);
+    throw e;
+  }
+}
+
+/** A refused file is the caller's mistake (bad_request); a write that failed is not, but says why. */
+async function cocoCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof CocoFileError || e instanceof FileRefusedError) throw new ApiError('bad_request', e.message);
+    if (e instanceof FileWriteError) throw new ApiError('internal', e.message);
     throw e;
   }
 }

@@ -1,5 +1,6 @@
 // The `difflabel` command line. Exit codes: 0 done, 1 error, 2 bad usage, 3 done but some inputs were
-// skipped (unreadable images, COCO entries that could not be imported) — the report says which.
+// skipped (unreadable images, COCO entries that could not be imported, masks an export left out) — the
+// report says which.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -8,11 +9,11 @@ import { Backend } from '../api/backend';
 import { ApiError } from '../api/errors';
 import { ProjectOpenError, ProjectStore, indexFolder } from '../project';
 import { startServer } from '../server/server';
-import { exportCoco } from '../formats/coco/export';
+import { writeCocoFile } from '../formats/coco/export';
 import { CocoFileError, importCocoFile } from '../formats/coco/import';
+import { FileRefusedError, FileWriteError } from '../formats/files';
 import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
-import { writeFile } from 'node:fs/promises';
 import { registerModelsCommands } from './models';
 import { runDiffSegBatch } from '../pipelines/diffseg/job';
 import { ModelNotFoundError, disposeSharedInferenceHost, resolveDiffSegModels } from '../pipelines/diffseg/models';
@@ -113,14 +114,15 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       if (o.polygons && o.rle) throw new CommanderError(EXIT.usage, 'usage', 'choose one of --polygons and --rle');
       if (o.forcePolygons && !o.polygons) throw new CommanderError(EXIT.usage, 'usage', '--force-polygons needs --polygons');
       const store = openStore(folder, 'read');
+      const out = resolve(o.out);
+      const controller = new AbortController();
+      const signals = onStopSignal(io.err, () => controller.abort());
       try {
-        const { document, report } = exportCoco(store, {
-          format: o.polygons ? 'polygons' : 'rle',
-          forcePolygons: Boolean(o.forcePolygons),
-          tolerance: o.tolerance,
+        const opts = { format: o.polygons ? ('polygons' as const) : ('rle' as const), forcePolygons: Boolean(o.forcePolygons), tolerance: o.tolerance };
+        const report = await writeCocoFile(store, out, opts, controller.signal).catch((e) => {
+          throw e instanceof FileRefusedError || e instanceof FileWriteError ? new CliFailure(e.message) : e;
         });
-        await writeFile(resolve(o.out), JSON.stringify(document));
-        say(`wrote ${resolve(o.out)}: ${report.images} images, ${report.annotations} annotations (${report.polygons} polygons, ${report.rle} RLE), ${report.categories} categories`);
+        say(`wrote ${out}: ${report.images} images, ${report.annotations} annotations (${report.polygons} polygons, ${report.rle} RLE), ${report.categories} categories`);
         if (report.rleBecauseHoles) say(`  ${report.rleBecauseHoles} masks with holes were written as RLE (a polygon cannot hold a hole; --force-polygons fills them)`);
         if (report.simplification) {
           const { meanIoU, minIoU, under90 } = report.simplification;
@@ -128,8 +130,10 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         }
         if (report.holesFilled) say(`  ${report.holesFilled} masks with holes were forced into polygons: their holes were filled`);
         for (const s of report.skipped) say(`  skipped annotation ${s.annotationId}: ${s.reason}`);
-        if (report.skipped.length) code = EXIT.partial;
+        for (const l of report.leftOut) say(`  left out: ${l.path} (${l.masks} mask${l.masks === 1 ? '' : 's'}): ${l.reason}`);
+        if (report.skipped.length || report.leftOut.length) code = EXIT.partial;
       } finally {
+        signals.release();
         store.close();
       }
     });

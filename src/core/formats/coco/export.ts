@@ -1,7 +1,8 @@
 // COCO instances export, written to what pycocotools, Detectron2, mmdet, torchvision and FiftyOne accept:
 // info and licenses present, ids unique with categories from 1, bbox and area taken from the mask exactly as
 // a consumer will decode it, polygon rings of at least 3 points, and masks with holes as RLE (a COCO polygon
-// cannot hold a hole) unless the user forces polygons, which fills the holes — and the report says so.
+// cannot hold a hole) unless the user forces polygons, which fills the holes — and the report says so. Images
+// whose file cannot be read now (unreadable, missing) are left out with their masks, and the report lists them.
 import type { CocoExportReport } from '../../../shared/contract';
 import {
   area,
@@ -11,10 +12,11 @@ import {
   iou,
   maskToPolygons,
   polygonsToRle,
-  toCocoRle,
   type Rle,
 } from '../../masks';
-import type { ProjectStore } from '../../project';
+import type { ImageRow, ProjectStore } from '../../project';
+import { writeFileAtomic } from '../atomic-file';
+import { FileWriteError, exportTarget, type Replaceable } from '../files';
 
 export interface CocoExportOptions {
   format: 'polygons' | 'rle';
@@ -43,81 +45,156 @@ export interface CocoAnnotation {
   score?: number;
 }
 
+/** A project's export: its head (info, images, categories) and its annotations, produced one by one. */
+interface CocoExport {
+  report: CocoExportReport;
+  info: CocoDocument['info'];
+  images: CocoDocument['images'];
+  categories: CocoDocument['categories'];
+  /** Fills in the report's annotation counts as it goes; the simplification figures once it is done. */
+  annotations(): Generator<CocoAnnotation>;
+}
+
+/** The whole document in memory (the app downloads it); writeCocoFile streams the same document to a file. */
 export function exportCoco(store: ProjectStore, opts: CocoExportOptions): { document: CocoDocument; report: CocoExportReport } {
-  const tolerance = opts.tolerance ?? 0;
-  const report: CocoExportReport = { images: 0, annotations: 0, categories: 0, polygons: 0, rle: 0, rleBecauseHoles: 0, holesFilled: 0, simplification: null, skipped: [] };
-  const ious: number[] = [];
-  const categories = store.listCategories();
-  const images = store.listImages({}).filter((i) => i.status !== 'error');
-  const imageIds = new Set(images.map((i) => i.id));
-  const annotations: CocoAnnotation[] = [];
+  const coco = prepare(store, opts);
+  const annotations = [...coco.annotations()];
+  return {
+    report: coco.report,
+    document: { info: coco.info, licenses: [], images: coco.images, annotations, categories: coco.categories },
+  };
+}
 
-  for (const a of store.listAnnotations({})) {
-    if (!imageIds.has(a.imageId)) continue;
-    if (a.categoryId === null) {
-      report.skipped.push({ annotationId: a.id, reason: 'no category assigned (a COCO annotation needs one)' });
-      continue;
-    }
-    const rle = fromCompressedString(a.rle, a.height, a.width);
-    if (area(rle) === 0) {
-      report.skipped.push({ annotationId: a.id, reason: 'empty mask' });
-      continue;
-    }
-    const out = encodeSegmentation(rle, Boolean(a.iscrowd), opts.format, Boolean(opts.forcePolygons), tolerance, report);
-    if (tolerance > 0 && Array.isArray(out.segmentation)) ious.push(iou(out.decoded, out.source));
-    annotations.push({
-      id: a.id,
-      image_id: a.imageId,
-      category_id: a.categoryId,
-      segmentation: out.segmentation,
-      area: area(out.decoded),
-      bbox: bbox(out.decoded),
-      iscrowd: a.iscrowd ? 1 : 0,
-      ...(a.score !== null && a.score !== undefined ? { score: a.score } : {}),
-    });
+/** Existing files an export may replace: JSON objects whose first key is one of COCO's (ours, or another tool's). */
+const previousExport: Replaceable = {
+  accepts: (head) => /^\s*\{\s*"(?:info|licenses|images|annotations|categories)"/.test(new TextDecoder().decode(head)),
+  what: 'a COCO export',
+};
+
+/**
+ * Streams the export to `path` and returns its report. The target is checked first (exportTarget: never the
+ * project's database or images, never a file that is not a previous export) and replaced atomically, so a
+ * failure or a cancel leaves whatever was there.
+ */
+export async function writeCocoFile(store: ProjectStore, path: string, opts: CocoExportOptions, signal?: AbortSignal): Promise<CocoExportReport> {
+  const target = await exportTarget(store, path, previousExport);
+  const coco = prepare(store, opts);
+  try {
+    await writeFileAtomic(target, cocoJson(coco), { signal });
+  } catch (e) {
+    if (signal?.aborted) throw new FileWriteError(`cannot write ${path}: cancelled (it is unchanged)`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code) throw new FileWriteError(`cannot write ${path}: ${(e as Error).message} (it is unchanged)`, { cause: e });
+    throw e;
   }
+  return coco.report;
+}
 
-  if (ious.length)
-    report.simplification = {
-      meanIoU: ious.reduce((s, v) => s + v, 0) / ious.length,
-      minIoU: Math.min(...ious),
-      under90: ious.filter((v) => v < 0.9).length,
-    };
+function* cocoJson(coco: CocoExport): Generator<string> {
+  yield `{"info":${JSON.stringify(coco.info)},"licenses":[],"images":[`;
+  let comma = '';
+  for (const image of coco.images) {
+    yield comma + JSON.stringify(image);
+    comma = ',';
+  }
+  yield '],"annotations":[';
+  comma = '';
+  for (const a of coco.annotations()) {
+    yield comma + JSON.stringify(a);
+    comma = ',';
+  }
+  yield `],"categories":${JSON.stringify(coco.categories)}}`;
+}
+
+function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
+  const tolerance = opts.tolerance ?? 0;
+  const report: CocoExportReport = {
+    images: 0, annotations: 0, categories: 0, polygons: 0, rle: 0, rleBecauseHoles: 0, holesFilled: 0, simplification: null, skipped: [], leftOut: [],
+  };
+  const images: ImageRow[] = [];
+  for (const img of store.listImages({})) {
+    const reason = leftOutReason(img);
+    if (!reason) images.push(img);
+    else if (img.annotationCount > 0) report.leftOut.push({ path: img.path, masks: img.annotationCount, reason });
+  }
+  const categories = store.listCategories();
   report.images = images.length;
-  report.annotations = annotations.length;
   report.categories = categories.length;
   const now = new Date();
   return {
     report,
-    document: {
-      info: {
-        description: `DiffLabel export of ${store.folder}`,
-        version: '1.0',
-        year: now.getUTCFullYear(),
-        contributor: 'DiffLabel',
-        url: '',
-        date_created: now.toISOString(),
-      },
-      licenses: [],
-      images: images.map((i) => ({ id: i.id, file_name: i.path, width: i.width, height: i.height })),
-      annotations,
-      categories: categories.map((c) => ({
-        id: c.id,
-        name: c.name,
-        supercategory: c.supercategory ?? '',
-        isthing: c.isthing ? 1 : 0,
-        color: c.color,
-      })),
+    info: {
+      description: `DiffLabel export of ${store.folder}`,
+      version: '1.0',
+      year: now.getUTCFullYear(),
+      contributor: 'DiffLabel',
+      url: '',
+      date_created: now.toISOString(),
+    },
+    images: images.map((i) => ({ id: i.id, file_name: i.path, width: i.width, height: i.height })),
+    categories: categories.map((c) => ({
+      id: c.id,
+      name: c.name,
+      supercategory: c.supercategory ?? '',
+      isthing: c.isthing ? 1 : 0,
+      color: c.color,
+    })),
+    *annotations() {
+      const ious: number[] = [];
+      // Image by image: memory stays at one image's masks however large the project.
+      for (const img of images) {
+        for (const a of store.listAnnotations({ imageId: img.id })) {
+          if (a.categoryId === null) {
+            report.skipped.push({ annotationId: a.id, reason: 'no category assigned (a COCO annotation needs one)' });
+            continue;
+          }
+          const rle = fromCompressedString(a.rle, a.height, a.width);
+          if (area(rle) === 0) {
+            report.skipped.push({ annotationId: a.id, reason: 'empty mask' });
+            continue;
+          }
+          const out = encodeSegmentation(a.rle, rle, Boolean(a.iscrowd), opts.format, Boolean(opts.forcePolygons), tolerance, report);
+          if (tolerance > 0 && Array.isArray(out.segmentation)) ious.push(iou(out.decoded, out.source));
+          report.annotations++;
+          yield {
+            id: a.id,
+            image_id: a.imageId,
+            category_id: a.categoryId,
+            segmentation: out.segmentation,
+            area: area(out.decoded),
+            bbox: bbox(out.decoded),
+            iscrowd: a.iscrowd ? 1 : 0,
+            ...(a.score !== null && a.score !== undefined ? { score: a.score } : {}),
+          };
+        }
+      }
+      if (ious.length)
+        report.simplification = {
+          meanIoU: ious.reduce((s, v) => s + v, 0) / ious.length,
+          minIoU: Math.min(...ious),
+          under90: ious.filter((v) => v < 0.9).length,
+        };
     },
   };
 }
 
-/** The segmentation to write and the mask a consumer will decode from it (bbox and area come from that). */
-function encodeSegmentation(rle: Rle, crowd: boolean, format: 'polygons' | 'rle', force: boolean, tolerance: number, report: CocoExportReport) {
+/** Why an image's masks cannot be exported now, and how to bring them back; null when they can. */
+function leftOutReason(img: ImageRow): string | null {
+  if (img.missingSince !== null)
+    return `the file is missing (since ${new Date(img.missingSince).toISOString().slice(0, 10)}): put it back, then index the folder again`;
+  if (img.status === 'error') return `the file could not be read (${img.error ?? 'unknown reason'}): fix or replace it, then index the folder again`;
+  return null;
+}
+
+/**
+ * The segmentation to write and the mask a consumer will decode from it (bbox and area come from that). RLE
+ * goes out as the stored counts string (`counts`): it is already COCO's compressed form.
+ */
+function encodeSegmentation(counts: string, rle: Rle, crowd: boolean, format: 'polygons' | 'rle', force: boolean, tolerance: number, report: CocoExportReport) {
+  const asRle = { size: [rle.h, rle.w] as [number, number], counts };
   // Crowd regions are RLE by COCO convention.
   if (format === 'rle' || crowd) {
     report.rle++;
-    return { segmentation: toCocoRle(rle, true) as { size: [number, number]; counts: string }, decoded: rle, source: rle };
+    return { segmentation: asRle, decoded: rle, source: rle };
   }
   // One trace finds the holes too (hole rings), so masks without holes are decoded once.
   let source = rle;
@@ -126,7 +203,7 @@ function encodeSegmentation(rle: Rle, crowd: boolean, format: 'polygons' | 'rle'
     if (!force) {
       report.rleBecauseHoles++;
       report.rle++;
-      return { segmentation: toCocoRle(rle, true) as { size: [number, number]; counts: string }, decoded: rle, source: rle };
+      return { segmentation: asRle, decoded: rle, source: rle };
     }
     report.holesFilled++;
     source = fillHoles(rle);

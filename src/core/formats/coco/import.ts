@@ -1,11 +1,12 @@
 // COCO instances import: polygons, uncompressed and compressed RLE. A file whose structure is not COCO is
-// refused whole; single entries that cannot be used are skipped and reported with their reason. Everything
-// accepted lands in one transaction.
+// refused whole; single entries that cannot be used are skipped and reported with their reason. Every entry is
+// checked and every mask decoded before anything is written; what is accepted then lands in one transaction.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import type { CocoImportReport } from '../../../shared/contract';
+import { CocoRle, type CocoImportReport } from '../../../shared/contract';
 import { MaskFormatError, area, bbox, fromCocoRle, polygonsToRle, toCompressedString, type Rle } from '../../masks';
-import type { ImageRow, ProjectStore } from '../../project';
+import type { AnnotationInput, ImageRow, ProjectStore } from '../../project';
+import { JsonTextError, parseJsonBytes } from '../json-text';
 
 export class CocoFileError extends Error {
   constructor(message: string) {
@@ -14,7 +15,9 @@ export class CocoFileError extends Error {
   }
 }
 
-const CocoId = z.union([z.number().int(), z.string().min(1)]);
+/** Ids go back into the report, so a string id longer than this is not taken. */
+const MAX_ID_LENGTH = 256;
+const CocoId = z.union([z.number().int(), z.string().min(1).max(MAX_ID_LENGTH)]);
 const TopLevel = z.object({
   images: z.array(z.unknown(), { error: 'COCO "images" must be an array' }),
   annotations: z.array(z.unknown(), { error: 'COCO "annotations" must be an array' }),
@@ -22,14 +25,15 @@ const TopLevel = z.object({
 });
 const CocoImage = z.object({
   id: CocoId,
-  file_name: z.string().min(1),
+  file_name: z.string().min(1).max(4096),
   width: z.number().int().positive(),
   height: z.number().int().positive(),
 });
 const CocoCategory = z.object({
   id: CocoId,
-  name: z.string().trim().min(1),
-  supercategory: z.string().optional().nullable(),
+  // As categories.add accepts.
+  name: z.string().trim().min(1).max(200),
+  supercategory: z.string().max(200).optional().nullable(),
   isthing: z.union([z.literal(0), z.literal(1), z.boolean()]).optional(),
   color: z.string().regex(/^#[0-9a-fA-F]{6}$/).optional(),
 });
@@ -42,18 +46,29 @@ const CocoAnn = z.object({
   score: z.number().finite().optional(),
 });
 
+type ReportId = CocoImportReport['skipped'][number]['id'];
+
+/** A category annotations go to: one of the project's, or one this import creates (id set when created). */
+interface CategoryTarget {
+  id: number | null;
+  /** Tells masks apart from the project's: the category's id, or its name while it is still to be created. */
+  key: string;
+  create?: z.infer<typeof CocoCategory>;
+}
+
 export async function importCocoFile(store: ProjectStore, path: string): Promise<CocoImportReport> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (e) {
     throw new CocoFileError(`cannot read ${path}: ${(e as Error).message}`);
   }
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    doc = parseJsonBytes(bytes, path);
   } catch (e) {
-    throw new CocoFileError(`${path} is not valid JSON: ${(e as Error).message}`);
+    if (e instanceof JsonTextError) throw new CocoFileError(e.message);
+    throw e;
   }
   return importCoco(store, doc);
 }
@@ -70,25 +85,33 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
     );
   }
   const report: CocoImportReport = { images: 0, annotations: 0, categoriesCreated: 0, skipped: [] };
-  const skip = (what: 'image' | 'annotation' | 'category', id: unknown, reason: string) => report.skipped.push({ what, id, reason });
+  const skip = (what: 'image' | 'annotation' | 'category', id: ReportId, reason: string) => report.skipped.push({ what, id, reason });
 
-  // Categories: matched by name with the project's, created when new.
-  const categoryMap = new Map<string, number>();
-  const newCategories: z.infer<typeof CocoCategory>[] = [];
-  for (const raw of top.data.categories) {
+  // Categories: matched by name with the project's, created when new. Entries of the file that share a name
+  // are one category, as they would be in the project.
+  const categoryOf = new Map<string, CategoryTarget>();
+  const byName = new Map<string, { target: CategoryTarget; id: ReportId }>();
+  for (const [index, raw] of top.data.categories.entries()) {
     const c = CocoCategory.safeParse(raw);
-    const id = (raw as { id?: unknown })?.id;
     if (!c.success) {
-      skip('category', id ?? null, describe(c.error));
+      skip('category', reportId(raw, index), describe(c.error));
       continue;
     }
-    if (categoryMap.has(String(c.data.id)) || newCategories.some((n) => String(n.id) === String(c.data.id))) {
+    const key = String(c.data.id);
+    if (categoryOf.has(key)) {
       skip('category', c.data.id, 'duplicate category id');
       continue;
     }
+    const same = byName.get(c.data.name);
+    if (same) {
+      categoryOf.set(key, same.target);
+      skip('category', c.data.id, `same name as category ${same.id}: its annotations go to that category`);
+      continue;
+    }
     const existing = store.getCategoryByName(c.data.name);
-    if (existing) categoryMap.set(String(c.data.id), existing.id);
-    else newCategories.push(c.data);
+    const target: CategoryTarget = existing ? { id: existing.id, key: String(existing.id) } : { id: null, key: `new ${c.data.name}`, create: c.data };
+    categoryOf.set(key, target);
+    byName.set(c.data.name, { target, id: c.data.id });
   }
 
   // Images: matched by path relative to the folder, or by a file name that is unique in the project.
@@ -101,12 +124,12 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
   }
   const imageMap = new Map<string, ImageRow>();
   const skippedImages = new Map<string, string>();
-  for (const raw of top.data.images) {
+  for (const [index, raw] of top.data.images.entries()) {
     const c = CocoImage.safeParse(raw);
-    const id = (raw as { id?: unknown })?.id;
     if (!c.success) {
-      skip('image', id ?? null, describe(c.error));
-      if (id !== undefined) skippedImages.set(String(id), 'its image entry is invalid');
+      skip('image', reportId(raw, index), describe(c.error));
+      const id = CocoId.safeParse(idOf(raw));
+      if (id.success) skippedImages.set(String(id.data), 'its image entry is invalid');
       continue;
     }
     const key = String(c.data.id);
@@ -129,70 +152,82 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
     imageMap.set(key, img);
   }
 
+  // Annotations: every mask decoded and checked here, before the transaction, so nothing can fail half-way.
   // Masks already in the project are not imported twice (re-importing a file is harmless).
   const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${a.rle}`));
+  const seenIds = new Set<string>();
+  const rows: Array<{ target: CategoryTarget; input: Omit<AnnotationInput, 'categoryId'> }> = [];
   const touched = new Set<number>();
-
-  store.transaction(() => {
-    for (const c of newCategories) {
-      const created = store.addCategory({
-        name: c.name,
-        supercategory: c.supercategory ?? undefined,
-        color: c.color,
-        isthing: c.isthing === undefined ? true : Boolean(c.isthing),
-      });
-      categoryMap.set(String(c.id), created.id);
-      report.categoriesCreated++;
+  for (const [index, raw] of top.data.annotations.entries()) {
+    const id = reportId(raw, index);
+    const a = CocoAnn.safeParse(raw);
+    if (!a.success) {
+      skip('annotation', id, describe(a.error));
+      continue;
     }
-    const rows = [];
-    for (const [index, raw] of top.data.annotations.entries()) {
-      const a = CocoAnn.safeParse(raw);
-      const id = (raw as { id?: unknown })?.id ?? `#${index}`;
-      if (!a.success) {
-        skip('annotation', id, describe(a.error));
+    if (a.data.id !== undefined) {
+      if (seenIds.has(String(a.data.id))) {
+        skip('annotation', id, 'duplicate annotation id: only the first annotation with this id is considered');
         continue;
       }
-      const img = imageMap.get(String(a.data.image_id));
-      if (!img) {
-        skip('annotation', id, skippedImages.has(String(a.data.image_id)) ? `image ${a.data.image_id}: ${skippedImages.get(String(a.data.image_id))}` : `unknown image_id ${a.data.image_id}`);
-        continue;
-      }
-      const categoryId = categoryMap.get(String(a.data.category_id));
-      if (categoryId === undefined) {
-        skip('annotation', id, `unknown category_id ${a.data.category_id}`);
-        continue;
-      }
-      let rle: Rle;
-      try {
-        rle = decodeSegmentation(a.data.segmentation, img);
-      } catch (e) {
-        skip('annotation', id, (e as Error).message);
-        continue;
-      }
-      const counts = toCompressedString(rle);
-      const key = `${img.id}|${categoryId}|${counts}`;
-      if (existing.has(key)) {
-        skip('annotation', id, 'already in the project');
-        continue;
-      }
-      existing.add(key);
-      touched.add(img.id);
-      rows.push({
+      seenIds.add(String(a.data.id));
+    }
+    const img = imageMap.get(String(a.data.image_id));
+    if (!img) {
+      skip('annotation', id, skippedImages.has(String(a.data.image_id)) ? `image ${a.data.image_id}: ${skippedImages.get(String(a.data.image_id))}` : `unknown image_id ${a.data.image_id}`);
+      continue;
+    }
+    const target = categoryOf.get(String(a.data.category_id));
+    if (target === undefined) {
+      skip('annotation', id, `unknown category_id ${a.data.category_id}`);
+      continue;
+    }
+    let rle: Rle;
+    try {
+      rle = decodeSegmentation(a.data.segmentation, img);
+    } catch (e) {
+      skip('annotation', id, (e as Error).message);
+      continue;
+    }
+    const counts = toCompressedString(rle);
+    const key = `${img.id}|${target.key}|${counts}`;
+    if (existing.has(key)) {
+      skip('annotation', id, 'already in the project');
+      continue;
+    }
+    existing.add(key);
+    touched.add(img.id);
+    rows.push({
+      target,
+      input: {
         imageId: img.id,
-        categoryId,
         rle: counts,
         height: rle.h,
         width: rle.w,
         area: area(rle),
         bbox: bbox(rle),
-        iscrowd: a.data.iscrowd ? (1 as const) : (0 as const),
+        iscrowd: a.data.iscrowd ? 1 : 0,
         source: 'import',
         score: a.data.score ?? null,
-      });
+      },
+    });
+  }
+
+  store.transaction(() => {
+    for (const { target } of byName.values()) {
+      if (!target.create) continue;
+      const c = target.create;
+      target.id = store.addCategory({
+        name: c.name,
+        supercategory: c.supercategory ?? undefined,
+        color: c.color,
+        isthing: c.isthing === undefined ? true : Boolean(c.isthing),
+      }).id;
+      report.categoriesCreated++;
     }
-    if (rows.length) store.addAnnotations(rows);
-    report.annotations = rows.length;
+    if (rows.length) store.addAnnotations(rows.map((r) => ({ ...r.input, categoryId: r.target.id })));
   });
+  report.annotations = rows.length;
   report.images = touched.size;
   return report;
 }
@@ -207,21 +242,53 @@ function decodeSegmentation(seg: unknown, img: ImageRow): Rle {
       if (!Array.isArray(ring) || ring.some((v) => typeof v !== 'number' || !Number.isFinite(v)))
         throw new Error('malformed polygon: each polygon must be a list of numbers');
       if (ring.length < 6 || ring.length % 2) throw new Error(`malformed polygon: ${ring.length} numbers (need an even count of at least 6)`);
+      // Rasterising walks every edge point by point: a point far outside would take minutes, and clips away anyway.
+      for (let j = 0; j < ring.length; j += 2) {
+        if (ring[j] < -img.width || ring[j] > 2 * img.width || ring[j + 1] < -img.height || ring[j + 1] > 2 * img.height)
+          throw new Error(`malformed polygon: a point lies far outside the ${img.width}×${img.height} image`);
+      }
       rings.push(ring as number[]);
     }
     rle = polygonsToRle(rings, img.height, img.width);
   } else {
+    // The schema first: its messages name what is wrong, never the (possibly huge or deeply nested) value.
+    const parsed = CocoRle.safeParse(seg);
+    if (!parsed.success) throw new Error(`malformed RLE: ${describe(parsed.error)}`);
+    const [h, w] = parsed.data.size;
+    if (h !== img.height || w !== img.width) throw new Error(`RLE size ${h}×${w} (h×w) does not match the image ${img.height}×${img.width}`);
     try {
-      rle = fromCocoRle(seg);
+      rle = fromCocoRle(parsed.data);
     } catch (e) {
       if (e instanceof MaskFormatError) throw new Error(`malformed RLE: ${e.message}`);
       throw e;
     }
-    if (rle.h !== img.height || rle.w !== img.width)
-      throw new Error(`RLE size ${rle.h}×${rle.w} (h×w) does not match the image ${img.height}×${img.width}`);
   }
   if (area(rle) === 0) throw new Error('empty mask');
   return rle;
+}
+
+function idOf(raw: unknown): unknown {
+  return typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as { id?: unknown }).id : undefined;
+}
+
+/**
+ * An entry's id as the report gives it: its COCO id when that is one, else "#<position in its list>" with what
+ * the id is. Never the raw value: it may be huge, or nested deep enough to overflow any serialiser.
+ */
+function reportId(raw: unknown, index: number): ReportId {
+  const id = idOf(raw);
+  const valid = CocoId.safeParse(id);
+  if (valid.success) return valid.data;
+  return id === undefined ? `#${index}` : `#${index} (id is ${kindOf(id)})`;
+}
+
+function kindOf(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return v.length ? `a string of ${v.length} characters` : 'an empty string';
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return `a ${typeof v}`;
 }
 
 function describe(e: z.ZodError): string {

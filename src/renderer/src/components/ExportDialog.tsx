@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { CocoExportReport } from '../../../shared/contract';
 import { client } from '../client';
 
-/** COCO export: polygons or RLE, force polygons, tolerance; downloads the file and shows the report. */
+/** COCO export: polygons or RLE, force polygons, tolerance; downloads the file and shows the report, with the masks it left out. */
 export function ExportDialog({ onClose }: { onClose(): void }) {
   const [format, setFormat] = useState<'polygons' | 'rle'>('rle');
   const [forcePolygons, setForcePolygons] = useState(false);
@@ -32,6 +32,9 @@ export function ExportDialog({ onClose }: { onClose(): void }) {
       setBusy(false);
     }
   };
+
+  const leftOut = report?.leftOut ?? [];
+  const leftOutMasks = leftOut.reduce((n, l) => n + l.masks, 0);
 
   return (
     <div className="overlay" onClick={onClose}>
@@ -78,6 +81,21 @@ export function ExportDialog({ onClose }: { onClose(): void }) {
               ))}
             </dd>
           </dl>
+        )}
+        {leftOut.length > 0 && (
+          <div className="error" role="alert" data-testid="export-left-out">
+            <p>
+              Left out: {leftOutMasks} {leftOutMasks === 1 ? 'mask' : 'masks'} on {leftOut.length} {leftOut.length === 1 ? 'image' : 'images'} whose file
+              cannot be read now.
+            </p>
+            <ul className="small">
+              {leftOut.map((l) => (
+                <li key={l.path}>
+                  <b>{l.path}</b> ({l.masks} {l.masks === 1 ? 'mask' : 'masks'}): {l.reason}
+                </li>
+              ))}
+            </ul>
+          </div>
         )}
         {error && (
           <p className="error" role="alert">
