@@ -1,31 +1,29 @@
-// A full disk: writes that run out of space fail cleanly and replace nothing. The disk is a 1 MiB tmpfs, which
-// needs root (mount); where mounting is not permitted the tests are skipped with the reason.
+// A full disk: writes that run out of space fail cleanly, replace nothing and lose nothing acknowledged. The disk is a
+// 1 MiB tmpfs, which needs root (mount); where mounting is not permitted the tests are skipped with the reason.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
 import { area, bbox, encode, toCompressedString } from '../../src/core/masks';
-import { ProjectStore } from '../../src/core/project';
+import { ProjectOpenError, ProjectStore, StoreError } from '../../src/core/project';
 import { tempDir } from '../helpers/folder';
+import { tmpfsProbe, type Tmpfs } from '../helpers/tmpfs';
 import { rng } from '../helpers/random';
 import { seedImages } from '../project/helpers';
+import { mask, refusal } from './helpers';
 
 const root = join(import.meta.dirname, '..', '..');
+const disk = tmpfsProbe(1024 * 1024);
+if (!disk.available) console.warn(`full-disk tests skipped: ${disk.reason}`);
 let dir: ReturnType<typeof tempDir>;
-let disk: string;
-/** Why the small disk could not be mounted; null when it is mounted. */
-let noDisk: string | null = null;
-
-beforeAll(() => {
+let fs: Tmpfs;
+beforeEach(() => {
   dir = tempDir();
-  disk = join(dir.path, 'disk');
-  mkdirSync(disk);
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', disk], { encoding: 'utf8' });
-  if (r.status !== 0) noDisk = `cannot mount a 1 MiB tmpfs here: ${(r.stderr || r.error?.message || `mount exited ${r.status}`).trim()}`;
+  if (disk.available) fs = disk.mount();
 });
-afterAll(() => {
-  if (!noDisk) spawnSync('umount', [disk]);
+afterEach(() => {
+  if (disk.available) fs.unmount();
   dir.cleanup();
 });
 
@@ -48,14 +46,13 @@ function project(folder: string, masks: number): void {
   }
 }
 
-describe('export', () => {
-  it('an export larger than the disk fails, keeps the previous export and leaves no temporary file', async (ctx) => {
-    ctx.skip(noDisk !== null, noDisk ?? '');
+describe.skipIf(!disk.available)('export', () => {
+  it('an export larger than the disk fails, keeps the previous export and leaves no temporary file', async () => {
     const small = join(dir.path, 'small');
     const large = join(dir.path, 'large');
     project(small, 10);
     project(large, 300);
-    const out = join(disk, 'coco.json');
+    const out = join(fs.dir, 'coco.json');
 
     const backend = new Backend({ shell: 'electron' });
     try {
@@ -70,16 +67,53 @@ describe('export', () => {
         message: expect.stringMatching(new RegExp(`^cannot write ${out}: .*no space left on device`)),
       });
       expect(readFileSync(out).equals(previous)).toBe(true);
-      expect(readdirSync(disk)).toEqual(['coco.json']);
+      expect(readdirSync(fs.dir)).toEqual(['coco.json']);
 
       // The command line says the same in one line, without a stack trace, and exits 1.
       const r = spawnSync(join(root, 'node_modules', '.bin', 'node'), [join(root, 'bin', 'difflabel.mjs'), 'export', large, '--out', out], { encoding: 'utf8' });
       expect(r.status).toBe(1);
       expect(r.stderr.trim()).toMatch(new RegExp(`^error: cannot write ${out}: .*no space left on device[^\\n]*$`));
       expect(readFileSync(out).equals(previous)).toBe(true);
-      expect(readdirSync(disk)).toEqual(['coco.json']);
+      expect(readdirSync(fs.dir)).toEqual(['coco.json']);
     } finally {
       await backend.close();
     }
+  });
+});
+
+describe.skipIf(!disk.available)('project database', () => {
+  it('refuses the edit that does not fit with "disk full", keeps every acknowledged one, and works again once space is freed', () => {
+    const folder = join(fs.dir, 'photos');
+    mkdirSync(folder);
+    const store = ProjectStore.open(folder);
+    const [imageId] = seedImages(store, [[64, 48]]);
+    const acked: number[] = [];
+    for (let i = 0; i < 20; i++) acked.push(store.addAnnotation(mask(imageId!, i)).id);
+    const filler = fs.fill();
+
+    let e: ProjectOpenError | StoreError | null = null;
+    for (let i = 20; i < 100_000 && !e; i++) {
+      try {
+        acked.push(store.addAnnotation(mask(imageId!, i)).id);
+      } catch (err) {
+        e = err as StoreError;
+      }
+    }
+    expect(e).toBeInstanceOf(StoreError);
+    expect(e!.code).toBe('disk-full');
+    expect(e!.message).toMatch(/disk .* is full: the change was not saved/);
+    store.close();
+
+    // A new project cannot be made here, and says why.
+    const other = refusal(() => ProjectStore.open(fs.dir));
+    expect(other.code).toBe('disk-full');
+    expect(other.message).not.toMatch(/corrupt|backup|move it away/);
+
+    rmSync(filler);
+    const again = ProjectStore.open(folder);
+    expect(again.listAnnotations().map((a) => a.id)).toEqual(acked);
+    expect(again.integrityCheck()).toEqual(['ok']);
+    again.addAnnotation(mask(imageId!, 0));
+    again.close();
   });
 });

@@ -1,74 +1,20 @@
-// The disk under a project misbehaves: full, read-only, or locked by another program. Each gets its own message,
+// The disk under a project misbehaves: read-only, or locked by another program (a full disk: full-disk.test.ts). Each gets its own message,
 // nothing acknowledged is lost, and nothing is called corrupt unless SQLite says so.
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ProjectOpenError, ProjectStore, StoreError, type AnnotationInput } from '../../src/core/project';
+import { ProjectStore } from '../../src/core/project';
 import { tmpfsProbe, type Tmpfs } from '../helpers/tmpfs';
 import { seedImages, tempFolder } from '../project/helpers';
+import { mask, refusal } from './helpers';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const disk = tmpfsProbe(2 * 1024 * 1024);
-if (!disk.available) console.warn(`full and read-only disk tests skipped: ${disk.reason}`);
-
-const mask = (imageId: number, i: number): AnnotationInput => ({
-  imageId, categoryId: null, rle: `${'0'.repeat(40)}${String.fromCharCode(48 + (i % 64))}`, width: 64, height: 48, area: 1, bbox: [0, 0, 1, 1], source: `edit ${i}`,
-});
-
-function refusal(fn: () => unknown): ProjectOpenError | StoreError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProjectOpenError || e instanceof StoreError) return e;
-    throw e;
-  }
-  throw new Error('expected a refusal');
-}
-
-describe.skipIf(!disk.available)('on a full disk', () => {
-  let fs: Tmpfs;
-  beforeEach(() => (fs = disk.mount()));
-  afterEach(() => fs.unmount());
-
-  it('refuses the edit that does not fit with "disk full", keeps every acknowledged one, and works again once space is freed', () => {
-    const folder = join(fs.dir, 'photos');
-    mkdirSync(folder);
-    const store = ProjectStore.open(folder);
-    const [imageId] = seedImages(store, [[64, 48]]);
-    const acked: number[] = [];
-    for (let i = 0; i < 20; i++) acked.push(store.addAnnotation(mask(imageId!, i)).id);
-    const filler = fs.fill();
-
-    let e: ProjectOpenError | StoreError | null = null;
-    for (let i = 20; i < 100_000 && !e; i++) {
-      try {
-        acked.push(store.addAnnotation(mask(imageId!, i)).id);
-      } catch (err) {
-        e = err as StoreError;
-      }
-    }
-    expect(e).toBeInstanceOf(StoreError);
-    expect(e!.code).toBe('disk-full');
-    expect(e!.message).toMatch(/disk .* is full: the change was not saved/);
-    store.close();
-
-    // A new project cannot be made here, and says why.
-    const other = refusal(() => ProjectStore.open(fs.dir));
-    expect(other.code).toBe('disk-full');
-    expect(other.message).not.toMatch(/corrupt|backup|move it away/);
-
-    rmSync(filler);
-    const again = ProjectStore.open(folder);
-    expect(again.listAnnotations().map((a) => a.id)).toEqual(acked);
-    expect(again.integrityCheck()).toEqual(['ok']);
-    again.addAnnotation(mask(imageId!, 0));
-    again.close();
-  });
-});
+if (!disk.available) console.warn(`read-only disk tests skipped: ${disk.reason}`);
 
 describe.skipIf(!disk.available)('on a read-only disk', () => {
   let fs: Tmpfs;
