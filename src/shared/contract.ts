@@ -202,7 +202,7 @@ export const methods = {
       .strict(),
     output: z.object({ total: z.number(), items: z.array(Image) }),
   },
-  /** Where an image sits in images.list with the same filter (ordered by path): index null = the filter hides it. */
+  /** Where an image sits in images.list with the same filter (ordered by path, then id): index null = the filter hides it. */
   'images.position': {
     input: z.object({ id: Id, status: ImageStatus.optional(), search: z.string().max(1000).optional(), missing: z.boolean().optional() }).strict(),
     output: z.object({ index: z.number().int().nonnegative().nullable(), total: z.number() }),
