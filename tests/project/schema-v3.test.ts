@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS, ProjectStore } from '../../src/core/project';
+import { migrate } from '../../src/core/project/migrations';
 import { tempFolder } from './helpers';
 
 let t: ReturnType<typeof tempFolder>;
@@ -68,5 +69,17 @@ describe('schema version 3', () => {
     } finally {
       s.close();
     }
+  });
+
+  it('refuses to rebuild inside a transaction, where foreign keys cannot be switched off and the masks would cascade away', () => {
+    versionTwoProject();
+    const db = new Database(join(t.dir, '.difflabel', 'project.sqlite'));
+    db.pragma('foreign_keys = ON');
+    db.exec('BEGIN');
+    expect(() => migrate(db)).toThrow(/cannot be applied inside a transaction/);
+    db.exec('ROLLBACK');
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
+    expect((db.prepare('SELECT count(*) AS n FROM annotations').get() as { n: number }).n).toBe(2);
+    db.close();
   });
 });

@@ -184,7 +184,11 @@ export function migrate(db: Database.Database): number {
     if (m.version <= current()) continue;
     // PRAGMA foreign_keys is a no-op inside a transaction, so it is switched around it.
     const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number;
-    if (m.rebuildsTables) db.pragma('foreign_keys = OFF');
+    if (m.rebuildsTables) {
+      db.pragma('foreign_keys = OFF');
+      // Inside a caller's transaction the pragma does nothing, and dropping the old table would cascade.
+      if (db.pragma('foreign_keys', { simple: true })) throw new Error(`schema version ${m.version} cannot be applied inside a transaction`);
+    }
     try {
       db.transaction(() => {
         // Re-read under the write lock: another process may have migrated while we waited for it.
