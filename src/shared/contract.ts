@@ -28,6 +28,8 @@ export const Image = z.object({
   error: z.string().nullable(),
   /** Number of annotations on the image. */
   annotations: z.number().int().nonnegative(),
+  /** The file is gone: the image is kept with its masks, read-only and not exported, until indexing finds it again. */
+  missing: z.boolean(),
 });
 export type Image = z.infer<typeof Image>;
 
@@ -78,6 +80,10 @@ export const Stats = z.object({
   annotations: z.number(),
   categories: z.number(),
   bytes: z.number(),
+  /** Images whose file is missing. */
+  missing: z.number(),
+  /** Masks set aside because their image changed size (back when it has that size again). */
+  setAside: z.number(),
 });
 export type Stats = z.infer<typeof Stats>;
 
@@ -191,15 +197,17 @@ export const methods = {
       .object({
         status: ImageStatus.optional(),
         search: z.string().max(1000).optional(),
+        /** true: only images whose file is missing; false: only those whose file is there. */
+        missing: z.boolean().optional(),
         offset: z.number().int().nonnegative().default(0),
         limit: z.number().int().positive().max(5000).default(500),
       })
       .strict(),
     output: z.object({ total: z.number(), items: z.array(Image) }),
   },
-  /** Where an image sits in images.list with the same filter (ordered by path): index null = the filter hides it. */
+  /** Where an image sits in images.list with the same filter (ordered by path, then id): index null = the filter hides it. */
   'images.position': {
-    input: z.object({ id: Id, status: ImageStatus.optional(), search: z.string().max(1000).optional() }).strict(),
+    input: z.object({ id: Id, status: ImageStatus.optional(), search: z.string().max(1000).optional(), missing: z.boolean().optional() }).strict(),
     output: z.object({ index: z.number().int().nonnegative().nullable(), total: z.number() }),
   },
   'images.get': { input: z.object({ id: Id }).strict(), output: Image },

@@ -143,40 +143,47 @@ describe('indexing a folder', () => {
   it('re-indexes incrementally: unchanged, added, changed, fixed, touched and deleted files', async () => {
     const before = store.listImages();
     const again = await indexFolder(store);
-    expect(again).toMatchObject({ added: 0, updated: 0, removed: 0, unchanged: before.length, failed: [], annotationsRemoved: 0 });
+    expect(again).toMatchObject({ added: 0, updated: 0, removed: 0, unchanged: before.length, failed: [], moved: [], missing: [], setAside: [] });
     expect(store.listImages()).toEqual(before);
 
     const photo = store.getImageByPath('a/photo.jpg')!;
     const webp = store.getImageByPath('c.webp')!;
     const keep = store.addAnnotation({ imageId: photo.id, categoryId: null, rle: '0d1', width: 640, height: 480, area: 3, bbox: [0, 0, 1, 3], source: 'manual' });
-    store.addAnnotation({ imageId: webp.id, categoryId: null, rle: '0d1', width: 30, height: 20, area: 3, bbox: [0, 0, 1, 3], source: 'manual' });
+    const onWebp = store.addAnnotation({ imageId: webp.id, categoryId: null, rle: '0d1', width: 30, height: 20, area: 3, bbox: [0, 0, 1, 3], source: 'manual' });
+    const scan = store.getImageByPath('scan0001')!;
 
     put('a/new.png', await solid(9, 9, '#123456').png().toBuffer());
     put('a/photo.jpg', await noise(640, 480, 42).jpeg().toBuffer()); // same size, new content
     utimesSync(join(t.dir, 'a/photo.jpg'), new Date(2001, 1, 1), new Date(2001, 1, 1));
     put('text.png', await solid(6, 3, '#ff0000').png().toBuffer()); // fixed
     utimesSync(join(t.dir, 'e.bmp'), new Date(2002, 1, 1), new Date(2002, 1, 1)); // touched only
-    rmSync(join(t.dir, 'c.webp'));
+    rmSync(join(t.dir, 'c.webp')); // annotated: kept as missing
+    rmSync(join(t.dir, 'scan0001')); // no work on it: removed
 
     const r = await indexFolder(store);
-    expect(r).toMatchObject({ added: 1, updated: 2, removed: 1, unchanged: before.length - 3, failed: [], annotationsRemoved: 1 });
-    expect(store.getImageByPath('c.webp')).toBeUndefined();
-    expect(existsSync(thumbnailPath(store, webp.id))).toBe(false);
+    expect(r).toMatchObject({ added: 1, updated: 2, removed: 1, unchanged: before.length - 4, failed: [], setAside: [] });
+    expect(r.missing).toEqual([{ path: 'c.webp', annotations: 1, since: expect.any(Number) }]);
+    expect(store.getImageByPath('c.webp')).toMatchObject({ id: webp.id, missingSince: expect.any(Number), annotationCount: 1 });
+    expect(existsSync(thumbnailPath(store, webp.id))).toBe(true); // the grid still shows it
+    expect(store.getImageByPath('scan0001')).toBeUndefined();
+    expect(existsSync(thumbnailPath(store, scan.id))).toBe(false);
     expect(store.getImageByPath('a/new.png')).toMatchObject({ width: 9, height: 9, status: 'unlabeled' });
     const changed = store.getImageByPath('a/photo.jpg')!;
     expect(changed.sha1).not.toBe(photo.sha1);
     expect(changed.sha1).toBe(createHash('sha1').update(readFileSync(join(t.dir, 'a/photo.jpg'))).digest('hex'));
     expect(changed.status).toBe('in_progress');
-    expect(store.listAnnotations().map((a) => a.id)).toEqual([keep.id]);
+    expect(store.listAnnotations().map((a) => a.id)).toEqual([keep.id, onWebp.id]);
     expect(store.getImageByPath('text.png')).toMatchObject({ width: 6, height: 3, status: 'unlabeled', error: null, format: 'png' });
     expect(store.getImageByPath('e.bmp')!.mtimeMs).toBe(new Date(2002, 1, 1).getTime());
 
-    // A file replaced by one of another size cannot keep its masks.
+    // A file replaced by one of another size cannot hold its masks: they are set aside.
     put('a/photo.jpg', await noise(320, 240, 5).jpeg().toBuffer());
     const r2 = await indexFolder(store);
-    expect(r2).toMatchObject({ added: 0, updated: 1, removed: 0, annotationsRemoved: 1 });
-    expect(store.getImageByPath('a/photo.jpg')).toMatchObject({ width: 320, height: 240 });
-    expect(store.listAnnotations()).toEqual([]);
+    expect(r2).toMatchObject({ added: 0, updated: 1, removed: 0 });
+    expect(r2.setAside).toEqual([{ path: 'a/photo.jpg', annotations: 1, width: 320, height: 240, was: { width: 640, height: 480 } }]);
+    expect(store.getImageByPath('a/photo.jpg')).toMatchObject({ width: 320, height: 240, annotationCount: 0 });
+    expect(store.listAnnotations().map((a) => a.id)).toEqual([onWebp.id]);
+    expect(store.stats()).toMatchObject({ setAside: 1, missing: 1 });
   });
 
   it('stops when cancelled', async () => {

@@ -192,17 +192,72 @@ describe('images, prompts, runs, examples, stats', () => {
     expect(s.listExamples()).toEqual([]);
   });
 
-  it('removing an image takes its annotations, prompts and examples along', () => {
-    const a = s.addAnnotation(ann());
-    s.addAnnotation(ann());
-    s.addPrompt({ imageId: img[0]!, kind: 'points', payload: [[1, 2, 1]] });
-    s.addExample({ imageId: img[0]!, annotationId: a.id });
-    const run = s.addRun({ pipeline: 'diffseg', imageId: img[0]! });
-    expect(s.removeImages([img[0]!])).toBe(2);
-    expect(s.listAnnotations()).toEqual([]);
-    expect(s.listPrompts()).toEqual([]);
-    expect(s.listExamples()).toEqual([]);
-    expect(s.getRun(run.id)?.imageId).toBeNull();
+  it('an image whose file is gone is kept as missing when it carries work, removed when it carries none', () => {
+    const names = ['annotated', 'done', 'prompted', 'segmented', 'history', 'untouched', 'broken'];
+    const ids = s.saveIndexedImages(names.map((name, i) => ({
+      path: `${name}.png`, width: 40, height: 30, bytes: 1, mtimeMs: 1, sha1: String(i).repeat(40), format: 'png',
+      error: name === 'broken' ? 'corrupt image: bad data' : null,
+    }))).map((r) => r.id);
+    const [annotated, done, prompted, segmented, history, untouched, broken] = ids as [number, number, number, number, number, number, number];
+    const a = s.addAnnotation(ann({ imageId: annotated }));
+    s.addExample({ imageId: annotated, annotationId: a.id });
+    s.setImageStatus(done, 'done'); // a labelled negative: no masks, still work
+    s.addPrompt({ imageId: prompted, kind: 'text', payload: 'a cow' });
+    const run = s.addRun({ pipeline: 'diffseg', imageId: segmented });
+    const [added] = s.edit(history, 'brush', [{ kind: 'add', input: { ...ann(), imageId: undefined } as never }]);
+    s.edit(history, 'delete', [{ kind: 'delete', id: added!.id }]); // nothing left but the undo steps
+
+    const t0 = Date.now();
+    expect(s.retireImages([...ids, 9999])).toEqual({ missing: [annotated, done, prompted, segmented, history], removed: [untouched, broken] });
+    for (const id of [annotated, done, prompted, segmented, history]) expect(s.getImage(id)!.missingSince).toBeGreaterThanOrEqual(t0);
+    expect(s.getImage(untouched)).toBeUndefined();
+    expect(s.getImage(broken)).toBeUndefined();
+    expect(s.listAnnotations({ imageId: annotated })).toEqual([a]);
+    expect(s.listExamples({ imageId: annotated })).toHaveLength(1);
+    expect(s.getRun(run.id)?.imageId).toBe(segmented);
+    expect(s.getImage(done)?.status).toBe('done');
+    expect(s.historyState(history).canUndo).toBe(true);
+
+    // Gone again in a later run: it keeps the time it was first found gone.
+    const since = s.getImage(annotated)!.missingSince;
+    s.retireImages([annotated]);
+    expect(s.getImage(annotated)!.missingSince).toBe(since);
+    expect(s.stats()).toMatchObject({ missing: 5 });
+  });
+
+  it('lists a missing image beside the file indexed at its path since; position agrees with the list under every filter', () => {
+    const [gone] = s.retireImages([img[1]!]).missing;
+    expect(gone).toBeUndefined(); // img[1] had no work: removed
+    s.setImageStatus(img[0]!, 'done');
+    s.retireImages([img[0]!]);
+    const [fresh] = s.saveIndexedImages([{ path: 'img_000.png', width: 40, height: 30, bytes: 7, mtimeMs: 2, sha1: 'b'.repeat(40), format: 'png', error: null }]);
+    expect(s.getImageByPath('img_000.png')!.id).toBe(fresh!.id); // the present one
+    expect(s.listImages().map((i) => [i.path, i.id, i.missingSince !== null])).toEqual([
+      ['img_000.png', img[0], true], ['img_000.png', fresh!.id, false], ['img_002.png', img[2], false],
+    ]);
+    for (const filter of [{}, { missing: true }, { missing: false }, { status: 'done' as const }, { search: '000' }, { missing: false, search: 'img' }]) {
+      const list = s.listImages(filter);
+      expect(s.countImages(filter)).toBe(list.length);
+      for (const id of [img[0]!, fresh!.id, img[2]!]) {
+        const at = list.findIndex((i) => i.id === id);
+        expect(s.imagePosition(id, filter), `${JSON.stringify(filter)} ${id}`).toBe(at < 0 ? null : at);
+      }
+    }
+  });
+
+  it('relinks images to new paths in one step, names exchanged included', () => {
+    const [a, b] = [s.getImage(img[0]!)!, s.getImage(img[1]!)!];
+    s.setImageStatus(b.id, 'done');
+    s.retireImages([b.id]);
+    s.relinkImages([
+      { id: a.id, path: b.path, mtimeMs: 5 },
+      { id: b.id, path: a.path, mtimeMs: 6 },
+    ]);
+    expect(s.getImage(a.id)).toMatchObject({ path: b.path, mtimeMs: 5, missingSince: null });
+    expect(s.getImage(b.id)).toMatchObject({ path: a.path, mtimeMs: 6, missingSince: null });
+    // Two present images never share a path.
+    expect(() => s.relinkImages([{ id: a.id, path: 'img_002.png', mtimeMs: 1 }])).toThrow(/UNIQUE/);
+    expect(s.getImage(a.id)).toMatchObject({ path: b.path, missingSince: null }); // rolled back
   });
 
   it('reports stats', () => {
@@ -211,7 +266,7 @@ describe('images, prompts, runs, examples, stats', () => {
     s.saveIndexedImages([{ path: 'broken.jpg', width: 0, height: 0, bytes: 5, mtimeMs: 1, sha1: null, format: null, error: 'not an image' }]);
     expect(s.stats()).toEqual({
       images: 4, byStatus: { unlabeled: 2, in_progress: 1, done: 0, error: 1 }, annotations: 1, categories: 1,
-      bytes: 1000 + 1001 + 1002 + 5,
+      bytes: 1000 + 1001 + 1002 + 5, missing: 0, setAside: 0,
     });
   });
 });

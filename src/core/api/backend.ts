@@ -34,6 +34,7 @@ import {
   ProjectStore,
   StoreError,
   indexFolder,
+  missingImageMessage,
   type AnnotationRow,
   type CategoryRow,
   type EditOp,
@@ -159,10 +160,17 @@ export class Backend {
     return storedMask(rle);
   }
 
+  /** An image whose masks and status may change: not one that cannot be read or whose file is missing. */
+  private editableImage(id: number): ImageRow {
+    const img = this.image(id);
+    if (img.status === 'error') throw new ApiError('conflict', `image ${img.path} could not be read: ${img.error}`);
+    if (img.missingSince !== null) throw new ApiError('conflict', missingImageMessage(img));
+    return img;
+  }
+
   /** One undoable step on an image's annotations; announces the change. */
   private edit(imageId: number, label: string, ops: EditOp[]): Array<AnnotationRow | null> {
-    const img = this.image(imageId);
-    if (img.status === 'error') throw new ApiError('conflict', `image ${img.path} could not be read: ${img.error}`);
+    this.editableImage(imageId);
     const out = this.need().edit(imageId, label, ops);
     this.emit('project.changed', { what: 'annotations', imageId });
     return out;
@@ -217,22 +225,21 @@ export class Backend {
       if (!job) throw new ApiError('not_found', `no job ${id}`);
       return job;
     },
-    'images.position': ({ id, status, search }) => {
+    'images.position': ({ id, ...filter }) => {
       this.image(id); // not-found for an unknown id
       const store = this.need();
-      return { index: store.imagePosition(id, { status, search }), total: store.countImages({ status, search }) };
+      return { index: store.imagePosition(id, filter), total: store.countImages(filter) };
     },
-    'images.list': ({ status, search, offset, limit }) => {
+    'images.list': ({ offset, limit, ...filter }) => {
       const store = this.need();
       return {
-        total: store.countImages({ status, search }),
-        items: store.listImages({ status, search, offset, limit }).map(toImage),
+        total: store.countImages(filter),
+        items: store.listImages({ ...filter, offset, limit }).map(toImage),
       };
     },
     'images.get': ({ id }) => toImage(this.image(id)),
     'images.setStatus': ({ id, status }) => {
-      const img = this.image(id);
-      if (img.status === 'error') throw new ApiError('conflict', `image ${img.path} could not be read: ${img.error}`);
+      this.editableImage(id);
       this.need().setImageStatus(id, status);
       this.emit('project.changed', { what: 'images', imageId: id });
       return toImage(this.image(id));
@@ -319,12 +326,12 @@ export class Backend {
       return { imageId, ...this.need().historyState(imageId) };
     },
     'history.undo': ({ imageId }) => {
-      this.image(imageId);
+      this.editableImage(imageId);
       if (this.need().undo(imageId)) this.emit('project.changed', { what: 'annotations', imageId });
       return this.editResult(imageId);
     },
     'history.redo': ({ imageId }) => {
-      this.image(imageId);
+      this.editableImage(imageId);
       if (this.need().redo(imageId)) this.emit('project.changed', { what: 'annotations', imageId });
       return this.editResult(imageId);
     },
@@ -403,7 +410,10 @@ function storedMask(rle: Rle) {
 }
 
 function toImage(r: ImageRow): Image {
-  return { id: r.id, path: r.path, width: r.width, height: r.height, bytes: r.bytes, format: r.format, status: r.status, error: r.error, annotations: r.annotationCount ?? 0 };
+  return {
+    id: r.id, path: r.path, width: r.width, height: r.height, bytes: r.bytes, format: r.format, status: r.status, error: r.error,
+    annotations: r.annotationCount ?? 0, missing: r.missingSince !== null,
+  };
 }
 
 function toCategory(c: CategoryRow) {

@@ -1,13 +1,13 @@
 // The `difflabel` command line. Exit codes: 0 done, 1 error, 2 bad usage, 3 done but some inputs were
-// skipped (unreadable images, COCO entries that could not be imported, masks an export left out) — the
-// report says which.
+// skipped (unreadable images, COCO entries that could not be imported, masks an export left out) or masks wait
+// for their files (missing images, masks set aside) — the report says which.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Backend } from '../api/backend';
 import { ApiError } from '../api/errors';
-import { ProjectOpenError, ProjectStore, indexFolder } from '../project';
+import { ProjectOpenError, ProjectStore, indexFolder, type IndexReport } from '../project';
 import { startServer } from '../server/server';
 import { writeCocoFile } from '../formats/coco/export';
 import { CocoFileError, importCocoFile } from '../formats/coco/import';
@@ -62,17 +62,22 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         // Files that failed before and did not change are not re-read, but they are still not usable.
         const failedNow = new Set(report.failed.map((f) => f.path));
         const stillFailing = store
-          .listImages({ status: 'error' })
+          .listImages({ status: 'error', missing: false })
           .filter((i) => !failedNow.has(i.path))
           .map((i) => ({ path: i.path, reason: i.error ?? 'unreadable' }));
-        if (o.json) say(JSON.stringify({ ...report, stillFailing }, null, 2));
+        // Masks set aside in earlier runs wait too; this run's are in the report.
+        const stillSetAside = store.stats().setAside;
+        if (o.json) say(JSON.stringify({ ...report, stillFailing, stillSetAside }, null, 2));
         else {
           say(`indexed ${store.folder}: ${report.added} added, ${report.updated} updated, ${report.removed} removed, ${report.unchanged} unchanged, ${report.failed.length} failed (${(report.durationMs / 1000).toFixed(2)} s)`);
           for (const f of report.failed) say(`  failed: ${f.path}: ${f.reason}`);
           if (stillFailing.length) say(`  ${stillFailing.length} unchanged files still cannot be read:`);
           for (const f of stillFailing) say(`  still failing: ${f.path}: ${f.reason}`);
+          for (const line of indexNotes(report, stillSetAside)) say(`  ${line}`);
         }
-        if (report.failed.length || stillFailing.length) code = EXIT.partial;
+        const masksWait = report.missing.length > 0 || stillSetAside > 0;
+        const unseen = report.danglingLinks.length > 0 || report.unreadableDirs.length > 0;
+        if (report.failed.length || stillFailing.length || masksWait || unseen) code = EXIT.partial;
       } finally {
         store.close();
       }
@@ -272,6 +277,36 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     io.err.write(`error: ${(e as Error)?.stack ?? String(e)}\n`);
     return EXIT.error;
   }
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+/** Up to `max` items, then how many more (the --json report has them all). */
+const some = (items: string[], max: number) =>
+  items.length > max ? [...items.slice(0, max), `… and ${items.length - max} more (use --json)`] : items;
+
+/** What the index run did to images and their masks, in words: moves, missing files, set-aside and restored masks. */
+function indexNotes(r: IndexReport, stillSetAside: number): string[] {
+  const lines: string[] = [];
+  if (r.moved.length) lines.push(`${plural(r.moved.length, 'image')} moved: ${some(r.moved.map((m) => `${m.from} → ${m.to}`), 20).join(', ')}`);
+  if (r.returned.length) lines.push(`${plural(r.returned.length, 'image')} back: ${some(r.returned, 20).join(', ')}`);
+  if (r.missing.length) {
+    const masks = r.missing.reduce((n, m) => n + m.annotations, 0);
+    lines.push(`${plural(r.missing.length, 'image')} missing, ${plural(masks, 'mask')} kept (excluded from export until the files return)`);
+    const each = r.missing.map((m) => `missing: ${m.path} (${plural(m.annotations, 'mask')}, since ${new Date(m.since).toISOString()})`);
+    lines.push(...some(each, 200));
+  }
+  const setAside = r.setAside.map((s) => `${plural(s.annotations, 'mask')} set aside: ${s.path} is now ${s.width}×${s.height}, was ${s.was.width}×${s.was.height}`);
+  lines.push(...some(setAside, 200));
+  lines.push(...some(r.restored.map((s) => `${plural(s.annotations, 'mask')} restored: ${s.path} is ${s.width}×${s.height} again`), 200));
+  const earlier = stillSetAside - r.setAside.reduce((n, s) => n + s.annotations, 0);
+  if (earlier > 0) lines.push(`${plural(earlier, 'mask')} set aside earlier still wait for their image's old size (not exported)`);
+  for (const l of r.danglingLinks) {
+    lines.push(`link leads nowhere: ${l.path} → ${l.target} (${plural(l.images, 'indexed image')} under it left as they were)`);
+  }
+  for (const d of r.unreadableDirs) {
+    lines.push(`cannot list folder: ${d.path || '.'} (${d.reason}; ${plural(d.images, 'indexed image')} under it left as they were)`);
+  }
+  return lines;
 }
 
 function parseNumber(v: string): number {

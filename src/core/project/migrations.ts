@@ -9,6 +9,8 @@ export interface Migration {
   version: number;
   description: string;
   up(db: Database.Database): void;
+  /** Rebuilds a table others reference: runs with foreign keys off, checked before the commit. */
+  rebuildsTables?: boolean;
 }
 
 const v1 = `
@@ -109,9 +111,55 @@ CREATE INDEX history_image ON history(image_id, undone, id);
 `;
 
 // Images whose file vanished are kept (with their masks) and flagged, not deleted: sync clients, renames and
-// unmounted folders make files disappear for a while.
+// unmounted folders make files disappear for a while. A path is unique among present images only: a missing image
+// keeps the path it was last seen at, where another file may be indexed since. SQLite cannot drop a UNIQUE
+// constraint, so the table is rebuilt (with foreign keys off, or dropping it would cascade to the annotations).
 const v3 = `
-ALTER TABLE images ADD COLUMN missing_since INTEGER;   -- ms since epoch when indexing last found the file gone; NULL = present
+CREATE TABLE images_v3 (
+  id            INTEGER PRIMARY KEY,
+  path          TEXT    NOT NULL,                   -- relative to the project folder, '/' separators
+  width         INTEGER NOT NULL DEFAULT 0,         -- after EXIF orientation; 0 when unreadable
+  height        INTEGER NOT NULL DEFAULT 0,
+  bytes         INTEGER NOT NULL,
+  mtime_ms      REAL    NOT NULL,
+  sha1          TEXT,
+  format        TEXT,                               -- from the file's content: jpeg png webp tiff bmp gif
+  status        TEXT    NOT NULL DEFAULT 'unlabeled'
+                CHECK (status IN ('unlabeled', 'in_progress', 'done', 'error')),
+  error         TEXT,
+  indexed_at    INTEGER NOT NULL,
+  missing_since INTEGER                             -- ms since epoch when indexing found the file gone; NULL = present
+);
+INSERT INTO images_v3 (id, path, width, height, bytes, mtime_ms, sha1, format, status, error, indexed_at)
+  SELECT id, path, width, height, bytes, mtime_ms, sha1, format, status, error, indexed_at FROM images;
+DROP TABLE images;
+ALTER TABLE images_v3 RENAME TO images;
+CREATE INDEX images_status ON images(status, path);
+CREATE UNIQUE INDEX images_path ON images(path) WHERE missing_since IS NULL;
+CREATE INDEX images_missing ON images(missing_since) WHERE missing_since IS NOT NULL;
+
+-- Masks that no longer fit their image (the file was replaced by one of another size), kept to be restored when
+-- the image has that size again. Ids are kept: AUTOINCREMENT never hands them out again.
+CREATE TABLE set_aside (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  image_id     INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  width        INTEGER NOT NULL,                    -- the image size the mask fits
+  height       INTEGER NOT NULL,
+  annotation   TEXT    NOT NULL CHECK (json_valid(annotation)),   -- the annotation as the store hands it out
+  examples     TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(examples)), -- [{ id, label }] that pointed at it
+  reason       TEXT    NOT NULL,
+  set_aside_at INTEGER NOT NULL
+);
+CREATE INDEX set_aside_image ON set_aside(image_id, width, height);
+
+-- Undo steps recorded at another size than the image has now (the indexer used to drop such masks and keep their
+-- steps) would put masks of the wrong size back: they go.
+DELETE FROM history WHERE EXISTS (
+  SELECT 1 FROM images i, json_each(history.changes) c
+  WHERE i.id = history.image_id
+    AND (coalesce(json_extract(c.value, '$.before.width'), json_extract(c.value, '$.after.width')) != i.width
+      OR coalesce(json_extract(c.value, '$.before.height'), json_extract(c.value, '$.after.height')) != i.height)
+);
 `;
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -124,7 +172,7 @@ export const MIGRATIONS: readonly Migration[] = [
     },
   },
   { version: 2, description: 'undo/redo history per image', up: (db) => db.exec(v2) },
-  { version: 3, description: 'missing images kept with their masks', up: (db) => db.exec(v3) },
+  { version: 3, description: 'missing images kept with their masks; masks set aside', up: (db) => db.exec(v3), rebuildsTables: true },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -134,12 +182,26 @@ export function migrate(db: Database.Database): number {
   const current = () => db.pragma('user_version', { simple: true }) as number;
   for (const m of MIGRATIONS) {
     if (m.version <= current()) continue;
-    db.transaction(() => {
-      // Re-read under the write lock: another process may have migrated while we waited for it.
-      if (m.version <= current()) return;
-      m.up(db);
-      db.pragma(`user_version = ${m.version}`);
-    }).immediate();
+    // PRAGMA foreign_keys is a no-op inside a transaction, so it is switched around it.
+    const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number;
+    if (m.rebuildsTables) {
+      db.pragma('foreign_keys = OFF');
+      // Inside a caller's transaction the pragma does nothing, and dropping the old table would cascade.
+      if (db.pragma('foreign_keys', { simple: true })) throw new Error(`schema version ${m.version} cannot be applied inside a transaction`);
+    }
+    try {
+      db.transaction(() => {
+        // Re-read under the write lock: another process may have migrated while we waited for it.
+        if (m.version <= current()) return;
+        m.up(db);
+        if (m.rebuildsTables && (db.pragma('foreign_key_check') as unknown[]).length > 0) {
+          throw new Error(`schema version ${m.version} would break foreign keys`);
+        }
+        db.pragma(`user_version = ${m.version}`);
+      }).immediate();
+    } finally {
+      db.pragma(`foreign_keys = ${foreignKeys}`);
+    }
   }
   return current();
 }

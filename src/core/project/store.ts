@@ -53,6 +53,29 @@ export interface IndexEntry {
   width: number;
   height: number;
   status: ImageStatus;
+  missingSince: number | null;
+}
+
+/** What became of images whose file is gone: kept as missing (they carry a labeler's work) or removed. */
+export interface RetiredImages {
+  missing: number[];
+  removed: number[];
+}
+
+/** What saving one indexed file did to its masks. */
+export interface SavedImage {
+  id: number;
+  /** The image's size before, when it changed. */
+  was: { width: number; height: number } | null;
+  /** Masks moved to set_aside because they no longer fit, and masks brought back because they fit again. */
+  setAside: number;
+  restored: number;
+}
+
+/** Why a missing image cannot be edited (also the API's conflict message). */
+export function missingImageMessage(img: Pick<ImageRow, 'path' | 'missingSince'>): string {
+  const since = new Date(img.missingSince ?? 0).toISOString();
+  return `${img.path} is missing (its file is gone since ${since}); its masks are kept: put the file back and index the folder again to edit it`;
 }
 
 export class ProjectStore {
@@ -125,18 +148,20 @@ export class ProjectStore {
     const offset = opts.offset ?? 0;
     checkInt('limit', limit, -1);
     checkInt('offset', offset, 0);
-    return this.sql(`SELECT ${IMAGE_COLUMNS} FROM images ${where} ORDER BY path LIMIT ? OFFSET ?`)
+    return this.sql(`SELECT ${IMAGE_COLUMNS} FROM images ${where} ORDER BY path, id LIMIT ? OFFSET ?`)
       .all(...params, limit, offset)
       .map((r) => toImage(r as Row));
   }
 
-  /** Index of image `id` in listImages(filter) order (by path), or null when the filter leaves it out. */
+  /** Index of image `id` in listImages(filter) order (by path, then id), or null when the filter leaves it out. */
   imagePosition(id: number, filter: ImageFilter = {}): number | null {
     const { where, params } = imageWhere(filter);
     const and = where ? `${where} AND` : 'WHERE';
     const path = this.sql(`SELECT path FROM images ${and} id = ?`).get(...params, id) as Row | undefined;
     if (!path) return null;
-    return (this.sql(`SELECT count(*) AS n FROM images ${and} path < ?`).get(...params, path.path) as Row).n as number;
+    // A missing image may share its path with the file indexed there since: the id orders them.
+    return (this.sql(`SELECT count(*) AS n FROM images ${and} (path < ? OR (path = ? AND id < ?))`)
+      .get(...params, path.path, path.path, id) as Row).n as number;
   }
 
   countImages(filter: ImageFilter = {}): number {
@@ -149,14 +174,16 @@ export class ProjectStore {
     return r && toImage(r);
   }
 
+  /** The image at `path`: the one whose file is there, else a missing one last seen there. */
   getImageByPath(path: string): ImageRow | undefined {
-    const r = this.sql(`SELECT ${IMAGE_COLUMNS} FROM images WHERE path = ?`).get(path) as Row | undefined;
+    const r = this.sql(`SELECT ${IMAGE_COLUMNS} FROM images WHERE path = ? ORDER BY missing_since IS NOT NULL, id LIMIT 1`)
+      .get(path) as Row | undefined;
     return r && toImage(r);
   }
 
   setImageStatus(id: number, status: ImageStatus): ImageRow {
     return this.transaction(() => {
-      const img = this.requireImage(id);
+      const img = this.requireEditable(id);
       if (!IMAGE_STATUSES.includes(status)) throw new StoreError('invalid', `unknown image status '${status}'`);
       if (img.status === 'error' || status === 'error') {
         // 'error' belongs to the indexer: it means the file cannot be read.
@@ -318,8 +345,10 @@ export class ProjectStore {
 
   deleteAnnotation(id: number): void {
     this.transaction(() => {
-      const n = this.sql('DELETE FROM annotations WHERE id = ?').run(id).changes;
-      if (n === 0) throw new StoreError('not-found', `annotation ${id} does not exist`);
+      const a = this.getAnnotation(id);
+      if (!a) throw new StoreError('not-found', `annotation ${id} does not exist`);
+      this.requireEditable(a.imageId);
+      this.sql('DELETE FROM annotations WHERE id = ?').run(id);
     });
   }
 
@@ -331,7 +360,7 @@ export class ProjectStore {
    */
   edit(imageId: number, label: string, ops: readonly EditOp[]): Array<Annotation | null> {
     return this.transaction(() => {
-      this.requireImage(imageId);
+      this.requireEditable(imageId);
       const changes: Array<{ before: Annotation | null; after: Annotation | null }> = [];
       for (const op of ops) {
         if (op.kind === 'add') {
@@ -358,6 +387,7 @@ export class ProjectStore {
   /** Reverts the image's latest step; false when there is none. */
   undo(imageId: number): boolean {
     return this.transaction(() => {
+      this.requireEditable(imageId);
       const h = this.sql('SELECT id, changes FROM history WHERE image_id = ? AND undone = 0 ORDER BY id DESC LIMIT 1').get(imageId) as Row | undefined;
       if (!h) return false;
       const changes = JSON.parse(h.changes) as Array<{ before: Annotation | null; after: Annotation | null }>;
@@ -370,6 +400,7 @@ export class ProjectStore {
   /** Repeats the image's earliest undone step; false when there is none. */
   redo(imageId: number): boolean {
     return this.transaction(() => {
+      this.requireEditable(imageId);
       const h = this.sql('SELECT id, changes FROM history WHERE image_id = ? AND undone = 1 ORDER BY id LIMIT 1').get(imageId) as Row | undefined;
       if (!h) return false;
       const changes = JSON.parse(h.changes) as Array<{ before: Annotation | null; after: Annotation | null }>;
@@ -529,24 +560,28 @@ export class ProjectStore {
     }
     const annotations = (this.sql('SELECT count(*) AS n FROM annotations').get() as Row).n;
     const categories = (this.sql('SELECT count(*) AS n FROM categories').get() as Row).n;
-    return { images, byStatus, annotations, categories, bytes };
+    const missing = (this.sql('SELECT count(*) AS n FROM images WHERE missing_since IS NOT NULL').get() as Row).n;
+    const setAside = (this.sql('SELECT count(*) AS n FROM set_aside').get() as Row).n;
+    return { images, byStatus, annotations, categories, bytes, missing, setAside };
   }
 
   // ---------------------------------------------------------------- used by the indexer
 
-  /** Every indexed file with what decides whether it must be re-read. */
+  /** Every indexed file (missing ones too) with what decides whether it must be re-read or was moved. */
   listIndexEntries(): IndexEntry[] {
-    return this.sql('SELECT id, path, bytes, mtime_ms AS mtimeMs, sha1, width, height, status FROM images')
-      .all() as IndexEntry[];
+    return this.sql(
+      `SELECT id, path, bytes, mtime_ms AS mtimeMs, sha1, width, height, status, missing_since AS missingSince
+       FROM images ORDER BY id`,
+    ).all() as IndexEntry[];
   }
 
   /**
-   * Inserts or updates indexed files in one transaction; returns their ids and how many annotations were
-   * dropped because the image's size changed under them.
+   * Inserts new files and updates changed ones (the present image at the path) in one transaction. An image that
+   * changed size sets aside the masks that no longer fit and gets back those set aside at its new size.
    */
-  saveIndexedImages(items: readonly IndexedImage[]): Array<{ id: number; annotationsRemoved: number }> {
+  saveIndexedImages(items: readonly IndexedImage[]): SavedImage[] {
     const now = Date.now();
-    const find = this.sql('SELECT id, status FROM images WHERE path = ?');
+    const find = this.sql('SELECT id, status, width, height FROM images WHERE path = ? AND missing_since IS NULL');
     const insert = this.sql(
       `INSERT INTO images (path, width, height, bytes, mtime_ms, sha1, format, status, error, indexed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -555,26 +590,34 @@ export class ProjectStore {
       `UPDATE images SET width = ?, height = ?, bytes = ?, mtime_ms = ?, sha1 = ?, format = ?, status = ?, error = ?,
          indexed_at = ? WHERE id = ?`,
     );
-    const dropMisfit = this.sql('DELETE FROM annotations WHERE image_id = ? AND (width != ? OR height != ?)');
     const count = this.sql('SELECT count(*) AS n FROM annotations WHERE image_id = ?');
     return this.transaction(() =>
-      items.map((it) => {
+      items.map((it): SavedImage => {
         const old = find.get(it.path) as Row | undefined;
         if (!old) {
           const status: ImageStatus = it.error ? 'error' : 'unlabeled';
           const info = insert.run(it.path, it.width, it.height, it.bytes, it.mtimeMs, it.sha1, it.format, status, it.error, now);
-          return { id: Number(info.lastInsertRowid), annotationsRemoved: 0 };
+          return { id: Number(info.lastInsertRowid), was: null, setAside: 0, restored: 0 };
         }
+        const id = old.id as number;
+        const resized = !it.error && (old.width !== it.width || old.height !== it.height);
+        const was = resized ? { width: old.width as number, height: old.height as number } : null;
         let status = old.status as ImageStatus;
-        let removed = 0;
+        let setAside = 0;
+        let restored = 0;
         if (it.error) status = 'error';
         else {
-          // Masks must match the image's size; a file replaced by one of another size cannot keep them.
-          removed = dropMisfit.run(old.id, it.width, it.height).changes;
-          if (status === 'error') status = (count.get(old.id) as Row).n > 0 ? 'in_progress' : 'unlabeled';
+          if (was) {
+            setAside = this.setAsideMisfits(id, it.width, it.height, `image is now ${it.width}×${it.height}, was ${was.width}×${was.height}`, now);
+            restored = this.restoreFitting(id, it.width, it.height);
+          }
+          if (status === 'error') status = 'unlabeled';
+          if (status === 'unlabeled' && (count.get(id) as Row).n > 0) status = 'in_progress';
+          // Its masks no longer describe the file: the labeler has to look again.
+          if (status === 'done' && setAside > 0) status = 'in_progress';
         }
-        update.run(it.width, it.height, it.bytes, it.mtimeMs, it.sha1, it.format, status, it.error, now, old.id);
-        return { id: old.id as number, annotationsRemoved: removed };
+        update.run(it.width, it.height, it.bytes, it.mtimeMs, it.sha1, it.format, status, it.error, now, id);
+        return { id, was, setAside, restored };
       }),
     );
   }
@@ -584,17 +627,50 @@ export class ProjectStore {
     this.transaction(() => this.sql('UPDATE images SET mtime_ms = ? WHERE id = ?').run(mtimeMs, id));
   }
 
-  /** Removes images (files gone) with everything attached; returns how many annotations went with them. */
-  removeImages(ids: readonly number[]): number {
-    const count = this.sql('SELECT count(*) AS n FROM annotations WHERE image_id = ?');
+  /**
+   * Images whose file is gone: one that carries a labeler's work (masks, a status, prompts, runs, examples,
+   * history, set-aside masks) is kept as missing with all of it; one without is removed.
+   */
+  retireImages(ids: readonly number[]): RetiredImages {
+    const work = this.sql(
+      `SELECT status IN ('in_progress', 'done')
+         OR EXISTS (SELECT 1 FROM annotations WHERE image_id = $id) OR EXISTS (SELECT 1 FROM prompts WHERE image_id = $id)
+         OR EXISTS (SELECT 1 FROM runs WHERE image_id = $id) OR EXISTS (SELECT 1 FROM examples WHERE image_id = $id)
+         OR EXISTS (SELECT 1 FROM history WHERE image_id = $id) OR EXISTS (SELECT 1 FROM set_aside WHERE image_id = $id)
+       AS work FROM images WHERE id = $id`,
+    );
+    const markMissing = this.sql('UPDATE images SET missing_since = coalesce(missing_since, ?) WHERE id = ?');
     const del = this.sql('DELETE FROM images WHERE id = ?');
+    const now = Date.now();
     return this.transaction(() => {
-      let annotations = 0;
+      const out: RetiredImages = { missing: [], removed: [] };
       for (const id of ids) {
-        annotations += (count.get(id) as Row).n;
-        del.run(id);
+        const r = work.get({ id }) as Row | undefined;
+        if (!r) continue;
+        if (r.work) {
+          markMissing.run(now, id);
+          out.missing.push(id);
+        } else {
+          del.run(id);
+          out.removed.push(id);
+        }
       }
-      return annotations;
+      return out;
+    });
+  }
+
+  /**
+   * Gives images found again their (new) path: the row keeps its id, masks and history. All in one transaction,
+   * so names can be exchanged (a↔b); no image that stays present may hold a target path.
+   */
+  relinkImages(moves: ReadonlyArray<{ id: number; path: string; mtimeMs: number }>): void {
+    const now = Date.now();
+    const park = this.sql('UPDATE images SET missing_since = coalesce(missing_since, ?) WHERE id = ?');
+    const move = this.sql('UPDATE images SET path = ?, mtime_ms = ?, missing_since = NULL, indexed_at = ? WHERE id = ?');
+    this.transaction(() => {
+      // Out of the unique path index first (it covers present images only), then into the new places.
+      for (const m of moves) park.run(now, m.id);
+      for (const m of moves) move.run(m.path, m.mtimeMs, now, m.id);
     });
   }
 
@@ -603,6 +679,48 @@ export class ProjectStore {
   private requireImage(id: number): ImageRow {
     const img = this.getImage(id);
     if (!img) throw new StoreError('not-found', `image ${id} does not exist`);
+    return img;
+  }
+
+  /** Moves the image's masks that are not w×h to set_aside (with their examples); drops undo steps of other sizes. */
+  private setAsideMisfits(imageId: number, w: number, h: number, reason: string, now: number): number {
+    const misfits = this.sql('SELECT * FROM annotations WHERE image_id = ? AND (width != ? OR height != ?) ORDER BY id')
+      .all(imageId, w, h) as Row[];
+    const examples = this.sql('SELECT id, label FROM examples WHERE annotation_id = ? ORDER BY id');
+    const keep = this.sql(
+      `INSERT INTO set_aside (image_id, width, height, annotation, examples, reason, set_aside_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const r of misfits) {
+      keep.run(imageId, r.width, r.height, JSON.stringify(toAnnotation(r)), JSON.stringify(examples.all(r.id)), reason, now);
+      this.sql('DELETE FROM annotations WHERE id = ?').run(r.id); // its examples go with it (kept above)
+    }
+    // Undoing a step recorded at another size would put masks of that size back.
+    this.sql(
+      `DELETE FROM history WHERE image_id = ? AND EXISTS (SELECT 1 FROM json_each(history.changes) c
+         WHERE coalesce(json_extract(c.value, '$.before.width'), json_extract(c.value, '$.after.width')) != ?
+            OR coalesce(json_extract(c.value, '$.before.height'), json_extract(c.value, '$.after.height')) != ?)`,
+    ).run(imageId, w, h);
+    return misfits.length;
+  }
+
+  /** Brings back the image's set-aside masks that are w×h, with their ids and examples. */
+  private restoreFitting(imageId: number, w: number, h: number): number {
+    const rows = this.sql('SELECT id, annotation, examples FROM set_aside WHERE image_id = ? AND width = ? AND height = ? ORDER BY id')
+      .all(imageId, w, h) as Row[];
+    const example = this.sql('INSERT INTO examples (id, image_id, annotation_id, label) VALUES (?, ?, ?, ?)');
+    for (const r of rows) {
+      const a = JSON.parse(r.annotation) as Annotation;
+      this.putAnnotation(a.id, a);
+      for (const e of JSON.parse(r.examples) as Array<{ id: number; label: string }>) example.run(e.id, imageId, a.id, e.label);
+      this.sql('DELETE FROM set_aside WHERE id = ?').run(r.id);
+    }
+    return rows.length;
+  }
+
+  /** The image, refused (conflict) while its file is missing: its masks wait unchanged for the file. */
+  private requireEditable(id: number): ImageRow {
+    const img = this.requireImage(id);
+    if (img.missingSince !== null) throw new StoreError('conflict', missingImageMessage(img));
     return img;
   }
 
@@ -644,7 +762,7 @@ export class ProjectStore {
   /** Checks an annotation against its image, category and run; returns the image. */
   private checkAnnotation(a: Annotation): ImageRow {
     checkInt('imageId', a.imageId, 1);
-    const img = this.requireImage(a.imageId);
+    const img = this.requireEditable(a.imageId);
     if (img.status === 'error') throw new StoreError('invalid', `image ${img.id} (${img.path}) could not be read: ${img.error}`);
     checkInt('width', a.width, 1);
     checkInt('height', a.height, 1);
@@ -707,6 +825,7 @@ function imageWhere(f: ImageFilter): { where: string; params: unknown[] } {
     conds.push('status = ?');
     params.push(f.status);
   }
+  if (f.missing !== undefined) conds.push(f.missing ? 'missing_since IS NOT NULL' : 'missing_since IS NULL');
   if (f.search) {
     conds.push("path LIKE ? ESCAPE '\\'");
     params.push(`%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);

@@ -7,7 +7,7 @@ import { decodeWithAccurateErrors } from './decode-gate';
 import { decodeRgb, makeThumbnail, openImage } from './image-source';
 import { PROJECT_DIR } from './open-database';
 import { SNIFF_BYTES, sniffImageFormat, type ImageFormat } from './sniff';
-import type { ProjectStore } from './store';
+import { missingImageMessage, type ProjectStore } from './store';
 import type { ImageRow } from './types';
 
 /** Decoding limit used when reading already-indexed images (the indexer refused larger ones). */
@@ -68,6 +68,7 @@ async function readIndexedFile(store: ProjectStore, imageId: number): Promise<{ 
   const image = store.getImage(imageId);
   if (!image) throw new StoreError('not-found', `image ${imageId} does not exist`);
   if (image.status === 'error') throw new StoreError('invalid', `image ${imageId} (${image.path}) could not be read: ${image.error}`);
+  if (image.missingSince !== null) throw new StoreError('conflict', missingImageMessage(image));
   const buf = await readFile(imageFilePath(store, image.path));
   const format = sniffImageFormat(buf.subarray(0, SNIFF_BYTES));
   if (!format) throw new StoreError('invalid', `${image.path} is no longer an image; index the folder again`);

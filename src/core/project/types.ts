@@ -34,6 +34,8 @@ export interface ImageFilter {
   status?: ImageStatus;
   /** Case-insensitive substring of the path. */
   search?: string;
+  /** true: only images whose file is missing; false: only those whose file is there. */
+  missing?: boolean;
 }
 
 export interface ImageListOptions extends ImageFilter {
@@ -167,6 +169,10 @@ export interface ProjectStats {
   categories: number;
   /** Sum of the image files' sizes. */
   bytes: number;
+  /** Images whose file is gone, kept with their work (excluded from export). */
+  missing: number;
+  /** Masks set aside because their image changed size (restored when it has that size again). */
+  setAside: number;
 }
 
 /** What the indexer writes for one file. */

@@ -1,6 +1,7 @@
 // Recursive folder walk: hidden entries (and so .difflabel) are skipped, symlinks are followed once
-// (directories are tracked by device+inode, so link loops end).
-import { readdir, stat } from 'node:fs/promises';
+// (directories are tracked by device+inode, so link loops end). What cannot be seen — a folder that cannot be
+// listed, a link whose target is gone (an unmounted disk) — is reported, so its files are not taken as deleted.
+import { readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface FoundFile {
@@ -13,13 +14,16 @@ export interface FoundFile {
 
 export interface WalkResult {
   files: FoundFile[];
-  /** Relative directories that could not be listed: what was indexed under them must not be taken as deleted. */
-  unreadableDirs: string[];
+  /** Relative directories that could not be listed ('' = the root), with the error code. */
+  unreadableDirs: Array<{ path: string; reason: string }>;
+  /** Relative symlinks whose target cannot be reached, with the target as written in the link. */
+  danglingLinks: Array<{ path: string; target: string }>;
 }
 
 export async function walkFolder(root: string, signal?: AbortSignal): Promise<WalkResult> {
   const files: FoundFile[] = [];
-  const unreadableDirs: string[] = [];
+  const unreadableDirs: WalkResult['unreadableDirs'] = [];
+  const danglingLinks: WalkResult['danglingLinks'] = [];
   const seenDirs = new Set<string>();
   const rootStat = await stat(root);
   seenDirs.add(`${rootStat.dev}:${rootStat.ino}`);
@@ -29,8 +33,8 @@ export async function walkFolder(root: string, signal?: AbortSignal): Promise<Wa
     let entries;
     try {
       entries = await readdir(abs, { withFileTypes: true });
-    } catch {
-      unreadableDirs.push(rel);
+    } catch (e) {
+      unreadableDirs.push({ path: rel, reason: errorCode(e) });
       return;
     }
     const subdirs: Array<[string, string]> = [];
@@ -44,7 +48,10 @@ export async function walkFolder(root: string, signal?: AbortSignal): Promise<Wa
         try {
           st = await stat(childAbs); // follows links
         } catch {
-          return; // broken link or vanished meanwhile
+          // A file that vanished meanwhile is simply not there; a link that leads nowhere may lead somewhere again.
+          const target = e.isSymbolicLink() ? await readlink(childAbs).catch(() => null) : null;
+          if (target !== null) danglingLinks.push({ path: childRel, target });
+          return;
         }
         if (st.isDirectory()) {
           const key = `${st.dev}:${st.ino}`;
@@ -60,6 +67,10 @@ export async function walkFolder(root: string, signal?: AbortSignal): Promise<Wa
   }
 
   await visit(root, '');
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { files, unreadableDirs };
+  const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  return { files: files.sort(byPath), unreadableDirs: unreadableDirs.sort(byPath), danglingLinks: danglingLinks.sort(byPath) };
+}
+
+function errorCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 }

@@ -107,12 +107,12 @@ export function useModels(): { models: ModelEntry[] | null; error: string | null
 export const modelValue = (m: ModelEntry): string => (m.fixture ? 'fixture' : (m.dir ?? m.name));
 
 /** Every image id matching the strip/grid filter (paged through images.list), errors left out. */
-export async function filteredImageIds(filter: { status?: string; search?: string }): Promise<number[]> {
+export async function filteredImageIds(filter: { status?: string; missing?: boolean; search?: string }): Promise<number[]> {
   const ids: number[] = [];
   const PAGE = 5000;
   for (let offset = 0; ; offset += PAGE) {
-    const r = await client.call('images.list', { status: filter.status as never, search: filter.search || undefined, offset, limit: PAGE });
-    for (const i of r.items) if (i.status !== 'error') ids.push(i.id);
+    const r = await client.call('images.list', { status: filter.status as never, missing: filter.missing, search: filter.search || undefined, offset, limit: PAGE });
+    for (const i of r.items) if (i.status !== 'error' && !i.missing) ids.push(i.id); // nothing to segment without the file
     if (offset + PAGE >= r.total || !r.items.length) return ids;
   }
 }

@@ -108,7 +108,7 @@ export function AnnotateView({
   }, [editor.annotations]);
 
   // ---- navigation ---------------------------------------------------------------------------------
-  const listArgs = { status: filter.status, search: filter.search || undefined };
+  const listArgs = { status: filter.status, missing: filter.missing, search: filter.search || undefined };
   const locate = async (): Promise<number | null> => {
     if (index.current !== null) return index.current;
     return (index.current = (await client.call('images.position', { id: imageId, ...listArgs })).index);
@@ -316,7 +316,13 @@ export function AnnotateView({
         <button onClick={() => void go(-1)} title="Previous image (←)">
           ‹
         </button>
-        <button className={image?.status === 'done' ? 'done-on' : ''} onClick={() => void markDone()} title="Mark done and go to the next (D)" data-testid="mark-done">
+        <button
+          className={image?.status === 'done' ? 'done-on' : ''}
+          onClick={() => void markDone()}
+          disabled={image?.missing}
+          title={image?.missing ? 'The file is missing: its masks are read-only until it returns' : 'Mark done and go to the next (D)'}
+          data-testid="mark-done"
+        >
           {image?.status === 'done' ? '✓ Done' : 'Mark done'}
         </button>
         <button onClick={() => void go(1)} title="Next image (→)">
@@ -403,6 +409,7 @@ export function AnnotateView({
               setSelected((s) => s.filter((x) => x !== id));
             }}
             onCategory={(id, c) => void editor.setCategory(id, c)}
+            readOnly={image?.missing ? 'The file is missing: its masks are kept, read-only and left out of exports, until indexing finds it again.' : undefined}
           />
         </aside>
       </div>

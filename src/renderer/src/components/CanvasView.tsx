@@ -16,6 +16,7 @@ import type { Tool } from '../canvas/tools';
 import type { Editor } from '../canvas/useImageAnnotations';
 import { fitView, screenToImage, visibleRect, wheelZoom, zoomTo, type View } from '../canvas/view';
 import { client } from '../client';
+import { missingNote } from './ImageStrip';
 
 export const UNASSIGNED_COLOR = '#9aa1ad';
 /** The live click-segment mask: a colour no category palette uses, so it never looks like a stored mask. */
@@ -120,6 +121,10 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     setDraft([]);
     setRing(null);
     pixels.current = null;
+    if (image.missing) {
+      setLoadError(missingNote(image)); // the kept masks are still drawn, over nothing
+      return;
+    }
     loadImage(client.imageUrl(image.id), ac.signal)
       .then((img) => buildPyramid(img, ac.signal))
       .then((p) => {
@@ -131,7 +136,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       ac.abort();
       if (built) closePyramid(built);
     };
-  }, [image.id, W, H]);
+  }, [image.id, image.missing, W, H]);
 
   const fitted = useRef(false);
   useEffect(() => {
@@ -573,7 +578,11 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
           )}
         </Layer>
       </Stage>
-      {!pyramid && <div className="canvas-note">{loadError ?? 'Loading image…'}</div>}
+      {!pyramid && (
+        <div className="canvas-note" data-testid="canvas-note">
+          {loadError ?? 'Loading image…'}
+        </div>
+      )}
       {tool === 'click' && click.status !== 'idle' && (
         <div className="click-busy" role="status" data-testid="click-busy">
           <span className="spinner" />

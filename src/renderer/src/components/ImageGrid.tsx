@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { Image, ImageStatus } from '../../../shared/contract';
 import { client } from '../client';
+import { missingNote } from './ImageStrip';
 
 const CELL_W = 196;
 const CELL_H = 212;
@@ -11,7 +12,19 @@ const OVERSCAN_ROWS = 2;
  * A virtualised grid: only the rows in view (plus a margin) exist in the DOM, and images are fetched in
  * pages as they scroll into view, so a folder of 100k images scrolls like one of 100.
  */
-export function ImageGrid({ status, search, version, onOpen }: { status?: ImageStatus; search: string; version: number; onOpen?: (img: Image, index: number) => void }) {
+export function ImageGrid({
+  status,
+  missing,
+  search,
+  version,
+  onOpen,
+}: {
+  status?: ImageStatus;
+  missing?: boolean;
+  search: string;
+  version: number;
+  onOpen?: (img: Image, index: number) => void;
+}) {
   const scroller = useRef<HTMLDivElement>(null);
   const [size, setSize] = useState({ width: 800, height: 600 });
   const [scrollTop, setScrollTop] = useState(0);
@@ -19,7 +32,7 @@ export function ImageGrid({ status, search, version, onOpen }: { status?: ImageS
   const [pages, setPages] = useState<Map<number, Image[]>>(new Map());
   const requested = useRef(new Set<number>());
   const currentKey = useRef('');
-  currentKey.current = `${status}|${search}|${version}`;
+  currentKey.current = `${status}|${missing}|${search}|${version}`;
 
   useLayoutEffect(() => {
     const el = scroller.current!;
@@ -32,8 +45,8 @@ export function ImageGrid({ status, search, version, onOpen }: { status?: ImageS
   useEffect(() => {
     requested.current = new Set();
     setPages(new Map());
-    client.call('images.list', { status, search: search || undefined, offset: 0, limit: 1 }).then((r) => setTotal(r.total), () => setTotal(0));
-  }, [status, search, version]);
+    client.call('images.list', { status, missing, search: search || undefined, offset: 0, limit: 1 }).then((r) => setTotal(r.total), () => setTotal(0));
+  }, [status, missing, search, version]);
 
   const columns = Math.max(1, Math.floor(size.width / CELL_W));
   const rows = Math.ceil(total / columns);
@@ -46,14 +59,14 @@ export function ImageGrid({ status, search, version, onOpen }: { status?: ImageS
     for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE) && last >= 0; p++) {
       if (requested.current.has(p)) continue;
       requested.current.add(p);
-      const filterKey = `${status}|${search}|${version}`;
-      client.call('images.list', { status, search: search || undefined, offset: p * PAGE, limit: PAGE }).then((r) => {
+      const filterKey = `${status}|${missing}|${search}|${version}`;
+      client.call('images.list', { status, missing, search: search || undefined, offset: p * PAGE, limit: PAGE }).then((r) => {
         if (filterKey !== currentKey.current) return;
         setPages((m) => new Map(m).set(p, r.items));
         setTotal(r.total);
       });
     }
-  }, [first, last, status, search, version]);
+  }, [first, last, status, missing, search, version]);
 
   const cells = [];
   for (let i = first; i <= last; i++) {
@@ -61,17 +74,19 @@ export function ImageGrid({ status, search, version, onOpen }: { status?: ImageS
     const style = { transform: `translate(${(i % columns) * CELL_W}px, ${Math.floor(i / columns) * CELL_H}px)` };
     cells.push(
       <div
-        className={`cell ${img && img.status !== 'error' ? 'openable' : ''}`}
+        className={`cell ${img && img.status !== 'error' ? 'openable' : ''} ${img?.missing ? 'missing' : ''}`}
         key={img ? img.id : `i${i}`}
         style={style}
         data-testid="image-cell"
-        title={img?.error ?? img?.path}
+        data-missing={img?.missing ? 'true' : undefined}
+        title={img && (img.missing ? missingNote(img) : (img.error ?? img.path))}
         onClick={() => img && onOpen?.(img, i)}
       >
         {img ? (
           <>
             <div className="thumb">
               {img.status === 'error' ? <span className="broken">⚠ {img.error}</span> : <img src={client.thumbnailUrl(img.id)} alt={img.path} loading="lazy" />}
+              {img.missing && <span className="badge missing">missing</span>}
             </div>
             <div className="name">
               <bdi dir="ltr">{img.path}</bdi>
@@ -92,7 +107,7 @@ export function ImageGrid({ status, search, version, onOpen }: { status?: ImageS
 
   return (
     <div className="grid-scroller" ref={scroller} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
-      {total === 0 ? <p className="empty">No images{status || search ? ' match this filter' : ' in this folder yet'}.</p> : null}
+      {total === 0 ? <p className="empty">No images{status || missing || search ? ' match this filter' : ' in this folder yet'}.</p> : null}
       <div className="grid" style={{ height: rows * CELL_H, width: columns * CELL_W }}>
         {cells}
       </div>

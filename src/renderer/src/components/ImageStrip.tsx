@@ -16,7 +16,12 @@ export const STATUSES: { key: ImageStatus; label: string }[] = [
 export interface StripFilter {
   status?: ImageStatus;
   search: string;
+  /** Only images whose file is missing. */
+  missing?: boolean;
 }
+
+/** What a missing image's tooltip and canvas say. */
+export const missingNote = (img: Image) => `file missing: ${img.path} — masks kept`;
 
 /** The compact image list beside the canvas: virtualised rows, the same status filter and path search as the grid. */
 export function ImageStrip({
@@ -42,7 +47,7 @@ export function ImageStrip({
   const [total, setTotal] = useState(0);
   const [pages, setPages] = useState<Map<number, Image[]>>(new Map());
   const requested = useRef(new Set<number>());
-  const key = `${filter.status}|${filter.search}|${version}`;
+  const key = `${filter.status}|${filter.missing}|${filter.search}|${version}`;
   const keyRef = useRef(key);
   keyRef.current = key;
 
@@ -56,7 +61,7 @@ export function ImageStrip({
   useEffect(() => {
     requested.current = new Set();
     setPages(new Map());
-    client.call('images.list', { status: filter.status, search: filter.search || undefined, offset: 0, limit: 1 }).then((r) => setTotal(r.total), () => setTotal(0));
+    client.call('images.list', { status: filter.status, missing: filter.missing, search: filter.search || undefined, offset: 0, limit: 1 }).then((r) => setTotal(r.total), () => setTotal(0));
   }, [key]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const first = Math.max(0, Math.floor(scrollTop / ROW_H) - 4);
@@ -66,7 +71,7 @@ export function ImageStrip({
       if (requested.current.has(p)) continue;
       requested.current.add(p);
       const k = key;
-      client.call('images.list', { status: filter.status, search: filter.search || undefined, offset: p * PAGE, limit: PAGE }).then((r) => {
+      client.call('images.list', { status: filter.status, missing: filter.missing, search: filter.search || undefined, offset: p * PAGE, limit: PAGE }).then((r) => {
         if (k !== keyRef.current) return;
         setPages((m) => new Map(m).set(p, r.items));
         setTotal(r.total);
@@ -80,10 +85,10 @@ export function ImageStrip({
     rows.push(
       <div
         key={img ? img.id : `i${i}`}
-        className={`strip-row ${img?.id === currentId ? 'current' : ''}`}
+        className={`strip-row ${img?.id === currentId ? 'current' : ''} ${img?.missing ? 'missing' : ''}`}
         style={{ transform: `translateY(${i * ROW_H}px)` }}
         data-testid="strip-row"
-        title={img?.error ?? img?.path}
+        title={img && (img.missing ? missingNote(img) : (img.error ?? img.path))}
         onClick={() => img && img.status !== 'error' && onOpen(img, i)}
       >
         {img && (
@@ -95,6 +100,7 @@ export function ImageStrip({
               </div>
               <div className="meta">
                 <span className={`badge ${img.status}`}>{img.status.replace('_', ' ')}</span>
+                {img.missing && <span className="badge missing">missing</span>}
                 <span>{img.annotations}</span>
               </div>
             </div>
@@ -107,13 +113,21 @@ export function ImageStrip({
   return (
     <aside className="strip" data-testid="image-strip">
       <div className="strip-filters">
-        <select value={filter.status ?? ''} onChange={(e) => onFilter({ ...filter, status: (e.target.value || undefined) as ImageStatus | undefined })} aria-label="Status filter">
+        <select
+          value={filter.missing ? 'missing' : (filter.status ?? '')}
+          onChange={(e) => {
+            const v = e.target.value;
+            onFilter({ ...filter, status: v && v !== 'missing' ? (v as ImageStatus) : undefined, missing: v === 'missing' || undefined });
+          }}
+          aria-label="Status filter"
+        >
           <option value="">All images</option>
           {STATUSES.map((s) => (
             <option key={s.key} value={s.key}>
               {s.label}
             </option>
           ))}
+          <option value="missing">Missing</option>
         </select>
         <input type="search" placeholder="Search path…" value={filter.search} onChange={(e) => onFilter({ ...filter, search: e.target.value })} />
       </div>

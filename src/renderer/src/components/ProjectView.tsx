@@ -17,6 +17,7 @@ function imageFromHash(): number | null {
 export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; onOpenOther: () => void }) {
   const [stats, setStats] = useState<Stats>(project.stats);
   const [status, setStatus] = useState<ImageStatus | undefined>(undefined);
+  const [missing, setMissing] = useState<boolean | undefined>(undefined);
   const [search, setSearch] = useState('');
   const [version, setVersion] = useState(0);
   const [imageId, setImageId] = useState<number | null>(imageFromHash);
@@ -41,6 +42,11 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
     };
   }, []);
 
+  const filterBy = (s: ImageStatus | undefined, onlyMissing?: true) => {
+    setStatus(s);
+    setMissing(onlyMissing);
+  };
+
   const open = (id: number | null) => {
     const hash = id === null ? '' : `#/image/${id}`;
     if (location.hash !== hash) history.pushState(null, '', hash || location.pathname + location.search);
@@ -57,9 +63,10 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
           open(null);
           onOpenOther();
         }}
-        filter={{ status, search }}
+        filter={{ status, missing, search }}
         onFilter={(f) => {
           setStatus(f.status);
+          setMissing(f.missing);
           setSearch(f.search);
         }}
         version={version}
@@ -75,7 +82,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
           <bdi dir="ltr">{project.folder}</bdi>
         </span>
         <ModelSelect compact />
-        <SegmentBatchButton filter={{ status, search }} />
+        <SegmentBatchButton filter={{ status, missing, search }} />
         <button onClick={() => client.call('project.index', {})}>Re-index</button>
         <button onClick={() => setExporting(true)} data-testid="open-export">
           Export
@@ -83,21 +90,36 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         <button onClick={onOpenOther}>Open folder…</button>
       </header>
       <nav className="filters">
-        <button className={status === undefined ? 'chip active' : 'chip'} onClick={() => setStatus(undefined)}>
+        <button className={status === undefined && !missing ? 'chip active' : 'chip'} onClick={() => filterBy(undefined)}>
           All <b>{stats.images}</b>
         </button>
         {STATUSES.map((s) => (
-          <button key={s.key} className={`chip ${s.key} ${status === s.key ? 'active' : ''}`} onClick={() => setStatus(s.key)}>
+          <button key={s.key} className={`chip ${s.key} ${status === s.key ? 'active' : ''}`} onClick={() => filterBy(s.key)}>
             {s.label} <b data-testid={`count-${s.key}`}>{stats.byStatus[s.key] ?? 0}</b>
           </button>
         ))}
+        {(stats.missing > 0 || missing) && (
+          <button
+            className={`chip missing ${missing ? 'active' : ''}`}
+            onClick={() => filterBy(undefined, true)}
+            title="Images whose file is gone: their masks are kept (read-only, not exported) until indexing finds the file again"
+          >
+            Missing <b data-testid="count-missing">{stats.missing}</b>
+          </button>
+        )}
         <input className="search" type="search" placeholder="Search path…" value={search} onChange={(e) => setSearch(e.target.value)} />
         <span className="summary">
           {stats.annotations} annotations · {stats.categories} categories
+          {stats.setAside > 0 && (
+            <span title="Masks of images that changed size: they come back when the image has its old size again" data-testid="set-aside">
+              {' '}
+              · {stats.setAside} set aside
+            </span>
+          )}
         </span>
       </nav>
       <JobBar />
-      <ImageGrid status={status} search={search} version={version} onOpen={(img) => img.status !== 'error' && open(img.id)} />
+      <ImageGrid status={status} missing={missing} search={search} version={version} onOpen={(img) => img.status !== 'error' && open(img.id)} />
       {exporting && <ExportDialog onClose={() => setExporting(false)} />}
     </div>
   );

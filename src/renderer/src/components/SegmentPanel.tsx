@@ -185,11 +185,11 @@ export function SegmentPanel({
 }
 
 /** "Segment everything" over every image, or over those the status filter / path search shows (a job). */
-export function SegmentBatchButton({ filter, onMessage }: { filter: { status?: string; search?: string }; onMessage?(msg: string): void }) {
+export function SegmentBatchButton({ filter, onMessage }: { filter: { status?: string; missing?: boolean; search?: string }; onMessage?(msg: string): void }) {
   const model = useDiffSegModel();
   const [starting, setStarting] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const filtered = !!filter.status || !!filter.search;
+  const filtered = !!filter.status || !!filter.missing || !!filter.search;
   const start = async () => {
     setStarting(true);
     setError(null);

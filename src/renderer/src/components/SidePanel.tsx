@@ -139,6 +139,7 @@ export function AnnotationList({
   locked,
   onToggleLocked,
   onCategory,
+  readOnly,
 }: {
   annotations: Annotation[];
   categories: Category[];
@@ -149,6 +150,8 @@ export function AnnotationList({
   locked: ReadonlySet<number>;
   onToggleLocked(id: number): void;
   onCategory(id: number, categoryId: number | null): void;
+  /** Why these masks cannot be changed now (the image's file is missing). */
+  readOnly?: string;
 }) {
   const colour = new Map(categories.map((c) => [c.id, c.color]));
   // Virtualised: an image with a thousand proposals keeps a few dozen rows in the DOM.
@@ -176,6 +179,11 @@ export function AnnotationList({
       <h3>
         Masks <span className="muted">{annotations.length}</span>
       </h3>
+      {readOnly && (
+        <p className="panel-note" data-testid="masks-read-only">
+          {readOnly}
+        </p>
+      )}
       <div className="ann-scroller" ref={scroller} onScroll={(e) => setViewport({ top: e.currentTarget.scrollTop, height: e.currentTarget.clientHeight })}>
         <ul className="ann-list" style={{ height: annotations.length * ROW_H }}>
           {annotations.slice(from, to).map((a, k) => (
