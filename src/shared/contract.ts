@@ -317,7 +317,18 @@ export const methodNames = Object.keys(methods) as MethodName[];
 export const eventNames = Object.keys(events) as EventName[];
 
 /** Errors crossing the contract keep a machine-readable code. */
-export type ApiErrorCode = 'bad_request' | 'not_found' | 'no_project' | 'conflict' | 'project_refused' | 'internal';
+export type ApiErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'no_project'
+  | 'conflict'
+  | 'too_large'
+  | 'unsupported_media_type'
+  | 'project_refused'
+  | 'internal';
 export interface ApiErrorBody {
   code: ApiErrorCode;
   message: string;

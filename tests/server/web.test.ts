@@ -117,7 +117,8 @@ describe('web mode', () => {
     expect(r.status).toBe(400);
     expect((await r.json()).error.message).toMatch(/does not match/);
     r = await call('annotations.add', { imageId: img.id, categoryId: 999, mask: toCocoRle(encode(rectMask(30, 40, 0, 0, 5, 5), 30, 40), false) });
-    expect(r.status).toBe(400);
+    expect(r.status).toBe(404);
+    expect((await r.json()).error).toMatchObject({ code: 'not_found', message: 'category 999 does not exist' });
     expect((await (await call('annotations.list', { imageId: img.id })).json()).result).toEqual([]);
 
     const cat = (await (await call('categories.add', { name: 'shape' })).json()).result;

@@ -19,7 +19,6 @@ import { JobManager } from '../jobs/manager';
 import { defaultModelDirs, listBundles } from '../ml/bundle';
 import { expectedProviderStatus } from '../ml/runtime';
 import {
-  MaskFormatError,
   area,
   bbox,
   connectedComponents,
@@ -32,16 +31,14 @@ import {
 import {
   ProjectOpenError,
   ProjectStore,
-  StoreError,
   indexFolder,
   type AnnotationRow,
   type CategoryRow,
   type EditOp,
   type ImageRow,
 } from '../project';
-import { ModelNotFoundError } from '../pipelines/diffseg/models';
 import { DiffSegService } from '../pipelines/diffseg/job';
-import { ApiError } from './errors';
+import { ApiError, knownApiError } from './errors';
 
 type Handlers = { [M in MethodName]: (input: z.output<(typeof methods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M> };
 export type EventSink = <E extends EventName>(event: E, payload: EventPayload<E>) => void;
@@ -123,10 +120,8 @@ export class Backend {
     try {
       return await (this.handlers[m] as (i: unknown) => unknown)(parsed.data);
     } catch (e) {
-      if (e instanceof ApiError) throw e;
-      if (e instanceof StoreError || e instanceof MaskFormatError) throw new ApiError('bad_request', e.message);
-      if (e instanceof ModelNotFoundError) throw new ApiError('bad_request', e.message);
-      throw e;
+      // The caller's mistakes become 4xx answers; anything else is ours and stays as it is for the transport to log.
+      throw knownApiError(e) ?? e;
     }
   }
 
