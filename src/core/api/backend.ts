@@ -114,8 +114,11 @@ export class Backend {
     const m = method as MethodName;
     const parsed = methods[m].input.safeParse(rawInput ?? {});
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-      throw new ApiError('bad_request', `invalid payload for ${m}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, issues);
+      // A list of many wrong entries is an issue each: the answer names the first 20.
+      const all = parsed.error.issues;
+      const issues = all.slice(0, 20).map((i) => ({ path: i.path.join('.'), message: i.message }));
+      const more = all.length > issues.length ? `; and ${all.length - issues.length} more` : '';
+      throw new ApiError('bad_request', `invalid payload for ${m}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}${more}`, issues);
     }
     try {
       return await (this.handlers[m] as (i: unknown) => unknown)(parsed.data);
