@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Backend } from '../api/backend';
 import { ApiError } from '../api/errors';
 import { ProjectOpenError, ProjectStore, indexFolder } from '../project';
+import { hostName, isLoopback, isWildcard, networkAddresses } from '../server/origin';
 import { startServer } from '../server/server';
 import { exportCoco } from '../formats/coco/export';
 import { CocoFileError, importCocoFile } from '../formats/coco/import';
@@ -170,6 +171,12 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         return startServer({ backend, host: o.host, port: 0, staticDir });
       });
       say(`DiffLabel web mode: open ${server.openUrl}`);
+      if (!isLoopback(o.host)) {
+        io.err.write(`warning: ${o.host} is not a loopback address: other machines can reach this server, and images and the session token cross the network unencrypted (plain HTTP); use it only on a network you trust\n`);
+        const addresses = isWildcard(o.host) ? networkAddresses() : [o.host];
+        if (!addresses.length) io.err.write('warning: this machine has no network address other than loopback\n');
+        for (const a of addresses) say(`other machines open: http://${hostName(a)}:${server.port}/?token=${server.token}`);
+      }
       say(`session token: ${server.token}`);
       await new Promise<void>((ok) => {
         const stop = () => ok();
@@ -256,7 +263,9 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       io.err.write(`error: ${e.message}\n`);
       return EXIT.error;
     }
-    io.err.write(`error: ${(e as Error)?.stack ?? String(e)}\n`);
+    // Unexpected: still one line for the user; the stack only on request.
+    io.err.write(`error: ${(e as Error)?.message ?? String(e)}\n`);
+    io.err.write(process.env['DIFFLABEL_DEBUG'] === '1' ? `${(e as Error)?.stack ?? ''}\n` : '(unexpected: run again with DIFFLABEL_DEBUG=1 to see the stack)\n');
     return EXIT.error;
   }
 }

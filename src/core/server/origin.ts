@@ -6,10 +6,15 @@ import { networkInterfaces } from 'node:os';
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
 const WILDCARD = new Set(['0.0.0.0', '::', '[::]']);
 
-/** How an address appears in a Host header or an origin: IPv6 in brackets, lower case. */
-function hostName(address: string): string {
+/** How an address appears in a URL or a Host header: IPv6 in brackets, lower case. */
+export function hostName(address: string): string {
   const a = address.toLowerCase();
   return a.includes(':') && !a.startsWith('[') ? `[${a}]` : a;
+}
+
+/** 0.0.0.0 or ::, which listen on every address of the machine. */
+export function isWildcard(address: string): boolean {
+  return WILDCARD.has(address);
 }
 
 export function isLoopback(address: string): boolean {
@@ -17,11 +22,14 @@ export function isLoopback(address: string): boolean {
   return LOOPBACK_NAMES.includes(a) || /^127\.\d+\.\d+\.\d+$/.test(a);
 }
 
-/** This machine's addresses other than loopback: what other machines use to reach a wildcard bind. */
+/**
+ * This machine's addresses other than loopback: what other machines use to reach a wildcard bind. IPv6
+ * link-local ones (fe80::) are left out: a browser cannot open them without a zone.
+ */
 export function networkAddresses(): string[] {
   return Object.values(networkInterfaces())
     .flat()
-    .filter((i) => i !== undefined && !i.internal)
+    .filter((i) => i !== undefined && !i.internal && !/^fe80:/i.test(i.address))
     .map((i) => i!.address);
 }
 
@@ -31,7 +39,7 @@ export function networkAddresses(): string[] {
  */
 export function serverHostNames(bindHost: string, addresses: string[]): Set<string> {
   const names = new Set(LOOPBACK_NAMES);
-  if (WILDCARD.has(bindHost)) for (const a of addresses) names.add(hostName(a));
+  if (isWildcard(bindHost)) for (const a of addresses) names.add(hostName(a));
   else names.add(hostName(bindHost));
   return names;
 }

@@ -10,7 +10,7 @@ import { ApiError, httpStatusOf, publicError } from '../api/errors';
 import type { Backend } from '../api/backend';
 import { loadAsset } from './assets';
 import { hasUnreadBody, readJsonBody } from './body';
-import { networkAddresses, originRefusal, serverHostNames } from './origin';
+import { hostName, networkAddresses, originRefusal, serverHostNames } from './origin';
 import { CONTENT_SECURITY_POLICY } from '../../shared/csp';
 
 export interface ServerOptions {
@@ -134,8 +134,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     server.listen(opts.port ?? 0, host, () => ok());
   });
   port = (server.address() as AddressInfo).port;
-  const shownHost = host.includes(':') ? `[${host}]` : host;
-  const url = `http://${shownHost}:${port}`;
+  const url = `http://${hostName(host)}:${port}`;
   return {
     url,
     openUrl: `${url}/?token=${token}`,
