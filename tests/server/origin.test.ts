@@ -1,6 +1,7 @@
-// The decisions of origin.ts on their own: which Host, Origin and Sec-Fetch-Site headers are the server's own page.
+// The decisions of origin.ts on their own: which Host, Origin and Sec-Fetch-Site headers are the server's own
+// page, and which Electron frames may call the back end (Electron itself cannot run here).
 import { describe, expect, it } from 'vitest';
-import { isLoopback, originRefusal, serverHostNames } from '../../src/core/server/origin';
+import { ipcSenderRefusal, isLoopback, originRefusal, serverHostNames } from '../../src/core/server/origin';
 
 const PORT = 5173;
 const loopback = serverHostNames('127.0.0.1', ['192.168.1.20', 'fe80::1']);
@@ -48,5 +49,23 @@ describe('web mode: Host and Origin', () => {
   it('tells loopback addresses from the others', () => {
     for (const a of ['127.0.0.1', '127.0.1.1', 'localhost', '::1', '[::1]']) expect(isLoopback(a)).toBe(true);
     for (const a of ['0.0.0.0', '::', '192.168.1.20', '10.0.0.1', 'example.org']) expect(isLoopback(a)).toBe(false);
+  });
+});
+
+describe('Electron: which frame may call the back end', () => {
+  const main = { url: 'difflabel://app/index.html#/image/3', processId: 7, routingId: 1 };
+
+  it('accepts the main frame of the window while it shows the app', () => {
+    expect(ipcSenderRefusal({ ...main }, main)).toBeNull(); // another object for the same frame
+  });
+
+  it('refuses an iframe, another window, a page navigated elsewhere, and a frame that is gone', () => {
+    expect(ipcSenderRefusal({ ...main, routingId: 2 }, main)).toMatch(/main frame/);
+    expect(ipcSenderRefusal({ ...main, processId: 8 }, main)).toMatch(/main frame/);
+    for (const url of ['https://example.org/', 'difflabel://other/index.html', 'difflabel://app.evil/', 'file:///etc/passwd', 'about:blank', '']) {
+      expect(ipcSenderRefusal({ ...main, url }, { ...main, url })).toMatch(/only the DiffLabel app/);
+    }
+    expect(ipcSenderRefusal(null, main)).toMatch(/gone/);
+    expect(ipcSenderRefusal(main, undefined)).toMatch(/gone/);
   });
 });

@@ -1,6 +1,7 @@
-// Who may talk to web mode: only pages it served itself. The token cookie is SameSite=Strict, but a "site"
-// ignores the port, so a page on any other 127.0.0.1 port gets the cookie too; the Origin, Host and
-// Sec-Fetch-Site headers, which a page cannot forge, tell such requests apart.
+// Who may talk to the back end. Web mode: only pages it served itself. The token cookie is SameSite=Strict, but
+// a "site" ignores the port, so a page on any other 127.0.0.1 port gets the cookie too; the Origin, Host and
+// Sec-Fetch-Site headers, which a page cannot forge, tell such requests apart. Electron: only the main frame of
+// the app's window. The decisions are pure functions, so both shells' rules are tested under plain Node.
 import { networkInterfaces } from 'node:os';
 
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
@@ -78,5 +79,26 @@ export function originRefusal(h: RequestOriginHeaders, names: ReadonlySet<string
   if ((site === 'same-site' || site === 'cross-site') && h['sec-fetch-mode'] !== 'navigate') {
     return `requests made by pages of other sites (Sec-Fetch-Site: ${site}) are refused`;
   }
+  return null;
+}
+
+/** What Electron tells about a frame: its URL and identity (the same frame has the same process and routing id). */
+export interface FrameInfo {
+  url: string;
+  processId: number;
+  routingId: number;
+}
+
+export const APP_URL_PREFIX = 'difflabel://app/';
+
+/**
+ * Why an IPC call is refused, or null: it must come from the main frame of the app's window (not an iframe,
+ * not another window) while that frame shows the app itself. The sender frame is null when it navigated away
+ * or was destroyed before the call arrived.
+ */
+export function ipcSenderRefusal(sender: FrameInfo | null | undefined, mainFrame: FrameInfo | null | undefined): string | null {
+  if (!sender || !mainFrame) return 'the calling frame is gone';
+  if (sender.processId !== mainFrame.processId || sender.routingId !== mainFrame.routingId) return 'only the main frame of the DiffLabel window may call the back end';
+  if (!sender.url.startsWith(APP_URL_PREFIX)) return `only the DiffLabel app may call the back end, not ${JSON.stringify(sender.url)}`;
   return null;
 }
