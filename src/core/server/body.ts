@@ -14,10 +14,10 @@ export interface BodyLimits {
 const MiB = 2 ** 20;
 
 /**
- * Ordinary calls and edits carry ids, short texts and one mask: a compressed mask of a 50 MP image with a
- * million runs is under 4 MiB. An inline COCO document for coco.import may be up to 64 MiB and a million
- * objects and arrays (COCO val2017's 25 MB file has about 200 000); larger ones are imported with `file` or the
- * CLI. Measured worst cases (docs/architecture.md): 64 MiB of small numbers parse to about 320 MiB of heap.
+ * Ordinary calls and edits carry ids, short texts and one mask (a compressed mask of a 50 MP image with a
+ * million runs is 1.6 MiB). An inline COCO document for coco.import may be up to 64 MiB and a million objects
+ * and arrays (COCO val2017, 25 MB with 36 781 annotations of about four each, has under 200 000); larger ones
+ * are imported with `file` or the CLI. Worst cases measured: docs/architecture.md, "Web mode security".
  */
 export const BODY_LIMITS = {
   default: { bytes: 8 * MiB, containers: 10_000, depth: 32 },
