@@ -62,7 +62,7 @@ describe('API errors over HTTP', () => {
   });
 
   it('bad_request (400): a method URL that cannot be decoded', async () => {
-    expect(await expectError(send(server, { path: '/api/%E0%A4%A', body: '{}' }), 400, 'bad_request')).toMatch(/method/);
+    expect(await expectError(send(server, { path: '/api/%E0%A4%A', body: '{}' }), 400, 'bad_request')).toMatch(/not valid percent-encoding/);
   });
 
   it('bad_request (400): coco.import of a document that is not an object, with the importer\'s message', async () => {

@@ -7,6 +7,7 @@ import { startServer, type RunningServer } from '../../src/core/server/server';
 import { encode, toCocoRle } from '../../src/core/masks';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { rectMask } from '../helpers/masks';
+import { rawRequest } from './http';
 
 let dir: ReturnType<typeof tempDir>;
 let backend: Backend;
@@ -44,6 +45,11 @@ describe('web mode', () => {
     expect((await fetch(`${server.url}/`)).status).toBe(401);
     expect((await fetch(`${server.url}/thumbs/1`)).status).toBe(401);
     expect((await fetch(`${server.url}/?token=${server.token.slice(1)}x`)).status).toBe(401);
+  });
+
+  it('answers a UI path that is not valid percent-encoding with 400, not 500', async () => {
+    const r = await rawRequest(server.url, { method: 'GET', path: '/assets/%E0%A4%A', headers: { authorization: `Bearer ${server.token}` } });
+    expect({ status: r.status, code: r.json().error.code }).toEqual({ status: 400, code: 'bad_request' });
   });
 
   it('refuses the WebSocket without the token', async () => {

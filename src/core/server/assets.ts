@@ -44,7 +44,7 @@ export async function loadAsset(store: ProjectStore | null, staticDir: string | 
   }
   if (!staticDir) throw new ApiError('not_found', 'no UI is served (build it with npm run build)');
   const root = resolve(staticDir);
-  let file = normalize(join(root, decodeURIComponent(pathname)));
+  let file = normalize(join(root, decodeUrlPart(pathname)));
   if (file !== root && !file.startsWith(root + sep)) throw new ApiError('not_found', 'not found');
   const st = await stat(file).catch(() => null);
   // Unknown paths get the app itself, so reloading any in-app URL works.
@@ -53,6 +53,15 @@ export async function loadAsset(store: ProjectStore | null, staticDir: string | 
   if (!data) throw new ApiError('not_found', `not found: ${pathname}`);
   const ext = extname(file);
   return { contentType: MIME[ext] ?? 'application/octet-stream', data, isPage: ext === '.html' };
+}
+
+/** decodeURIComponent, with malformed percent-encoding answered as the caller's mistake (400), not a URIError. */
+export function decodeUrlPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ApiError('bad_request', `${JSON.stringify(part)} is not valid percent-encoding`);
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ApiError, httpStatusOf, publicError } from '../api/errors';
 import type { Backend } from '../api/backend';
-import { loadAsset } from './assets';
+import { decodeUrlPart, loadAsset } from './assets';
 import { hasUnreadBody, readJsonBody } from './body';
 import { hostName, networkAddresses, originRefusal, serverHostNames } from './origin';
 import { CONTENT_SECURITY_POLICY } from '../../shared/csp';
@@ -72,12 +72,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       // CORS preflight, which this server never grants.
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (type !== 'application/json') throw new ApiError('unsupported_media_type', `API calls must be sent as application/json, not ${JSON.stringify(type || null)}`);
-      let method: string;
-      try {
-        method = decodeURIComponent(path.slice(5));
-      } catch {
-        throw new ApiError('bad_request', `the method name in ${JSON.stringify(path)} is not valid percent-encoding`);
-      }
+      const method = decodeUrlPart(path.slice(5));
       const input = await readJsonBody(req, method);
       const result = await backend.dispatch(method, input);
       sendJson(res, 200, { result: result ?? null });
