@@ -1,7 +1,6 @@
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'electron-vite';
 import { resolve } from 'node:path';
-import { CONTENT_SECURITY_POLICY } from './src/shared/csp';
 
 // Native and heavy Node packages stay outside the bundle and load from node_modules (unpacked from asar).
 const external = ['better-sqlite3', 'sharp', 'onnxruntime-node', 'ws', 'commander', 'tsx'];
@@ -31,14 +30,8 @@ export default defineConfig({
   renderer: {
     root: resolve(__dirname, 'src/renderer'),
     build: { rollupOptions: { input: resolve(__dirname, 'src/renderer/index.html') } },
-    plugins: [
-      react(),
-      {
-        name: 'difflabel-csp',
-        transformIndexHtml: () => [
-          { tag: 'meta', attrs: { 'http-equiv': 'Content-Security-Policy', content: CONTENT_SECURITY_POLICY }, injectTo: 'head-prepend' },
-        ],
-      },
-    ],
+    // The Content-Security-Policy is a response header of both shells (src/shared/csp.ts), never a <meta>:
+    // Chromium ignores frame-ancestors there and logs an error for it.
+    plugins: [react()],
   },
 });

@@ -4,8 +4,9 @@ import { BrowserWindow, app, dialog, ipcMain, protocol, session, shell } from 'e
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Backend } from '../core/api/backend';
-import { ApiError } from '../core/api/errors';
+import { ApiError, httpStatusOf, publicError } from '../core/api/errors';
 import { loadAsset } from '../core/server/assets';
+import { APP_URL_PREFIX, ipcSenderRefusal } from '../core/server/origin';
 import { CONTENT_SECURITY_POLICY } from '../shared/csp';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,13 +26,15 @@ const backend = new Backend({
 
 backend.onEvent((event, payload) => window?.webContents.send('difflabel:event', event, payload));
 
-// One IPC channel; the method name is checked against the contract in `dispatch`.
-ipcMain.handle('difflabel:call', async (_e, method: unknown, input: unknown) => {
+// One IPC channel; the method name is checked against the contract in `dispatch`. Only the app's own main
+// frame may call (not an iframe, nor the window after it was navigated elsewhere).
+ipcMain.handle('difflabel:call', async (e, method: unknown, input: unknown) => {
+  const refusal = ipcSenderRefusal(e.senderFrame, window?.webContents.mainFrame);
+  if (refusal) return { ok: false, error: new ApiError('forbidden', refusal).toBody() };
   try {
     return { ok: true, result: await backend.dispatch(String(method), input) };
-  } catch (e) {
-    const err = e instanceof ApiError ? e : new ApiError('internal', (e as Error)?.message ?? String(e));
-    return { ok: false, error: err.toBody() };
+  } catch (err) {
+    return { ok: false, error: publicError(err).toBody() };
   }
 });
 
@@ -44,7 +47,8 @@ async function createWindow(): Promise<void> {
       if (asset.isPage) headers['content-security-policy'] = CONTENT_SECURITY_POLICY;
       return new Response(new Uint8Array(asset.data), { headers });
     } catch (e) {
-      return new Response((e as Error).message, { status: e instanceof ApiError && e.code !== 'internal' ? 404 : 500 });
+      const err = publicError(e);
+      return new Response(err.message, { status: httpStatusOf[err.code] });
     }
   });
   session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
@@ -68,9 +72,9 @@ async function createWindow(): Promise<void> {
     return { action: 'deny' };
   });
   window.webContents.on('will-navigate', (e, url) => {
-    if (!url.startsWith('difflabel://app/')) e.preventDefault();
+    if (!url.startsWith(APP_URL_PREFIX)) e.preventDefault();
   });
-  await window.loadURL('difflabel://app/index.html');
+  await window.loadURL(`${APP_URL_PREFIX}index.html`);
 }
 
 const folderArg = process.argv.slice(app.isPackaged ? 1 : 2).find((a) => !a.startsWith('-'));

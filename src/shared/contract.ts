@@ -13,7 +13,11 @@ const Color = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'colour must look like #rrgg
 /** A mask in COCO RLE form: size is [height, width]; counts compressed (string) or not (list). */
 export const CocoRle = z.object({
   size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
-  counts: z.union([z.string(), z.array(z.number().int().nonnegative())]),
+  // The list is checked whole (one issue), not entry by entry: a million wrong entries would be a million issues.
+  counts: z.union([
+    z.string(),
+    z.custom<number[]>((v) => Array.isArray(v) && v.every((c) => Number.isInteger(c) && c >= 0), 'counts must be a list of non-negative integers'),
+  ]),
 });
 export type CocoRle = z.infer<typeof CocoRle>;
 
@@ -331,7 +335,20 @@ export const methodNames = Object.keys(methods) as MethodName[];
 export const eventNames = Object.keys(events) as EventName[];
 
 /** Errors crossing the contract keep a machine-readable code. */
-export type ApiErrorCode = 'bad_request' | 'not_found' | 'no_project' | 'conflict' | 'project_refused' | 'internal';
+export type ApiErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'no_project'
+  | 'conflict'
+  | 'too_large'
+  | 'unsupported_media_type'
+  | 'project_refused'
+  | 'internal'
+  /** The disk failed (full, read-only, locked by another process, I/O error): nothing was saved. */
+  | 'unavailable';
 export interface ApiErrorBody {
   code: ApiErrorCode;
   message: string;

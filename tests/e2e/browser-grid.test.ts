@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { Backend } from '../../src/core/api/backend';
 import { startServer, type RunningServer } from '../../src/core/server/server';
+import { CONTENT_SECURITY_POLICY } from '../../src/shared/csp';
 import { hasChromium, launchChromium, screenshotDir } from '../helpers/browser';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 
@@ -36,6 +37,21 @@ describe.skipIf(!hasChromium)('web UI in Chromium: open a folder, browse its ima
   it('refuses the page without the token', async () => {
     const r = await page.goto(server.url);
     expect(r?.status()).toBe(401);
+  });
+
+  it('gets its Content-Security-Policy as a response header only: no <meta> copy, no CSP message in the console', async () => {
+    const fresh = await browser.newPage();
+    const messages: string[] = [];
+    fresh.on('console', (m) => messages.push(`${m.type()}: ${m.text()}`));
+    try {
+      const res = await fresh.goto(server.openUrl);
+      expect(res?.headers()['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
+      await fresh.getByRole('button', { name: 'Choose folder…' }).waitFor();
+      expect(messages.filter((m) => /content.security.policy|frame-ancestors/i.test(m))).toEqual([]);
+      expect(await fresh.locator('meta[http-equiv="Content-Security-Policy" i]').count()).toBe(0);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('opens a typed folder, indexes it, and shows a virtualised grid with status counts', async () => {

@@ -63,7 +63,7 @@ describe.skipIf(!disk.available)('export', () => {
 
       backend.openProject(large);
       await expect(backend.dispatch('coco.export', { out })).rejects.toMatchObject({
-        code: 'internal',
+        code: 'unavailable',
         message: expect.stringMatching(new RegExp(`^cannot write ${out}: .*no space left on device`)),
       });
       expect(readFileSync(out).equals(previous)).toBe(true);

@@ -7,6 +7,7 @@ import { startServer, type RunningServer } from '../../src/core/server/server';
 import { encode, toCocoRle } from '../../src/core/masks';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { rectMask } from '../helpers/masks';
+import { rawRequest } from './http';
 
 let dir: ReturnType<typeof tempDir>;
 let backend: Backend;
@@ -44,6 +45,11 @@ describe('web mode', () => {
     expect((await fetch(`${server.url}/`)).status).toBe(401);
     expect((await fetch(`${server.url}/thumbs/1`)).status).toBe(401);
     expect((await fetch(`${server.url}/?token=${server.token.slice(1)}x`)).status).toBe(401);
+  });
+
+  it('answers a UI path that is not valid percent-encoding with 400, not 500', async () => {
+    const r = await rawRequest(server.url, { method: 'GET', path: '/assets/%E0%A4%A', headers: { authorization: `Bearer ${server.token}` } });
+    expect({ status: r.status, code: r.json().error.code }).toEqual({ status: 400, code: 'bad_request' });
   });
 
   it('refuses the WebSocket without the token', async () => {
@@ -117,7 +123,8 @@ describe('web mode', () => {
     expect(r.status).toBe(400);
     expect((await r.json()).error.message).toMatch(/does not match/);
     r = await call('annotations.add', { imageId: img.id, categoryId: 999, mask: toCocoRle(encode(rectMask(30, 40, 0, 0, 5, 5), 30, 40), false) });
-    expect(r.status).toBe(400);
+    expect(r.status).toBe(404);
+    expect((await r.json()).error).toMatchObject({ code: 'not_found', message: 'category 999 does not exist' });
     expect((await (await call('annotations.list', { imageId: img.id })).json()).result).toEqual([]);
 
     const cat = (await (await call('categories.add', { name: 'shape' })).json()).result;

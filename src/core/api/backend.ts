@@ -13,13 +13,12 @@ import {
   type ProjectInfo,
 } from '../../shared/contract';
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
-import { CocoFileError, importCoco, importCocoFile } from '../formats/coco/import';
-import { FileRefusedError, FileWriteError, requireInside } from '../formats/files';
+import { importCoco, importCocoFile } from '../formats/coco/import';
+import { requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
 import { defaultModelDirs, listBundles } from '../ml/bundle';
 import { expectedProviderStatus } from '../ml/runtime';
 import {
-  MaskFormatError,
   area,
   bbox,
   connectedComponents,
@@ -32,7 +31,6 @@ import {
 import {
   ProjectOpenError,
   ProjectStore,
-  StoreError,
   indexFolder,
   missingImageMessage,
   type AnnotationRow,
@@ -40,9 +38,8 @@ import {
   type EditOp,
   type ImageRow,
 } from '../project';
-import { ModelNotFoundError } from '../pipelines/diffseg/models';
 import { DiffSegService } from '../pipelines/diffseg/job';
-import { ApiError } from './errors';
+import { ApiError, knownApiError } from './errors';
 
 type Handlers = { [M in MethodName]: (input: z.output<(typeof methods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M> };
 export type EventSink = <E extends EventName>(event: E, payload: EventPayload<E>) => void;
@@ -118,16 +115,17 @@ export class Backend {
     const m = method as MethodName;
     const parsed = methods[m].input.safeParse(rawInput ?? {});
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-      throw new ApiError('bad_request', `invalid payload for ${m}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, issues);
+      // A list of many wrong entries is an issue each: the answer names the first 20.
+      const all = parsed.error.issues;
+      const issues = all.slice(0, 20).map((i) => ({ path: i.path.join('.'), message: i.message }));
+      const more = all.length > issues.length ? `; and ${all.length - issues.length} more` : '';
+      throw new ApiError('bad_request', `invalid payload for ${m}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}${more}`, issues);
     }
     try {
       return await (this.handlers[m] as (i: unknown) => unknown)(parsed.data);
     } catch (e) {
-      if (e instanceof ApiError) throw e;
-      if (e instanceof StoreError || e instanceof MaskFormatError) throw new ApiError('bad_request', e.message);
-      if (e instanceof ModelNotFoundError) throw new ApiError('bad_request', e.message);
-      throw e;
+      // The caller's mistakes become 4xx answers; anything else is ours and stays as it is for the transport to log.
+      throw knownApiError(e) ?? e;
     }
   }
 
@@ -339,19 +337,14 @@ export class Backend {
       const store = this.need();
       const opts = { format, forcePolygons, tolerance };
       if (out === undefined) return exportCoco(store, opts);
-      return cocoCall(async () => {
-        // Web mode writes only in the project's folder; the desktop app's paths come from native dialogs.
-        if (this.options.shell === 'web') await requireInside(out, store.folder);
-        return { report: await writeCocoFile(store, out, opts), path: out };
-      });
+      // Web mode writes only in the project's folder; the desktop app's paths come from native dialogs.
+      if (this.options.shell === 'web') await requireInside(out, store.folder);
+      return { report: await writeCocoFile(store, out, opts), path: out };
     },
     'coco.import': async ({ file, document }) => {
       const store = this.need();
-      const report = await cocoCall(async () => {
-        if (file === undefined) return importCoco(store, document);
-        if (this.options.shell === 'web') await requireInside(file, store.folder);
-        return importCocoFile(store, file);
-      });
+      if (file !== undefined && this.options.shell === 'web') await requireInside(file, store.folder);
+      const report = file === undefined ? importCoco(store, document) : await importCocoFile(store, file);
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },
@@ -386,17 +379,6 @@ async function diffsegCall<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (e) {
     if (e instanceof RangeError) throw new ApiError('bad_request', e.message);
-    throw e;
-  }
-}
-
-/** A refused file is the caller's mistake (bad_request); a write that failed is not, but says why. */
-async function cocoCall<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof CocoFileError || e instanceof FileRefusedError) throw new ApiError('bad_request', e.message);
-    if (e instanceof FileWriteError) throw new ApiError('internal', e.message);
     throw e;
   }
 }

@@ -6,12 +6,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Backend } from '../api/backend';
-import { ApiError } from '../api/errors';
+import { knownApiError } from '../api/errors';
 import { ProjectOpenError, ProjectStore, indexFolder, type IndexReport } from '../project';
+import { hostName, isLoopback, isWildcard, networkAddresses } from '../server/origin';
 import { startServer } from '../server/server';
 import { writeCocoFile } from '../formats/coco/export';
-import { CocoFileError, importCocoFile } from '../formats/coco/import';
-import { FileRefusedError, FileWriteError } from '../formats/files';
+import { importCocoFile } from '../formats/coco/import';
 import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
 import { registerModelsCommands } from './models';
@@ -124,9 +124,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       const signals = onStopSignal(io.err, () => controller.abort());
       try {
         const opts = { format: o.polygons ? ('polygons' as const) : ('rle' as const), forcePolygons: Boolean(o.forcePolygons), tolerance: o.tolerance };
-        const report = await writeCocoFile(store, out, opts, controller.signal).catch((e) => {
-          throw e instanceof FileRefusedError || e instanceof FileWriteError ? new CliFailure(e.message) : e;
-        });
+        const report = await writeCocoFile(store, out, opts, controller.signal);
         say(`wrote ${out}: ${report.images} images, ${report.annotations} annotations (${report.polygons} polygons, ${report.rle} RLE), ${report.categories} categories`);
         if (report.rleBecauseHoles) say(`  ${report.rleBecauseHoles} masks with holes were written as RLE (a polygon cannot hold a hole; --force-polygons fills them)`);
         if (report.simplification) {
@@ -186,6 +184,12 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         return startServer({ backend, host: o.host, port: 0, staticDir });
       });
       say(`DiffLabel web mode: open ${server.openUrl}`);
+      if (!isLoopback(o.host)) {
+        io.err.write(`warning: ${o.host} is not a loopback address: other machines can reach this server, and images and the session token cross the network unencrypted (plain HTTP); use it only on a network you trust\n`);
+        const addresses = isWildcard(o.host) ? networkAddresses() : [o.host];
+        if (!addresses.length) io.err.write('warning: this machine has no network address other than loopback\n');
+        for (const a of addresses) say(`other machines open: http://${hostName(a)}:${server.port}/?token=${server.token}`);
+      }
       say(`session token: ${server.token}`);
       const signals = onStopSignal(io.err);
       await signals.stopped;
@@ -270,11 +274,14 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       if (e.code === 'usage') io.err.write(`error: ${e.message}\n`);
       return EXIT.usage;
     }
-    if (e instanceof CliFailure || e instanceof ProjectOpenError || e instanceof ApiError || e instanceof CocoFileError) {
-      io.err.write(`error: ${e.message}\n`);
+    const known = e instanceof CliFailure ? e : knownApiError(e);
+    if (known) {
+      io.err.write(`error: ${known.message}\n`);
       return EXIT.error;
     }
-    io.err.write(`error: ${(e as Error)?.stack ?? String(e)}\n`);
+    // Unexpected: still one line for the user; the stack only on request.
+    io.err.write(`error: ${(e as Error)?.message ?? String(e)}\n`);
+    io.err.write(process.env['DIFFLABEL_DEBUG'] === '1' ? `${(e as Error)?.stack ?? ''}\n` : '(unexpected: run again with DIFFLABEL_DEBUG=1 to see the stack)\n');
     return EXIT.error;
   }
 }

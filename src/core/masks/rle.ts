@@ -188,7 +188,12 @@ const latin1 = new TextDecoder('latin1');
 
 export function fromCompressedString(s: string, h: number, w: number): Rle {
   checkSize(h, w, MaskFormatError);
-  const counts = new Uint32Array(s.length);
+  // A count ends at each char without the 0x20 bit: count them before allocating, so a string of millions of
+  // runs for a small mask is refused without an array per char.
+  let runs = 0;
+  for (let p = 0; p < s.length; p++) if (!((s.charCodeAt(p) - 48) & 0x20)) runs++;
+  checkRuns(runs, h, w, 'compressed RLE string');
+  const counts = new Uint32Array(runs);
   let m = 0;
   let p = 0;
   while (p < s.length) {
@@ -210,7 +215,7 @@ export function fromCompressedString(s: string, h: number, w: number): Rle {
     if (x < 0 || x > 0xffffffff) throw new MaskFormatError(`compressed RLE string decodes to an invalid count ${x} at run ${m}`);
     counts[m++] = x;
   }
-  const rle = { h, w, counts: counts.slice(0, m) };
+  const rle = { h, w, counts };
   checkTotal(rle);
   return rle;
 }
@@ -232,6 +237,7 @@ export function fromCocoRle(obj: unknown): Rle {
   checkSize(h, w, MaskFormatError);
   if (typeof counts === 'string') return fromCompressedString(counts, h, w);
   if (!Array.isArray(counts)) throw new MaskFormatError('RLE counts must be an array of integers or a compressed string');
+  checkRuns(counts.length, h, w, 'RLE counts');
   const c = new Uint32Array(counts.length);
   for (let i = 0; i < counts.length; i++) {
     const v = counts[i];
@@ -247,6 +253,11 @@ export function fromCocoRle(obj: unknown): Rle {
 
 function isPosInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
+}
+
+/** h·w pixels make at most h·w + 1 runs (every pixel its own run, after an empty first run of zeros). */
+function checkRuns(runs: number, h: number, w: number, what: string): void {
+  if (runs > h * w + 1) throw new MaskFormatError(`${what} has ${runs} runs; a ${h}×${w} mask has at most ${h * w + 1}`);
 }
 
 function checkTotal(rle: Rle): void {

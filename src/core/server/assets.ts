@@ -1,9 +1,10 @@
 // What both shells serve besides the API: the built UI, thumbnails and original images. Web mode puts it
 // on HTTP; Electron on its difflabel:// protocol. Paths: /thumbs/<id>, /images/<id>, anything else = UI file.
-import { readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile, realpath, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { ApiError } from '../api/errors';
-import type { ProjectStore } from '../project';
+import type { ImageRow, ProjectStore } from '../project';
 import { readThumbnail } from '../project';
 
 export interface Asset {
@@ -37,15 +38,13 @@ export async function loadAsset(store: ProjectStore | null, staticDir: string | 
     if (!store) throw new ApiError('no_project', 'no project is open');
     const img = store.getImage(Number(m[2]));
     if (!img) throw new ApiError('not_found', `no image ${m[2]}`);
+    if (img.status === 'error') throw new ApiError('conflict', `image ${img.path} could not be read: ${img.error}`);
     if (m[1] === 'thumbs') return { contentType: 'image/webp', data: await readThumbnail(store, img.id), isPage: false };
-    const data = await readFile(join(store.folder, img.path)).catch(() => {
-      throw new ApiError('not_found', `image file is gone: ${img.path}`);
-    });
-    return { contentType: IMAGE_MIME[img.format ?? ''] ?? 'application/octet-stream', data, isPage: false };
+    return { contentType: IMAGE_MIME[img.format ?? ''] ?? 'application/octet-stream', data: await readIndexedImage(store, img), isPage: false };
   }
   if (!staticDir) throw new ApiError('not_found', 'no UI is served (build it with npm run build)');
   const root = resolve(staticDir);
-  let file = normalize(join(root, decodeURIComponent(pathname)));
+  let file = normalize(join(root, decodeUrlPart(pathname)));
   if (file !== root && !file.startsWith(root + sep)) throw new ApiError('not_found', 'not found');
   const st = await stat(file).catch(() => null);
   // Unknown paths get the app itself, so reloading any in-app URL works.
@@ -54,4 +53,39 @@ export async function loadAsset(store: ProjectStore | null, staticDir: string | 
   if (!data) throw new ApiError('not_found', `not found: ${pathname}`);
   const ext = extname(file);
   return { contentType: MIME[ext] ?? 'application/octet-stream', data, isPage: ext === '.html' };
+}
+
+/** decodeURIComponent, with malformed percent-encoding answered as the caller's mistake (400), not a URIError. */
+export function decodeUrlPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ApiError('bad_request', `${JSON.stringify(part)} is not valid percent-encoding`);
+  }
+}
+
+/**
+ * The file of an indexed image, only while it is still that image: its real path (links resolved) inside the
+ * project folder's real path, and the size and modification time the index recorded. So a link put in place of
+ * an indexed file (to /etc/passwd, say) is refused, not served.
+ */
+async function readIndexedImage(store: ProjectStore, img: ImageRow): Promise<Buffer> {
+  const again = 'index the folder again';
+  const gone = () => new ApiError('not_found', `${img.path} is gone; ${again}`);
+  const [file, root] = await Promise.all([realpath(join(store.folder, img.path)), realpath(store.folder)]).catch(() => {
+    throw gone();
+  });
+  if (!file.startsWith(root + sep)) throw new ApiError('conflict', `${img.path} now leads outside the project folder (a link was put in its place); ${again}`);
+  // The checks below are made on the opened file, so a swap after them cannot change what is read; a link
+  // swapped in between realpath and open is not followed, and a folder swapped there fails the size and time.
+  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => {
+    throw gone();
+  });
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size !== img.bytes || st.mtimeMs !== img.mtimeMs) throw new ApiError('conflict', `${img.path} changed since it was indexed; ${again}`);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
 }

@@ -1,13 +1,16 @@
 // Web mode: the contract over HTTP (POST /api/<method>) and WebSocket (/ws, events), plus the built UI,
 // thumbnails and images, on 127.0.0.1. Every request needs the session token: a Bearer header, a ?token=
-// query, or the cookie set when the page is first opened with ?token=.
+// query, or the cookie set when the page is first opened with ?token=. And it must come from the server's own
+// page (origin.ts): other pages on this machine get the cookie too.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ApiError, httpStatusOf } from '../api/errors';
+import { ApiError, httpStatusOf, publicError } from '../api/errors';
 import type { Backend } from '../api/backend';
-import { loadAsset } from './assets';
+import { decodeUrlPart, loadAsset } from './assets';
+import { hasUnreadBody, readJsonBody } from './body';
+import { hostName, networkAddresses, originRefusal, serverHostNames } from './origin';
 import { CONTENT_SECURITY_POLICY } from '../../shared/csp';
 
 export interface ServerOptions {
@@ -17,7 +20,6 @@ export interface ServerOptions {
   token?: string;
   /** Folder with the built renderer (index.html). */
   staticDir?: string;
-  maxBodyBytes?: number;
 }
 
 export interface RunningServer {
@@ -34,8 +36,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const token = opts.token ?? randomBytes(24).toString('base64url');
   const tokenBuf = Buffer.from(token);
   const host = opts.host ?? '127.0.0.1';
-  const maxBody = opts.maxBodyBytes ?? 512 * 1024 * 1024;
   const backend = opts.backend;
+  const hostNames = serverHostNames(host, networkAddresses());
+  let port = 0; // known once listening
 
   const authorised = (req: IncomingMessage, url: URL): boolean => {
     const candidates = [
@@ -51,35 +54,33 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((e) => sendError(res, e));
+    handle(req, res).catch((e) => sendError(req, res, e));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refusal = originRefusal(req.headers, hostNames, port);
+    if (refusal) throw new ApiError('forbidden', refusal);
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (!authorised(req, url)) {
-      res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'unauthorized', message: 'missing or wrong session token' }));
-      return;
-    }
+    if (!authorised(req, url)) throw new ApiError('unauthorized', 'missing or wrong session token');
     const path = url.pathname;
     if (path.startsWith('/api/')) {
       if (req.method !== 'POST') {
-        res.writeHead(405, { allow: 'POST' }).end();
-        return;
+        res.setHeader('allow', 'POST');
+        throw new ApiError('method_not_allowed', `API methods are called with POST, not ${req.method}`);
       }
-      const body = await readBody(req, maxBody);
-      let input: unknown;
-      try {
-        input = body.length ? JSON.parse(body.toString('utf8')) : {};
-      } catch (e) {
-        throw new ApiError('bad_request', `request body is not valid JSON: ${(e as Error).message}`);
-      }
-      const result = await backend.dispatch(decodeURIComponent(path.slice(5)), input);
+      // A page of another origin can send a form or a text/plain fetch without asking first; JSON needs a
+      // CORS preflight, which this server never grants.
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/json') throw new ApiError('unsupported_media_type', `API calls must be sent as application/json, not ${JSON.stringify(type || null)}`);
+      const method = decodeUrlPart(path.slice(5));
+      const input = await readJsonBody(req, method);
+      const result = await backend.dispatch(method, input);
       sendJson(res, 200, { result: result ?? null });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
+      res.setHeader('allow', 'GET, HEAD');
+      throw new ApiError('method_not_allowed', `${req.method} is not allowed here; use GET`);
     }
     const asset = await loadAsset(backend.project, opts.staticDir, path);
     const headers: Record<string, string> = {
@@ -99,8 +100,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const sockets = new Set<WebSocket>();
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/ws' || !authorised(req, url)) {
-      socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    const refusal = originRefusal(req.headers, hostNames, port);
+    const error = refusal
+      ? new ApiError('forbidden', refusal)
+      : url.pathname !== '/ws'
+        ? new ApiError('not_found', 'WebSocket connections go to /ws')
+        : !authorised(req, url)
+          ? new ApiError('unauthorized', 'missing or wrong session token')
+          : null;
+    if (error) {
+      const body = JSON.stringify({ error: error.toBody() });
+      const status = httpStatusOf[error.code];
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -117,9 +128,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     server.once('error', fail);
     server.listen(opts.port ?? 0, host, () => ok());
   });
-  const port = (server.address() as AddressInfo).port;
-  const shownHost = host.includes(':') ? `[${host}]` : host;
-  const url = `http://${shownHost}:${port}`;
+  port = (server.address() as AddressInfo).port;
+  const url = `http://${hostName(host)}:${port}`;
   return {
     url,
     openUrl: `${url}/?token=${token}`,
@@ -134,44 +144,27 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
 }
 
+/** The body is made before anything is written, so a value that cannot be sent still gets a whole answer. */
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+  let text: string;
+  try {
+    text = JSON.stringify(body);
+  } catch (e) {
+    status = 500;
+    text = JSON.stringify({ error: publicError(e).toBody() });
+  }
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(text);
 }
 
-function sendError(res: ServerResponse, e: unknown): void {
+function sendError(req: IncomingMessage, res: ServerResponse, e: unknown): void {
+  const err = publicError(e);
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  if (e instanceof ApiError) {
-    sendJson(res, httpStatusOf[e.code], { error: e.toBody() });
-    return;
-  }
-  const err = e as Error & { status?: number };
-  if (err.status === 413) {
-    sendJson(res, 413, { error: { code: 'bad_request', message: err.message } });
-    return;
-  }
-  console.error(e);
-  sendJson(res, 500, { error: { code: 'internal', message: err?.message ?? String(e) } });
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((ok, fail) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        fail(Object.assign(new Error(`request body over ${limit} bytes`), { status: 413 }));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => ok(Buffer.concat(chunks)));
-    req.on('error', fail);
-  });
+  // Answered before its body was read (refused, or too large): close rather than read the rest.
+  if (hasUnreadBody(req)) res.setHeader('connection', 'close');
+  sendJson(res, httpStatusOf[err.code], { error: err.toBody() });
 }
 
 function parseCookies(header: string | undefined): Record<string, string> {
