@@ -91,7 +91,17 @@ app.whenReady().then(async () => {
   await createWindow();
 });
 
-app.on('window-all-closed', async () => {
-  await backend.close();
-  app.quit();
+app.on('window-all-closed', () => app.quit());
+
+// Every way out (last window closed, Ctrl-C in the terminal, SIGTERM) closes the project first: jobs are cancelled
+// and the database is checkpointed. Signals after the first only wait for that.
+let closed = false;
+app.on('will-quit', (e) => {
+  if (closed) return;
+  e.preventDefault();
+  void backend.close().finally(() => {
+    closed = true;
+    app.quit();
+  });
 });
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => app.quit());
