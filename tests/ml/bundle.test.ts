@@ -4,12 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {
   BundleError, convertCheckpoint, listBundles, readManifest, userModelsDir, verifyBundle, type BundleManifest, type ConvertOptions,
 } from '../../src/core/ml/bundle';
+import { SessionManager } from '../../src/core/ml/runtime';
 import { encodeSafetensors, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
+import { writeFixtureBundle } from '../../src/core/pipelines/diffseg/fixture';
+import { openBundleModels } from '../../src/core/pipelines/diffseg/models';
+import { matmulModelExternal } from './fixtures/onnxModels';
 import { buildLdmCheckpoint, golden, REPO_ROOT } from './weights.helpers';
 
 const ATOL = 1e-4;
@@ -307,6 +312,122 @@ describe('verifyBundle catches damage', () => {
     await expect(verifyBundle(d)).rejects.toThrow(/components\.text_encoder\.model: must be a relative path inside the bundle/);
     rmSync(join(d, 'bundle.json'));
     await expect(verifyBundle(d)).rejects.toThrow(/not a model bundle/);
+  });
+});
+
+describe('a bundle is read only through the files it holds', () => {
+  // What a hostile bundle would try to make DiffLabel read and quote back: no message may contain it.
+  const SECRET = 'TOPSECRET hunter2 not json, not onnx';
+  let outside: string;
+  beforeAll(() => {
+    outside = join(tmp, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'secret.txt'), SECRET);
+  });
+  const copy = (name: string, from = bundle) => {
+    const d = join(tmp, name);
+    cpSync(from, d, { recursive: true });
+    return d;
+  };
+  /** Replaces `rel` in the bundle by a link to `target`. */
+  const link = (d: string, rel: string, target: string) => {
+    rmSync(join(d, rel), { recursive: true });
+    symlinkSync(target, join(d, rel));
+  };
+  const refusal = async (p: Promise<unknown>): Promise<BundleError> => {
+    const err = await p.then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BundleError);
+    expect((err as Error).message).not.toContain('TOPSECRET');
+    return err as BundleError;
+  };
+  const editManifest = (d: string, edit: (m: BundleManifest) => void) => {
+    const m = readManifest(d);
+    edit(m);
+    writeFileSync(join(d, 'bundle.json'), JSON.stringify(m));
+  };
+
+  it('verify refuses a listed file that is a link, even to an identical copy outside', async () => {
+    const d = copy('link-same');
+    cpSync(join(d, 'vae_decoder.onnx'), join(outside, 'vae_decoder.onnx'));
+    link(d, 'vae_decoder.onnx', join(outside, 'vae_decoder.onnx'));
+    expect((await refusal(verifyBundle(d, { load: false }))).problems).toEqual(['vae_decoder.onnx: a symbolic link (a bundle must hold its files itself)']);
+    // a link to the secret: refused before anything reads it
+    link(d, 'vae_decoder.onnx', join(outside, 'secret.txt'));
+    expect((await refusal(verifyBundle(d, { checksums: false }))).problems).toEqual(['vae_decoder.onnx: a symbolic link (a bundle must hold its files itself)']);
+  });
+
+  it('verify refuses a file reached through a linked folder that leaves the bundle', async () => {
+    const d = copy('link-folder');
+    cpSync(join(d, 'tokenizer'), join(outside, 'tokenizer'), { recursive: true });
+    link(d, 'tokenizer', join(outside, 'tokenizer'));
+    expect((await refusal(verifyBundle(d, { load: false }))).problems).toEqual([
+      'tokenizer/bpe_simple_vocab_16e6.txt.gz: resolves outside the bundle folder (through a symbolic link)',
+    ]);
+  });
+
+  it('bundle.json that is a link, not JSON, or not an object is refused without quoting what it holds', async () => {
+    const d = copy('manifest-link');
+    link(d, 'bundle.json', join(outside, 'secret.txt'));
+    expect((await refusal(verifyBundle(d))).message).toMatch(/bundle\.json is a symbolic link \(a bundle must hold its files itself\)/);
+    for (const text of [SECRET, `{"name": TOPSECRET}`, `["TOPSECRET"`]) {
+      rmSync(join(d, 'bundle.json'));
+      writeFileSync(join(d, 'bundle.json'), text);
+      expect((await refusal(verifyBundle(d))).message).toMatch(/bundle\.json: not valid JSON/);
+    }
+    writeFileSync(join(d, 'bundle.json'), '["TOPSECRET"]');
+    expect((await refusal(verifyBundle(d))).problems).toEqual(['(root): Invalid input: expected object, received array']);
+  });
+
+  it("a model's external data must be one of its listed files", async () => {
+    for (const [name, loc] of [['ext-up', '../ext-outside.bin'], ['ext-unlisted', 'unlisted.bin'], ['ext-abs', join(outside, 'ext-abs.bin')]] as const) {
+      const d = copy(name);
+      const ext = matmulModelExternal(loc, 16);
+      writeFileSync(join(d, 'mm.onnx'), ext.model);
+      for (const [f, bytes] of Object.entries(ext.files)) writeFileSync(resolve(d, f), bytes);
+      const entry = { path: 'mm.onnx', bytes: ext.model.length, sha256: createHash('sha256').update(ext.model).digest('hex') };
+      editManifest(d, (m) => {
+        m.components = {
+          text_encoder: { model: 'mm.onnx', files: [entry], inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 4] }], outputs: [{ name: 'y', dtype: 'float32', shape: ['batch', 2] }], config: {} },
+        };
+        delete m.tokenizer;
+      });
+      expect((await refusal(verifyBundle(d))).problems, name).toEqual(
+        [loc, `${loc}.pad`].map((l) => `text_encoder: mm.onnx reads weights from ${JSON.stringify(l)}, which is not one of its listed files`),
+      );
+    }
+  });
+
+  it('listBundles reports links instead of following them', () => {
+    const root = join(tmp, 'linked-root');
+    mkdirSync(root);
+    symlinkSync(bundle, join(root, 'elsewhere'));
+    const d = copy(join('linked-root', 'with-link'));
+    link(d, 'bundle.json', join(outside, 'secret.txt'));
+    const found = listBundles(root);
+    expect(found.map((b) => [b.dir.split('/').pop(), b.ok])).toEqual([['elsewhere', false], ['with-link', false]]);
+    expect(found[0]!.error).toMatch(/is a symbolic link: bundles must be folders inside the models folder/);
+    expect(found[1]!.error).toMatch(/bundle\.json is a symbolic link/);
+    expect(JSON.stringify(found)).not.toContain('TOPSECRET');
+  });
+
+  it('opening a bundle for inference applies the same rule to its files and external data', async () => {
+    const host = new SessionManager({ providers: ['cpu'] });
+    try {
+      const fixture = await writeFixtureBundle(join(tmp, 'fixture-ok'));
+      openBundleModels(fixture, { host });
+      const d = copy('fixture-link', fixture);
+      link(d, 'tokenizer/bpe_fixture.txt.gz', join(outside, 'secret.txt'));
+      expect((await refusal(Promise.resolve().then(() => openBundleModels(d, { host })))).problems).toEqual([
+        'tokenizer/bpe_fixture.txt.gz: a symbolic link (a bundle must hold its files itself)',
+      ]);
+      const e = copy('unlisted-data');
+      editManifest(e, (m) => void (m.components.unet_diffseg!.files = m.components.unet_diffseg!.files.filter((f) => f.path !== 'unet.onnx.data')));
+      expect((await refusal(Promise.resolve().then(() => openBundleModels(e, { host })))).problems).toEqual([
+        'unet_diffseg: unet_diffseg.onnx reads weights from "unet.onnx.data", which is not one of its listed files',
+      ]);
+    } finally {
+      await host.dispose();
+    }
   });
 });
 

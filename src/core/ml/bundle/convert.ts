@@ -5,6 +5,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, wri
 import { basename, dirname, join, resolve } from 'node:path';
 import type { GraphBuilder, Value } from '../graph';
 import { buildClipTextEncoder, buildUNet, buildVaeDecoder, buildVaeEncoder } from '../models';
+import { externalDataLocations } from '../runtime/modelSize';
 import { BundleError } from './errors';
 import { fileEntry } from './hash';
 import { openCheckpoint, type CheckpointSource, type ConfigOverrides } from './checkpoint';
@@ -12,7 +13,7 @@ import {
   BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema,
   type BundleComponent, type BundleDType, type BundleManifest, type BundleTokenizer, type ComponentKey, type TensorSpec,
 } from './schema';
-import { externalDataLocations, saveSharingWeights } from './sharedWeights';
+import { saveSharingWeights } from './sharedWeights';
 import { loadTokenizer, tokenizerPaths } from './tokenizerFiles';
 
 export interface ConvertOptions {

@@ -32,7 +32,7 @@
 export { SessionManager, type SessionManagerOptions } from './sessionManager';
 export { WorkerSessionHost, type WorkerSessionHostOptions } from './workerHost';
 export { PROVIDER_ORDER, PROVIDERS_ENV, expectedProviderStatus, requestedProviders, staticProviderProblem } from './providers';
-export { estimateModelBytes, externalDataFiles } from './modelSize';
+export { estimateModelBytes, externalDataFiles, externalDataLocations } from './modelSize';
 export { validateFeeds, zeroFeeds } from './tensors';
 export {
   InputValidationError,

@@ -1,5 +1,5 @@
-// Memory estimate of a model: the .onnx file plus the external data files its initializers reference
-// (models over 2 GB keep weights outside the protobuf). Used for the session memory budget.
+// The external data files an .onnx file's initializers reference (models over 2 GB keep weights outside the
+// protobuf): for the session memory budget's estimate, and for the bundle checks that confine them.
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import protobuf from 'protobufjs';
@@ -19,25 +19,32 @@ interface Decoded {
   graph?: { initializer?: Array<{ externalData?: Array<{ key: string; value: string }>; dataLocation?: number }> };
 }
 
-// A graph-only .onnx with external weights is small; a self-contained one is not worth decoding (it has none).
+/**
+ * The external data locations an .onnx file names, as written (ONNX resolves them against the model's folder).
+ * Throws when the file is not a decodable model.
+ */
+export function externalDataLocations(modelPath: string): string[] {
+  const model = ModelProto.toObject(ModelProto.decode(readFileSync(modelPath))) as Decoded;
+  const locs = new Set<string>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (t.dataLocation !== 1) continue; // 1 = EXTERNAL
+    const loc = t.externalData?.find((e) => e.key === 'location')?.value;
+    if (loc) locs.add(loc);
+  }
+  return [...locs];
+}
+
+// A graph-only .onnx with external weights is small; a self-contained one is not worth decoding for an estimate.
 const MAX_DECODE_BYTES = 256 * 1024 * 1024;
 
 /** External data file paths (absolute) referenced by an .onnx file. */
 export function externalDataFiles(modelPath: string): string[] {
   if (statSync(modelPath).size > MAX_DECODE_BYTES) return [];
-  let model: Decoded;
   try {
-    model = ModelProto.toObject(ModelProto.decode(readFileSync(modelPath))) as Decoded;
+    return externalDataLocations(modelPath).map((loc) => resolve(dirname(modelPath), loc));
   } catch {
     return []; // not decodable here: ONNX Runtime will report the real problem when loading
   }
-  const files = new Set<string>();
-  for (const t of model.graph?.initializer ?? []) {
-    if (t.dataLocation !== 1) continue; // 1 = EXTERNAL
-    const loc = t.externalData?.find((e) => e.key === 'location')?.value;
-    if (loc) files.add(resolve(dirname(modelPath), loc));
-  }
-  return [...files];
 }
 
 /** Bytes on disk of a model including its external data. */

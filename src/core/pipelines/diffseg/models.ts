@@ -3,7 +3,7 @@
 // checkpoint, or the fixture bundle from fixture.ts: same loading path) through ml/runtime sessions.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BundleError, listBundles, readManifest, type BundleManifest } from '../../ml/bundle';
+import { assertContained, BundleError, listBundles, readManifest, type BundleManifest } from '../../ml/bundle';
 import { loadTokenizer } from '../../ml/bundle/tokenizerFiles';
 import { WorkerSessionHost, type InferenceHost } from '../../ml/runtime';
 import type { AttentionByResolution } from './aggregate';
@@ -31,6 +31,8 @@ export interface DiffSegModels {
 export const DIFFSEG_TIMESTEP = 300;
 export const DIFFSEG_IMAGE_SIZE = 512;
 export const DIFFSEG_LATENT_SIZE = 64;
+
+const DIFFSEG_COMPONENTS = ['vae_encoder', 'unet_diffseg', 'text_encoder'] as const;
 
 export class ModelNotFoundError extends Error {
   override name = 'ModelNotFoundError';
@@ -64,7 +66,7 @@ class BundleModels implements DiffSegModels {
 
   constructor(readonly dir: string, readonly manifest: BundleManifest, private readonly host: InferenceHost, private readonly ownsHost: boolean) {
     const c = manifest.components;
-    const missing = (['vae_encoder', 'unet_diffseg', 'text_encoder'] as const).filter((k) => !c[k]);
+    const missing = DIFFSEG_COMPONENTS.filter((k) => !c[k]);
     if (missing.length || !manifest.tokenizer)
       throw new BundleError(`model bundle ${dir} cannot run DiffSeg: it lacks ${[...missing, ...(manifest.tokenizer ? [] : ['tokenizer'])].join(', ')} (convert the checkpoint again with the DiffSeg variant)`);
     const sa = c.unet_diffseg!.selfAttention ?? [];
@@ -157,9 +159,13 @@ export interface OpenModelsOptions {
   host?: InferenceHost;
 }
 
-/** DiffSeg models from a bundle folder (checks bundle.json; ONNX files load lazily on first use). */
+/**
+ * DiffSeg models from a bundle folder: bundle.json is checked, and the files DiffSeg reads must be the bundle's
+ * own (no links, external data listed); ONNX files load lazily on first use.
+ */
 export function openBundleModels(dir: string, opts: OpenModelsOptions = {}): DiffSegModels {
   const manifest = readManifest(dir);
+  assertContained(dir, manifest, { keys: DIFFSEG_COMPONENTS, models: true });
   return new BundleModels(dir, manifest, opts.host ?? sharedInferenceHost(), false);
 }
 
