@@ -10,9 +10,12 @@ import {
   SessionManager,
   WorkerSessionHost,
   estimateModelBytes,
+  externalDataLocations,
   requestedProviders,
   staticProviderProblem,
 } from '../../src/core/ml/runtime';
+import protobuf from 'protobufjs';
+import { ONNX_SCHEMA } from '../../src/core/ml/graph/onnxSchema';
 import { addModel, int64Model, matmulModel, matmulModelExternal } from './fixtures/onnxModels';
 
 let dir = '';
@@ -183,6 +186,33 @@ describe('SessionManager', () => {
     expect(Array.from(out.y!.data as Float32Array)).toEqual(Y2);
     expect(m.info('ext')!.bytes).toBe(bytes);
     await m.dispose();
+  });
+
+  it('finds external data wherever a model names it: initializers, Constant values, subgraphs, functions', () => {
+    const ext = (name: string, location: string) => ({
+      name, dims: [1], data_type: 1, data_location: 1,
+      external_data: [{ key: 'location', value: location }, { key: 'offset', value: '0' }, { key: 'length', value: '4' }],
+    });
+    const T = protobuf.Root.fromJSON(ONNX_SCHEMA).lookupType('onnx.ModelProto');
+    const model = T.encode(T.fromObject({
+      ir_version: 8,
+      opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g',
+        initializer: [ext('w', 'init.bin'), { name: 'inline', dims: [2], data_type: 1, raw_data: new Uint8Array(8) }],
+        node: [
+          { op_type: 'Constant', output: ['c'], attribute: [{ name: 'value', type: 4, t: ext('c', 'constant.bin') }] },
+          { op_type: 'If', input: ['cond'], output: ['o'], attribute: [{ name: 'then_branch', type: 5, g: { name: 'then', initializer: [ext('s', '../sub.bin')] } }] },
+        ],
+      },
+      functions: [{ name: 'f', domain: 'x', node: [{ op_type: 'Constant', output: ['k'], attribute: [{ name: 'value', type: 4, t: ext('k', '/abs/fn.bin') }] }] }],
+    })).finish();
+    writeFileSync(p('everywhere.onnx'), model);
+    expect(externalDataLocations(p('everywhere.onnx')).sort()).toEqual(['../sub.bin', '/abs/fn.bin', 'constant.bin', 'init.bin']);
+    expect(externalDataLocations(p('mm.onnx'))).toEqual([]);
+    expect(() => externalDataLocations(p('corrupt.onnx'))).toThrow();
+    writeFileSync(p('cut.onnx'), model.subarray(0, model.length - 3));
+    expect(() => externalDataLocations(p('cut.onnx'))).toThrow(/truncated/);
   });
 
   it('releases least-recently-used idle sessions when the memory budget is exceeded', async () => {
