@@ -11,6 +11,7 @@ import {
   BundleError, convertCheckpoint, listBundles, readManifest, userModelsDir, verifyBundle, type BundleManifest, type ConvertOptions,
 } from '../../src/core/ml/bundle';
 import { SessionManager } from '../../src/core/ml/runtime';
+import { toFloat16Bits } from '../../src/core/ml/graph';
 import { encodeSafetensors, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
 import { writeFixtureBundle } from '../../src/core/pipelines/diffseg/fixture';
 import { openBundleModels } from '../../src/core/pipelines/diffseg/models';
@@ -239,6 +240,34 @@ describe('broken checkpoints fail clearly and leave nothing behind', () => {
     const t = ldmTensors();
     t['model.diffusion_model.out.2.bias'] = { dtype: 'F32', shape: [5], data: new Float32Array(5) };
     await expectConvertFails(writeCheckpoint('shape.safetensors', t), /conv_out\.bias: shape \[5\], config implies \[4\]/, opts());
+  });
+
+  it('NaN or Inf weights, fp32, fp16 and bf16, single file and diffusers folder: the tensor is named', async () => {
+    const UNET_KEY = 'model.diffusion_model.input_blocks.1.0.in_layers.2.weight'; // down_blocks.0.resnets.0.conv1.weight
+    const t = ldmTensors();
+    (t[UNET_KEY]!.data as Float32Array)[7] = NaN;
+    await expectConvertFails(writeCheckpoint('nan32.safetensors', t), new RegExp(`nan32\\.safetensors failed: checkpoint \\(unet\\): weight 'down_blocks\\.0\\.resnets\\.0\\.conv1\\.weight' \\(${UNET_KEY.replace(/\./g, '\\.')}\\) holds NaN \\(element 7 of 2304\\)`), opts());
+
+    // fp16 checkpoint: exported as fp16 its bits are copied as they are, exported as fp32 they are widened first.
+    const half = Object.fromEntries(Object.entries(ldmTensors()).map(([k, v]) => [k, v.dtype === 'F32' ? { ...v, dtype: 'F16' as const, data: toFloat16Bits(v.data as Float32Array) } : v]));
+    (half['first_stage_model.decoder.conv_out.bias']!.data as Uint16Array)[1] = 0xfc00; // -Inf
+    const f16 = writeCheckpoint('inf16.safetensors', half);
+    for (const fp16 of [true, false])
+      await expectConvertFails(f16, /inf16\.safetensors failed: checkpoint \(vae\): weight 'decoder\.conv_out\.bias' \(first_stage_model\.decoder\.conv_out\.bias\) holds -Inf \(element 1 of 3\)/, { ...opts(), fp16 });
+
+    // bf16 diffusers folder
+    const d = join(tmp, 'nan-bf16');
+    mkdirSync(join(d, 'text_encoder'), { recursive: true });
+    cpSync(golden('clip_D', 'config.json'), join(d, 'text_encoder', 'config.json'));
+    const clip = SafetensorsFile.open(golden('clip_D', 'model.safetensors'));
+    const bf = Object.fromEntries(clip.keys().map((k) => {
+      const f = clip.readFloat32(k);
+      return [k, { dtype: 'BF16' as const, shape: clip.info(k).shape, data: Uint16Array.from(new Uint32Array(f.buffer, f.byteOffset, f.length), (x) => x >>> 16) }];
+    }));
+    clip.close();
+    (bf['text_model.encoder.layers.1.mlp.fc2.weight']!.data as Uint16Array)[0] = 0x7fc0; // NaN
+    writeFileSync(join(d, 'text_encoder', 'model.safetensors'), encodeSafetensors(bf));
+    await expectConvertFails(d, /text_encoder\/model\.safetensors: weight 'text_model\.encoder\.layers\.1\.mlp\.fc2\.weight' holds NaN \(element 0 of/, { tokenizer: TOKENIZER_GZ });
   });
 
   it('unknown layout, SDXL layout, pickle, not safetensors, not a file', async () => {
