@@ -12,7 +12,8 @@ import {
 } from '../../src/core/ml/bundle';
 import { SessionManager } from '../../src/core/ml/runtime';
 import { toFloat16Bits } from '../../src/core/ml/graph';
-import { encodeSafetensors, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
+import { parseUNetConfig, unetWeightShapes } from '../../src/core/ml/models';
+import { encodeSafetensors, RandomWeights, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
 import { writeFixtureBundle } from '../../src/core/pipelines/diffseg/fixture';
 import { openBundleModels } from '../../src/core/pipelines/diffseg/models';
 import { matmulModelExternal } from './fixtures/onnxModels';
@@ -197,6 +198,57 @@ describe('convertCheckpoint (diffusers folder from the golden components)', () =
       },
     });
     expect(steps).toContain('UNet'); // the UNet had been written into the temporary folder
+  });
+});
+
+describe('DiffSeg UNet variant for any UNet config', () => {
+  /** A diffusers folder holding only a UNet with `config` and deterministic random weights. */
+  function randomUnetFolder(name: string, config: Record<string, unknown>): string {
+    const d = join(tmp, name);
+    mkdirSync(join(d, 'unet'), { recursive: true });
+    writeFileSync(join(d, 'unet', 'config.json'), JSON.stringify(config));
+    const shapes = unetWeightShapes(parseUNetConfig(config));
+    const w = new RandomWeights(shapes);
+    writeFileSync(join(d, 'unet', 'diffusion_pytorch_model.safetensors'), encodeSafetensors(Object.fromEntries([...shapes].map(([k, shape]) => [k, { dtype: 'F32', shape, data: w.read(k) }]))));
+    return d;
+  }
+
+  it('sample_size 8 with four levels: the 1×1 level gets its map like the others', async () => {
+    const src = randomUnetFolder('unet-ss8', { ...json('unet_A', 'config.json'), sample_size: 8 });
+    const out = join(tmp, 'ss8');
+    const m = (await convertCheckpoint(src, out)).manifest;
+    expect(m.warnings).toEqual([]);
+    expect(m.components.unet_diffseg!.selfAttention!.map((s) => [s.output, s.height, s.width, s.layers])).toEqual([
+      ['self_attn_mean.8x8', 8, 8, 5], ['self_attn_mean.4x4', 4, 4, 5], ['self_attn_mean.2x2', 2, 2, 5], ['self_attn_mean.1x1', 1, 1, 1],
+    ]);
+    await verifyBundle(out);
+    const r = await runModel(join(out, 'unet_diffseg.onnx'), {
+      sample: new ort.Tensor('float32', new Float32Array(4 * 8 * 8).fill(0.5), [1, 4, 8, 8]),
+      timestep: new ort.Tensor('float32', Float32Array.of(300), [1]),
+      encoder_hidden_states: new ort.Tensor('float32', new Float32Array(77 * 32).fill(0.1), [1, 77, 32]),
+    });
+    expect(r['self_attn_mean.1x1']!.dims).toEqual([1, 1, 1]);
+    expect(r['self_attn_mean.1x1']!.data[0]).toBeCloseTo(1, 6); // one key: all the attention goes to it
+    const rows = r['self_attn_mean.8x8']!.data as Float32Array;
+    for (let q = 0; q < 64; q++) expect(rows.subarray(q * 64, q * 64 + 64).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+  });
+
+  it('a UNet the variant cannot be built for is converted without it, the reason in the warnings and on stderr', async () => {
+    const plain = {
+      ...json('unet_A', 'config.json'), sample_size: 8, mid_block_type: null,
+      down_block_types: Array(4).fill('DownBlock2D'), up_block_types: Array(4).fill('UpBlock2D'),
+    };
+    const src = randomUnetFolder('unet-no-attention', plain);
+    const out = join(tmp, 'no-attention');
+    const m = (await convertCheckpoint(src, out)).manifest;
+    expect(Object.keys(m.components)).toEqual(['unet']);
+    expect(m.warnings).toEqual(['DiffSeg UNet variant not built: the UNet has no self-attention layers']);
+    expect(readdirSync(out).sort()).toEqual(['bundle.json', 'unet.onnx', 'unet.onnx.data']);
+    await verifyBundle(out);
+    const cli = spawnSync(join(REPO_ROOT, 'node_modules', '.bin', 'node'), [join(REPO_ROOT, 'bin', 'difflabel.mjs'), 'models', 'convert', src, '--out', join(tmp, 'no-attention-cli')], { cwd: REPO_ROOT, encoding: 'utf8' });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stderr).toMatch(/warning: DiffSeg UNet variant not built: the UNet has no self-attention layers/);
+    expect(cli.stdout).toMatch(/wrote bundle 'unet-no-attention' \(float32\) to .*: unet$/m);
   });
 });
 
