@@ -5,10 +5,12 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import * as ort from 'onnxruntime-node';
 import {
-  BundleError, convertCheckpoint, listBundles, readManifest, userModelsDir, verifyBundle, type BundleManifest, type ConvertOptions,
+  BundleError, convertCheckpoint, defaultModelDirs, listBundles, readManifest, resourcesModelsDir, userModelsDir, verifyBundle, type BundleManifest, type ConvertOptions,
 } from '../../src/core/ml/bundle';
 import { SessionManager } from '../../src/core/ml/runtime';
 import { toFloat16Bits } from '../../src/core/ml/graph';
@@ -528,6 +530,41 @@ describe('listBundles', () => {
     expect(userModelsDir({}, 'linux', '/home/u')).toBe('/home/u/.local/share/difflabel/models');
     expect(userModelsDir({ XDG_DATA_HOME: '/x' }, 'linux', '/home/u')).toBe('/x/difflabel/models');
     expect(userModelsDir({}, 'darwin', '/Users/u')).toBe('/Users/u/Library/Application Support/DiffLabel/models');
+  });
+});
+
+describe('resources/models', () => {
+  /** list.ts bundled the way electron-vite bundles the main process, at `file` inside a package at `pkg`. */
+  async function builtList(pkg: string, file: string): Promise<typeof import('../../src/core/ml/bundle/list')> {
+    mkdirSync(dirname(join(pkg, file)), { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'difflabel', type: 'module' }));
+    symlinkSync(join(REPO_ROOT, 'node_modules'), join(pkg, 'node_modules'));
+    await build({ entryPoints: [join(REPO_ROOT, 'src/core/ml/bundle/list.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: join(pkg, file), logLevel: 'silent' });
+    return import(pathToFileURL(join(pkg, file)).href);
+  }
+
+  it('is the top-level resources/models from source, from a built bundle, and beside the packaged app', async () => {
+    expect(resourcesModelsDir()).toBe(join(REPO_ROOT, 'resources', 'models'));
+    expect(readFileSync(join(REPO_ROOT, 'resources', 'models', 'README.md'), 'utf8')).toMatch(/bundle/);
+    expect(defaultModelDirs()[0]).toBe(join(REPO_ROOT, 'resources', 'models'));
+
+    const checkout = join(tmp, 'checkout');
+    const built = await builtList(checkout, 'out/main/index.js');
+    expect(built.resourcesModelsDir()).toBe(join(checkout, 'resources', 'models'));
+    // Electron outside a package (npm start): its own resources folder is elsewhere and does not count.
+    expect(built.resourcesModelsDir({ resourcesPath: join(REPO_ROOT, 'node_modules', 'electron', 'dist', 'resources') })).toBe(join(checkout, 'resources', 'models'));
+
+    // Packaged: the app (here unpacked as resources/app) lies inside process.resourcesPath; extraResources put models beside it.
+    const resources = join(tmp, 'DiffLabel-linux', 'resources');
+    const app = await builtList(join(resources, 'app'), 'out/main/index.js');
+    expect(app.resourcesModelsDir({ resourcesPath: resources })).toBe(join(resources, 'models'));
+  });
+
+  it('is ignored by git except its README, and electron-builder ships it as extraResources models', () => {
+    const ignored = (p: string) => spawnSync('git', ['check-ignore', '-q', p], { cwd: REPO_ROOT }).status === 0;
+    expect(ignored('resources/models/sd15/bundle.json')).toBe(true);
+    expect(ignored('resources/models/README.md')).toBe(false);
+    expect(readFileSync(join(REPO_ROOT, 'electron-builder.yml'), 'utf8')).toMatch(/extraResources:\n\s+- from: resources\/models\n\s+to: models/);
   });
 });
 

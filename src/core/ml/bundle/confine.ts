@@ -25,10 +25,13 @@ export function bundleFileProblem(dir: string, rel: string): string | null {
   }
   const root = realpathSync(dir);
   if (real === join(root, rel)) return null;
-  const inside = relative(root, real);
-  return inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)
-    ? 'resolves outside the bundle folder (through a symbolic link)'
-    : `reached through ${LINK_REFUSED}`;
+  return isInside(root, real) ? `reached through ${LINK_REFUSED}` : 'resolves outside the bundle folder (through a symbolic link)';
+}
+
+/** Whether `path` is `dir` or lies below it (both absolute, links already resolved where that matters). */
+export function isInside(dir: string, path: string): boolean {
+  const r = relative(dir, path);
+  return r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r);
 }
 
 /** Problems of a component's external data: each file a model reads must be one of its listed (checksummed) files. */

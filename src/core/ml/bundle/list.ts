@@ -1,5 +1,5 @@
 // Where bundles live and what is there. Two roots by default:
-//   1. <repo or app>/resources/models — bundles shipped next to the app (and tiny test fixtures);
+//   1. resources/models — bundles shipped with the app or put beside it (resourcesModelsDir);
 //   2. the user's models folder — $DIFFLABEL_MODELS_DIR, else the platform data folder:
 //      Linux $XDG_DATA_HOME/difflabel/models (~/.local/share/difflabel/models),
 //      macOS ~/Library/Application Support/DiffLabel/models, Windows %APPDATA%\DiffLabel\models.
@@ -8,16 +8,32 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assertContained } from './confine';
+import { assertContained, isInside } from './confine';
 import { BundleError } from './errors';
 import { BUNDLE_FILE, COMPONENT_KEYS, type BundleManifest, type ComponentKey } from './schema';
 import { readManifest } from './verify';
 
 export const MODELS_DIR_ENV = 'DIFFLABEL_MODELS_DIR';
 
-/** resources/models of this checkout (src/core/ml/bundle -> repo root). */
-export function resourcesModelsDir(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'resources', 'models');
+/** The nearest folder at or above `dir` holding a package.json, or null. */
+function packageRoot(dir: string): string | null {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json'))) return d;
+    if (dirname(d) === d) return null;
+  }
+}
+
+/**
+ * resources/models: the folder at the top of the package this code runs from (found by its package.json, so
+ * the same from source, from the built out/ bundle and in web mode), except in the packaged app, whose code
+ * lies inside Electron's resources folder (`process.resourcesPath`, app.asar or app/): there electron-builder's
+ * extraResources put the folder beside it, as `<resources>/models`.
+ */
+export function resourcesModelsDir(at: { resourcesPath?: string } = {}): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = packageRoot(here) ?? here;
+  const resources = at.resourcesPath ?? (process as { resourcesPath?: string }).resourcesPath; // set by Electron only
+  return resources && isInside(resolve(resources), root) ? join(resources, 'models') : join(root, 'resources', 'models');
 }
 
 export function userModelsDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, home = homedir()): string {
