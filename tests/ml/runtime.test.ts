@@ -10,12 +10,17 @@ import {
   SessionManager,
   WorkerSessionHost,
   estimateModelBytes,
+  expectedProviderStatus,
   externalDataLocations,
   requestedProviders,
+  runtimeStatus,
   staticProviderProblem,
+  summarizeProviders,
 } from '../../src/core/ml/runtime';
 import protobuf from 'protobufjs';
 import { ONNX_SCHEMA } from '../../src/core/ml/graph/onnxSchema';
+import { Backend } from '../../src/core/api/backend';
+import { disposeSharedInferenceHost, sharedInferenceHost } from '../../src/core/pipelines/diffseg/models';
 import { addModel, int64Model, matmulModel, matmulModelExternal } from './fixtures/onnxModels';
 
 let dir = '';
@@ -79,6 +84,64 @@ describe('execution providers', () => {
       await expect(only.load('mm')).rejects.toThrow(/cannot load model "mm".*no execution provider could be started.*cuda: CUDA provider library not found/);
     }
     await m.dispose();
+  });
+});
+
+describe('runtime status: what the sessions got', () => {
+  it('a CPU session reports CPU; before any session the expectation stands in', async () => {
+    const m = new SessionManager({ providers: ['cpu'] });
+    await m.register('mm', p('mm.onnx'));
+    expect(m.providerStatus()).toBeNull();
+    expect(runtimeStatus(m)).toEqual(expectedProviderStatus()); // this machine's default: CUDA requested, not installed
+    expect(runtimeStatus(null)).toEqual(expectedProviderStatus());
+    await m.run('mm', { x: x2() });
+    expect(runtimeStatus(m)).toEqual({ requested: ['cpu'], active: 'cpu', fallbacks: [] });
+    await m.release();
+    expect(runtimeStatus(m)).toEqual({ requested: ['cpu'], active: 'cpu', fallbacks: [] }); // what they ran on
+    await m.dispose();
+  });
+
+  it('requested CUDA that is not installed: the worker host reports CPU and why, from its sessions', async () => {
+    const host = new WorkerSessionHost({ providers: ['cuda', 'cpu'] });
+    try {
+      await host.register('mm', p('mm.onnx'));
+      expect(host.providerStatus()).toBeNull();
+      await host.run('mm', { x: x2() });
+      const s = runtimeStatus(host);
+      expect(s).toMatchObject({ requested: ['cuda', 'cpu'], active: 'cpu' });
+      expect(s.fallbacks).toEqual([{ provider: 'cuda', reason: expect.stringMatching(/CUDA provider library not found/) }]);
+    } finally {
+      await host.dispose();
+    }
+  });
+
+  it('runtime.status answers with the shared host\'s sessions once there are any', async () => {
+    const backend = new Backend({ shell: 'web' });
+    const status = () => backend.dispatch('runtime.status', {});
+    try {
+      expect(await status()).toEqual(expectedProviderStatus());
+      // The shared worker starts under a CPU-only list; the expectation (unset: CUDA first) then differs from it.
+      process.env[PROVIDERS_ENV] = 'cpu';
+      const host = sharedInferenceHost();
+      await host.register('mm', p('mm.onnx'));
+      await host.run('mm', { x: x2() });
+      delete process.env[PROVIDERS_ENV];
+      expect(expectedProviderStatus().requested).toContain('cuda');
+      expect(await status()).toEqual({ requested: ['cpu'], active: 'cpu', fallbacks: [] });
+    } finally {
+      delete process.env[PROVIDERS_ENV];
+      await backend.close();
+      await disposeSharedInferenceHost();
+    }
+    expect(await status()).toEqual(expectedProviderStatus());
+  });
+
+  it('sessions on different providers are all named, each fallback reason once', () => {
+    const cuda = { requested: ['cuda', 'cpu'], active: 'cuda', fallbacks: [] };
+    const oom = { requested: ['cuda', 'cpu'], active: 'cpu', fallbacks: [{ provider: 'cuda', reason: 'CUDA failed to start: out of memory' }] };
+    expect(summarizeProviders(['cuda', 'cpu'], [])).toBeNull();
+    expect(summarizeProviders(['cuda', 'cpu'], [cuda, cuda])).toEqual(cuda);
+    expect(summarizeProviders(['cuda', 'cpu'], [oom, cuda, oom])).toEqual({ requested: ['cuda', 'cpu'], active: 'cuda+cpu', fallbacks: oom.fallbacks });
   });
 });
 

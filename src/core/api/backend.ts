@@ -17,7 +17,6 @@ import { exportCoco } from '../formats/coco/export';
 import { importCoco } from '../formats/coco/import';
 import { JobManager } from '../jobs/manager';
 import { defaultModelDirs, listBundles } from '../ml/bundle';
-import { expectedProviderStatus } from '../ml/runtime';
 import {
   MaskFormatError,
   area,
@@ -39,7 +38,7 @@ import {
   type EditOp,
   type ImageRow,
 } from '../project';
-import { ModelNotFoundError } from '../pipelines/diffseg/models';
+import { inferenceStatus, ModelNotFoundError } from '../pipelines/diffseg/models';
 import { DiffSegService } from '../pipelines/diffseg/job';
 import { ApiError } from './errors';
 
@@ -183,7 +182,7 @@ export class Backend {
       project: this.store ? this.info(this.store) : null,
     }),
     'app.pickFolder': async () => ({ folder: this.options.pickFolder ? await this.options.pickFolder() : null }),
-    'runtime.status': () => expectedProviderStatus(),
+    'runtime.status': () => inferenceStatus(),
     'models.list': () => [
       ...listBundles(defaultModelDirs()).map((b) => ({
         name: b.name,

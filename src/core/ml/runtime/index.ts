@@ -13,6 +13,8 @@
  * list. Every session reports `ProviderStatus { requested, active, fallbacks: [{ provider, reason }] }`, e.g.
  * CUDA skipped with "CUDA provider library not found (...)". A non-CPU failure falls through to the next;
  * a CPU failure is the model's problem and is thrown as "cannot load model ...".
+ * host.providerStatus() sums up what the sessions created so far got (null before the first);
+ * runtimeStatus(host) answers with it, or with expectedProviderStatus() until a session exists.
  *
  * Sessions: created lazily on first run (or load), shared by key, estimated at the .onnx size plus its external
  * data files (or ModelSpec.bytes); when a new load would exceed `memoryBudgetBytes`, idle sessions are released
@@ -31,7 +33,7 @@
  */
 export { SessionManager, type SessionManagerOptions } from './sessionManager';
 export { WorkerSessionHost, type WorkerSessionHostOptions } from './workerHost';
-export { PROVIDER_ORDER, PROVIDERS_ENV, expectedProviderStatus, requestedProviders, staticProviderProblem } from './providers';
+export { PROVIDER_ORDER, PROVIDERS_ENV, expectedProviderStatus, requestedProviders, runtimeStatus, staticProviderProblem, summarizeProviders } from './providers';
 export { estimateModelBytes, externalDataFiles, externalDataLocations } from './modelSize';
 export { validateFeeds, zeroFeeds } from './tensors';
 export {

@@ -106,6 +106,8 @@ export interface InferenceHost {
   run(key: string, feeds: Feeds, outputNames?: readonly string[], opts?: RunOptions): Promise<Outputs>;
   release(key?: string): Promise<void>;
   sessions(): Promise<SessionEntryState[]>;
+  /** The providers the sessions created so far run on (summarizeProviders); null before the first session. */
+  providerStatus(): ProviderStatus | null;
   dispose(): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ import {
   type InferenceHost,
   type ModelSpec,
   type Outputs,
+  type ProviderStatus,
   type RunOptions,
   type SessionEntryState,
   type SessionInfo,
@@ -54,6 +55,8 @@ export class WorkerSessionHost implements InferenceHost {
   private current: Job | null = null;
   private nextId = 1;
   private readonly registry = new Map<string, ModelSpec | string>();
+  /** As of the worker's latest answer (a replaced worker starts without sessions: null again). */
+  private providers: ProviderStatus | null = null;
   private disposed = false;
   private readonly managerOptions: SessionManagerOptions;
   private readonly script: string | URL;
@@ -101,6 +104,11 @@ export class WorkerSessionHost implements InferenceHost {
       n++;
     }
     return n;
+  }
+
+  /** What the worker's sessions run on; answered here, so it never waits behind queued runs. */
+  providerStatus(): ProviderStatus | null {
+    return this.providers;
   }
 
   /** Number of calls waiting behind the one in flight. */
@@ -177,6 +185,7 @@ export class WorkerSessionHost implements InferenceHost {
   }
 
   private onMessage(res: Response): void {
+    this.providers = res.providers ?? null;
     if (res.id < 0) {
       // bootstrap failure: the worker is unusable; fail the call it was started for
       if (!res.ok && this.current) {

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assertContained, BundleError, listBundles, readManifest, type BundleManifest } from '../../ml/bundle';
 import { loadTokenizer } from '../../ml/bundle/tokenizerFiles';
-import { WorkerSessionHost, type InferenceHost } from '../../ml/runtime';
+import { runtimeStatus, WorkerSessionHost, type InferenceHost, type ProviderStatus } from '../../ml/runtime';
 import type { AttentionByResolution } from './aggregate';
 import { ensureFixtureBundle, FIXTURE_MODEL_NAME } from './fixture';
 
@@ -43,6 +43,11 @@ let sharedHost: WorkerSessionHost | null = null;
 export function sharedInferenceHost(): InferenceHost {
   sharedHost ??= new WorkerSessionHost({ memoryBudgetBytes: Number(process.env['DIFFLABEL_MODEL_MEMORY'] ?? 8e9) });
   return sharedHost;
+}
+
+/** What inference in this process runs on: the shared host's sessions, or the expectation before the first one. */
+export function inferenceStatus(): ProviderStatus {
+  return runtimeStatus(sharedHost);
 }
 
 export async function disposeSharedInferenceHost(): Promise<void> {
