@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   InputValidationError,
   PROVIDERS_ENV,
@@ -20,7 +20,9 @@ import {
 import protobuf from 'protobufjs';
 import { ONNX_SCHEMA } from '../../src/core/ml/graph/onnxSchema';
 import { Backend } from '../../src/core/api/backend';
+import { DiffSegService } from '../../src/core/pipelines/diffseg/job';
 import { disposeSharedInferenceHost, sharedInferenceHost } from '../../src/core/pipelines/diffseg/models';
+import { sceneProject } from '../pipelines/diffseg/helpers';
 import { addModel, int64Model, matmulModel, matmulModelExternal } from './fixtures/onnxModels';
 
 let dir = '';
@@ -378,6 +380,49 @@ describe('WorkerSessionHost', () => {
       expect(Object.keys(await next)).toEqual(['y']);
     } finally {
       await host.dispose();
+    }
+  });
+
+  it('interactive runs start before queued batch runs; the run in flight finishes first', async () => {
+    const host = new WorkerSessionHost({ providers: ['cpu'] });
+    try {
+      await host.register('mm', p('mm.onnx'));
+      const order: string[] = [];
+      const run = (name: string, priority?: 'interactive' | 'batch') =>
+        host.run('mm', { x: x2() }, ['y'], { priority }).then((out) => {
+          expect(Array.from(out.y!.data as Float32Array)).toEqual(Y2);
+          order.push(name);
+        });
+      const all = [run('batch 1', 'batch'), run('batch 2', 'batch'), run('batch 3', 'batch'), run('click 1', 'interactive'), run('batch 4', 'batch'), run('click 2')];
+      expect(host.pending).toBe(5); // batch 1 is in flight
+      await Promise.all(all);
+      expect(order).toEqual(['batch 1', 'click 1', 'click 2', 'batch 2', 'batch 3', 'batch 4']);
+    } finally {
+      await host.dispose();
+    }
+  });
+
+  it("DiffSeg clicks run as 'interactive', segment-everything as 'batch'", async () => {
+    const project = await sceneProject([[320, 240, 3, 21], [240, 320, 3, 22]]);
+    const host = sharedInferenceHost() as WorkerSessionHost;
+    const real = host.run.bind(host);
+    // The fixture UNet and the merging after it are what take time, and play no part here.
+    const runs = vi.spyOn(host, 'run').mockImplementation((key, feeds, names, opts) =>
+      key.endsWith(':unet_diffseg') ? Promise.reject(new Error('UNet left out')) : real(key, feeds, names, opts));
+    const service = new DiffSegService(project.store, { defaultModel: 'fixture' });
+    const priorities = () => runs.mock.calls.map((c) => [c[0].split(':').pop(), c[3]?.priority]);
+    try {
+      const [[clicked, scene], [segmented]] = [...project.scenes];
+      await expect(service.click(clicked!, [{ x: Math.round(scene!.width / 2), y: Math.round(scene!.height / 2), positive: true }])).rejects.toThrow(/UNet left out/);
+      expect(priorities()).toEqual([['vae_encoder', 'interactive'], ['text_encoder', 'interactive'], ['unet_diffseg', 'interactive']]);
+      runs.mockClear();
+      expect((await service.batch({ imageIds: [segmented!] })).failed).toEqual([expect.objectContaining({ error: 'UNet left out' })]);
+      expect(priorities()).toEqual([['vae_encoder', 'batch'], ['unet_diffseg', 'batch']]); // the prompt embedding is kept
+    } finally {
+      runs.mockRestore();
+      await service.dispose();
+      await disposeSharedInferenceHost();
+      project.cleanup();
     }
   });
 

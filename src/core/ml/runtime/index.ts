@@ -26,7 +26,8 @@
  * model and input. Outputs come back as {type, data, dims}.
  *
  * WorkerSessionHost runs a SessionManager in a worker thread (works from TS source through a tsx bootstrap):
- * calls are FIFO, one at a time; input buffers are transferred (detached from the caller) and outputs
+ * calls go one at a time, FIFO, except that `RunOptions.priority: 'batch'` runs wait behind every queued
+ * 'interactive' call (the default) — a click overtakes a queued segment-everything batch; input buffers are transferred (detached from the caller) and outputs
  * transferred back; `RunOptions.signal` or cancelQueued() cancel queued runs with RunCancelledError (a started
  * run's result is discarded); a crash or exit of the worker rejects the call in flight with its message and
  * the next call starts a fresh worker with the registrations replayed.
@@ -46,6 +47,7 @@ export {
   type ProviderFallback,
   type ProviderStatus,
   type RunOptions,
+  type RunPriority,
   type SessionEntryState,
   type SessionInfo,
   type TensorData,

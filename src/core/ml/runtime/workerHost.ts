@@ -1,5 +1,6 @@
 // WorkerSessionHost: the SessionManager API served from a worker thread, so the Electron main process and the
-// web server never block on inference. Calls are queued FIFO and sent to the worker one at a time; a queued
+// web server never block on inference. Calls are queued and sent to the worker one at a time, FIFO except that
+// 'batch' runs wait behind every queued 'interactive' call (a click must not wait for a whole batch); a queued
 // run can be cancelled; a worker that crashes or exits rejects the call in flight with its message and is
 // replaced by a fresh one (registrations are replayed) for the calls that follow.
 import { Worker } from 'node:worker_threads';
@@ -13,6 +14,7 @@ import {
   type Outputs,
   type ProviderStatus,
   type RunOptions,
+  type RunPriority,
   type SessionEntryState,
   type SessionInfo,
 } from './types';
@@ -32,6 +34,7 @@ interface Job {
   signal?: AbortSignal;
   onAbort?: () => void;
   key?: string;
+  priority: RunPriority;
   settled?: boolean;
 }
 
@@ -82,7 +85,7 @@ export class WorkerSessionHost implements InferenceHost {
    */
   run(key: string, feeds: Feeds, outputNames?: readonly string[], opts: RunOptions = {}): Promise<Outputs> {
     const body: RequestBody = { op: 'run', key, feeds, outputNames: outputNames ? [...outputNames] : undefined };
-    return this.call(body, transferables(feeds), opts.signal, key) as Promise<Outputs>;
+    return this.call(body, transferables(feeds), opts.signal, key, opts.priority) as Promise<Outputs>;
   }
 
   release(key?: string): Promise<void> {
@@ -129,11 +132,11 @@ export class WorkerSessionHost implements InferenceHost {
     }
   }
 
-  private call(body: RequestBody, transfer: ArrayBuffer[] = [], signal?: AbortSignal, key?: string): Promise<unknown> {
+  private call(body: RequestBody, transfer: ArrayBuffer[] = [], signal?: AbortSignal, key?: string, priority: RunPriority = 'interactive'): Promise<unknown> {
     if (this.disposed) return Promise.reject(new Error('inference host disposed'));
     if (signal?.aborted) return Promise.reject(new RunCancelledError());
     return new Promise((resolve, reject) => {
-      const job: Job = { body, transfer, resolve, reject, signal, key };
+      const job: Job = { body, transfer, resolve, reject, signal, key, priority };
       if (signal) {
         job.onAbort = () => {
           const i = this.queue.indexOf(job);
@@ -147,7 +150,9 @@ export class WorkerSessionHost implements InferenceHost {
         };
         signal.addEventListener('abort', job.onAbort, { once: true });
       }
-      this.queue.push(job);
+      const firstBatch = priority === 'batch' ? -1 : this.queue.findIndex((j) => j.priority === 'batch');
+      if (firstBatch < 0) this.queue.push(job);
+      else this.queue.splice(firstBatch, 0, job);
       this.pump();
     });
   }

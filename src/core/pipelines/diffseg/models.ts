@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { assertContained, BundleError, listBundles, readManifest, type BundleManifest } from '../../ml/bundle';
 import { loadTokenizer } from '../../ml/bundle/tokenizerFiles';
-import { runtimeStatus, WorkerSessionHost, type InferenceHost, type ProviderStatus } from '../../ml/runtime';
+import { runtimeStatus, WorkerSessionHost, type InferenceHost, type ProviderStatus, type RunOptions } from '../../ml/runtime';
 import type { AttentionByResolution } from './aggregate';
 import { ensureFixtureBundle, FIXTURE_MODEL_NAME } from './fixture';
 
@@ -19,10 +19,10 @@ export interface DiffSegModels {
   id: string;
   /** Multiply the encoder mean by this before the UNet (0.18215 for SD 1.x). */
   scalingFactor: number;
-  /** image [1,3,512,512] in [-1,1] -> latent mean [1,4,64,64] (no sampling). */
-  encode(rgb512: Float32Array, signal?: AbortSignal): Promise<Float32Array>;
+  /** image [1,3,512,512] in [-1,1] -> latent mean [1,4,64,64] (no sampling). `run`: cancel signal, queue priority. */
+  encode(rgb512: Float32Array, run?: RunOptions): Promise<Float32Array>;
   /** scaled latent [1,4,64,64] -> attention maps at 64, 32, 16, 8 (UNet once at t = 300, empty prompt). */
-  attention(latentScaled: Float32Array, signal?: AbortSignal): Promise<AttentionMaps>;
+  attention(latentScaled: Float32Array, run?: RunOptions): Promise<AttentionMaps>;
   /** How many encode / attention calls ran (caches are tested against these). */
   readonly stats: { encode: number; attention: number };
   dispose(): Promise<void>;
@@ -102,15 +102,16 @@ class BundleModels implements DiffSegModels {
     return this.registered;
   }
 
-  async encode(rgb512: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
+  async encode(rgb512: Float32Array, run: RunOptions = {}): Promise<Float32Array> {
     await this.register();
     this.stats.encode++;
     const n = DIFFSEG_IMAGE_SIZE;
-    const out = await this.host.run(this.keys.vae, { image: { data: rgb512, dims: [1, 3, n, n] } }, ['latent_mean'], { signal });
+    const out = await this.host.run(this.keys.vae, { image: { data: rgb512, dims: [1, 3, n, n] } }, ['latent_mean'], run);
     return out['latent_mean']!.data as Float32Array;
   }
 
-  private emptyPrompt(): Promise<Float32Array> {
+  /** Computed by whichever call needs it first, at that call's priority. */
+  private emptyPrompt(priority: RunOptions['priority']): Promise<Float32Array> {
     const key = this.keys.text;
     let p = emptyPromptCache.get(key);
     if (!p) {
@@ -119,7 +120,7 @@ class BundleModels implements DiffSegModels {
         const abs = (q: string | undefined) => join(this.dir, q!);
         const tok = loadTokenizer(t.format === 'vocab-merges' ? { format: 'vocab-merges', vocab: abs(t.vocab), merges: abs(t.merges) } : { format: 'bpe-gz', bpe: abs(t.bpe) });
         const ids = tok.tokenizeInt64('', { contextLength: t.contextLength, pad: t.pad });
-        const out = await this.host.run(this.keys.text, { input_ids: { data: ids, dims: [1, t.contextLength] } }, ['last_hidden_state']);
+        const out = await this.host.run(this.keys.text, { input_ids: { data: ids, dims: [1, t.contextLength] } }, ['last_hidden_state'], { priority });
         return out['last_hidden_state']!.data as Float32Array;
       })();
       p.catch(() => emptyPromptCache.delete(key));
@@ -128,9 +129,9 @@ class BundleModels implements DiffSegModels {
     return p;
   }
 
-  async attention(latentScaled: Float32Array, signal?: AbortSignal): Promise<AttentionMaps> {
+  async attention(latentScaled: Float32Array, run: RunOptions = {}): Promise<AttentionMaps> {
     await this.register();
-    const ctx = await this.emptyPrompt();
+    const ctx = await this.emptyPrompt(run.priority);
     this.stats.attention++;
     const L = DIFFSEG_LATENT_SIZE;
     const out = await this.host.run(
@@ -142,7 +143,7 @@ class BundleModels implements DiffSegModels {
         encoder_hidden_states: { data: ctx.slice(), dims: this.contextDims },
       },
       this.outputs.map((o) => o.output),
-      { signal },
+      run,
     );
     const maps: AttentionMaps = new Map();
     for (const o of this.outputs) {
