@@ -4,12 +4,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import * as ort from 'onnxruntime-node';
 import {
-  BundleError, convertCheckpoint, listBundles, readManifest, userModelsDir, verifyBundle, type BundleManifest, type ConvertOptions,
+  BundleError, convertCheckpoint, defaultModelDirs, listBundles, readManifest, resourcesModelsDir, userModelsDir, verifyBundle, type BundleManifest, type ConvertOptions,
 } from '../../src/core/ml/bundle';
-import { encodeSafetensors, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
+import { SessionManager } from '../../src/core/ml/runtime';
+import { toFloat16Bits } from '../../src/core/ml/graph';
+import { parseUNetConfig, unetWeightShapes } from '../../src/core/ml/models';
+import { encodeSafetensors, RandomWeights, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
+import { writeFixtureBundle } from '../../src/core/pipelines/diffseg/fixture';
+import { openBundleModels } from '../../src/core/pipelines/diffseg/models';
+import { matmulModelExternal } from './fixtures/onnxModels';
 import { buildLdmCheckpoint, golden, REPO_ROOT } from './weights.helpers';
 
 const ATOL = 1e-4;
@@ -194,6 +203,57 @@ describe('convertCheckpoint (diffusers folder from the golden components)', () =
   });
 });
 
+describe('DiffSeg UNet variant for any UNet config', () => {
+  /** A diffusers folder holding only a UNet with `config` and deterministic random weights. */
+  function randomUnetFolder(name: string, config: Record<string, unknown>): string {
+    const d = join(tmp, name);
+    mkdirSync(join(d, 'unet'), { recursive: true });
+    writeFileSync(join(d, 'unet', 'config.json'), JSON.stringify(config));
+    const shapes = unetWeightShapes(parseUNetConfig(config));
+    const w = new RandomWeights(shapes);
+    writeFileSync(join(d, 'unet', 'diffusion_pytorch_model.safetensors'), encodeSafetensors(Object.fromEntries([...shapes].map(([k, shape]) => [k, { dtype: 'F32', shape, data: w.read(k) }]))));
+    return d;
+  }
+
+  it('sample_size 8 with four levels: the 1×1 level gets its map like the others', async () => {
+    const src = randomUnetFolder('unet-ss8', { ...json('unet_A', 'config.json'), sample_size: 8 });
+    const out = join(tmp, 'ss8');
+    const m = (await convertCheckpoint(src, out)).manifest;
+    expect(m.warnings).toEqual([]);
+    expect(m.components.unet_diffseg!.selfAttention!.map((s) => [s.output, s.height, s.width, s.layers])).toEqual([
+      ['self_attn_mean.8x8', 8, 8, 5], ['self_attn_mean.4x4', 4, 4, 5], ['self_attn_mean.2x2', 2, 2, 5], ['self_attn_mean.1x1', 1, 1, 1],
+    ]);
+    await verifyBundle(out);
+    const r = await runModel(join(out, 'unet_diffseg.onnx'), {
+      sample: new ort.Tensor('float32', new Float32Array(4 * 8 * 8).fill(0.5), [1, 4, 8, 8]),
+      timestep: new ort.Tensor('float32', Float32Array.of(300), [1]),
+      encoder_hidden_states: new ort.Tensor('float32', new Float32Array(77 * 32).fill(0.1), [1, 77, 32]),
+    });
+    expect(r['self_attn_mean.1x1']!.dims).toEqual([1, 1, 1]);
+    expect(r['self_attn_mean.1x1']!.data[0]).toBeCloseTo(1, 6); // one key: all the attention goes to it
+    const rows = r['self_attn_mean.8x8']!.data as Float32Array;
+    for (let q = 0; q < 64; q++) expect(rows.subarray(q * 64, q * 64 + 64).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+  });
+
+  it('a UNet the variant cannot be built for is converted without it, the reason in the warnings and on stderr', async () => {
+    const plain = {
+      ...json('unet_A', 'config.json'), sample_size: 8, mid_block_type: null,
+      down_block_types: Array(4).fill('DownBlock2D'), up_block_types: Array(4).fill('UpBlock2D'),
+    };
+    const src = randomUnetFolder('unet-no-attention', plain);
+    const out = join(tmp, 'no-attention');
+    const m = (await convertCheckpoint(src, out)).manifest;
+    expect(Object.keys(m.components)).toEqual(['unet']);
+    expect(m.warnings).toEqual(['DiffSeg UNet variant not built: the UNet has no self-attention layers']);
+    expect(readdirSync(out).sort()).toEqual(['bundle.json', 'unet.onnx', 'unet.onnx.data']);
+    await verifyBundle(out);
+    const cli = spawnSync(join(REPO_ROOT, 'node_modules', '.bin', 'node'), [join(REPO_ROOT, 'bin', 'difflabel.mjs'), 'models', 'convert', src, '--out', join(tmp, 'no-attention-cli')], { cwd: REPO_ROOT, encoding: 'utf8' });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stderr).toMatch(/warning: DiffSeg UNet variant not built: the UNet has no self-attention layers/);
+    expect(cli.stdout).toMatch(/wrote bundle 'unet-no-attention' \(float32\) to .*: unet$/m);
+  });
+});
+
 describe('single-file SD 1.x checkpoint', () => {
   it('converts with explicit configs and a tokenizer, and reproduces noise_pred', async () => {
     const file = writeCheckpoint('tiny-ldm.safetensors', ldmTensors());
@@ -234,6 +294,34 @@ describe('broken checkpoints fail clearly and leave nothing behind', () => {
     const t = ldmTensors();
     t['model.diffusion_model.out.2.bias'] = { dtype: 'F32', shape: [5], data: new Float32Array(5) };
     await expectConvertFails(writeCheckpoint('shape.safetensors', t), /conv_out\.bias: shape \[5\], config implies \[4\]/, opts());
+  });
+
+  it('NaN or Inf weights, fp32, fp16 and bf16, single file and diffusers folder: the tensor is named', async () => {
+    const UNET_KEY = 'model.diffusion_model.input_blocks.1.0.in_layers.2.weight'; // down_blocks.0.resnets.0.conv1.weight
+    const t = ldmTensors();
+    (t[UNET_KEY]!.data as Float32Array)[7] = NaN;
+    await expectConvertFails(writeCheckpoint('nan32.safetensors', t), new RegExp(`nan32\\.safetensors failed: checkpoint \\(unet\\): weight 'down_blocks\\.0\\.resnets\\.0\\.conv1\\.weight' \\(${UNET_KEY.replace(/\./g, '\\.')}\\) holds NaN \\(element 7 of 2304\\)`), opts());
+
+    // fp16 checkpoint: exported as fp16 its bits are copied as they are, exported as fp32 they are widened first.
+    const half = Object.fromEntries(Object.entries(ldmTensors()).map(([k, v]) => [k, v.dtype === 'F32' ? { ...v, dtype: 'F16' as const, data: toFloat16Bits(v.data as Float32Array) } : v]));
+    (half['first_stage_model.decoder.conv_out.bias']!.data as Uint16Array)[1] = 0xfc00; // -Inf
+    const f16 = writeCheckpoint('inf16.safetensors', half);
+    for (const fp16 of [true, false])
+      await expectConvertFails(f16, /inf16\.safetensors failed: checkpoint \(vae\): weight 'decoder\.conv_out\.bias' \(first_stage_model\.decoder\.conv_out\.bias\) holds -Inf \(element 1 of 3\)/, { ...opts(), fp16 });
+
+    // bf16 diffusers folder
+    const d = join(tmp, 'nan-bf16');
+    mkdirSync(join(d, 'text_encoder'), { recursive: true });
+    cpSync(golden('clip_D', 'config.json'), join(d, 'text_encoder', 'config.json'));
+    const clip = SafetensorsFile.open(golden('clip_D', 'model.safetensors'));
+    const bf = Object.fromEntries(clip.keys().map((k) => {
+      const f = clip.readFloat32(k);
+      return [k, { dtype: 'BF16' as const, shape: clip.info(k).shape, data: Uint16Array.from(new Uint32Array(f.buffer, f.byteOffset, f.length), (x) => x >>> 16) }];
+    }));
+    clip.close();
+    (bf['text_model.encoder.layers.1.mlp.fc2.weight']!.data as Uint16Array)[0] = 0x7fc0; // NaN
+    writeFileSync(join(d, 'text_encoder', 'model.safetensors'), encodeSafetensors(bf));
+    await expectConvertFails(d, /text_encoder\/model\.safetensors: weight 'text_model\.encoder\.layers\.1\.mlp\.fc2\.weight' holds NaN \(element 0 of/, { tokenizer: TOKENIZER_GZ });
   });
 
   it('unknown layout, SDXL layout, pickle, not safetensors, not a file', async () => {
@@ -310,6 +398,122 @@ describe('verifyBundle catches damage', () => {
   });
 });
 
+describe('a bundle is read only through the files it holds', () => {
+  // What a hostile bundle would try to make DiffLabel read and quote back: no message may contain it.
+  const SECRET = 'TOPSECRET hunter2 not json, not onnx';
+  let outside: string;
+  beforeAll(() => {
+    outside = join(tmp, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'secret.txt'), SECRET);
+  });
+  const copy = (name: string, from = bundle) => {
+    const d = join(tmp, name);
+    cpSync(from, d, { recursive: true });
+    return d;
+  };
+  /** Replaces `rel` in the bundle by a link to `target`. */
+  const link = (d: string, rel: string, target: string) => {
+    rmSync(join(d, rel), { recursive: true });
+    symlinkSync(target, join(d, rel));
+  };
+  const refusal = async (p: Promise<unknown>): Promise<BundleError> => {
+    const err = await p.then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BundleError);
+    expect((err as Error).message).not.toContain('TOPSECRET');
+    return err as BundleError;
+  };
+  const editManifest = (d: string, edit: (m: BundleManifest) => void) => {
+    const m = readManifest(d);
+    edit(m);
+    writeFileSync(join(d, 'bundle.json'), JSON.stringify(m));
+  };
+
+  it('verify refuses a listed file that is a link, even to an identical copy outside', async () => {
+    const d = copy('link-same');
+    cpSync(join(d, 'vae_decoder.onnx'), join(outside, 'vae_decoder.onnx'));
+    link(d, 'vae_decoder.onnx', join(outside, 'vae_decoder.onnx'));
+    expect((await refusal(verifyBundle(d, { load: false }))).problems).toEqual(['vae_decoder.onnx: a symbolic link (a bundle must hold its files itself)']);
+    // a link to the secret: refused before anything reads it
+    link(d, 'vae_decoder.onnx', join(outside, 'secret.txt'));
+    expect((await refusal(verifyBundle(d, { checksums: false }))).problems).toEqual(['vae_decoder.onnx: a symbolic link (a bundle must hold its files itself)']);
+  });
+
+  it('verify refuses a file reached through a linked folder that leaves the bundle', async () => {
+    const d = copy('link-folder');
+    cpSync(join(d, 'tokenizer'), join(outside, 'tokenizer'), { recursive: true });
+    link(d, 'tokenizer', join(outside, 'tokenizer'));
+    expect((await refusal(verifyBundle(d, { load: false }))).problems).toEqual([
+      'tokenizer/bpe_simple_vocab_16e6.txt.gz: resolves outside the bundle folder (through a symbolic link)',
+    ]);
+  });
+
+  it('bundle.json that is a link, not JSON, or not an object is refused without quoting what it holds', async () => {
+    const d = copy('manifest-link');
+    link(d, 'bundle.json', join(outside, 'secret.txt'));
+    expect((await refusal(verifyBundle(d))).message).toMatch(/bundle\.json is a symbolic link \(a bundle must hold its files itself\)/);
+    for (const text of [SECRET, `{"name": TOPSECRET}`, `["TOPSECRET"`]) {
+      rmSync(join(d, 'bundle.json'));
+      writeFileSync(join(d, 'bundle.json'), text);
+      expect((await refusal(verifyBundle(d))).message).toMatch(/bundle\.json: not valid JSON/);
+    }
+    writeFileSync(join(d, 'bundle.json'), '["TOPSECRET"]');
+    expect((await refusal(verifyBundle(d))).problems).toEqual(['(root): Invalid input: expected object, received array']);
+  });
+
+  it("a model's external data must be one of its listed files", async () => {
+    for (const [name, loc] of [['ext-up', '../ext-outside.bin'], ['ext-unlisted', 'unlisted.bin'], ['ext-abs', join(outside, 'ext-abs.bin')]] as const) {
+      const d = copy(name);
+      const ext = matmulModelExternal(loc, 16);
+      writeFileSync(join(d, 'mm.onnx'), ext.model);
+      for (const [f, bytes] of Object.entries(ext.files)) writeFileSync(resolve(d, f), bytes);
+      const entry = { path: 'mm.onnx', bytes: ext.model.length, sha256: createHash('sha256').update(ext.model).digest('hex') };
+      editManifest(d, (m) => {
+        m.components = {
+          text_encoder: { model: 'mm.onnx', files: [entry], inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 4] }], outputs: [{ name: 'y', dtype: 'float32', shape: ['batch', 2] }], config: {} },
+        };
+        delete m.tokenizer;
+      });
+      expect((await refusal(verifyBundle(d))).problems, name).toEqual(
+        [loc, `${loc}.pad`].map((l) => `text_encoder: mm.onnx reads weights from ${JSON.stringify(l)}, which is not one of its listed files`),
+      );
+    }
+  });
+
+  it('listBundles reports links instead of following them', () => {
+    const root = join(tmp, 'linked-root');
+    mkdirSync(root);
+    symlinkSync(bundle, join(root, 'elsewhere'));
+    const d = copy(join('linked-root', 'with-link'));
+    link(d, 'bundle.json', join(outside, 'secret.txt'));
+    const found = listBundles(root);
+    expect(found.map((b) => [b.dir.split('/').pop(), b.ok])).toEqual([['elsewhere', false], ['with-link', false]]);
+    expect(found[0]!.error).toMatch(/is a symbolic link: bundles must be folders inside the models folder/);
+    expect(found[1]!.error).toMatch(/bundle\.json is a symbolic link/);
+    expect(JSON.stringify(found)).not.toContain('TOPSECRET');
+  });
+
+  it('opening a bundle for inference applies the same rule to its files and external data', async () => {
+    const host = new SessionManager({ providers: ['cpu'] });
+    try {
+      const fixture = await writeFixtureBundle(join(tmp, 'fixture-ok'));
+      openBundleModels(fixture, { host });
+      const d = copy('fixture-link', fixture);
+      link(d, 'tokenizer/bpe_fixture.txt.gz', join(outside, 'secret.txt'));
+      expect((await refusal(Promise.resolve().then(() => openBundleModels(d, { host })))).problems).toEqual([
+        'tokenizer/bpe_fixture.txt.gz: a symbolic link (a bundle must hold its files itself)',
+      ]);
+      const e = copy('unlisted-data');
+      editManifest(e, (m) => void (m.components.unet_diffseg!.files = m.components.unet_diffseg!.files.filter((f) => f.path !== 'unet.onnx.data')));
+      expect((await refusal(Promise.resolve().then(() => openBundleModels(e, { host })))).problems).toEqual([
+        'unet_diffseg: unet_diffseg.onnx reads weights from "unet.onnx.data", which is not one of its listed files',
+      ]);
+    } finally {
+      await host.dispose();
+    }
+  });
+});
+
 describe('listBundles', () => {
   it('lists readable bundles and reports unreadable ones; the user folder follows the environment', () => {
     const root = join(tmp, 'models');
@@ -326,6 +530,41 @@ describe('listBundles', () => {
     expect(userModelsDir({}, 'linux', '/home/u')).toBe('/home/u/.local/share/difflabel/models');
     expect(userModelsDir({ XDG_DATA_HOME: '/x' }, 'linux', '/home/u')).toBe('/x/difflabel/models');
     expect(userModelsDir({}, 'darwin', '/Users/u')).toBe('/Users/u/Library/Application Support/DiffLabel/models');
+  });
+});
+
+describe('resources/models', () => {
+  /** list.ts bundled the way electron-vite bundles the main process, at `file` inside a package at `pkg`. */
+  async function builtList(pkg: string, file: string): Promise<typeof import('../../src/core/ml/bundle/list')> {
+    mkdirSync(dirname(join(pkg, file)), { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'difflabel', type: 'module' }));
+    symlinkSync(join(REPO_ROOT, 'node_modules'), join(pkg, 'node_modules'));
+    await build({ entryPoints: [join(REPO_ROOT, 'src/core/ml/bundle/list.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: join(pkg, file), logLevel: 'silent' });
+    return import(pathToFileURL(join(pkg, file)).href);
+  }
+
+  it('is the top-level resources/models from source, from a built bundle, and beside the packaged app', async () => {
+    expect(resourcesModelsDir()).toBe(join(REPO_ROOT, 'resources', 'models'));
+    expect(readFileSync(join(REPO_ROOT, 'resources', 'models', 'README.md'), 'utf8')).toMatch(/bundle/);
+    expect(defaultModelDirs()[0]).toBe(join(REPO_ROOT, 'resources', 'models'));
+
+    const checkout = join(tmp, 'checkout');
+    const built = await builtList(checkout, 'out/main/index.js');
+    expect(built.resourcesModelsDir()).toBe(join(checkout, 'resources', 'models'));
+    // Electron outside a package (npm start): its own resources folder is elsewhere and does not count.
+    expect(built.resourcesModelsDir({ resourcesPath: join(REPO_ROOT, 'node_modules', 'electron', 'dist', 'resources') })).toBe(join(checkout, 'resources', 'models'));
+
+    // Packaged: the app (here unpacked as resources/app) lies inside process.resourcesPath; extraResources put models beside it.
+    const resources = join(tmp, 'DiffLabel-linux', 'resources');
+    const app = await builtList(join(resources, 'app'), 'out/main/index.js');
+    expect(app.resourcesModelsDir({ resourcesPath: resources })).toBe(join(resources, 'models'));
+  });
+
+  it('is ignored by git except its README, and electron-builder ships it as extraResources models', () => {
+    const ignored = (p: string) => spawnSync('git', ['check-ignore', '-q', p], { cwd: REPO_ROOT }).status === 0;
+    expect(ignored('resources/models/sd15/bundle.json')).toBe(true);
+    expect(ignored('resources/models/README.md')).toBe(false);
+    expect(readFileSync(join(REPO_ROOT, 'electron-builder.yml'), 'utf8')).toMatch(/extraResources:\n\s+- from: resources\/models\n\s+to: models/);
   });
 });
 

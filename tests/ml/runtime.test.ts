@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   InputValidationError,
   PROVIDERS_ENV,
@@ -10,9 +10,19 @@ import {
   SessionManager,
   WorkerSessionHost,
   estimateModelBytes,
+  expectedProviderStatus,
+  externalDataLocations,
   requestedProviders,
+  runtimeStatus,
   staticProviderProblem,
+  summarizeProviders,
 } from '../../src/core/ml/runtime';
+import protobuf from 'protobufjs';
+import { ONNX_SCHEMA } from '../../src/core/ml/graph/onnxSchema';
+import { Backend } from '../../src/core/api/backend';
+import { DiffSegService } from '../../src/core/pipelines/diffseg/job';
+import { disposeSharedInferenceHost, sharedInferenceHost } from '../../src/core/pipelines/diffseg/models';
+import { sceneProject } from '../pipelines/diffseg/helpers';
 import { addModel, int64Model, matmulModel, matmulModelExternal } from './fixtures/onnxModels';
 
 let dir = '';
@@ -76,6 +86,64 @@ describe('execution providers', () => {
       await expect(only.load('mm')).rejects.toThrow(/cannot load model "mm".*no execution provider could be started.*cuda: CUDA provider library not found/);
     }
     await m.dispose();
+  });
+});
+
+describe('runtime status: what the sessions got', () => {
+  it('a CPU session reports CPU; before any session the expectation stands in', async () => {
+    const m = new SessionManager({ providers: ['cpu'] });
+    await m.register('mm', p('mm.onnx'));
+    expect(m.providerStatus()).toBeNull();
+    expect(runtimeStatus(m)).toEqual(expectedProviderStatus()); // this machine's default: CUDA requested, not installed
+    expect(runtimeStatus(null)).toEqual(expectedProviderStatus());
+    await m.run('mm', { x: x2() });
+    expect(runtimeStatus(m)).toEqual({ requested: ['cpu'], active: 'cpu', fallbacks: [] });
+    await m.release();
+    expect(runtimeStatus(m)).toEqual({ requested: ['cpu'], active: 'cpu', fallbacks: [] }); // what they ran on
+    await m.dispose();
+  });
+
+  it('requested CUDA that is not installed: the worker host reports CPU and why, from its sessions', async () => {
+    const host = new WorkerSessionHost({ providers: ['cuda', 'cpu'] });
+    try {
+      await host.register('mm', p('mm.onnx'));
+      expect(host.providerStatus()).toBeNull();
+      await host.run('mm', { x: x2() });
+      const s = runtimeStatus(host);
+      expect(s).toMatchObject({ requested: ['cuda', 'cpu'], active: 'cpu' });
+      expect(s.fallbacks).toEqual([{ provider: 'cuda', reason: expect.stringMatching(/CUDA provider library not found/) }]);
+    } finally {
+      await host.dispose();
+    }
+  });
+
+  it('runtime.status answers with the shared host\'s sessions once there are any', async () => {
+    const backend = new Backend({ shell: 'web' });
+    const status = () => backend.dispatch('runtime.status', {});
+    try {
+      expect(await status()).toEqual(expectedProviderStatus());
+      // The shared worker starts under a CPU-only list; the expectation (unset: CUDA first) then differs from it.
+      process.env[PROVIDERS_ENV] = 'cpu';
+      const host = sharedInferenceHost();
+      await host.register('mm', p('mm.onnx'));
+      await host.run('mm', { x: x2() });
+      delete process.env[PROVIDERS_ENV];
+      expect(expectedProviderStatus().requested).toContain('cuda');
+      expect(await status()).toEqual({ requested: ['cpu'], active: 'cpu', fallbacks: [] });
+    } finally {
+      delete process.env[PROVIDERS_ENV];
+      await backend.close();
+      await disposeSharedInferenceHost();
+    }
+    expect(await status()).toEqual(expectedProviderStatus());
+  });
+
+  it('sessions on different providers are all named, each fallback reason once', () => {
+    const cuda = { requested: ['cuda', 'cpu'], active: 'cuda', fallbacks: [] };
+    const oom = { requested: ['cuda', 'cpu'], active: 'cpu', fallbacks: [{ provider: 'cuda', reason: 'CUDA failed to start: out of memory' }] };
+    expect(summarizeProviders(['cuda', 'cpu'], [])).toBeNull();
+    expect(summarizeProviders(['cuda', 'cpu'], [cuda, cuda])).toEqual(cuda);
+    expect(summarizeProviders(['cuda', 'cpu'], [oom, cuda, oom])).toEqual({ requested: ['cuda', 'cpu'], active: 'cuda+cpu', fallbacks: oom.fallbacks });
   });
 });
 
@@ -185,6 +253,33 @@ describe('SessionManager', () => {
     await m.dispose();
   });
 
+  it('finds external data wherever a model names it: initializers, Constant values, subgraphs, functions', () => {
+    const ext = (name: string, location: string) => ({
+      name, dims: [1], data_type: 1, data_location: 1,
+      external_data: [{ key: 'location', value: location }, { key: 'offset', value: '0' }, { key: 'length', value: '4' }],
+    });
+    const T = protobuf.Root.fromJSON(ONNX_SCHEMA).lookupType('onnx.ModelProto');
+    const model = T.encode(T.fromObject({
+      ir_version: 8,
+      opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g',
+        initializer: [ext('w', 'init.bin'), { name: 'inline', dims: [2], data_type: 1, raw_data: new Uint8Array(8) }],
+        node: [
+          { op_type: 'Constant', output: ['c'], attribute: [{ name: 'value', type: 4, t: ext('c', 'constant.bin') }] },
+          { op_type: 'If', input: ['cond'], output: ['o'], attribute: [{ name: 'then_branch', type: 5, g: { name: 'then', initializer: [ext('s', '../sub.bin')] } }] },
+        ],
+      },
+      functions: [{ name: 'f', domain: 'x', node: [{ op_type: 'Constant', output: ['k'], attribute: [{ name: 'value', type: 4, t: ext('k', '/abs/fn.bin') }] }] }],
+    })).finish();
+    writeFileSync(p('everywhere.onnx'), model);
+    expect(externalDataLocations(p('everywhere.onnx')).sort()).toEqual(['../sub.bin', '/abs/fn.bin', 'constant.bin', 'init.bin']);
+    expect(externalDataLocations(p('mm.onnx'))).toEqual([]);
+    expect(() => externalDataLocations(p('corrupt.onnx'))).toThrow();
+    writeFileSync(p('cut.onnx'), model.subarray(0, model.length - 3));
+    expect(() => externalDataLocations(p('cut.onnx'))).toThrow(/truncated/);
+  });
+
   it('releases least-recently-used idle sessions when the memory budget is exceeded', async () => {
     const size = statSync(p('m1.onnx')).size;
     const m = new SessionManager({ providers: ['cpu'], memoryBudgetBytes: Math.floor(size * 2.5) });
@@ -285,6 +380,49 @@ describe('WorkerSessionHost', () => {
       expect(Object.keys(await next)).toEqual(['y']);
     } finally {
       await host.dispose();
+    }
+  });
+
+  it('interactive runs start before queued batch runs; the run in flight finishes first', async () => {
+    const host = new WorkerSessionHost({ providers: ['cpu'] });
+    try {
+      await host.register('mm', p('mm.onnx'));
+      const order: string[] = [];
+      const run = (name: string, priority?: 'interactive' | 'batch') =>
+        host.run('mm', { x: x2() }, ['y'], { priority }).then((out) => {
+          expect(Array.from(out.y!.data as Float32Array)).toEqual(Y2);
+          order.push(name);
+        });
+      const all = [run('batch 1', 'batch'), run('batch 2', 'batch'), run('batch 3', 'batch'), run('click 1', 'interactive'), run('batch 4', 'batch'), run('click 2')];
+      expect(host.pending).toBe(5); // batch 1 is in flight
+      await Promise.all(all);
+      expect(order).toEqual(['batch 1', 'click 1', 'click 2', 'batch 2', 'batch 3', 'batch 4']);
+    } finally {
+      await host.dispose();
+    }
+  });
+
+  it("DiffSeg clicks run as 'interactive', segment-everything as 'batch'", async () => {
+    const project = await sceneProject([[320, 240, 3, 21], [240, 320, 3, 22]]);
+    const host = sharedInferenceHost() as WorkerSessionHost;
+    const real = host.run.bind(host);
+    // The fixture UNet and the merging after it are what take time, and play no part here.
+    const runs = vi.spyOn(host, 'run').mockImplementation((key, feeds, names, opts) =>
+      key.endsWith(':unet_diffseg') ? Promise.reject(new Error('UNet left out')) : real(key, feeds, names, opts));
+    const service = new DiffSegService(project.store, { defaultModel: 'fixture' });
+    const priorities = () => runs.mock.calls.map((c) => [c[0].split(':').pop(), c[3]?.priority]);
+    try {
+      const [[clicked, scene], [segmented]] = [...project.scenes];
+      await expect(service.click(clicked!, [{ x: Math.round(scene!.width / 2), y: Math.round(scene!.height / 2), positive: true }])).rejects.toThrow(/UNet left out/);
+      expect(priorities()).toEqual([['vae_encoder', 'interactive'], ['text_encoder', 'interactive'], ['unet_diffseg', 'interactive']]);
+      runs.mockClear();
+      expect((await service.batch({ imageIds: [segmented!] })).failed).toEqual([expect.objectContaining({ error: 'UNet left out' })]);
+      expect(priorities()).toEqual([['vae_encoder', 'batch'], ['unet_diffseg', 'batch']]); // the prompt embedding is kept
+    } finally {
+      runs.mockRestore();
+      await service.dispose();
+      await disposeSharedInferenceHost();
+      project.cleanup();
     }
   });
 

@@ -17,7 +17,6 @@ import { importCoco, importCocoFile } from '../formats/coco/import';
 import { requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
 import { defaultModelDirs, listBundles } from '../ml/bundle';
-import { expectedProviderStatus } from '../ml/runtime';
 import {
   area,
   bbox,
@@ -38,6 +37,7 @@ import {
   type EditOp,
   type ImageRow,
 } from '../project';
+import { inferenceStatus } from '../pipelines/diffseg/models';
 import { DiffSegService } from '../pipelines/diffseg/job';
 import { ApiError, knownApiError } from './errors';
 
@@ -189,7 +189,7 @@ export class Backend {
       project: this.store ? this.info(this.store) : null,
     }),
     'app.pickFolder': async () => ({ folder: this.options.pickFolder ? await this.options.pickFolder() : null }),
-    'runtime.status': () => expectedProviderStatus(),
+    'runtime.status': () => inferenceStatus(),
     'models.list': () => [
       ...listBundles(defaultModelDirs()).map((b) => ({
         name: b.name,

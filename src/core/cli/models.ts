@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseJson } from '../ml/json';
 import { BundleError, convertCheckpoint, defaultModelDirs, listBundles, verifyBundle, type ConfigOverrides } from '../ml/bundle';
 import { progressPrinter } from './progress';
 
@@ -16,7 +17,7 @@ function readConfigs(dir: string): ConfigOverrides {
     const p = join(root, k, 'config.json');
     if (!existsSync(p)) continue;
     try {
-      out[k] = JSON.parse(readFileSync(p, 'utf8'));
+      out[k] = parseJson(readFileSync(p, 'utf8'));
     } catch (e) {
       throw new BundleError(`cannot read ${p}: ${(e as Error).message}`);
     }

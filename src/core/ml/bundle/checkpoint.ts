@@ -9,6 +9,7 @@ import {
   type ClipTextConfig, type UNetConfig, type VaeConfig,
 } from '../models';
 import { fileSource, LDM_PREFIX, openSingleFile, SafetensorsFile, type WeightSource } from '../weights';
+import { parseJson } from '../json';
 import { asBundleError, BundleError } from './errors';
 import { findTokenizerFiles, requireTokenizerFiles, type TokenizerFiles } from './tokenizerFiles';
 
@@ -61,7 +62,7 @@ function checkShapes(what: string, expected: Map<string, number[]>, w: WeightSou
 
 function readJson(path: string): Record<string, unknown> {
   return asBundleError(`cannot read ${path}`, () => {
-    const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    const v = parseJson(readFileSync(path, 'utf8'));
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
     return v as Record<string, unknown>;
   });

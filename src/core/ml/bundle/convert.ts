@@ -4,7 +4,9 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { GraphBuilder, Value } from '../graph';
-import { buildClipTextEncoder, buildUNet, buildVaeDecoder, buildVaeEncoder } from '../models';
+import type { WeightSource } from '../weights';
+import { buildClipTextEncoder, buildUNet, buildVaeDecoder, buildVaeEncoder, type UNetConfig } from '../models';
+import { externalDataLocations } from '../runtime/modelSize';
 import { BundleError } from './errors';
 import { fileEntry } from './hash';
 import { openCheckpoint, type CheckpointSource, type ConfigOverrides } from './checkpoint';
@@ -12,7 +14,7 @@ import {
   BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema,
   type BundleComponent, type BundleDType, type BundleManifest, type BundleTokenizer, type ComponentKey, type TensorSpec,
 } from './schema';
-import { externalDataLocations, saveSharingWeights } from './sharedWeights';
+import { saveSharingWeights } from './sharedWeights';
 import { loadTokenizer, tokenizerPaths } from './tokenizerFiles';
 
 export interface ConvertOptions {
@@ -53,6 +55,25 @@ async function component(dir: string, file: string, g: GraphBuilder, config: obj
   const outputs = specs(g.outputs);
   save(join(dir, file));
   return { model: file, files: await modelFiles(dir, file), inputs, outputs, config: plain(config), ...extra };
+}
+
+/**
+ * The UNet graph whose outputs are the head- and layer-averaged self-attention maps, one per feature-map size, for
+ * `size`×`size` latents. Throws (with the reason) when the UNet has no self-attention or a map size is not static.
+ */
+function diffsegVariant(config: UNetConfig, weights: WeightSource, dtype: BundleDType, size: number): { graph: GraphBuilder; extra: Partial<BundleComponent> } {
+  const built = buildUNet(config, weights, { dtype, selfAttention: 'resolution', omitNoisePred: true, height: size, width: size });
+  if (!built.attentionLayers.length) throw new Error('the UNet has no self-attention layers');
+  const groups = new Map<string, { output: string; height: number; width: number; layers: number; heads: number[] }>();
+  for (const l of built.attentionLayers) {
+    if (l.height === null || l.width === null) throw new Error(`the self-attention map size of ${l.module} is not known for ${size}×${size} latents`);
+    const key = `${l.height}x${l.width}`;
+    const gr = groups.get(key) ?? { output: `self_attn_mean.${key}`, height: l.height, width: l.width, layers: 0, heads: [] };
+    gr.layers++;
+    gr.heads.push(l.heads);
+    groups.set(key, gr);
+  }
+  return { graph: built.graph, extra: { sharesWeightsWith: 'unet', selfAttention: [...groups.values()] } };
 }
 
 export async function convertCheckpoint(source: string, outDir: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
@@ -109,17 +130,16 @@ async function build(src: CheckpointSource, dir: string, opts: ConvertOptions): 
   }]);
   if (un && withDiffseg) steps.push(['UNet (DiffSeg variant: self-attention maps)', async () => {
     const size = opts.diffsegLatentSize ?? un.sampleSize;
-    const built = buildUNet(un.config, un.weights, { dtype, selfAttention: 'resolution', omitNoisePred: true, height: size, width: size });
-    const groups = new Map<string, { output: string; height: number; width: number; layers: number; heads: number[] }>();
-    for (const l of built.attentionLayers) {
-      const key = `${l.height}x${l.width}`;
-      const gr = groups.get(key) ?? { output: `self_attn_mean.${key}`, height: l.height!, width: l.width!, layers: 0, heads: [] };
-      gr.layers++;
-      gr.heads.push(l.heads);
-      groups.set(key, gr);
+    let variant: { graph: GraphBuilder; extra: Partial<BundleComponent> };
+    try {
+      variant = diffsegVariant(un.config, un.weights, dtype, size);
+    } catch (e) {
+      // The variant only adds DiffSeg's outputs: a UNet it cannot be built for still converts without it.
+      warnings.push(`DiffSeg UNet variant not built: ${(e as Error).message}`);
+      return;
     }
-    components.unet_diffseg = await component(dir, 'unet_diffseg.onnx', built.graph, { ...un.config, sample_size: size },
-      (p) => saveSharingWeights(built.graph, p, join(dir, 'unet.onnx')), { sharesWeightsWith: 'unet', selfAttention: [...groups.values()] });
+    components.unet_diffseg = await component(dir, 'unet_diffseg.onnx', variant.graph, { ...un.config, sample_size: size },
+      (p) => saveSharingWeights(variant.graph, p, join(dir, 'unet.onnx')), variant.extra);
   }]);
   const vae = src.vae;
   if (vae) {

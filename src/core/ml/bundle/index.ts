@@ -13,7 +13,8 @@ export { verifyBundle, readManifest, type VerifyOptions, type VerifyReport } fro
 export { listBundles, defaultModelDirs, resourcesModelsDir, userModelsDir, MODELS_DIR_ENV, type BundleListing } from './list';
 export { openCheckpoint, type CheckpointSource, type ConfigOverrides, type OpenOptions } from './checkpoint';
 export { BundleError } from './errors';
-export { saveSharingWeights, externalDataLocations } from './sharedWeights';
+export { saveSharingWeights } from './sharedWeights';
+export { assertContained, bundleFileProblem, containmentProblems } from './confine';
 export { sha256File } from './hash';
 export { findTokenizerFiles, loadTokenizer, type TokenizerFiles } from './tokenizerFiles';
 export * from './schema';

@@ -1,5 +1,5 @@
 // Where bundles live and what is there. Two roots by default:
-//   1. <repo or app>/resources/models — bundles shipped next to the app (and tiny test fixtures);
+//   1. resources/models — bundles shipped with the app or put beside it (resourcesModelsDir);
 //   2. the user's models folder — $DIFFLABEL_MODELS_DIR, else the platform data folder:
 //      Linux $XDG_DATA_HOME/difflabel/models (~/.local/share/difflabel/models),
 //      macOS ~/Library/Application Support/DiffLabel/models, Windows %APPDATA%\DiffLabel\models.
@@ -8,15 +8,32 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertContained, isInside } from './confine';
 import { BundleError } from './errors';
 import { BUNDLE_FILE, COMPONENT_KEYS, type BundleManifest, type ComponentKey } from './schema';
 import { readManifest } from './verify';
 
 export const MODELS_DIR_ENV = 'DIFFLABEL_MODELS_DIR';
 
-/** resources/models of this checkout (src/core/ml/bundle -> repo root). */
-export function resourcesModelsDir(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'resources', 'models');
+/** The nearest folder at or above `dir` holding a package.json, or null. */
+function packageRoot(dir: string): string | null {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json'))) return d;
+    if (dirname(d) === d) return null;
+  }
+}
+
+/**
+ * resources/models: the folder at the top of the package this code runs from (found by its package.json, so
+ * the same from source, from the built out/ bundle and in web mode), except in the packaged app, whose code
+ * lies inside Electron's resources folder (`process.resourcesPath`, app.asar or app/): there electron-builder's
+ * extraResources put the folder beside it, as `<resources>/models`.
+ */
+export function resourcesModelsDir(at: { resourcesPath?: string } = {}): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = packageRoot(here) ?? here;
+  const resources = at.resourcesPath ?? (process as { resourcesPath?: string }).resourcesPath; // set by Electron only
+  return resources && isInside(resolve(resources), root) ? join(resources, 'models') : join(root, 'resources', 'models');
 }
 
 export function userModelsDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, home = homedir()): string {
@@ -35,7 +52,7 @@ export interface BundleListing {
   /** Manifest name, or the folder name when bundle.json is unreadable. */
   name: string;
   ok: boolean;
-  /** Why bundle.json could not be read (files are not checked here: verifyBundle does that). */
+  /** Why bundle.json could not be read, or which file it names is missing or not the bundle's own (contents are not checked here: verifyBundle does that). */
   error?: string;
   dtype?: BundleManifest['dtype'];
   components?: ComponentKey[];
@@ -43,26 +60,36 @@ export interface BundleListing {
   sourceKind?: BundleManifest['source']['kind'];
 }
 
-/** Bundles directly under each root (a root that is itself a bundle counts too); missing roots are skipped. */
+/**
+ * Bundles directly under each root (a root that is itself a bundle counts too); missing roots are skipped.
+ * A bundle is listed as unreadable when bundle.json is, or when a file it names is a link or missing (confine.ts);
+ * a linked folder under a root is listed as unreadable, not followed.
+ */
 export function listBundles(roots: string | string[] = defaultModelDirs()): BundleListing[] {
   const out: BundleListing[] = [];
   const seen = new Set<string>();
   for (const root of (Array.isArray(roots) ? roots : [roots]).map((r) => resolve(r))) {
     if (!existsSync(root) || !statSync(root).isDirectory()) continue;
     const candidates = existsSync(join(root, BUNDLE_FILE))
-      ? [root]
+      ? [{ dir: root, linked: false }]
       : readdirSync(root, { withFileTypes: true })
-          .filter((d) => d.isDirectory() && !d.name.startsWith('.') && existsSync(join(root, d.name, BUNDLE_FILE)))
-          .map((d) => join(root, d.name))
-          .sort();
-    for (const dir of candidates) {
+          .filter((d) => (d.isDirectory() || d.isSymbolicLink()) && !d.name.startsWith('.') && existsSync(join(root, d.name, BUNDLE_FILE)))
+          .map((d) => ({ dir: join(root, d.name), linked: d.isSymbolicLink() }))
+          .sort((a, b) => (a.dir < b.dir ? -1 : 1));
+    for (const { dir, linked } of candidates) {
       if (seen.has(dir)) continue;
       seen.add(dir);
+      const name = dir.split(/[\\/]/).pop()!;
+      if (linked) {
+        out.push({ dir, name, ok: false, error: `${dir} is a symbolic link: bundles must be folders inside the models folder (point ${MODELS_DIR_ENV} at the folder that holds it instead)` });
+        continue;
+      }
       try {
         const m = readManifest(dir);
+        assertContained(dir, m);
         out.push({ dir, name: m.name, ok: true, dtype: m.dtype, components: COMPONENT_KEYS.filter((k) => m.components[k]), createdAt: m.createdAt, sourceKind: m.source.kind });
       } catch (e) {
-        out.push({ dir, name: dir.split(/[\\/]/).pop()!, ok: false, error: e instanceof BundleError ? e.message : String(e) });
+        out.push({ dir, name, ok: false, error: e instanceof BundleError ? e.message : String(e) });
       }
     }
   }

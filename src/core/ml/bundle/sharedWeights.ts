@@ -57,11 +57,3 @@ export function saveSharingWeights(g: GraphBuilder, path: string, basePath: stri
   writeFileSync(path, T.encode(T.fromObject(obj)).finish());
   return { shared: shared.size, inline: g.initializers.size - shared.size };
 }
-
-/** The external data files a model reads, relative to its folder (sizes are checked by ORT at load). */
-export function externalDataLocations(path: string): string[] {
-  const locs = new Set<string>();
-  for (const t of readModel(path).graph.initializer ?? [])
-    if (t.data_location === EXTERNAL) for (const e of t.external_data ?? []) if (e.key === 'location') locs.add(e.value);
-  return [...locs];
-}

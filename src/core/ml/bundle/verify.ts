@@ -1,24 +1,30 @@
-// verifyBundle: bundle.json parses, every file is present with its size and sha256, every ONNX model loads in
-// ONNX Runtime with the input/output names, dtypes and shapes bundle.json promises, and the tokenizer loads.
+// verifyBundle: bundle.json parses, every file is present inside the bundle (confine.ts) with its size and
+// sha256, every ONNX model reads only listed files and loads in ONNX Runtime with the input/output names, dtypes
+// and shapes bundle.json promises, and the tokenizer loads.
 // All problems are collected and thrown together as one BundleError.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { BundleError } from './errors';
+import { parseJson } from '../json';
+import { bundleFileProblem, externalDataProblems, LINK_REFUSED } from './confine';
+import { asBundleError, BundleError } from './errors';
 import { sha256File } from './hash';
 import { BUNDLE_FILE, BundleManifestSchema, COMPONENT_KEYS, type BundleManifest, type ComponentKey, type FileEntry, type TensorSpec } from './schema';
 import { loadTokenizer } from './tokenizerFiles';
 
+// bundle.json is a few kB; anything far larger is not one (and must not be read into memory whole).
+const MAX_MANIFEST_BYTES = 16 << 20;
+
 /** Reads and validates bundle.json (no file checks). */
 export function readManifest(dir: string): BundleManifest {
   const path = join(dir, BUNDLE_FILE);
-  if (!existsSync(path)) throw new BundleError(`not a model bundle: ${path} is missing`);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new BundleError(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) throw new BundleError(`not a model bundle: ${path} is missing`);
+  if (st.isSymbolicLink()) throw new BundleError(`not a model bundle: ${path} is ${LINK_REFUSED}`);
+  if (!st.isFile()) throw new BundleError(`not a model bundle: ${path} is not a regular file`);
+  if (st.size > MAX_MANIFEST_BYTES) throw new BundleError(`not a model bundle: ${path} is ${st.size} bytes, too large for a bundle manifest`);
+  const text = asBundleError(`cannot read ${path}`, () => readFileSync(path, 'utf8'));
+  const json = asBundleError(path, () => parseJson(text));
   const v = (json as { formatVersion?: unknown } | null)?.formatVersion;
   if (typeof v === 'number' && v > 1) throw new BundleError(`${path} has format version ${v}, newer than this DiffLabel reads (1): update DiffLabel`);
   const r = BundleManifestSchema.safeParse(json);
@@ -82,8 +88,9 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
     const hit = checked.get(f.path);
     if (hit !== undefined) return hit;
     const p = join(dir, f.path);
+    const where = bundleFileProblem(dir, f.path);
     let ok = false;
-    if (!existsSync(p) || !statSync(p).isFile()) problems.push(`${f.path}: missing`);
+    if (where) problems.push(`${f.path}: ${where}`);
     else if (statSync(p).size !== f.bytes) problems.push(`${f.path}: ${statSync(p).size} bytes, bundle.json says ${f.bytes} (truncated or replaced)`);
     else if (opts.checksums !== false && (await sha256File(p)) !== f.sha256) problems.push(`${f.path}: sha256 checksum mismatch (the file was modified or corrupted)`);
     else ok = true;
@@ -103,6 +110,9 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
     if (opts.load === false) continue;
     step(`loading ${key} in ONNX Runtime`);
     if (!filesOk) continue; // its file problems are already reported; a load would only repeat them
+    const external = externalDataProblems(dir, key, c);
+    problems.push(...external);
+    if (external.length) continue; // never let ONNX Runtime read what bundle.json does not vouch for
     let session: ort.InferenceSession | undefined;
     try {
       session = await ort.InferenceSession.create(join(dir, c.model), { intraOpNumThreads: 1, graphOptimizationLevel: 'disabled' });

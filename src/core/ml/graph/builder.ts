@@ -92,6 +92,8 @@ export class GraphBuilder {
   private readonly constCache = new Map<string, Value>();
   private readonly scopes: string[] = [];
   private readonly used = new Set<string>();
+  /** Shape-op output name -> the value it measures, so reshaping to it keeps that value's static dims. */
+  private readonly shapeOf = new Map<string, Value>();
 
   constructor(readonly name: string, opts: GraphBuilderOptions = {}) {
     this.opset = opts.opset ?? 18;
@@ -389,13 +391,22 @@ export class GraphBuilder {
 
   shape(x: Value): Value {
     if (isStatic(x.shape)) return this.int64s(x.shape);
-    return this.one('Shape', [x], {}, 'int64', [x.rank]);
+    const s = this.one('Shape', [x], {}, 'int64', [x.rank]);
+    this.shapeOf.set(s.name, x);
+    return s;
   }
 
   reshape(x: Value, target: readonly number[] | Value): Value {
     const t = target instanceof Value ? target : this.int64s(target);
     const tv = this.constValue(t);
-    const shape = tv ? reshapeShape(x.shape, tv, false, this.where('Reshape')) : t.shape && typeof t.shape[0] === 'number' ? Array(t.shape[0]).fill(null) : null;
+    // Reshaping back to the shape of another value (GroupNorm, attention tokens) gives that value's dims: without
+    // this, a 1×1 feature map loses its size, since a broadcast against 1 cannot restore it.
+    const like = this.shapeOf.get(t.name);
+    const shape = tv
+      ? reshapeShape(x.shape, tv, false, this.where('Reshape'))
+      : like
+        ? like.shape
+        : t.shape && typeof t.shape[0] === 'number' ? Array(t.shape[0]).fill(null) : null;
     return this.one('Reshape', [x, t], {}, x.dtype, shape);
   }
 

@@ -13,6 +13,8 @@
  * list. Every session reports `ProviderStatus { requested, active, fallbacks: [{ provider, reason }] }`, e.g.
  * CUDA skipped with "CUDA provider library not found (...)". A non-CPU failure falls through to the next;
  * a CPU failure is the model's problem and is thrown as "cannot load model ...".
+ * host.providerStatus() sums up what the sessions created so far got (null before the first);
+ * runtimeStatus(host) answers with it, or with expectedProviderStatus() until a session exists.
  *
  * Sessions: created lazily on first run (or load), shared by key, estimated at the .onnx size plus its external
  * data files (or ModelSpec.bytes); when a new load would exceed `memoryBudgetBytes`, idle sessions are released
@@ -24,15 +26,16 @@
  * model and input. Outputs come back as {type, data, dims}.
  *
  * WorkerSessionHost runs a SessionManager in a worker thread (works from TS source through a tsx bootstrap):
- * calls are FIFO, one at a time; input buffers are transferred (detached from the caller) and outputs
+ * calls go one at a time, FIFO, except that `RunOptions.priority: 'batch'` runs wait behind every queued
+ * 'interactive' call (the default) — a click overtakes a queued segment-everything batch; input buffers are transferred (detached from the caller) and outputs
  * transferred back; `RunOptions.signal` or cancelQueued() cancel queued runs with RunCancelledError (a started
  * run's result is discarded); a crash or exit of the worker rejects the call in flight with its message and
  * the next call starts a fresh worker with the registrations replayed.
  */
 export { SessionManager, type SessionManagerOptions } from './sessionManager';
 export { WorkerSessionHost, type WorkerSessionHostOptions } from './workerHost';
-export { PROVIDER_ORDER, PROVIDERS_ENV, expectedProviderStatus, requestedProviders, staticProviderProblem } from './providers';
-export { estimateModelBytes, externalDataFiles } from './modelSize';
+export { PROVIDER_ORDER, PROVIDERS_ENV, expectedProviderStatus, requestedProviders, runtimeStatus, staticProviderProblem, summarizeProviders } from './providers';
+export { estimateModelBytes, externalDataFiles, externalDataLocations } from './modelSize';
 export { validateFeeds, zeroFeeds } from './tensors';
 export {
   InputValidationError,
@@ -44,6 +47,7 @@ export {
   type ProviderFallback,
   type ProviderStatus,
   type RunOptions,
+  type RunPriority,
   type SessionEntryState,
   type SessionInfo,
   type TensorData,

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { ProviderFallback, ProviderStatus } from './types';
+import type { InferenceHost, ProviderFallback, ProviderStatus } from './types';
 
 /** Preference order, ONNX Runtime names. */
 export const PROVIDER_ORDER = ['cuda', 'dml', 'coreml', 'cpu'] as const;
@@ -107,4 +107,21 @@ export function expectedProviderStatus(explicit?: readonly string[]): ProviderSt
     fallbacks.push({ provider, reason });
   }
   return { requested, active: 'none', fallbacks };
+}
+
+/**
+ * One status for several sessions: every provider they run on (joined with '+', in request order, when they
+ * differ, e.g. a UNet that fell back to CPU beside a VAE on CUDA) and each fallback reason once. Null for none.
+ */
+export function summarizeProviders(requested: readonly string[], sessions: readonly ProviderStatus[]): ProviderStatus | null {
+  if (!sessions.length) return null;
+  const active = [...new Set(sessions.map((s) => s.active))].sort((a, b) => requested.indexOf(a) - requested.indexOf(b));
+  const fallbacks = new Map<string, ProviderFallback>();
+  for (const f of sessions.flatMap((s) => s.fallbacks)) fallbacks.set(`${f.provider}\n${f.reason}`, f);
+  return { requested: [...requested], active: active.join('+'), fallbacks: [...fallbacks.values()] };
+}
+
+/** What inference runs on: what `host`'s sessions got, or, before any session was created, the expectation. */
+export function runtimeStatus(host: InferenceHost | null): ProviderStatus {
+  return host?.providerStatus() ?? expectedProviderStatus();
 }

@@ -2,7 +2,7 @@
 // first when the memory budget is exceeded. Runs validate feeds against the model before calling ORT.
 import * as ort from 'onnxruntime-node';
 import { estimateModelBytes } from './modelSize';
-import { createWithFallback, requestedProviders } from './providers';
+import { createWithFallback, requestedProviders, summarizeProviders } from './providers';
 import { tensorTypeOf, validateFeeds, validateOutputNames, zeroFeeds } from './tensors';
 import {
   RunCancelledError,
@@ -10,6 +10,7 @@ import {
   type InferenceHost,
   type ModelSpec,
   type Outputs,
+  type ProviderStatus,
   type RunOptions,
   type SessionEntryState,
   type SessionInfo,
@@ -48,6 +49,8 @@ function valueInfo(m: ort.InferenceSession.ValueMetadata): ValueInfo {
 export class SessionManager implements InferenceHost {
   private readonly entries = new Map<string, Entry>();
   private readonly knownBadProviders = new Map<string, string>();
+  /** Provider status of the latest session created for each key (kept after release: it is what the key ran on). */
+  private readonly created = new Map<string, ProviderStatus>();
   private readonly requested: string[];
   private readonly budget: number;
   private clock = 0;
@@ -112,6 +115,7 @@ export class SessionManager implements InferenceHost {
         loadMs: 0,
       };
       e.session = session;
+      this.created.set(e.key, status);
       if (e.spec.warmUp) {
         await session.run(toOrtFeeds(zeroFeeds(info.inputs)));
       }
@@ -196,6 +200,10 @@ export class SessionManager implements InferenceHost {
   /** The loaded session's info, if loaded. */
   info(key: string): SessionInfo | undefined {
     return this.entries.get(key)?.info;
+  }
+
+  providerStatus(): ProviderStatus | null {
+    return summarizeProviders(this.requested, [...this.created.values()]);
   }
 
   async sessions(): Promise<SessionEntryState[]> {

@@ -36,13 +36,13 @@ async function handle(req: Request): Promise<unknown> {
 port.on('message', (req: Request) => {
   handle(req).then(
     (result) => {
-      const res: Response = { id: req.id, ok: true, result };
+      const res: Response = { id: req.id, providers: manager?.providerStatus() ?? null, ok: true, result };
       const transfer = req.op === 'run' ? transferables(result as never) : [];
       port.postMessage(res, transfer);
     },
     (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
-      const res: Response = { id: req.id, ok: false, error: { name: e.name, message: e.message } };
+      const res: Response = { id: req.id, providers: manager?.providerStatus() ?? null, ok: false, error: { name: e.name, message: e.message } };
       port.postMessage(res);
     },
   );

@@ -94,9 +94,17 @@ export interface SessionEntryState {
   lastUsed: number;
 }
 
+/** 'interactive' (default): someone waits for it (a click); 'batch': one of many (segment everything). */
+export type RunPriority = 'interactive' | 'batch';
+
 export interface RunOptions {
   /** Cancels the run if it has not started yet; a started run's result is discarded. */
   signal?: AbortSignal;
+  /**
+   * WorkerSessionHost starts queued 'interactive' runs before queued 'batch' runs (a started run is never
+   * interrupted), so a click does not wait behind a whole batch. SessionManager has no queue and ignores it.
+   */
+  priority?: RunPriority;
 }
 
 /** The API shared by the in-process SessionManager and the worker-thread WorkerSessionHost. */
@@ -106,6 +114,8 @@ export interface InferenceHost {
   run(key: string, feeds: Feeds, outputNames?: readonly string[], opts?: RunOptions): Promise<Outputs>;
   release(key?: string): Promise<void>;
   sessions(): Promise<SessionEntryState[]>;
+  /** The providers the sessions created so far run on (summarizeProviders); null before the first session. */
+  providerStatus(): ProviderStatus | null;
   dispose(): Promise<void>;
 }
 

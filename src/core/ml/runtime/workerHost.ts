@@ -1,5 +1,6 @@
 // WorkerSessionHost: the SessionManager API served from a worker thread, so the Electron main process and the
-// web server never block on inference. Calls are queued FIFO and sent to the worker one at a time; a queued
+// web server never block on inference. Calls are queued and sent to the worker one at a time, FIFO except that
+// 'batch' runs wait behind every queued 'interactive' call (a click must not wait for a whole batch); a queued
 // run can be cancelled; a worker that crashes or exits rejects the call in flight with its message and is
 // replaced by a fresh one (registrations are replayed) for the calls that follow.
 import { Worker } from 'node:worker_threads';
@@ -11,7 +12,9 @@ import {
   type InferenceHost,
   type ModelSpec,
   type Outputs,
+  type ProviderStatus,
   type RunOptions,
+  type RunPriority,
   type SessionEntryState,
   type SessionInfo,
 } from './types';
@@ -31,6 +34,7 @@ interface Job {
   signal?: AbortSignal;
   onAbort?: () => void;
   key?: string;
+  priority: RunPriority;
   settled?: boolean;
 }
 
@@ -54,6 +58,8 @@ export class WorkerSessionHost implements InferenceHost {
   private current: Job | null = null;
   private nextId = 1;
   private readonly registry = new Map<string, ModelSpec | string>();
+  /** As of the worker's latest answer (a replaced worker starts without sessions: null again). */
+  private providers: ProviderStatus | null = null;
   private disposed = false;
   private readonly managerOptions: SessionManagerOptions;
   private readonly script: string | URL;
@@ -79,7 +85,7 @@ export class WorkerSessionHost implements InferenceHost {
    */
   run(key: string, feeds: Feeds, outputNames?: readonly string[], opts: RunOptions = {}): Promise<Outputs> {
     const body: RequestBody = { op: 'run', key, feeds, outputNames: outputNames ? [...outputNames] : undefined };
-    return this.call(body, transferables(feeds), opts.signal, key) as Promise<Outputs>;
+    return this.call(body, transferables(feeds), opts.signal, key, opts.priority) as Promise<Outputs>;
   }
 
   release(key?: string): Promise<void> {
@@ -103,6 +109,11 @@ export class WorkerSessionHost implements InferenceHost {
     return n;
   }
 
+  /** What the worker's sessions run on; answered here, so it never waits behind queued runs. */
+  providerStatus(): ProviderStatus | null {
+    return this.providers;
+  }
+
   /** Number of calls waiting behind the one in flight. */
   get pending(): number {
     return this.queue.length;
@@ -121,11 +132,11 @@ export class WorkerSessionHost implements InferenceHost {
     }
   }
 
-  private call(body: RequestBody, transfer: ArrayBuffer[] = [], signal?: AbortSignal, key?: string): Promise<unknown> {
+  private call(body: RequestBody, transfer: ArrayBuffer[] = [], signal?: AbortSignal, key?: string, priority: RunPriority = 'interactive'): Promise<unknown> {
     if (this.disposed) return Promise.reject(new Error('inference host disposed'));
     if (signal?.aborted) return Promise.reject(new RunCancelledError());
     return new Promise((resolve, reject) => {
-      const job: Job = { body, transfer, resolve, reject, signal, key };
+      const job: Job = { body, transfer, resolve, reject, signal, key, priority };
       if (signal) {
         job.onAbort = () => {
           const i = this.queue.indexOf(job);
@@ -139,7 +150,9 @@ export class WorkerSessionHost implements InferenceHost {
         };
         signal.addEventListener('abort', job.onAbort, { once: true });
       }
-      this.queue.push(job);
+      const firstBatch = priority === 'batch' ? -1 : this.queue.findIndex((j) => j.priority === 'batch');
+      if (firstBatch < 0) this.queue.push(job);
+      else this.queue.splice(firstBatch, 0, job);
       this.pump();
     });
   }
@@ -177,6 +190,7 @@ export class WorkerSessionHost implements InferenceHost {
   }
 
   private onMessage(res: Response): void {
+    this.providers = res.providers ?? null;
     if (res.id < 0) {
       // bootstrap failure: the worker is unusable; fail the call it was started for
       if (!res.ok && this.current) {

@@ -1,6 +1,6 @@
 // Messages between WorkerSessionHost and its worker thread, and the transfer-list helper.
 import type { SessionManagerOptions } from './sessionManager';
-import type { Feeds, ModelSpec, Outputs } from './types';
+import type { Feeds, ModelSpec, Outputs, ProviderStatus } from './types';
 
 export type Request =
   | { id: number; op: 'init'; options: SessionManagerOptions }
@@ -11,9 +11,11 @@ export type Request =
   | { id: number; op: 'sessions' }
   | { id: number; op: 'dispose' };
 
-export type Response =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: { name: string; message: string } };
+/** Every answer carries the worker's current provider status, so the host can report it without a round trip. */
+export type Response = { id: number; providers: ProviderStatus | null } & (
+  | { ok: true; result: unknown }
+  | { ok: false; error: { name: string; message: string } }
+);
 
 /** Buffers that can be moved rather than copied: typed-array views covering a whole, non-shared ArrayBuffer. */
 export function transferables(tensors: Feeds | Outputs): ArrayBuffer[] {

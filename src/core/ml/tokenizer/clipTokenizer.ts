@@ -2,6 +2,7 @@
 // Stable Diffusion 1.x feeds its text encoder (HF CLIPTokenizer, padded with <|endoftext|>).
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { parseJson } from '../json';
 import { BpeMerger } from './bpe';
 import { BYTE_DECODER, BYTE_ENCODER, BYTE_ORDER } from './byteUnicode';
 import { cleanText, type CleanOptions } from './clean';
@@ -69,7 +70,7 @@ export class ClipTokenizer {
   static fromVocabMerges(vocabPath: string, mergesPath: string, options: ClipTokenizerOptions = {}): ClipTokenizer {
     let vocab: unknown;
     try {
-      vocab = JSON.parse(readFileSync(vocabPath, 'utf8'));
+      vocab = parseJson(readFileSync(vocabPath, 'utf8'));
     } catch (e) {
       throw new Error(`cannot read tokenizer vocabulary ${vocabPath}: ${(e as Error).message}`);
     }
@@ -77,8 +78,9 @@ export class ClipTokenizer {
       throw new Error(`tokenizer vocabulary ${vocabPath} is not a JSON object of token -> id`);
     }
     const encoder = new Map<string, number>();
-    for (const [tok, id] of Object.entries(vocab)) {
-      if (!Number.isInteger(id)) throw new Error(`tokenizer vocabulary ${vocabPath}: id of ${JSON.stringify(tok)} is not an integer`);
+    for (const [i, [tok, id]] of Object.entries(vocab).entries()) {
+      // The entry's number, not its text: the file may not be a vocabulary at all.
+      if (!Number.isInteger(id)) throw new Error(`tokenizer vocabulary ${vocabPath}: entry ${i + 1} is not token -> integer id`);
       encoder.set(tok, id as number);
     }
     return new ClipTokenizer(encoder, parseMerges(readFileSync(mergesPath, 'utf8')), options);
@@ -169,7 +171,7 @@ function parseMerges(text: string): Array<[string, string]> {
     .filter((l) => l.trim() !== '')
     .map((l, i) => {
       const parts = l.trim().split(/\s+/);
-      if (parts.length !== 2) throw new Error(`merges line ${i + 2} is not "a b": ${JSON.stringify(l)}`);
+      if (parts.length !== 2) throw new Error(`merges line ${i + 2} is not two tokens "a b"`);
       return [parts[0]!, parts[1]!] as [string, string];
     });
 }

@@ -2,6 +2,7 @@
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?}, then the raw little-endian data.
 import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { fromBFloat16Bits, fromFloat16Bits } from '../graph/half';
+import { parseJson } from '../json';
 import type { DType, TensorData } from '../graph/dtypes';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -74,9 +75,9 @@ export class SafetensorsFile {
     if (8 + n > src.size) fail(`header length ${n} runs past the end of the ${src.size}-byte file (truncated?)`);
     let header: Record<string, unknown>;
     try {
-      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(src.read(8, n)));
+      header = parseJson(new TextDecoder('utf-8', { fatal: true }).decode(src.read(8, n))) as Record<string, unknown>;
     } catch (e) {
-      throw new SafetensorsError(`${label}: header is not valid JSON (${(e as Error).message})`);
+      throw new SafetensorsError(`${label}: header is ${e instanceof SyntaxError ? (e as Error).message : 'not UTF-8 text'}: corrupt or not a safetensors file`);
     }
     if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
     this.dataStart = 8 + n;

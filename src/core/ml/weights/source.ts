@@ -44,13 +44,43 @@ export class MappedSource implements WeightSource {
     return this.file.info(this.entry(name).src).dtype;
   }
   read(name: string): Float32Array {
-    return this.file.readFloat32(this.entry(name).src);
+    const e = this.entry(name);
+    const data = this.file.readFloat32(e.src);
+    const i = firstNonFinite(data);
+    if (i >= 0) this.refuse(name, e, String(data[i]).replace('Infinity', 'Inf'), i, data.length);
+    return data;
   }
   readF16Bits(name: string): Uint16Array | undefined {
     const e = this.entry(name);
     if (this.file.info(e.src).dtype !== 'F16') return undefined;
-    return this.file.readRaw(e.src).data as Uint16Array;
+    const bits = this.file.readRaw(e.src).data as Uint16Array;
+    const i = firstNonFiniteHalf(bits);
+    if (i >= 0) this.refuse(name, e, bits[i]! & 0x3ff ? 'NaN' : bits[i]! & 0x8000 ? '-Inf' : 'Inf', i, bits.length);
+    return bits;
   }
+  /**
+   * A damaged checkpoint (NaN/Inf from a diverged fine-tune or a bad merge) would export into a bundle whose every
+   * output is NaN. Weights are checked as they are read for export, so it costs no second pass over the file.
+   */
+  private refuse(name: string, e: MappedEntry, what: string, index: number, count: number): never {
+    const key = e.src === name ? '' : ` (${e.src})`;
+    throw new SafetensorsError(`${this.label}: weight '${name}'${key} holds ${what} (element ${index} of ${count})`);
+  }
+}
+
+/** Index of the first NaN or ±Inf, or -1. */
+function firstNonFinite(a: Float32Array): number {
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]!;
+    if (v - v !== 0) return i; // NaN - NaN and Inf - Inf are NaN
+  }
+  return -1;
+}
+
+/** Index of the first fp16 NaN or ±Inf (all exponent bits set), or -1. */
+function firstNonFiniteHalf(bits: Uint16Array): number {
+  for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0x7c00) === 0x7c00) return i;
+  return -1;
 }
 
 /** Identity view (diffusers folders), optionally restricted to keys under `prefix` with the prefix removed. */

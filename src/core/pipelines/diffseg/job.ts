@@ -63,7 +63,7 @@ export async function runDiffSegBatch(store: ProjectStore, o: BatchOptions): Pro
       continue;
     }
     try {
-      const r = await segmentAndStore(store, id, params, { models: o.models, cache: o.cache, signal: o.signal, minAreaFraction: o.minAreaFraction });
+      const r = await segmentAndStore(store, id, params, { models: o.models, cache: o.cache, signal: o.signal, minAreaFraction: o.minAreaFraction, priority: 'batch' });
       report.segmented++;
       report.proposals += r.annotations.length;
       o.onImage?.(id);
@@ -109,12 +109,12 @@ export class DiffSegService {
 
   async click(imageId: number, points: ClickPoint[], params?: Partial<DiffSegParams>, model?: string): Promise<ClickResult> {
     const image = this.image(imageId);
-    return clickSegment(this.store, image, points, stableParams(params), { models: await this.model(model), cache: this.cache });
+    return clickSegment(this.store, image, points, stableParams(params), { models: await this.model(model), cache: this.cache, priority: 'interactive' });
   }
 
   async acceptClick(imageId: number, points: ClickPoint[], categoryId: number | null, params?: Partial<DiffSegParams>, model?: string): Promise<Annotation> {
     const image = this.image(imageId);
-    return acceptClickSegment(this.store, image, points, categoryId, stableParams(params), { models: await this.model(model), cache: this.cache });
+    return acceptClickSegment(this.store, image, points, categoryId, stableParams(params), { models: await this.model(model), cache: this.cache, priority: 'interactive' });
   }
 
   async batch(o: Omit<BatchOptions, 'models' | 'cache'> & { model?: string }): Promise<BatchReport> {

@@ -3,9 +3,9 @@
 // checkpoint, or the fixture bundle from fixture.ts: same loading path) through ml/runtime sessions.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BundleError, listBundles, readManifest, type BundleManifest } from '../../ml/bundle';
+import { assertContained, BundleError, listBundles, readManifest, type BundleManifest } from '../../ml/bundle';
 import { loadTokenizer } from '../../ml/bundle/tokenizerFiles';
-import { WorkerSessionHost, type InferenceHost } from '../../ml/runtime';
+import { runtimeStatus, WorkerSessionHost, type InferenceHost, type ProviderStatus, type RunOptions } from '../../ml/runtime';
 import type { AttentionByResolution } from './aggregate';
 import { ensureFixtureBundle, FIXTURE_MODEL_NAME } from './fixture';
 
@@ -19,10 +19,10 @@ export interface DiffSegModels {
   id: string;
   /** Multiply the encoder mean by this before the UNet (0.18215 for SD 1.x). */
   scalingFactor: number;
-  /** image [1,3,512,512] in [-1,1] -> latent mean [1,4,64,64] (no sampling). */
-  encode(rgb512: Float32Array, signal?: AbortSignal): Promise<Float32Array>;
+  /** image [1,3,512,512] in [-1,1] -> latent mean [1,4,64,64] (no sampling). `run`: cancel signal, queue priority. */
+  encode(rgb512: Float32Array, run?: RunOptions): Promise<Float32Array>;
   /** scaled latent [1,4,64,64] -> attention maps at 64, 32, 16, 8 (UNet once at t = 300, empty prompt). */
-  attention(latentScaled: Float32Array, signal?: AbortSignal): Promise<AttentionMaps>;
+  attention(latentScaled: Float32Array, run?: RunOptions): Promise<AttentionMaps>;
   /** How many encode / attention calls ran (caches are tested against these). */
   readonly stats: { encode: number; attention: number };
   dispose(): Promise<void>;
@@ -31,6 +31,8 @@ export interface DiffSegModels {
 export const DIFFSEG_TIMESTEP = 300;
 export const DIFFSEG_IMAGE_SIZE = 512;
 export const DIFFSEG_LATENT_SIZE = 64;
+
+const DIFFSEG_COMPONENTS = ['vae_encoder', 'unet_diffseg', 'text_encoder'] as const;
 
 export class ModelNotFoundError extends Error {
   override name = 'ModelNotFoundError';
@@ -41,6 +43,11 @@ let sharedHost: WorkerSessionHost | null = null;
 export function sharedInferenceHost(): InferenceHost {
   sharedHost ??= new WorkerSessionHost({ memoryBudgetBytes: Number(process.env['DIFFLABEL_MODEL_MEMORY'] ?? 8e9) });
   return sharedHost;
+}
+
+/** What inference in this process runs on: the shared host's sessions, or the expectation before the first one. */
+export function inferenceStatus(): ProviderStatus {
+  return runtimeStatus(sharedHost);
 }
 
 export async function disposeSharedInferenceHost(): Promise<void> {
@@ -64,7 +71,7 @@ class BundleModels implements DiffSegModels {
 
   constructor(readonly dir: string, readonly manifest: BundleManifest, private readonly host: InferenceHost, private readonly ownsHost: boolean) {
     const c = manifest.components;
-    const missing = (['vae_encoder', 'unet_diffseg', 'text_encoder'] as const).filter((k) => !c[k]);
+    const missing = DIFFSEG_COMPONENTS.filter((k) => !c[k]);
     if (missing.length || !manifest.tokenizer)
       throw new BundleError(`model bundle ${dir} cannot run DiffSeg: it lacks ${[...missing, ...(manifest.tokenizer ? [] : ['tokenizer'])].join(', ')} (convert the checkpoint again with the DiffSeg variant)`);
     const sa = c.unet_diffseg!.selfAttention ?? [];
@@ -95,15 +102,16 @@ class BundleModels implements DiffSegModels {
     return this.registered;
   }
 
-  async encode(rgb512: Float32Array, signal?: AbortSignal): Promise<Float32Array> {
+  async encode(rgb512: Float32Array, run: RunOptions = {}): Promise<Float32Array> {
     await this.register();
     this.stats.encode++;
     const n = DIFFSEG_IMAGE_SIZE;
-    const out = await this.host.run(this.keys.vae, { image: { data: rgb512, dims: [1, 3, n, n] } }, ['latent_mean'], { signal });
+    const out = await this.host.run(this.keys.vae, { image: { data: rgb512, dims: [1, 3, n, n] } }, ['latent_mean'], run);
     return out['latent_mean']!.data as Float32Array;
   }
 
-  private emptyPrompt(): Promise<Float32Array> {
+  /** Computed by whichever call needs it first, at that call's priority. */
+  private emptyPrompt(priority: RunOptions['priority']): Promise<Float32Array> {
     const key = this.keys.text;
     let p = emptyPromptCache.get(key);
     if (!p) {
@@ -112,7 +120,7 @@ class BundleModels implements DiffSegModels {
         const abs = (q: string | undefined) => join(this.dir, q!);
         const tok = loadTokenizer(t.format === 'vocab-merges' ? { format: 'vocab-merges', vocab: abs(t.vocab), merges: abs(t.merges) } : { format: 'bpe-gz', bpe: abs(t.bpe) });
         const ids = tok.tokenizeInt64('', { contextLength: t.contextLength, pad: t.pad });
-        const out = await this.host.run(this.keys.text, { input_ids: { data: ids, dims: [1, t.contextLength] } }, ['last_hidden_state']);
+        const out = await this.host.run(this.keys.text, { input_ids: { data: ids, dims: [1, t.contextLength] } }, ['last_hidden_state'], { priority });
         return out['last_hidden_state']!.data as Float32Array;
       })();
       p.catch(() => emptyPromptCache.delete(key));
@@ -121,9 +129,9 @@ class BundleModels implements DiffSegModels {
     return p;
   }
 
-  async attention(latentScaled: Float32Array, signal?: AbortSignal): Promise<AttentionMaps> {
+  async attention(latentScaled: Float32Array, run: RunOptions = {}): Promise<AttentionMaps> {
     await this.register();
-    const ctx = await this.emptyPrompt();
+    const ctx = await this.emptyPrompt(run.priority);
     this.stats.attention++;
     const L = DIFFSEG_LATENT_SIZE;
     const out = await this.host.run(
@@ -135,7 +143,7 @@ class BundleModels implements DiffSegModels {
         encoder_hidden_states: { data: ctx.slice(), dims: this.contextDims },
       },
       this.outputs.map((o) => o.output),
-      { signal },
+      run,
     );
     const maps: AttentionMaps = new Map();
     for (const o of this.outputs) {
@@ -157,9 +165,13 @@ export interface OpenModelsOptions {
   host?: InferenceHost;
 }
 
-/** DiffSeg models from a bundle folder (checks bundle.json; ONNX files load lazily on first use). */
+/**
+ * DiffSeg models from a bundle folder: bundle.json is checked, and the files DiffSeg reads must be the bundle's
+ * own (no links, external data listed); ONNX files load lazily on first use.
+ */
 export function openBundleModels(dir: string, opts: OpenModelsOptions = {}): DiffSegModels {
   const manifest = readManifest(dir);
+  assertContained(dir, manifest, { keys: DIFFSEG_COMPONENTS, models: true });
   return new BundleModels(dir, manifest, opts.host ?? sharedInferenceHost(), false);
 }
 

@@ -12,6 +12,7 @@
 // [padX, padX+w) × [padY, padY+h) is cut out. Segments that lie only in the padding vanish there.
 import sharp from 'sharp';
 import { area, bbox, mergeSmallRegions, toCompressedString, type Rle } from '../../masks';
+import type { RunPriority } from '../../ml/runtime';
 import { readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../../project';
 import { aggregateAttention } from './aggregate';
 import { attentionCacheKey, type DiffSegCache } from './cache';
@@ -176,6 +177,8 @@ export interface PipelineContext {
   models: DiffSegModels;
   cache?: DiffSegCache;
   signal?: AbortSignal;
+  /** Inference queue priority: 'interactive' for clicks, 'batch' for segment-everything over images. */
+  priority?: RunPriority;
 }
 
 export function imageCacheKey(image: ImageRow, models: DiffSegModels): string {
@@ -201,10 +204,11 @@ export async function aggregatedAttention(
   const rgb = await readImageRgb(store, image.id);
   checkAborted(ctx.signal);
   const input = await preprocess(rgb);
-  const latent = await ctx.models.encode(input, ctx.signal);
+  const run = { signal: ctx.signal, priority: ctx.priority };
+  const latent = await ctx.models.encode(input, run);
   const scaled = new Float32Array(latent.length);
   for (let i = 0; i < latent.length; i++) scaled[i] = latent[i]! * ctx.models.scalingFactor;
-  const maps = await ctx.models.attention(scaled, ctx.signal);
+  const maps = await ctx.models.attention(scaled, run);
   checkAborted(ctx.signal);
   const agg = await aggregateAttention(maps);
   ctx.cache?.put(key, agg);
