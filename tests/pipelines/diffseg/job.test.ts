@@ -1,6 +1,6 @@
 // The diffseg.segment job through the API (Backend.dispatch) with the FIXTURE model: progress, cancel, resume,
 // a broken image recorded on its run and skipped, results as proposals; click methods; a clear no-model error.
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../../src/core/api/backend';
@@ -95,6 +95,24 @@ describe('diffseg.segment job (fixture)', () => {
     expect(failedRun[0]!.error).toBeTruthy();
   });
 
+  it('a missing image (its file gone, its work kept) is left out of segment everything, and a click on it is refused', async () => {
+    await writeScene(join(p.dir, 'gone.png'), makeScene(320, 240, 3, 27));
+    await backend.jobs.wait(((await backend.dispatch('project.index', {})) as { jobId: string }).jobId);
+    const img = backend.project!.getImageByPath('gone.png')!;
+    await backend.dispatch('images.setStatus', { id: img.id, status: 'done' }); // labelled: kept when its file goes
+    rmSync(join(p.dir, 'gone.png'));
+    await backend.jobs.wait(((await backend.dispatch('project.index', {})) as { jobId: string }).jobId);
+    expect(backend.project!.getImage(img.id)!.missingSince).not.toBeNull();
+
+    const report = (await backend.jobs.wait(await segment({ model: 'fixture' }))).result as BatchReport;
+    expect(report.failed.map((f) => f.imageId)).not.toContain(img.id);
+    expect(backend.project!.listRuns({ imageId: img.id, pipeline: 'diffseg' })).toHaveLength(0);
+    await expect(backend.dispatch('diffseg.click', { imageId: img.id, points: [{ x: 5, y: 5, positive: true }], model: 'fixture' })).rejects.toMatchObject({
+      code: 'conflict',
+      message: expect.stringMatching(/gone\.png is missing.*masks are kept/),
+    });
+  });
+
   it('diffseg.click and acceptClick through the API; the second click is served from the cache', async () => {
     const [imageId, scene] = [...p.scenes.entries()][2]!;
     const c = shapeCentre(scene.shapes[0]!);
@@ -114,7 +132,7 @@ describe('diffseg.segment job (fixture)', () => {
     const old = process.env['DIFFLABEL_MODELS_DIR'];
     process.env['DIFFLABEL_MODELS_DIR'] = empty.path;
     try {
-      const imageId = backend.project!.listImages()[0]!.id;
+      const imageId = [...p.scenes.keys()][0]!;
       await expect(backend.dispatch('diffseg.click', { imageId, points: [{ x: 1, y: 1, positive: true }], model: 'no-such-bundle' })).rejects.toMatchObject({
         code: 'bad_request',
         message: expect.stringMatching(/no model bundle "no-such-bundle"/),

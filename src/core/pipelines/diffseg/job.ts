@@ -1,7 +1,7 @@
 // Batch DiffSeg over a project (the `diffseg.segment` job and `difflabel segment`), and DiffSegService: what the
 // back end holds per open project (model instances, the attention cache) so API handlers stay one-liners.
 import { join } from 'node:path';
-import { PROJECT_DIR, type Annotation, type ProjectStore } from '../../project';
+import { PROJECT_DIR, StoreError, missingImageMessage, type Annotation, type ProjectStore } from '../../project';
 import { DiffSegCache } from './cache';
 import { acceptClickSegment, clickSegment, type ClickPoint, type ClickResult } from './interactive';
 import { resolveDiffSegModels, type DiffSegModels } from './models';
@@ -41,7 +41,8 @@ const canonical = (v: unknown): string =>
 export async function runDiffSegBatch(store: ProjectStore, o: BatchOptions): Promise<BatchReport> {
   const params = stableParams(o.params);
   const wanted = canonical(runParams(params, o.models, o.minAreaFraction ?? DEFAULT_MIN_AREA_FRACTION));
-  const ids = o.imageIds ?? store.listImages().filter((i) => i.status !== 'error').map((i) => i.id);
+  // Unreadable and missing images have no pixels to segment.
+  const ids = o.imageIds ?? store.listImages({ missing: false }).filter((i) => i.status !== 'error').map((i) => i.id);
   const report: BatchReport = { model: o.models.name, params, total: ids.length, segmented: 0, skipped: 0, proposals: 0, failed: [], cancelled: false };
   for (let i = 0; i < ids.length; i++) {
     if (o.signal?.aborted) {
@@ -125,6 +126,7 @@ export class DiffSegService {
     const image = this.store.getImage(id);
     if (!image) throw new RangeError(`no image with id ${id}`);
     if (image.status === 'error') throw new RangeError(`image ${image.path} could not be read: ${image.error}`);
+    if (image.missingSince !== null) throw new StoreError('conflict', missingImageMessage(image));
     return image;
   }
 
