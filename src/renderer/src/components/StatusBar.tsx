@@ -8,7 +8,11 @@ export function StatusBar({ width, height, masks, busy, historyLabel }: { width:
   const live = useLive();
   const [runtime, setRuntime] = useState<MethodOutput<'runtime.status'> | null | undefined>(undefined);
   useEffect(() => {
-    client.call('runtime.status', {}).then(setRuntime, () => setRuntime(null));
+    const refresh = () => void client.call('runtime.status', {}).then(setRuntime, () => setRuntime(null));
+    refresh();
+    // Until a model has loaded, the status is only what is expected; it becomes what sessions got once work ran.
+    const offs = [client.on('job.finished', refresh), client.on('project.changed', (e) => e.what === 'annotations' && refresh())];
+    return () => offs.forEach((off) => off());
   }, []);
   const fallbacks = runtime?.fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('\n');
   return (
