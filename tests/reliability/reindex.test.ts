@@ -8,10 +8,11 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
 import { area, bbox, encode, toCompressedString } from '../../src/core/masks';
-import { ProjectStore, StoreError, indexFolder, thumbnailPath, type Annotation } from '../../src/core/project';
+import { ProjectStore, indexFolder, thumbnailPath, type Annotation } from '../../src/core/project';
 import { tempDir } from '../helpers/folder';
 import { rectMask } from '../helpers/masks';
 import { noise } from '../project/fixtures';
+import { refusal } from './helpers';
 
 const repo = join(__dirname, '..', '..');
 
@@ -46,16 +47,6 @@ function addMask(imageId: number, x = 1, categoryId: number | null = null): Anno
   const rle = encode(rectMask(height, width, x, 1, x + 3, 4), height, width);
   const input = { categoryId, rle: toCompressedString(rle), width, height, area: area(rle), bbox: bbox(rle), source: 'manual' };
   return store.edit(imageId, 'brush', [{ kind: 'add', input }])[0]!;
-}
-
-function storeError(fn: () => unknown): StoreError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(StoreError);
-    return e as StoreError;
-  }
-  throw new Error('expected a StoreError');
 }
 
 describe('files found at another path keep their row, masks and history', () => {
@@ -184,11 +175,11 @@ describe('a file that is away for a while', () => {
     expect(store.stats()).toMatchObject({ images: 3, missing: 1 });
 
     // Read-only while missing: nothing can change masks that wait for their file.
-    const refused = storeError(() => addMask(a.id, 20));
+    const refused = refusal(() => addMask(a.id, 20));
     expect(refused.code).toBe('conflict');
     expect(refused.message).toMatch(/a\.png is missing.*masks are kept/);
-    expect(storeError(() => store.undo(a.id)).code).toBe('conflict');
-    expect(storeError(() => store.setImageStatus(a.id, 'done')).code).toBe('conflict');
+    expect(refusal(() => store.undo(a.id)).code).toBe('conflict');
+    expect(refusal(() => store.setImageStatus(a.id, 'done')).code).toBe('conflict');
     expect(store.listAnnotations({ imageId: a.id })).toEqual(masks);
 
     // A second run: still missing, since when it was first seen gone.
