@@ -91,7 +91,7 @@ describe('bundle.json', () => {
   it('not JSON: refused without quoting it', async () => {
     const d = bundle();
     writeManifest(d, readFileSync(join(outside, 'secret.txt'), 'utf8'));
-    const e = await refused(d, /bundle\.json: not valid JSON$/);
+    const e = await refused(d, /bundle\.json: not valid JSON \(at character \d+\)$/);
     expect(e.message).not.toMatch(/Unexpected token/);
   });
 
@@ -208,7 +208,7 @@ describe('files the bundle names', () => {
     writeFileSync(join(d, 'tokenizer', 'vocab.json'), `{"a": 1, "${SECRET}": ${SECRET}}`);
     m.tokenizer.files = [entry(d, 'tokenizer/vocab.json'), entry(d, 'tokenizer/merges.txt')];
     writeManifest(d, m);
-    expect((await refused(d, /failed verification/, { listed: true })).problems[1]).toMatch(/cannot read tokenizer vocabulary .*vocab\.json: not valid JSON$/);
+    expect((await refused(d, /failed verification/, { listed: true })).problems[1]).toMatch(/cannot read tokenizer vocabulary .*vocab\.json: not valid JSON \(at character \d+\)$/);
     const gz = bundle();
     writeFileSync(join(gz, 'tokenizer', 'bpe_fixture.txt.gz'), gzipSync(`#version\n${SECRET} ${SECRET} ${SECRET}\n`));
     const g = manifestOf(gz);

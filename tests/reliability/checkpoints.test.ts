@@ -100,7 +100,7 @@ describe('unreadable safetensors files', () => {
   });
 
   it('a header that is not JSON, not an object, or describes impossible tensors', async () => {
-    const notJson = await refused(withHeader('not-json.safetensors', `{"${SECRET}": ${SECRET}}`), /header is not valid JSON: corrupt or not a safetensors file/);
+    const notJson = await refused(withHeader('not-json.safetensors', `{"${SECRET}": ${SECRET}}`), /header is not valid JSON \(at character \d+\): corrupt or not a safetensors file/);
     expect(notJson).not.toMatch(/Unexpected token/);
     await refused(withHeader('not-utf8.safetensors', Buffer.from([0xff, 0xfe, 0x7b, 0x7d])), /header is not UTF-8 text: corrupt or not a safetensors file/);
     await refused(withHeader('array.safetensors', '[1, 2]'), /header is not a JSON object/);
@@ -135,7 +135,7 @@ describe('readable checkpoints that cannot be converted', () => {
     mkdirSync(join(d, 'vae'), { recursive: true });
     cpSync(golden('vae_C', 'diffusion_pytorch_model.safetensors'), join(d, 'vae', 'diffusion_pytorch_model.safetensors'));
     writeFileSync(join(d, 'vae', 'config.json'), `{"latent_channels": ${SECRET}}`);
-    await refused(d, /cannot read .*vae\/config\.json: not valid JSON$/);
+    await refused(d, /cannot read .*vae\/config\.json: not valid JSON \(at character \d+\)$/);
     writeFileSync(join(d, 'vae', 'config.json'), `["${SECRET}"]`);
     await refused(d, /cannot read .*vae\/config\.json: not a JSON object$/);
     cpSync(golden('vae_C', 'config.json'), join(d, 'vae', 'config.json'));

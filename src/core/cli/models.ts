@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseJson } from '../ml/json';
+import { parseJson } from '../json';
 import { BundleError, convertCheckpoint, defaultModelDirs, listBundles, verifyBundle, type ConfigOverrides } from '../ml/bundle';
 import { progressPrinter } from './progress';
 

@@ -9,7 +9,7 @@ import {
   type ClipTextConfig, type UNetConfig, type VaeConfig,
 } from '../models';
 import { fileSource, LDM_PREFIX, openSingleFile, SafetensorsFile, type WeightSource } from '../weights';
-import { parseJson } from '../json';
+import { parseJson } from '../../json';
 import { asBundleError, BundleError } from './errors';
 import { findTokenizerFiles, requireTokenizerFiles, type TokenizerFiles } from './tokenizerFiles';
 

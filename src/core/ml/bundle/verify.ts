@@ -5,7 +5,7 @@
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { parseJson } from '../json';
+import { parseJson } from '../../json';
 import { bundleFileProblem, externalDataProblems, LINK_REFUSED } from './confine';
 import { asBundleError, BundleError } from './errors';
 import { sha256File } from './hash';

@@ -2,7 +2,7 @@
 // Stable Diffusion 1.x feeds its text encoder (HF CLIPTokenizer, padded with <|endoftext|>).
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { parseJson } from '../json';
+import { parseJson } from '../../json';
 import { BpeMerger } from './bpe';
 import { BYTE_DECODER, BYTE_ENCODER, BYTE_ORDER } from './byteUnicode';
 import { cleanText, type CleanOptions } from './clean';

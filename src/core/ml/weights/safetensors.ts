@@ -2,7 +2,7 @@
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?}, then the raw little-endian data.
 import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { fromBFloat16Bits, fromFloat16Bits } from '../graph/half';
-import { parseJson } from '../json';
+import { parseJson } from '../../json';
 import type { DType, TensorData } from '../graph/dtypes';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
