@@ -3,6 +3,7 @@
 // of text and about 60 of heap), so bytes alone do not bound what one request can make the process hold.
 import type { IncomingMessage } from 'node:http';
 import { ApiError } from '../api/errors';
+import { parseJson } from '../json';
 
 export interface BodyLimits {
   bytes: number;
@@ -50,9 +51,9 @@ export async function readJsonBody(req: IncomingMessage, method: string, limits 
   if (!body.length) return {};
   checkShape(body, limits, method);
   try {
-    return JSON.parse(body.toString('utf8'));
+    return parseJson(body.toString('utf8'));
   } catch (e) {
-    throw new ApiError('bad_request', `request body is not valid JSON: ${(e as Error).message}`);
+    throw new ApiError('bad_request', `request body is ${(e as Error).message}`);
   }
 }
 
