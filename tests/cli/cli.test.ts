@@ -152,4 +152,23 @@ describe('difflabel CLI', () => {
     expect(check.listAnnotations({ imageId: check.getImageByPath('b/img001.png')!.id })).toHaveLength(2);
     check.close();
   });
+
+  it('import indexes the folder first, so a COCO file for a folder never opened before imports in one step', async () => {
+    const fresh = join(dir.path, 'fresh');
+    await makeImageFolder(fresh, 2, () => [40, 30]);
+    const file = join(dir.path, 'fresh.json');
+    writeFileSync(file, JSON.stringify({
+      images: [{ id: 1, file_name: 'a/img000.png', width: 40, height: 30 }, { id: 2, file_name: 'gone.png', width: 40, height: 30 }],
+      annotations: [{ id: 1, image_id: 1, category_id: 7, segmentation: [[2, 2, 12, 2, 12, 9]] }],
+      categories: [{ id: 7, name: 'box' }],
+    }));
+    const r = cli('import', fresh, file);
+    expect(r.stdout).toMatch(/imported 1 annotations on 1 images; 1 categories created; 1 skipped\n {2}skipped image 2: no image "gone\.png" in the project folder\n/);
+    expect(r.stdout).not.toMatch(/index the folder first/);
+    expect(r.status).toBe(3);
+    const check = ProjectStore.open(fresh);
+    expect(check.stats().images).toBe(2);
+    expect(check.listAnnotations()).toHaveLength(1);
+    check.close();
+  });
 });

@@ -282,3 +282,36 @@ describe('COCO import', () => {
     }
   });
 });
+
+describe('COCO import: why an image is not matched', () => {
+  const file = (images: Array<{ id: number; file_name: string }>) => ({
+    images: images.map((i) => ({ ...i, width: W, height: H })),
+    annotations: images.map((i) => ({ id: i.id, image_id: i.id, category_id: 1, segmentation: { size: [H, W], counts: [0, 10, H * W - 10] } })),
+    categories: [{ id: 1, name: 'thing' }],
+  });
+
+  it('says "index the folder first" only for a file that is there but not indexed', async () => {
+    await writeImage(join(dir.path, 'late.png'), W, H);
+    const report = importCoco(store, file([{ id: 1, file_name: 'late.png' }, { id: 2, file_name: 'nowhere.png' }]));
+    const reasons = Object.fromEntries(report.skipped.filter((s) => s.what === 'image').map((s) => [s.id, s.reason]));
+    expect(reasons[1]).toBe('"late.png" is not indexed yet (index the folder first)');
+    expect(reasons[2]).toBe('no image "nowhere.png" in the project folder');
+  });
+
+  it('names a missing image as missing, and imports nothing onto it', () => {
+    const one = store.getImageByPath('one.png')!;
+    store.addAnnotation({ imageId: one.id, categoryId: null, rle: toCompressedString(encode(rectMask(H, W, 0, 0, 4, 4), H, W)), height: H, width: W, area: 16, bbox: [0, 0, 4, 4], source: 'manual' });
+    new Database(store.dbPath).prepare('UPDATE images SET missing_since = 1 WHERE id = ?').run(one.id);
+    const report = importCoco(store, file([{ id: 1, file_name: 'one.png' }]));
+    expect(report.skipped[0]).toMatchObject({ what: 'image', id: 1, reason: expect.stringMatching(/^image "one\.png" is missing/) });
+    expect(store.listAnnotations({ imageId: one.id })).toHaveLength(1);
+  });
+
+  it('a file whose every annotation is skipped creates no category; a file of categories alone does', () => {
+    const report = importCoco(store, file([{ id: 1, file_name: 'nowhere.png' }]));
+    expect(report).toMatchObject({ annotations: 0, categoriesCreated: 0 });
+    expect(store.getCategoryByName('thing')).toBeUndefined();
+    const labels = importCoco(store, { images: [], annotations: [], categories: [{ id: 1, name: 'thing' }, { id: 2, name: 'other' }] });
+    expect(labels.categoriesCreated).toBe(2);
+  });
+});

@@ -144,12 +144,16 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
   program
     .command('import')
     .description('import COCO instances (polygons, RLE) into the project; images are matched by file_name')
-    .argument('<folder>', 'the project folder (indexed)')
+    .argument('<folder>', 'the image folder (indexed first, incrementally)')
     .argument('<file>', 'COCO instances JSON')
     .option('--json', 'print the report as JSON')
     .action(async (folder: string, file: string, o: { json?: boolean }) => {
       const store = openStore(folder);
       try {
+        // COCO entries name files: the folder's new and changed files must be indexed to be matched.
+        const progress = progressPrinter(io.err, 'indexing');
+        await indexFolder(store, { onProgress: progress.update });
+        progress.done();
         const report = await importCocoFile(store, resolve(file));
         if (o.json) say(JSON.stringify(report, null, 2));
         else {

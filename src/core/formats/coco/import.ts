@@ -1,11 +1,14 @@
 // COCO instances import: polygons, uncompressed and compressed RLE. A file whose structure is not COCO is
 // refused whole; single entries that cannot be used are skipped and reported with their reason. Every entry is
 // checked and every mask decoded before anything is written; what is accepted then lands in one transaction.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { CocoRle, type CocoImportReport } from '../../../shared/contract';
 import { MaskFormatError, area, bbox, fromCocoRle, polygonsToRle, toCompressedString, type Rle } from '../../masks';
 import type { AnnotationInput, ImageRow, ProjectStore } from '../../project';
+import { isInside } from '../files';
 import { JsonTextError, parseJsonBytes } from '../json-text';
 
 export class CocoFileError extends Error {
@@ -114,9 +117,11 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
     byName.set(c.data.name, { target, id: c.data.id });
   }
 
-  // Images: matched by path relative to the folder, or by a file name that is unique in the project.
-  const all = store.listImages({});
+  // Images: matched by path relative to the folder, or by a file name that is unique in the project. Missing
+  // images (file gone, masks kept read-only) take nothing.
+  const all = store.listImages({ missing: false });
   const byPath = new Map(all.map((i) => [i.path, i]));
+  const missingAt = new Set(store.listImages({ missing: true }).map((i) => i.path));
   const byBase = new Map<string, ImageRow | null>();
   for (const i of all) {
     const base = i.path.slice(i.path.lastIndexOf('/') + 1);
@@ -140,7 +145,7 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
     const name = c.data.file_name.replace(/\\/g, '/').replace(/^\.\//, '');
     const img = byPath.get(name) ?? byBase.get(name.slice(name.lastIndexOf('/') + 1)) ?? undefined;
     let reason: string | null = null;
-    if (!img) reason = `no image "${c.data.file_name}" in the project (index the folder first)`;
+    if (!img) reason = unmatched(store, name, missingAt);
     else if (img.status === 'error') reason = `image "${img.path}" could not be read: ${img.error}`;
     else if (img.width !== c.data.width || img.height !== c.data.height)
       reason = `size ${c.data.width}×${c.data.height} in the file but ${img.width}×${img.height} on disk`;
@@ -213,7 +218,10 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
     });
   }
 
-  store.transaction(() => {
+  // A file whose every annotation was skipped changes nothing, not even the categories (a file of categories alone
+  // still creates them: that is how a label set is shared).
+  const nothing = rows.length === 0 && top.data.annotations.length > 0;
+  if (!nothing) store.transaction(() => {
     for (const { target } of byName.values()) {
       if (!target.create) continue;
       const c = target.create;
@@ -230,6 +238,14 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
   report.annotations = rows.length;
   report.images = touched.size;
   return report;
+}
+
+/** Why no project image matches `name`: only a file that is there but not indexed needs indexing. */
+function unmatched(store: ProjectStore, name: string, missingAt: Set<string>): string {
+  if (missingAt.has(name)) return `image "${name}" is missing (its file is gone; its masks are kept until it returns)`;
+  const file = join(store.folder, ...name.split('/'));
+  if (isInside(file, store.folder) && existsSync(file)) return `"${name}" is not indexed yet (index the folder first)`;
+  return `no image "${name}" in the project folder`;
 }
 
 function decodeSegmentation(seg: unknown, img: ImageRow): Rle {
