@@ -1,0 +1,14 @@
+// The golden case kinds the project implements, by the `kind` of a case's manifest.json. A new kind is one module
+// exporting a GoldenKind and one line here.
+import type { GoldenKind } from './compare';
+import { clipTextKind } from './clipText';
+import { clipTokenizerKind } from './clipTokenizer';
+import { unetKind } from './unet';
+import { vaeKind } from './vae';
+
+export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
+  unet: unetKind,
+  vae: vaeKind,
+  clip_text: clipTextKind,
+  clip_tokenizer: clipTokenizerKind,
+};
