@@ -1,106 +1,47 @@
-// The CLIP tokenizer against the openai/CLIP golden cases (tests/golden/tokenizer_F, see its README).
+// The CLIP tokenizer against the openai/CLIP golden cases (tests/golden/tokenizer_F, see its README), by the kind
+// module `npm run golden` runs (src/core/ml/golden/clipTokenizer.ts): every comparison exact.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipTokenizer, fixText, pythonHtmlUnescape } from '../../src/core/ml/tokenizer';
+import { withinTolerance } from '../../src/core/ml/golden/compare';
+import { BPE_FILE, clipTokenizerKind, readTokenizerGolden } from '../../src/core/ml/golden/clipTokenizer';
 
 const GOLDEN = resolve(__dirname, '../golden/tokenizer_F');
-const BPE_GZ = join(GOLDEN, 'bpe_simple_vocab_16e6.txt.gz');
-
-interface GoldenCase {
-  text: string;
-  cleaned: string;
-  bpe_ids: number[];
-  bpe_tokens: string[];
-  truncated: boolean;
-  bpe_ids_without_ftfy: number[];
-  ftfy_changes_ids: boolean;
-  decoded: string;
-  ids_77_openai_pad0: number[];
-  ids_77_sd_hf_pad_eot: number[];
-}
-const golden = JSON.parse(readFileSync(join(GOLDEN, 'tokenizer_golden.json'), 'utf8')) as {
-  sot: number;
-  eot: number;
-  vocab_size: number;
-  context_length: number;
-  strings: GoldenCase[];
-};
-
-/** Minimal safetensors reader for the I64 id tables (the real reader lives in ml/weights). */
-function readI64Tensor(path: string, name: string): { shape: number[]; data: number[] } {
-  const buf = readFileSync(path);
-  const headerLen = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8'));
-  const info = header[name] as { dtype: string; shape: number[]; data_offsets: [number, number] };
-  expect(info.dtype).toBe('I64');
-  const start = 8 + headerLen + info.data_offsets[0];
-  const n = (info.data_offsets[1] - info.data_offsets[0]) / 8;
-  const data = Array.from({ length: n }, (_, i) => Number(buf.readBigInt64LE(start + 8 * i)));
-  return { shape: info.shape, data };
-}
+const BPE_GZ = join(GOLDEN, BPE_FILE);
+const golden = readTokenizerGolden(GOLDEN);
 
 const tok = ClipTokenizer.fromBpeGz(BPE_GZ);
-const tokNoFtfy = ClipTokenizer.fromBpeGz(BPE_GZ, { ftfy: false });
-const texts = golden.strings.map((s) => s.text);
-const row = (a: ArrayLike<number>, r: number, n = 77) => Array.from(a).slice(r * n, (r + 1) * n);
 
 describe('ClipTokenizer from bpe_simple_vocab_16e6.txt.gz', () => {
-  it('has the CLIP vocabulary and special ids', () => {
+  it('matches openai on every golden string: cleaning, BPE with and without ftfy, decoding, 77-id rows, refusals, id tables', async () => {
+    const checks = await clipTokenizerKind.check(GOLDEN, { kind: 'clip_tokenizer' });
+    expect(checks.filter((c) => !withinTolerance(c))).toEqual([]);
+    expect(checks.map((c) => c.name)).toEqual([
+      'vocabulary', 'cleaned', 'bpe_tokens', 'bpe_ids', 'n_bpe', 'decoded', 'bpe_ids_without_ftfy', 'ftfy_changes_ids', 'truncated',
+      'ids_77_openai_pad0', 'ids_77_sd_hf_pad_eot', 'token_ids.safetensors/ids_77_openai_pad0', 'token_ids.safetensors/ids_77_sd_hf_pad_eot',
+      'token_ids.safetensors/ids_77_sd_hf_pad_eot_float32',
+    ]);
+    expect(checks.filter((c) => c.measure === 'mismatches' && c.name !== 'vocabulary').map((c) => c.total)).toEqual(Array(13).fill(35));
+  });
+
+  it('the golden strings reach the edges: ftfy repairs, exactly 75 and 76 ids, a truncated row', () => {
     expect(golden.strings).toHaveLength(35);
-    expect(tok.vocabSize).toBe(golden.vocab_size);
-    expect([tok.sot, tok.eot]).toEqual([golden.sot, golden.eot]);
-  });
-
-  describe.each(golden.strings.map((s, i) => [i, s] as const))('golden case %i', (_i, c) => {
-    it('cleans, encodes and decodes like openai (with ftfy)', () => {
-      expect(tok.clean(c.text)).toBe(c.cleaned);
-      expect(tok.encodeToTokens(c.text)).toEqual(c.bpe_tokens);
-      expect(tok.encode(c.text)).toEqual(c.bpe_ids);
-      expect(tok.decode(c.bpe_ids)).toBe(c.decoded);
-    });
-    it('encodes like openai without ftfy', () => {
-      expect(tokNoFtfy.encode(c.text)).toEqual(c.bpe_ids_without_ftfy);
-    });
-    it('tokenizes to 77 ids, openai (pad 0) and SD/HF (pad EOT)', () => {
-      expect(Array.from(tok.tokenize([c.text], { truncate: true }))).toEqual(c.ids_77_openai_pad0);
-      expect(Array.from(tok.tokenize(c.text, { truncate: true, pad: 'eot' }))).toEqual(c.ids_77_sd_hf_pad_eot);
-    });
-  });
-
-  it('the cases where ftfy matters really differ without it', () => {
-    const changed = golden.strings.filter((s) => s.ftfy_changes_ids);
-    expect(changed).toHaveLength(5);
-    for (const c of changed) expect(tokNoFtfy.encode(c.text)).not.toEqual(tok.encode(c.text));
-  });
-
-  it('batch tokenize equals token_ids.safetensors bit for bit', () => {
-    const file = join(GOLDEN, 'token_ids.safetensors');
-    const pad0 = readI64Tensor(file, 'ids_77_openai_pad0');
-    const padEot = readI64Tensor(file, 'ids_77_sd_hf_pad_eot');
-    expect(pad0.shape).toEqual([35, 77]);
-    const ids32 = tok.tokenize(texts, { truncate: true });
-    expect(ids32).toBeInstanceOf(Int32Array);
-    expect(Array.from(ids32)).toEqual(pad0.data);
-    const ids64 = tok.tokenizeInt64(texts, { truncate: true, pad: 'eot' });
-    expect(ids64).toBeInstanceOf(BigInt64Array);
-    expect(Array.from(ids64, Number)).toEqual(padEot.data);
-    expect(row(ids32, 27)[76]).toBe(golden.eot); // truncated row keeps EOT last
-  });
-
-  it('refuses over-long text without truncate, as openai raises', () => {
-    for (const c of golden.strings) {
-      if (c.truncated) {
-        expect(() => tok.tokenize([c.text])).toThrow(/is too long for context length 77/);
-      } else {
-        expect(row(tok.tokenize([c.text]), 0)).toEqual(c.ids_77_openai_pad0);
-      }
-    }
-    // exactly 75 BPE ids + SOT + EOT fit; 76 do not
+    expect(golden.strings.filter((s) => s.ftfy_changes_ids)).toHaveLength(5);
     expect(golden.strings[33]!.bpe_ids).toHaveLength(75);
     expect(golden.strings[34]!.bpe_ids).toHaveLength(76);
+    expect(golden.strings[27]!.truncated).toBe(true);
+  });
+
+  it('tokenizes to int32 rows, or int64 for ONNX text encoders, and keeps EOT last when truncating', () => {
+    const texts = golden.strings.map((s) => s.text);
+    const ids32 = tok.tokenize(texts, { truncate: true });
+    expect(ids32).toBeInstanceOf(Int32Array);
+    expect(tok.tokenizeInt64(texts, { truncate: true, pad: 'eot' })).toBeInstanceOf(BigInt64Array);
+    expect(ids32[27 * 77 + 76]).toBe(golden.eot);
+    // exactly 75 BPE ids + SOT + EOT fit; 76 do not
     expect(() => tok.tokenize(golden.strings[34]!.text, { contextLength: 77 })).toThrow(/too long/);
   });
 

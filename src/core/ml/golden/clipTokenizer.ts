@@ -32,9 +32,17 @@ export const readTokenizerGolden = (dir: string): TokenizerGolden => readJsonAs(
 
 /** A value as it appears in a mismatch report, cut short. */
 const show = (v: unknown) => {
-  const s = JSON.stringify(v);
+  const s = JSON.stringify(v) ?? String(v);
   return s.length > 100 ? `${s.slice(0, 100)}…` : s;
 };
+
+/** How our value differs from the reference: for lists, where they first differ. */
+function difference(got: unknown, want: unknown): string {
+  if (!Array.isArray(got) || !Array.isArray(want)) return `${show(got)}, reference ${show(want)}`;
+  const at = Array.from({ length: Math.max(got.length, want.length) }, (_, i) => i).find((i) => !isDeepStrictEqual(got[i], want[i]))!;
+  const lengths = got.length === want.length ? '' : ` (${got.length} entries, reference ${want.length})`;
+  return `entry ${at} is ${show(got[at])}, reference ${show(want[at])}${lengths}`;
+}
 
 export const clipTokenizerKind: GoldenKind = {
   title: 'openai/CLIP BPE tokenizer',
@@ -48,7 +56,7 @@ export const clipTokenizerKind: GoldenKind = {
     const each = <K extends keyof GoldenString>(field: K, ours: (s: GoldenString) => unknown, name: string = field) =>
       exactCheck(name, strings, (s, i) => {
         const got = ours(s);
-        return isDeepStrictEqual(got, s[field]) ? undefined : `string ${i} ${show(s.text)}: ${show(got)}, reference ${show(s[field])}`;
+        return isDeepStrictEqual(got, s[field]) ? undefined : `string ${i} ${show(s.text)}: ${difference(got, s[field])}`;
       });
     /** openai refuses an over-long text unless told to truncate: the error message, or the row. */
     const untruncated = (text: string): unknown => {
@@ -71,7 +79,7 @@ export const clipTokenizerKind: GoldenKind = {
       exactCheck('truncated', strings, (s, i) => {
         const got = untruncated(s.text);
         const ok = s.truncated ? typeof got === 'string' && got.endsWith(`is too long for context length ${contextLength}`) : isDeepStrictEqual(got, s.ids_77_openai_pad0);
-        return ok ? undefined : `string ${i} ${show(s.text)} without truncation: ${show(got)}, reference ${s.truncated ? 'refused as too long' : show(s.ids_77_openai_pad0)}`;
+        return ok ? undefined : `string ${i} ${show(s.text)} without truncation: ${s.truncated ? `${show(got)}, reference refused as too long` : difference(got, s.ids_77_openai_pad0)}`;
       }),
       each('ids_77_openai_pad0', (s) => Array.from(tok.tokenize([s.text], { contextLength, truncate: true }))),
       each('ids_77_sd_hf_pad_eot', (s) => Array.from(tok.tokenize(s.text, { contextLength, truncate: true, pad: 'eot' }))),
@@ -83,7 +91,7 @@ export const clipTokenizerKind: GoldenKind = {
       const want = table.file.readRaw(name).data as ArrayLike<number | bigint>;
       const n = table.file.info(name).shape[1]!;
       const row = (a: ArrayLike<number | bigint>, r: number) => Array.from({ length: n }, (_, j) => Number(a[r * n + j]!));
-      table.add(exactCheck(`token_ids.safetensors/${name}`, texts, (_, r) => (isDeepStrictEqual(row(got, r), row(want, r)) ? undefined : `row ${r}: ${show(row(got, r))}, reference ${show(row(want, r))}`)), name);
+      table.add(exactCheck(`token_ids.safetensors/${name}`, texts, (_, r) => (isDeepStrictEqual(row(got, r), row(want, r)) ? undefined : `row ${r}: ${difference(row(got, r), row(want, r))}`)), name);
     };
     const ids32 = tok.tokenize(texts, { contextLength, truncate: true });
     const ids64 = tok.tokenizeInt64(texts, { contextLength, truncate: true, pad: 'eot' });
