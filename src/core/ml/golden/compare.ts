@@ -126,7 +126,7 @@ export function readJsonObject(path: string): Record<string, unknown> {
   try {
     v = parseJson(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+    throw new Error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${path} is not a JSON object`);
   return v as Record<string, unknown>;
