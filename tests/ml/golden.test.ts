@@ -61,7 +61,7 @@ describe('npm run golden', () => {
     expect(r.stdout).toMatch(/^clip_D \(clip_text: transformers CLIPTextModel\): FAILED \(1 of 13 outputs above tolerance\)/);
     expect(r.stdout).toMatch(/^ {2}FAIL last_hidden_state: max \|error\| 1e-3 \(tolerance 1e-4\)$/m);
     expect(r.stdout).toMatch(/^ {2}ok {3}pooler_output: max \|error\| \S+ \(tolerance 1e-4\)$/m);
-    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('0 passed, 1 failed, 0 not implemented yet');
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('golden: 0 cases passed, 1 case failed, 0 not implemented yet');
   });
 
   it('passes a case moved by less than its tolerance; --json gives every output with its error and tolerance', async () => {
@@ -99,7 +99,7 @@ describe('npm run golden', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^clip_D \(clip_text: transformers CLIPTextModel\): passed \(13 outputs\) in \d+\.\d s$/m);
     expect(r.out).toMatch(/^later_Z: not implemented yet \(kind later_kind\)$/m);
-    expect(r.out.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed, 1 not implemented yet');
+    expect(r.out.trimEnd().split('\n').at(-1)).toBe('golden: 1 case passed, 0 cases failed, 1 not implemented yet');
     // Named on its own, a case that cannot be checked is a failure.
     const alone = await run(join(root, 'later_Z'));
     expect(alone.code).toBe(1);
@@ -125,7 +125,7 @@ describe('npm run golden', () => {
       `no_kind: FAILED: ${join(noKind, 'manifest.json')} has no "kind"`,
       'no_manifest: FAILED: no manifest.json: not a golden case folder',
       `not_json: FAILED: cannot read ${join(notJson, 'manifest.json')}: not valid JSON (at character 16)`,
-      '0 passed, 4 failed, 0 not implemented yet',
+      'golden: 0 cases passed, 4 cases failed, 0 not implemented yet',
       '',
     ]);
   });

@@ -68,6 +68,8 @@ function casesUnder(root: string): string[] {
   return dirs;
 }
 
+const caseCount = (n: number) => `${n} ${n === 1 ? 'case' : 'cases'}`;
+
 /** Two significant digits: 5.7e-6, 1e-4. */
 const num = (x: number) => (x === 0 ? '0' : Number(x.toExponential(1)).toExponential());
 
@@ -116,7 +118,8 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       if (summary.failed || (o.all === undefined && summary.notImplemented)) code = EXIT.failed;
       // JSON has no Infinity: an error that is not a number comes out as null (the check's detail says why).
       if (o.json) io.out.write(`${JSON.stringify({ ...summary, cases: reports }, null, 2)}\n`);
-      else io.out.write(`${summary.passed} passed, ${summary.failed} failed, ${summary.notImplemented} not implemented yet\n`);
+      // Worded apart from the test suite's "N passed, N failed" line, which CI reads from the same log.
+      else io.out.write(`golden: ${caseCount(summary.passed)} passed, ${caseCount(summary.failed)} failed, ${summary.notImplemented} not implemented yet\n`);
     });
   try {
     await program.parseAsync(argv, { from: 'user' });
