@@ -5,4 +5,6 @@ const { register } = await import('tsx/esm/api');
 
 register();
 const { main } = await import('../src/core/ml/golden/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+// npm runs scripts in the package root: folders are named from where `npm run golden` was typed.
+const cwd = process.env.npm_lifecycle_event === 'golden' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd();
+process.exitCode = await main(process.argv.slice(2), undefined, cwd);

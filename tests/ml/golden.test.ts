@@ -51,11 +51,13 @@ afterAll(() => dir.cleanup());
 
 describe('npm run golden', () => {
   it('fails with exit 1 when one reference output is moved past its tolerance, naming it and its error', () => {
-    const off = clipCase(join(dir.path, 'off', 'clip_D'), nudge(1e-3));
+    clipCase(join(dir.path, 'off', 'clip_D'), nudge(1e-3));
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts['golden']).toBe('node scripts/golden.mjs');
-    // The command npm runs, in its own process: no build step, tsx loads the TypeScript.
-    const r = spawnSync(join(REPO_ROOT, 'node_modules', '.bin', 'node'), [join(REPO_ROOT, 'scripts', 'golden.mjs'), off], { encoding: 'utf8', cwd: REPO_ROOT });
+    // The command npm runs, in its own process (no build step, tsx loads the TypeScript), as npm starts it: in the
+    // package root, with the folder named from where `npm run golden` was typed.
+    const env = { ...process.env, npm_lifecycle_event: 'golden', INIT_CWD: dir.path };
+    const r = spawnSync(join(REPO_ROOT, 'node_modules', '.bin', 'node'), [join(REPO_ROOT, 'scripts', 'golden.mjs'), join('off', 'clip_D')], { encoding: 'utf8', cwd: REPO_ROOT, env });
     expect(r.status).toBe(1);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^clip_D \(clip_text: transformers CLIPTextModel\): FAILED \(1 of 13 outputs above tolerance\)/);

@@ -8,9 +8,9 @@ import { basename, join, resolve } from 'node:path';
 import { readJsonObject, withinTolerance, type CaseManifest, type OutputCheck } from './compare';
 import { GOLDEN_KINDS } from './registry';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-export interface CaseReport {
+interface CaseReport {
   case: string;
   dir: string;
   kind: string | null;
@@ -24,7 +24,7 @@ export interface CaseReport {
 class UsageError extends Error {}
 
 /** Reads the case's manifest, runs its kind and sums up; never throws. */
-export async function checkCase(dir: string): Promise<CaseReport> {
+async function checkCase(dir: string): Promise<CaseReport> {
   const report = { case: basename(dir), dir, kind: null, checks: [] };
   const manifestPath = join(dir, 'manifest.json');
   if (!existsSync(manifestPath)) return { ...report, status: 'failed', message: 'no manifest.json: not a golden case folder' };
@@ -91,7 +91,8 @@ function caseLines(r: CaseReport): string[] {
   return [`${head}: ${verdict} in ${r.seconds!.toFixed(1)} s`, ...r.checks.map(checkLine)];
 }
 
-export async function main(argv: string[], io = { out: process.stdout, err: process.stderr }): Promise<number> {
+/** `cwd`: where relative folders are resolved from. */
+export async function main(argv: string[], io = { out: process.stdout, err: process.stderr }, cwd = process.cwd()): Promise<number> {
   let code: number = EXIT.ok;
   const program = new Command('golden')
     .description('check the project against the reference implementations\' golden cases')
@@ -104,7 +105,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .action(async (cases: string[], o: { all?: string; json?: boolean }) => {
       if (o.all !== undefined && cases.length) throw new UsageError('give case folders or --all <root>, not both');
       if (o.all === undefined && !cases.length) throw new UsageError('give case folders, or --all <golden root>');
-      const dirs = o.all !== undefined ? casesUnder(resolve(o.all)) : cases.map((c) => resolve(c));
+      const dirs = o.all !== undefined ? casesUnder(resolve(cwd, o.all)) : cases.map((c) => resolve(cwd, c));
       for (const d of dirs) if (!isDir(d)) throw new UsageError(`case folder not found: ${d}`);
       const reports: CaseReport[] = [];
       for (const d of dirs) {
