@@ -269,10 +269,11 @@ export class Backend {
       this.emit('project.changed', { what: 'annotations' });
       return toCategory(c);
     },
+    'categories.counts': () => this.need().categoryCounts(),
     'categories.delete': ({ id }) => {
-      const deleted = this.need().deleteCategory(id) > 0;
-      if (deleted) this.emit('project.changed', { what: 'categories' });
-      return { deleted };
+      this.need().deleteCategory(id); // not-found for an unknown id; a category no mask uses is deleted all the same
+      this.emit('project.changed', { what: 'categories' });
+      return { deleted: true };
     },
     'annotations.list': ({ imageId }) => {
       this.image(imageId);
