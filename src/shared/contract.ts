@@ -240,6 +240,9 @@ export const methods = {
       .strict(),
     output: Category,
   },
+  /** How many masks, on how many images, each category has: what deleting it leaves unassigned. */
+  'categories.counts': { input: none, output: z.array(z.object({ id: Id, annotations: z.number(), images: z.number() })) },
+  /** Deletes a category; its masks become unassigned (not undoable). */
   'categories.delete': { input: z.object({ id: Id }).strict(), output: z.object({ deleted: z.boolean() }) },
   /** Moves every annotation of `from` to `into`, then deletes `from`. */
   'categories.merge': { input: z.object({ from: Id, into: Id }).strict(), output: Category },

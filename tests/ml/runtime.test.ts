@@ -47,11 +47,11 @@ const x2 = () => ({ data: Float32Array.from([1, 0, 0, 0, 0, 1, 2, 0]), dims: [2,
 const Y2 = [0, 10, 5, 35];
 
 describe('execution providers', () => {
-  it('defaults to CUDA -> DirectML -> CoreML -> CPU filtered to this build; env and option force a list', () => {
+  it('defaults to CUDA -> DirectML -> CoreML -> CPU filtered to what this machine has; env and option force a list', () => {
     const def = requestedProviders(undefined, {});
     expect(def.at(-1)).toBe('cpu');
     expect(def.filter((x) => ['cuda', 'dml', 'coreml', 'cpu'].includes(x))).toEqual(def);
-    if (process.platform === 'linux') expect(def).toEqual(['cuda', 'cpu']);
+    if (process.platform === 'linux') expect(def).toEqual(['cpu']); // CUDA's libraries are not installed here
     expect(requestedProviders(undefined, { [PROVIDERS_ENV]: ' CPU ' })).toEqual(['cpu']);
     expect(requestedProviders(['dml', 'cpu'], { [PROVIDERS_ENV]: 'cpu' })).toEqual(['dml', 'cpu']);
   });
@@ -87,6 +87,18 @@ describe('execution providers', () => {
     }
     await m.dispose();
   });
+
+  it('a provider whose libraries this machine lacks is not expected, so CPU is no fallback; asked for by name, it is', () => {
+    // This machine's onnxruntime-node lists CUDA, but its provider libraries are not installed (install script skipped).
+    expect(staticProviderProblem('cuda')).not.toBeNull();
+    expect(requestedProviders(undefined, {})).not.toContain('cuda');
+    if (process.platform === 'linux') expect(expectedProviderStatus()).toEqual({ requested: ['cpu'], active: 'cpu', fallbacks: [] });
+    expect(expectedProviderStatus(['cuda', 'cpu'])).toEqual({
+      requested: ['cuda', 'cpu'],
+      active: 'cpu',
+      fallbacks: [{ provider: 'cuda', reason: expect.stringMatching(/CUDA (provider library not found|is not available)/) }],
+    });
+  });
 });
 
 describe('runtime status: what the sessions got', () => {
@@ -94,7 +106,7 @@ describe('runtime status: what the sessions got', () => {
     const m = new SessionManager({ providers: ['cpu'] });
     await m.register('mm', p('mm.onnx'));
     expect(m.providerStatus()).toBeNull();
-    expect(runtimeStatus(m)).toEqual(expectedProviderStatus()); // this machine's default: CUDA requested, not installed
+    expect(runtimeStatus(m)).toEqual(expectedProviderStatus()); // this machine's default
     expect(runtimeStatus(null)).toEqual(expectedProviderStatus());
     await m.run('mm', { x: x2() });
     expect(runtimeStatus(m)).toEqual({ requested: ['cpu'], active: 'cpu', fallbacks: [] });
@@ -122,13 +134,13 @@ describe('runtime status: what the sessions got', () => {
     const status = () => backend.dispatch('runtime.status', {});
     try {
       expect(await status()).toEqual(expectedProviderStatus());
-      // The shared worker starts under a CPU-only list; the expectation (unset: CUDA first) then differs from it.
+      // The shared worker starts under a CPU-only list; the expectation (then CoreML first) differs from it.
       process.env[PROVIDERS_ENV] = 'cpu';
       const host = sharedInferenceHost();
       await host.register('mm', p('mm.onnx'));
       await host.run('mm', { x: x2() });
-      delete process.env[PROVIDERS_ENV];
-      expect(expectedProviderStatus().requested).toContain('cuda');
+      process.env[PROVIDERS_ENV] = 'coreml,cpu';
+      expect(expectedProviderStatus().requested).toEqual(['coreml', 'cpu']);
       expect(await status()).toEqual({ requested: ['cpu'], active: 'cpu', fallbacks: [] });
     } finally {
       delete process.env[PROVIDERS_ENV];

@@ -1,5 +1,7 @@
 // The back end behind the contract: validates every payload, runs the method against the open project,
 // and pushes events. Electron IPC and the web server both call `dispatch`; neither holds logic of its own.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import {
   methods,
@@ -88,7 +90,7 @@ export class Backend {
   openProject(folder: string): ProjectInfo {
     let store: ProjectStore;
     try {
-      store = ProjectStore.open(folder);
+      store = ProjectStore.open(expandHome(folder));
     } catch (e) {
       if (e instanceof ProjectOpenError) throw new ApiError('project_refused', e.message);
       throw e;
@@ -267,10 +269,11 @@ export class Backend {
       this.emit('project.changed', { what: 'annotations' });
       return toCategory(c);
     },
+    'categories.counts': () => this.need().categoryCounts(),
     'categories.delete': ({ id }) => {
-      const deleted = this.need().deleteCategory(id) > 0;
-      if (deleted) this.emit('project.changed', { what: 'categories' });
-      return { deleted };
+      this.need().deleteCategory(id); // not-found for an unknown id; a category no mask uses is deleted all the same
+      this.emit('project.changed', { what: 'categories' });
+      return { deleted: true };
     },
     'annotations.list': ({ imageId }) => {
       this.image(imageId);
@@ -381,6 +384,11 @@ async function diffsegCall<T>(fn: () => Promise<T>): Promise<T> {
     if (e instanceof RangeError) throw new ApiError('bad_request', e.message);
     throw e;
   }
+}
+
+/** A typed `~` or `~/…` is the home folder, as in a shell (`~name` is left alone: another user's home is not ours to guess). */
+function expandHome(folder: string): string {
+  return /^~(?=$|[\\/])/.test(folder) ? join(homedir(), folder.slice(1)) : folder;
 }
 
 function rleOf(a: AnnotationRow): Rle {

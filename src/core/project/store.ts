@@ -251,6 +251,14 @@ export class ProjectStore {
     });
   }
 
+  /** Every category with how many annotations it has and on how many images, in id order. */
+  categoryCounts(): Array<{ id: number; annotations: number; images: number }> {
+    return this.sql(
+      `SELECT c.id, count(a.id) AS annotations, count(DISTINCT a.image_id) AS images
+       FROM categories c LEFT JOIN annotations a ON a.category_id = c.id GROUP BY c.id ORDER BY c.id`,
+    ).all() as Array<{ id: number; annotations: number; images: number }>;
+  }
+
   /** Deletes a category; its annotations become unassigned. Returns how many were unassigned. */
   deleteCategory(id: number): number {
     return this.transaction(() => {

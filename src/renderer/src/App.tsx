@@ -6,12 +6,16 @@ import { ProjectView } from './components/ProjectView';
 
 export function App() {
   const [project, setProject] = useState<ProjectInfo | null | undefined>(undefined);
+  const [shell, setShell] = useState<'electron' | 'web'>('web');
   const [error, setError] = useState<string | null>(null);
 
   const refresh = useCallback(() => {
     client
       .call('app.info', {})
-      .then((info) => setProject(info.project))
+      .then((info) => {
+        setProject(info.project);
+        setShell(info.shell);
+      })
       .catch((e: Error) => setError(e.message));
   }, []);
 
@@ -22,6 +26,6 @@ export function App() {
 
   if (error) return <div className="fatal">Cannot reach the DiffLabel back end: {error}</div>;
   if (project === undefined) return <div className="loading">Loading…</div>;
-  if (project === null) return <OpenFolder onOpened={setProject} />;
+  if (project === null) return <OpenFolder onOpened={setProject} web={shell === 'web'} />;
   return <ProjectView project={project} onOpenOther={() => setProject(null)} />;
 }

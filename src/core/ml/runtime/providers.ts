@@ -20,13 +20,17 @@ export function buildBackends(): Map<string, { bundled: boolean }> {
   return new Map(ort.listSupportedBackends().map((b) => [b.name, { bundled: b.bundled }]));
 }
 
-/** The provider list to try: explicit option, else the env variable, else the default order this build supports. */
+/**
+ * The provider list to try: explicit option, else the env variable, else the default order limited to the providers
+ * this machine has the libraries for. A provider whose libraries were never installed (CUDA, by default on Linux) is
+ * not expected, so running on CPU without it is no fallback; named explicitly, it is tried and its absence reported.
+ */
 export function requestedProviders(explicit?: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
   const fromEnv = env[PROVIDERS_ENV]?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   const list = explicit?.length ? [...explicit] : fromEnv?.length ? fromEnv : null;
   if (list) return list;
   const backends = buildBackends();
-  return PROVIDER_ORDER.filter((p) => backends.has(p));
+  return PROVIDER_ORDER.filter((p) => staticProviderProblem(p, backends) === null);
 }
 
 function bindingDir(): string {

@@ -37,9 +37,10 @@ export const SHORTCUTS: { keys: string; action: string }[] = [
   { keys: 'F', action: 'Fit the image' },
   { keys: '0', action: 'Zoom 1:1' },
   { keys: 'H', action: 'Show / hide all masks' },
-  { keys: '→  .', action: 'Next image' },
-  { keys: '←  ,', action: 'Previous image' },
-  { keys: 'D', action: 'Mark the image done and go to the next' },
+  { keys: '→  .', action: 'Next image in the strip\'s filter (skips broken files; stops at the last)' },
+  { keys: '←  ,', action: 'Previous image (skips broken files; stops at the first)' },
+  { keys: 'D', action: 'Mark the image done and go to the next; after the last, back to the first' },
+  { keys: 'Esc in a text box or list', action: 'Give the keyboard back to these shortcuts' },
   { keys: 'Ctrl+E', action: 'Export COCO' },
   { keys: '?', action: 'This help' },
 ];

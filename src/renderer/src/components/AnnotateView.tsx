@@ -1,6 +1,6 @@
 // The labeler's workplace: image strip | canvas | categories and masks, with the toolbar above and the
 // status bar below. Owns the tool state and the keyboard; every edit goes through the editor (autosave).
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { Category, Image } from '../../../shared/contract';
 import { fillHoles, fromCompressedString, rleEquals, toCocoRle } from '../../../core/masks';
 import { TOOLS, type Tool } from '../canvas/tools';
@@ -45,8 +45,11 @@ export function AnnotateView({
   const [locked, setLocked] = useState<Set<number>>(new Set());
   const [masksVisible, setMasksVisible] = useState(true);
   const [dialog, setDialog] = useState<'help' | 'export' | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
-  const index = useRef<number | null>(null);
+  const [place, setPlace] = useState<{ index: number | null; total: number } | null>(null);
+  // One toast at a time: a new message replaces it, and the next key press or click dismisses it.
+  const [toast, setToast] = useState<{ text: string; seq: number } | null>(null);
+  const toastSeq = useRef(0);
+  const setMessage = useCallback((text: string) => setToast({ text, seq: ++toastSeq.current }), []);
   const polygons = useRef<PolygonMemory>(new Map()).current;
   const canvas = useRef<CanvasHandle>(null);
   const editor = useImageAnnotations(imageId);
@@ -70,22 +73,28 @@ export function AnnotateView({
       setCurrentCategory((c) => (c === undefined || (c !== null && !list.some((x) => x.id === c)) ? (list[0]?.id ?? null) : c));
     });
   }, []);
+  const reloadMasks = useRef(editor.reload);
+  reloadMasks.current = editor.reload;
   useEffect(() => {
     loadCategories();
-    return client.on('project.changed', (e) => (e.what === 'categories' || e.what === 'project') && loadCategories());
+    return client.on('project.changed', (e) => {
+      if (e.what !== 'categories' && e.what !== 'project') return;
+      loadCategories();
+      // Deleting or merging a category changes the category of masks, this image's too.
+      if (e.what === 'categories') reloadMasks.current();
+    });
   }, [loadCategories]);
 
   useEffect(() => {
-    if (editor.error) setMessage(editor.error);
-  }, [editor.error]);
+    if (!editor.error) return;
+    setMessage(editor.error);
+    editor.clearError(); // so that the same failure again shows again
+  }, [editor.error]); // eslint-disable-line react-hooks/exhaustive-deps
   useEffect(() => {
-    if (!message) return;
-    const t = setTimeout(() => {
-      setMessage(null);
-      editor.clearError();
-    }, 4000);
+    if (!toast) return;
+    const t = setTimeout(() => setToast(null), 4000);
     return () => clearTimeout(t);
-  }, [message]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [toast]);
 
   // Points belong to the click tool: leaving it drops them.
   useEffect(() => {
@@ -108,28 +117,112 @@ export function AnnotateView({
   }, [editor.annotations]);
 
   // ---- navigation ---------------------------------------------------------------------------------
-  const listArgs = { status: filter.status, missing: filter.missing, search: filter.search || undefined };
-  const locate = async (): Promise<number | null> => {
-    if (index.current !== null) return index.current;
-    return (index.current = (await client.call('images.position', { id: imageId, ...listArgs })).index);
+  // Next/previous/done are queued, each step starting where the one before arrived, so ten quick → move ten images.
+  // `here` is the image the queue has reached: while steps run it is ahead of the rendered `imageId`.
+  const here = useRef(imageId);
+  const steps = useRef<{ queue: Promise<void>; pending: number; waiting: { delta: number } | null }>({ queue: Promise.resolve(), pending: 0, waiting: null });
+  useLayoutEffect(() => {
+    // Opened from elsewhere (back/forward, a link): navigation goes on from there. A render of an image the queue
+    // opened on its way happens while the queue still runs and changes nothing.
+    if (steps.current.pending === 0) here.current = imageId;
+  }, [imageId]);
+  const latest = useRef({ filter, imageId, annotations: editor.annotations });
+  latest.current = { filter, imageId, annotations: editor.annotations };
+  const listArgs = (f: StripFilter) => ({ status: f.status, missing: f.missing, search: f.search || undefined });
+  useEffect(() => {
+    let live = true;
+    client.call('images.position', { id: imageId, ...listArgs(filter) }).then(
+      (p) => live && setPlace(p),
+      () => live && setPlace(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [imageId, filter.status, filter.missing, filter.search, version]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const open = (id: number) => {
+    here.current = id;
+    onOpenImage(id);
   };
-  const go = async (delta: number, afterRemoval = false) => {
-    const at = await locate();
-    // When the current image just left the filtered list (marked done), the next one took its place.
-    const target = at === null ? 0 : afterRemoval ? at + (delta > 0 ? 0 : delta) : at + delta;
-    if (target < 0) return setMessage('This is the first image');
-    const r = await client.call('images.list', { ...listArgs, offset: target, limit: 1 });
-    const next = r.items[0];
-    if (!next) return setMessage('This is the last image');
-    index.current = target;
-    onOpenImage(next.id);
+  /** Runs `step` after every earlier one; what it returns is shown as a message. */
+  const enqueue = (step: () => Promise<string | void>) => {
+    const s = steps.current;
+    s.waiting = null; // a later press must not join a move queued before this step
+    s.pending++;
+    s.queue = s.queue
+      .then(step)
+      .then(
+        (note) => void (note && setMessage(note)),
+        (e: Error) => setMessage(e.message),
+      )
+      .finally(() => s.pending--);
   };
-  const markDone = async () => {
-    if (!image) return;
-    const done = image.status === 'done';
-    await client.call('images.setStatus', { id: image.id, status: done ? 'in_progress' : 'done' }).then(setImage, (e: Error) => setMessage(e.message));
-    if (!done) await go(1, filter.status !== undefined && filter.status !== 'done');
+  /**
+   * The `count`-th image from index `from` on, in direction `dir`, that can be opened (a broken file has nothing to
+   * label); with fewer before the end of the filter, the last of them and `short`; null when there is none.
+   */
+  const openable = async (from: number, dir: 1 | -1, count = 1): Promise<{ id: number; index: number; short: boolean } | null> => {
+    const args = listArgs(latest.current.filter);
+    let last: { id: number; index: number } | null = null;
+    let left = count;
+    for (let at = from; at >= 0; ) {
+      const offset = dir > 0 ? at : Math.max(0, at - SCAN + 1);
+      const { items } = await client.call('images.list', { ...args, offset, limit: dir > 0 ? SCAN : at - offset + 1 });
+      const seen = dir > 0 ? items : [...items].reverse();
+      for (const [k, img] of seen.entries()) {
+        if (img.status === 'error') continue;
+        last = { id: img.id, index: at + dir * k };
+        if (--left === 0) return { ...last, short: false };
+      }
+      if (dir > 0 && items.length < SCAN) break;
+      at = dir > 0 ? at + SCAN : offset - 1;
+    }
+    return last && { ...last, short: true };
   };
+  const position = (id: number) => client.call('images.position', { id, ...listArgs(latest.current.filter) });
+  /** → and ←: the next readable image in the filter; they stop at either end (D wraps, they do not). */
+  const go = (dir: 1 | -1) => {
+    const s = steps.current;
+    // Presses the same way while the move before them still waits join it: one jump over as many images.
+    if (s.waiting && Math.sign(s.waiting.delta) === dir) return void (s.waiting.delta += dir);
+    const move = { delta: dir };
+    enqueue(async () => {
+      if (s.waiting === move) s.waiting = null;
+      const { index } = await position(here.current);
+      // Not in the filter (searched away, status changed elsewhere): start at the filter's first image.
+      const next = index === null ? await openable(0, 1) : await openable(index + dir, dir, Math.abs(move.delta));
+      if (next) open(next.id);
+      if (!next || next.short) return dir > 0 ? 'This is the last image' : 'This is the first image';
+    });
+    s.waiting = move;
+  };
+  /** D: done and on to the next readable image; past the last, back to the first. On a done image: back to in progress. */
+  const markDone = () =>
+    enqueue(async () => {
+      const id = here.current;
+      const img = await client.call('images.get', { id });
+      if (img.status === 'error') return 'This file cannot be read: there is nothing to mark done';
+      const shown = (next: Image) => latest.current.imageId === id && setImage(next);
+      if (img.status === 'done') return void shown(await client.call('images.setStatus', { id, status: 'in_progress' }));
+      const masks = latest.current.imageId === id ? latest.current.annotations : img.annotations ? await client.call('annotations.list', { imageId: id }) : [];
+      const unassigned = masks.filter((a) => a.categoryId === null).length;
+      const before = await position(id);
+      shown(await client.call('images.setStatus', { id, status: 'done' }));
+      const after = await position(id);
+      // Done, the image may have left the filter ("Unlabeled"): then the one that took its place is next.
+      const from = after.index !== null ? after.index + 1 : (before.index ?? 0);
+      const ahead = await openable(from, 1);
+      const next = ahead ?? (from > 0 ? await openable(0, 1) : null);
+      const notes = [
+        unassigned > 0 && `${img.path} done, but ${unassigned === 1 ? '1 mask has' : `${unassigned} masks have`} no category: export leaves ${unassigned === 1 ? 'it' : 'them'} out`,
+      ];
+      if (!next || next.id === id) notes.push(after.total === 0 ? 'Every image in this filter is done' : 'No other image in this filter');
+      else {
+        if (!ahead) notes.push('That was the last image: back to the first image');
+        open(next.id);
+      }
+      return notes.filter(Boolean).join(' · ');
+    });
 
   // ---- actions on the selection -----------------------------------------------------------------------
   const ann = (id: number) => editor.annotations.find((a) => a.id === id);
@@ -189,8 +282,16 @@ export function AnnotateView({
   // ---- keyboard -------------------------------------------------------------------------------------
   const keyHandler = useRef<(e: KeyboardEvent) => void>(() => {});
   keyHandler.current = (e: KeyboardEvent) => {
+    setToast(null);
     const t = e.target as HTMLElement;
-    if (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT') return;
+    if (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT') {
+      // Esc hands the keyboard back to the shortcuts; preventing the default keeps a search box's text.
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        t.blur();
+      }
+      return;
+    }
     const ctrl = e.ctrlKey || e.metaKey;
     const k = e.key;
     if (dialog) {
@@ -223,8 +324,8 @@ export function AnnotateView({
     } else if (k === '0') canvas.current?.oneToOne();
     else if (k === '+' || k === '=') canvas.current?.zoomBy(1.25);
     else if (k === '-' || k === '_') canvas.current?.zoomBy(0.8);
-    else if (k === 'ArrowRight' || k === '.') void go(1);
-    else if (k === 'ArrowLeft' || k === ',') void go(-1);
+    else if (k === 'ArrowRight' || k === '.') go(1);
+    else if (k === 'ArrowLeft' || k === ',') go(-1);
     else {
       const lower = k.toLowerCase();
       const toolHit = TOOLS.find((x) => x.key.toLowerCase() === lower);
@@ -234,7 +335,7 @@ export function AnnotateView({
       else if (lower === 'm') actions.merge();
       else if (lower === 'x') actions.split();
       else if (lower === 'h') setMasksVisible((v) => !v);
-      else if (lower === 'd') void markDone();
+      else if (lower === 'd') markDone();
       else handled = false;
     }
     if (handled) e.preventDefault();
@@ -253,7 +354,12 @@ export function AnnotateView({
   };
 
   return (
-    <div className="annotate">
+    <div
+      className="annotate"
+      onPointerDownCapture={() => setToast(null)}
+      // A select hands the keyboard back to the shortcuts once a choice is made.
+      onChange={(e) => e.target instanceof HTMLSelectElement && e.target.blur()}
+    >
       <header className="toolbar">
         <button onClick={onBack} title="Back to the image grid" data-testid="back-to-grid">
           ▦
@@ -301,32 +407,34 @@ export function AnnotateView({
             ↷
           </button>
         </div>
+        <span className="image-name" title={image?.path} data-testid="image-name">
+          <bdi dir="ltr">{image?.id === imageId ? image.path : ''}</bdi>
+        </span>
         <div className="tool-group">
-          <button onClick={() => canvas.current?.fit()} title="Fit (F)">
-            Fit
+          <button onClick={() => go(-1)} title="Previous image (←)">
+            ‹
           </button>
-          <button onClick={() => canvas.current?.oneToOne()} title="1:1 (0)">
-            1:1
-          </button>
-          <button onClick={() => setMasksVisible((v) => !v)} className={masksVisible ? '' : 'active'} title="Show / hide masks (H)">
-            Masks
+          <span className="image-position" title="Place in the strip's filter (– : the filter leaves this image out)" data-testid="image-position">
+            {place ? `${place.index === null ? '–' : place.index + 1} / ${place.total}` : ''}
+          </span>
+          <button onClick={() => go(1)} title="Next image (→)">
+            ›
           </button>
         </div>
-        <span className="spacer" />
-        <button onClick={() => void go(-1)} title="Previous image (←)">
-          ‹
-        </button>
         <button
           className={image?.status === 'done' ? 'done-on' : ''}
-          onClick={() => void markDone()}
-          disabled={image?.missing}
-          title={image?.missing ? 'The file is missing: its masks are read-only until it returns' : 'Mark done and go to the next (D)'}
+          onClick={markDone}
+          disabled={image?.missing || image?.status === 'error'}
+          title={
+            image?.missing
+              ? 'The file is missing: its masks are read-only until it returns'
+              : image?.status === 'error'
+                ? 'The file cannot be read: there is nothing to label'
+                : 'Mark done and go to the next (D)'
+          }
           data-testid="mark-done"
         >
           {image?.status === 'done' ? '✓ Done' : 'Mark done'}
-        </button>
-        <button onClick={() => void go(1)} title="Next image (→)">
-          ›
         </button>
         <button onClick={() => setDialog('export')} title="Export COCO (Ctrl+E)" data-testid="open-export">
           Export
@@ -338,16 +446,10 @@ export function AnnotateView({
       <div className="workplace">
         <ImageStrip
           filter={filter}
-          onFilter={(f) => {
-            index.current = null;
-            onFilter(f);
-          }}
+          onFilter={onFilter}
           currentId={imageId}
           version={version}
-          onOpen={(img, i) => {
-            index.current = i;
-            onOpenImage(img.id);
-          }}
+          onOpen={(img) => open(img.id)}
           onOpenFolder={onOpenFolder}
           onMessage={setMessage}
         />
@@ -355,7 +457,11 @@ export function AnnotateView({
           <div className="canvas-jobs">
             <JobBar />
           </div>
-          {image && image.id === imageId ? (
+          {image?.id === imageId && image.status === 'error' ? (
+            <div className="canvas-note broken-note" data-testid="canvas-note">
+              This file cannot be read: {image.error}. There is nothing to label; replace the file and re-index the folder.
+            </div>
+          ) : image?.id === imageId ? (
             <CanvasView
               ref={canvas}
               image={image}
@@ -377,9 +483,9 @@ export function AnnotateView({
           ) : (
             <div className="canvas-note">Loading…</div>
           )}
-          {message && (
-            <div className="toast" role="alert" onClick={() => setMessage(null)}>
-              {message}
+          {toast && (
+            <div className="toast" role="alert" key={toast.seq}>
+              {toast.text}
             </div>
           )}
         </main>
@@ -416,6 +522,10 @@ export function AnnotateView({
       <StatusBar
         width={image?.width ?? 0}
         height={image?.height ?? 0}
+        onFit={() => canvas.current?.fit()}
+        onOneToOne={() => canvas.current?.oneToOne()}
+        masksVisible={masksVisible}
+        onToggleMasks={() => setMasksVisible((v) => !v)}
         masks={editor.annotations.length}
         busy={editor.busy}
         historyLabel={h?.undoLabel ? `undo: ${h.undoLabel}` : ''}
@@ -425,6 +535,9 @@ export function AnnotateView({
     </div>
   );
 }
+
+/** How many images next/previous read at once while skipping broken ones. */
+const SCAN = 20;
 
 /** Tool settings survive reloads (they are preferences, not project data). */
 function stored(key: string, fallback: number): number {

@@ -20,6 +20,26 @@ export interface StripFilter {
   missing?: boolean;
 }
 
+const FILTER_KEY = 'difflabel.stripFilter';
+
+/** The filter as last left: a preference kept across reloads, like the tool settings. Anything unreadable is no filter. */
+export function storedFilter(): StripFilter {
+  try {
+    const v = JSON.parse(localStorage.getItem(FILTER_KEY) ?? '{}') as Partial<Record<keyof StripFilter, unknown>>;
+    return {
+      status: STATUSES.some((s) => s.key === v.status) ? (v.status as ImageStatus) : undefined,
+      missing: v.missing === true || undefined,
+      search: typeof v.search === 'string' ? v.search : '',
+    };
+  } catch {
+    return { search: '' };
+  }
+}
+
+export function storeFilter(f: StripFilter): void {
+  localStorage.setItem(FILTER_KEY, JSON.stringify(f));
+}
+
 /** What a missing image's tooltip and canvas say. */
 export const missingNote = (img: Image) => `file missing: ${img.path} — masks kept`;
 
@@ -36,7 +56,7 @@ export function ImageStrip({
   filter: StripFilter;
   onFilter(f: StripFilter): void;
   currentId: number;
-  onOpen(img: Image, index: number): void;
+  onOpen(img: Image): void;
   version: number;
   onOpenFolder(): void;
   onMessage?(msg: string): void;
@@ -61,7 +81,11 @@ export function ImageStrip({
   useEffect(() => {
     requested.current = new Set();
     setPages(new Map());
-    client.call('images.list', { status: filter.status, missing: filter.missing, search: filter.search || undefined, offset: 0, limit: 1 }).then((r) => setTotal(r.total), () => setTotal(0));
+    const k = key;
+    client.call('images.list', { status: filter.status, missing: filter.missing, search: filter.search || undefined, offset: 0, limit: 1 }).then(
+      (r) => k === keyRef.current && setTotal(r.total),
+      () => k === keyRef.current && setTotal(0),
+    );
   }, [key]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const first = Math.max(0, Math.floor(scrollTop / ROW_H) - 4);
@@ -89,7 +113,7 @@ export function ImageStrip({
         style={{ transform: `translateY(${i * ROW_H}px)` }}
         data-testid="strip-row"
         title={img && (img.missing ? missingNote(img) : (img.error ?? img.path))}
-        onClick={() => img && img.status !== 'error' && onOpen(img, i)}
+        onClick={() => img && onOpen(img)}
       >
         {img && (
           <>

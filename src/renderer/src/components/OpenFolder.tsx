@@ -2,10 +2,12 @@ import { useState, type FormEvent } from 'react';
 import type { ProjectInfo } from '../../../shared/contract';
 import { client } from '../client';
 
-export function OpenFolder({ onOpened }: { onOpened: (p: ProjectInfo) => void }) {
+/** `web`: the UI runs in a browser, which has no picker for the disk of the machine DiffLabel runs on. */
+export function OpenFolder({ onOpened, web }: { onOpened: (p: ProjectInfo) => void; web: boolean }) {
   const [path, setPath] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [note, setNote] = useState<string | null>(null);
 
   const open = async (folder: string) => {
     setBusy(true);
@@ -22,9 +24,18 @@ export function OpenFolder({ onOpened }: { onOpened: (p: ProjectInfo) => void })
   };
 
   const pick = async () => {
-    const { folder } = await client.call('app.pickFolder', {});
-    if (folder) await open(folder);
-    else document.getElementById('folder-path')?.focus();
+    let folder: string | null = null;
+    if (!web) {
+      try {
+        folder = (await client.call('app.pickFolder', {})).folder;
+      } catch (e) {
+        return setError((e as Error).message);
+      }
+    }
+    if (folder) return open(folder);
+    // Cancelled, or no picker at all: the path box is the way in.
+    if (web) setNote("A browser cannot show the folders of the machine DiffLabel runs on: type the folder's path below (~ is the home folder).");
+    document.getElementById('folder-path')?.focus();
   };
 
   const submit = (e: FormEvent) => {
@@ -39,6 +50,11 @@ export function OpenFolder({ onOpened }: { onOpened: (p: ProjectInfo) => void })
       <button className="primary" onClick={pick} disabled={busy}>
         Choose folder…
       </button>
+      {note && (
+        <p className="picker-note" data-testid="picker-note">
+          {note}
+        </p>
+      )}
       <form onSubmit={submit}>
         <label htmlFor="folder-path">or type its path</label>
         <input id="folder-path" value={path} onChange={(e) => setPath(e.target.value)} placeholder="/home/me/images" disabled={busy} />

@@ -4,7 +4,7 @@ import { client } from '../client';
 import { AnnotateView } from './AnnotateView';
 import { ExportDialog } from './ExportDialog';
 import { ImageGrid } from './ImageGrid';
-import { STATUSES } from './ImageStrip';
+import { STATUSES, storedFilter, storeFilter } from './ImageStrip';
 import { JobBar } from './JobBar';
 import { ModelSelect, SegmentBatchButton } from './SegmentPanel';
 
@@ -16,9 +16,11 @@ function imageFromHash(): number | null {
 
 export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; onOpenOther: () => void }) {
   const [stats, setStats] = useState<Stats>(project.stats);
-  const [status, setStatus] = useState<ImageStatus | undefined>(undefined);
-  const [missing, setMissing] = useState<boolean | undefined>(undefined);
-  const [search, setSearch] = useState('');
+  const [stored] = useState(storedFilter);
+  const [status, setStatus] = useState<ImageStatus | undefined>(stored.status);
+  const [missing, setMissing] = useState<boolean | undefined>(stored.missing);
+  const [search, setSearch] = useState(stored.search);
+  useEffect(() => storeFilter({ status, missing, search }), [status, missing, search]);
   const [version, setVersion] = useState(0);
   const [imageId, setImageId] = useState<number | null>(imageFromHash);
   const [exporting, setExporting] = useState(false);

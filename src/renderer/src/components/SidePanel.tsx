@@ -3,7 +3,7 @@ import type { Annotation, Category } from '../../../shared/contract';
 import { client } from '../client';
 import { UNASSIGNED_COLOR } from './CanvasView';
 
-/** Categories: colour, hotkey (1–9 by position), add, rename (double-click), merge into another. */
+/** Categories: colour, hotkey (1–9 by position), add, rename (double-click), merge into another, delete. */
 export function CategoryPanel({
   categories,
   current,
@@ -20,7 +20,22 @@ export function CategoryPanel({
   const [name, setName] = useState('');
   const [renaming, setRenaming] = useState<number | null>(null);
   const [merging, setMerging] = useState<number | null>(null);
+  // The category about to be deleted, with what deleting it leaves unassigned across the project.
+  const [deleting, setDeleting] = useState<{ category: Category; annotations: number; images: number } | null>(null);
   const call = (p: Promise<unknown>) => p.catch((e: Error) => onError(e.message));
+
+  const askDelete = (category: Category) =>
+    call(
+      client.call('categories.counts', {}).then((counts) => {
+        const c = counts.find((x) => x.id === category.id);
+        setDeleting({ category, annotations: c?.annotations ?? 0, images: c?.images ?? 0 });
+      }),
+    );
+  const confirmDelete = () => {
+    if (!deleting) return;
+    setDeleting(null);
+    call(client.call('categories.delete', { id: deleting.category.id }));
+  };
 
   const add = (e: FormEvent) => {
     e.preventDefault();
@@ -107,6 +122,17 @@ export function CategoryPanel({
                 ⇢
               </button>
             )}
+            <button
+              className="icon"
+              title={`Delete ${c.name} (its masks become unassigned)`}
+              aria-label={`Delete category ${c.name}`}
+              onClick={(e) => {
+                e.stopPropagation();
+                askDelete(c);
+              }}
+            >
+              ×
+            </button>
           </li>
         ))}
         <li className={current === null ? 'current' : ''} onClick={() => onCurrent(null)}>
@@ -115,6 +141,23 @@ export function CategoryPanel({
           <span className="cat-count">{counts.get(null) ?? 0}</span>
         </li>
       </ul>
+      {deleting && (
+        <div className="cat-confirm" role="group" aria-label="Delete category" data-testid="category-delete">
+          <p>
+            Delete “{deleting.category.name}”?{' '}
+            {deleting.annotations === 0
+              ? 'No mask uses it.'
+              : `Its ${deleting.annotations === 1 ? '1 mask' : `${deleting.annotations} masks`} on ${deleting.images === 1 ? '1 image' : `${deleting.images} images`} ${deleting.annotations === 1 ? 'becomes' : 'become'} unassigned.`}{' '}
+            This cannot be undone.
+          </p>
+          <div className="dialog-buttons">
+            <button onClick={() => setDeleting(null)}>Cancel</button>
+            <button className="danger" onClick={confirmDelete}>
+              Delete
+            </button>
+          </div>
+        </div>
+      )}
       <form className="cat-add" onSubmit={add}>
         <input placeholder="New category" value={name} onChange={(e) => setName(e.target.value)} data-testid="new-category" />
         <button type="submit" disabled={!name.trim()}>

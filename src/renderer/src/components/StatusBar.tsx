@@ -3,8 +3,28 @@ import type { MethodOutput } from '../../../shared/contract';
 import { client } from '../client';
 import { useLive } from '../canvas/liveStatus';
 
-/** Zoom, cursor pixel, image size, masks, and which ONNX Runtime execution provider is active. */
-export function StatusBar({ width, height, masks, busy, historyLabel }: { width: number; height: number; masks: number; busy: boolean; historyLabel: string }) {
+/** Zoom (with fit and 1:1), cursor pixel, image size, masks (with show/hide), and which ONNX Runtime execution provider is active. */
+export function StatusBar({
+  width,
+  height,
+  onFit,
+  onOneToOne,
+  masks,
+  masksVisible,
+  onToggleMasks,
+  busy,
+  historyLabel,
+}: {
+  width: number;
+  height: number;
+  onFit(): void;
+  onOneToOne(): void;
+  masks: number;
+  masksVisible: boolean;
+  onToggleMasks(): void;
+  busy: boolean;
+  historyLabel: string;
+}) {
   const live = useLive();
   const [runtime, setRuntime] = useState<MethodOutput<'runtime.status'> | null | undefined>(undefined);
   useEffect(() => {
@@ -18,12 +38,23 @@ export function StatusBar({ width, height, masks, busy, historyLabel }: { width:
   return (
     <footer className="statusbar" data-testid="statusbar">
       <span data-testid="zoom">{Math.round(live.scale * 1000) / 10}%</span>
+      <span className="status-buttons">
+        <button onClick={onFit} title="Fit (F)">
+          Fit
+        </button>
+        <button onClick={onOneToOne} title="1:1 (0)">
+          1:1
+        </button>
+      </span>
       <span data-testid="cursor">{live.cursor ? `x ${live.cursor.x}, y ${live.cursor.y}` : '—'}</span>
       <span>
         {width}×{height}
       </span>
-      <span>
+      <span className="status-buttons">
         {masks} {masks === 1 ? 'mask' : 'masks'}
+        <button onClick={onToggleMasks} className={masksVisible ? '' : 'active'} title="Show / hide masks (H)" data-testid="toggle-masks">
+          {masksVisible ? 'Hide' : 'Show'}
+        </button>
       </span>
       <span className="muted">{busy ? 'saving…' : 'saved'}</span>
       <span className="muted">{historyLabel}</span>
