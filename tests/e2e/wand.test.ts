@@ -1,12 +1,12 @@
 // The magic wand on a real photo (tests/images/chelsea.png, a cat), in Chromium against web mode: the default
 // tolerance, the live tolerance drag, the area readout, the message for a tiny region, and the { } keys and
-// slider. Every stored mask is checked through the API against the flood fill computed here from the same
-// pixels (the photo is written without its colour profile, so the browser decodes exactly sharp's pixels).
+// slider. Every stored mask is checked through the API against the region computed here from the same pixels
+// (MagicWand, checked against a plain flood fill in tests/masks/wand.test.ts; the photo is written without its
+// colour profile, so the browser decodes exactly sharp's pixels).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { area, encode, rleEquals, union, type Rle } from '../../src/core/masks';
-import { floodFill } from '../../src/renderer/src/canvas/raster';
+import { MagicWand, area, rleEquals, union, type Rle } from '../../src/core/masks';
 import { hasChromium } from '../helpers/browser';
 import { openWorkplace, type Workplace } from './workplace';
 
@@ -20,7 +20,7 @@ describe.skipIf(!hasChromium)('magic wand on a photo (Chromium, web mode)', () =
   let wp: Workplace;
   let imageId: number;
   let rgba: Uint8ClampedArray;
-  const wand = ([x, y]: [number, number], tolerance: number): Rle => encode(floodFill(rgba, W, H, x, y, tolerance), H, W);
+  const wand = ([x, y]: [number, number], tolerance: number): Rle => new MagicWand(rgba, W, H, x, y).rle(tolerance);
   const centre = ([x, y]: [number, number]): [number, number] => [x + 0.5, y + 0.5];
   /** Polls until the image holds exactly these masks (any order), pixel for pixel. */
   const expectMasks = (expected: Rle[]) =>

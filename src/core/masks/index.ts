@@ -7,3 +7,4 @@ export type { Polygon } from './polygons';
 export { countHoles, hasHoles, fillHoles } from './holes';
 export { connectedComponents } from './components';
 export { mergeSmallRegions } from './regions';
+export { MagicWand } from './wand';

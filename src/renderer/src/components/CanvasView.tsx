@@ -6,14 +6,14 @@ import { Circle, Group, Layer, Line, Shape, Stage } from 'react-konva';
 import type Konva from 'konva';
 import type { Annotation, Category, Image } from '../../../shared/contract';
 import {
-  area, bbox as rleBbox, encode, fromCompressedString, intersect, maskToPolygons, polygonsToRle, polygonsWithHolesToRle, toCocoRle, union, type Polygon, type Rle,
+  MagicWand, area, bbox as rleBbox, fromCompressedString, intersect, maskToPolygons, polygonsToRle, polygonsWithHolesToRle, toCocoRle, union, type Polygon, type Rle,
 } from '../../../core/masks';
 import type { ClickSegment } from '../canvas/clickTool';
 import { loadDraft, saveDraft } from '../canvas/drafts';
-import { makeSprite, type Rgb } from '../canvas/sprites';
+import { cellSprite, makeSprite, type Rgb, type Sprite } from '../canvas/sprites';
 import { MaskScene } from '../canvas/maskScene';
 import { buildPyramid, closePyramid, levelFor, loadImage, type Pyramid } from '../canvas/pyramid';
-import { applyStroke, floodFill, snapToCorner, snapToPixelCentre, type Pt } from '../canvas/raster';
+import { applyStroke, snapToCorner, snapToPixelCentre, type Pt } from '../canvas/raster';
 import { setLive } from '../canvas/liveStatus';
 import type { Tool } from '../canvas/tools';
 import type { Editor } from '../canvas/useImageAnnotations';
@@ -66,20 +66,13 @@ interface RingRef {
   hole: number;
 }
 
-/** The wand's region for one tolerance. */
-interface WandRegion {
-  tolerance: number;
-  rle: Rle;
-  area: number;
-}
-
 type Drag =
   | { kind: 'pan'; sx: number; sy: number; view: View }
   | { kind: 'stroke'; points: Pt[]; extend: boolean }
   | { kind: 'vertex'; ring: RingRef; index: number; moved: boolean }
-  // The wand's tolerance grows with the distance from the press (`sx`, `sy`: client coordinates); `at`: the
-  // pointer in the canvas box, for the readout.
-  | { kind: 'wand'; seed: Pt; sx: number; sy: number; base: number; tolerance: number; extend: boolean; at: Pt; region: WandRegion | null }
+  // The wand's tolerance grows with the distance from the press (`sx`, `sy`: client coordinates) from `base`;
+  // `at`: the pointer in the canvas box, for the readout; `shown`: the tolerance the preview shows.
+  | { kind: 'wand'; wand: MagicWand; sx: number; sy: number; base: number; tolerance: number; shown: number; extend: boolean; at: Pt }
   | null;
 type WandDrag = Extract<Drag, { kind: 'wand' }>;
 
@@ -108,7 +101,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   const [draft, setDraftState] = useState<Pt[]>([]);
   const [stroke, setStroke] = useState<Pt[] | null>(null);
   const [rings, setRings] = useState<Polygon[] | null>(null); // vertex-edit copy of the selected mask's polygons
-  const [wandPreview, setWandPreview] = useState<(WandRegion & { at: Pt }) | null>(null);
+  const [wandPreview, setWandPreview] = useState<{ tolerance: number; area: number; sprite: Sprite; at: Pt } | null>(null);
   const wandFrame = useRef<number | null>(null);
   const drag = useRef<Drag>(null);
   const drawStats = useRef({ imageMs: 0, frames: 0 });
@@ -252,12 +245,12 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     return out;
   }, [selected, editor.annotations, W, H]);
 
-  // Live masks, not annotations yet: the click-segment answer (with its exact outline) and the wand's region
+  // Live masks, not annotations yet: the click-segment answer with its exact outline, and the wand's region
   // while its tolerance is dragged (bitmap only: tracing a photo region's thousands of rings at every step
-  // would cost more than the fill; the bitmap has its own 1-pixel edge).
-  const live = useMemo(() => liveOverlay(click.mask, W, H, true), [click.mask, W, H]);
-  const wandRle = wandPreview?.rle ?? null;
-  const wandLive = useMemo(() => liveOverlay(wandRle, W, H, false), [wandRle, W, H]);
+  // would cost more than the region; the bitmap has its own 1-cell edge).
+  const live = useMemo(() => liveOverlay(click.mask, W, H), [click.mask, W, H]);
+  const wandSprite = wandPreview?.sprite;
+  const wandLive = useMemo(() => wandSprite && { draw: spriteDraw(wandSprite), rings: [] }, [wandSprite]);
 
   // The polygons offered for vertex editing: those drawn or edited in this session, or the traced outline
   // (every part's outer ring and every hole ring) while it has at most MAX_HANDLES vertices.
@@ -316,8 +309,8 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     }
   };
 
-  /** The wand's region from `seed` at `tol`, on the full-resolution pixels (read once per image). */
-  const wandRegion = (seed: Pt, tol: number): WandRegion => {
+  /** The wand from this pixel, on the full-resolution pixels (read once per image). */
+  const wandAt = (x: number, y: number): MagicWand => {
     if (pixels.current?.id !== image.id) {
       // The wand must not see a downscaled display level.
       const c = document.createElement('canvas');
@@ -327,22 +320,25 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       ctx.drawImage(pyramid!.full, 0, 0);
       pixels.current = { id: image.id, data: ctx.getImageData(0, 0, W, H) };
     }
-    const rle = encode(floodFill(pixels.current.data.data, W, H, seed.x, seed.y, tol), H, W);
-    return { tolerance: tol, rle, area: area(rle) };
+    return new MagicWand(pixels.current.data.data, W, H, x, y);
   };
 
-  /** Shows the dragged wand's region for its current tolerance, computing it once per tolerance. */
+  /** Shows the dragged wand's region at its current tolerance, in cells of at most one screen pixel. */
   const showWand = (d: WandDrag) => {
-    if (d.region?.tolerance !== d.tolerance) d.region = wandRegion(d.seed, d.tolerance);
-    setWandPreview({ ...d.region, at: d.at });
+    if (d.shown === d.tolerance) return setWandPreview((p) => p && { ...p, at: d.at });
+    let step = 1;
+    while (step * 2 * viewRef.current.scale <= 1) step *= 2;
+    const c = d.wand.crop(d.tolerance, 1, step);
+    d.shown = d.tolerance;
+    setWandPreview({ tolerance: d.tolerance, area: d.wand.area(d.tolerance), sprite: cellSprite(c.grid, c.W - 2, c.H - 2, c.x0, c.y0, step, LIVE_MASK_RGB), at: d.at });
   };
 
   const commitWand = (d: WandDrag) => {
-    if (d.region?.tolerance !== d.tolerance) d.region = wandRegion(d.seed, d.tolerance);
-    const { rle, area: n } = d.region;
+    const n = d.wand.area(d.tolerance);
     if (n * viewRef.current.scale ** 2 < WAND_TINY_SCREEN_PX) {
       onMessage(`The wand took only ${n} pixel${n === 1 ? '' : 's'} (tolerance ${d.tolerance}): press and drag away from the spot to raise the tolerance, or press }`);
     }
+    const rle = d.wand.rle(d.tolerance);
     if (d.extend && selectedAnn && !locked.has(selectedAnn.id)) {
       const merged = union(fromCompressedString(selectedAnn.mask.counts, H, W), rle);
       void editor.updateMask(selectedAnn.id, toCocoRle(merged, true) as { size: [number, number]; counts: string }, 'magic wand');
@@ -437,14 +433,14 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
         if (p.x < 0 || p.y < 0 || p.x >= W || p.y >= H) return;
         const d: WandDrag = {
           kind: 'wand',
-          seed: { x: Math.floor(p.x), y: Math.floor(p.y) },
+          wand: wandAt(Math.floor(p.x), Math.floor(p.y)),
           sx: e.clientX,
           sy: e.clientY,
           base: tolerance,
           tolerance,
+          shown: -1,
           extend: e.shiftKey,
           at: { x: e.clientX - r.left, y: e.clientY - r.top },
-          region: null,
         };
         drag.current = d;
         showWand(d);
@@ -710,18 +706,20 @@ function withRing(polys: readonly Polygon[], r: RingRef, pts: number[]): Polygon
   return polys.map((p, i) => (i !== r.part ? p : r.hole < 0 ? { outer: pts, holes: p.holes } : { outer: p.outer, holes: p.holes.map((h, j) => (j === r.hole ? pts : h)) }));
 }
 
-/** A live mask's overlay: a full-resolution tinted bitmap of its bbox and, if asked, its exact outline. */
-function liveOverlay(m: Rle | null, W: number, H: number, outline: boolean): { draw: (ctx: Konva.Context) => void; rings: number[][] } | null {
+/** A live mask's overlay: a full-resolution tinted bitmap of its bbox and its exact outline. */
+function liveOverlay(m: Rle | null, W: number, H: number): { draw: (ctx: Konva.Context) => void; rings: number[][] } | null {
   if (!m || m.w !== W || m.h !== H) return null;
-  const box = rleBbox(m);
-  const sp = makeSprite(m, box, 1, LIVE_MASK_RGB);
-  if (!sp) return null;
-  const draw = (ctx: Konva.Context) => {
+  const sp = makeSprite(m, rleBbox(m), 1, LIVE_MASK_RGB);
+  return sp && { draw: spriteDraw(sp), rings: maskToPolygons(m).flatMap((p) => [p.outer, ...p.holes]) };
+}
+
+/** A Konva scene function drawing the sprite in image coordinates, its cells as blocks. */
+function spriteDraw(sp: Sprite): (ctx: Konva.Context) => void {
+  return (ctx) => {
     const c = (ctx as unknown as { _context: CanvasRenderingContext2D })._context;
     c.imageSmoothingEnabled = false;
     c.drawImage(sp.canvas, sp.x, sp.y, sp.canvas.width * sp.step, sp.canvas.height * sp.step);
   };
-  return { draw, rings: outline ? maskToPolygons(m).flatMap((p) => [p.outer, ...p.holes]) : [] };
 }
 
 function isTyping(e: KeyboardEvent): boolean {
