@@ -176,13 +176,14 @@ describe.skipIf(!hasChromium)('annotation canvas in Chromium (web mode)', () => 
     // "[" steps 2 px below 20 (odd sizes stay odd): press until the size reads 5.
     for (let i = 0; i < 10 && (await page.getByTestId('brush-size').textContent()) !== '5'; i++) await page.keyboard.press('[');
     expect(await page.getByTestId('brush-size').textContent()).toBe('5');
-    const a = await toScreen(112.5, 60.5), b = await toScreen(130.5, 60.5);
+    // From inside the polygon's right edge outwards (a stroke away from the selected mask starts a new one).
+    const a = await toScreen(104.5, 60.5), b = await toScreen(130.5, 60.5);
     await page.mouse.move(a.x, a.y);
     await page.mouse.down();
     await page.mouse.move(b.x, b.y, { steps: 12 });
     await page.mouse.up();
     const holed = fromCocoRle(m!.mask);
-    const brushed = union(holed, capsule(112.5, 60.5, 130.5, 60.5, 5));
+    const brushed = union(holed, capsule(104.5, 60.5, 130.5, 60.5, 5));
     await expectMasks([brushed]);
     await idle();
     await page.keyboard.press('Control+z');

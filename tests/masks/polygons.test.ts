@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   MaskFormatError, area, countHoles, decode, emptyRle, encode, fillHoles, hasHoles, intersect, iou, maskToPolygons, polygonsToRle,
-  rleEquals, subtract, union, unionAll, type Rle,
+  polygonsWithHolesToRle, rleEquals, subtract, union, type Rle,
 } from '../../src/core/masks';
 import { blobMask, maskOf, rng } from './helpers';
 
@@ -79,7 +79,7 @@ describe('polygon round trips through pycocotools rasterisation', () => {
     }
   });
 
-  it('masks with holes: outers rasterise to the filled mask, outers minus holes to the mask', () => {
+  it('masks with holes: outers rasterise to the filled mask, outers minus holes to the mask (polygonsWithHolesToRle)', () => {
     const R = rng(32);
     let holey = 0;
     for (let i = 0; i < 200; i++) {
@@ -91,8 +91,7 @@ describe('polygon round trips through pycocotools rasterisation', () => {
       expect(hasHoles(m)).toBe(holes > 0);
       if (holes) holey++;
       expect(rleEquals(rasterOuters(m), fillHoles(m))).toBe(true);
-      const parts = polys.map((p) => subtract(polygonsToRle([p.outer], h, w), polygonsToRle(p.holes, h, w)));
-      expect(rleEquals(parts.length ? unionAll(parts) : emptyRle(h, w), m)).toBe(true);
+      expect(rleEquals(polygonsWithHolesToRle(polys, h, w), m)).toBe(true);
       for (const p of polys) for (const ring of [p.outer, ...p.holes]) expect(ring.length).toBeGreaterThanOrEqual(6);
     }
     expect(holey).toBeGreaterThan(50);
@@ -106,6 +105,39 @@ describe('polygon round trips through pycocotools rasterisation', () => {
     const full = rleOf(6, 7, () => true);
     expect(maskToPolygons(full)).toEqual([{ outer: [7, 0, 7, 6, 0, 6, 0, 0], holes: [] }]);
     expect(rleEquals(rasterOuters(full), full)).toBe(true);
+  });
+});
+
+describe('polygonsWithHolesToRle (the rings of a mask, edited, back to a mask)', () => {
+  // A 30×20 square with a 10×10 hole, a pixel island in the hole, and a second part.
+  const outer = [2, 2, 32, 2, 32, 22, 2, 22], hole = [12, 7, 22, 7, 22, 17, 12, 17], island = [16, 11, 17, 11, 17, 12, 16, 12];
+  const part = [36, 4, 40, 4, 40, 8, 36, 8];
+  const m = rleOf(24, 42, (x, y) => {
+    const inOuter = x >= 2 && x < 32 && y >= 2 && y < 22, inHole = x >= 12 && x < 22 && y >= 7 && y < 17;
+    return (inOuter && !inHole) || (x === 16 && y === 11) || (x >= 36 && x < 40 && y >= 4 && y < 8);
+  });
+
+  it('gives back the traced mask: outer minus holes per polygon, polygons united, islands kept', () => {
+    const polys = maskToPolygons(m);
+    expect(polys.length).toBe(3);
+    expect(polys.reduce((n, p) => n + p.holes.length, 0)).toBe(1);
+    expect(rleEquals(polygonsWithHolesToRle(polys, 24, 42), m)).toBe(true);
+    expect(rleEquals(polygonsWithHolesToRle([{ outer, holes: [hole] }, { outer: island, holes: [] }, { outer: part, holes: [] }], 24, 42), m)).toBe(true);
+  });
+
+  it('an edited hole ring moves the hole, and the other polygons stay as they were', () => {
+    const moved = [12, 7, 22, 7, 26, 19, 12, 17]; // one corner of the hole dragged out and down
+    const got = polygonsWithHolesToRle([{ outer, holes: [moved] }, { outer: island, holes: [] }, { outer: part, holes: [] }], 24, 42);
+    const want = union(union(subtract(polygonsToRle([outer], 24, 42), polygonsToRle([moved], 24, 42)), polygonsToRle([island], 24, 42)), polygonsToRle([part], 24, 42));
+    expect(rleEquals(got, want)).toBe(true);
+    expect(area(got)).toBeLessThan(area(m));
+    expect(decode(got)[11 * 42 + 16]).toBe(1); // the island, pixel (16, 11), row-major
+  });
+
+  it('no polygons give an empty mask; bad coordinates are refused as for polygonsToRle', () => {
+    expect(Array.from(polygonsWithHolesToRle([], 3, 4).counts)).toEqual([12]);
+    expect(() => polygonsWithHolesToRle([{ outer: [0, 0, NaN, 1, 2, 2], holes: [] }], 4, 4)).toThrow(MaskFormatError);
+    expect(() => polygonsWithHolesToRle([{ outer, holes: [[0, 0, 1, Infinity, 2, 2]] }], 24, 42)).toThrow(MaskFormatError);
   });
 });
 

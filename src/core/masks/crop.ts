@@ -69,6 +69,12 @@ export function encodeCrop(c: Crop, h: number, w: number): Rle {
       prev = 0;
     }
   }
+  // In a full-height window a run may still be open after the last column: it ends there unless the image does.
+  const after = (cx1 + ox) * h;
+  if (prev === 1 && after < h * w) {
+    out.push(after - runStart);
+    runStart = after;
+  }
   // A run cut at the window's edge may already end at h*w; never leave a zero-length last run.
   if (runStart < h * w || out.length === 0) out.push(h * w - runStart);
   return { h, w, counts: Uint32Array.from(out) };

@@ -2,8 +2,9 @@
 export { MaskFormatError, encode, decode, toCompressedString, fromCompressedString, toCocoRle, fromCocoRle, emptyRle, fullRle, rleEquals } from './rle';
 export type { Rle } from './rle';
 export { area, bbox, union, intersect, subtract, unionAll, iou } from './ops';
-export { polygonsToRle, maskToPolygons } from './polygons';
+export { polygonsToRle, polygonsWithHolesToRle, maskToPolygons } from './polygons';
 export type { Polygon } from './polygons';
 export { countHoles, hasHoles, fillHoles } from './holes';
 export { connectedComponents } from './components';
 export { mergeSmallRegions } from './regions';
+export { MagicWand } from './wand';

@@ -14,7 +14,7 @@
 // 4-connected, the consistent pair, so holes here are exactly what countHoles/fillHoles see.
 // Outer rings run clockwise on screen (y down), holes counter-clockwise.
 
-import { area, bbox, unionAll } from './ops';
+import { area, bbox, subtract, unionAll } from './ops';
 import { decodeCrop } from './crop';
 import { checkSize, emptyRle, MaskFormatError, type Rle } from './rle';
 import { simplifyRing } from './simplify';
@@ -36,6 +36,18 @@ export function polygonsToRle(polys: number[][], h: number, w: number): Rle {
   // A single polygon is returned as rasterised, like rleMerge with n = 1 (it is canonical anyway).
   if (polys.length === 1) return polygonToRle(polys[0], h, w);
   return unionAll(polys.map((p) => polygonToRle(p, h, w)));
+}
+
+/**
+ * The mask of polygons with holes (maskToPolygons' form, e.g. after a vertex edit): each polygon is its outer
+ * ring minus its hole rings, and the polygons are united. It inverts maskToPolygons exactly: an outer ring
+ * rasterises to its part with the holes filled, a hole ring to the hole together with any island inside it,
+ * and an island is a polygon of its own, so the union brings it back.
+ */
+export function polygonsWithHolesToRle(polys: readonly Polygon[], h: number, w: number): Rle {
+  checkSize(h, w);
+  if (polys.length === 0) return emptyRle(h, w);
+  return unionAll(polys.map((p) => (p.holes.length ? subtract(polygonToRle(p.outer, h, w), polygonsToRle(p.holes, h, w)) : polygonToRle(p.outer, h, w))));
 }
 
 /** One polygon, exactly as maskApi.c rleFrPoly (an odd trailing number is ignored, as there). */

@@ -44,6 +44,15 @@ export function makeSprite(rle: Rle, box: readonly number[], step: number, rgb: 
       for (let x = 0, i = y * pw; x < pw; x++, i++) if (grid[i]) cells[row * W + ((x / step) | 0) + 1] = 1;
     }
   }
+  return cellSprite(cells, cw, ch, x0, y0, step, rgb);
+}
+
+/**
+ * A sprite of cells (row-major, with a one-cell blank border: (cw + 2) × (ch + 2), 0/1) that stand for
+ * step×step blocks of image pixels, the first at image (x0, y0).
+ */
+export function cellSprite(cells: Uint8Array, cw: number, ch: number, x0: number, y0: number, step: number, rgb: Rgb): Sprite {
+  const W = cw + 2;
   const img = new ImageData(cw, ch);
   const px = new Uint32Array(img.data.buffer);
   const [r, g, b] = rgb;

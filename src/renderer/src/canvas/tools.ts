@@ -4,9 +4,14 @@ export type Tool = 'select' | 'polygon' | 'brush' | 'eraser' | 'wand' | 'click';
 export const TOOLS: { id: Tool; label: string; key: string; hint: string }[] = [
   { id: 'select', label: 'Select', key: 'V', hint: 'Click a mask to select it (Shift: add to selection); drag vertices of a polygon; drag empty space to pan' },
   { id: 'polygon', label: 'Polygon', key: 'P', hint: 'Click vertices; close on the first vertex or with Enter' },
-  { id: 'brush', label: 'Brush', key: 'B', hint: 'Paint into the selected mask (or a new one)' },
+  { id: 'brush', label: 'Brush', key: 'B', hint: 'Paint into the selected mask where the stroke touches it, else a new mask (Shift: a separate part of the selected mask)' },
   { id: 'eraser', label: 'Eraser', key: 'E', hint: 'Erase from the selected mask; cuts holes' },
-  { id: 'wand', label: 'Wand', key: 'W', hint: 'Flood fill similar colours from the click (Shift: add to the selected mask)' },
+  {
+    id: 'wand',
+    label: 'Wand',
+    key: 'W',
+    hint: 'Flood fill similar colours from the click; press and drag away to raise the tolerance, watching the region (Shift: add to the selected mask)',
+  },
   {
     id: 'click',
     label: 'Click segment',
@@ -18,14 +23,17 @@ export const TOOLS: { id: Tool; label: string; key: string; hint: string }[] = [
 export const SHORTCUTS: { keys: string; action: string }[] = [
   ...TOOLS.map((t) => ({ keys: t.key, action: `${t.id === 'wand' ? 'Magic wand' : t.id === 'click' ? 'Click segment (DiffSeg)' : t.label} tool` })),
   { keys: 'Enter', action: 'Close the polygon being drawn / accept the click-segment mask' },
-  { keys: 'Backspace', action: 'Remove the last polygon vertex / click point' },
+  {
+    keys: 'Backspace',
+    action: 'Remove the last polygon vertex / click point (in the Polygon and Click segment tools it never deletes a mask); other tools: delete the selected masks',
+  },
   { keys: 'Esc', action: 'Cancel the drawing, clear the click points / clear the selection' },
   { keys: 'Click / right click', action: 'Click segment tool: + point / − point (Alt/Shift+click: − too)' },
   { keys: 'Alt+click', action: 'Delete a polygon vertex (Select tool); click an edge to insert one' },
   { keys: '[  ]', action: 'Brush size smaller / bigger' },
-  { keys: '{  }', action: 'Magic wand tolerance lower / higher' },
+  { keys: '{  }', action: 'Magic wand tolerance lower / higher (or press and drag away from the spot)' },
   { keys: '1 – 9', action: 'Category for the selected masks and for new ones' },
-  { keys: 'Delete', action: 'Delete the selected masks' },
+  { keys: 'Delete', action: 'Delete the selected masks (any tool)' },
   { keys: 'G', action: 'Fill holes of the selected mask' },
   { keys: 'M', action: 'Merge the selected masks' },
   { keys: 'X', action: 'Split the selected mask into its connected parts' },

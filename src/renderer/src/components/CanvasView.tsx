@@ -2,15 +2,18 @@
 // non-listening Konva layer, the editing overlays (selection outlines, polygon draft, vertex handles,
 // brush preview) on another. Pointer input is handled here on the container, per tool.
 import { forwardRef, useCallback, useEffect, useImperativeHandle, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import { Circle, Layer, Line, Shape, Stage } from 'react-konva';
+import { Circle, Group, Layer, Line, Shape, Stage } from 'react-konva';
 import type Konva from 'konva';
 import type { Annotation, Category, Image } from '../../../shared/contract';
-import { area, bbox as rleBbox, encode, fromCompressedString, maskToPolygons, polygonsToRle, toCocoRle, union, type Rle } from '../../../core/masks';
+import {
+  MagicWand, area, bbox as rleBbox, fromCompressedString, intersect, maskToPolygons, polygonsToRle, polygonsWithHolesToRle, toCocoRle, union, type Polygon, type Rle,
+} from '../../../core/masks';
 import type { ClickSegment } from '../canvas/clickTool';
-import { makeSprite } from '../canvas/sprites';
+import { loadDraft, saveDraft } from '../canvas/drafts';
+import { cellSprite, makeSprite, type Rgb, type Sprite } from '../canvas/sprites';
 import { MaskScene } from '../canvas/maskScene';
 import { buildPyramid, closePyramid, levelFor, loadImage, type Pyramid } from '../canvas/pyramid';
-import { applyStroke, floodFill, snapToCorner, snapToPixelCentre, type Pt } from '../canvas/raster';
+import { applyStroke, snapToCorner, snapToPixelCentre, type Pt } from '../canvas/raster';
 import { setLive } from '../canvas/liveStatus';
 import type { Tool } from '../canvas/tools';
 import type { Editor } from '../canvas/useImageAnnotations';
@@ -21,9 +24,13 @@ import { missingNote } from './ImageStrip';
 export const UNASSIGNED_COLOR = '#9aa1ad';
 /** The live click-segment mask: a colour no category palette uses, so it never looks like a stored mask. */
 export const LIVE_MASK_COLOR = '#00e5ff';
+const LIVE_MASK_RGB: Rgb = [0, 229, 255];
 
-/** Editable polygons of masks drawn as polygons in this session; valid while the mask is unchanged. */
-export type PolygonMemory = Map<number, { points: number[]; counts: string }>;
+/**
+ * Editable polygons of masks drawn or vertex-edited in this session (their own vertices, not the traced
+ * pixel outline); valid while the mask is unchanged.
+ */
+export type PolygonMemory = Map<number, { polygons: Polygon[]; counts: string }>;
 
 export interface CanvasHandle {
   fit(): void;
@@ -53,15 +60,32 @@ interface Props {
   click: ClickSegment;
 }
 
+/** A ring of a mask's polygons: the outer ring of polygon `part` (hole -1) or one of its holes. */
+interface RingRef {
+  part: number;
+  hole: number;
+}
+
 type Drag =
   | { kind: 'pan'; sx: number; sy: number; view: View }
-  | { kind: 'stroke'; points: Pt[] }
-  | { kind: 'vertex'; index: number; moved: boolean }
+  | { kind: 'stroke'; points: Pt[]; extend: boolean }
+  | { kind: 'vertex'; ring: RingRef; index: number; moved: boolean }
+  // The wand's tolerance grows with the distance from the press (`sx`, `sy`: client coordinates) from `base`;
+  // `at`: the pointer in the canvas box, for the readout; `shown`: the tolerance the preview shows.
+  | { kind: 'wand'; wand: MagicWand; sx: number; sy: number; base: number; tolerance: number; shown: number; extend: boolean; at: Pt }
   | null;
+type WandDrag = Extract<Drag, { kind: 'wand' }>;
 
 const VERTEX_HIT_PX = 7;
 const EDGE_HIT_PX = 5;
+/** Vertex editing is offered up to this many vertices over all rings of a mask (a traced photo region has thousands). */
 const MAX_HANDLES = 800;
+/** Screen pixels of drag per step of wand tolerance: 0 → 255 within ~500 px, fine enough to stop where the region is right. */
+const WAND_PX_PER_STEP = 2;
+/** A wand region covering fewer screen pixels than this at the current zoom is all but invisible: say so. */
+const WAND_TINY_SCREEN_PX = 100;
+/** A brush stroke that comes this close to the selected mask (a gap of up to 2 pixels) paints into it. */
+const BRUSH_NEAR_PX = 3;
 
 export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(props, ref) {
   const { image, editor, categories, hidden, locked, masksVisible, selected, onSelect, tool, brushSize, tolerance, currentCategory, polygons, onMessage, click } = props;
@@ -74,9 +98,11 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   const [loadError, setLoadError] = useState<string | null>(null);
   const [hover, setHover] = useState<number | null>(null);
   const [cursor, setCursor] = useState<Pt | null>(null);
-  const [draft, setDraft] = useState<Pt[]>([]);
+  const [draft, setDraftState] = useState<Pt[]>([]);
   const [stroke, setStroke] = useState<Pt[] | null>(null);
-  const [ring, setRing] = useState<number[] | null>(null); // vertex-edit copy of the selected polygon
+  const [rings, setRings] = useState<Polygon[] | null>(null); // vertex-edit copy of the selected mask's polygons
+  const [wandPreview, setWandPreview] = useState<{ tolerance: number; area: number; sprite: Sprite; at: Pt } | null>(null);
+  const wandFrame = useRef<number | null>(null);
   const drag = useRef<Drag>(null);
   const drawStats = useRef({ imageMs: 0, frames: 0 });
   const spaceDown = useRef(false);
@@ -118,9 +144,12 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     let built: Pyramid | null = null;
     setPyramid(null);
     setLoadError(null);
-    setDraft([]);
-    setRing(null);
+    setRings(null);
     pixels.current = null;
+    // An unfinished polygon left on this image (another image was opened, or the page reloaded) goes on.
+    const kept = loadDraft(image);
+    setDraftState(kept);
+    if (kept.length) onMessage(`Unfinished polygon restored (${kept.length} vertices): click on to add vertices, Enter closes it, Esc drops it`);
     if (image.missing) {
       setLoadError(missingNote(image)); // the kept masks are still drawn, over nothing
       return;
@@ -151,6 +180,12 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
 
   useEffect(() => setLive({ scale: view.scale }), [view.scale]);
 
+  /** Every change of the unfinished polygon is kept for this image at once (see canvas/drafts.ts). */
+  const setDraft = (next: Pt[]) => {
+    setDraftState(next);
+    saveDraft(image, next);
+  };
+
   useImperativeHandle(ref, () => ({
     fit: () => setView(fitView(W, H, sizeRef.current.w, sizeRef.current.h)),
     oneToOne: () => setView((v) => zoomTo(v, 1, sizeRef.current.w / 2, sizeRef.current.h / 2)),
@@ -158,10 +193,15 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     closePolygon: () => closeDraft(),
     removeLastVertex: () => {
       if (!draft.length) return false;
-      setDraft((d) => d.slice(0, -1));
+      setDraft(draft.slice(0, -1));
       return true;
     },
     cancel: () => {
+      if (drag.current?.kind === 'wand') {
+        drag.current = null;
+        setWandPreview(null);
+        return true;
+      }
       if (draft.length || stroke) {
         setDraft([]);
         setStroke(null);
@@ -197,49 +237,33 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
 
   // Outlines of the selected masks: exact pixel-edge polygons (crisp at any zoom, unlike the bitmaps).
   const outlines = useMemo(() => {
-    const out: { id: number; rings: number[][] }[] = [];
+    const out: { id: number; polys: Polygon[] }[] = [];
     for (const id of selected) {
       const a = editor.annotations.find((x) => x.id === id);
-      if (!a) continue;
-      const rle = fromCompressedString(a.mask.counts, H, W);
-      out.push({ id, rings: maskToPolygons(rle).flatMap((p) => [p.outer, ...p.holes]) });
+      if (a) out.push({ id, polys: maskToPolygons(fromCompressedString(a.mask.counts, H, W)) });
     }
     return out;
   }, [selected, editor.annotations, W, H]);
 
-  // The live click-segment mask: a full-resolution tinted bitmap of its bbox and its exact outline.
-  const live = useMemo(() => {
-    const m = click.mask;
-    if (!m || m.w !== W || m.h !== H) return null;
-    const box = rleBbox(m);
-    if (box[2] <= 0 || box[3] <= 0) return null;
-    const sprite = makeSprite(m, box, 1, [0, 229, 255]);
-    return { sprite, rings: maskToPolygons(m).flatMap((p) => [p.outer, ...p.holes]) };
-  }, [click.mask, W, H]);
-  const liveFunc = useCallback(
-    (ctx: Konva.Context) => {
-      const sp = live?.sprite;
-      if (!sp) return;
-      const c = (ctx as unknown as { _context: CanvasRenderingContext2D })._context;
-      c.imageSmoothingEnabled = false;
-      c.drawImage(sp.canvas, sp.x, sp.y, sp.canvas.width * sp.step, sp.canvas.height * sp.step);
-    },
-    [live],
-  );
+  // Live masks, not annotations yet: the click-segment answer with its exact outline, and the wand's region
+  // while its tolerance is dragged (bitmap only: tracing a photo region's thousands of rings at every step
+  // would cost more than the region; the bitmap has its own 1-cell edge).
+  const live = useMemo(() => liveOverlay(click.mask, W, H), [click.mask, W, H]);
+  const wandSprite = wandPreview?.sprite;
+  const wandLive = useMemo(() => wandSprite && { draw: spriteDraw(wandSprite), rings: [] }, [wandSprite]);
 
-  // The polygon offered for vertex editing: the one drawn in this session, or the traced outline of a
-  // mask that is a single region without holes.
-  const editable = useMemo<number[] | null>(() => {
+  // The polygons offered for vertex editing: those drawn or edited in this session, or the traced outline
+  // (every part's outer ring and every hole ring) while it has at most MAX_HANDLES vertices.
+  const editable = useMemo<Polygon[] | null>(() => {
     if (tool !== 'select' || !selectedAnn || locked.has(selectedAnn.id)) return null;
     const kept = polygons.get(selectedAnn.id);
-    if (kept && kept.counts === selectedAnn.mask.counts) return kept.points;
-    const o = outlines.find((x) => x.id === selectedAnn.id);
-    const polys = o ? maskToPolygons(fromCompressedString(selectedAnn.mask.counts, H, W)) : [];
-    if (polys.length !== 1 || polys[0]!.holes.length || polys[0]!.outer.length / 2 > MAX_HANDLES) return null;
-    return polys[0]!.outer;
-  }, [tool, selectedAnn, locked, polygons, outlines, W, H]);
-  useEffect(() => setRing(null), [editable]);
-  const handles = ring ?? editable;
+    if (kept && kept.counts === selectedAnn.mask.counts) return kept.polygons;
+    const polys = outlines.find((x) => x.id === selectedAnn.id)?.polys;
+    if (!polys?.length || ringsOf(polys).reduce((n, r) => n + r.pts.length / 2, 0) > MAX_HANDLES) return null;
+    return polys;
+  }, [tool, selectedAnn, locked, polygons, outlines]);
+  useEffect(() => setRings(null), [editable]);
+  const handles = rings ?? editable;
 
   // ---- edits ------------------------------------------------------------------------------------------
   const closeDraft = () => {
@@ -253,47 +277,69 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     if (area(rle) === 0) return onMessage('That polygon covers no pixel');
     void editor.add(toCocoRle(rle, true), currentCategory, 'polygon').then((a) => {
       if (!a) return;
-      polygons.set(a.id, { points, counts: a.mask.counts });
+      polygons.set(a.id, { polygons: [{ outer: points, holes: [] }], counts: a.mask.counts });
       onSelect([a.id]);
     });
   };
 
-  const commitRing = (id: number, points: number[]) => {
-    const rle = polygonsToRle([points], H, W);
+  const commitRings = (id: number, polys: Polygon[]) => {
+    const rle = polygonsWithHolesToRle(polys, H, W);
     if (area(rle) === 0) return onMessage('That polygon covers no pixel');
     const mask = toCocoRle(rle, true) as { size: [number, number]; counts: string };
-    polygons.set(id, { points, counts: mask.counts });
+    polygons.set(id, { polygons: polys, counts: mask.counts });
     void editor.updateMask(id, mask, 'edit polygon');
   };
 
-  const finishStroke = (points: Pt[]) => {
+  const finishStroke = (points: Pt[], extend: boolean) => {
     const paint = tool === 'brush';
-    const target = selectedAnn && !locked.has(selectedAnn.id) ? selectedAnn : undefined;
-    if (!paint && !target) return onMessage('Select a mask to erase from');
-    const before: Rle | null = target ? fromCompressedString(target.mask.counts, H, W) : null;
-    const after = applyStroke(before, H, W, points, brushSize, paint);
+    const selectedMask = selectedAnn && !locked.has(selectedAnn.id) ? selectedAnn : undefined;
+    if (!paint && !selectedMask) return onMessage('Select a mask to erase from');
+    const before: Rle | null = selectedMask ? fromCompressedString(selectedMask.mask.counts, H, W) : null;
+    // Painting away from the selected mask starts a new one: a second, disconnected part of the selection is
+    // rarely meant and would go unnoticed. Shift paints a separate part on purpose.
+    const apart = paint && before !== null && !extend && area(intersect(applyStroke(null, H, W, points, brushSize + 2 * BRUSH_NEAR_PX, true), before)) === 0;
+    const target = apart ? undefined : selectedMask;
+    const after = applyStroke(target ? before : null, H, W, points, brushSize, paint);
     if (target) {
       if (area(after) === 0) return void editor.remove(target.id).then(() => onSelect([]));
       void editor.updateMask(target.id, toCocoRle(after, true) as { size: [number, number]; counts: string }, paint ? 'brush' : 'eraser');
     } else if (area(after) > 0) {
       void editor.add(toCocoRle(after, true), currentCategory, 'brush').then((a) => a && onSelect([a.id]));
+      if (apart) onMessage('New mask: the stroke does not touch the selected one (Shift+stroke adds a separate part; M merges selected masks)');
     }
   };
 
-  const wand = (p: Pt, extend: boolean) => {
-    if (!pyramid) return;
+  /** The wand from this pixel, on the full-resolution pixels (read once per image). */
+  const wandAt = (x: number, y: number): MagicWand => {
     if (pixels.current?.id !== image.id) {
-      // Full-resolution pixels, read once per image (the wand must not see a downscaled level).
+      // The wand must not see a downscaled display level.
       const c = document.createElement('canvas');
       c.width = W;
       c.height = H;
       const ctx = c.getContext('2d', { willReadFrequently: true })!;
-      ctx.drawImage(pyramid.full, 0, 0);
+      ctx.drawImage(pyramid!.full, 0, 0);
       pixels.current = { id: image.id, data: ctx.getImageData(0, 0, W, H) };
     }
-    const m = floodFill(pixels.current.data.data, W, H, Math.floor(p.x), Math.floor(p.y), tolerance);
-    const rle = encode(m, H, W);
-    if (extend && selectedAnn) {
+    return new MagicWand(pixels.current.data.data, W, H, x, y);
+  };
+
+  /** Shows the dragged wand's region at its current tolerance, in cells of at most one screen pixel. */
+  const showWand = (d: WandDrag) => {
+    if (d.shown === d.tolerance) return setWandPreview((p) => p && { ...p, at: d.at });
+    let step = 1;
+    while (step * 2 * viewRef.current.scale <= 1) step *= 2;
+    const c = d.wand.crop(d.tolerance, 1, step);
+    d.shown = d.tolerance;
+    setWandPreview({ tolerance: d.tolerance, area: d.wand.area(d.tolerance), sprite: cellSprite(c.grid, c.W - 2, c.H - 2, c.x0, c.y0, step, LIVE_MASK_RGB), at: d.at });
+  };
+
+  const commitWand = (d: WandDrag) => {
+    const n = d.wand.area(d.tolerance);
+    if (n * viewRef.current.scale ** 2 < WAND_TINY_SCREEN_PX) {
+      onMessage(`The wand took only ${n} pixel${n === 1 ? '' : 's'} (tolerance ${d.tolerance}): press and drag away from the spot to raise the tolerance, or press }`);
+    }
+    const rle = d.wand.rle(d.tolerance);
+    if (d.extend && selectedAnn && !locked.has(selectedAnn.id)) {
       const merged = union(fromCompressedString(selectedAnn.mask.counts, H, W), rle);
       void editor.updateMask(selectedAnn.id, toCocoRle(merged, true) as { size: [number, number]; counts: string }, 'magic wand');
     } else {
@@ -322,23 +368,29 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     };
   }, []);
 
-  const nearestVertex = (p: Pt, pts: number[]) => {
-    let best = -1, bd = VERTEX_HIT_PX;
-    for (let i = 0; i < pts.length; i += 2) {
-      const d = screenDist(p, { x: pts[i]!, y: pts[i + 1]! });
-      if (d <= bd) (bd = d), (best = i / 2);
+  /** The vertex nearest to p within VERTEX_HIT_PX on screen, over every ring. */
+  const nearestVertex = (p: Pt, polys: Polygon[]) => {
+    let best: { ring: RingRef; index: number } | null = null, bd = VERTEX_HIT_PX;
+    for (const r of ringsOf(polys)) {
+      for (let i = 0; i < r.pts.length; i += 2) {
+        const d = screenDist(p, { x: r.pts[i]!, y: r.pts[i + 1]! });
+        if (d <= bd) (bd = d), (best = { ring: { part: r.part, hole: r.hole }, index: i / 2 });
+      }
     }
     return best;
   };
-  const nearestEdge = (p: Pt, pts: number[]) => {
-    const n = pts.length / 2;
-    for (let i = 0; i < n; i++) {
-      const a = { x: pts[2 * i]!, y: pts[2 * i + 1]! }, b = { x: pts[(2 * i + 2) % (2 * n)]!, y: pts[(2 * i + 3) % (2 * n)]! };
-      const dx = b.x - a.x, dy = b.y - a.y, l2 = dx * dx + dy * dy;
-      const t = l2 ? Math.max(0, Math.min(1, ((p.x - a.x) * dx + (p.y - a.y) * dy) / l2)) : 0;
-      if (screenDist(p, { x: a.x + t * dx, y: a.y + t * dy }) <= EDGE_HIT_PX) return i;
+  /** An edge within EDGE_HIT_PX of p: its ring and the index of its first vertex. */
+  const nearestEdge = (p: Pt, polys: Polygon[]) => {
+    for (const r of ringsOf(polys)) {
+      const pts = r.pts, n = pts.length / 2;
+      for (let i = 0; i < n; i++) {
+        const a = { x: pts[2 * i]!, y: pts[2 * i + 1]! }, b = { x: pts[(2 * i + 2) % (2 * n)]!, y: pts[(2 * i + 3) % (2 * n)]! };
+        const dx = b.x - a.x, dy = b.y - a.y, l2 = dx * dx + dy * dy;
+        const t = l2 ? Math.max(0, Math.min(1, ((p.x - a.x) * dx + (p.y - a.y) * dy) / l2)) : 0;
+        if (screenDist(p, { x: a.x + t * dx, y: a.y + t * dy }) <= EDGE_HIT_PX) return { ring: { part: r.part, hole: r.hole }, index: i };
+      }
     }
-    return -1;
+    return null;
   };
 
   const onPointerDown = (e: React.PointerEvent) => {
@@ -372,34 +424,50 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       case 'brush':
       case 'eraser': {
         const q = snapToPixelCentre(p);
-        drag.current = { kind: 'stroke', points: [q] };
+        drag.current = { kind: 'stroke', points: [q], extend: e.shiftKey };
         setStroke([q]);
         box.current!.setPointerCapture(e.pointerId);
         return;
       }
-      case 'wand':
-        return wand(p, e.shiftKey);
+      case 'wand': {
+        if (p.x < 0 || p.y < 0 || p.x >= W || p.y >= H) return;
+        const d: WandDrag = {
+          kind: 'wand',
+          wand: wandAt(Math.floor(p.x), Math.floor(p.y)),
+          sx: e.clientX,
+          sy: e.clientY,
+          base: tolerance,
+          tolerance,
+          shown: -1,
+          extend: e.shiftKey,
+          at: { x: e.clientX - r.left, y: e.clientY - r.top },
+        };
+        drag.current = d;
+        showWand(d);
+        box.current!.setPointerCapture(e.pointerId);
+        return;
+      }
       case 'select': {
         if (handles && single !== null) {
-          const vi = nearestVertex(p, handles);
-          if (vi >= 0 && e.altKey) {
-            if (handles.length / 2 <= 3) return onMessage('A polygon keeps at least 3 vertices');
-            const next = handles.filter((_, i) => i >> 1 !== vi);
-            setRing(next);
-            return commitRing(single, next);
+          const v = nearestVertex(p, handles);
+          if (v && e.altKey) {
+            const pts = ringOf(handles, v.ring);
+            if (pts.length / 2 <= 3) return onMessage('A ring keeps at least 3 vertices');
+            const next = withRing(handles, v.ring, pts.filter((_, i) => i >> 1 !== v.index));
+            setRings(next);
+            return commitRings(single, next);
           }
-          if (vi >= 0) {
-            setRing(handles.slice());
-            drag.current = { kind: 'vertex', index: vi, moved: false };
+          if (v) {
+            setRings(handles);
+            drag.current = { kind: 'vertex', ring: v.ring, index: v.index, moved: false };
             box.current!.setPointerCapture(e.pointerId);
             return;
           }
-          const ei = nearestEdge(p, handles);
-          if (ei >= 0) {
-            const q = snapToCorner(p, W, H);
-            const next = [...handles.slice(0, 2 * ei + 2), q.x, q.y, ...handles.slice(2 * ei + 2)];
-            setRing(next);
-            drag.current = { kind: 'vertex', index: ei + 1, moved: true };
+          const edge = nearestEdge(p, handles);
+          if (edge) {
+            const q = snapToCorner(p, W, H), pts = ringOf(handles, edge.ring), at = 2 * edge.index + 2;
+            setRings(withRing(handles, edge.ring, [...pts.slice(0, at), q.x, q.y, ...pts.slice(at)]));
+            drag.current = { kind: 'vertex', ring: edge.ring, index: edge.index + 1, moved: true };
             box.current!.setPointerCapture(e.pointerId);
             return;
           }
@@ -426,6 +494,17 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       setView({ ...d.view, x: d.view.x + e.clientX - r.left - d.sx, y: d.view.y + e.clientY - r.top - d.sy });
       return;
     }
+    if (d?.kind === 'wand') {
+      const r = box.current!.getBoundingClientRect();
+      d.at = { x: e.clientX - r.left, y: e.clientY - r.top };
+      d.tolerance = Math.min(255, d.base + Math.round(Math.hypot(e.clientX - d.sx, e.clientY - d.sy) / WAND_PX_PER_STEP));
+      // One fill per frame at most, however fast the pointer moves.
+      wandFrame.current ??= requestAnimationFrame(() => {
+        wandFrame.current = null;
+        if (drag.current === d) showWand(d);
+      });
+      return;
+    }
     if (d?.kind === 'stroke') {
       const q = snapToPixelCentre(p);
       const last = d.points[d.points.length - 1]!;
@@ -434,14 +513,15 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
         setStroke(d.points.slice());
       }
     }
-    if (d?.kind === 'vertex' && ring) {
+    if (d?.kind === 'vertex' && rings) {
       const q = snapToCorner(p, W, H);
-      if (ring[2 * d.index] !== q.x || ring[2 * d.index + 1] !== q.y) {
-        const next = ring.slice();
+      const pts = ringOf(rings, d.ring);
+      if (pts[2 * d.index] !== q.x || pts[2 * d.index + 1] !== q.y) {
+        const next = pts.slice();
         next[2 * d.index] = q.x;
         next[2 * d.index + 1] = q.y;
         d.moved = true;
-        setRing(next);
+        setRings(withRing(rings, d.ring, next));
       }
       return;
     }
@@ -456,9 +536,12 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     if (box.current!.hasPointerCapture(e.pointerId)) box.current!.releasePointerCapture(e.pointerId);
     if (d?.kind === 'stroke') {
       setStroke(null);
-      finishStroke(d.points);
-    } else if (d?.kind === 'vertex' && d.moved && ring && single !== null) {
-      commitRing(single, ring);
+      finishStroke(d.points, d.extend);
+    } else if (d?.kind === 'vertex' && d.moved && rings && single !== null) {
+      commitRings(single, rings);
+    } else if (d?.kind === 'wand') {
+      setWandPreview(null);
+      commitWand(d);
     }
   };
 
@@ -493,6 +576,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   const inv = 1 / view.scale;
   const cursorStyle = spaceDown.current ? 'grab' : tool === 'select' ? 'default' : tool === 'wand' ? 'cell' : tool === 'click' && click.status !== 'idle' ? 'progress' : 'crosshair';
   const strokeColor = tool === 'eraser' ? '#ff5a5a' : (categories.find((c) => c.id === currentCategory)?.color ?? UNASSIGNED_COLOR);
+  const handleCount = handles ? ringsOf(handles).reduce((n, r) => n + r.pts.length / 2, 0) : 0;
 
   return (
     <div
@@ -511,6 +595,10 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       data-click-points={click.points.length}
       data-click-status={click.status}
       data-click-area={click.mask ? click.area : ''}
+      data-draft={draft.length}
+      data-handles={handles && single !== null ? handleCount : ''}
+      data-wand-tolerance={wandPreview?.tolerance ?? ''}
+      data-wand-area={wandPreview?.area ?? ''}
       style={{ cursor: cursorStyle }}
       onPointerDown={onPointerDown}
       onPointerMove={onPointerMove}
@@ -529,18 +617,20 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
         </Layer>
         <Layer listening={false}>
           {outlines.map((o) =>
-            o.rings.map((r, i) => (
-              <Line key={`${o.id}-${i}`} points={r} closed stroke="#ffffff" strokeWidth={1.5} strokeScaleEnabled={false} dash={[5, 4]} listening={false} perfectDrawEnabled={false} />
+            ringsOf(o.polys).map((r, i) => (
+              <Line key={`${o.id}-${i}`} points={r.pts} closed stroke="#ffffff" strokeWidth={1.5} strokeScaleEnabled={false} dash={[5, 4]} listening={false} perfectDrawEnabled={false} />
             )),
           )}
-          {handles && single !== null && (
-            <>
-              {ring && <Line points={ring} closed stroke="#4f8cff" strokeWidth={2} strokeScaleEnabled={false} listening={false} />}
-              {Array.from({ length: handles.length / 2 }, (_, i) => (
-                <Circle key={i} x={handles[2 * i]} y={handles[2 * i + 1]} radius={4 * inv} fill="#ffffff" stroke="#4f8cff" strokeWidth={1.5} strokeScaleEnabled={false} listening={false} perfectDrawEnabled={false} />
-              ))}
-            </>
-          )}
+          {handles &&
+            single !== null &&
+            ringsOf(handles).map((r) => (
+              <Group key={`${r.part}:${r.hole}`} listening={false}>
+                {rings && <Line points={r.pts} closed stroke="#4f8cff" strokeWidth={2} strokeScaleEnabled={false} listening={false} />}
+                {Array.from({ length: r.pts.length / 2 }, (_, i) => (
+                  <Circle key={i} x={r.pts[2 * i]} y={r.pts[2 * i + 1]} radius={4 * inv} fill="#ffffff" stroke="#4f8cff" strokeWidth={1.5} strokeScaleEnabled={false} listening={false} perfectDrawEnabled={false} />
+                ))}
+              </Group>
+            ))}
           {draft.length > 0 && (
             <>
               <Line points={[...draft.flatMap((p) => [p.x, p.y]), ...(cursor ? [cursor.x, cursor.y] : [])]} stroke="#ffd84f" strokeWidth={1.5} strokeScaleEnabled={false} listening={false} />
@@ -552,13 +642,16 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
           {stroke && (
             <Line points={stroke.length === 1 ? [stroke[0]!.x, stroke[0]!.y, stroke[0]!.x + 0.01, stroke[0]!.y] : stroke.flatMap((p) => [p.x, p.y])} stroke={strokeColor} opacity={0.6} strokeWidth={brushSize} lineCap="round" lineJoin="round" listening={false} />
           )}
-          {live && (
-            <>
-              <Shape sceneFunc={liveFunc} listening={false} perfectDrawEnabled={false} />
-              {live.rings.map((r, i) => (
-                <Line key={`live-${i}`} points={r} closed stroke={LIVE_MASK_COLOR} strokeWidth={2} strokeScaleEnabled={false} dash={[6, 4]} listening={false} perfectDrawEnabled={false} />
-              ))}
-            </>
+          {[live, wandLive].map(
+            (l, k) =>
+              l && (
+                <Group key={k} listening={false}>
+                  <Shape sceneFunc={l.draw} listening={false} perfectDrawEnabled={false} />
+                  {l.rings.map((r, i) => (
+                    <Line key={i} points={r} closed stroke={LIVE_MASK_COLOR} strokeWidth={2} strokeScaleEnabled={false} dash={[6, 4]} listening={false} perfectDrawEnabled={false} />
+                  ))}
+                </Group>
+              ),
           )}
           {click.points.map((p, i) => (
             <Circle
@@ -583,6 +676,11 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
           {loadError ?? 'Loading image…'}
         </div>
       )}
+      {wandPreview && (
+        <div className="wand-readout" style={{ left: Math.min(wandPreview.at.x + 16, size.w - 220), top: Math.min(wandPreview.at.y + 16, size.h - 32) }} data-testid="wand-readout">
+          {`Tol. ${wandPreview.tolerance} · ${wandPreview.area.toLocaleString()} px (${((100 * wandPreview.area) / (W * H)).toFixed(1)} %)`}
+        </div>
+      )}
       {tool === 'click' && click.status !== 'idle' && (
         <div className="click-busy" role="status" data-testid="click-busy">
           <span className="spinner" />
@@ -592,6 +690,37 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     </div>
   );
 });
+
+/** Every ring of the polygons, outer rings first within each polygon. */
+function ringsOf(polys: readonly Polygon[]): (RingRef & { pts: number[] })[] {
+  return polys.flatMap((p, part) => [{ part, hole: -1, pts: p.outer }, ...p.holes.map((pts, hole) => ({ part, hole, pts }))]);
+}
+
+function ringOf(polys: readonly Polygon[], r: RingRef): number[] {
+  const p = polys[r.part]!;
+  return r.hole < 0 ? p.outer : p.holes[r.hole]!;
+}
+
+/** The polygons with one ring replaced. */
+function withRing(polys: readonly Polygon[], r: RingRef, pts: number[]): Polygon[] {
+  return polys.map((p, i) => (i !== r.part ? p : r.hole < 0 ? { outer: pts, holes: p.holes } : { outer: p.outer, holes: p.holes.map((h, j) => (j === r.hole ? pts : h)) }));
+}
+
+/** A live mask's overlay: a full-resolution tinted bitmap of its bbox and its exact outline. */
+function liveOverlay(m: Rle | null, W: number, H: number): { draw: (ctx: Konva.Context) => void; rings: number[][] } | null {
+  if (!m || m.w !== W || m.h !== H) return null;
+  const sp = makeSprite(m, rleBbox(m), 1, LIVE_MASK_RGB);
+  return sp && { draw: spriteDraw(sp), rings: maskToPolygons(m).flatMap((p) => [p.outer, ...p.holes]) };
+}
+
+/** A Konva scene function drawing the sprite in image coordinates, its cells as blocks. */
+function spriteDraw(sp: Sprite): (ctx: Konva.Context) => void {
+  return (ctx) => {
+    const c = (ctx as unknown as { _context: CanvasRenderingContext2D })._context;
+    c.imageSmoothingEnabled = false;
+    c.drawImage(sp.canvas, sp.x, sp.y, sp.canvas.width * sp.step, sp.canvas.height * sp.step);
+  };
+}
 
 function isTyping(e: KeyboardEvent): boolean {
   const t = e.target as HTMLElement | null;
