@@ -255,6 +255,11 @@ export const methods = {
     output: Annotation,
   },
   'annotations.delete': { input: z.object({ id: Id, label: EditLabel }).strict(), output: z.object({ deleted: z.boolean() }) },
+  /** Deletes masks of one image as one undo step; ids already gone are skipped. */
+  'annotations.deleteMany': {
+    input: z.object({ imageId: Id, ids: z.array(Id).min(1).max(100_000), label: EditLabel }).strict(),
+    output: EditResult,
+  },
   /** Unites masks of one image into the first of them; the others are deleted. One undo step. */
   'annotations.merge': {
     input: z.object({ ids: z.array(Id).min(2).max(1000), categoryId: Id.nullable().optional() }).strict(),
