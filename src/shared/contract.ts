@@ -203,6 +203,8 @@ export const methods = {
         search: z.string().max(1000).optional(),
         /** true: only images whose file is missing; false: only those whose file is there. */
         missing: z.boolean().optional(),
+        /** true: only images holding proposals (unassigned masks from segment everything); false: only those without. */
+        proposals: z.boolean().optional(),
         offset: z.number().int().nonnegative().default(0),
         limit: z.number().int().positive().max(5000).default(500),
       })
@@ -211,7 +213,9 @@ export const methods = {
   },
   /** Where an image sits in images.list with the same filter (ordered by path, then id): index null = the filter hides it. */
   'images.position': {
-    input: z.object({ id: Id, status: ImageStatus.optional(), search: z.string().max(1000).optional(), missing: z.boolean().optional() }).strict(),
+    input: z
+      .object({ id: Id, status: ImageStatus.optional(), search: z.string().max(1000).optional(), missing: z.boolean().optional(), proposals: z.boolean().optional() })
+      .strict(),
     output: z.object({ index: z.number().int().nonnegative().nullable(), total: z.number() }),
   },
   'images.get': { input: z.object({ id: Id }).strict(), output: Image },
