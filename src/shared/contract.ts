@@ -356,6 +356,8 @@ export type ApiErrorCode =
   | 'unsupported_media_type'
   | 'project_refused'
   | 'internal'
+  /** DiffSeg has no model to run: none is installed, or the one named is not. */
+  | 'no_model'
   /** The disk failed (full, read-only, locked by another process, I/O error): nothing was saved. */
   | 'unavailable';
 export interface ApiErrorBody {

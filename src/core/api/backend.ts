@@ -359,8 +359,9 @@ export class Backend {
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },
-    'diffseg.segment': ({ imageIds, params, model }) => {
+    'diffseg.segment': async ({ imageIds, params, model }) => {
       const service = this.diffseg();
+      await service.model(model); // no model: refused here (no_model), not as a job that fails at once
       const job = this.jobs.start('diffseg', (ctx) =>
         service.batch({
           imageIds, params, model, signal: ctx.signal,
