@@ -138,7 +138,7 @@ export function AnnotateView({
     delete: () => {
       const ids = editable(selected);
       if (!ids.length) return setMessage('Select a mask first');
-      ids.forEach((id) => void editor.remove(id));
+      void editor.removeMany(ids, 'delete');
       setSelected([]);
     },
     fillHoles: () => {
@@ -176,8 +176,8 @@ export function AnnotateView({
       });
     },
     deleteProposals: (ids: number[]) => {
-      const keep = new Set(locked);
-      ids.filter((id) => !keep.has(id)).forEach((id) => void editor.remove(id));
+      const unlocked = editable(ids);
+      if (unlocked.length) void editor.removeMany(unlocked, 'delete proposals');
       setSelected((s) => s.filter((id) => !ids.includes(id)));
     },
     setCategory: (categoryId: number | null) => {
