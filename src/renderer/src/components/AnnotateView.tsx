@@ -352,9 +352,6 @@ export function AnnotateView({
           onMessage={setMessage}
         />
         <main className="canvas-area">
-          <div className="canvas-jobs">
-            <JobBar />
-          </div>
           {image && image.id === imageId ? (
             <CanvasView
               ref={canvas}
@@ -413,6 +410,8 @@ export function AnnotateView({
           />
         </aside>
       </div>
+      {/* Below the workplace, not over the canvas: it shrinks the canvas from below, so the image does not move. */}
+      <JobBar />
       <StatusBar
         width={image?.width ?? 0}
         height={image?.height ?? 0}

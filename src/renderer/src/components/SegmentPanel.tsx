@@ -3,6 +3,7 @@
 // and "Delete unassigned proposals".
 import { useEffect, useRef, useState } from 'react';
 import type { Annotation, Job } from '../../../shared/contract';
+import type { BatchReport } from '../../../core/pipelines/diffseg/job';
 import { client } from '../client';
 import type { ClickSegment } from '../canvas/clickTool';
 import {
@@ -125,16 +126,15 @@ export function SegmentPanel({
   const finished = useRef(new Map<string, Job>());
   const jobRef = useRef(job);
   jobRef.current = job;
+  // The JobBar's summary says how it went; a failure also stays here, next to the button.
   const settle = (j: Job) => {
     setJob(null);
-    const r = j.result as { proposals?: number; segmented?: number; skipped?: number; failed?: { error: string }[] } | undefined;
-    const failed = j.state === 'failed' ? (j.error ?? 'unknown error') : r?.failed?.[0]?.error;
+    const r = j.result as BatchReport | undefined;
+    const failed = j.state === 'failed' ? (j.error ?? 'unknown error') : r?.failed[0]?.error;
     if (failed) {
       setJobError(failed);
       onMessage(`Segment everything failed: ${failed}`);
-    } else if (j.state === 'cancelled') onMessage('Segment everything cancelled');
-    else if (r?.skipped && !r.segmented) onMessage('Already segmented with this model and settings: a finished run is not repeated');
-    else onMessage(`Segment everything: ${r?.proposals ?? 'new'} proposals (grey, unassigned)`);
+    }
     onProposalsStored();
   };
   const settleRef = useRef(settle);
