@@ -18,6 +18,8 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
   const [stats, setStats] = useState<Stats>(project.stats);
   const [status, setStatus] = useState<ImageStatus | undefined>(undefined);
   const [missing, setMissing] = useState<boolean | undefined>(undefined);
+  const [proposals, setProposals] = useState<boolean | undefined>(undefined);
+  const [withProposals, setWithProposals] = useState(0);
   const [search, setSearch] = useState('');
   const [version, setVersion] = useState(0);
   const [imageId, setImageId] = useState<number | null>(imageFromHash);
@@ -25,13 +27,24 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
 
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let burstSince = 0;
+    const refresh = () => {
+      clearTimeout(timer);
+      burstSince = 0;
+      setVersion((v) => v + 1);
+    };
+    const countProposals = () => client.call('images.list', { proposals: true, limit: 1 }).then((r) => setWithProposals(r.total), () => {});
     const reload = (e?: { what: string }) => {
       client.call('project.stats', {}).then(setStats, () => {});
-      // Mask edits change counts and statuses only: refresh the image lists once a burst of strokes settles.
+      void countProposals();
+      // Mask edits change counts and statuses only: refresh the image lists once a burst of strokes settles, and
+      // at least every 3 s while one goes on (a batch run finishes an image every few seconds).
+      if (e?.what !== 'annotations') return refresh();
+      burstSince ||= Date.now();
       clearTimeout(timer);
-      if (e?.what !== 'annotations') setVersion((v) => v + 1);
-      else timer = setTimeout(() => setVersion((v) => v + 1), 1500);
+      timer = setTimeout(refresh, Math.min(1500, burstSince + 3000 - Date.now()));
     };
+    void countProposals();
     const offs = [client.on('project.changed', reload), client.on('job.finished', () => reload())];
     const onHash = () => setImageId(imageFromHash());
     window.addEventListener('hashchange', onHash);
@@ -42,9 +55,10 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
     };
   }, []);
 
-  const filterBy = (s: ImageStatus | undefined, onlyMissing?: true) => {
+  const filterBy = (s: ImageStatus | undefined, only?: 'missing' | 'proposals') => {
     setStatus(s);
-    setMissing(onlyMissing);
+    setMissing(only === 'missing' || undefined);
+    setProposals(only === 'proposals' || undefined);
   };
 
   const open = (id: number | null) => {
@@ -67,6 +81,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         onFilter={(f) => {
           setStatus(f.status);
           setMissing(f.missing);
+          setProposals(undefined); // the strip has no proposals filter: its choice replaces the grid's
           setSearch(f.search);
         }}
         version={version}
@@ -82,7 +97,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
           <bdi dir="ltr">{project.folder}</bdi>
         </span>
         <ModelSelect compact />
-        <SegmentBatchButton filter={{ status, missing, search }} />
+        <SegmentBatchButton filter={{ status, missing, proposals, search }} />
         <button onClick={() => client.call('project.index', {})}>Re-index</button>
         <button onClick={() => setExporting(true)} data-testid="open-export">
           Export
@@ -90,7 +105,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         <button onClick={onOpenOther}>Open folder…</button>
       </header>
       <nav className="filters">
-        <button className={status === undefined && !missing ? 'chip active' : 'chip'} onClick={() => filterBy(undefined)}>
+        <button className={status === undefined && !missing && !proposals ? 'chip active' : 'chip'} onClick={() => filterBy(undefined)}>
           All <b>{stats.images}</b>
         </button>
         {STATUSES.map((s) => (
@@ -101,10 +116,19 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         {(stats.missing > 0 || missing) && (
           <button
             className={`chip missing ${missing ? 'active' : ''}`}
-            onClick={() => filterBy(undefined, true)}
+            onClick={() => filterBy(undefined, 'missing')}
             title="Images whose file is gone: their masks are kept (read-only, not exported) until indexing finds the file again"
           >
             Missing <b data-testid="count-missing">{stats.missing}</b>
+          </button>
+        )}
+        {(withProposals > 0 || proposals) && (
+          <button
+            className={`chip proposals ${proposals ? 'active' : ''}`}
+            onClick={() => filterBy(undefined, 'proposals')}
+            title="Images holding DiffSeg proposals (grey, unassigned masks) that wait for a labeler: give them a category, merge or delete them"
+          >
+            Has proposals <b data-testid="count-proposals">{withProposals}</b>
           </button>
         )}
         <input className="search" type="search" placeholder="Search path…" value={search} onChange={(e) => setSearch(e.target.value)} />
@@ -119,7 +143,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         </span>
       </nav>
       <JobBar />
-      <ImageGrid status={status} missing={missing} search={search} version={version} onOpen={(img) => img.status !== 'error' && open(img.id)} />
+      <ImageGrid status={status} missing={missing} proposals={proposals} search={search} version={version} onOpen={(img) => img.status !== 'error' && open(img.id)} />
       {exporting && <ExportDialog onClose={() => setExporting(false)} />}
     </div>
   );
