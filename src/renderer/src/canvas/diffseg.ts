@@ -22,21 +22,25 @@ const withModel = <T extends object>(input: T, model: string) => ({
 export const FIXTURE_LABEL = 'Test fixture (not a real segmenter)';
 
 /** The back end's no_model answer in the app's words (the back end's own message is written for the CLI). */
-export function noModelMessage(model: string): string {
+function noModelMessage(model: string): string {
   const what = model ? `The model “${model}” is not installed` : 'No segmentation model is installed';
   return `${what}: choose “${FIXTURE_LABEL}” under Model to try DiffSeg, or convert a real model (README, “Models”).`;
 }
 
-/** A call with a model: a no_model answer is remembered for that choice (useNoModel) and said in the app's words. */
+/**
+ * A call with a model: whether it answered no_model is remembered for that choice (useNoModel: the latest answer
+ * counts), and that answer is said in the app's words.
+ */
 async function withModelCheck<T>(model: string, call: Promise<T>): Promise<T> {
   try {
     const r = await call;
     if (noModelFor === model) setNoModel(null);
     return r;
   } catch (e) {
-    if (!(e instanceof ClientError && e.code === 'no_model')) throw e;
-    setNoModel(model);
-    throw new Error(noModelMessage(model));
+    const noModel = e instanceof ClientError && e.code === 'no_model';
+    if (noModel) setNoModel(model);
+    else if (noModelFor === model) setNoModel(null);
+    throw noModel ? new Error(noModelMessage(model)) : e;
   }
 }
 
