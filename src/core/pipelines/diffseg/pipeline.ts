@@ -310,7 +310,8 @@ export interface StoredSegmentation {
 /**
  * Segments one image and stores the result: a run (pipeline 'diffseg', model, params; finished 'done', or
  * 'failed' with the error, or 'cancelled') and its proposals as annotations (categoryId null, source 'diffseg',
- * runId) added in ONE undoable edit; proposals leave the image's status as it is (project/types.ts isProposal). Errors are recorded on the run and rethrown.
+ * runId) added in ONE undoable edit; proposals leave the image's status as it is (project/types.ts isProposal).
+ * Errors are recorded on the run and rethrown.
  */
 export async function segmentAndStore(
   store: ProjectStore,

@@ -53,7 +53,10 @@ function subscribe(listener: () => void): () => void {
     client.on('job.finished', onFinished);
     client.call('jobs.list', {}).then(
       (jobs) => {
-        for (const j of jobs) if (j.state === 'running' && !state.running.some((r) => r.jobId === j.id)) onProgress({ jobId: j.id, kind: j.kind, done: j.done, total: j.total, message: j.message });
+        for (const j of jobs) {
+          if (j.state !== 'running' || state.running.some((r) => r.jobId === j.id)) continue;
+          onProgress({ jobId: j.id, kind: j.kind, done: j.done, total: j.total, message: j.message });
+        }
       },
       () => {},
     );

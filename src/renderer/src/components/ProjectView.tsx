@@ -28,15 +28,15 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let burstSince = 0;
+    const countProposals = () => client.call('images.list', { proposals: true, limit: 1 }).then((r) => setWithProposals(r.total), () => {});
     const refresh = () => {
       clearTimeout(timer);
       burstSince = 0;
       setVersion((v) => v + 1);
+      void countProposals();
     };
-    const countProposals = () => client.call('images.list', { proposals: true, limit: 1 }).then((r) => setWithProposals(r.total), () => {});
     const reload = (e?: { what: string }) => {
       client.call('project.stats', {}).then(setStats, () => {});
-      void countProposals();
       // Mask edits change counts and statuses only: refresh the image lists once a burst of strokes settles, and
       // at least every 3 s while one goes on (a batch run finishes an image every few seconds).
       if (e?.what !== 'annotations') return refresh();

@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { Annotation, Job } from '../../../shared/contract';
 import type { BatchReport } from '../../../core/pipelines/diffseg/job';
+import { isProposal } from '../../../core/project/types';
 import { client } from '../client';
 import type { ClickSegment } from '../canvas/clickTool';
 import {
@@ -120,7 +121,7 @@ export function SegmentPanel({
   const [job, setJob] = useState<{ id: string; imageId: number } | null>(null);
   const [jobError, setJobError] = useState<string | null>(null);
   useEffect(() => setJobError(null), [model]);
-  const proposals = annotations.filter((a) => a.categoryId === null && a.source === 'diffseg').map((a) => a.id);
+  const proposals = annotations.filter(isProposal).map((a) => a.id);
 
   // Jobs can finish before their start call answers (a small image, a warm cache): keep the recent endings.
   const finished = useRef(new Map<string, Job>());
