@@ -27,17 +27,31 @@ function electronBinary() {
   // Electron fetches its binary on first use; try once, quietly.
   const r = spawnSync(process.execPath, [join(dir, 'install.js')], { cwd: root, encoding: 'utf8', timeout: 180_000 });
   if (r.status === 0 && located()) return { bin: located() };
-  return { reason: `its binary could not be downloaded (${(r.stderr || r.stdout || 'no output').trim().split('\n').pop()})` };
+  return { reason: downloadFailure(r) };
+}
+
+/** Why fetching Electron's binary failed, in words: its installer prints a stack trace, not a reason. */
+function downloadFailure(r) {
+  const missing = "Electron's binary is not installed and";
+  if (r.error?.code === 'ETIMEDOUT') return `${missing} its download did not finish within 3 minutes`;
+  const out = `${r.stderr ?? ''}\n${r.stdout ?? ''}`;
+  if (/fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|socket hang up/.test(out)) {
+    // The mirror settings @electron/get reads most often; github.com by default.
+    const from = process.env.ELECTRON_MIRROR || process.env.npm_config_electron_mirror || 'https://github.com/';
+    return `${missing} could not be downloaded (no network access to ${URL.canParse(from) ? new URL(from).host : from})`;
+  }
+  const first = out.split('\n').find((l) => l.trim() && !/^\s*at /.test(l));
+  return `${missing} could not be downloaded (${first?.trim() ?? `its installer exited with ${r.status ?? r.signal}`})`;
 }
 
 const headless = process.platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY;
-const electron = headless ? { reason: 'there is no display (DISPLAY is not set)' } : electronBinary();
+const electron = headless ? { reason: "There is no display for Electron's window (DISPLAY is not set)" } : electronBinary();
 
 let child;
 if (electron.bin) {
   child = spawn(electron.bin, [root, ...args], { stdio: 'inherit' });
 } else {
-  console.log(`Electron is not available here: ${electron.reason}; serving the same UI in web mode instead.`);
+  console.log(`${electron.reason}; serving the same UI in web mode instead.`);
   child = spawn(process.execPath, [join(root, 'bin', 'difflabel.mjs'), 'serve', ...args], { cwd: root, stdio: 'inherit' });
 }
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

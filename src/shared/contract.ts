@@ -203,6 +203,8 @@ export const methods = {
         search: z.string().max(1000).optional(),
         /** true: only images whose file is missing; false: only those whose file is there. */
         missing: z.boolean().optional(),
+        /** true: only images holding proposals (unassigned masks from segment everything); false: only those without. */
+        proposals: z.boolean().optional(),
         offset: z.number().int().nonnegative().default(0),
         limit: z.number().int().positive().max(5000).default(500),
       })
@@ -211,7 +213,9 @@ export const methods = {
   },
   /** Where an image sits in images.list with the same filter (ordered by path, then id): index null = the filter hides it. */
   'images.position': {
-    input: z.object({ id: Id, status: ImageStatus.optional(), search: z.string().max(1000).optional(), missing: z.boolean().optional() }).strict(),
+    input: z
+      .object({ id: Id, status: ImageStatus.optional(), search: z.string().max(1000).optional(), missing: z.boolean().optional(), proposals: z.boolean().optional() })
+      .strict(),
     output: z.object({ index: z.number().int().nonnegative().nullable(), total: z.number() }),
   },
   'images.get': { input: z.object({ id: Id }).strict(), output: Image },
@@ -258,6 +262,11 @@ export const methods = {
     output: Annotation,
   },
   'annotations.delete': { input: z.object({ id: Id, label: EditLabel }).strict(), output: z.object({ deleted: z.boolean() }) },
+  /** Deletes masks of one image as one undo step; ids already gone are skipped. */
+  'annotations.deleteMany': {
+    input: z.object({ imageId: Id, ids: z.array(Id).min(1).max(100_000), label: EditLabel }).strict(),
+    output: EditResult,
+  },
   /** Unites masks of one image into the first of them; the others are deleted. One undo step. */
   'annotations.merge': {
     input: z.object({ ids: z.array(Id).min(2).max(1000), categoryId: Id.nullable().optional() }).strict(),
@@ -350,6 +359,8 @@ export type ApiErrorCode =
   | 'unsupported_media_type'
   | 'project_refused'
   | 'internal'
+  /** DiffSeg has no model to run: none is installed, or the one named is not. */
+  | 'no_model'
   /** The disk failed (full, read-only, locked by another process, I/O error): nothing was saved. */
   | 'unavailable';
 export interface ApiErrorBody {

@@ -298,6 +298,17 @@ export class Backend {
       this.edit(current.imageId, label ?? 'delete', [{ kind: 'delete', id }]);
       return { deleted: true };
     },
+    'annotations.deleteMany': ({ imageId, ids, label }) => {
+      this.image(imageId);
+      const store = this.need();
+      // Masks deleted meanwhile (another window) are skipped, as annotations.delete answers them; a mask of another
+      // image is the caller's mistake, and nothing is deleted.
+      const rows = [...new Set(ids)].map((id) => store.getAnnotation(id)).filter((r) => r !== undefined);
+      const stray = rows.find((r) => r.imageId !== imageId);
+      if (stray) throw new ApiError('bad_request', `annotation ${stray.id} belongs to another image (${stray.imageId}), not to image ${imageId}`);
+      if (rows.length) this.edit(imageId, label ?? 'delete', rows.map((r) => ({ kind: 'delete' as const, id: r.id })));
+      return this.editResult(imageId);
+    },
     'annotations.merge': ({ ids, categoryId }) => {
       const rows = [...new Set(ids)].map((id) => this.annotationRow(id));
       if (rows.length < 2) throw new ApiError('bad_request', 'merge needs at least two different annotations');
@@ -351,8 +362,9 @@ export class Backend {
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },
-    'diffseg.segment': ({ imageIds, params, model }) => {
+    'diffseg.segment': async ({ imageIds, params, model }) => {
       const service = this.diffseg();
+      await service.model(model); // no model: refused here (no_model), not as a job that fails at once
       const job = this.jobs.start('diffseg', (ctx) =>
         service.batch({
           imageIds, params, model, signal: ctx.signal,

@@ -33,6 +33,7 @@ export const httpStatusOf: Record<ApiErrorCode, number> = {
   unsupported_media_type: 415,
   project_refused: 422,
   internal: 500,
+  no_model: 409,
   unavailable: 503,
 };
 
@@ -56,9 +57,8 @@ export function knownApiError(e: unknown): ApiError | null {
   if (e instanceof ApiError) return e;
   if (e instanceof StoreError) return new ApiError(codeOfStoreError[e.code], e.message);
   if (e instanceof ProjectOpenError) return new ApiError('project_refused', e.message);
-  if (e instanceof MaskFormatError || e instanceof CocoFileError || e instanceof FileRefusedError || e instanceof ModelNotFoundError) {
-    return new ApiError('bad_request', e.message);
-  }
+  if (e instanceof MaskFormatError || e instanceof CocoFileError || e instanceof FileRefusedError) return new ApiError('bad_request', e.message);
+  if (e instanceof ModelNotFoundError) return new ApiError('no_model', e.message);
   if (e instanceof FileWriteError) return new ApiError('unavailable', e.message);
   return null;
 }

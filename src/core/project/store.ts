@@ -7,6 +7,8 @@ import { pickColor } from './palette';
 import {
   IMAGE_STATUSES,
   PROMPT_KINDS,
+  PROPOSAL_SOURCE,
+  isProposal,
   RUN_STATUSES,
   type Annotation,
   type AnnotationFilter,
@@ -37,6 +39,8 @@ type Row = Record<string, any>;
 
 // Image rows carry their annotation count (the image list shows it); annotations_image makes it an index lookup.
 const IMAGE_COLUMNS = 'images.*, (SELECT count(*) FROM annotations WHERE image_id = images.id) AS annotation_count';
+/** An annotation row that is a proposal (types.ts isProposal); one parameter: PROPOSAL_SOURCE. */
+const PROPOSAL_SQL = 'category_id IS NULL AND source = ?';
 const COLOR_RE = /^#[0-9a-f]{6}$/i;
 /** Undo steps kept per image; older ones are dropped. */
 export const HISTORY_LIMIT = 200;
@@ -347,6 +351,7 @@ export class ProjectStore {
         )
         .run(next.categoryId, next.rle, next.height, next.width, next.area, ...next.bbox, next.iscrowd, next.source,
           next.runId, next.score, next.updatedAt, id);
+      this.noteLabelling(next);
       return next;
     });
   }
@@ -445,7 +450,12 @@ export class ProjectStore {
       )
       .run(id, a.imageId, categoryId, a.rle, a.height, a.width, a.area, ...a.bbox, a.iscrowd, a.source, runId, a.score,
         a.createdAt, Date.now());
-    this.sql("UPDATE images SET status = 'in_progress' WHERE id = ? AND status = 'unlabeled'").run(a.imageId);
+    this.noteLabelling(a);
+  }
+
+  /** A labeler's mask (anything but a proposal) moves an unlabeled image to in progress; proposals leave it as it is. */
+  private noteLabelling(a: Annotation): void {
+    if (!isProposal(a)) this.sql("UPDATE images SET status = 'in_progress' WHERE id = ? AND status = 'unlabeled'").run(a.imageId);
   }
 
   // ---------------------------------------------------------------- prompts, runs, examples
@@ -598,7 +608,7 @@ export class ProjectStore {
       `UPDATE images SET width = ?, height = ?, bytes = ?, mtime_ms = ?, sha1 = ?, format = ?, status = ?, error = ?,
          indexed_at = ? WHERE id = ?`,
     );
-    const count = this.sql('SELECT count(*) AS n FROM annotations WHERE image_id = ?');
+    const labelled = this.sql(`SELECT EXISTS (SELECT 1 FROM annotations WHERE image_id = ? AND NOT (${PROPOSAL_SQL})) AS yes`);
     return this.transaction(() =>
       items.map((it): SavedImage => {
         const old = find.get(it.path) as Row | undefined;
@@ -620,7 +630,7 @@ export class ProjectStore {
             restored = this.restoreFitting(id, it.width, it.height);
           }
           if (status === 'error') status = 'unlabeled';
-          if (status === 'unlabeled' && (count.get(id) as Row).n > 0) status = 'in_progress';
+          if (status === 'unlabeled' && (labelled.get(id, PROPOSAL_SOURCE) as Row).yes) status = 'in_progress';
           // Its masks no longer describe the file: the labeler has to look again.
           if (status === 'done' && setAside > 0) status = 'in_progress';
         }
@@ -756,14 +766,14 @@ export class ProjectStore {
       createdAt: now,
       updatedAt: now,
     };
-    const img = this.checkAnnotation(a);
+    this.checkAnnotation(a);
     const info = this.sql(
         `INSERT INTO annotations (image_id, category_id, rle, height, width, area, bbox_x, bbox_y, bbox_w, bbox_h,
            iscrowd, source, run_id, score, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(a.imageId, a.categoryId, a.rle, a.height, a.width, a.area, ...a.bbox, a.iscrowd, a.source, a.runId, a.score,
         a.createdAt, a.updatedAt);
-    if (img.status === 'unlabeled') this.sql("UPDATE images SET status = 'in_progress' WHERE id = ?").run(a.imageId);
+    this.noteLabelling(a);
     return { ...a, id: Number(info.lastInsertRowid) };
   }
 
@@ -834,6 +844,10 @@ function imageWhere(f: ImageFilter): { where: string; params: unknown[] } {
     params.push(f.status);
   }
   if (f.missing !== undefined) conds.push(f.missing ? 'missing_since IS NOT NULL' : 'missing_since IS NULL');
+  if (f.proposals !== undefined) {
+    conds.push(`${f.proposals ? '' : 'NOT '}EXISTS (SELECT 1 FROM annotations WHERE image_id = images.id AND ${PROPOSAL_SQL})`);
+    params.push(PROPOSAL_SOURCE);
+  }
   if (f.search) {
     conds.push("path LIKE ? ESCAPE '\\'");
     params.push(`%${f.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);

@@ -36,6 +36,8 @@ export interface ImageFilter {
   search?: string;
   /** true: only images whose file is missing; false: only those whose file is there. */
   missing?: boolean;
+  /** true: only images holding proposals (isProposal); false: only those without. */
+  proposals?: boolean;
 }
 
 export interface ImageListOptions extends ImageFilter {
@@ -102,6 +104,17 @@ export interface AnnotationInput {
   source: string;
   runId?: number | null;
   score?: number | null;
+}
+
+/** The source of the masks a segment-everything run proposes. */
+export const PROPOSAL_SOURCE = 'diffseg';
+
+/**
+ * A proposal: a mask segment everything made that no labeler has given a category. Proposals alone leave an image
+ * 'unlabeled' (a machine's guesses are not labelling); any other mask moves it to 'in_progress'.
+ */
+export function isProposal(a: Pick<Annotation, 'categoryId' | 'source'>): boolean {
+  return a.categoryId === null && a.source === PROPOSAL_SOURCE;
 }
 
 /** A new mask must come with its area and bbox (rle, area and bbox are given together). */

@@ -127,19 +127,19 @@ describe('diffseg.segment job (fixture)', () => {
     await expect(backend.dispatch('diffseg.click', { imageId, points: [], model: 'fixture' })).rejects.toMatchObject({ code: 'bad_request' });
   });
 
-  it('without an installed bundle the error says how to convert one', async () => {
+  it('without an installed bundle the error (code no_model) says how to convert one; segment everything is refused before a job starts', async () => {
     const empty = tempDir();
     const old = process.env['DIFFLABEL_MODELS_DIR'];
     process.env['DIFFLABEL_MODELS_DIR'] = empty.path;
     try {
       const imageId = [...p.scenes.keys()][0]!;
       await expect(backend.dispatch('diffseg.click', { imageId, points: [{ x: 1, y: 1, positive: true }], model: 'no-such-bundle' })).rejects.toMatchObject({
-        code: 'bad_request',
+        code: 'no_model',
         message: expect.stringMatching(/no model bundle "no-such-bundle"/),
       });
-      const job = await backend.jobs.wait(await segment({}));
-      expect(job.state).toBe('failed');
-      expect(job.error).toMatch(/models convert/);
+      const jobs = backend.jobs.list().length;
+      await expect(segment({})).rejects.toMatchObject({ code: 'no_model', message: expect.stringMatching(/models convert/) });
+      expect(backend.jobs.list()).toHaveLength(jobs);
     } finally {
       if (old === undefined) delete process.env['DIFFLABEL_MODELS_DIR'];
       else process.env['DIFFLABEL_MODELS_DIR'] = old;

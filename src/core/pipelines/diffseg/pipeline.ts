@@ -13,7 +13,7 @@
 import sharp from 'sharp';
 import { area, bbox, mergeSmallRegions, toCompressedString, type Rle } from '../../masks';
 import type { RunPriority } from '../../ml/runtime';
-import { readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../../project';
+import { PROPOSAL_SOURCE, readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../../project';
 import { aggregateAttention } from './aggregate';
 import { attentionCacheKey, type DiffSegCache } from './cache';
 import { proposalsToLabels, type LabelGuide } from './labels';
@@ -310,7 +310,8 @@ export interface StoredSegmentation {
 /**
  * Segments one image and stores the result: a run (pipeline 'diffseg', model, params; finished 'done', or
  * 'failed' with the error, or 'cancelled') and its proposals as annotations (categoryId null, source 'diffseg',
- * runId) added in ONE undoable edit. Errors are recorded on the run and rethrown.
+ * runId) added in ONE undoable edit; proposals leave the image's status as it is (project/types.ts isProposal).
+ * Errors are recorded on the run and rethrown.
  */
 export async function segmentAndStore(
   store: ProjectStore,
@@ -328,7 +329,7 @@ export async function segmentAndStore(
     const added = store.edit(
       imageId,
       'segment everything',
-      r.masks.map((m) => ({ kind: 'add' as const, input: { categoryId: null, source: 'diffseg', runId: run.id, ...storedMask(m) } })),
+      r.masks.map((m) => ({ kind: 'add' as const, input: { categoryId: null, source: PROPOSAL_SOURCE, runId: run.id, ...storedMask(m) } })),
     );
     return { run: store.finishRun(run.id, { status: 'done' }), annotations: added.filter((a): a is Annotation => a !== null), cached: r.cached };
   } catch (e) {

@@ -3,7 +3,7 @@
 // by the canvas, the image strip and the grid.
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import type { MethodInput, MethodOutput } from '../../../shared/contract';
-import { client } from '../client';
+import { client, ClientError } from '../client';
 
 export type ClickPoint = MethodInput<'diffseg.click'>['points'][number];
 export type ClickAnswer = MethodOutput<'diffseg.click'>;
@@ -18,12 +18,60 @@ const withModel = <T extends object>(input: T, model: string) => ({
   ...(Object.keys(params).length ? { params } : {}),
 });
 
+/** What the model choice calls the test fixture; the no-model note names it the same way. */
+export const FIXTURE_LABEL = 'Test fixture (not a real segmenter)';
+
+/** The back end's no_model answer in the app's words (the back end's own message is written for the CLI). */
+function noModelMessage(model: string): string {
+  const what = model ? `The model “${model}” is not installed` : 'No segmentation model is installed';
+  return `${what}: choose “${FIXTURE_LABEL}” under Model to try DiffSeg, or convert a real model (README, “Models”).`;
+}
+
+/**
+ * A call with a model: whether it answered no_model is remembered for that choice (useNoModel: the latest answer
+ * counts), and that answer is said in the app's words.
+ */
+async function withModelCheck<T>(model: string, call: Promise<T>): Promise<T> {
+  try {
+    const r = await call;
+    if (noModelFor === model) setNoModel(null);
+    return r;
+  } catch (e) {
+    const noModel = e instanceof ClientError && e.code === 'no_model';
+    if (noModel) setNoModel(model);
+    else if (noModelFor === model) setNoModel(null);
+    throw noModel ? new Error(noModelMessage(model)) : e;
+  }
+}
+
 export const diffseg = {
-  click: (imageId: number, points: ClickPoint[], model: string) => client.call('diffseg.click', withModel({ imageId, points }, model)),
+  click: (imageId: number, points: ClickPoint[], model: string) => withModelCheck(model, client.call('diffseg.click', withModel({ imageId, points }, model))),
   accept: (imageId: number, points: ClickPoint[], categoryId: number | null, model: string) =>
-    client.call('diffseg.acceptClick', withModel({ imageId, points, categoryId }, model)),
-  segment: (imageIds: number[] | undefined, model: string) => client.call('diffseg.segment', withModel(imageIds ? { imageIds } : {}, model)),
+    withModelCheck(model, client.call('diffseg.acceptClick', withModel({ imageId, points, categoryId }, model))),
+  segment: (imageIds: number[] | undefined, model: string) => withModelCheck(model, client.call('diffseg.segment', withModel(imageIds ? { imageIds } : {}, model))),
 };
+
+// ---- the model choice the back end had no model for ('' = automatic), until a call with it succeeds ------------
+const noModelListeners = new Set<() => void>();
+let noModelFor: string | null = null;
+
+function setNoModel(model: string | null): void {
+  noModelFor = model;
+  for (const l of noModelListeners) l();
+}
+
+/** True while the chosen model is one the back end answered no_model for: the panel then says what to do. */
+export function useNoModel(): boolean {
+  const model = useDiffSegModel();
+  const missing = useSyncExternalStore(
+    (l) => {
+      noModelListeners.add(l);
+      return () => noModelListeners.delete(l);
+    },
+    () => noModelFor,
+  );
+  return missing === model;
+}
 
 // ---- the model choice --------------------------------------------------------------------------------------
 const KEY = 'difflabel.diffsegModel';
@@ -106,12 +154,20 @@ export function useModels(): { models: ModelEntry[] | null; error: string | null
 /** The value a model entry is chosen by: the fixture by its name 'fixture', a bundle by its folder (unique). */
 export const modelValue = (m: ModelEntry): string => (m.fixture ? 'fixture' : (m.dir ?? m.name));
 
+/** What the strip and the grid filter by. */
+export interface ImageFilter {
+  status?: string;
+  missing?: boolean;
+  proposals?: boolean;
+  search?: string;
+}
+
 /** Every image id matching the strip/grid filter (paged through images.list), errors left out. */
-export async function filteredImageIds(filter: { status?: string; missing?: boolean; search?: string }): Promise<number[]> {
+export async function filteredImageIds(filter: ImageFilter): Promise<number[]> {
   const ids: number[] = [];
   const PAGE = 5000;
   for (let offset = 0; ; offset += PAGE) {
-    const r = await client.call('images.list', { status: filter.status as never, missing: filter.missing, search: filter.search || undefined, offset, limit: PAGE });
+    const r = await client.call('images.list', { status: filter.status as never, missing: filter.missing, proposals: filter.proposals, search: filter.search || undefined, offset, limit: PAGE });
     for (const i of r.items) if (i.status !== 'error' && !i.missing) ids.push(i.id); // nothing to segment without the file
     if (offset + PAGE >= r.total || !r.items.length) return ids;
   }

@@ -19,6 +19,8 @@ export interface Editor {
   updateMask(id: number, mask: CocoRle & { counts: string }, label: string): Promise<void>;
   setCategory(id: number, categoryId: number | null): Promise<void>;
   remove(id: number): Promise<void>;
+  /** Deletes several masks as one undo step. */
+  removeMany(ids: number[], label: string): Promise<void>;
   merge(ids: number[]): Promise<EditResult | null>;
   split(id: number): Promise<EditResult | null>;
   undo(): Promise<void>;
@@ -138,6 +140,11 @@ export function useImageAnnotations(imageId: number | null): Editor {
     remove: (id) => {
       setAnnotations((list) => list.filter((x) => x.id !== id));
       return enqueue(() => client.call('annotations.delete', { id, label: 'delete' })).then(() => {});
+    },
+    removeMany: (ids, label) => {
+      const gone = new Set(ids);
+      setAnnotations((list) => list.filter((x) => !gone.has(x.id)));
+      return enqueue(async (imageId) => applyResult(imageId, await client.call('annotations.deleteMany', { imageId, ids, label }))).then(() => {});
     },
     merge: (ids) =>
       enqueue(async (imageId) => {

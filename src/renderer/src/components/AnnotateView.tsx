@@ -233,7 +233,7 @@ export function AnnotateView({
     delete: () => {
       const ids = editable(selected);
       if (!ids.length) return setMessage('Select a mask first');
-      ids.forEach((id) => void editor.remove(id));
+      void editor.removeMany(ids, 'delete');
       setSelected([]);
     },
     fillHoles: () => {
@@ -271,8 +271,8 @@ export function AnnotateView({
       });
     },
     deleteProposals: (ids: number[]) => {
-      const keep = new Set(locked);
-      ids.filter((id) => !keep.has(id)).forEach((id) => void editor.remove(id));
+      const unlocked = editable(ids);
+      if (unlocked.length) void editor.removeMany(unlocked, 'delete proposals');
       setSelected((s) => s.filter((id) => !ids.includes(id)));
     },
     setCategory: (categoryId: number | null) => {
@@ -460,9 +460,6 @@ export function AnnotateView({
           onMessage={setMessage}
         />
         <main className="canvas-area">
-          <div className="canvas-jobs">
-            <JobBar />
-          </div>
           {image?.id === imageId && image.status === 'error' ? (
             <div className="canvas-note broken-note" data-testid="canvas-note">
               This file cannot be read: {image.error}. There is nothing to label; replace the file and re-index the folder.
@@ -525,6 +522,8 @@ export function AnnotateView({
           />
         </aside>
       </div>
+      {/* Below the workplace, not over the canvas: it shrinks the canvas from below, so the image does not move. */}
+      <JobBar />
       <StatusBar
         width={image?.width ?? 0}
         height={image?.height ?? 0}

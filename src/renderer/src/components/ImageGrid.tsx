@@ -10,17 +10,21 @@ const OVERSCAN_ROWS = 2;
 
 /**
  * A virtualised grid: only the rows in view (plus a margin) exist in the DOM, and images are fetched in
- * pages as they scroll into view, so a folder of 100k images scrolls like one of 100.
+ * pages as they scroll into view, so a folder of 100k images scrolls like one of 100. A change in the project
+ * (`version`) fetches the pages again while the cells keep showing what they showed: a batch run that finishes
+ * an image every second must not blank the grid each time.
  */
 export function ImageGrid({
   status,
   missing,
+  proposals,
   search,
   version,
   onOpen,
 }: {
   status?: ImageStatus;
   missing?: boolean;
+  proposals?: boolean;
   search: string;
   version: number;
   onOpen?: (img: Image, index: number) => void;
@@ -31,8 +35,11 @@ export function ImageGrid({
   const [total, setTotal] = useState(0);
   const [pages, setPages] = useState<Map<number, Image[]>>(new Map());
   const requested = useRef(new Set<number>());
+  const filter = { status, missing, proposals, search: search || undefined };
+  const filterKey = `${status}|${missing}|${proposals}|${search}`;
+  // Answers to an older filter or version are dropped.
   const currentKey = useRef('');
-  currentKey.current = `${status}|${missing}|${search}|${version}`;
+  currentKey.current = `${filterKey}|${version}`;
 
   useLayoutEffect(() => {
     const el = scroller.current!;
@@ -41,12 +48,19 @@ export function ImageGrid({
     return () => ro.disconnect();
   }, []);
 
-  // A new filter or a change in the project starts from an empty cache.
+  // A new filter starts from an empty cache.
+  useEffect(() => {
+    setPages(new Map());
+  }, [filterKey]);
+  // Either asks for the pages in view again; until they come, the ones held stay on screen.
   useEffect(() => {
     requested.current = new Set();
-    setPages(new Map());
-    client.call('images.list', { status, missing, search: search || undefined, offset: 0, limit: 1 }).then((r) => setTotal(r.total), () => setTotal(0));
-  }, [status, missing, search, version]);
+    const key = currentKey.current;
+    client.call('images.list', { ...filter, offset: 0, limit: 1 }).then(
+      (r) => key === currentKey.current && setTotal(r.total),
+      () => setTotal(0),
+    );
+  }, [filterKey, version]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const columns = Math.max(1, Math.floor(size.width / CELL_W));
   const rows = Math.ceil(total / columns);
@@ -59,14 +73,14 @@ export function ImageGrid({
     for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE) && last >= 0; p++) {
       if (requested.current.has(p)) continue;
       requested.current.add(p);
-      const filterKey = `${status}|${missing}|${search}|${version}`;
-      client.call('images.list', { status, missing, search: search || undefined, offset: p * PAGE, limit: PAGE }).then((r) => {
-        if (filterKey !== currentKey.current) return;
+      const key = currentKey.current;
+      client.call('images.list', { ...filter, offset: p * PAGE, limit: PAGE }).then((r) => {
+        if (key !== currentKey.current) return;
         setPages((m) => new Map(m).set(p, r.items));
         setTotal(r.total);
       });
     }
-  }, [first, last, status, missing, search, version]);
+  }, [first, last, filterKey, version]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const cells = [];
   for (let i = first; i <= last; i++) {
@@ -107,7 +121,7 @@ export function ImageGrid({
 
   return (
     <div className="grid-scroller" ref={scroller} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
-      {total === 0 ? <p className="empty">No images{status || missing || search ? ' match this filter' : ' in this folder yet'}.</p> : null}
+      {total === 0 ? <p className="empty">No images{status || missing || proposals || search ? ' match this filter' : ' in this folder yet'}.</p> : null}
       <div className="grid" style={{ height: rows * CELL_H, width: columns * CELL_W }}>
         {cells}
       </div>

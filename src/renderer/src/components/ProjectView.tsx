@@ -19,6 +19,8 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
   const [stored] = useState(storedFilter);
   const [status, setStatus] = useState<ImageStatus | undefined>(stored.status);
   const [missing, setMissing] = useState<boolean | undefined>(stored.missing);
+  const [proposals, setProposals] = useState<boolean | undefined>(undefined);
+  const [withProposals, setWithProposals] = useState(0);
   const [search, setSearch] = useState(stored.search);
   useEffect(() => storeFilter({ status, missing, search }), [status, missing, search]);
   const [version, setVersion] = useState(0);
@@ -27,13 +29,24 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
 
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let burstSince = 0;
+    const countProposals = () => client.call('images.list', { proposals: true, limit: 1 }).then((r) => setWithProposals(r.total), () => {});
+    const refresh = () => {
+      clearTimeout(timer);
+      burstSince = 0;
+      setVersion((v) => v + 1);
+      void countProposals();
+    };
     const reload = (e?: { what: string }) => {
       client.call('project.stats', {}).then(setStats, () => {});
-      // Mask edits change counts and statuses only: refresh the image lists once a burst of strokes settles.
+      // Mask edits change counts and statuses only: refresh the image lists once a burst of strokes settles, and
+      // at least every 3 s while one goes on (a batch run finishes an image every few seconds).
+      if (e?.what !== 'annotations') return refresh();
+      burstSince ||= Date.now();
       clearTimeout(timer);
-      if (e?.what !== 'annotations') setVersion((v) => v + 1);
-      else timer = setTimeout(() => setVersion((v) => v + 1), 1500);
+      timer = setTimeout(refresh, Math.min(1500, burstSince + 3000 - Date.now()));
     };
+    void countProposals();
     const offs = [client.on('project.changed', reload), client.on('job.finished', () => reload())];
     const onHash = () => setImageId(imageFromHash());
     window.addEventListener('hashchange', onHash);
@@ -44,9 +57,10 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
     };
   }, []);
 
-  const filterBy = (s: ImageStatus | undefined, onlyMissing?: true) => {
+  const filterBy = (s: ImageStatus | undefined, only?: 'missing' | 'proposals') => {
     setStatus(s);
-    setMissing(onlyMissing);
+    setMissing(only === 'missing' || undefined);
+    setProposals(only === 'proposals' || undefined);
   };
 
   const open = (id: number | null) => {
@@ -69,6 +83,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         onFilter={(f) => {
           setStatus(f.status);
           setMissing(f.missing);
+          setProposals(undefined); // the strip has no proposals filter: its choice replaces the grid's
           setSearch(f.search);
         }}
         version={version}
@@ -84,7 +99,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
           <bdi dir="ltr">{project.folder}</bdi>
         </span>
         <ModelSelect compact />
-        <SegmentBatchButton filter={{ status, missing, search }} />
+        <SegmentBatchButton filter={{ status, missing, proposals, search }} />
         <button onClick={() => client.call('project.index', {})}>Re-index</button>
         <button onClick={() => setExporting(true)} data-testid="open-export">
           Export
@@ -92,7 +107,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         <button onClick={onOpenOther}>Open folder…</button>
       </header>
       <nav className="filters">
-        <button className={status === undefined && !missing ? 'chip active' : 'chip'} onClick={() => filterBy(undefined)}>
+        <button className={status === undefined && !missing && !proposals ? 'chip active' : 'chip'} onClick={() => filterBy(undefined)}>
           All <b>{stats.images}</b>
         </button>
         {STATUSES.map((s) => (
@@ -103,10 +118,19 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         {(stats.missing > 0 || missing) && (
           <button
             className={`chip missing ${missing ? 'active' : ''}`}
-            onClick={() => filterBy(undefined, true)}
+            onClick={() => filterBy(undefined, 'missing')}
             title="Images whose file is gone: their masks are kept (read-only, not exported) until indexing finds the file again"
           >
             Missing <b data-testid="count-missing">{stats.missing}</b>
+          </button>
+        )}
+        {(withProposals > 0 || proposals) && (
+          <button
+            className={`chip proposals ${proposals ? 'active' : ''}`}
+            onClick={() => filterBy(undefined, 'proposals')}
+            title="Images holding DiffSeg proposals (grey, unassigned masks) that wait for a labeler: give them a category, merge or delete them"
+          >
+            Has proposals <b data-testid="count-proposals">{withProposals}</b>
           </button>
         )}
         <input className="search" type="search" placeholder="Search path…" value={search} onChange={(e) => setSearch(e.target.value)} />
@@ -121,7 +145,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         </span>
       </nav>
       <JobBar />
-      <ImageGrid status={status} missing={missing} search={search} version={version} onOpen={(img) => img.status !== 'error' && open(img.id)} />
+      <ImageGrid status={status} missing={missing} proposals={proposals} search={search} version={version} onOpen={(img) => img.status !== 'error' && open(img.id)} />
       {exporting && <ExportDialog onClose={() => setExporting(false)} />}
     </div>
   );

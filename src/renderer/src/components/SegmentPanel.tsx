@@ -3,9 +3,23 @@
 // and "Delete unassigned proposals".
 import { useEffect, useRef, useState } from 'react';
 import type { Annotation, Job } from '../../../shared/contract';
+import type { BatchReport } from '../../../core/pipelines/diffseg/job';
+import { isProposal } from '../../../core/project/types';
 import { client } from '../client';
 import type { ClickSegment } from '../canvas/clickTool';
-import { diffseg, filteredImageIds, modelValue, setDiffSegModel, setDiffSegParams, useDiffSegModel, useDiffSegParams, useModels } from '../canvas/diffseg';
+import {
+  diffseg,
+  filteredImageIds,
+  FIXTURE_LABEL,
+  modelValue,
+  setDiffSegModel,
+  setDiffSegParams,
+  useDiffSegModel,
+  useDiffSegParams,
+  useModels,
+  useNoModel,
+  type ImageFilter,
+} from '../canvas/diffseg';
 
 export function ModelSelect({ compact = false }: { compact?: boolean }) {
   const model = useDiffSegModel();
@@ -18,7 +32,7 @@ export function ModelSelect({ compact = false }: { compact?: boolean }) {
         <option value="">Automatic (first installed model)</option>
         {models?.map((m) => (
           <option key={modelValue(m)} value={modelValue(m)} disabled={!m.ok} title={m.error ?? m.dir ?? ''}>
-            {m.fixture ? 'Test fixture (not a real segmenter)' : `${m.name}${m.ok ? '' : ' — broken'}`}
+            {m.fixture ? FIXTURE_LABEL : `${m.name}${m.ok ? '' : ' — broken'}`}
           </option>
         ))}
         {!known && <option value={model}>{model} (not installed)</option>}
@@ -66,6 +80,21 @@ export function DiffSegSettingsEditor() {
   );
 }
 
+/** What to do when the chosen model is not there: choose the test fixture (one button), or convert a real model. */
+function NoModelNote({ model }: { model: string }) {
+  return (
+    <div className="segment-note" data-testid="diffseg-error" role="alert">
+      <p>
+        <strong>{model ? `The model “${model}” is not installed.` : 'No segmentation model is installed.'}</strong>
+      </p>
+      <p>To try DiffSeg now, choose “{FIXTURE_LABEL}” under Model: a tiny demonstration model for flat-coloured shapes.</p>
+      <button onClick={() => setDiffSegModel('fixture')}>Use the test fixture</button>
+      <p>For real images, convert a Stable Diffusion 1.x checkpoint once (README, “Models”), then choose it here:</p>
+      <code>npx difflabel models convert &lt;checkpoint&gt; --out resources/models/sd15</code>
+    </div>
+  );
+}
+
 export function SegmentPanel({
   imageId,
   tool,
@@ -88,24 +117,25 @@ export function SegmentPanel({
   onMessage(msg: string): void;
 }) {
   const model = useDiffSegModel();
+  const noModel = useNoModel();
   const [job, setJob] = useState<{ id: string; imageId: number } | null>(null);
   const [jobError, setJobError] = useState<string | null>(null);
-  const proposals = annotations.filter((a) => a.categoryId === null && a.source === 'diffseg').map((a) => a.id);
+  useEffect(() => setJobError(null), [model]);
+  const proposals = annotations.filter(isProposal).map((a) => a.id);
 
   // Jobs can finish before their start call answers (a small image, a warm cache): keep the recent endings.
   const finished = useRef(new Map<string, Job>());
   const jobRef = useRef(job);
   jobRef.current = job;
+  // The JobBar's summary says how it went; a failure also stays here, next to the button.
   const settle = (j: Job) => {
     setJob(null);
-    const r = j.result as { proposals?: number; segmented?: number; skipped?: number; failed?: { error: string }[] } | undefined;
-    const failed = j.state === 'failed' ? (j.error ?? 'unknown error') : r?.failed?.[0]?.error;
+    const r = j.result as BatchReport | undefined;
+    const failed = j.state === 'failed' ? (j.error ?? 'unknown error') : r?.failed[0]?.error;
     if (failed) {
       setJobError(failed);
       onMessage(`Segment everything failed: ${failed}`);
-    } else if (j.state === 'cancelled') onMessage('Segment everything cancelled');
-    else if (r?.skipped && !r.segmented) onMessage('Already segmented with this model and settings: a finished run is not repeated');
-    else onMessage(`Segment everything: ${r?.proposals ?? 'new'} proposals (grey, unassigned)`);
+    }
     onProposalsStored();
   };
   const settleRef = useRef(settle);
@@ -175,21 +205,24 @@ export function SegmentPanel({
           Delete proposals{proposals.length ? ` (${proposals.length})` : ''}
         </button>
       </div>
-      {error && (
-        <p className="segment-error error small" data-testid="diffseg-error">
-          {error}
-        </p>
-      )}
+      {error &&
+        (noModel ? (
+          <NoModelNote model={model} />
+        ) : (
+          <p className="segment-error error small" data-testid="diffseg-error">
+            {error}
+          </p>
+        ))}
     </section>
   );
 }
 
 /** "Segment everything" over every image, or over those the status filter / path search shows (a job). */
-export function SegmentBatchButton({ filter, onMessage }: { filter: { status?: string; missing?: boolean; search?: string }; onMessage?(msg: string): void }) {
+export function SegmentBatchButton({ filter, onMessage }: { filter: ImageFilter; onMessage?(msg: string): void }) {
   const model = useDiffSegModel();
   const [starting, setStarting] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const filtered = !!filter.status || !!filter.missing || !!filter.search;
+  const filtered = !!filter.status || !!filter.missing || !!filter.proposals || !!filter.search;
   const start = async () => {
     setStarting(true);
     setError(null);
