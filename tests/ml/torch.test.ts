@@ -3,7 +3,8 @@
 // opcodes checkpoints use, and the globals that become inert records instead of being called.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   fileSource, PyDict, PyObject, PySet, readTorchCheckpoint, SafetensorsFile, TorchCheckpointError, TorchFile, TorchSize, TorchTensor,
@@ -172,6 +173,31 @@ describe('golden torch.save files (torch_pickles_P)', () => {
     })();
     expect(err).toBeInstanceOf(TorchCheckpointError);
     expect((err as Error).message).toMatch(/malicious_zip\.pt: the pickle refers to posix\.system, which can run code when the file is loaded with torch\.load: refused \(nothing in the file was run\)/);
+  });
+
+  it("malicious_zip.pt with its payload made visible: Python's pickle runs it, this reader does not", () => {
+    // os.system('true') leaves no trace; '>pwn' (same length, so the pickle stays valid) creates the file pwn
+    const bytes = Buffer.from(readFileSync(P('malicious_zip.pt')));
+    const at = bytes.indexOf(Buffer.from('X\x04\x00\x00\x00true', 'latin1'));
+    expect(at).toBeGreaterThan(0);
+    bytes.write('>pwn', at + 5, 'latin1');
+    const file = write('malicious-visible.pt', bytes);
+    const pkl = (expected.files['malicious_zip.pt'] as unknown as { zip_entries: { name: string; data_offset: number; size: number }[] }).zip_entries[0]!;
+    const python = spawnSync('python3', ['-c', [
+      'import io, pickle, sys',
+      `data = open(sys.argv[1], "rb").read()[${pkl.data_offset}:${pkl.data_offset + pkl.size}]`,
+      'class U(pickle.Unpickler):',
+      '    def find_class(self, m, n): return (lambda *a: None) if m.startswith("torch") else super().find_class(m, n)',
+      '    def persistent_load(self, pid): return None',
+      'U(io.BytesIO(data)).load()',
+    ].join('\n'), file], { cwd: tmp.path, encoding: 'utf8' });
+    if (python.error === undefined) {
+      expect(existsSync(join(tmp.path, 'pwn')), python.stderr).toBe(true); // the payload is live
+      rmSync(join(tmp.path, 'pwn'));
+    }
+    expect(() => TorchFile.open(file)).toThrow(/malicious-visible\.pt: the pickle refers to posix\.system/);
+    expect(existsSync(join(process.cwd(), 'pwn'))).toBe(false);
+    expect(existsSync(join(tmp.path, 'pwn'))).toBe(false);
   });
 });
 

@@ -209,6 +209,19 @@ describe('broken files', () => {
     refused(file(legacy), /legacy storage 1 of 17: its element count says 1152921504606846976, the pickle 4/);
   });
 
+  it('long flat containers (a million-item APPENDS, a 300,000-entry dict) read without overflowing the call stack', () => {
+    const p = new PickleWriter().proto(2).emptyDict().str('list').emptyList().mark();
+    for (let i = 0; i < 1_000_000; i++) p.op(0x4e); // NONE
+    p.appends().setitem().str('dict').emptyDict().mark();
+    for (let i = 0; i < 300_000; i++) p.int(i).none();
+    p.setitems().setitem().stop();
+    const f = TorchFile.open(file(zipOf(p.toBytes())));
+    const root = f.root as PyDict;
+    expect((root.entries.get('list') as unknown[]).length).toBe(1_000_000);
+    expect((root.entries.get('dict') as PyDict).entries.size).toBe(300_000);
+    f.close();
+  });
+
   it('deep nesting is refused; a list that contains itself is not followed forever', () => {
     const deep = new PickleWriter().proto(2);
     for (let i = 0; i < 100_000; i++) deep.emptyList();

@@ -89,10 +89,12 @@ export class TorchFile implements TensorFile {
 
     this.all = collectTensors(this.root);
     const sd = stateDictPath(this.root);
+    const named = new Set<string>(); // the first tensor of a name wins
     for (const { path, tensor } of this.all) {
       if (path.length <= sd.length || !sd.every((k, i) => path[i] === k)) continue;
       const name = path.slice(sd.length).join('.');
-      if (this.tensors.has(name) || this.skipped.some((s) => s.startsWith(`${name} (`))) continue;
+      if (named.has(name)) continue;
+      named.add(name);
       const st = tensor.dtype.st;
       if (!st) this.skipped.push(`${name} (${tensor.dtype.name}: not supported)`);
       else this.tensors.set(name, {
@@ -150,10 +152,13 @@ export class TorchFile implements TensorFile {
     return this.all;
   }
 
+  /** The tensor's elements (see readTensorBytes), refused when it or the part of the storage it spans is too big. */
   bytesOf(tensor: TorchTensor, name: string): Uint8Array {
     const bytes = tensor.numel * tensor.dtype.size;
     if (bytes > MAX_TENSOR_BYTES)
       throw new TorchCheckpointError(`${this.label}: tensor '${name}' has ${tensor.numel} elements (${bytes} bytes), too many to read into memory`);
+    if (tensor.spanBytes > MAX_TENSOR_BYTES)
+      throw new TorchCheckpointError(`${this.label}: tensor '${name}' spreads over ${tensor.spanBytes} bytes of its storage, too many to read into memory`);
     return readTensorBytes(this.src, tensor, this.byteOrder === 'big');
   }
 
@@ -219,8 +224,10 @@ function readLegacy(src: ByteSource, env: PickleEnv, storages: Map<string, Torch
 /** Keys from the root down to the state dict: Lightning (and SD 1.x .ckpt) files hold it under `state_dict`. */
 function stateDictPath(root: unknown): string[] {
   const path: string[] = [];
-  let o = root;
-  for (let sd; o instanceof PyDict && ((sd = o.entries.get('state_dict')) instanceof PyDict || sd instanceof PyObject); o = sd) path.push('state_dict');
+  for (let o = root; o instanceof PyDict; path.push('state_dict')) {
+    o = o.entries.get('state_dict');
+    if (!(o instanceof PyDict || o instanceof PyObject)) break;
+  }
   return path;
 }
 
@@ -259,7 +266,7 @@ function collectTensors(root: unknown): { path: (string | number)[]; tensor: Tor
       indexed(v.items);
       indexed(v.args);
     }
-    todo.push(...kids.reverse()); // depth first, in file order
+    for (let i = kids.length - 1; i >= 0; i--) todo.push(kids[i]!); // depth first, in file order (no push(...): kids may be millions)
   }
   return found;
 }

@@ -258,9 +258,9 @@ export function unpickle(r: PickleReader, env: PickleEnv): unknown {
     for (let i = 0; i < pairs.length; i += 2) map.set(pairs[i], pairs[i + 1]);
   };
   const append = (target: unknown, items: unknown[]) => {
-    if (Array.isArray(target) && !Object.isFrozen(target)) target.push(...items);
-    else if (target instanceof PyObject) target.items.push(...items);
-    else throw bad(`${name} to a ${typeName(target)}`);
+    const list = Array.isArray(target) && !Object.isFrozen(target) ? target : target instanceof PyObject ? target.items : null;
+    if (!list) throw bad(`${name} to a ${typeName(target)}`);
+    for (const x of items) list.push(x); // not push(...items): a long APPENDS would overflow the call stack
   };
   const memoGet = (i: number) => {
     if (!memo.has(i)) throw bad(`memo entry ${i} was never stored`);
@@ -340,7 +340,7 @@ export function unpickle(r: PickleReader, env: PickleEnv): unknown {
         const items = popMark();
         const s = top();
         if (!(s instanceof PySet) || s.frozen) throw bad(`ADDITEMS to a ${typeName(s)}`);
-        s.items.push(...items);
+        for (const x of items) s.items.push(x);
         break;
       }
       case 0x61: { // APPEND

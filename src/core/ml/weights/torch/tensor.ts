@@ -82,6 +82,11 @@ export class TorchTensor implements Buildable {
   get numel(): number {
     return this.shape.reduce((a, b) => a * b, 1);
   }
+  /** Bytes from the first to the last element the view reads (0 when it has none). */
+  get spanBytes(): number {
+    if (this.numel === 0) return 0;
+    return (this.shape.reduce((a, d, i) => a + (d - 1) * this.stride[i]!, 0) + 1) * this.dtype.size;
+  }
   /** BUILD on a tensor (older pickles) carries hooks and attributes the reader has no use for. */
   setState(): void {}
 }
@@ -102,12 +107,9 @@ export function rebuildTensor(args: readonly unknown[], dtype?: DType): TorchTen
   const strides = dims(stride);
   if (!shape || !strides || shape.length !== strides.length || !isCount(offset))
     throw new FormatError('a tensor has a negative or non-integer shape, stride or offset');
-  const dt = dtype ?? storage.dtype;
-  if (shape.every((d) => d > 0)) {
-    const last = offset + shape.reduce((a, d, i) => a + (d - 1) * strides[i]!, 0);
-    if ((last + 1) * dt.size > storage.nbytes) throw new FormatError(`a tensor reaches past the end of its storage (${storage.numel} elements)`);
-  }
-  return new TorchTensor(storage, dt, shape, strides, offset, requiresGrad === true);
+  const t = new TorchTensor(storage, dtype ?? storage.dtype, shape, strides, offset, requiresGrad === true);
+  if (offset * t.dtype.size + t.spanBytes > storage.nbytes) throw new FormatError(`a tensor reaches past the end of its storage (${storage.numel} elements)`);
+  return t;
 }
 
 /**
@@ -119,8 +121,7 @@ export function readTensorBytes(src: ByteSource, t: TorchTensor, bigEndian: bool
   const n = t.numel;
   if (n === 0) return new Uint8Array(0);
   const { shape, stride } = t;
-  const extent = shape.reduce((a, d, i) => a + (d - 1) * stride[i]!, 0) + 1;
-  const span = src.read(t.storage.offsetInFile() + t.storageOffset * size, extent * size);
+  const span = src.read(t.storage.offsetInFile() + t.storageOffset * size, t.spanBytes);
   let out = span;
   if (!isContiguous(shape, stride)) {
     out = new Uint8Array(n * size);
