@@ -382,3 +382,24 @@ export function writeSparseCheckpoint(path: string, hugeBytes: number): void {
     closeSync(fd);
   }
 }
+
+/**
+ * A legacy-format file (torch < 1.6): the magic number, protocol version and sys info pickles, `object` (a whole
+ * pickle whose persistent ids name `storages` by key), the storage key list, then each storage as an int64
+ * element count and its bytes.
+ */
+export function legacyFile(object: Uint8Array, storages: { key: string; numel: number; data: Uint8Array }[]): Uint8Array {
+  const magic = new PickleWriter().proto(2).int(0x1950a86a20f9469cfc6cn).stop();
+  const version = new PickleWriter().proto(2).int(1001).stop();
+  const sysInfo = new PickleWriter().proto(2).emptyDict().mark().str('protocol_version').int(1001).str('little_endian').bool(true).setitems().stop();
+  const keys = new PickleWriter().proto(2).emptyList().mark();
+  for (const s of storages) keys.str(s.key);
+  keys.appends().stop();
+  const parts: Uint8Array[] = [magic.toBytes(), version.toBytes(), sysInfo.toBytes(), object, keys.toBytes()];
+  for (const s of storages) {
+    const n = Buffer.alloc(8);
+    n.writeBigInt64LE(BigInt(s.numel));
+    parts.push(n, s.data);
+  }
+  return new Uint8Array(Buffer.concat(parts));
+}

@@ -13,7 +13,7 @@ import {
 import { fromBFloat16Bits, toFloat16Bits } from '../../src/core/ml/graph';
 import { tempDir } from '../helpers/folder';
 import { golden } from './weights.helpers';
-import { PickleWriter, pickleTensor, torchSave, writeSparseCheckpoint, zipArchive } from './torch.helpers';
+import { legacyFile, PickleWriter, pickleTensor, torchSave, writeSparseCheckpoint, zipArchive } from './torch.helpers';
 
 const P = (...p: string[]) => golden('torch_pickles_P', ...p);
 
@@ -366,6 +366,30 @@ describe('pickle opcodes and globals', () => {
     expect(Array.from(f.readFloat32('param'))).toEqual([4]);
     expect(f.info('typed').dtype).toBe('F16');
     expect(Array.from(f.readFloat32('typed'))).toEqual([1.5]);
+    f.close();
+  });
+
+  it('legacy storage views (older torch pickled a storage slice as a view of its root storage)', () => {
+    // {'whole': tensor over storage r (4 floats), 'part': tensor over view v = r[2:4]}
+    const p = new PickleWriter().proto(2).emptyDict().mark();
+    const storage = (view: boolean) => {
+      p.mark().str('storage').global('torch', 'FloatStorage').str('r').str('cpu').int(4);
+      if (view) p.str('v').int(2).int(2).tuple(3);
+      else p.none();
+      p.tuple(6).binpersid();
+    };
+    p.str('whole').global('torch._utils', '_rebuild_tensor_v2').mark();
+    storage(false);
+    p.int(0).ints([4]).ints([1]).bool(false).orderedDict().tuple(6).reduce();
+    p.str('part').global('torch._utils', '_rebuild_tensor_v2').mark();
+    storage(true);
+    p.int(0).ints([2]).ints([1]).bool(false).orderedDict().tuple(6).reduce();
+    p.setitems().stop();
+    const f = TorchFile.open(write('legacy-view.pt', legacyFile(p.toBytes(), [{ key: 'r', numel: 4, data: new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer) }])));
+    expect(f.format).toBe('legacy');
+    expect(Array.from(f.readFloat32('whole'))).toEqual([1, 2, 3, 4]);
+    expect(Array.from(f.readFloat32('part'))).toEqual([3, 4]);
+    expect(f.info('part').storage.key).toBe('v');
     f.close();
   });
 

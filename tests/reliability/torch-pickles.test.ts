@@ -9,7 +9,7 @@ import { BundleError, convertCheckpoint } from '../../src/core/ml/bundle';
 import { PyDict, PyObject, TorchCheckpointError, TorchFile } from '../../src/core/ml/weights';
 import { tempDir } from '../helpers/folder';
 import { golden } from '../ml/weights.helpers';
-import { PickleWriter, pickleTensor, torchSave, zipArchive } from '../ml/torch.helpers';
+import { legacyFile, PickleWriter, pickleTensor, torchSave, zipArchive } from '../ml/torch.helpers';
 
 const SECRET = 'TOPSECRET';
 let tmp: ReturnType<typeof tempDir>;
@@ -220,6 +220,14 @@ describe('broken files', () => {
     expect((root.entries.get('list') as unknown[]).length).toBe(1_000_000);
     expect((root.entries.get('dict') as PyDict).entries.size).toBe(300_000);
     f.close();
+  });
+
+  it('legacy files whose storage list and pickle disagree', () => {
+    const one = new PickleWriter().proto(2).emptyDict().str(SECRET);
+    pickleTensor(one, 'r', 'F32', [1]).setitem().stop();
+    const r = { key: 'r', numel: 1, data: new Uint8Array(4) };
+    refused(file(legacyFile(one.toBytes(), [r, { key: SECRET, numel: 1, data: new Uint8Array(4) }])), /legacy storage 2 of 2 is listed but no tensor uses it$/);
+    refused(file(legacyFile(one.toBytes(), [])), /a storage the pickle uses is not in the file$/);
   });
 
   it('deep nesting is refused; a list that contains itself is not followed forever', () => {
