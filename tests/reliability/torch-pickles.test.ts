@@ -140,6 +140,26 @@ describe('broken files', () => {
     refused(file(zipArchive([{ name: 'data.pkl', data: new PickleWriter().proto(2).none().stop().toBytes() }])), /the zip archive holds no data\.pkl: not a PyTorch checkpoint$/);
   });
 
+  it('damaged zip archives: encrypted or headerless entries, missing ZIP64 records, a storage without its entry, a bad byte order', () => {
+    const zip = Buffer.from(small());
+    const cd = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); // data.pkl's directory entry
+    const encrypted = Buffer.from(zip);
+    encrypted[cd + 8]! |= 1;
+    refused(file(encrypted), /zip entry archive\/data\.pkl is encrypted$/);
+    const headerless = Buffer.from(zip);
+    headerless.writeUInt32LE(0, zip.indexOf(Buffer.from([0x50, 0x4b, 0x03, 0x04]), 4)); // data/0's local header
+    refused(file(headerless), /zip entry archive\/data\/0 is damaged \(no local header\)$/);
+    const no64 = Buffer.from(zip);
+    no64.writeUInt16LE(0xffff, zip.length - 22 + 10);
+    refused(file(no64), /the zip archive needs ZIP64 records but has none \(damaged\?\)$/);
+
+    const p = new PickleWriter().proto(2).emptyDict().str(SECRET);
+    pickleTensor(p, '0', 'F32', [1]).setitem().stop();
+    refused(file(zipOf(p.toBytes())), /storage 0 has no entry data\/0 in the archive$/);
+    const order = zipArchive([{ name: 'archive/data.pkl', data: p.toBytes() }, { name: 'archive/byteorder', data: new TextEncoder().encode(SECRET) }]);
+    refused(file(order), /the byteorder record is neither little nor big$/);
+  });
+
   it('pickles that end early or are malformed', () => {
     const cases: [PickleWriter, RegExp][] = [
       [new PickleWriter().proto(2).emptyDict().str('x'), /the pickle ends before its STOP opcode \(truncated\?\)$/],
