@@ -75,7 +75,7 @@ function parseConfig<C>(file: string, raw: unknown, parse: (j: unknown) => C): C
 }
 
 function openWeightsFile(path: string): TensorFile {
-  const what = weightsFormat(path) === 'torch' ? 'PyTorch checkpoint' : 'safetensors file';
+  const what = asBundleError(`cannot read ${path}`, () => weightsFormat(path)) === 'torch' ? 'PyTorch checkpoint' : 'safetensors file';
   return asBundleError(`${path} is not a readable ${what}`, () => openTensorFile(path));
 }
 
