@@ -20,6 +20,7 @@ import { writeFixtureBundle } from '../../src/core/pipelines/diffseg/fixture';
 import { openBundleModels } from '../../src/core/pipelines/diffseg/models';
 import { matmulModelExternal } from './fixtures/onnxModels';
 import { buildLdmCheckpoint, golden, REPO_ROOT } from './weights.helpers';
+import { torchSave } from './torch.helpers';
 
 const ATOL = 1e-4;
 let tmp: string;
@@ -275,6 +276,82 @@ describe('single-file SD 1.x checkpoint', () => {
   });
 });
 
+describe('PyTorch checkpoints (.ckpt, .pt, .pth, .bin)', () => {
+  /** sha256 of every model file of every component (bundle.json's record of what was written). */
+  const modelHashes = (m: BundleManifest) => Object.fromEntries(Object.entries(m.components).map(([k, c]) => [k, c.files.map((f) => [f.path, f.sha256])]));
+
+  it('an SD 1.x Lightning .ckpt converts to the same models as its .safetensors form', async () => {
+    const st = writeCheckpoint('sd-tiny.safetensors', ldmTensors());
+    const ckpt = join(tmp, 'sd-tiny.ckpt');
+    writeFileSync(ckpt, torchSave(ldmTensors(), { lightning: true, prefix: 'sd-tiny' }));
+    const opts = { configs: GOLDEN_CONFIGS(), tokenizer: TOKENIZER_GZ, diffseg: false };
+    const a = (await convertCheckpoint(st, join(tmp, 'sd-st'), opts)).manifest;
+    const b = (await convertCheckpoint(ckpt, join(tmp, 'sd-ckpt'), opts)).manifest;
+    expect(b.name).toBe('sd-tiny');
+    expect(b.source).toMatchObject({ kind: 'single-file', files: [expect.objectContaining({ path: 'sd-tiny.ckpt' }), expect.anything()] });
+    expect(modelHashes(b)).toEqual(modelHashes(a));
+    expect(b.warnings).toContain('sd-tiny.ckpt refers to Python code that was not run (read as inert data): pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint, pytorch_lightning.utilities.parsing.AttributeDict');
+    await verifyBundle(join(tmp, 'sd-ckpt'), { load: false });
+
+    // the golden inputs give the same outputs through both bundles, and the golden outputs
+    expect(await unetNoiseDiff(join(tmp, 'sd-ckpt'))).toBeLessThanOrEqual(ATOL);
+    const vin = SafetensorsFile.open(golden('vae_C', 'inputs.safetensors'));
+    const cin = SafetensorsFile.open(golden('clip_D', 'inputs.safetensors'));
+    const ids = () => new ort.Tensor('int64', cin.readRaw('input_ids').data as BigInt64Array, [2, 77]);
+    for (const [model, feeds, output] of [
+      ['vae_decoder.onnx', () => ({ latent: f32(vin, 'z') }), 'sample'],
+      ['vae_encoder.onnx', () => ({ image: f32(vin, 'image') }), 'latent_mean'],
+      ['text_encoder.onnx', () => ({ input_ids: ids() }), 'last_hidden_state'],
+    ] as const) {
+      const fromSt = (await runModel(join(tmp, 'sd-st', model), feeds()))[output]!.data as Float32Array;
+      const fromCkpt = (await runModel(join(tmp, 'sd-ckpt', model), feeds()))[output]!.data as Float32Array;
+      expect(maxAbsDiff(fromCkpt, fromSt), model).toBe(0);
+    }
+    const vout = SafetensorsFile.open(golden('vae_C', 'outputs.safetensors'));
+    const dec = await runModel(join(tmp, 'sd-ckpt', 'vae_decoder.onnx'), { latent: f32(vin, 'z') });
+    expect(maxAbsDiff(dec['sample']!.data as Float32Array, vout.readFloat32('decoded_z'))).toBeLessThanOrEqual(ATOL);
+  });
+
+  it('a bare state dict (.pth, ZIP64 records) converts to the same models, fp16 included', async () => {
+    const pth = join(tmp, 'bare.pth');
+    writeFileSync(pth, torchSave(ldmTensors(), { zip64: true }));
+    const st = writeCheckpoint('bare.safetensors', ldmTensors());
+    const opts = { configs: GOLDEN_CONFIGS(), tokenizer: TOKENIZER_GZ, diffseg: false, fp16: true };
+    const a = (await convertCheckpoint(st, join(tmp, 'bare-st'), opts)).manifest;
+    const b = (await convertCheckpoint(pth, join(tmp, 'bare-pth'), opts)).manifest;
+    expect(b.name).toBe('bare');
+    expect(modelHashes(b)).toEqual(modelHashes(a));
+    expect(b.warnings.join('\n')).not.toMatch(/Python code/);
+  });
+
+  it('a diffusers folder whose components hold .bin weights converts to the same bundle as the safetensors folder', async () => {
+    const d = join(tmp, 'pipe-bin');
+    const component = (name: string, from: string, weights: string, file: string) => {
+      mkdirSync(join(d, name), { recursive: true });
+      cpSync(golden(from, 'config.json'), join(d, name, 'config.json'));
+      const f = SafetensorsFile.open(golden(from, weights));
+      writeFileSync(join(d, name, file), torchSave(Object.fromEntries(f.keys().map((k) => [k, f.readRaw(k)]))));
+      f.close();
+    };
+    component('unet', 'unet_A', 'diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.bin');
+    component('vae', 'vae_C', 'diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.bin');
+    component('text_encoder', 'clip_D', 'model.safetensors', 'pytorch_model.bin'); // transformers' name for it
+    mkdirSync(join(d, 'tokenizer'));
+    symlinkSync(TOKENIZER_GZ, join(d, 'tokenizer', 'bpe_simple_vocab_16e6.txt.gz'));
+    const m = (await convertCheckpoint(d, join(tmp, 'from-bin'), { name: 'tiny-golden' })).manifest;
+    expect(m.source.files.map((f) => f.path)).toEqual([
+      'unet/config.json', 'unet/diffusion_pytorch_model.bin', 'vae/config.json', 'vae/diffusion_pytorch_model.bin',
+      'text_encoder/config.json', 'text_encoder/pytorch_model.bin', 'tokenizer/bpe_simple_vocab_16e6.txt.gz',
+    ]);
+    expect(modelHashes(m)).toEqual(modelHashes(manifest));
+    // safetensors is preferred when a component holds both
+    cpSync(golden('vae_C', 'diffusion_pytorch_model.safetensors'), join(d, 'vae', 'diffusion_pytorch_model.safetensors'));
+    writeFileSync(join(d, 'vae', 'diffusion_pytorch_model.bin'), 'not read');
+    const again = (await convertCheckpoint(d, join(tmp, 'from-bin-2'), { diffseg: false })).manifest;
+    expect(again.source.files.map((f) => f.path)).toContain('vae/diffusion_pytorch_model.safetensors');
+  });
+});
+
 describe('broken checkpoints fail clearly and leave nothing behind', () => {
   const opts = (): ConvertOptions => ({ configs: GOLDEN_CONFIGS(), tokenizer: TOKENIZER_GZ });
 
@@ -331,7 +408,7 @@ describe('broken checkpoints fail clearly and leave nothing behind', () => {
     await expectConvertFails(xl, /SDXL/, opts());
     const ckpt = join(tmp, 'model.ckpt');
     writeFileSync(ckpt, 'PK\x03\x04 pickle');
-    await expectConvertFails(ckpt, /pickled \.ckpt checkpoints are not supported/, opts());
+    await expectConvertFails(ckpt, /model\.ckpt is not a readable PyTorch checkpoint: .*no zip end of central directory record \(truncated\?\)/, opts());
     const junk = join(tmp, 'junk.safetensors');
     writeFileSync(junk, 'this is not a safetensors file at all');
     await expectConvertFails(junk, /junk\.safetensors is not a readable safetensors file/, opts());
@@ -341,14 +418,14 @@ describe('broken checkpoints fail clearly and leave nothing behind', () => {
     await expectConvertFails(empty, /holds no model components/);
   });
 
-  it('diffusers folder: unreadable config, pickled weights only', async () => {
+  it('diffusers folder: unreadable config, unreadable .bin weights', async () => {
     const d = join(tmp, 'bad-diffusers');
     mkdirSync(join(d, 'unet'), { recursive: true });
     writeFileSync(join(d, 'unet', 'config.json'), '{ not json');
     await expectConvertFails(d, /unet\/config\.json/);
     cpSync(golden('unet_A', 'config.json'), join(d, 'unet', 'config.json'));
     writeFileSync(join(d, 'unet', 'diffusion_pytorch_model.bin'), 'pickle');
-    await expectConvertFails(d, /only \.safetensors weights are supported/);
+    await expectConvertFails(d, /unet\/diffusion_pytorch_model\.bin is not a readable PyTorch checkpoint: .*not a PyTorch checkpoint \(neither a zip archive nor a legacy torch\.save file\)/);
   });
 });
 
@@ -581,6 +658,8 @@ describe('difflabel models (CLI)', () => {
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/convert \[options\] <source>/);
     expect(help.out).toMatch(/verify \[options\] <dir>/);
+    const convertHelp = cli('convert', '--help');
+    expect(convertHelp.out).toMatch(/\.safetensors,\s+\.ckpt,\s+\.pt,\s+\.pth\s+or\s+\.bin\)\s+into a model bundle; PyTorch files are read\s+without running any\s+code in them/);
 
     const out = join(tmp, 'user-models', 'cli');
     const conv = cli('convert', pipe, '--out', out, '--name', 'from-cli', '--no-diffseg');

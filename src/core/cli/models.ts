@@ -45,8 +45,8 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
 
   models
     .command('convert')
-    .description('convert a diffusers folder or an SD 1.x single-file .safetensors into a model bundle')
-    .argument('<source>', 'diffusers pipeline folder (unet/, vae/, text_encoder/, tokenizer/) or a .safetensors file')
+    .description('convert a diffusers folder or an SD 1.x single file (.safetensors, .ckpt, .pt, .pth or .bin) into a model bundle; PyTorch files are read without running any code in them')
+    .argument('<source>', 'diffusers pipeline folder (unet/, vae/, text_encoder/, tokenizer/; .safetensors or .bin weights) or a single-file checkpoint')
     .requiredOption('--out <dir>', 'bundle folder to create (must not exist unless --force)')
     .option('--fp16', 'store weights and compute in float16 (half the size; for GPUs)')
     .option('--name <name>', 'bundle name (default: the source name)')

@@ -1,14 +1,15 @@
 // Opening a conversion source: a diffusers pipeline folder (any subset of unet/, vae/, text_encoder/,
-// tokenizer/) or an original SD 1.x single-file .safetensors. Everything is checked before anything is built:
+// tokenizer/; safetensors or PyTorch .bin weights) or an original SD 1.x single file (.safetensors, or a PyTorch
+// .ckpt/.pt/.pth/.bin read without running it). Everything is checked before anything is built:
 // configs parse, weights match the shapes the configs imply, a tokenizer is present when a text encoder is.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import {
   clipWeightShapes, parseClipTextConfig, parseUNetConfig, parseVaeConfig, SD15_CLIP_CONFIG, SD15_UNET_CONFIG,
   SD15_VAE_CONFIG, unetWeightShapes, vaeWeightShapes, checkWeights,
   type ClipTextConfig, type UNetConfig, type VaeConfig,
 } from '../models';
-import { fileSource, LDM_PREFIX, openSingleFile, SafetensorsFile, type WeightSource } from '../weights';
+import { fileSource, LDM_PREFIX, openSingleFile, openTensorFile, TorchFile, weightsFormat, type TensorFile, type WeightSource } from '../weights';
 import { parseJson } from '../../json';
 import { asBundleError, BundleError } from './errors';
 import { findTokenizerFiles, requireTokenizerFiles, type TokenizerFiles } from './tokenizerFiles';
@@ -73,23 +74,34 @@ function parseConfig<C>(file: string, raw: unknown, parse: (j: unknown) => C): C
   return asBundleError(file, () => parse(raw));
 }
 
-function openSafetensors(path: string): SafetensorsFile {
-  return asBundleError(`${path} is not a readable safetensors file`, () => SafetensorsFile.open(path));
+function openWeightsFile(path: string): TensorFile {
+  const what = asBundleError(`cannot read ${path}`, () => weightsFormat(path)) === 'torch' ? 'PyTorch checkpoint' : 'safetensors file';
+  return asBundleError(`${path} is not a readable ${what}`, () => openTensorFile(path));
 }
 
-/** The weights file of a diffusers component folder (full precision preferred over an .fp16 variant). */
-function componentWeights(dir: string, stem: string): string {
-  for (const f of [`${stem}.safetensors`, `${stem}.fp16.safetensors`]) if (existsSync(join(dir, f))) return join(dir, f);
-  const files = readdirSync(dir);
-  if (files.some((f) => f.endsWith('.safetensors.index.json')))
-    throw new BundleError(`${dir}: sharded weights (*.safetensors.index.json) are not supported; save the component unsharded`);
-  if (files.some((f) => /\.(bin|ckpt|pt|pth)$/.test(f)))
-    throw new BundleError(`${dir}: only .safetensors weights are supported (pickled .bin/.ckpt files can run code when loaded); re-save with safetensors`);
-  throw new BundleError(`${dir}: no ${stem}.safetensors`);
+/** A PyTorch file's content that was not loaded is said, not hidden: what it names that was not run, what was left out. */
+function noteUnread(file: TensorFile, label: string, warnings: string[]): void {
+  if (!(file instanceof TorchFile)) return;
+  const list = (xs: string[]) => `${xs.slice(0, 5).join(', ')}${xs.length > 5 ? `, … (${xs.length} in all)` : ''}`;
+  if (file.foreignGlobals.length) warnings.push(`${label} refers to Python code that was not run (read as inert data): ${list(file.foreignGlobals)}`);
+  if (file.skipped.length) warnings.push(`${label}: tensors of types the converter cannot read were left out: ${list(file.skipped)}`);
+}
+
+/**
+ * The weights file of a diffusers component folder: safetensors preferred (no pickle to read), full precision over
+ * an .fp16 variant; `stems` are the safetensors and the PyTorch file names (transformers saves model.safetensors
+ * but pytorch_model.bin).
+ */
+function componentWeights(dir: string, stems: { safetensors: string; torch: string }): string {
+  const names = [`${stems.safetensors}.safetensors`, `${stems.safetensors}.fp16.safetensors`, `${stems.torch}.bin`, `${stems.torch}.fp16.bin`];
+  for (const f of names) if (existsSync(join(dir, f))) return join(dir, f);
+  if (readdirSync(dir).some((f) => /\.(safetensors|bin)\.index\.json$/.test(f)))
+    throw new BundleError(`${dir}: sharded weights (*.index.json) are not supported; save the component unsharded`);
+  throw new BundleError(`${dir}: no weights (${names[0]} or ${names[2]})`);
 }
 
 function openDiffusers(dir: string, opts: OpenOptions): CheckpointSource {
-  const opened: SafetensorsFile[] = [];
+  const opened: TensorFile[] = [];
   try {
     return openDiffusersInner(dir, opts, opened);
   } catch (e) {
@@ -98,40 +110,39 @@ function openDiffusers(dir: string, opts: OpenOptions): CheckpointSource {
   }
 }
 
-function openDiffusersInner(dir: string, opts: OpenOptions, opened: SafetensorsFile[]): CheckpointSource {
+function openDiffusersInner(dir: string, opts: OpenOptions, opened: TensorFile[]): CheckpointSource {
   const src: CheckpointSource = { kind: 'diffusers', path: dir, root: dir, files: [], warnings: [], close: () => opened.forEach((f) => f.close()) };
   const sub = (n: string) => join(dir, n);
   const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
-  const component = <C>(name: string, stem: string, parse: (j: unknown) => C, shapes: (c: C) => Map<string, number[]>) => {
+  const component = <C>(name: string, stems: { safetensors: string; torch: string }, parse: (j: unknown) => C, shapes: (c: C) => Map<string, number[]>) => {
     const d = sub(name);
     if (!isDir(d)) return undefined;
     const cfgPath = join(d, 'config.json');
     if (!existsSync(cfgPath)) throw new BundleError(`${name}/config.json is missing in ${dir}`);
     const raw = readJson(cfgPath);
     const config = parseConfig(`${name}/config.json`, raw, parse);
-    const wPath = componentWeights(d, stem);
-    const file = openSafetensors(wPath);
+    const wPath = componentWeights(d, stems);
+    const file = openWeightsFile(wPath);
     opened.push(file);
+    noteUnread(file, `${name}/${basename(wPath)}`, src.warnings);
     const weights = fileSource(file, '', wPath);
     checkShapes(`${name} weights (${basename(wPath)})`, shapes(config), weights, src.warnings);
     src.files.push(cfgPath, wPath);
     return { config, weights, raw };
   };
-  const unet = component('unet', 'diffusion_pytorch_model', parseUNetConfig, unetWeightShapes);
+  const diffusers = { safetensors: 'diffusion_pytorch_model', torch: 'diffusion_pytorch_model' };
+  const unet = component('unet', diffusers, parseUNetConfig, unetWeightShapes);
   if (unet) src.unet = { config: unet.config, weights: unet.weights, sampleSize: typeof unet.raw['sample_size'] === 'number' ? unet.raw['sample_size'] : 64 };
-  src.vae = component('vae', 'diffusion_pytorch_model', parseVaeConfig, vaeWeightShapes);
-  src.textEncoder = component('text_encoder', 'model', parseClipTextConfig, clipWeightShapes);
+  src.vae = component('vae', diffusers, parseVaeConfig, vaeWeightShapes);
+  src.textEncoder = component('text_encoder', { safetensors: 'model', torch: 'pytorch_model' }, parseClipTextConfig, clipWeightShapes);
   if (!src.unet && !src.vae && !src.textEncoder)
-    throw new BundleError(`${dir} holds no model components: expected a diffusers pipeline folder with unet/, vae/ and/or text_encoder/ (each with config.json and safetensors weights)`);
+    throw new BundleError(`${dir} holds no model components: expected a diffusers pipeline folder with unet/, vae/ and/or text_encoder/ (each with config.json and its weights)`);
   src.tokenizer = opts.tokenizer ? requireTokenizerFiles(opts.tokenizer) : (findTokenizerFiles(sub('tokenizer')) ?? undefined);
   return src;
 }
 
 function openSingle(file: string, opts: OpenOptions): CheckpointSource {
-  const ext = extname(file).toLowerCase();
-  if (['.ckpt', '.pt', '.pth', '.bin'].includes(ext))
-    throw new BundleError(`${file}: pickled ${ext} checkpoints are not supported (loading them can run code); convert it to .safetensors first`);
-  const st = openSafetensors(file);
+  const st = openWeightsFile(file);
   try {
     return openSingleInner(file, st, opts);
   } catch (e) {
@@ -140,7 +151,7 @@ function openSingle(file: string, opts: OpenOptions): CheckpointSource {
   }
 }
 
-function openSingleInner(file: string, st: SafetensorsFile, opts: OpenOptions): CheckpointSource {
+function openSingleInner(file: string, st: TensorFile, opts: OpenOptions): CheckpointSource {
   const keys = st.keys();
   const has = (p: string) => keys.some((k) => k.startsWith(p));
   if (!has(LDM_PREFIX.unet)) {
@@ -152,6 +163,7 @@ function openSingleInner(file: string, st: SafetensorsFile, opts: OpenOptions): 
     throw new BundleError(`unknown checkpoint layout in ${file}: expected an original SD 1.x single-file checkpoint; ${why}`);
   }
   const src: CheckpointSource = { kind: 'single-file', path: file, root: resolve(file, '..'), files: [file], warnings: [], close: () => st.close() };
+  noteUnread(st, basename(file), src.warnings);
   const cfg = opts.configs ?? {};
   const hint = cfg.unet || cfg.vae || cfg.text_encoder ? '' : ' (single-file checkpoints are read with the SD 1.5 configs; pass configs for other architectures)';
   const unetCfg = cfg.unet ? parseConfig('unet config', cfg.unet, parseUNetConfig) : SD15_UNET_CONFIG;

@@ -184,7 +184,7 @@ async function build(src: CheckpointSource, dir: string, opts: ConvertOptions): 
   const manifest = {
     format: 'difflabel-model-bundle' as const,
     formatVersion: BUNDLE_FORMAT_VERSION,
-    name: opts.name ?? basename(src.path).replace(/\.safetensors$/i, ''),
+    name: opts.name ?? basename(src.path).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, ''),
     createdAt: new Date().toISOString(),
     dtype,
     source: { path: src.path, kind: src.kind, files: sourceFiles },

@@ -1,7 +1,6 @@
 // Original single-file SD 1.x checkpoints (CompVis/LDM key layout) -> diffusers/transformers names,
 // following diffusers' convert_ldm_unet_checkpoint / convert_ldm_vae_checkpoint / convert_ldm_clip_checkpoint.
-import { SafetensorsFile } from './safetensors';
-import { MappedSource, type MappedEntry } from './source';
+import { MappedSource, openTensorFile, type MappedEntry, type TensorFile } from './source';
 
 export const LDM_PREFIX = { unet: 'model.diffusion_model.', vae: 'first_stage_model.', clip: 'cond_stage_model.transformer.' } as const;
 
@@ -83,14 +82,14 @@ export interface SingleFileComponents {
   unet: MappedSource;
   vae: MappedSource;
   textEncoder: MappedSource;
-  file: SafetensorsFile;
+  file: TensorFile;
   /** Checkpoint keys no rule recognised (EMA copies, model_ema.*, etc. are expected here). */
   unmapped: string[];
 }
 
 /** Opens an original SD 1.x single-file checkpoint and exposes its parts under diffusers names. */
-export function openSingleFile(path: string | SafetensorsFile, opts: { layersPerBlock?: number } = {}): SingleFileComponents {
-  const file = typeof path === 'string' ? SafetensorsFile.open(path) : path;
+export function openSingleFile(path: string | TensorFile, opts: { layersPerBlock?: number } = {}): SingleFileComponents {
+  const file = typeof path === 'string' ? openTensorFile(path) : path;
   const lpb = opts.layersPerBlock ?? 2;
   const unet = new Map<string, MappedEntry>();
   const vae = new Map<string, MappedEntry>();

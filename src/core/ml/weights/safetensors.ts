@@ -1,13 +1,14 @@
 // Lazy safetensors reader and a writer. Format: u64 LE header length N, N bytes of JSON
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?}, then the raw little-endian data.
-import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { fromBFloat16Bits, fromFloat16Bits } from '../graph/half';
 import { parseJson } from '../../json';
 import type { DType, TensorData } from '../graph/dtypes';
+import { bufferBytes, fileBytes, type ByteSource } from './bytes';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
-const ST_BYTES: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+export const ST_BYTES: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
 export interface TensorInfo {
   readonly name: string;
@@ -28,37 +29,6 @@ export interface RawTensor {
 export class SafetensorsError extends Error {}
 
 const MAX_HEADER = 100 * 1024 * 1024; // the reference implementation's limit
-
-/** Reads bytes [pos, pos+len) of the underlying file or buffer. */
-interface ByteSource {
-  size: number;
-  read(pos: number, len: number): Uint8Array;
-  close(): void;
-}
-
-function fileSource(path: string): ByteSource {
-  const fd = openSync(path, 'r');
-  const size = fstatSync(fd).size;
-  return {
-    size,
-    read(pos, len) {
-      // A fresh ArrayBuffer keeps the typed-array view aligned whatever the file offset is.
-      const out = new Uint8Array(len);
-      let done = 0;
-      while (done < len) {
-        const n = readSync(fd, out, done, len - done, pos + done);
-        if (n === 0) throw new SafetensorsError(`${path}: unexpected end of file`);
-        done += n;
-      }
-      return out;
-    },
-    close: () => closeSync(fd),
-  };
-}
-
-function bufferSource(buf: Uint8Array): ByteSource {
-  return { size: buf.length, read: (pos, len) => buf.slice(pos, pos + len), close: () => {} };
-}
 
 export class SafetensorsFile {
   readonly metadata: Record<string, string>;
@@ -117,7 +87,7 @@ export class SafetensorsFile {
   }
 
   static open(path: string): SafetensorsFile {
-    const src = fileSource(path);
+    const src = fileBytes(path, () => new SafetensorsError(`${path}: unexpected end of file`));
     try {
       return new SafetensorsFile(src, path);
     } catch (e) {
@@ -127,7 +97,7 @@ export class SafetensorsFile {
   }
 
   static fromBytes(bytes: Uint8Array, label = 'safetensors buffer'): SafetensorsFile {
-    return new SafetensorsFile(bufferSource(bytes), label);
+    return new SafetensorsFile(bufferBytes(bytes), label);
   }
 
   keys(): string[] {
@@ -147,38 +117,46 @@ export class SafetensorsFile {
   /** The tensor in its stored type: F16/BF16 as raw bits, so fp16 weights can be exported without a round trip. */
   readRaw(name: string): RawTensor {
     const t = this.info(name);
-    const bytes = this.src.read(this.dataStart + t.begin, t.byteLength);
-    const buf = bytes.buffer;
-    const n = t.byteLength / ST_BYTES[t.dtype];
-    const data: TensorData | Int16Array = (() => {
-      switch (t.dtype) {
-        case 'F64': return new Float64Array(buf, 0, n);
-        case 'F32': return new Float32Array(buf, 0, n);
-        case 'F16': case 'BF16': return new Uint16Array(buf, 0, n);
-        case 'I64': return new BigInt64Array(buf, 0, n);
-        case 'I32': return new Int32Array(buf, 0, n);
-        case 'I16': return new Int16Array(buf, 0, n);
-        case 'I8': return new Int8Array(buf, 0, n);
-        case 'U8': case 'BOOL': return new Uint8Array(buf, 0, n);
-      }
-    })();
-    return { dtype: t.dtype, shape: [...t.shape], data };
+    return { dtype: t.dtype, shape: [...t.shape], data: typedArrayOf(t.dtype, this.src.read(this.dataStart + t.begin, t.byteLength)) };
   }
 
   /** Floating tensors converted to float32. */
   readFloat32(name: string): Float32Array {
     const r = this.readRaw(name);
-    switch (r.dtype) {
-      case 'F32': return r.data as Float32Array;
-      case 'F16': return fromFloat16Bits(r.data as Uint16Array);
-      case 'BF16': return fromBFloat16Bits(r.data as Uint16Array);
-      case 'F64': return Float32Array.from(r.data as Float64Array);
-      default: throw new SafetensorsError(`${this.label}: tensor '${name}' is ${r.dtype}, not floating point`);
-    }
+    const f = toFloat32(r);
+    if (!f) throw new SafetensorsError(`${this.label}: tensor '${name}' is ${r.dtype}, not floating point`);
+    return f;
   }
 
   close(): void {
     this.src.close();
+  }
+}
+
+/** `bytes` (a fresh, aligned buffer) as the typed array of `dtype`; F16/BF16 as their raw bits. */
+export function typedArrayOf(dtype: StDType, bytes: Uint8Array): TensorData | Int16Array {
+  const { buffer: buf, byteOffset: at } = bytes;
+  const n = bytes.byteLength / ST_BYTES[dtype];
+  switch (dtype) {
+    case 'F64': return new Float64Array(buf, at, n);
+    case 'F32': return new Float32Array(buf, at, n);
+    case 'F16': case 'BF16': return new Uint16Array(buf, at, n);
+    case 'I64': return new BigInt64Array(buf, at, n);
+    case 'I32': return new Int32Array(buf, at, n);
+    case 'I16': return new Int16Array(buf, at, n);
+    case 'I8': return new Int8Array(buf, at, n);
+    case 'U8': case 'BOOL': return new Uint8Array(buf, at, n);
+  }
+}
+
+/** A floating tensor's values as float32; null for integer and bool tensors. */
+export function toFloat32(r: RawTensor): Float32Array | null {
+  switch (r.dtype) {
+    case 'F32': return r.data as Float32Array;
+    case 'F16': return fromFloat16Bits(r.data as Uint16Array);
+    case 'BF16': return fromBFloat16Bits(r.data as Uint16Array);
+    case 'F64': return Float32Array.from(r.data as Float64Array);
+    default: return null;
   }
 }
 

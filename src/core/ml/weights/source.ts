@@ -1,6 +1,21 @@
 // WeightSource: what model builders read. Names are always diffusers/transformers names; a source may
-// rename (original single-file checkpoints) and reshape tensors on the way.
-import { SafetensorsFile, SafetensorsError, type StDType } from './safetensors';
+// rename (original single-file checkpoints) and reshape tensors on the way. Underneath is a TensorFile:
+// a safetensors file or a PyTorch checkpoint, opened by what the file holds.
+import { closeSync, openSync, readSync } from 'node:fs';
+import { SafetensorsFile, SafetensorsError, type RawTensor, type StDType } from './safetensors';
+import { TorchFile, torchFormatOf } from './torch';
+
+/** Named tensors in a file, read on demand (safetensors or a PyTorch checkpoint). */
+export interface TensorFile {
+  keys(): string[];
+  has(name: string): boolean;
+  info(name: string): { readonly dtype: StDType; readonly shape: number[] };
+  /** The tensor in its stored type, F16/BF16 as raw bits. */
+  readRaw(name: string): RawTensor;
+  /** Floating tensors as float32. */
+  readFloat32(name: string): Float32Array;
+  close(): void;
+}
 
 export interface WeightSource {
   keys(): string[];
@@ -23,7 +38,7 @@ export interface MappedEntry {
 
 /** A view of one file under diffusers names, given diffusers name -> source entry. */
 export class MappedSource implements WeightSource {
-  constructor(private readonly file: SafetensorsFile, private readonly map: Map<string, MappedEntry>, private readonly label = 'weights') {}
+  constructor(private readonly file: TensorFile, private readonly map: Map<string, MappedEntry>, private readonly label = 'weights') {}
 
   keys(): string[] {
     return [...this.map.keys()];
@@ -84,7 +99,7 @@ function firstNonFiniteHalf(bits: Uint16Array): number {
 }
 
 /** Identity view (diffusers folders), optionally restricted to keys under `prefix` with the prefix removed. */
-export function fileSource(file: SafetensorsFile, prefix = '', label?: string): MappedSource {
+export function fileSource(file: TensorFile, prefix = '', label?: string): MappedSource {
   const map = new Map<string, MappedEntry>();
   for (const k of file.keys()) if (k.startsWith(prefix)) map.set(legacyDiffusersName(k.slice(prefix.length)), { src: k });
   return new MappedSource(file, map, label);
@@ -98,5 +113,30 @@ export function legacyDiffusersName(k: string): string {
 
 /** Opens `path` as an identity source (diffusers/transformers layout). */
 export function openWeights(path: string): MappedSource {
-  return fileSource(SafetensorsFile.open(path), '', path);
+  return fileSource(openTensorFile(path), '', path);
+}
+
+const TORCH_EXTENSIONS = /\.(ckpt|pt|pth|bin)$/i;
+
+/**
+ * What `path` holds, by its first bytes: a zip archive or a pickle is a PyTorch checkpoint, a u64 length followed
+ * by '{' is safetensors; a file that is neither is taken by its extension, so the error comes from the reader the
+ * user expects.
+ */
+export function weightsFormat(path: string): 'safetensors' | 'torch' {
+  const head = new Uint8Array(9);
+  const fd = openSync(path, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, 9, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (torchFormatOf(head.subarray(0, n))) return 'torch';
+  if (n === 9 && head[8] === 0x7b) return 'safetensors';
+  return TORCH_EXTENSIONS.test(path) ? 'torch' : 'safetensors';
+}
+
+export function openTensorFile(path: string): TensorFile {
+  return weightsFormat(path) === 'torch' ? TorchFile.open(path) : SafetensorsFile.open(path);
 }
