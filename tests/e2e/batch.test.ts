@@ -131,6 +131,15 @@ describe.skipIf(!hasChromium)('batch DiffSeg in the UI (Chromium, web mode, fixt
     await page.getByTestId('diffseg-tau').fill('0.9');
     const before = await Promise.all([canvas.getAttribute('data-x'), canvas.getAttribute('data-y'), canvas.getAttribute('data-scale')]);
     const box = (await canvas.boundingBox())!;
+    // The strip beside the canvas keeps its rows too: count thumbnails taken out of it from now on.
+    await expect.poll(() => page.locator('.strip-thumb img').count(), { timeout: 20_000 }).toBe(N);
+    await page.evaluate(() => {
+      const strip = { thumbsRemoved: 0 };
+      (window as unknown as { strip: typeof strip }).strip = strip;
+      new MutationObserver((records) => {
+        for (const r of records) for (const n of r.removedNodes) if (n instanceof HTMLElement && (n.tagName === 'IMG' || n.querySelector('img'))) strip.thumbsRemoved++;
+      }).observe(document.querySelector('[data-testid="image-strip"]')!, { childList: true, subtree: true });
+    });
 
     await page.getByTestId('segment-batch').click();
     await expect.poll(() => jobRow().textContent(), { timeout: 20_000 }).toMatch(/Segmenting images with DiffSeg — [1-9] of 8/);
@@ -154,7 +163,15 @@ describe.skipIf(!hasChromium)('batch DiffSeg in the UI (Chromium, web mode, fixt
     expect(text).toContain(`${report.segmented} ${report.segmented === 1 ? 'image' : 'images'} segmented`);
     expect(text).toContain(`${report.proposals} proposals`);
     expect(text).toContain(`${N - report.segmented - report.skipped - report.failed.length} still to do`);
+    expect(await page.evaluate(() => (window as unknown as { strip: object }).strip)).toEqual({ thumbsRemoved: 0 });
     await shot('batch-canvas-cancelled');
+
+    // The strip filters by proposals too, as the grid's chip does.
+    await page.getByLabel('Status filter').selectOption('proposals');
+    const withProposals = (await api<{ total: number }>('images.list', { proposals: true, limit: 1 })).total;
+    expect(withProposals).toBeGreaterThan(0);
+    await expect.poll(() => page.getByTestId('strip-row').count(), { timeout: 10_000 }).toBe(withProposals);
+    await page.getByLabel('Status filter').selectOption('');
   }, 240_000);
 
   it('"Delete proposals (N)" and Delete with several masks selected are each one undo step', async () => {

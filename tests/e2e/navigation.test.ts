@@ -82,6 +82,15 @@ describe.skipIf(!hasChromium)('keyboard navigation through a 50-image folder', (
     // From the broken image, → goes on to the next readable one.
     await page().keyboard.press('ArrowRight');
     await w.expectOpened(22);
+
+    // The grid opens it too, with the same reason.
+    await page().getByTestId('back-to-grid').click();
+    await page().locator('input.search').fill(fileName(20));
+    await expect.poll(() => page().getByTestId('image-cell').count()).toBe(1);
+    await page().getByTestId('image-cell').click();
+    await w.expectOpened(20);
+    await expect.poll(() => page().getByTestId('canvas-note').textContent()).toContain(reason);
+    await search().fill('');
   });
 
   it('→ stops at the last image; D there marks it done and wraps to the first, saying so', async () => {

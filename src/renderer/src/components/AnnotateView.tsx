@@ -130,7 +130,7 @@ export function AnnotateView({
   }, [imageId]);
   const latest = useRef({ filter, imageId, annotations: editor.annotations });
   latest.current = { filter, imageId, annotations: editor.annotations };
-  const listArgs = (f: StripFilter) => ({ status: f.status, missing: f.missing, search: f.search || undefined });
+  const listArgs = (f: StripFilter) => ({ status: f.status, missing: f.missing, proposals: f.proposals, search: f.search || undefined });
   useEffect(() => {
     let live = true;
     client.call('images.position', { id: imageId, ...listArgs(filter) }).then(
@@ -140,7 +140,7 @@ export function AnnotateView({
     return () => {
       live = false;
     };
-  }, [imageId, filter.status, filter.missing, filter.search, version]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [imageId, filter.status, filter.missing, filter.proposals, filter.search, version]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const open = (id: number) => {
     here.current = id;

@@ -18,6 +18,8 @@ export interface StripFilter {
   search: string;
   /** Only images whose file is missing. */
   missing?: boolean;
+  /** Only images that hold proposals (segment-everything masks waiting for a labeler). */
+  proposals?: boolean;
 }
 
 const FILTER_KEY = 'difflabel.stripFilter';
@@ -29,6 +31,7 @@ export function storedFilter(): StripFilter {
     return {
       status: STATUSES.some((s) => s.key === v.status) ? (v.status as ImageStatus) : undefined,
       missing: v.missing === true || undefined,
+      proposals: v.proposals === true || undefined,
       search: typeof v.search === 'string' ? v.search : '',
     };
   } catch {
@@ -67,7 +70,10 @@ export function ImageStrip({
   const [total, setTotal] = useState(0);
   const [pages, setPages] = useState<Map<number, Image[]>>(new Map());
   const requested = useRef(new Set<number>());
-  const key = `${filter.status}|${filter.missing}|${filter.search}|${version}`;
+  const query = { status: filter.status, missing: filter.missing, proposals: filter.proposals, search: filter.search || undefined };
+  // A new filter starts from an empty list; a project change (version) refreshes the rows in place, so a batch run
+  // finishing image after image does not blank the strip.
+  const key = `${filter.status}|${filter.missing}|${filter.proposals}|${filter.search}`;
   const keyRef = useRef(key);
   keyRef.current = key;
 
@@ -82,7 +88,7 @@ export function ImageStrip({
     requested.current = new Set();
     setPages(new Map());
     const k = key;
-    client.call('images.list', { status: filter.status, missing: filter.missing, search: filter.search || undefined, offset: 0, limit: 1 }).then(
+    client.call('images.list', { ...query, offset: 0, limit: 1 }).then(
       (r) => k === keyRef.current && setTotal(r.total),
       () => k === keyRef.current && setTotal(0),
     );
@@ -90,18 +96,30 @@ export function ImageStrip({
 
   const first = Math.max(0, Math.floor(scrollTop / ROW_H) - 4);
   const last = Math.min(total - 1, Math.ceil((scrollTop + height) / ROW_H) + 4);
+  const load = (p: number) => {
+    const k = key;
+    return client.call('images.list', { ...query, offset: p * PAGE, limit: PAGE }).then((r) => {
+      if (k !== keyRef.current) return;
+      setPages((m) => new Map(m).set(p, r.items));
+      setTotal(r.total);
+    });
+  };
   useEffect(() => {
     for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE) && last >= 0; p++) {
       if (requested.current.has(p)) continue;
       requested.current.add(p);
-      const k = key;
-      client.call('images.list', { status: filter.status, missing: filter.missing, search: filter.search || undefined, offset: p * PAGE, limit: PAGE }).then((r) => {
-        if (k !== keyRef.current) return;
-        setPages((m) => new Map(m).set(p, r.items));
-        setTotal(r.total);
-      });
+      void load(p);
     }
   }, [first, last, key]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => {
+    if (version === 0) return;
+    // Pages out of view are dropped (fetched again when scrolled to); those in view are replaced when they arrive.
+    const inView = new Set<number>();
+    for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE) && last >= 0; p++) inView.add(p);
+    requested.current = new Set(inView);
+    setPages((m) => new Map([...m].filter(([p]) => inView.has(p))));
+    for (const p of inView) void load(p);
+  }, [version]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const rows = [];
   for (let i = first; i <= last; i++) {
@@ -138,10 +156,11 @@ export function ImageStrip({
     <aside className="strip" data-testid="image-strip">
       <div className="strip-filters">
         <select
-          value={filter.missing ? 'missing' : (filter.status ?? '')}
+          value={filter.missing ? 'missing' : filter.proposals ? 'proposals' : (filter.status ?? '')}
           onChange={(e) => {
             const v = e.target.value;
-            onFilter({ ...filter, status: v && v !== 'missing' ? (v as ImageStatus) : undefined, missing: v === 'missing' || undefined });
+            const only = v === 'missing' || v === 'proposals';
+            onFilter({ ...filter, status: v && !only ? (v as ImageStatus) : undefined, missing: v === 'missing' || undefined, proposals: v === 'proposals' || undefined });
           }}
           aria-label="Status filter"
         >
@@ -152,6 +171,7 @@ export function ImageStrip({
             </option>
           ))}
           <option value="missing">Missing</option>
+          <option value="proposals">Has proposals</option>
         </select>
         <input type="search" placeholder="Search path…" value={filter.search} onChange={(e) => onFilter({ ...filter, search: e.target.value })} />
       </div>

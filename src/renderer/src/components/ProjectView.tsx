@@ -19,10 +19,10 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
   const [stored] = useState(storedFilter);
   const [status, setStatus] = useState<ImageStatus | undefined>(stored.status);
   const [missing, setMissing] = useState<boolean | undefined>(stored.missing);
-  const [proposals, setProposals] = useState<boolean | undefined>(undefined);
+  const [proposals, setProposals] = useState<boolean | undefined>(stored.proposals);
   const [withProposals, setWithProposals] = useState(0);
   const [search, setSearch] = useState(stored.search);
-  useEffect(() => storeFilter({ status, missing, search }), [status, missing, search]);
+  useEffect(() => storeFilter({ status, missing, proposals, search }), [status, missing, proposals, search]);
   const [version, setVersion] = useState(0);
   const [imageId, setImageId] = useState<number | null>(imageFromHash);
   const [exporting, setExporting] = useState(false);
@@ -79,11 +79,11 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
           open(null);
           onOpenOther();
         }}
-        filter={{ status, missing, search }}
+        filter={{ status, missing, proposals, search }}
         onFilter={(f) => {
           setStatus(f.status);
           setMissing(f.missing);
-          setProposals(undefined); // the strip has no proposals filter: its choice replaces the grid's
+          setProposals(f.proposals);
           setSearch(f.search);
         }}
         version={version}
@@ -145,7 +145,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         </span>
       </nav>
       <JobBar />
-      <ImageGrid status={status} missing={missing} proposals={proposals} search={search} version={version} onOpen={(img) => img.status !== 'error' && open(img.id)} />
+      <ImageGrid status={status} missing={missing} proposals={proposals} search={search} version={version} onOpen={(img) => open(img.id)} />
       {exporting && <ExportDialog onClose={() => setExporting(false)} />}
     </div>
   );
