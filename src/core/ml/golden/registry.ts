@@ -3,6 +3,7 @@
 import type { GoldenKind } from './compare';
 import { clipTextKind } from './clipText';
 import { clipTokenizerKind } from './clipTokenizer';
+import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
 import { vaeKind } from './vae';
 
@@ -11,4 +12,5 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   vae: vaeKind,
   clip_text: clipTextKind,
   clip_tokenizer: clipTokenizerKind,
+  torch_pickles: torchPicklesKind,
 };
