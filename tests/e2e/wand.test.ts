@@ -138,7 +138,6 @@ describe.skipIf(!hasChromium)('magic wand on a photo (Chromium, web mode)', () =
     const toast = page.getByRole('alert');
     await expect.poll(() => toast.textContent()).toMatch(/only \d pixels?.*drag away.*tolerance/);
     await wp.shot('wand-tiny');
-    await toast.click();
   });
 
   it('keeps the { } keys and the slider for the tolerance', async () => {
