@@ -3,6 +3,7 @@
 import type { GoldenKind } from './compare';
 import { clipTextKind } from './clipText';
 import { clipTokenizerKind } from './clipTokenizer';
+import { schedulersKind } from './schedulers';
 import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
 import { vaeKind } from './vae';
@@ -13,4 +14,5 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   clip_text: clipTextKind,
   clip_tokenizer: clipTokenizerKind,
   torch_pickles: torchPicklesKind,
+  schedulers: schedulersKind,
 };
