@@ -194,7 +194,8 @@ describe('configs', () => {
       [() => new DPMSolverMultistepScheduler({ ...SD, use_karras_sigmas: true }), 'use_karras_sigmas'],
       [() => new DDIMScheduler({ ...SD, beta_start: 0.02, beta_end: 0.01 }), 'beta_end (0.01) must be above beta_start (0.02)'],
       [() => new DDIMScheduler('scheduler'), '(root)'],
-      [() => new DDIMScheduler(SD, { eta: -1 }), 'eta must be 0 or more'],
+      [() => new DDIMScheduler(SD, { eta: -1 }), 'eta must be from 0 to 1, not -1'],
+      [() => new DDIMScheduler(SD, { eta: 1.5 }), 'eta must be from 0 to 1, not 1.5'],
     ];
     for (const [make, message] of refused) expect(make).toThrow(message);
   });

@@ -32,7 +32,8 @@ export class DDIMScheduler implements Scheduler {
     this.schedule = NoiseSchedule.fromConfig(this.config);
     this.finalAlphaCumprod = this.config.set_alpha_to_one ? 1 : this.schedule.alphasCumprod[0]!;
     this.eta = options.eta ?? 0;
-    if (!(this.eta >= 0)) throw new RangeError(`DDIM's eta must be 0 or more, not ${this.eta}`);
+    // Above 1 the update's √(1 − ᾱ_prev − σ²) goes imaginary (NaN in diffusers).
+    if (!(this.eta >= 0 && this.eta <= 1)) throw new RangeError(`DDIM's eta must be from 0 to 1, not ${this.eta}`);
   }
 
   setTimesteps(n: number): void {
