@@ -1,6 +1,7 @@
 // The golden case kinds the project implements, by the `kind` of a case's manifest.json. A new kind is one module
 // exporting a GoldenKind and one line here.
 import type { GoldenKind } from './compare';
+import { clipPreprocessKind } from './clipPreprocess';
 import { clipTextKind } from './clipText';
 import { clipTokenizerKind } from './clipTokenizer';
 import { torchPicklesKind } from './torchPickles';
@@ -13,4 +14,5 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   clip_text: clipTextKind,
   clip_tokenizer: clipTokenizerKind,
   torch_pickles: torchPicklesKind,
+  clip_preprocess: clipPreprocessKind,
 };

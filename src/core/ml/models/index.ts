@@ -9,3 +9,9 @@ export type { ClipTextConfig, ClipBuildOptions } from './clip';
 export { unetWeightShapes, vaeWeightShapes, clipWeightShapes, checkWeights } from './shapes';
 export { Layers, attention } from './nn';
 export type { ComputeDType, AttentionResult } from './nn';
+export {
+  ALPHA_MEAN, ALPHA_STD, alphaFromMask, CLIP_MEAN, CLIP_STD, decodeClipImage, preprocessClipImage, resizedSize, resizeNearestPlane, tokenMaskFromMask,
+} from './clipPreprocess';
+export type { ClipImage, ClipPreprocessVariant } from './clipPreprocess';
+export { resizeBicubic, resizeNearest } from './pilResample';
+export type { Pixels } from './pilResample';
