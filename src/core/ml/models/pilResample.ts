@@ -146,8 +146,7 @@ export function resizeBicubic(img: Pixels, width: number, height: number): Pixel
     w = width;
   }
   if (height !== img.height) data = vertical(data, w, C, top, height, cy);
-  else if (data === img.data) data = Uint8Array.from(data);
-  if (alpha) unpremultiply(data, C);
+  if (alpha) unpremultiply(data, C); // data is the passes' own array by now
   return { data, width, height, channels: C };
 }
 
