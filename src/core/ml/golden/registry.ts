@@ -1,8 +1,11 @@
 // The golden case kinds the project implements, by the `kind` of a case's manifest.json. A new kind is one module
 // exporting a GoldenKind and one line here.
 import type { GoldenKind } from './compare';
+import { alphaClipKind } from './alphaClip';
+import { clipPreprocessKind } from './clipPreprocess';
 import { clipTextKind } from './clipText';
 import { clipTokenizerKind } from './clipTokenizer';
+import { clipVisionKind } from './clipVision';
 import { schedulersKind } from './schedulers';
 import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
@@ -15,4 +18,7 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   clip_tokenizer: clipTokenizerKind,
   torch_pickles: torchPicklesKind,
   schedulers: schedulersKind,
+  clip_vision: clipVisionKind,
+  alpha_clip: alphaClipKind,
+  clip_preprocess: clipPreprocessKind,
 };

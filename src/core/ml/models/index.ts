@@ -9,3 +9,19 @@ export type { ClipTextConfig, ClipBuildOptions } from './clip';
 export { unetWeightShapes, vaeWeightShapes, clipWeightShapes, checkWeights } from './shapes';
 export { Layers, attention } from './nn';
 export type { ComputeDType, AttentionResult } from './nn';
+export { buildClipVisionEncoder } from './clipVision';
+export type { ClipVisionBuildOptions } from './clipVision';
+export {
+  ALPHA_PATCH_EMBEDDING, ClipVisionConfigSchema, clipVisionWeightShapes, gridSize, parseClipVisionConfig, VIT_L14_336_CONFIG, VIT_L14_CONFIG,
+} from './clipVisionConfig';
+export type { ClipVisionConfig } from './clipVisionConfig';
+export { isOpenAiVisionLayout, openAiVisionSource } from './clipVisionWeights';
+export type { OpenAiVisionOverrides } from './clipVisionWeights';
+export { clipEncoderLayer } from './clipEncoderLayer';
+export type { ClipEncoderLayerOptions } from './clipEncoderLayer';
+export {
+  ALPHA_MEAN, ALPHA_STD, alphaFromMask, CLIP_MEAN, CLIP_STD, decodeClipImage, preprocessClipImage, resizedSize, resizeNearestPlane, tokenMaskFromMask,
+} from './clipPreprocess';
+export type { ClipImage, ClipPreprocessVariant } from './clipPreprocess';
+export { resizeBicubic, resizeNearest } from './pilResample';
+export type { Pixels } from './pilResample';
