@@ -6,6 +6,7 @@ import { clipPreprocessKind } from './clipPreprocess';
 import { clipTextKind } from './clipText';
 import { clipTokenizerKind } from './clipTokenizer';
 import { clipVisionKind } from './clipVision';
+import { groundingModuleKind } from './groundingModule';
 import { schedulersKind } from './schedulers';
 import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
@@ -21,4 +22,5 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   clip_vision: clipVisionKind,
   alpha_clip: alphaClipKind,
   clip_preprocess: clipPreprocessKind,
+  grounding_module: groundingModuleKind,
 };

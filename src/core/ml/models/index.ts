@@ -25,3 +25,8 @@ export {
 export type { ClipImage, ClipPreprocessVariant } from './clipPreprocess';
 export { resizeBicubic, resizeNearest } from './pilResample';
 export type { Pixels } from './pilResample';
+export {
+  buildGroundingModule, GROUNDING_SD1_CONFIG, GroundingConfigSchema, groundingModuleSource, groundingTaps, groundingWeightShapes, GroundingWeights,
+  parseGroundingConfig,
+} from './grounding';
+export type { GroundingBuildOptions, GroundingConfig, GroundingSourceOptions, GroundingTap } from './grounding';
