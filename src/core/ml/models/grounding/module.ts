@@ -53,7 +53,7 @@ export function buildGroundingModule(c: GroundingConfig, weights: WeightSource, 
   // sequence, as the reference's (b n) d rows.
   const patches = g.reshape(g.transpose(g.reshape(F, [0, C, grid, PATCH, grid, PATCH]), [0, 2, 4, 1, 3, 5]), [1, -1, C * PATCH * PATCH]);
   const k = L.linear(patches, 'to_k', false);
-  const q = L.linear(text, 'to_q', false); // [B, n, E]: a Linear acts on rows, so before or after the reshape is one
+  const q = L.linear(text, 'to_q', false); // [B, n, E]; the reference flattens to (b n) rows first, which a Linear does not see
   const E = c.embedding_dim;
   const decoded = transformerDecoder(L, c, g.reshape(q, [1, -1, E]), k);
   const m = L.mod('mlp', () => {
