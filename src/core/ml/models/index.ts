@@ -25,3 +25,8 @@ export {
 export type { ClipImage, ClipPreprocessVariant } from './clipPreprocess';
 export { resizeBicubic, resizeNearest } from './pilResample';
 export type { Pixels } from './pilResample';
+export {
+  buildMaskDecoder, buildPixelDecoder, decoderWeightShapes, msDeformAttn, ODISE_DECODER_CONFIG, ODISE_PIXEL_DECODER_CONFIG, parseDecoderConfig,
+  parsePixelDecoderConfig, pixelDecoderWeightShapes,
+} from './mask2former';
+export type { DecoderBuildOptions, DecoderConfig, PixelDecoderBuildOptions, PixelDecoderConfig } from './mask2former';
