@@ -6,6 +6,8 @@ import { clipPreprocessKind } from './clipPreprocess';
 import { clipTextKind } from './clipText';
 import { clipTokenizerKind } from './clipTokenizer';
 import { clipVisionKind } from './clipVision';
+import { mask2formerDecoderKind } from './mask2formerDecoder';
+import { msDeformAttnKind } from './msDeformAttn';
 import { schedulersKind } from './schedulers';
 import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
@@ -21,4 +23,6 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   clip_vision: clipVisionKind,
   alpha_clip: alphaClipKind,
   clip_preprocess: clipPreprocessKind,
+  msdeform_attn: msDeformAttnKind,
+  mask2former_decoder: mask2formerDecoderKind,
 };
