@@ -8,7 +8,7 @@ export type { MsDeformAttnLevel, MsDeformAttnOptions, MsDeformAttnResult } from 
 export { buildPixelDecoder, pixelDecoder } from './pixelDecoder';
 export type { PixelDecoderBuildOptions, PixelDecoderResult } from './pixelDecoder';
 export { buildMaskDecoder, maskedTransformerDecoder } from './transformerDecoder';
-export type { DecoderBuildOptions, DecoderPrediction } from './transformerDecoder';
+export type { DecoderBuildOptions, DecoderPrediction, MaskedDecoderOptions } from './transformerDecoder';
 export { positionEmbeddingSine } from './positionEncoding';
 export { multiheadAttention } from './multiheadAttention';
 export { pooledMaskEmbed, pseudoClassLogits } from './pooledMaskEmbed';

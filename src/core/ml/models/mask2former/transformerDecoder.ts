@@ -25,32 +25,39 @@ export interface DecoderPrediction {
   masks: Value;
   /** The head's own mask embeddings [B, Q, mask_dim], which make `masks`. */
   maskEmbed: Value;
-  /** ODISE: pooled mask embeddings, pooled features and the logit scale. */
+  /** ODISE: pooled mask embeddings, pooled features and the logit scale (by default for the last prediction only). */
   pooled?: PooledMaskEmbedResult;
   /** The next layer's attention mask, bool [B, 1, Q, h·w] at the next scale, true = may not attend (before the all-masked rule). */
   attnMask: Value;
 }
 
-/** forward_prediction_heads (:433-448; ODISE's :729-776). */
-function predictionHeads(L: Layers, c: DecoderConfig, output: Value, maskFeatures: Value, target: { h: Size; w: Size }): DecoderPrediction {
+/** forward_prediction_heads (:433-448; ODISE's :729-776); `pool`: make the pooled mask embeddings where the config has them. */
+function predictionHeads(L: Layers, c: DecoderConfig, output: Value, maskFeatures: Value, target: { h: Size; w: Size }, pool: boolean): DecoderPrediction {
   const g = L.g;
   const d = L.layerNorm(output, 'decoder_norm', NORM_EPS);
   const logits = c.class_embed === 'linear' ? L.linear(d, 'class_embed') : pseudoClassLogits(L, d, c.num_classes);
   const maskEmbed = mlp(L, d, 'mask_embed');
   const flat = g.matmul(maskEmbed, g.reshape(maskFeatures, [0, 0, -1])); // einsum bqc,bchw->bqhw
   const masks = g.reshape(flat, shapeOf(g, [0, 0, sizeOf(g, maskFeatures, 2), sizeOf(g, maskFeatures, 3)]));
-  const pooled = c.post_mask_embed ? L.mod('post_mask_embed', () => pooledMaskEmbed(L, d, maskFeatures, masks)) : undefined;
+  const pooled = c.post_mask_embed && pool ? L.mod('post_mask_embed', () => pooledMaskEmbed(L, d, maskFeatures, masks)) : undefined;
   // F.interpolate(bilinear, align_corners=False) to the next scale, then sigmoid < 0.5, shared by every head.
   const resized = g.resize(masks, { sizes: shapeOf(g, [sizeOf(g, masks, 0), sizeOf(g, masks, 1), target.h, target.w]), mode: 'linear', coordinateTransformationMode: 'half_pixel' });
   const attnMask = g.unsqueeze(g.less(g.sigmoid(g.reshape(resized, [0, 0, -1])), 0.5), [1]);
   return { logits, masks, maskEmbed, pooled, attnMask };
 }
 
+export interface MaskedDecoderOptions {
+  /** Pooled mask embeddings for every prediction, not only the last (nothing else uses them: each costs a pooling matmul at the mask size). */
+  poolAll?: boolean;
+  debug?: DebugTap;
+}
+
 /**
  * x: the three scales [B, in_channels, h_i, w_i], coarsest first; maskFeatures [B, mask_dim, H, W]. Returns the
  * dec_layers + 1 predictions in order (the last is the output, the others the auxiliary outputs).
  */
-export function maskedTransformerDecoder(L: Layers, c: DecoderConfig, x: readonly Value[], maskFeatures: Value, debug?: DebugTap): DecoderPrediction[] {
+export function maskedTransformerDecoder(L: Layers, c: DecoderConfig, x: readonly Value[], maskFeatures: Value, o: MaskedDecoderOptions = {}): DecoderPrediction[] {
+  const debug = o.debug;
   const g = L.g;
   const C = c.hidden_dim;
   if (x.length !== FEATURE_LEVELS) throw new Error(`the decoder takes ${FEATURE_LEVELS} scales, got ${x.length}`);
@@ -67,9 +74,9 @@ export function maskedTransformerDecoder(L: Layers, c: DecoderConfig, x: readonl
   const queryEmbed = L.mod('query_embed', () => g.unsqueeze(L.param('weight'), [0])); // [1, Q, C]
   let output = L.mod('query_feat', () => g.expand(g.unsqueeze(L.param('weight'), [0]), shapeOf(g, [B, Q, C])));
 
-  const heads = (out: Value, level: number) => predictionHeads(L, c, out, maskFeatures, sizes[level]!);
+  const heads = (out: Value, level: number, last: boolean) => predictionHeads(L, c, out, maskFeatures, sizes[level]!, last || !!o.poolAll);
   const maskForDebug = (m: Value) => mergeFirstTwo(g, g.cast(g.expand(m, shapeOf(g, [B, c.nheads, Q, 1])), 'float32'));
-  const predictions = [heads(output, 0)];
+  const predictions = [heads(output, 0, c.dec_layers === 0)];
   for (let i = 0; i < c.dec_layers; i++) {
     const level = i % FEATURE_LEVELS;
     const built = predictions[i]!.attnMask;
@@ -92,7 +99,7 @@ export function maskedTransformerDecoder(L: Layers, c: DecoderConfig, x: readonl
     });
     output = L.mod(`transformer_ffn_layers.${i}`, () => L.layerNorm(g.add(output, L.linear(g.relu(L.linear(output, 'linear1')), 'linear2')), 'norm', NORM_EPS));
     debug?.(g.transpose(output, [1, 0, 2]), `debug.query_features_after_layer.${i}`);
-    predictions.push(heads(output, (i + 1) % FEATURE_LEVELS));
+    predictions.push(heads(output, (i + 1) % FEATURE_LEVELS, i === c.dec_layers - 1));
   }
   debug?.(maskForDebug(predictions[c.dec_layers]!.attnMask), `attn_mask.${c.dec_layers}`);
   predictions.forEach((p, j) => debug?.(p.maskEmbed, `debug.mask_embed_mlp.${j}`));
@@ -129,7 +136,7 @@ export function buildMaskDecoder(c: DecoderConfig, weights: WeightSource, opts: 
   const x = Array.from({ length: FEATURE_LEVELS }, (_, i) =>
     g.input(`x.${i}`, 'float32', [B, c.in_channels, ...(opts.sizes?.levels[i] ?? [`x${i}_height`, `x${i}_width`])]));
   const maskFeatures = g.input('mask_features', 'float32', [B, c.mask_dim, ...(opts.sizes?.maskFeatures ?? ['mask_height', 'mask_width'])]);
-  const predictions = maskedTransformerDecoder(L, c, x, maskFeatures, opts.debug ? emit : undefined);
+  const predictions = maskedTransformerDecoder(L, c, x, maskFeatures, { poolAll: opts.aux || opts.debug, debug: opts.debug ? emit : undefined });
   const emitPrediction = (p: DecoderPrediction, prefix: string) => {
     emit(p.logits, `${prefix}pred_logits`);
     emit(p.masks, `${prefix}pred_masks`);
