@@ -11,11 +11,10 @@ import {
   pixelDecoderWeightShapes, type DecoderConfig,
 } from '../../src/core/ml/models/mask2former';
 import { checkWeights } from '../../src/core/ml/models/shapes';
-import { encodeSafetensors, openWeights, RandomWeights, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
-import { fileSource } from '../../src/core/ml/weights/source';
+import { encodeSafetensors, fileSource, openWeights, RandomWeights, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
 import { floatTensor, maxAbsDiff, runGraph, withinTolerance, type CaseManifest, type GoldenKind } from '../../src/core/ml/golden/compare';
 import { msDeformAttnKind } from '../../src/core/ml/golden/msDeformAttn';
-import { mask2formerDecoderKind, decoderConfigs } from '../../src/core/ml/golden/mask2formerDecoder';
+import { decoderConfigs, mask2formerDecoderKind } from '../../src/core/ml/golden/mask2formerDecoder';
 import { rng } from '../helpers/random';
 import { golden } from './weights.helpers';
 
