@@ -7,6 +7,8 @@ import { clipTextKind } from './clipText';
 import { clipTokenizerKind } from './clipTokenizer';
 import { clipVisionKind } from './clipVision';
 import { groundingModuleKind } from './groundingModule';
+import { mask2formerDecoderKind } from './mask2formerDecoder';
+import { msDeformAttnKind } from './msDeformAttn';
 import { schedulersKind } from './schedulers';
 import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
@@ -23,4 +25,6 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   alpha_clip: alphaClipKind,
   clip_preprocess: clipPreprocessKind,
   grounding_module: groundingModuleKind,
+  msdeform_attn: msDeformAttnKind,
+  mask2former_decoder: mask2formerDecoderKind,
 };

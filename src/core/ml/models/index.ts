@@ -30,3 +30,8 @@ export {
   parseGroundingConfig,
 } from './grounding';
 export type { GroundingBuildOptions, GroundingConfig, GroundingSourceOptions, GroundingTap } from './grounding';
+export {
+  buildMaskDecoder, buildPixelDecoder, decoderWeightShapes, msDeformAttn, ODISE_DECODER_CONFIG, ODISE_PIXEL_DECODER_CONFIG, parseDecoderConfig,
+  parsePixelDecoderConfig, pixelDecoderWeightShapes,
+} from './mask2former';
+export type { DecoderBuildOptions, DecoderConfig, PixelDecoderBuildOptions, PixelDecoderConfig } from './mask2former';
