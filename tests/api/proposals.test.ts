@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
-import { encode, toCocoRle } from '../../src/core/masks';
+import { encode, toCocoRle } from '../../src/shared/masks';
 import { disposeSharedInferenceHost } from '../../src/core/pipelines/diffseg/models';
 import type { Annotation, Image } from '../../src/shared/contract';
 import { shapeCentre } from '../pipelines/diffseg/fixture-scenes';

@@ -28,7 +28,7 @@ import {
   toCompressedString,
   unionAll,
   type Rle,
-} from '../masks';
+} from '../../shared/masks';
 import {
   ProjectOpenError,
   ProjectStore,

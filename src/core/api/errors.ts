@@ -1,7 +1,7 @@
 import type { ApiErrorBody, ApiErrorCode } from '../../shared/contract';
 import { CocoFileError } from '../formats/coco/import';
 import { FileRefusedError, FileWriteError } from '../formats/files';
-import { MaskFormatError } from '../masks';
+import { MaskFormatError } from '../../shared/masks';
 import { ModelNotFoundError } from '../pipelines/diffseg/models';
 import { ProjectOpenError, StoreError, type StoreErrorCode } from '../project';
 

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decode } from '../../../src/core/masks';
+import { decode } from '../../../src/shared/masks';
 import { SessionManager } from '../../../src/core/ml/runtime';
 import { DiffSegCache } from '../../../src/core/pipelines/diffseg/cache';
 import { acceptClickSegment, clickSegment } from '../../../src/core/pipelines/diffseg/interactive';

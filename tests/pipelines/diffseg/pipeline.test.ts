@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { area, connectedComponents, decode, type Rle } from '../../../src/core/masks';
+import { area, connectedComponents, decode, type Rle } from '../../../src/shared/masks';
 import { rng } from '../../helpers/random';
 import { ProjectStore, indexFolder } from '../../../src/core/project';
 import { tempDir } from '../../helpers/folder';

@@ -6,7 +6,7 @@
 //   mask          = ∪ region(+ clicks) − ∪ region(− clicks).
 // So + on A, + on B, − on A gives B alone; a − click inside a + region removes the part the − click's own
 // region covers. Regions are computed at the image size and cached per (image, model, params, cell).
-import { area, emptyRle, subtract, unionAll, type Rle } from '../../masks';
+import { area, emptyRle, subtract, unionAll, type Rle } from '../../../shared/masks';
 import type { Annotation, ImageRow, ProjectStore } from '../../project';
 import { clickProposal, clickRegion, prepareClicks, type ClickContext } from './click';
 import { aggregatedAttention, cleanArea, cutOutRles, letterbox, mergeFor, squareLabels, pixelToCell, runParams, storedMask, type PipelineContext } from './pipeline';

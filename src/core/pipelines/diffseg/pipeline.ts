@@ -11,7 +11,7 @@
 // computed on the L×L square (or a 1024² grid for larger images, sampled nearest; the guide image is that square too) and the image's rectangle
 // [padX, padX+w) × [padY, padY+h) is cut out. Segments that lie only in the padding vanish there.
 import sharp from 'sharp';
-import { area, bbox, mergeSmallRegions, toCompressedString, type Rle } from '../../masks';
+import { area, bbox, mergeSmallRegions, toCompressedString, type Rle } from '../../../shared/masks';
 import type { RunPriority } from '../../ml/runtime';
 import { PROPOSAL_SOURCE, readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../../project';
 import { aggregateAttention } from './aggregate';

@@ -3,7 +3,7 @@
 // `diffseg.click` with all of them; answers to superseded requests are dropped. The first click on an image
 // computes the diffusion model's attention (seconds); later ones reuse the back end's cache.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { fromCocoRle, type Rle } from '../../../core/masks';
+import { fromCocoRle, type Rle } from '../../../shared/masks';
 import { diffseg, useDiffSegParams, type ClickPoint } from './diffseg';
 
 export type ClickStatus = 'idle' | 'attention' | 'working';

@@ -2,7 +2,7 @@
 // status bar below. Owns the tool state and the keyboard; every edit goes through the editor (autosave).
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { Category, Image } from '../../../shared/contract';
-import { fillHoles, fromCompressedString, rleEquals, toCocoRle } from '../../../core/masks';
+import { fillHoles, fromCompressedString, rleEquals, toCocoRle } from '../../../shared/masks';
 import { TOOLS, type Tool } from '../canvas/tools';
 import { useClickSegment } from '../canvas/clickTool';
 import { diffseg, useDiffSegModel } from '../canvas/diffseg';

@@ -7,7 +7,7 @@ import type Konva from 'konva';
 import type { Annotation, Category, Image } from '../../../shared/contract';
 import {
   MagicWand, area, bbox as rleBbox, fromCompressedString, intersect, maskToPolygons, polygonsToRle, polygonsWithHolesToRle, toCocoRle, union, type Polygon, type Rle,
-} from '../../../core/masks';
+} from '../../../shared/masks';
 import type { ClickSegment } from '../canvas/clickTool';
 import { loadDraft, saveDraft } from '../canvas/drafts';
 import { cellSprite, makeSprite, type Rgb, type Sprite } from '../canvas/sprites';
