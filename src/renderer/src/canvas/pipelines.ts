@@ -1,6 +1,6 @@
 // The segmenters from the UI, all from `pipelines.list`: which one the labeler chose, its model and settings (each
 // remembered in localStorage per pipeline, shared by every component through tiny stores), the calls (run over images,
-// preview a prompt, accept it) and the batch-start helper used by the canvas, the image strip and the grid. Nothing
+// preview a prompt, accept it) and the start of a batch over the strip's or the grid's images. Nothing
 // here knows any pipeline.
 import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import type { MethodOutput, PipelineInfo, Prompt } from '../../../shared/contract';
