@@ -4,12 +4,17 @@
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { Backend } from '../../src/core/api/backend';
+import { ProjectStore, indexFolder } from '../../src/core/project';
+import { runBatch } from '../../src/core/pipelines/run';
+import type { Pipeline, PipelineSession } from '../../src/core/pipelines/types';
+import { fullRle } from '../../src/shared/masks';
 import { disposeSharedInferenceHost } from '../../src/core/pipelines/common/inference';
 import { ensureFixtureBundle } from '../../src/core/pipelines/diffseg/fixture';
 import type { BundleManifest } from '../../src/core/ml/bundle';
 import type { PipelineInfo } from '../../src/shared/contract';
-import { tempDir } from '../helpers/folder';
+import { makeImageFolder, tempDir } from '../helpers/folder';
 import { shapeCentre } from './diffseg/fixture-scenes';
 import { sceneProject, type SceneProject } from './diffseg/helpers';
 
@@ -83,6 +88,55 @@ describe('the pipeline runner', () => {
       }
     } finally {
       models.cleanup();
+    }
+  });
+});
+
+describe('runBatch', () => {
+  // A pipeline made up here: one mask over the whole image; halfway it says so; on img002 it fails; with `stall`
+  // it waits, inside an image, until the batch is cancelled.
+  const made: Pipeline = { id: 'whole', title: 'Whole', description: '', params: z.object({}), prompt: 'none', components: [], runLabel: 'whole', open: () => session };
+  let stall = false;
+  const session: PipelineSession = {
+    model: null,
+    recorded: () => ({}),
+    async run(image, _p, _prompt, ctx) {
+      ctx.onProgress?.({ fraction: 0.5, message: 'halfway' });
+      if (image.row.path.endsWith('img002.png')) throw new Error('this one cannot be read today');
+      if (stall) await new Promise((resolve) => ctx.signal!.addEventListener('abort', resolve));
+      return [{ mask: fullRle(image.row.height, image.row.width), score: 0.5 }];
+    },
+    dispose: async () => {},
+  };
+
+  it('reports progress within an image, records a failure on its run, and a cancel during an image as cancelled', async () => {
+    const dir = tempDir();
+    await makeImageFolder(dir.path, 4);
+    const store = ProjectStore.open(dir.path);
+    try {
+      await indexFolder(store);
+      const progress: string[] = [];
+      const report = await runBatch(store, made, session, {}, { onProgress: (done, total, message) => progress.push(`${done}/${total} ${message}`) });
+      expect(report).toMatchObject({ pipeline: 'whole', model: null, total: 4, segmented: 3, proposals: 3, cancelled: false });
+      expect(report.failed).toEqual([{ imageId: expect.any(Number), path: 'a/img002.png', error: 'this one cannot be read today' }]);
+      expect(progress).toContain('0/4 a/img000.png: 50% halfway');
+      expect(progress.at(-1)).toBe('4/4 done');
+      const runs = store.listRuns();
+      // In path order: a/img000, a/img002, b/img001, b/img003.
+      expect(runs.map((r) => [r.status, r.proposes])).toEqual([['done', true], ['failed', true], ['done', true], ['done', true]]);
+      expect(runs[1]!.error).toBe('this one cannot be read today');
+      expect(store.listAnnotations().map((a) => [a.source, a.score, a.categoryId])).toEqual(Array(3).fill(['whole', 0.5, null]));
+
+      // The failed image again, stalled: cancelling during it records its run as cancelled and ends the batch.
+      stall = true;
+      const controller = new AbortController();
+      const cancelled = runBatch(store, made, { ...session, run: (image, p, prompt, ctx) => (controller.abort(), session.run(image, p, prompt, ctx)) }, {}, { signal: controller.signal });
+      expect(await cancelled).toMatchObject({ cancelled: true, segmented: 0, skipped: 1 });
+      expect(store.listRuns().at(-1)).toMatchObject({ status: 'cancelled', error: 'cancelled', imageId: runs[1]!.imageId });
+      expect(store.listRuns({ status: 'running' })).toEqual([]);
+    } finally {
+      store.close();
+      dir.cleanup();
     }
   });
 });

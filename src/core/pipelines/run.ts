@@ -148,8 +148,11 @@ export async function runBatch<P>(store: ProjectStore, p: Pipeline<P>, session: 
       report.skipped++;
       continue;
     }
+    // Progress within the image (an iterative pipeline) goes into the batch's message.
+    const within = ({ fraction, message }: { fraction: number; message?: string }) =>
+      o.onProgress?.(i, ids.length, `${image.path}: ${Math.round(fraction * 100)}%${message ? ` ${message}` : ''}`);
     try {
-      const r = await runOnImage(store, p, session, id, params, prompt, { signal: o.signal, priority: 'batch' });
+      const r = await runOnImage(store, p, session, id, params, prompt, { signal: o.signal, priority: 'batch', onProgress: within });
       report.segmented++;
       report.proposals += r.annotations.length;
       o.onImage?.(id);

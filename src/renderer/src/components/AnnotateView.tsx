@@ -507,7 +507,7 @@ export function AnnotateView({
             click={click}
             annotations={editor.annotations}
             onAccept={actions.acceptClick}
-            onPromptTool={(id) => setTool(id as Tool)}
+            onPromptTool={setTool}
             onProposalsStored={editor.reload}
             onDeleteProposals={actions.deleteProposals}
             onMessage={setMessage}

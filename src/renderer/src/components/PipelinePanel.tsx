@@ -27,6 +27,7 @@ import {
 } from '../canvas/pipelines';
 import { promptToolOf } from '../canvas/prompts';
 import type { ClickSegment } from '../canvas/prompts/points';
+import type { Tool } from '../canvas/tools';
 
 /** The pipeline every segmenting button and tool uses (remembered). */
 export function PipelineSelect() {
@@ -183,11 +184,11 @@ export function PipelinePanel({
   onMessage,
 }: {
   imageId: number;
-  tool: string;
+  tool: Tool;
   click: ClickSegment;
   annotations: Annotation[];
   onAccept(): void;
-  onPromptTool(id: string): void;
+  onPromptTool(id: Tool): void;
   onProposalsStored(): void;
   onDeleteProposals(ids: number[]): void;
   onMessage(msg: string): void;
