@@ -120,10 +120,10 @@ export function setSettings(pipeline: string, next: Settings): void {
   settingsStore(pipeline).set(next);
 }
 
-/** The settings the labeler changed for a pipeline, those that fit its fields. */
-export function useSettings(p: PipelineInfo): Settings {
-  const raw = settingsStore(p.id).use();
-  return useMemo(() => validSettings(p, raw), [p, raw]);
+/** The settings the labeler changed for a pipeline, those that fit its fields ({} while the list loads). */
+export function useSettings(p: PipelineInfo | null): Settings {
+  const raw = settingsStore(p?.id ?? '').use();
+  return useMemo(() => (p ? validSettings(p, raw) : {}), [p, raw]);
 }
 
 function validSettings(p: PipelineInfo, s: Settings): Settings {

@@ -42,7 +42,7 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
   const [last, setLast] = useState<ClickSegment['last']>(null);
   const [error, setError] = useState<string | null>(null);
   const model = useModel(pipeline?.id ?? '');
-  const params = useSettings(pipeline ?? NO_PIPELINE);
+  const params = useSettings(pipeline);
   const seq = useRef(0);
   // Images (per pipeline and model) the back end has answered for already: later clicks are fast.
   const warm = useRef(new Set<string>());
@@ -121,8 +121,3 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
     },
   };
 }
-
-/** Stands in while the pipeline list loads, so the hooks run in the same order. */
-const NO_PIPELINE: PipelineInfo = {
-  id: '', title: '', description: '', prompt: 'none', preview: null, runLabel: '', params: {}, components: [], fixture: false, available: false, model: null,
-};
