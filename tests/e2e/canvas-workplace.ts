@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { Backend } from '../../src/core/api/backend';
 import { startServer, type RunningServer } from '../../src/core/server/server';
 import { indexFolder } from '../../src/core/project';
-import { area, fromCocoRle, rleEquals, type Rle } from '../../src/core/masks';
+import { area, fromCocoRle, rleEquals, type Rle } from '../../src/shared/masks';
 import type { Annotation } from '../../src/shared/contract';
 import { launchChromium, screenshotDir } from '../helpers/browser';
 import { tempDir } from '../helpers/folder';

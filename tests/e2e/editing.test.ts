@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { area, encode, polygonsToRle, rleEquals, subtract, toCocoRle, union, type Rle } from '../../src/core/masks';
+import { area, encode, polygonsToRle, rleEquals, subtract, toCocoRle, union, type Rle } from '../../src/shared/masks';
 import { hasChromium } from '../helpers/browser';
 import { SCENE, sceneRgb } from './diffseg-scene';
 import { openWorkplace, type Workplace } from './canvas-workplace';

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { MagicWand, area, union, type Rle } from '../../src/core/masks';
+import { MagicWand, area, union, type Rle } from '../../src/shared/masks';
 import { hasChromium } from '../helpers/browser';
 import { openWorkplace, type Workplace } from './canvas-workplace';
 

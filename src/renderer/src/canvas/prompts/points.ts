@@ -1,12 +1,15 @@
-// The click-segment tool's state: the + / − points on the open image, the live mask the back end answers for
-// them (not an annotation yet), and whether a request is running. Every change of the points asks
-// `diffseg.click` with all of them; answers to superseded requests are dropped. The first click on an image
-// computes the diffusion model's attention (seconds); later ones reuse the back end's cache.
+// The click-segment tool, the prompt tool of pipelines that take points: the + / − points on the open image, the
+// live mask the back end answers for them (`pipelines.preview`; not an annotation yet), and whether a request runs.
+// Every change of the points asks with all of them; answers to superseded requests are dropped. The first click on
+// an image may run the model (seconds); later ones reuse what the back end cached.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { fromCocoRle, type Rle } from '../../../core/masks';
-import { diffseg, useDiffSegParams, type ClickPoint } from './diffseg';
+import type { ClickPoint, PipelineInfo } from '../../../../shared/contract';
+import { fromCocoRle, type Rle } from '../../../../shared/masks';
+import { pipelineCalls, useModel, useSettings } from '../pipelines';
+import type { PromptTool } from './index';
 
-export type ClickStatus = 'idle' | 'attention' | 'working';
+/** 'preparing': the first click on an image, while the model runs on it. */
+export type ClickStatus = 'idle' | 'preparing' | 'working';
 
 export interface ClickSegment {
   points: ClickPoint[];
@@ -14,7 +17,7 @@ export interface ClickSegment {
   mask: Rle | null;
   area: number;
   status: ClickStatus;
-  /** Time of the last answer and whether it came from the attention cache. */
+  /** Time of the last answer and whether what the image needs came from the back end's cache. */
   last: { ms: number; cached: boolean } | null;
   error: string | null;
   add(p: ClickPoint): void;
@@ -22,21 +25,31 @@ export interface ClickSegment {
   clear(): boolean;
 }
 
-export function useClickSegment(imageId: number, model: string, onError: (msg: string) => void): ClickSegment {
+export const POINTS_TOOL = {
+  kind: 'points',
+  id: 'click',
+  label: 'Click segment',
+  key: 'C',
+  hint: 'Click an object (+); right click or Alt/Shift+click excludes (−); Enter accepts, Esc clears, Backspace removes the last point',
+} as const satisfies PromptTool;
+
+/** The click tool's state for `pipeline` (null while the list loads: nothing is asked). */
+export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, onError: (msg: string) => void): ClickSegment {
   const [points, setPoints] = useState<ClickPoint[]>([]);
   const [mask, setMask] = useState<Rle | null>(null);
   const [area, setArea] = useState(0);
   const [status, setStatus] = useState<ClickStatus>('idle');
   const [last, setLast] = useState<ClickSegment['last']>(null);
   const [error, setError] = useState<string | null>(null);
-  const params = useDiffSegParams();
+  const model = useModel(pipeline?.id ?? '');
+  const params = useSettings(pipeline);
   const seq = useRef(0);
-  // Images (per model) whose attention the back end has already answered from: later clicks are fast.
+  // Images (per pipeline and model) the back end has answered for already: later clicks are fast.
   const warm = useRef(new Set<string>());
   const onErrorRef = useRef(onError);
   onErrorRef.current = onError;
 
-  // A new image, model or setting starts over.
+  // A new image, pipeline, model or setting starts over.
   useEffect(() => {
     seq.current++;
     setPoints([]);
@@ -45,21 +58,21 @@ export function useClickSegment(imageId: number, model: string, onError: (msg: s
     setStatus('idle');
     setLast(null);
     setError(null);
-  }, [imageId, model, params]);
+  }, [imageId, pipeline, model, params]);
 
   const request = useCallback(
     (pts: ClickPoint[]) => {
       const mine = ++seq.current;
-      if (!pts.length) {
+      if (!pts.length || !pipeline) {
         setMask(null);
         setArea(0);
         setStatus('idle');
         return;
       }
-      const key = `${imageId}|${model}`;
-      setStatus(warm.current.has(key) ? 'working' : 'attention');
+      const key = `${pipeline.id}|${imageId}|${model}`;
+      setStatus(warm.current.has(key) ? 'working' : 'preparing');
       setError(null);
-      diffseg.click(imageId, pts, model).then(
+      pipelineCalls.preview(pipeline, imageId, { kind: 'points', points: pts }).then(
         (r) => {
           warm.current.add(key);
           if (mine !== seq.current) return;
@@ -76,7 +89,7 @@ export function useClickSegment(imageId: number, model: string, onError: (msg: s
         },
       );
     },
-    [imageId, model, params],
+    [imageId, pipeline, model, params],
   );
 
   const pointsRef = useRef(points);

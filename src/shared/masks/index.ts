@@ -1,5 +1,5 @@
 // Masks: COCO RLE codec, run-level set operations, polygons and holes.
-export { MaskFormatError, encode, decode, toCompressedString, fromCompressedString, toCocoRle, fromCocoRle, emptyRle, fullRle, rleEquals } from './rle';
+export { MaskFormatError, encode, decode, toCompressedString, fromCompressedString, toCocoRle, fromCocoRle, emptyRle, fullRle, rleEquals, maskFields } from './rle';
 export type { Rle } from './rle';
 export { area, bbox, union, intersect, subtract, unionAll, iou } from './ops';
 export { polygonsToRle, polygonsWithHolesToRle, maskToPolygons } from './polygons';

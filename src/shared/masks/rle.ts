@@ -7,7 +7,7 @@ export interface Rle {
   counts: Uint32Array;
 }
 
-import { bbox } from './ops';
+import { area, bbox } from './ops';
 
 export class MaskFormatError extends Error {
   constructor(message: string) {
@@ -272,4 +272,9 @@ function checkTotal(rle: Rle): void {
 export function checkSize(h: number, w: number, E: new (m: string) => Error = RangeError): void {
   if (!isPosInt(h) || !isPosInt(w)) throw new E(`mask size must be two positive integers, got ${h}×${w}`);
   if (h * w > 0xffffffff) throw new E(`mask size ${h}×${w} exceeds 2^32 pixels`);
+}
+
+/** What a project stores of a mask: the compressed counts, its size, area and bbox. */
+export function maskFields(rle: Rle): { rle: string; height: number; width: number; area: number; bbox: [number, number, number, number] } {
+  return { rle: toCompressedString(rle), height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle) };
 }
