@@ -119,7 +119,9 @@ function attnMaskCheck(name: string, got: ort.Tensor | undefined, file: Safetens
   const want = file.readFloat32('clip.attn_mask');
   const [BH, T] = file.info('clip.attn_mask').shape as [number, number];
   const ours = got ? (got.data as Float32Array) : new Float32Array(0);
-  if (ours.length * heads !== want.length) return { name, measure: 'mismatches', error: Infinity, tolerance: 0, total: want.length, detail: `${ours.length} entries for ${heads} heads, reference ${want.length}` };
+  if (ours.length * heads !== want.length) {
+    return { name, measure: 'mismatches', error: Infinity, tolerance: 0, total: want.length, detail: `${ours.length} entries for ${heads} heads, reference ${want.length}` };
+  }
   return exactCheck(name, Array.from(want), (v, i) => {
     const b = Math.floor(i / (heads * T * T));
     const blocked = ours[b * T * T + (i % (T * T))] === -Infinity;
@@ -177,7 +179,9 @@ function instanceChecks(name: string, r: OdiseImageResult, file: SafetensorsFile
     return undefined;
   });
   const matched = errors.length === classes.length;
-  const scoreCheck: OutputCheck = { name: `${name}.scores`, measure: 'max_abs', error: matched ? Math.max(0, ...errors) : Infinity, tolerance: MODEL_ATOL, ...(matched ? {} : { detail: 'not every instance matched' }) };
+  const scoreCheck: OutputCheck = matched
+    ? { name: `${name}.scores`, measure: 'max_abs', error: Math.max(0, ...errors), tolerance: MODEL_ATOL }
+    : { name: `${name}.scores`, measure: 'max_abs', error: Infinity, tolerance: MODEL_ATOL, detail: 'not every instance matched' };
   return [[sets, `${p}pred_classes`, `${p}pred_masks`], [scoreCheck, `${p}scores`]];
 }
 

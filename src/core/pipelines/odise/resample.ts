@@ -1,8 +1,8 @@
 // torch's F.interpolate(mode="bilinear", align_corners=False) along one axis, as the two source indices and weights
 // of every output position (aten UpSample.h / UpSampleKernel.cpp, compute_source_index_and_lambda), in float32 as
 // torch computes them: scale = in / out, source = max(scale · (i + 0.5) − 0.5, 0), index = trunc(source) (at most
-// the last), the next one unless at the end; equal sizes copy. A graph applies them with Gathers, so a band of output rows needs only
-// the input rows its taps name.
+// the last), the next one unless at the end; equal sizes copy. A graph applies them with Gathers, so a band of output
+// rows needs only the input rows its taps name.
 
 export interface LinearTaps {
   /** The two source positions of each output position. */
