@@ -121,10 +121,12 @@ describe('postprocessImage', () => {
     expect(r.panoptic!.ids.every((v) => v === 0)).toBe(true);
   });
 
-  it('refuses mask_cls of another query or class count and an image larger than its padded batch', async () => {
+  it('refuses mask_cls of another query or class count, an image larger than its padded batch, and bad band rows or top-k', async () => {
     await expect(postprocessImage(logits, maskCls([[0, 0.9]], 2), sizes, options)).rejects.toThrow('mask_cls [1,3] does not match 5 queries and 2 classes (+ void)');
     await expect(postprocessImage(logits, cls, { ...sizes, image: [S + 1, S] }, options)).rejects.toThrow('the image 9×8 does not fit in the padded 8×8');
     await expect(postprocessImage(logits, cls, { ...sizes, output: [0, S] }, options)).rejects.toThrow('image sizes must be positive integers');
+    await expect(postprocessImage(logits, cls, sizes, { ...options, bandRows: 2.5 })).rejects.toThrow('band rows must be a positive integer, not 2.5');
+    await expect(postprocessImage(logits, cls, sizes, { ...options, testTopk: 0 })).rejects.toThrow('test_topk_per_image must be a positive integer, not 0');
   });
 
   it('gives the same results band by band as in one run (golden image 0: 16×24 masks → 64×96 → 60×90 → 90×135)', async () => {

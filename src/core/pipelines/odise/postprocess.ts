@@ -174,6 +174,11 @@ export async function postprocessImage(maskLogits: FloatTensor, maskCls: FloatTe
   const [Q, h, w] = maskLogits.dims as [number, number, number];
   if (maskLogits.dims.length !== 3 || maskLogits.data.length !== Q * h * w) throw new Error(`mask logits [${maskLogits.dims.join(',')}] are not [Q, h, w]`);
   checkSizes(sizes, Q, h, w);
+  const positive = (v: number | undefined, what: string) => {
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new RangeError(`${what} must be a positive integer, not ${v}`);
+  };
+  positive(o.bandRows, 'band rows');
+  positive(o.testTopk, 'test_topk_per_image');
   const K = o.isThing.length;
   if (maskCls.dims.length !== 2 || maskCls.dims[0] !== Q || maskCls.dims[1] !== K + 1)
     throw new Error(`mask_cls [${maskCls.dims.join(',')}] does not match ${Q} queries and ${K} classes (+ void)`);
