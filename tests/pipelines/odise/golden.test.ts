@@ -8,7 +8,7 @@ import { withinTolerance, type CaseManifest } from '../../../src/core/ml/golden/
 import { odiseInferenceKind } from '../../../src/core/ml/golden/odiseInference';
 import { GOLDEN_KINDS } from '../../../src/core/ml/golden/registry';
 import { SafetensorsFile } from '../../../src/core/ml/weights';
-import { releaseMathSessions } from '../../../src/core/pipelines/diffseg/onnx';
+import { releaseMathSessions } from '../../../src/core/pipelines/common/inference';
 import { tempDir } from '../../helpers/folder';
 import { golden } from '../../ml/weights.helpers';
 

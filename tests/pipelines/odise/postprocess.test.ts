@@ -2,9 +2,9 @@
 // and score threshold, the overlap test, stuff merged, things never), the instances' top-k, a hand-made scene whose
 // panoptic map, segments (area, bbox) and instance masks are known, and band-by-band runs that equal one run.
 import { afterAll, describe, expect, it } from 'vitest';
-import { decode } from '../../../src/core/masks';
+import { decode } from '../../../src/shared/masks';
 import type { FloatTensor } from '../../../src/core/pipelines/odise/classify';
-import { releaseMathSessions } from '../../../src/core/pipelines/diffseg/onnx';
+import { releaseMathSessions } from '../../../src/core/pipelines/common/inference';
 import { instanceCandidates, keptQueries, panopticSegments, queryClasses } from '../../../src/core/pipelines/odise/panoptic';
 import { postprocessImage, type PostprocessOptions } from '../../../src/core/pipelines/odise/postprocess';
 import { linearTaps } from '../../../src/core/pipelines/odise/resample';

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { decode } from '../../masks';
+import { decode } from '../../../shared/masks';
 import { clipLogitScale, type FloatTensor } from '../../pipelines/odise/classify';
 import { classifyQueries, dropLast, padBatch } from '../../pipelines/odise/inference';
 import { postprocessImage, type OdiseImageResult } from '../../pipelines/odise/postprocess';

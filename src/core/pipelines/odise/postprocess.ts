@@ -6,8 +6,8 @@
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, type Value } from '../../ml/graph';
 import { shapeOf, sizeOf } from '../../ml/models/mask2former/sizes';
-import { encode, type Rle } from '../../masks';
-import { f32, i64, mathSession } from '../diffseg/onnx';
+import { encode, type Rle } from '../../../shared/masks';
+import { f32, i64, mathSession } from '../common/inference';
 import type { FloatTensor } from './classify';
 import { linearTaps, type LinearTaps } from './resample';
 import { instanceCandidates, keptQueries, panopticSegments, queryClasses, type InstanceCandidate, type QueryAreas } from './panoptic';
