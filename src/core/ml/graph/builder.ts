@@ -1,9 +1,7 @@
 // Typed ONNX graph builder: values carry dtype and (where cheap) static shapes, nodes are named like module paths.
 import { coerceData, dataToNumbers, makeData, ONNX_DTYPE, type DType, type TensorData } from './dtypes';
-import {
-  broadcast, convShape, fmt, isStatic, matmulShape, normAxis, numel, reshapeShape, sameDim, ShapeError, sliceDim,
-  type Dim, type Shape,
-} from './shape';
+import { OPS, type InferArgs } from './ops';
+import { fmt, isStatic, numel, ShapeError, type Dim, type Shape } from './shape';
 
 export { ShapeError };
 export type { Dim, Shape };
@@ -226,7 +224,10 @@ export class GraphBuilder {
 
   // ---- generic node -------------------------------------------------------------------------------------
 
-  /** Any operator. Output types default to the first input's dtype with unknown shape. */
+  /**
+   * Any operator. Without `outputs`, an operator of the table (ops.ts) gets its inferred outputs; any other gets
+   * one output of the first input's dtype and unknown shape.
+   */
   op(
     type: string,
     inputs: (Operand | null)[],
@@ -234,11 +235,13 @@ export class GraphBuilder {
     opts: { outputs?: number | OutSpec[]; domain?: string; name?: string } = {},
   ): Value[] {
     const ref = inputs.find((x): x is Value => x instanceof Value);
+    const vals = inputs.map((x) => (typeof x === 'number' ? this.scalar(x, ref?.dtype ?? 'float32') : x));
+    const domain = opts.domain ?? '';
+    if (opts.outputs === undefined && domain === '' && OPS[type]?.infer) return this.node(type, vals, attrs, opts.name);
     const specs: OutSpec[] = Array.isArray(opts.outputs)
       ? opts.outputs
       : Array.from({ length: opts.outputs ?? 1 }, () => ({ dtype: ref?.dtype ?? 'float32', shape: null }));
-    const vals = inputs.map((x) => (typeof x === 'number' ? this.scalar(x, ref?.dtype ?? 'float32') : x));
-    return this.emit(type, vals, attrs, specs, undefined, opts.domain ?? '', opts.name);
+    return this.emit(type, vals, attrs, specs, undefined, domain, opts.name);
   }
 
   private emit(
@@ -257,8 +260,27 @@ export class GraphBuilder {
     return outputs;
   }
 
-  private one(type: string, inputs: (Value | null)[], attrs: Attrs, dtype: DType, shape: Shape): Value {
-    return this.emit(type, inputs, attrs, [{ dtype, shape }])[0]!;
+  /** Output types of an operator of the table for these inputs and attributes (throws on a shape mismatch). */
+  infer(type: string, inputs: readonly (Value | null)[], attrs: Attrs): OutSpec[] {
+    const def = OPS[type];
+    if (!def?.infer) throw new Error(`${this.where(type)}: operator ${type} has no shape inference; give its outputs to op()`);
+    const args: InferArgs = {
+      inputs, attrs, where: this.where(type),
+      constant: (v) => (v ? this.constValue(v) : undefined),
+      measured: (v) => this.shapeOf.get(v.name),
+    };
+    return def.infer(args);
+  }
+
+  /** Emits an operator of the table with its inferred outputs. */
+  private node(type: string, inputs: (Value | null)[], attrs: Attrs = {}, nodeName?: string): Value[] {
+    const outs = this.emit(type, inputs, attrs, this.infer(type, inputs, attrs), undefined, '', nodeName);
+    if (type === 'Shape') this.shapeOf.set(outs[0]!.name, inputs[0]!);
+    return outs;
+  }
+
+  private one(type: string, inputs: (Value | null)[], attrs: Attrs = {}): Value {
+    return this.node(type, inputs, attrs)[0]!;
   }
 
   private where(op: string): string {
@@ -277,9 +299,8 @@ export class GraphBuilder {
 
   // ---- elementwise --------------------------------------------------------------------------------------
 
-  private binary(type: string, a: Operand, b: Operand, outDtype?: DType): Value {
-    const [x, y] = this.lift(a, b);
-    return this.one(type, [x, y], {}, outDtype ?? x.dtype, broadcast([x.shape, y.shape], this.where(type)));
+  private binary(type: string, a: Operand, b: Operand): Value {
+    return this.one(type, this.lift(a, b));
   }
 
   add(a: Operand, b: Operand): Value { return this.binary('Add', a, b); }
@@ -289,35 +310,29 @@ export class GraphBuilder {
   pow(a: Operand, b: Operand): Value { return this.binary('Pow', a, b); }
   max(a: Operand, b: Operand): Value { return this.binary('Max', a, b); }
   min(a: Operand, b: Operand): Value { return this.binary('Min', a, b); }
-  equal(a: Operand, b: Operand): Value { return this.binary('Equal', a, b, 'bool'); }
-  less(a: Operand, b: Operand): Value { return this.binary('Less', a, b, 'bool'); }
-  greater(a: Operand, b: Operand): Value { return this.binary('Greater', a, b, 'bool'); }
+  equal(a: Operand, b: Operand): Value { return this.binary('Equal', a, b); }
+  less(a: Operand, b: Operand): Value { return this.binary('Less', a, b); }
+  greater(a: Operand, b: Operand): Value { return this.binary('Greater', a, b); }
 
   whereOp(cond: Value, a: Operand, b: Operand): Value {
-    const [x, y] = this.lift(a, b);
-    return this.one('Where', [cond, x, y], {}, x.dtype, broadcast([cond.shape, x.shape, y.shape], this.where('Where')));
+    return this.one('Where', [cond, ...this.lift(a, b)]);
   }
 
-  private unary(type: string, x: Value, attrs: Attrs = {}): Value {
-    return this.one(type, [x], attrs, x.dtype, x.shape);
-  }
-
-  relu(x: Value): Value { return this.unary('Relu', x); }
-  sigmoid(x: Value): Value { return this.unary('Sigmoid', x); }
-  tanh(x: Value): Value { return this.unary('Tanh', x); }
-  exp(x: Value): Value { return this.unary('Exp', x); }
-  log(x: Value): Value { return this.unary('Log', x); }
-  sqrt(x: Value): Value { return this.unary('Sqrt', x); }
-  neg(x: Value): Value { return this.unary('Neg', x); }
-  abs(x: Value): Value { return this.unary('Abs', x); }
-  erf(x: Value): Value { return this.unary('Erf', x); }
-  sin(x: Value): Value { return this.unary('Sin', x); }
-  cos(x: Value): Value { return this.unary('Cos', x); }
-  reciprocal(x: Value): Value { return this.unary('Reciprocal', x); }
-  identity(x: Value): Value { return this.unary('Identity', x); }
+  relu(x: Value): Value { return this.one('Relu', [x]); }
+  sigmoid(x: Value): Value { return this.one('Sigmoid', [x]); }
+  tanh(x: Value): Value { return this.one('Tanh', [x]); }
+  exp(x: Value): Value { return this.one('Exp', [x]); }
+  log(x: Value): Value { return this.one('Log', [x]); }
+  sqrt(x: Value): Value { return this.one('Sqrt', [x]); }
+  neg(x: Value): Value { return this.one('Neg', [x]); }
+  abs(x: Value): Value { return this.one('Abs', [x]); }
+  erf(x: Value): Value { return this.one('Erf', [x]); }
+  sin(x: Value): Value { return this.one('Sin', [x]); }
+  cos(x: Value): Value { return this.one('Cos', [x]); }
+  reciprocal(x: Value): Value { return this.one('Reciprocal', [x]); }
+  identity(x: Value): Value { return this.one('Identity', [x]); }
   clip(x: Value, lo?: number, hi?: number): Value {
-    const ins = [x, lo === undefined ? null : this.scalar(lo, x.dtype), hi === undefined ? null : this.scalar(hi, x.dtype)];
-    return this.one('Clip', ins, {}, x.dtype, x.shape);
+    return this.one('Clip', [x, lo === undefined ? null : this.scalar(lo, x.dtype), hi === undefined ? null : this.scalar(hi, x.dtype)]);
   }
   /** x * sigmoid(x). */
   silu(x: Value): Value { return this.mul(x, this.sigmoid(x)); }
@@ -330,14 +345,13 @@ export class GraphBuilder {
 
   cast(x: Value, to: DType): Value {
     if (x.dtype === to) return x;
-    return this.one('Cast', [x], { to: ONNX_DTYPE[to] }, to, x.shape);
+    return this.one('Cast', [x], { to: ONNX_DTYPE[to] });
   }
 
   // ---- linear algebra / nn ------------------------------------------------------------------------------
 
   matmul(a: Value, b: Value): Value {
-    this.lift(a, b);
-    return this.one('MatMul', [a, b], {}, a.dtype, matmulShape(a.shape, b.shape, this.where('MatMul')));
+    return this.one('MatMul', this.lift(a, b));
   }
 
   conv(x: Value, w: Value, b: Value | null = null, o: ConvOptions = {}): Value {
@@ -346,28 +360,17 @@ export class GraphBuilder {
     const pads = o.pads ?? Array(2 * sp).fill(0);
     const dilations = o.dilations ?? Array(sp).fill(1);
     const group = o.group ?? 1;
-    const shape = convShape(x.shape, w.shape, strides, pads, dilations, group, this.where('Conv'));
-    if (b && b.shape && w.shape && b.shape[0] !== w.shape[0])
-      throw new ShapeError(`${this.where('Conv')}: bias ${fmt(b.shape)} does not match weight ${fmt(w.shape)}`);
-    const ins = b ? [x, w, b] : [x, w];
-    return this.one('Conv', ins, { strides, pads, dilations, group }, x.dtype, shape);
+    return this.one('Conv', b ? [x, w, b] : [x, w], { strides, pads, dilations, group });
   }
 
-  softmax(x: Value, axis = -1): Value { return this.unary('Softmax', x, { axis }); }
+  softmax(x: Value, axis = -1): Value { return this.one('Softmax', [x], { axis }); }
 
   layerNorm(x: Value, scale: Value, bias: Value | null, epsilon = 1e-5, axis = -1): Value {
-    if (x.shape && scale.shape) {
-      const a = normAxis(axis, x.shape.length, this.where('LayerNormalization'));
-      const want = x.shape.slice(a);
-      if (want.length !== scale.shape.length || want.some((d, i) => typeof d === 'number' && typeof scale.shape![i] === 'number' && d !== scale.shape![i]))
-        throw new ShapeError(`${this.where('LayerNormalization')}: scale ${fmt(scale.shape)} does not match normalised dims ${fmt(want)}`);
-    }
-    const ins = bias ? [x, scale, bias] : [x, scale];
-    return this.emit('LayerNormalization', ins, { axis, epsilon: { float: epsilon } }, [{ dtype: x.dtype, shape: x.shape }])[0]!;
+    return this.one('LayerNormalization', bias ? [x, scale, bias] : [x, scale], { axis, epsilon: { float: epsilon } });
   }
 
   instanceNorm(x: Value, scale: Value, bias: Value, epsilon = 1e-5): Value {
-    return this.one('InstanceNormalization', [x, scale, bias], { epsilon: { float: epsilon } }, x.dtype, x.shape);
+    return this.one('InstanceNormalization', [x, scale, bias], { epsilon: { float: epsilon } });
   }
 
   /**
@@ -398,216 +401,87 @@ export class GraphBuilder {
 
   shape(x: Value): Value {
     if (isStatic(x.shape)) return this.int64s(x.shape);
-    const s = this.one('Shape', [x], {}, 'int64', [x.rank]);
-    this.shapeOf.set(s.name, x);
-    return s;
+    return this.one('Shape', [x]);
   }
 
   reshape(x: Value, target: readonly number[] | Value): Value {
-    const t = target instanceof Value ? target : this.int64s(target);
-    const tv = this.constValue(t);
-    // Reshaping back to the shape of another value (GroupNorm, attention tokens) gives that value's dims: without
-    // this, a 1×1 feature map loses its size, since a broadcast against 1 cannot restore it.
-    const like = this.shapeOf.get(t.name);
-    const shape = tv
-      ? reshapeShape(x.shape, tv, false, this.where('Reshape'))
-      : like
-        ? like.shape
-        : t.shape && typeof t.shape[0] === 'number' ? Array(t.shape[0]).fill(null) : null;
-    return this.one('Reshape', [x, t], {}, x.dtype, shape);
+    return this.one('Reshape', [x, target instanceof Value ? target : this.int64s(target)]);
   }
 
   transpose(x: Value, perm: number[]): Value {
-    if (x.shape && x.shape.length !== perm.length) throw new ShapeError(`${this.where('Transpose')}: perm ${fmt(perm)} for rank ${x.shape.length}`);
-    return this.one('Transpose', [x], { perm }, x.dtype, x.shape ? perm.map((p) => x.shape![p]!) : null);
+    return this.one('Transpose', [x], { perm });
   }
 
   concat(xs: Value[], axis: number): Value {
-    const where = this.where('Concat');
-    if (xs.length === 0) throw new Error(`${where}: nothing to concatenate`);
-    let shape: Shape = null;
-    if (xs.every((x) => x.shape)) {
-      const r = xs[0]!.shape!.length;
-      const a = normAxis(axis, r, where);
-      shape = [...xs[0]!.shape!];
-      for (const x of xs.slice(1)) {
-        if (x.shape!.length !== r) throw new ShapeError(`${where}: ranks differ ${xs.map((v) => fmt(v.shape)).join(', ')}`);
-        if (x.dtype !== xs[0]!.dtype) throw new TypeError(`${where}: dtypes differ`);
-        for (let i = 0; i < r; i++) {
-          if (i === a) continue;
-          const p = shape[i]!, q = x.shape![i]!;
-          if (typeof p === 'number' && typeof q === 'number' && p !== q)
-            throw new ShapeError(`${where}: shapes ${xs.map((v) => fmt(v.shape)).join(', ')} differ off axis ${axis}`);
-        }
-        const p = shape[a]!, q = x.shape![a]!;
-        shape[a] = typeof p === 'number' && typeof q === 'number' ? p + q : null;
-      }
-    }
-    return this.one('Concat', xs, { axis }, xs[0]!.dtype, shape);
+    return this.one('Concat', xs, { axis });
   }
 
   split(x: Value, sizes: number[], axis = 0): Value[] {
-    const where = this.where('Split');
-    let shapes: Shape[] = sizes.map(() => null);
-    if (x.shape) {
-      const a = normAxis(axis, x.shape.length, where);
-      const d = x.shape[a]!;
-      const total = sizes.reduce((p, q) => p + q, 0);
-      if (typeof d === 'number' && d !== total) throw new ShapeError(`${where}: sizes ${fmt(sizes)} do not sum to dim ${d} of ${fmt(x.shape)}`);
-      shapes = sizes.map((s) => x.shape!.map((v, i) => (i === a ? s : v)));
-    }
-    return this.emit('Split', [x, this.int64s(sizes)], { axis }, shapes.map((s) => ({ dtype: x.dtype, shape: s })));
+    return this.node('Split', [x, this.int64s(sizes)], { axis });
   }
 
   slice(x: Value, starts: number[], ends: number[], axes?: number[], steps?: number[]): Value {
     const ax = axes ?? starts.map((_, i) => i);
     const st = steps ?? starts.map(() => 1);
-    let shape: Shape = null;
-    if (x.shape) {
-      shape = [...x.shape];
-      ax.forEach((a, i) => {
-        const k = normAxis(a, x.shape!.length, this.where('Slice'));
-        shape![k] = sliceDim(x.shape![k]!, starts[i]!, ends[i]!, st[i]!);
-      });
-    }
-    const ins = [x, this.int64s(starts), this.int64s(ends), this.int64s(ax), this.int64s(st)];
-    return this.one('Slice', ins, {}, x.dtype, shape);
+    return this.one('Slice', [x, this.int64s(starts), this.int64s(ends), this.int64s(ax), this.int64s(st)]);
   }
 
   gather(x: Value, indices: Value | number[], axis = 0): Value {
-    const idx = Array.isArray(indices) ? this.int64s(indices) : indices;
-    let shape: Shape = null;
-    if (x.shape && idx.shape) {
-      const a = normAxis(axis, x.shape.length, this.where('Gather'));
-      shape = [...x.shape.slice(0, a), ...idx.shape, ...x.shape.slice(a + 1)];
-    }
-    return this.one('Gather', [x, idx], { axis }, x.dtype, shape);
+    return this.one('Gather', [x, Array.isArray(indices) ? this.int64s(indices) : indices], { axis });
   }
 
   unsqueeze(x: Value, axes: number[]): Value {
-    let shape: Shape = null;
-    if (x.shape) {
-      const r = x.shape.length + axes.length;
-      const norm = axes.map((a) => normAxis(a, r, this.where('Unsqueeze'))).sort((p, q) => p - q);
-      shape = [...x.shape];
-      for (const a of norm) shape.splice(a, 0, 1);
-    }
-    return this.one('Unsqueeze', [x, this.int64s(axes)], {}, x.dtype, shape);
+    return this.one('Unsqueeze', [x, this.int64s(axes)]);
   }
 
   squeeze(x: Value, axes: number[]): Value {
-    let shape: Shape = null;
-    if (x.shape) {
-      const norm = axes.map((a) => normAxis(a, x.shape!.length, this.where('Squeeze')));
-      for (const a of norm) {
-        const d = x.shape[a];
-        if (typeof d === 'number' && d !== 1) throw new ShapeError(`${this.where('Squeeze')}: dim ${a} of ${fmt(x.shape)} is not 1`);
-      }
-      shape = x.shape.filter((_, i) => !norm.includes(i));
-    }
-    return this.one('Squeeze', [x, this.int64s(axes)], {}, x.dtype, shape);
+    return this.one('Squeeze', [x, this.int64s(axes)]);
   }
 
   expand(x: Value, target: readonly number[] | Value): Value {
-    const t = target instanceof Value ? target : this.int64s(target);
-    const tv = this.constValue(t);
-    let shape = tv ? broadcast([x.shape, tv], this.where('Expand')) : null;
-    const n = t.shape?.[0];
-    if (!tv && x.shape && typeof n === 'number' && n >= x.shape.length) {
-      // A target known only at run time: every dim of x known to be over 1 stays (broadcasting cannot change it).
-      const lead = n - x.shape.length;
-      shape = Array.from({ length: n }, (_, i) => {
-        const d = i < lead ? null : x.shape![i - lead]!;
-        return typeof d === 'number' && d > 1 ? d : null;
-      });
-    }
-    return this.one('Expand', [x, t], {}, x.dtype, shape);
+    return this.one('Expand', [x, target instanceof Value ? target : this.int64s(target)]);
   }
 
   pad(x: Value, pads: number[], mode: 'constant' | 'reflect' | 'edge' = 'constant', value = 0): Value {
-    let shape: Shape = null;
-    if (x.shape) {
-      const r = x.shape.length;
-      if (pads.length !== 2 * r) throw new ShapeError(`${this.where('Pad')}: ${pads.length} pads for rank ${r}`);
-      shape = x.shape.map((d, i) => (typeof d === 'number' ? d + pads[i]! + pads[i + r]! : null));
-    }
-    return this.one('Pad', [x, this.int64s(pads), this.scalar(value, x.dtype)], { mode }, x.dtype, shape);
+    return this.one('Pad', [x, this.int64s(pads), this.scalar(value, x.dtype)], { mode });
   }
 
   private reduce(type: string, x: Value, axes: number[], keepdims: boolean): Value {
-    let shape: Shape = null;
-    if (x.shape) {
-      const norm = axes.map((a) => normAxis(a, x.shape!.length, this.where(type)));
-      shape = keepdims ? x.shape.map((d, i) => (norm.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !norm.includes(i));
-    }
-    // Opset 18 moved `axes` from an attribute to an input for every Reduce* op.
-    const asInput = this.opset >= 18;
+    // Opset 18 moved `axes` from an attribute to an input for every Reduce* op but ReduceSum (already in opset 13).
+    const asInput = this.opset >= 18 || type === 'ReduceSum';
     const ins = asInput ? [x, this.int64s(axes)] : [x];
     const attrs: Attrs = asInput ? { keepdims: keepdims ? 1 : 0 } : { axes, keepdims: keepdims ? 1 : 0 };
-    return this.one(type, ins, attrs, x.dtype, shape);
+    return this.one(type, ins, attrs);
   }
 
   reduceMean(x: Value, axes: number[], keepdims = true): Value { return this.reduce('ReduceMean', x, axes, keepdims); }
-  reduceSum(x: Value, axes: number[], keepdims = true): Value {
-    // ReduceSum took axes as an input already in opset 13.
-    let shape: Shape = null;
-    if (x.shape) {
-      const norm = axes.map((a) => normAxis(a, x.shape!.length, this.where('ReduceSum')));
-      shape = keepdims ? x.shape.map((d, i) => (norm.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !norm.includes(i));
-    }
-    return this.one('ReduceSum', [x, this.int64s(axes)], { keepdims: keepdims ? 1 : 0 }, x.dtype, shape);
-  }
+  reduceSum(x: Value, axes: number[], keepdims = true): Value { return this.reduce('ReduceSum', x, axes, keepdims); }
   reduceMax(x: Value, axes: number[], keepdims = true): Value { return this.reduce('ReduceMax', x, axes, keepdims); }
 
   argMax(x: Value, axis: number, keepdims = true): Value {
-    let shape: Shape = null;
-    if (x.shape) {
-      const a = normAxis(axis, x.shape.length, this.where('ArgMax'));
-      shape = keepdims ? x.shape.map((d, i) => (i === a ? 1 : d)) : x.shape.filter((_, i) => i !== a);
-    }
-    return this.one('ArgMax', [x], { axis, keepdims: keepdims ? 1 : 0 }, 'int64', shape);
+    return this.one('ArgMax', [x], { axis, keepdims: keepdims ? 1 : 0 });
   }
 
   resize(x: Value, o: ResizeOptions): Value {
-    const where = this.where('Resize');
-    let shape: Shape = null;
-    let scales: Value | null = null;
-    let sizes: Value | null = null;
-    if (o.scales) {
-      if (x.shape && o.scales.length !== x.shape.length) throw new ShapeError(`${where}: ${o.scales.length} scales for rank ${x.shape.length}`);
-      scales = this.constant(o.scales, 'float32');
-      shape = x.shape ? x.shape.map((d, i) => (typeof d === 'number' ? Math.floor(d * o.scales![i]!) : o.scales![i] === 1 ? d : null)) : null;
-    } else if (o.sizes) {
-      sizes = o.sizes instanceof Value ? o.sizes : this.int64s(o.sizes);
-      const sv = this.constValue(sizes);
-      // Sizes computed at run time still give the rank.
-      shape = sv ?? (sizes.shape && typeof sizes.shape[0] === 'number' ? Array(sizes.shape[0]).fill(null) : null);
-    } else throw new Error(`${where}: give scales or sizes`);
+    const scales = o.scales ? this.constant(o.scales, 'float32') : null;
+    const sizes = o.scales || !o.sizes ? null : o.sizes instanceof Value ? o.sizes : this.int64s(o.sizes);
     const attrs: Attrs = {
       mode: o.mode ?? 'nearest',
       coordinate_transformation_mode: o.coordinateTransformationMode ?? 'half_pixel',
       nearest_mode: o.nearestMode ?? 'round_prefer_floor',
     };
     if (o.antialias) attrs['antialias'] = 1;
-    return this.one('Resize', [x, null, scales, sizes], attrs, x.dtype, shape);
+    return this.one('Resize', [x, null, scales, sizes], attrs);
   }
 
   /** torch's F.grid_sample on [N, C, H, W] with a grid [N, Ho, Wo, 2] of (x, y) in [-1, 1]: gives [N, C, Ho, Wo]. */
   gridSample(x: Value, grid: Value, o: GridSampleOptions = {}): Value {
-    const where = this.where('GridSample');
-    if (x.shape && x.shape.length !== 4) throw new ShapeError(`${where}: input ${fmt(x.shape)} must be [N, C, H, W]`);
-    if (grid.shape && (grid.shape.length !== 4 || (typeof grid.shape[3] === 'number' && grid.shape[3] !== 2)))
-      throw new ShapeError(`${where}: grid ${fmt(grid.shape)} must be [N, Ho, Wo, 2]`);
-    if (x.shape && grid.shape && !sameDim(x.shape[0]!, grid.shape[0]!)) throw new ShapeError(`${where}: input ${fmt(x.shape)} and grid ${fmt(grid.shape)} differ in N`);
-    const n = x.shape && typeof x.shape[0] === 'number' ? x.shape[0] : grid.shape ? grid.shape[0]! : null;
-    const shape = x.shape && grid.shape ? [n, x.shape[1]!, grid.shape[1]!, grid.shape[2]!] : null;
     const mode = o.mode ?? 'bilinear';
     const attrs: Attrs = {
       mode: this.opset >= 20 ? ({ bilinear: 'linear', bicubic: 'cubic', nearest: 'nearest' } as const)[mode] : mode,
       padding_mode: o.paddingMode ?? 'zeros',
       align_corners: o.alignCorners ? 1 : 0,
     };
-    return this.one('GridSample', [x, grid], attrs, x.dtype, shape);
+    return this.one('GridSample', [x, grid], attrs);
   }
 }
-

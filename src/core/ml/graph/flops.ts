@@ -1,6 +1,8 @@
 // FLOP count of a built graph from its static shapes: 2·MACs for Conv, MatMul and Gemm (the work that
-// dominates conv/transformer nets); every other op is counted as one FLOP per output element, reported apart.
+// dominates conv/transformer nets); every other op is counted as one FLOP per output element, reported apart,
+// but data movement (Reshape, Transpose, Slice, ...), which costs nothing. The operator table says which is which.
 import type { GraphBuilder } from './builder';
+import { OPS } from './ops';
 import { isStatic, numel } from './shape';
 
 export interface FlopCount {
@@ -20,18 +22,15 @@ export function countFlops(g: GraphBuilder): FlopCount {
       r.unknown++;
       continue;
     }
-    const outN = numel(out.shape);
-    if (n.opType === 'Conv') {
-      const w = g.value(n.inputs[1]!);
-      if (!isStatic(w.shape)) { r.unknown++; continue; }
-      r.matmulConv += 2 * outN * numel(w.shape.slice(1)); // each output: Cin/group · kH · kW MACs
-    } else if (n.opType === 'MatMul' || n.opType === 'Gemm') {
-      const a = g.value(n.inputs[0]!);
-      if (!isStatic(a.shape)) { r.unknown++; continue; }
-      r.matmulConv += 2 * outN * a.shape[a.shape.length - 1]!; // each output: K MACs
-    } else if (!['Reshape', 'Transpose', 'Identity', 'Shape', 'Unsqueeze', 'Squeeze', 'Cast', 'Slice', 'Gather', 'Concat', 'Split', 'Expand'].includes(n.opType)) {
-      r.other += outN;
+    const flops = n.domain === '' ? OPS[n.opType]?.flops : undefined;
+    if (flops === 'free') continue;
+    if (flops === undefined) {
+      r.other += numel(out.shape);
+      continue;
     }
+    const f = flops({ node: n, inputs: n.inputs.map((i) => (i ? g.value(i) : null)), outputs: n.outputs.map((o) => g.value(o)) });
+    if (f === null) r.unknown++;
+    else r.matmulConv += f;
   }
   return r;
 }

@@ -3,7 +3,8 @@ import protobuf from 'protobufjs';
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { coerceData, DTYPE_BYTES, ONNX_DTYPE, rawBytes } from './dtypes';
-import type { Attrs, AttrValue, GraphBuilder, InitializerRecord, Value } from './builder';
+import type { AttrValue, GraphBuilder, InitializerRecord, NodeRecord, Value } from './builder';
+import { OPS, type AttrKind } from './ops';
 import { ONNX_SCHEMA } from './onnxSchema';
 import { numel } from './shape';
 
@@ -25,18 +26,18 @@ export interface SaveOptions {
 
 const enum AttrType { FLOAT = 1, INT = 2, STRING = 3, FLOATS = 6, INTS = 7, STRINGS = 8 }
 const EXTERNAL = 1;
-const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta', 'gamma', 'extrapolation_value', 'cubic_coeff_a', 'momentum', 'lambd', 'bias', 'scale']);
 
-function attrProto(name: string, v: AttrValue): object {
+/** An attribute typed by the operator table; one the table does not type follows its value (integers are ints). */
+function attrProto(name: string, v: AttrValue, kind: AttrKind | undefined): object {
   const enc = (s: string) => new TextEncoder().encode(s);
   if (typeof v === 'number') {
-    return FLOAT_ATTRS.has(name) || !Number.isInteger(v) ? { name, type: AttrType.FLOAT, f: v } : { name, type: AttrType.INT, i: v };
+    return kind === 'float' || (kind === undefined && !Number.isInteger(v)) ? { name, type: AttrType.FLOAT, f: v } : { name, type: AttrType.INT, i: v };
   }
   if (typeof v === 'string') return { name, type: AttrType.STRING, s: enc(v) };
   if (Array.isArray(v)) {
     if (v.length > 0 && typeof v[0] === 'string') return { name, type: AttrType.STRINGS, strings: (v as string[]).map(enc) };
     const nums = v as number[];
-    return nums.every(Number.isInteger) && !FLOAT_ATTRS.has(name)
+    return kind === 'ints' || (kind === undefined && nums.every(Number.isInteger))
       ? { name, type: AttrType.INTS, ints: nums }
       : { name, type: AttrType.FLOATS, floats: nums };
   }
@@ -46,10 +47,11 @@ function attrProto(name: string, v: AttrValue): object {
   return { name, type: AttrType.INTS, ints: v.ints };
 }
 
-function attrsProto(attrs: Attrs): object[] {
-  return Object.entries(attrs)
+function attrsProto(n: NodeRecord): object[] {
+  const kinds = n.domain === '' ? OPS[n.opType]?.attrs : undefined;
+  return Object.entries(n.attrs)
     .filter((e): e is [string, AttrValue] => e[1] !== undefined)
-    .map(([k, v]) => attrProto(k, v));
+    .map(([k, v]) => attrProto(k, v, kinds?.[k]));
 }
 
 function valueInfo(v: Value): object {
@@ -89,7 +91,7 @@ function modelObject(g: GraphBuilder, tensor: TensorWriter): object {
     graph: {
       name: g.name,
       node: g.nodes.map((n) => ({
-        name: n.name, op_type: n.opType, domain: n.domain || undefined, input: n.inputs, output: n.outputs, attribute: attrsProto(n.attrs),
+        name: n.name, op_type: n.opType, domain: n.domain || undefined, input: n.inputs, output: n.outputs, attribute: attrsProto(n),
       })),
       initializer: [...g.initializers.values()].map(tensor),
       input: g.inputs.map(valueInfo),
