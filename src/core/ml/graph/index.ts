@@ -6,3 +6,5 @@ export * from './dtypes';
 export * from './half';
 export { countFlops } from './flops';
 export type { FlopCount } from './flops';
+export { gradients } from './autodiff';
+export type { GradientOptions, Gradients } from './autodiff';

@@ -1,12 +1,14 @@
 // The operator table: for each ONNX operator the graph core knows, the types of its attributes (serialize.ts writes
 // them), how its outputs' dtypes and static shapes follow from its inputs (the builder's methods), what it costs
-// (flops.ts) and its vector-Jacobian product (autodiff.ts). An operator outside the table can still be emitted with
-// GraphBuilder.op and explicit outputs; it then counts one FLOP per output element and has no gradient.
-import type { Attrs, GraphBuilder, NodeRecord, OutSpec, Value } from './builder';
+// (flops.ts) and its vector-Jacobian product (the rules are in vjp.ts, autodiff.ts applies them). An operator outside
+// the table can still be emitted with GraphBuilder.op and explicit outputs; it then counts one FLOP per output element
+// and has no gradient.
+import type { Attrs, NodeRecord, OutSpec, Value } from './builder';
 import { ONNX_DTYPE, type DType } from './dtypes';
 import {
   broadcast, convShape, fmt, matmulShape, normAxis, reshapeShape, sameDim, ShapeError, sliceDim, type Dim, type Shape,
 } from './shape';
+import { VJP, type VjpRule } from './vjp';
 
 export type AttrKind = 'int' | 'float' | 'string' | 'ints' | 'floats' | 'strings';
 
@@ -22,36 +24,12 @@ export interface InferArgs {
   measured(v: Value): Value | undefined;
 }
 
-/** A node with its inputs and outputs resolved to values (FLOP counting, gradients). */
+/** A node with its inputs and outputs resolved to values (FLOP counting). */
 export interface NodeValues {
   readonly node: NodeRecord;
   readonly inputs: readonly (Value | null)[];
   readonly outputs: readonly Value[];
 }
-
-/**
- * The backward of one node. `gy(i)` is the gradient arriving at output i (null: none reaches it); the rule returns
- * one gradient per input, where `need(i)`, emitted with builder methods into `b`. Forward values are read through
- * `x(i)` / `y(i)`, which bring them into `b` when the backward is a graph of its own; shapes and constants are read
- * from the forward graph without that (`shape(i)`, `constant(i)`).
- */
-export interface VjpArgs {
-  readonly b: GraphBuilder;
-  readonly attrs: Attrs;
-  /** The forward node's scoped name, for errors. */
-  readonly where: string;
-  x(i: number): Value;
-  y(i: number): Value;
-  gy(i: number): Value | null;
-  need(i: number): boolean;
-  /** Static shape of forward input i. */
-  shape(i: number): Shape;
-  /** Numbers of forward input i when it is a small constant. */
-  constant(i: number): number[] | undefined;
-  /** Number of forward inputs given (trailing optional ones omitted). */
-  readonly arity: number;
-}
-export type VjpRule = (a: VjpArgs) => (Value | null)[];
 
 export interface OpDef {
   readonly attrs?: Readonly<Record<string, AttrKind>>;
@@ -62,7 +40,7 @@ export interface OpDef {
    * matrix-product ops, null when its inputs are not static). Default: one per output element.
    */
   readonly flops?: 'free' | ((n: NodeValues) => number | null);
-  /** 'none': no gradient flows through it (its outputs are integers, booleans or piecewise constant). */
+  /** 'none': no gradient flows through it (its outputs are integers, booleans or piecewise constant); absent: no rule. */
   readonly vjp?: VjpRule | 'none';
 }
 
@@ -343,7 +321,7 @@ const CONV_ATTRS = { auto_pad: 'string', dilations: 'ints', group: 'int', kernel
 const FREE = { flops: 'free' } as const;
 
 export const OPS: Readonly<Record<string, OpDef>> = {
-  Identity: { infer: same, ...FREE },
+  Identity: { infer: same, ...FREE, vjp: VJP.Identity },
   Cast: {
     attrs: { to: 'int', saturate: 'int' },
     infer: (a) => {
@@ -352,50 +330,51 @@ export const OPS: Readonly<Record<string, OpDef>> = {
       return [{ dtype: to, shape: first(a).shape }];
     },
     ...FREE,
+    vjp: VJP.Cast,
   },
-  Add: { infer: elementwise() },
-  Sub: { infer: elementwise() },
-  Mul: { infer: elementwise() },
-  Div: { infer: elementwise() },
-  Pow: { infer: elementwise() },
-  Max: { infer: elementwise() },
-  Min: { infer: elementwise() },
-  Equal: { infer: elementwise('bool') },
-  Less: { infer: elementwise('bool') },
-  Greater: { infer: elementwise('bool') },
-  LessOrEqual: { infer: elementwise('bool') },
-  GreaterOrEqual: { infer: elementwise('bool') },
-  And: { infer: elementwise('bool') },
-  Or: { infer: elementwise('bool') },
-  Not: { infer: (a) => [{ dtype: 'bool', shape: first(a).shape }] },
+  Add: { infer: elementwise(), vjp: VJP.Add },
+  Sub: { infer: elementwise(), vjp: VJP.Sub },
+  Mul: { infer: elementwise(), vjp: VJP.Mul },
+  Div: { infer: elementwise(), vjp: VJP.Div },
+  Pow: { infer: elementwise(), vjp: VJP.Pow },
+  Max: { infer: elementwise(), vjp: VJP.Max },
+  Min: { infer: elementwise(), vjp: VJP.Min },
+  Equal: { infer: elementwise('bool'), vjp: 'none' },
+  Less: { infer: elementwise('bool'), vjp: 'none' },
+  Greater: { infer: elementwise('bool'), vjp: 'none' },
+  LessOrEqual: { infer: elementwise('bool'), vjp: 'none' },
+  GreaterOrEqual: { infer: elementwise('bool'), vjp: 'none' },
+  And: { infer: elementwise('bool'), vjp: 'none' },
+  Or: { infer: elementwise('bool'), vjp: 'none' },
+  Not: { infer: (a) => [{ dtype: 'bool', shape: first(a).shape }], vjp: 'none' },
   Where: {
     infer: (a) => [{ dtype: a.inputs[1]!.dtype, shape: broadcast(a.inputs.map((v) => v!.shape), a.where) }],
+    vjp: VJP.Where,
   },
-  Relu: { infer: same },
-  Sigmoid: { infer: same },
-  Tanh: { infer: same },
-  Exp: { infer: same },
-  Log: { infer: same },
-  Sqrt: { infer: same },
-  Neg: { infer: same },
-  Abs: { infer: same },
-  Sign: { infer: same },
-  Erf: { infer: same },
-  Sin: { infer: same },
-  Cos: { infer: same },
-  Reciprocal: { infer: same },
-  Clip: { infer: same },
-  Softmax: { attrs: { axis: 'int' }, infer: same },
-  MatMul: { infer: (a) => [{ dtype: first(a).dtype, shape: matmulShape(a.inputs[0]!.shape, a.inputs[1]!.shape, a.where) }], flops: matmulFlops },
-  Gemm: { attrs: { alpha: 'float', beta: 'float', transA: 'int', transB: 'int' }, infer: gemmInfer, flops: matmulFlops },
-  Conv: { attrs: CONV_ATTRS, infer: convInfer, flops: convFlops },
+  Relu: { infer: same, vjp: VJP.Relu },
+  Sigmoid: { infer: same, vjp: VJP.Sigmoid },
+  Tanh: { infer: same, vjp: VJP.Tanh },
+  Exp: { infer: same, vjp: VJP.Exp },
+  Log: { infer: same, vjp: VJP.Log },
+  Sqrt: { infer: same, vjp: VJP.Sqrt },
+  Neg: { infer: same, vjp: VJP.Neg },
+  Abs: { infer: same, vjp: VJP.Abs },
+  Sign: { infer: same, vjp: 'none' },
+  Erf: { infer: same, vjp: VJP.Erf },
+  Sin: { infer: same, vjp: VJP.Sin },
+  Cos: { infer: same, vjp: VJP.Cos },
+  Reciprocal: { infer: same, vjp: VJP.Reciprocal },
+  Clip: { infer: same, vjp: VJP.Clip },
+  Softmax: { attrs: { axis: 'int' }, infer: same, vjp: VJP.Softmax },
+  MatMul: { infer: (a) => [{ dtype: first(a).dtype, shape: matmulShape(a.inputs[0]!.shape, a.inputs[1]!.shape, a.where) }], flops: matmulFlops, vjp: VJP.MatMul },
+  Gemm: { attrs: { alpha: 'float', beta: 'float', transA: 'int', transB: 'int' }, infer: gemmInfer, flops: matmulFlops, vjp: VJP.Gemm },
+  Conv: { attrs: CONV_ATTRS, infer: convInfer, flops: convFlops, vjp: VJP.Conv },
   ConvTranspose: { attrs: { ...CONV_ATTRS, output_padding: 'ints', output_shape: 'ints' }, infer: convTransposeInfer, flops: convFlops },
   AveragePool: { attrs: { ...CONV_ATTRS, ceil_mode: 'int', count_include_pad: 'int' } },
-  MaxPool: { attrs: { ...CONV_ATTRS, ceil_mode: 'int', storage_order: 'int' } },
   LayerNormalization: { attrs: { axis: 'int', epsilon: 'float', stash_type: 'int' }, infer: layerNormInfer },
   InstanceNormalization: { attrs: { epsilon: 'float' }, infer: same },
-  Shape: { attrs: { start: 'int', end: 'int' }, infer: (a) => [{ dtype: 'int64', shape: [first(a).rank] }], ...FREE },
-  Reshape: { attrs: { allowzero: 'int' }, infer: reshapeInfer, ...FREE },
+  Shape: { attrs: { start: 'int', end: 'int' }, infer: (a) => [{ dtype: 'int64', shape: [first(a).rank] }], ...FREE, vjp: 'none' },
+  Reshape: { attrs: { allowzero: 'int' }, infer: reshapeInfer, ...FREE, vjp: VJP.Reshape },
   Transpose: {
     attrs: { perm: 'ints' },
     infer: (a) => {
@@ -405,29 +384,30 @@ export const OPS: Readonly<Record<string, OpDef>> = {
       return [{ dtype: x.dtype, shape: x.shape ? perm.map((p) => x.shape![p]!) : null }];
     },
     ...FREE,
+    vjp: VJP.Transpose,
   },
-  Concat: { attrs: { axis: 'int' }, infer: concatInfer, ...FREE },
-  Split: { attrs: { axis: 'int', num_outputs: 'int' }, infer: splitInfer, ...FREE },
-  Slice: { infer: sliceInfer, ...FREE },
+  Concat: { attrs: { axis: 'int' }, infer: concatInfer, ...FREE, vjp: VJP.Concat },
+  Split: { attrs: { axis: 'int', num_outputs: 'int' }, infer: splitInfer, ...FREE, vjp: VJP.Split },
+  Slice: { infer: sliceInfer, ...FREE, vjp: VJP.Slice },
   Gather: { attrs: { axis: 'int' }, infer: gatherInfer, ...FREE },
   GatherND: { attrs: { batch_dims: 'int' } },
-  GatherElements: { attrs: { axis: 'int' } },
-  Unsqueeze: { infer: unsqueezeInfer, ...FREE },
-  Squeeze: { infer: squeezeInfer, ...FREE },
-  Expand: { infer: expandInfer, ...FREE },
-  Pad: { attrs: { mode: 'string' }, infer: padInfer },
-  ReduceMean: { ...REDUCE },
-  ReduceSum: { ...REDUCE },
-  ReduceMax: { ...REDUCE },
-  ArgMax: { attrs: { axis: 'int', keepdims: 'int', select_last_index: 'int' }, infer: argReduceInfer },
-  ArgMin: { attrs: { axis: 'int', keepdims: 'int', select_last_index: 'int' }, infer: argReduceInfer },
-  Range: {},
+  Unsqueeze: { infer: unsqueezeInfer, ...FREE, vjp: VJP.Unsqueeze },
+  Squeeze: { infer: squeezeInfer, ...FREE, vjp: VJP.Squeeze },
+  Expand: { infer: expandInfer, ...FREE, vjp: VJP.Expand },
+  Pad: { attrs: { mode: 'string' }, infer: padInfer, vjp: VJP.Pad },
+  ReduceMean: { ...REDUCE, vjp: VJP.ReduceMean },
+  ReduceSum: { ...REDUCE, vjp: VJP.ReduceSum },
+  ReduceMax: { ...REDUCE, vjp: VJP.ReduceMax },
+  ArgMax: { attrs: { axis: 'int', keepdims: 'int', select_last_index: 'int' }, infer: argReduceInfer, vjp: 'none' },
+  ArgMin: { attrs: { axis: 'int', keepdims: 'int', select_last_index: 'int' }, infer: argReduceInfer, vjp: 'none' },
+  Range: { vjp: 'none' },
   Resize: {
     attrs: {
       antialias: 'int', axes: 'ints', coordinate_transformation_mode: 'string', cubic_coeff_a: 'float', exclude_outside: 'int',
       extrapolation_value: 'float', keep_aspect_ratio_policy: 'string', mode: 'string', nearest_mode: 'string',
     },
     infer: resizeInfer,
+    vjp: VJP.Resize,
   },
   GridSample: { attrs: { align_corners: 'int', mode: 'string', padding_mode: 'string' }, infer: gridSampleInfer },
 };
