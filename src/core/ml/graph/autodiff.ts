@@ -55,7 +55,7 @@ export function gradients(
   }
 
   const b = opts.into ?? g;
-  const value = opts.into ? copyForward(g, b, outputs, wrt) : (v: Value) => v;
+  const value = opts.into ? opts.into.include(g, {}, [...outputs, ...wrt]) : (v: Value) => v;
   const grad = new Map<string, Value>();
   const accumulate = (name: string, d: Value): void => {
     const prev = grad.get(name);
@@ -93,33 +93,4 @@ export function gradients(
   });
   const grads = wrt.map((v) => grad.get(v.name) ?? b.scope('grad', () => b.expand(b.scalar(0, v.dtype), b.shape(value(v)))));
   return { grads, value };
-}
-
-/** Re-emits into `b` the inputs, initializers and nodes of `g` that `outputs` depend on; gives the old → new map. */
-function copyForward(g: GraphBuilder, b: GraphBuilder, outputs: readonly Value[], wrt: readonly Value[]): (v: Value) => Value {
-  const needed = new Set([...outputs, ...wrt].map((v) => v.name));
-  const keep = g.nodes.map(() => false);
-  for (let k = g.nodes.length - 1; k >= 0; k--) {
-    const n = g.nodes[k]!;
-    if (!n.outputs.some((o) => needed.has(o))) continue;
-    keep[k] = true;
-    n.inputs.forEach((i) => needed.add(i));
-  }
-  const map = new Map<string, Value>();
-  for (const v of g.inputs) if (needed.has(v.name)) map.set(v.name, b.input(v.name, v.dtype, v.shape!));
-  for (const r of g.initializers.values()) {
-    if (needed.has(r.name)) map.set(r.name, b.initializer(r.name, r.source, r.dtype, r.shape));
-  }
-  g.nodes.forEach((n, k) => {
-    if (!keep[k]) return;
-    const ins = n.inputs.map((i) => (i ? map.get(i)! : null));
-    const specs = n.outputs.map((o) => ({ dtype: g.value(o).dtype, shape: g.value(o).shape }));
-    const outs = b.op(n.opType, ins, n.attrs, { outputs: specs, domain: n.domain, name: n.name });
-    n.outputs.forEach((o, i) => map.set(o, outs[i]!));
-  });
-  return (v) => {
-    const m = map.get(v.name);
-    if (!m) throw new Error(`gradients: ${v.name} is not in the graph the gradients were emitted into`);
-    return m;
-  };
 }

@@ -222,6 +222,42 @@ export class GraphBuilder {
     return out;
   }
 
+  /**
+   * Copies into this graph the nodes of `src` that `roots` (default: its outputs) depend on, with `feeds` standing
+   * for inputs of `src` by name; an input not fed becomes an input here. Initializers are the same records, so
+   * weights are shared, not copied (one included twice is written once). Gives this graph's value for a value of `src`.
+   */
+  include(src: GraphBuilder, feeds: Record<string, Value> = {}, roots: readonly Value[] = src.outputs): (v: Value) => Value {
+    const needed = new Set(roots.map((v) => v.name));
+    const keep = src.nodes.map(() => false);
+    for (let k = src.nodes.length - 1; k >= 0; k--) {
+      const n = src.nodes[k]!;
+      if (!n.outputs.some((o) => needed.has(o))) continue;
+      keep[k] = true;
+      n.inputs.forEach((i) => needed.add(i));
+    }
+    const map = new Map<string, Value>();
+    for (const v of src.inputs) {
+      if (needed.has(v.name)) map.set(v.name, feeds[v.name] ?? this.input(v.name, v.dtype, v.shape!));
+    }
+    for (const r of src.initializers.values()) {
+      if (!needed.has(r.name)) continue;
+      const mine = this.initializers.get(r.name);
+      map.set(r.name, mine?.source === r.source ? this.value(r.name) : this.initializer(this.uniq(r.name), r.source, r.dtype, r.shape, true));
+    }
+    src.nodes.forEach((n, k) => {
+      if (!keep[k]) return;
+      const ins = n.inputs.map((i) => (i ? map.get(i)! : null));
+      const outs = this.emit(n.opType, ins, n.attrs, n.outputs.map((o) => src.value(o)), undefined, n.domain, n.name);
+      n.outputs.forEach((o, i) => map.set(o, outs[i]!));
+    });
+    return (v) => {
+      const m = map.get(v.name);
+      if (!m) throw new Error(`${v.name} of graph '${src.name}' is not included in graph '${this.name}'`);
+      return m;
+    };
+  }
+
   // ---- generic node -------------------------------------------------------------------------------------
 
   /**
