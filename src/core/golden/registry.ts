@@ -14,6 +14,7 @@ import { schedulersKind } from './schedulers';
 import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
 import { vaeKind } from './vae';
+import { vaeGradKind } from './vaeGrad';
 
 export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   unet: unetKind,
@@ -29,4 +30,5 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   msdeform_attn: msDeformAttnKind,
   mask2former_decoder: mask2formerDecoderKind,
   odise_inference: odiseInferenceKind,
+  vae_grad: vaeGradKind,
 };
