@@ -10,6 +10,7 @@ import { groundingModuleKind } from './groundingModule';
 import { mask2formerDecoderKind } from './mask2formerDecoder';
 import { msDeformAttnKind } from './msDeformAttn';
 import { odiseInferenceKind } from './odiseInference';
+import { peekabooAlphaKind } from './peekabooAlpha';
 import { schedulersKind } from './schedulers';
 import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
@@ -31,4 +32,5 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   mask2former_decoder: mask2formerDecoderKind,
   odise_inference: odiseInferenceKind,
   vae_grad: vaeGradKind,
+  peekaboo_alpha: peekabooAlphaKind,
 };
