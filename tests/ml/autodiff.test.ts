@@ -41,6 +41,7 @@ const CASES: Record<string, GradCase> = {
   Conv: { dtype: 'float32', inputs: [[2, 3, 7, 6], [4, 3, 3, 3], [4]], build: (g, [x, k, b]) => g.conv(x!, k!, b!, { pads: [1, 1, 1, 1] }) },
   'Conv strided, padded right/bottom': { dtype: 'float32', inputs: [[1, 2, 8, 8], [3, 2, 3, 3]], build: (g, [x, k]) => g.conv(x!, k!, null, { strides: [2, 2], pads: [0, 0, 1, 1] }) },
   'Conv strided, skipping a row': { dtype: 'float32', inputs: [[1, 2, 8, 7], [3, 2, 3, 3]], build: (g, [x, k]) => g.conv(x!, k!, null, { strides: [2, 2] }) },
+  'Conv dilated, padded unevenly': { dtype: 'float32', inputs: [[1, 2, 9, 8], [3, 2, 3, 3]], build: (g, [x, k]) => g.conv(x!, k!, null, { dilations: [2, 2], pads: [2, 1, 0, 3] }) },
   'Conv 1×1': { dtype: 'float32', inputs: [[1, 5, 4, 4], [6, 5, 1, 1], [6]], build: (g, [x, k, b]) => g.conv(x!, k!, b!) },
   'Conv grouped (input)': { dtype: 'float32', inputs: [[1, 4, 5, 5]], build: (g, [x]) => g.conv(x!, w(g, [4, 2, 3, 3], 'float32'), null, { group: 2, pads: [1, 1, 1, 1] }) },
   GroupNorm: { inputs: [[2, 4, 3, 3]], build: (g, [x]) => g.groupNorm(x!, 2, w(g, [4], 'float64'), w(g, [4], 'float64', (i) => i / 3), 1e-6) },

@@ -104,9 +104,19 @@ function conv(a: VjpArgs): (Value | null)[] {
   if (attrs['auto_pad'] !== undefined && attrs['auto_pad'] !== 'NOTSET') throw new Error(`${where}: no gradient for Conv with auto_pad`);
   let gx: Value | null = null;
   if (a.need(0)) {
-    // The transposed convolution with the same weights; output_padding restores input rows the stride skipped.
-    const outPad = xs.slice(2).map((d, i) => d - (strides[i]! * (ys[2 + i]! - 1) + dil[i]! * (ws[2 + i]! - 1) + 1 - pads[i]! - pads[i + sp]!));
-    gx = b.op('ConvTranspose', [g, w], { strides, pads, dilations: dil, group, output_padding: outPad })[0]!;
+    const reach = ws.slice(2).map((k, i) => dil[i]! * (k - 1));
+    const fullPads = [...reach.map((r, i) => r - pads[i]!), ...reach.map((r, i) => r - pads[i + sp]!)];
+    if (strides.every((s) => s === 1) && group === 1 && fullPads.every((p) => p >= 0)) {
+      // Stride 1: a plain convolution of g with the kernel flipped and its channel axes swapped. ONNX Runtime's
+      // Conv kernels are several times faster than its ConvTranspose, and the flip folds away for a constant kernel.
+      const axes = Array.from({ length: sp }, (_, i) => 2 + i);
+      const flipped = b.slice(b.transpose(w, [1, 0, ...axes]), Array(sp).fill(-1), Array(sp).fill(-(2 ** 62)), axes, Array(sp).fill(-1));
+      gx = b.conv(g, flipped, null, { pads: fullPads, dilations: dil });
+    } else {
+      // The transposed convolution with the same weights; output_padding restores input rows the stride skipped.
+      const outPad = xs.slice(2).map((d, i) => d - (strides[i]! * (ys[2 + i]! - 1) + reach[i]! + 1 - pads[i]! - pads[i + sp]!));
+      gx = b.op('ConvTranspose', [g, w], { strides, pads, dilations: dil, group, output_padding: outPad })[0]!;
+    }
   }
   let gw: Value | null = null;
   if (a.need(1)) {
