@@ -36,3 +36,14 @@ describe('operator table', () => {
     expect(attrsOf(g, 'LeakyRelu')).toEqual([{ name: 'alpha', type: 1, f: 0.5 }]);
   });
 });
+
+describe('FLOPs of ConvTranspose', () => {
+  it('counts every input element times the kernel it is spread over', () => {
+    const g = new GraphBuilder('t');
+    const x = g.input('x', 'float32', [1, 4, 5, 5]);
+    const w = g.input('w', 'float32', [4, 3, 3, 3]);
+    const [y] = g.op('ConvTranspose', [x, w], { strides: [2, 2] });
+    expect(y!.shape).toEqual([1, 3, 11, 11]);
+    expect(countFlops(g).matmulConv).toBe(2 * (4 * 5 * 5) * (3 * 3 * 3));
+  });
+});

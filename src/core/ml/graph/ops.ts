@@ -306,6 +306,13 @@ function convFlops(n: NodeValues): number | null {
   return w.shape && w.shape.every((d) => typeof d === 'number') ? 2 * numelOf(n.outputs[0]!) * (w.shape as number[]).slice(1).reduce((p, q) => p * q, 1) : null;
 }
 
+/** 2·MACs of ConvTranspose: each input element is spread over Cout/group · kH · kW outputs. */
+function convTransposeFlops(n: NodeValues): number | null {
+  const [x, w] = n.inputs as [Value, Value];
+  const known = (v: Value) => v.shape !== null && v.shape.every((d) => typeof d === 'number');
+  return known(x) && known(w) ? 2 * numelOf(x) * (w.shape as number[]).slice(1).reduce((p, q) => p * q, 1) : null;
+}
+
 /** 2·MACs of MatMul / Gemm: each output element takes K. */
 function matmulFlops(n: NodeValues): number | null {
   const a = n.inputs[0]!;
@@ -369,7 +376,7 @@ export const OPS: Readonly<Record<string, OpDef>> = {
   MatMul: { infer: (a) => [{ dtype: first(a).dtype, shape: matmulShape(a.inputs[0]!.shape, a.inputs[1]!.shape, a.where) }], flops: matmulFlops, vjp: VJP.MatMul },
   Gemm: { attrs: { alpha: 'float', beta: 'float', transA: 'int', transB: 'int' }, infer: gemmInfer, flops: matmulFlops, vjp: VJP.Gemm },
   Conv: { attrs: CONV_ATTRS, infer: convInfer, flops: convFlops, vjp: VJP.Conv },
-  ConvTranspose: { attrs: { ...CONV_ATTRS, output_padding: 'ints', output_shape: 'ints' }, infer: convTransposeInfer, flops: convFlops },
+  ConvTranspose: { attrs: { ...CONV_ATTRS, output_padding: 'ints', output_shape: 'ints' }, infer: convTransposeInfer, flops: convTransposeFlops },
   AveragePool: { attrs: { ...CONV_ATTRS, ceil_mode: 'int', count_include_pad: 'int' } },
   LayerNormalization: { attrs: { axis: 'int', epsilon: 'float', stash_type: 'int' }, infer: layerNormInfer },
   InstanceNormalization: { attrs: { epsilon: 'float' }, infer: same },
