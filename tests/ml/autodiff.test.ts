@@ -119,6 +119,14 @@ describe('gradients', () => {
     expect(() => gradients(g, [y], [x], [1])).toThrow('gradients: no gradient rule for HardSwish (node head/HardSwish)');
   });
 
+  it('refuses a seed whose shape or type is not its output\'s', () => {
+    const g = new GraphBuilder('t');
+    const x = g.input('x', 'float64', [2, 3]);
+    const y = g.scope('head', () => g.mul(x, 2));
+    expect(() => gradients(g, [y], [x], [g.input('s', 'float64', [3, 2])])).toThrow('gradients: seed s float64[3,2] does not match output head/Mul float64[2,3]');
+    expect(() => gradients(g, [y], [x], [g.input('t', 'float32', [2, 3])])).toThrow(/seed t float32\[2,3\] does not match/);
+  });
+
   it('refuses integer values as outputs or wrt', () => {
     const g = new GraphBuilder('t');
     const x = g.input('x', 'float64', [2]);

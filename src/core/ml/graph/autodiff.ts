@@ -4,7 +4,8 @@
 import type { GraphBuilder, Value } from './builder';
 import { isFloat } from './dtypes';
 import { OPS } from './ops';
-import type { VjpArgs } from './vjp';
+import { fmt, isStatic } from './shape';
+import { zerosLike, type VjpArgs } from './vjp';
 
 export interface GradientOptions {
   /** Values treated as constants: no gradient flows back through them (torch's `detach`). */
@@ -65,6 +66,8 @@ export function gradients(
     if (!live.has(o.name)) return;
     const s = seed[k]!;
     const y = value(o);
+    if (typeof s !== 'number' && (s.dtype !== y.dtype || (isStatic(s.shape) && isStatic(y.shape) && fmt(s.shape) !== fmt(y.shape))))
+      throw new TypeError(`gradients: seed ${s.name} ${s.dtype}${fmt(s.shape)} does not match output ${o.name} ${y.dtype}${fmt(y.shape)}`);
     accumulate(o.name, typeof s === 'number' ? b.expand(b.scalar(s, y.dtype), b.shape(y)) : s);
   });
 
@@ -91,6 +94,6 @@ export function gradients(
       });
     }
   });
-  const grads = wrt.map((v) => grad.get(v.name) ?? b.scope('grad', () => b.expand(b.scalar(0, v.dtype), b.shape(value(v)))));
+  const grads = wrt.map((v) => grad.get(v.name) ?? b.scope('grad', () => zerosLike(b, value(v))));
   return { grads, value };
 }

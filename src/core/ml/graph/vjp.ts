@@ -48,7 +48,7 @@ export function unbroadcast(b: GraphBuilder, g: Value, x: Value, where: string):
   const gs = staticDims(g, where);
   const xs = staticDims(x, where);
   const lead = gs.length - xs.length;
-  const axes = gs.map((d, i) => i).filter((i) => i < lead || (xs[i - lead] === 1 && gs[i] !== 1));
+  const axes = gs.map((_, i) => i).filter((i) => i < lead || (xs[i - lead] === 1 && gs[i] !== 1));
   let r = axes.length ? b.reduceSum(g, axes, true) : g;
   if (lead > 0) r = b.reshape(r, xs);
   return r;
