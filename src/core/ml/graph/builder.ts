@@ -297,7 +297,7 @@ export class GraphBuilder {
   }
 
   /** Output types of an operator of the table for these inputs and attributes (throws on a shape mismatch). */
-  infer(type: string, inputs: readonly (Value | null)[], attrs: Attrs): OutSpec[] {
+  private infer(type: string, inputs: readonly (Value | null)[], attrs: Attrs): OutSpec[] {
     const def = OPS[type];
     if (!def?.infer) throw new Error(`${this.where(type)}: operator ${type} has no shape inference; give its outputs to op()`);
     const args: InferArgs = {
