@@ -53,17 +53,18 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
     .requiredOption('--out <dir>', 'bundle folder to create (must not exist unless --force)')
     .option('--fp16', 'store weights and compute in float16 (half the size; for GPUs)')
     .option('--name <name>', 'bundle name (default: the source name)')
+    .option('--licence <licence>', 'the licence of the weights, kept in bundle.json and shown by the app (e.g. "CreativeML Open RAIL-M" for SD 1.5; default: unknown)')
     .option('--tokenizer <path>', 'CLIP tokenizer: folder with vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz (required for single files)')
     .option('--configs <dir>', 'single file: folder with unet/, vae/, text_encoder/ config.json to use instead of SD 1.5');
   for (const p of withVariants) convert.option(`--no-${p.id}`, `skip what only ${p.title} needs: ${p.variants!.map((v) => v.title).join(', ')}`);
   convert
     .option('--force', 'replace an existing bundle at --out')
     .option('--json', 'print bundle.json when done')
-    .action(guard(async (source: string, o: { out: string; fp16?: boolean; name?: string; tokenizer?: string; configs?: string; force?: boolean; json?: boolean }) => {
+    .action(guard(async (source: string, o: { out: string; fp16?: boolean; name?: string; licence?: string; tokenizer?: string; configs?: string; force?: boolean; json?: boolean }) => {
       const skipped = new Set(withVariants.filter((p) => convert.getOptionValue(p.id) === false).map((p) => p.id));
       const progress = progressPrinter(io.err, 'converting');
       const { dir, manifest } = await convertCheckpoint(source, o.out, {
-        fp16: o.fp16, name: o.name, tokenizer: o.tokenizer, configs: o.configs ? readConfigs(o.configs) : undefined,
+        fp16: o.fp16, name: o.name, licence: o.licence, tokenizer: o.tokenizer, configs: o.configs ? readConfigs(o.configs) : undefined,
         variants: unetVariants(skipped), overwrite: o.force, onProgress: progress.update,
       });
       progress.done();

@@ -11,7 +11,7 @@ import { BundleError } from './errors';
 import { fileEntry } from './hash';
 import { openCheckpoint, type CheckpointSource, type ConfigOverrides } from './checkpoint';
 import {
-  BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema,
+  BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema, UNKNOWN_LICENCE,
   type BundleComponent, type BundleDType, type BundleManifest, type BundleTokenizer, type TensorSpec,
 } from './schema';
 import { saveSharingWeights } from './sharedWeights';
@@ -22,6 +22,8 @@ export interface ConvertOptions {
   fp16?: boolean;
   /** Bundle name (default: the source's base name). */
   name?: string;
+  /** The weights' licence, as the user states it (default: unknown); DiffLabel cannot tell it from the file. */
+  licence?: string;
   /** CLIP tokenizer (folder with vocab.json + merges.txt, or a bpe .txt.gz); required for single files. */
   tokenizer?: string;
   /** Architecture configs for a single-file checkpoint (default SD 1.5). */
@@ -183,6 +185,7 @@ async function build(src: CheckpointSource, dir: string, opts: ConvertOptions): 
     name: opts.name ?? basename(src.path).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, ''),
     createdAt: new Date().toISOString(),
     dtype,
+    licence: opts.licence?.trim() || UNKNOWN_LICENCE,
     source: { path: src.path, kind: src.kind, files: sourceFiles },
     components,
     ...(tokenizer ? { tokenizer } : {}),

@@ -4,6 +4,8 @@ import { z } from 'zod';
 
 export const BUNDLE_FORMAT_VERSION = 1;
 export const BUNDLE_FILE = 'bundle.json';
+/** The licence of a bundle whose converter was not told one. */
+export const UNKNOWN_LICENCE = 'unknown';
 
 /** A relative path that stays inside the bundle (no absolute paths, no `..`, no backslashes). */
 const RelPath = z
@@ -83,6 +85,8 @@ export const BundleManifestSchema = z
     createdAt: z.iso.datetime(),
     /** Weight/compute dtype of the graphs; inputs and outputs are float32 (token ids int64) either way. */
     dtype: DTypeSchema,
+    /** The weights' licence as the user stated it at conversion ("CreativeML Open RAIL-M" for SD 1.5); bundles made before it was asked: unknown. */
+    licence: z.string().min(1).max(200).default(UNKNOWN_LICENCE),
     source: SourceSchema,
     /** In the order they were built (verify and list report them so). */
     components: z.record(ComponentKeySchema, ComponentSchema),
