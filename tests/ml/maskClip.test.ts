@@ -3,7 +3,7 @@
 // tower's image embedding, and queries that do not influence each other.
 import { afterAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { maxAbsDiff, runGraph } from '../../src/core/ml/golden/compare';
+import { maxAbsDiff, runGraph } from '../../src/core/golden/compare';
 import { buildClipVisionEncoder } from '../../src/core/ml/models/clipVision';
 import { openAiVisionSource } from '../../src/core/ml/models/clipVisionWeights';
 import { buildMaskClip } from '../../src/core/ml/models/maskClip';

@@ -4,9 +4,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { withinTolerance, type CaseManifest } from '../../../src/core/ml/golden/compare';
-import { odiseInferenceKind } from '../../../src/core/ml/golden/odiseInference';
-import { GOLDEN_KINDS } from '../../../src/core/ml/golden/registry';
+import { withinTolerance, type CaseManifest } from '../../../src/core/golden/compare';
+import { odiseInferenceKind } from '../../../src/core/golden/odiseInference';
+import { GOLDEN_KINDS } from '../../../src/core/golden/registry';
 import { SafetensorsFile } from '../../../src/core/ml/weights';
 import { releaseMathSessions } from '../../../src/core/pipelines/common/inference';
 import { tempDir } from '../../helpers/folder';

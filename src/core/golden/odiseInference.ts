@@ -6,13 +6,13 @@
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { decode } from '../../../shared/masks';
-import { clipLogitScale, type FloatTensor } from '../../pipelines/odise/classify';
-import { classifyQueries, dropLast, padBatch } from '../../pipelines/odise/inference';
-import { postprocessImage, type OdiseImageResult } from '../../pipelines/odise/postprocess';
-import { openAiVisionSource } from '../models/clipVisionWeights';
-import { buildMaskClip } from '../models/maskClip';
-import { openTensorFile, SafetensorsFile } from '../weights';
+import { decode } from '../../shared/masks';
+import { clipLogitScale, type FloatTensor } from '../pipelines/odise/classify';
+import { classifyQueries, dropLast, padBatch } from '../pipelines/odise/inference';
+import { postprocessImage, type OdiseImageResult } from '../pipelines/odise/postprocess';
+import { openAiVisionSource } from '../ml/models/clipVisionWeights';
+import { buildMaskClip } from '../ml/models/maskClip';
+import { openTensorFile, SafetensorsFile } from '../ml/weights';
 import { exactCheck, floatTensor, MODEL_ATOL, readJsonAs, ReferenceOutputs, runGraph, type GoldenKind, type OutputCheck } from './compare';
 
 const Int = z.number().int();
