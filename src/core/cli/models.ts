@@ -1,31 +1,12 @@
 // `difflabel models convert|list|verify`: model bundles from the command line. Progress goes to stderr,
 // results to stdout; exit code 0 = ok, 1 = error (the message lists every problem found).
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseJson } from '../json';
-import { BundleError, convertCheckpoint, defaultModelDirs, listBundles, verifyBundle, type ConfigOverrides } from '../ml/bundle';
+import { resolve } from 'node:path';
+import { BundleError, convertCheckpoint, defaultModelDirs, listBundles, readConfigsFolder, verifyBundle } from '../ml/bundle';
 import { listPipelines, unetVariants } from '../pipelines/registry';
 import { progressPrinter } from './progress';
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean };
-
-/** --configs DIR: diffusers-style unet/config.json, vae/config.json, text_encoder/config.json (any subset). */
-function readConfigs(dir: string): ConfigOverrides {
-  const root = resolve(dir);
-  const out: ConfigOverrides = {};
-  for (const k of ['unet', 'vae', 'text_encoder'] as const) {
-    const p = join(root, k, 'config.json');
-    if (!existsSync(p)) continue;
-    try {
-      out[k] = parseJson(readFileSync(p, 'utf8'));
-    } catch (e) {
-      throw new BundleError(`cannot read ${p}: ${(e as Error).message}`);
-    }
-  }
-  if (!Object.keys(out).length) throw new BundleError(`--configs ${root}: no unet/, vae/ or text_encoder/ config.json there`);
-  return out;
-}
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -64,7 +45,7 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
       const skipped = new Set(withVariants.filter((p) => convert.getOptionValue(p.id) === false).map((p) => p.id));
       const progress = progressPrinter(io.err, 'converting');
       const { dir, manifest } = await convertCheckpoint(source, o.out, {
-        fp16: o.fp16, name: o.name, licence: o.licence, tokenizer: o.tokenizer, configs: o.configs ? readConfigs(o.configs) : undefined,
+        fp16: o.fp16, name: o.name, licence: o.licence, tokenizer: o.tokenizer, configs: o.configs ? readConfigsFolder(o.configs) : undefined,
         variants: unetVariants(skipped), overwrite: o.force, onProgress: progress.update,
       });
       progress.done();

@@ -61,6 +61,18 @@ export function checkShapes(what: string, expected: Map<string, number[]>, w: We
   if (extra.length) warnings.push(`${what}: ${extra.length} weights the architecture does not use (${extra.slice(0, 3).map((p) => p.slice(11)).join(', ')}${extra.length > 3 ? ', …' : ''})`);
 }
 
+/** A folder of diffusers-style unet/config.json, vae/config.json, text_encoder/config.json (any subset): a single file's architecture. */
+export function readConfigsFolder(dir: string): ConfigOverrides {
+  const root = resolve(dir);
+  const out: ConfigOverrides = {};
+  for (const k of ['unet', 'vae', 'text_encoder'] as const) {
+    const p = join(root, k, 'config.json');
+    if (existsSync(p)) out[k] = readJson(p);
+  }
+  if (!Object.keys(out).length) throw new BundleError(`configs folder ${root}: no unet/, vae/ or text_encoder/ config.json there`);
+  return out;
+}
+
 export function readJson(path: string): Record<string, unknown> {
   return asBundleError(`cannot read ${path}`, () => {
     const v = parseJson(readFileSync(path, 'utf8'));

@@ -74,12 +74,25 @@ export interface UNetVariant {
   build(unet: { config: UNetConfig; weights: WeightSource; dtype: BundleDType; size: number }): { graph: GraphBuilder; extra?: Partial<BundleComponent> };
 }
 
+/** A bundle's default name: the source's base name without a checkpoint extension. */
+export function sourceName(source: string): string {
+  return basename(resolve(source)).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, '');
+}
+
+/**
+ * The start of the name of the hidden temporary folder a conversion to `outDir` in this process writes into: a
+ * conversion stopped from outside (its worker thread ended) leaves it, and whoever stopped it removes it.
+ */
+export function partialPrefix(outDir: string): string {
+  return `.${basename(resolve(outDir))}.partial-${process.pid}-`;
+}
+
 export async function convertCheckpoint(source: string, outDir: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
   const out = resolve(outDir);
   if (existsSync(out) && !opts.overwrite) throw new BundleError(`output folder already exists: ${out} (remove it or pass overwrite / --force)`);
   const src = openCheckpoint(source, { tokenizer: opts.tokenizer, configs: opts.configs });
   mkdirSync(dirname(out), { recursive: true });
-  const tmp = join(dirname(out), `.${basename(out)}.partial-${process.pid}-${Date.now().toString(36)}`);
+  const tmp = join(dirname(out), `${partialPrefix(out)}${Date.now().toString(36)}`);
   try {
     mkdirSync(tmp);
     const manifest = await build(src, tmp, opts);
@@ -182,7 +195,7 @@ async function build(src: CheckpointSource, dir: string, opts: ConvertOptions): 
   const manifest = {
     format: 'difflabel-model-bundle' as const,
     formatVersion: BUNDLE_FORMAT_VERSION,
-    name: opts.name ?? basename(src.path).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, ''),
+    name: opts.name ?? sourceName(src.path),
     createdAt: new Date().toISOString(),
     dtype,
     licence: opts.licence?.trim() || UNKNOWN_LICENCE,

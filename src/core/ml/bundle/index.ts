@@ -8,10 +8,10 @@
  * Layout: text_encoder.onnx, unet.onnx + unet.onnx.data, the UNet variants the pipelines declare (e.g.
  * unet_diffseg.onnx, reading unet.onnx.data), vae_encoder.onnx, vae_decoder.onnx, tokenizer/…, bundle.json (schema.ts).
  */
-export { convertCheckpoint, type ConvertOptions, type ConvertResult, type UNetVariant } from './convert';
+export { convertCheckpoint, partialPrefix, sourceName, type ConvertOptions, type ConvertResult, type UNetVariant } from './convert';
 export { verifyBundle, readManifest, type VerifyOptions, type VerifyReport } from './verify';
 export { listBundles, defaultModelDirs, resourcesModelsDir, userModelsDir, MODELS_DIR_ENV, type BundleListing } from './list';
-export { openCheckpoint, type CheckpointSource, type ConfigOverrides, type OpenOptions } from './checkpoint';
+export { openCheckpoint, readConfigsFolder, type CheckpointSource, type ConfigOverrides, type OpenOptions } from './checkpoint';
 export { BundleError } from './errors';
 export { saveSharingWeights } from './sharedWeights';
 export { assertContained, bundleFileProblem, containmentProblems } from './confine';
