@@ -181,12 +181,14 @@ export type PreviewAnswer = MethodOutput<'pipelines.preview'>;
 // ---- models --------------------------------------------------------------------------------------------------------
 export type ModelEntry = MethodOutput<'models.list'>[number];
 
-/** Installed bundles plus the fixture, fetched once per mount. */
+/** Installed bundles plus the fixture, fetched on mount and again whenever a bundle is added, removed or verified. */
 export function useModels(): { models: ModelEntry[] | null; error: string | null } {
   const [found, setFound] = useState<ModelEntry[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    client.call('models.list', {}).then(setFound, (e: Error) => setError(e.message));
+    const load = () => void client.call('models.list', {}).then(setFound, (e: Error) => setError(e.message));
+    load();
+    return client.on('models.changed', load);
   }, []);
   return { models: found, error };
 }
