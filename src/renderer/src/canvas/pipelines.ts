@@ -138,7 +138,7 @@ export const FIXTURE_LABEL = 'Test fixture (not a real segmenter)';
 /** The back end's no_model answer in the app's words (the back end's own message is written for the CLI). */
 function noModelMessage(p: PipelineInfo, model: string): string {
   const what = model ? `The model “${model}” is not installed or cannot run ${p.title}` : `No model for ${p.title} is installed`;
-  return `${what}: ${p.fixture ? `choose “${FIXTURE_LABEL}” under Model to try it, or ` : ''}convert a real model (README, “Models”).`;
+  return `${what}: ${p.fixture ? `choose “${FIXTURE_LABEL}” under Model to try it, or ` : ''}add a real model with the Models button (README, “Models”).`;
 }
 
 /** (pipeline, model) the back end answered no_model for, until a call with them succeeds. */

@@ -141,7 +141,7 @@ function ModelRow({ m, verifying, onVerify, onRemoved }: { m: ModelEntry; verify
         <td>
           <div data-testid="model-name">{m.fixture ? FIXTURE_LABEL : m.name}</div>
           <div className="muted small" title={m.dir ?? undefined}>
-            {m.fixture ? 'built in, for tests and demos' : m.error ?? `${m.folder === 'resources' ? 'resources/models' : 'user models folder'} · from ${m.source?.kind ?? '?'}`}
+            {m.fixture ? 'built in, for tests and demos' : m.error ?? `${m.folder === 'resources' ? 'resources/models' : 'user models folder'} · from a ${m.source?.kind === 'diffusers' ? 'diffusers folder' : 'single file'}`}
           </div>
         </td>
         <td data-testid="model-runs">

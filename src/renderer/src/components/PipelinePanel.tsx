@@ -161,7 +161,7 @@ export function SettingsEditor({ pipeline: p }: { pipeline: PipelineInfo }) {
   );
 }
 
-/** What to do when the chosen model is not there: choose the test fixture (one button), or convert a real model. */
+/** What to do when the chosen model is not there: choose the test fixture (one button), or add a real model (the model manager, or the CLI). */
 function NoModelNote({ pipeline: p, model }: { pipeline: PipelineInfo; model: string }) {
   return (
     <div className="segment-note" data-testid={`${p.id}-error`} role="alert">
