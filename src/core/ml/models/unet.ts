@@ -19,6 +19,8 @@ export interface UNetBuildOptions {
    * symbolic), the mean over all layers at that feature-map size, computed inside the graph; 'both' gives both.
    */
   selfAttention?: 'none' | 'layers' | 'resolution' | 'both';
+  /** Self-attention maps are computed in query blocks of at most this many bytes of scores (nn.ts `probsBlockBytes`). */
+  attentionBlockBytes?: number;
   /** Head-averaged cross-attention (attn2) probabilities `cross_attn.NN` [B,HW,L]. */
   crossAttention?: boolean;
   /**
@@ -108,7 +110,8 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
     });
 
   const attnLayers: AttentionLayerInfo[] = [];
-  const selfByRes = new Map<string, Value[]>();
+  /** Running sum of the self-attention maps at each size, and how many layers it holds. */
+  const selfByRes = new Map<string, { sum: Value; n: number }>();
   let attnIndex = 0;
 
   const transformer = (x: Value, name: string, nHeads: number, depth: number, level: number): Value =>
@@ -127,18 +130,21 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
           const path = `${g.currentScope}`;
           attnLayers.push({ index: idx, module: path, height: typeof H === 'number' ? H : null, width: typeof W === 'number' ? W : null, heads: nHeads, headDim: C / nHeads });
           const keepSelf = selfMode !== 'none';
+          const byRes = selfMode === 'resolution' || selfMode === 'both';
+          // Static maps are keyed by size (64x64); with symbolic sizes by downsampling level (level0 = full).
+          const key = typeof H === 'number' && typeof W === 'number' ? `${H}x${W}` : `level${level}`;
+          const acc = byRes ? selfByRes.get(key) : undefined;
           const n1 = L.layerNorm(tok, 'norm1', 1e-5);
           const a1 = L.mod('attn1', () => {
-            return attention(L, n1, n1, { heads: nHeads, q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0', keepProbs: keepSelf, upcast: c.upcast_attention ?? false, qkBias: false });
+            return attention(L, n1, n1, {
+              heads: nHeads, q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0', keepProbs: keepSelf, probsBlockBytes: opts.attentionBlockBytes,
+              probsAddTo: acc?.sum, upcast: c.upcast_attention ?? false, qkBias: false,
+            });
           });
           let t = g.add(tok, a1.out);
           if (a1.probs) {
             if (selfMode === 'layers' || selfMode === 'both') emitOut(a1.probs, `self_attn.${nn}`);
-            if (selfMode === 'resolution' || selfMode === 'both') {
-              // Static maps are keyed by size (64x64); with symbolic sizes by downsampling level (level0 = full).
-              const key = typeof H === 'number' && typeof W === 'number' ? `${H}x${W}` : `level${level}`;
-              selfByRes.set(key, [...(selfByRes.get(key) ?? []), a1.probs]);
-            }
+            if (byRes) selfByRes.set(key, { sum: a1.probsSum ?? a1.probs, n: (acc?.n ?? 0) + 1 });
           }
           const n2 = L.layerNorm(t, 'norm2', 1e-5);
           const a2 = L.mod('attn2', () => {
@@ -226,10 +232,7 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
     emitOut(out, 'noise_pred');
   }
 
-  for (const [key, maps] of selfByRes) {
-    const sum = maps.slice(1).reduce((a, m) => g.add(a, m), maps[0]!);
-    emitOut(maps.length === 1 ? sum : g.div(sum, maps.length), `self_attn_mean.${key}`);
-  }
+  for (const [key, { sum, n }] of selfByRes) emitOut(n === 1 ? sum : g.div(sum, n), `self_attn_mean.${key}`);
 
   return { graph: g, attentionLayers: attnLayers, outputs };
 }
