@@ -3,6 +3,7 @@ import { GraphBuilder, Value } from '../graph/builder';
 import type { Dim } from '../graph/shape';
 import type { WeightSource } from '../weights/source';
 import { attention, Layers, type ComputeDType } from './nn';
+import { keyBias, projectContext } from './unetConditioning';
 import { headsPerBlock, perBlock, type UNetConfig } from './unetConfig';
 
 export interface UNetBuildOptions {
@@ -25,11 +26,16 @@ export interface UNetBuildOptions {
   crossAttention?: boolean;
   /**
    * Feature taps: `time_proj`, `time_emb`, `conv_in`, `down_block.i`, `mid_block`, `up_block.i`
-   * (output of each block after its resampler). true = all of them.
+   * (output of each block after its resampler), and `encoder_hid_proj` where the config has one. true = all of them.
    */
   features?: boolean | string[];
   /** Leave out `noise_pred` (feature-only graphs then skip the output head). */
   omitNoisePred?: boolean;
+  /**
+   * Input `encoder_attention_mask` [B, textLength] float32, 1 = attend, 0 = masked: every cross-attention adds
+   * `(1 − m)·−10000` to its scores for the masked context tokens (Ref LDM-Seg's support mask; unetConditioning.ts).
+   */
+  encoderAttentionMask?: boolean;
 }
 
 export interface AttentionLayerInfo {
@@ -70,9 +76,12 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
   const B = opts.batch ?? 'batch';
   const sample = g.input('sample', 'float32', [B, c.in_channels, opts.height ?? 'height', opts.width ?? 'width']);
   const timestep = g.input('timestep', 'float32', [opts.timesteps ?? 'timesteps']);
-  const context = g.input('encoder_hidden_states', 'float32', [B, opts.textLength ?? 77, c.cross_attention_dim]);
+  const textLength = opts.textLength ?? 77;
+  const context = g.input('encoder_hidden_states', 'float32', [B, textLength, c.encoder_hid_dim ?? c.cross_attention_dim]);
+  const crossMask = opts.encoderAttentionMask ? keyBias(g, g.input('encoder_attention_mask', 'float32', [B, textLength])) : undefined;
   const x0 = g.cast(sample, dtype);
-  const ctx = g.cast(context, dtype);
+  const ctx = projectContext(L, g.cast(context, dtype), c);
+  if (c.encoder_hid_dim !== null) tap(ctx, 'encoder_hid_proj');
 
   // ---- time embedding (computed in float32 like diffusers, then cast) ----
   const ch0 = c.block_out_channels[0]!;
@@ -148,7 +157,10 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
           }
           const n2 = L.layerNorm(t, 'norm2', 1e-5);
           const a2 = L.mod('attn2', () => {
-            return attention(L, n2, ctx, { heads: nHeads, q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0', keepProbs: opts.crossAttention, upcast: c.upcast_attention ?? false, qkBias: false });
+            return attention(L, n2, ctx, {
+              heads: nHeads, q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0', keepProbs: opts.crossAttention, upcast: c.upcast_attention ?? false, qkBias: false,
+              ...(crossMask && { masks: [crossMask] }),
+            });
           });
           t = g.add(t, a2.out);
           if (a2.probs) emitOut(a2.probs, `cross_attn.${nn}`);
