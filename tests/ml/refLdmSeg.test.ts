@@ -58,6 +58,16 @@ describe('convertRefLdmSeg', () => {
     expect(manifest.source.files.map((f) => f.path)).toEqual(['mp_rank_00_model_states.pt', golden('vae_C', 'config.json'), golden('vae_C', 'diffusion_pytorch_model.safetensors'), ALPHA_CLIP]);
     expect((await verifyBundle(out)).components.map((c) => c.key)).toEqual(['unet', 'vae_encoder', 'vae_decoder', 'image_encoder']);
 
+    // bundle.json that says -n for this -f UNet, or lost the tower, fails verification with the reason.
+    const manifestPath = join(out, 'bundle.json');
+    const original = readFileSync(manifestPath, 'utf8');
+    writeFileSync(manifestPath, JSON.stringify({ ...manifest, refLdmSeg: { variant: 'n' } }));
+    await expect(verifyBundle(out, { load: false })).rejects.toMatchObject({ problems: ["refLdmSeg: variant n takes 8 input channels, but unet's sample has 4"] });
+    const { image_encoder: _tower, ...rest } = manifest.components;
+    writeFileSync(manifestPath, JSON.stringify({ ...manifest, components: rest }));
+    await expect(verifyBundle(out, { load: false })).rejects.toMatchObject({ problems: ['refLdmSeg: the bundle lacks image_encoder'] });
+    writeFileSync(manifestPath, original);
+
     const inp = SafetensorsFile.open(golden('unet_masked_M', 'inputs_H_t0_refldmseg.safetensors'));
     const ref = SafetensorsFile.open(golden('unet_masked_M', 'outputs_H_t0_refldmseg.safetensors'));
     const f32 = (k: string) => new ort.Tensor('float32', inp.readFloat32(k), inp.info(k).shape);
