@@ -48,6 +48,7 @@ describe('convertRefLdmSeg', () => {
     const out = join(tmp.path, 'bundle-f');
     const { manifest } = await convertRefLdmSeg(files(pt), out, opts);
     expect(manifest.refLdmSeg).toEqual({ variant: 'f' });
+    expect(manifest.name).toBe('ref-ldm-seg-f');
     expect(manifest.source.kind).toBe('refldmseg');
     expect(Object.keys(manifest.components)).toEqual(['unet', 'vae_encoder', 'vae_decoder', 'image_encoder']);
     expect(manifest.components.unet!.config).toMatchObject({ in_channels: 4, encoder_hid_dim: 48, encoder_hid_dim_type: 'text_proj' });
@@ -86,6 +87,7 @@ describe('convertRefLdmSeg', () => {
     const out = join(tmp.path, 'bundle-n');
     const { manifest } = await convertRefLdmSeg(files(pt), out, { ...opts, configs: { unet: json('unet_B', 'config.json') } });
     expect(manifest.refLdmSeg).toEqual({ variant: 'n' });
+    expect(manifest.name).toBe('ref-ldm-seg-n');
     expect(manifest.components.unet!.inputs[0]!.shape).toEqual(['batch', 8, 'height', 'width']);
     await verifyBundle(out);
   });

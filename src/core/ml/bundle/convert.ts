@@ -217,7 +217,8 @@ async function build(src: CheckpointSource, tower: ImageEncoderSource | undefine
   const manifest = {
     format: 'difflabel-model-bundle' as const,
     formatVersion: BUNDLE_FORMAT_VERSION,
-    name: opts.name ?? basename(src.path).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, ''),
+    // DeepSpeed names every model-states file mp_rank_00_model_states.pt: a Ref LDM-Seg bundle is named by its variant.
+    name: opts.name ?? (src.refLdmSeg ? `ref-ldm-seg-${src.refLdmSeg.variant}` : basename(src.path).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, '')),
     createdAt: new Date().toISOString(),
     dtype,
     source: { path: src.path, kind: src.kind, files: sourceFiles },
