@@ -13,10 +13,12 @@ import { odiseInferenceKind } from './odiseInference';
 import { schedulersKind } from './schedulers';
 import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
+import { unetMaskedKind } from './unetMasked';
 import { vaeKind } from './vae';
 
 export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   unet: unetKind,
+  unet_masked: unetMaskedKind,
   vae: vaeKind,
   clip_text: clipTextKind,
   clip_tokenizer: clipTokenizerKind,

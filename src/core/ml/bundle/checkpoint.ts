@@ -20,7 +20,7 @@ export interface SourceComponent<C> {
 }
 
 export interface CheckpointSource {
-  kind: 'diffusers' | 'single-file';
+  kind: 'diffusers' | 'single-file' | 'refldmseg';
   /** Absolute path of the folder or file. */
   path: string;
   /** Folder the source files are relative to. */
@@ -29,6 +29,8 @@ export interface CheckpointSource {
   vae?: SourceComponent<VaeConfig>;
   textEncoder?: SourceComponent<ClipTextConfig>;
   tokenizer?: TokenizerFiles;
+  /** Ref LDM-Seg's variant, from its UNet's conv_in. */
+  refLdmSeg?: { variant: 'f' | 'n' };
   /** Every file read (weights, configs, tokenizer), for the source fingerprint. */
   files: string[];
   warnings: string[];
