@@ -13,6 +13,8 @@ export default defineConfig({
           index: resolve(__dirname, 'src/main/index.ts'),
           // ONNX Runtime runs in a worker thread; its entry must sit beside the main bundle.
           sessionWorker: resolve(__dirname, 'src/core/ml/runtime/sessionWorker.ts'),
+          // Checkpoint conversion (models.add) too.
+          convertWorker: resolve(__dirname, 'src/core/api/convertWorker.ts'),
         },
         external,
       },

@@ -22,6 +22,11 @@ const backend = new Backend({
     const r = await dialog.showOpenDialog(window!, { properties: ['openDirectory'] });
     return r.canceled ? null : (r.filePaths[0] ?? null);
   },
+  pickFile: async (extensions) => {
+    const filters = extensions?.length ? [{ name: extensions.map((e) => `.${e}`).join(' '), extensions }] : [];
+    const r = await dialog.showOpenDialog(window!, { properties: ['openFile'], filters });
+    return r.canceled ? null : (r.filePaths[0] ?? null);
+  },
 });
 
 backend.onEvent((event, payload) => window?.webContents.send('difflabel:event', event, payload));

@@ -207,6 +207,47 @@ export const BatchReport = z.object({
 });
 export type BatchReport = z.infer<typeof BatchReport>;
 
+/** An installed model bundle (or the pipelines' test fixture) as the model manager shows it. */
+export const ModelInfo = z.object({
+  name: z.string(),
+  /** Its folder; null for the test fixture. */
+  dir: z.string().nullable(),
+  /** bundle.json reads and names only files the bundle holds (contents are checked by models.verify). */
+  ok: z.boolean(),
+  error: z.string().optional(),
+  components: z.array(z.string()),
+  /** The behaviour fixture used by tests and demos: not a real segmenter. */
+  fixture: z.boolean(),
+  /** Which models folder holds it: 'user' ($DIFFLABEL_MODELS_DIR or the user data folder) or 'resources' (resources/models). */
+  folder: z.enum(['user', 'resources']).nullable(),
+  /** What each registered pipeline can do with it: run, or why not. */
+  runs: z.array(z.object({ pipeline: z.string(), title: z.string(), available: z.boolean(), reason: z.string().optional() })),
+  /** Bytes of every file in its folder. */
+  bytes: z.number().nullable(),
+  dtype: z.enum(['float32', 'float16']).nullable(),
+  /** The execution provider a new session on it would get (runtime.status says what running sessions got). */
+  provider: z.string(),
+  /** As the user stated it at conversion ('unknown' when not). */
+  licence: z.string().nullable(),
+  /** What it was converted from. */
+  source: z.object({ path: z.string(), kind: z.string() }).nullable(),
+  createdAt: z.string().nullable(),
+  /** What the converter noticed but accepted. */
+  warnings: z.array(z.string()),
+  /** The latest verification of the bundle as it is on disk now; null: never verified, or a file changed since. */
+  verified: z.object({ ok: z.boolean(), at: z.string(), problems: z.array(z.string()) }).nullable(),
+  /** A running job uses it (its conversion, its verification, a pipeline's run): it cannot be removed now. */
+  busy: z.boolean(),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+/** The result of a models.add or models.verify job. */
+export const ModelJobResult = z.object({ dir: z.string(), name: z.string(), warnings: z.array(z.string()) });
+export type ModelJobResult = z.infer<typeof ModelJobResult>;
+
+/** A path on the machine the back end runs on. */
+const FilePath = z.string().min(1).max(4096);
+
 /** 'fixture' (the pipeline's test model), a bundle folder, or an installed bundle's name; default: the first installed bundle the pipeline can run on. */
 const ModelSpec = z.string().min(1).max(4096);
 
@@ -220,6 +261,11 @@ export const methods = {
   },
   /** Native folder picker; web mode has none and answers null (the UI then asks for a path). */
   'app.pickFolder': { input: none, output: z.object({ folder: z.string().nullable() }) },
+  /** Native file picker, offering files with these extensions; web mode has none and answers null. */
+  'app.pickFile': {
+    input: z.object({ extensions: z.array(z.string().regex(/^[a-z0-9.]{1,20}$/i, 'an extension without the dot')).max(20).optional() }).strict(),
+    output: z.object({ file: z.string().nullable() }),
+  },
   /** Which ONNX Runtime execution provider inference uses, and why any preferred one was not available. */
   'runtime.status': {
     input: none,
@@ -230,20 +276,31 @@ export const methods = {
     }),
   },
   /** Installed model bundles (resources/models, the user models folder), plus the test fixture. */
-  'models.list': {
-    input: none,
-    output: z.array(
-      z.object({
-        name: z.string(),
-        dir: z.string().nullable(),
-        ok: z.boolean(),
-        error: z.string().optional(),
-        components: z.array(z.string()),
-        /** The behaviour fixture used by tests and demos: not a real segmenter. */
-        fixture: z.boolean(),
-      }),
-    ),
+  'models.list': { input: none, output: z.array(ModelInfo) },
+  /**
+   * Converts a checkpoint (diffusers folder, or an SD 1.x single file with `tokenizer` and, for other architectures,
+   * `configs`) into a bundle in a models folder, then verifies it: a job of kind 'models.add' (result ModelJobResult).
+   * A failed or cancelled job leaves nothing. In web mode every path must lie inside the project folder.
+   */
+  'models.add': {
+    input: z
+      .object({
+        source: FilePath,
+        /** Bundle name (default: the source's name); its folder is named after it. */
+        name: z.string().trim().min(1).max(100).optional(),
+        licence: z.string().trim().min(1).max(200).optional(),
+        fp16: z.boolean().default(false),
+        tokenizer: FilePath.optional(),
+        configs: FilePath.optional(),
+        into: z.enum(['user', 'resources']).default('user'),
+      })
+      .strict(),
+    output: z.object({ jobId: z.string(), dir: z.string() }),
   },
+  /** Checks a listed bundle's files, checksums and models: a job of kind 'models.verify' (result ModelJobResult). */
+  'models.verify': { input: z.object({ dir: FilePath }).strict(), output: z.object({ jobId: z.string() }) },
+  /** Deletes a bundle inside a models folder that no running job uses. */
+  'models.remove': { input: z.object({ dir: FilePath }).strict(), output: z.object({ dir: z.string() }) },
   'project.open': { input: z.object({ folder: z.string().min(1) }).strict(), output: ProjectInfo },
   'project.stats': { input: none, output: Stats },
   /** Starts (re-)indexing the folder as a job; progress arrives as `job.progress` events. */
@@ -392,6 +449,8 @@ export const events = {
   'job.progress': z.object({ jobId: z.string(), kind: z.string(), done: z.number(), total: z.number(), message: z.string() }),
   'job.finished': Job,
   'project.changed': z.object({ what: z.enum(['project', 'images', 'categories', 'annotations']), imageId: z.number().optional() }),
+  /** A bundle was added, removed or verified: models.list answers differently now. */
+  'models.changed': z.object({}),
 } as const;
 
 export type Methods = typeof methods;

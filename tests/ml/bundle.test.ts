@@ -657,10 +657,10 @@ describe('difflabel models (CLI)', () => {
   it('--help, convert, verify, list, and failures exit 1 with the reason', async () => {
     const help = cli('--help');
     expect(help.code).toBe(0);
-    expect(help.out).toMatch(/convert \[options\] <source>/);
+    expect(help.out).toMatch(/convert \[options\] \[source\]/);
     expect(help.out).toMatch(/verify \[options\] <dir>/);
     const convertHelp = cli('convert', '--help');
-    expect(convertHelp.out).toMatch(/\.safetensors,\s+\.ckpt,\s+\.pt,\s+\.pth\s+or\s+\.bin\)\s+into a model bundle; PyTorch files are read\s+without running any\s+code in them/);
+    expect(convertHelp.out).toMatch(/\.safetensors,\s+\.ckpt,\s+\.pt,\s+\.pth\s+or\s+\.bin\),\s+or\s+Ref\s+LDM-Seg's\s+released\s+files\s+\(--refldmseg\),\s+into\s+a\s+model\s+bundle;\s+PyTorch\s+files\s+are\s+read\s+without\s+running\s+any\s+code\s+in\s+them/);
 
     const out = join(tmp, 'user-models', 'cli');
     const conv = cli('convert', pipe, '--out', out, '--name', 'from-cli', '--no-diffseg');

@@ -289,6 +289,12 @@ const bytesOf = (t: WriteTensor) => new Uint8Array(t.data.buffer, t.data.byteOff
 export interface TorchSaveOptions {
   /** Wrap the state dict the way PyTorch Lightning checkpoints (SD 1.x .ckpt files) do. */
   lightning?: boolean;
+  /**
+   * Wrap it as DeepSpeed's engine saves model states (mp_rank_00_model_states.pt): `{module: state_dict,
+   * buffer_names, optimizer: None, param_shapes: [OrderedDict(name → torch.Size)], sparse_tensor_module_names: set(),
+   * global_steps, ds_version}`.
+   */
+  deepspeed?: boolean;
   /** Folder name inside the zip (torch uses the file's stem, or `archive` for file objects). */
   prefix?: string;
   zip64?: boolean;
@@ -313,6 +319,7 @@ export function torchSave(tensors: Record<string, WriteTensor>, opts: TorchSaveO
     p.str('pytorch-lightning_version').str('1.4.2');
     p.str('state_dict');
   }
+  if (opts.deepspeed) p.emptyDict().put().mark().str('module');
   p.orderedDict().put().mark();
   const entries: ZipFileEntry[] = [];
   const prefix = opts.prefix ?? 'archive';
@@ -323,6 +330,15 @@ export function torchSave(tensors: Record<string, WriteTensor>, opts: TorchSaveO
     entries.push({ name: `${prefix}/data/${i}`, data: opts.byteorder === 'big' ? swapBytes(bytes, t.data.BYTES_PER_ELEMENT) : bytes });
   });
   p.setitems();
+  if (opts.deepspeed) {
+    p.str('buffer_names').emptyList().str('optimizer').none();
+    p.str('param_shapes').emptyList().orderedDict().mark();
+    for (const [k, t] of Object.entries(tensors)) p.str(k).global('torch', 'Size').ints(t.shape).tuple(1).reduce();
+    p.setitems().append();
+    p.str('sparse_tensor_module_names').global('builtins', 'set').emptyList().tuple(1).reduce();
+    p.str('global_steps').int(80000).str('ds_version').str('0.12.6');
+    p.setitems();
+  }
   if (opts.lightning) {
     p.str('callbacks').emptyDict().global('pytorch_lightning.callbacks.model_checkpoint', 'ModelCheckpoint');
     p.emptyDict().str('monitor').none().setitem().setitem();

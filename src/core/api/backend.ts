@@ -19,7 +19,6 @@ import { exportCoco, writeCocoFile } from '../formats/coco/export';
 import { importCoco, importCocoFile } from '../formats/coco/import';
 import { requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
-import { defaultModelDirs, listBundles } from '../ml/bundle';
 import { connectedComponents, fromCocoRle, fromCompressedString, maskFields, toCompressedString, unionAll, type Rle } from '../../shared/masks';
 import {
   ProjectOpenError,
@@ -31,12 +30,13 @@ import {
   type EditOp,
   type ImageRow,
 } from '../project';
-import { availability, FIXTURE, modelEnvName } from '../pipelines/common/bundles';
+import { availability, modelEnvName } from '../pipelines/common/bundles';
 import { inferenceStatus } from '../pipelines/common/inference';
 import { getPipeline, listPipelines } from '../pipelines/registry';
 import { checkPrompt, parseParams, PipelineService } from '../pipelines/run';
 import type { Pipeline } from '../pipelines/types';
 import { ApiError, knownApiError } from './errors';
+import { ModelManager } from './models';
 
 type Handlers = { [M in MethodName]: (input: z.output<(typeof methods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M> };
 export type EventSink = <E extends EventName>(event: E, payload: EventPayload<E>) => void;
@@ -46,6 +46,8 @@ export interface BackendOptions {
   version?: string;
   /** Native folder picker (Electron); absent in web mode. */
   pickFolder?: () => Promise<string | null>;
+  /** Native file picker offering files with these extensions (Electron); absent in web mode. */
+  pickFile?: (extensions?: string[]) => Promise<string | null>;
 }
 
 export class Backend {
@@ -57,8 +59,13 @@ export class Backend {
   });
 
   private pipelineService: PipelineService | null = null;
+  private readonly models: ModelManager;
 
-  constructor(private readonly options: BackendOptions) {}
+  constructor(private readonly options: BackendOptions) {
+    this.models = new ModelManager({
+      jobs: this.jobs, web: options.shell === 'web', projectFolder: () => this.store?.folder ?? null, changed: () => this.emit('models.changed', {}),
+    });
+  }
 
   /** The open project's pipeline sessions and caches; made on first use. */
   private pipelines(): PipelineService {
@@ -194,21 +201,11 @@ export class Backend {
     }),
     'app.pickFolder': async () => ({ folder: this.options.pickFolder ? await this.options.pickFolder() : null }),
     'runtime.status': () => inferenceStatus(),
-    'models.list': () => [
-      ...listBundles(defaultModelDirs()).map((b) => ({
-        name: b.name,
-        dir: b.dir,
-        ok: b.ok,
-        ...(b.error ? { error: b.error } : {}),
-        components: b.components ?? [],
-        fixture: false,
-      })),
-      // The pipelines' test fixtures, chosen as 'fixture': the model components they hold together.
-      {
-        name: FIXTURE, dir: null, ok: true, fixture: true,
-        components: [...new Set(listPipelines().filter((p) => p.models?.fixture).flatMap((p) => p.components))].filter((c) => c !== 'tokenizer'),
-      },
-    ],
+    'app.pickFile': async ({ extensions }) => ({ file: this.options.pickFile ? await this.options.pickFile(extensions) : null }),
+    'models.list': () => this.models.list(),
+    'models.add': (input) => this.models.add(input),
+    'models.verify': ({ dir }) => this.models.verify(dir),
+    'models.remove': ({ dir }) => this.models.remove(dir),
     'project.open': ({ folder }) => this.openProject(folder),
     'project.stats': () => this.need().stats(),
     'project.index': () => {
@@ -385,7 +382,7 @@ export class Backend {
       const parsed = parseParams(p, params);
       const checked = checkPrompt(p, prompt, 'run');
       const service = this.pipelines();
-      await service.session(p, model); // no model: refused here (no_model), not as a job that fails at once
+      const session = await service.session(p, model); // no model: refused here (no_model), not as a job that fails at once
       const job = this.jobs.start(p.id, (ctx) =>
         service.batch(p, parsed, {
           imageIds, prompt: checked, model, signal: ctx.signal,
@@ -393,6 +390,7 @@ export class Backend {
           onImage: (imageId) => this.emit('project.changed', { what: 'annotations', imageId }),
         }),
       );
+      if (session.model) this.models.claim(job.id, { name: session.model }); // not removed while it runs
       return { jobId: job.id };
     },
     'pipelines.preview': async ({ pipeline, imageId, prompt, params, model }) => {

@@ -1,33 +1,32 @@
 // `difflabel models convert|list|verify`: model bundles from the command line. Progress goes to stderr,
 // results to stdout; exit code 0 = ok, 1 = error (the message lists every problem found).
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseJson } from '../json';
-import { BundleError, convertCheckpoint, defaultModelDirs, listBundles, verifyBundle, type ConfigOverrides } from '../ml/bundle';
+import { resolve } from 'node:path';
+import { BundleError, convertCheckpoint, convertRefLdmSeg, defaultModelDirs, listBundles, readConfigsFolder, verifyBundle } from '../ml/bundle';
 import { listPipelines, unetVariants } from '../pipelines/registry';
 import { progressPrinter } from './progress';
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean };
 
-/** --configs DIR: diffusers-style unet/config.json, vae/config.json, text_encoder/config.json (any subset). */
-function readConfigs(dir: string): ConfigOverrides {
-  const root = resolve(dir);
-  const out: ConfigOverrides = {};
-  for (const k of ['unet', 'vae', 'text_encoder'] as const) {
-    const p = join(root, k, 'config.json');
-    if (!existsSync(p)) continue;
-    try {
-      out[k] = parseJson(readFileSync(p, 'utf8'));
-    } catch (e) {
-      throw new BundleError(`cannot read ${p}: ${(e as Error).message}`);
-    }
-  }
-  if (!Object.keys(out).length) throw new BundleError(`--configs ${root}: no unet/, vae/ or text_encoder/ config.json there`);
-  return out;
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+interface ConvertFlags {
+  out: string; fp16?: boolean; name?: string; licence?: string; tokenizer?: string; configs?: string; imageEncoder?: string; refldmseg?: string; vae?: string; force?: boolean; json?: boolean;
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+/** A source, or Ref LDM-Seg's three files; the combinations that make neither are refused with what is missing. */
+function convertRun(source: string | undefined, o: ConvertFlags): { source: string; refLdmSeg?: undefined } | { refLdmSeg: { unet: string; imageEncoder: string; vae: string } } {
+  if (o.refldmseg === undefined) {
+    if (source === undefined) throw new BundleError('nothing to convert: give a <source> folder or file, or --refldmseg with --image-encoder and --vae');
+    if (o.vae !== undefined) throw new BundleError('--vae goes with --refldmseg (a diffusers folder or single file brings its own VAE)');
+    return { source };
+  }
+  if (source !== undefined) throw new BundleError(`--refldmseg converts Ref LDM-Seg's files: leave out <source> (${source})`);
+  if (o.tokenizer !== undefined) throw new BundleError('--refldmseg: Ref LDM-Seg has no text encoder, so no --tokenizer');
+  const missing = [o.imageEncoder === undefined && '--image-encoder (Alpha-CLIP .pth)', o.vae === undefined && '--vae (SD 1.5 folder or single file)'].filter(Boolean);
+  if (missing.length) throw new BundleError(`--refldmseg needs ${missing.join(' and ')}`);
+  return { refLdmSeg: { unet: o.refldmseg, imageEncoder: o.imageEncoder!, vae: o.vae! } };
+}
 
 export function registerModelsCommands(program: Command, io: { out: Out; err: Out }, setExit: (code: number) => void): void {
   const say = (s: string) => io.out.write(s + '\n');
@@ -48,24 +47,29 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
   const withVariants = listPipelines().filter((p) => p.variants?.length);
   const convert = models
     .command('convert')
-    .description('convert a diffusers folder or an SD 1.x single file (.safetensors, .ckpt, .pt, .pth or .bin) into a model bundle; PyTorch files are read without running any code in them')
-    .argument('<source>', 'diffusers pipeline folder (unet/, vae/, text_encoder/, tokenizer/; .safetensors or .bin weights) or a single-file checkpoint')
+    .description('convert a diffusers folder or an SD 1.x single file (.safetensors, .ckpt, .pt, .pth or .bin), or Ref LDM-Seg\'s released files (--refldmseg), into a model bundle; PyTorch files are read without running any code in them')
+    .argument('[source]', 'diffusers pipeline folder (unet/, vae/, text_encoder/, tokenizer/; .safetensors or .bin weights) or a single-file checkpoint')
     .requiredOption('--out <dir>', 'bundle folder to create (must not exist unless --force)')
     .option('--fp16', 'store weights and compute in float16 (half the size; for GPUs)')
     .option('--name <name>', 'bundle name (default: the source name)')
+    .option('--licence <licence>', 'the licence of the weights, kept in bundle.json and shown by the app (e.g. "CreativeML Open RAIL-M" for SD 1.5; default: unknown)')
     .option('--tokenizer <path>', 'CLIP tokenizer: folder with vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz (required for single files)')
-    .option('--configs <dir>', 'single file: folder with unet/, vae/, text_encoder/ config.json to use instead of SD 1.5');
+    .option('--configs <dir>', 'single file: folder with unet/, vae/, text_encoder/ config.json to use instead of SD 1.5')
+    .option('--image-encoder <path>', 'add a CLIP image tower: a transformers CLIP vision folder, OpenAI/open_clip visual weights, or Alpha-CLIP\'s .pth')
+    .option('--refldmseg <file>', 'Ref LDM-Seg (-f or -n, read from its conv_in) from DeepSpeed\'s mp_rank_00_model_states.pt, instead of <source>; needs --image-encoder (Alpha-CLIP .pth) and --vae')
+    .option('--vae <path>', 'with --refldmseg: SD 1.5\'s VAE, a diffusers folder (with vae/) or its single-file checkpoint');
   for (const p of withVariants) convert.option(`--no-${p.id}`, `skip what only ${p.title} needs: ${p.variants!.map((v) => v.title).join(', ')}`);
   convert
     .option('--force', 'replace an existing bundle at --out')
     .option('--json', 'print bundle.json when done')
-    .action(guard(async (source: string, o: { out: string; fp16?: boolean; name?: string; tokenizer?: string; configs?: string; force?: boolean; json?: boolean }) => {
+    .action(guard(async (source: string | undefined, o: ConvertFlags) => {
       const skipped = new Set(withVariants.filter((p) => convert.getOptionValue(p.id) === false).map((p) => p.id));
+      const base = { fp16: o.fp16, name: o.name, licence: o.licence, configs: o.configs ? readConfigsFolder(o.configs) : undefined, overwrite: o.force };
+      const run = convertRun(source, o);
       const progress = progressPrinter(io.err, 'converting');
-      const { dir, manifest } = await convertCheckpoint(source, o.out, {
-        fp16: o.fp16, name: o.name, tokenizer: o.tokenizer, configs: o.configs ? readConfigs(o.configs) : undefined,
-        variants: unetVariants(skipped), overwrite: o.force, onProgress: progress.update,
-      });
+      const { dir, manifest } = run.refLdmSeg
+        ? await convertRefLdmSeg(run.refLdmSeg, o.out, { ...base, onProgress: progress.update })
+        : await convertCheckpoint(run.source, o.out, { ...base, tokenizer: o.tokenizer, imageEncoder: o.imageEncoder, variants: unetVariants(skipped), onProgress: progress.update });
       progress.done();
       for (const w of manifest.warnings) io.err.write(`warning: ${w}\n`);
       if (o.json) say(JSON.stringify(manifest, null, 2));

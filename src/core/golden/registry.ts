@@ -14,11 +14,13 @@ import { peekabooAlphaKind } from './peekabooAlpha';
 import { schedulersKind } from './schedulers';
 import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
+import { unetMaskedKind } from './unetMasked';
 import { vaeKind } from './vae';
 import { vaeGradKind } from './vaeGrad';
 
 export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   unet: unetKind,
+  unet_masked: unetMaskedKind,
   vae: vaeKind,
   clip_text: clipTextKind,
   clip_tokenizer: clipTokenizerKind,

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { ProjectInfo } from '../../shared/contract';
 import { client } from './client';
+import { ModelManagerHost } from './components/ModelsDialog';
 import { OpenFolder } from './components/OpenFolder';
 import { ProjectView } from './components/ProjectView';
 
@@ -26,6 +27,10 @@ export function App() {
 
   if (error) return <div className="fatal">Cannot reach the DiffLabel back end: {error}</div>;
   if (project === undefined) return <div className="loading">Loading…</div>;
-  if (project === null) return <OpenFolder onOpened={setProject} web={shell === 'web'} />;
-  return <ProjectView project={project} onOpenOther={() => setProject(null)} />;
+  return (
+    <>
+      {project === null ? <OpenFolder onOpened={setProject} web={shell === 'web'} /> : <ProjectView project={project} onOpenOther={() => setProject(null)} />}
+      <ModelManagerHost />
+    </>
+  );
 }

@@ -20,7 +20,7 @@ export interface SourceComponent<C> {
 }
 
 export interface CheckpointSource {
-  kind: 'diffusers' | 'single-file';
+  kind: 'diffusers' | 'single-file' | 'refldmseg';
   /** Absolute path of the folder or file. */
   path: string;
   /** Folder the source files are relative to. */
@@ -29,6 +29,8 @@ export interface CheckpointSource {
   vae?: SourceComponent<VaeConfig>;
   textEncoder?: SourceComponent<ClipTextConfig>;
   tokenizer?: TokenizerFiles;
+  /** Ref LDM-Seg's variant, from its UNet's conv_in. */
+  refLdmSeg?: { variant: 'f' | 'n' };
   /** Every file read (weights, configs, tokenizer), for the source fingerprint. */
   files: string[];
   warnings: string[];
@@ -59,6 +61,18 @@ export function checkShapes(what: string, expected: Map<string, number[]>, w: We
   const extra = problems.filter((p) => p.startsWith('unexpected ') && !p.endsWith('embeddings.position_ids'));
   if (bad.length) throw new BundleError(`${what} does not match its config${hint}`, listProblems(bad));
   if (extra.length) warnings.push(`${what}: ${extra.length} weights the architecture does not use (${extra.slice(0, 3).map((p) => p.slice(11)).join(', ')}${extra.length > 3 ? ', …' : ''})`);
+}
+
+/** A folder of diffusers-style unet/config.json, vae/config.json, text_encoder/config.json (any subset): a single file's architecture. */
+export function readConfigsFolder(dir: string): ConfigOverrides {
+  const root = resolve(dir);
+  const out: ConfigOverrides = {};
+  for (const k of ['unet', 'vae', 'text_encoder'] as const) {
+    const p = join(root, k, 'config.json');
+    if (existsSync(p)) out[k] = readJson(p);
+  }
+  if (!Object.keys(out).length) throw new BundleError(`configs folder ${root}: no unet/, vae/ or text_encoder/ config.json there`);
+  return out;
 }
 
 export function readJson(path: string): Record<string, unknown> {

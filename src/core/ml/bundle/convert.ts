@@ -1,5 +1,5 @@
 // convertCheckpoint: diffusers folder or SD 1.x single file -> a model bundle folder (bundle.json + ONNX +
-// tokenizer). Everything is written into a hidden temporary sibling and renamed into place at the end, so a
+// tokenizer, and a CLIP image tower when given); convertRefLdmSeg: the same from Ref LDM-Seg's released files. Everything is written into a hidden temporary sibling and renamed into place at the end, so a
 // failure (bad weights, full disk, a cancelled run) never leaves a partial bundle where a bundle is expected.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -10,8 +10,10 @@ import { externalDataLocations } from '../runtime/modelSize';
 import { BundleError } from './errors';
 import { fileEntry } from './hash';
 import { openCheckpoint, type CheckpointSource, type ConfigOverrides } from './checkpoint';
+import { openImageEncoder, writeImageEncoder, type ImageEncoderOptions, type ImageEncoderSource } from './imageEncoder';
+import { openRefLdmSeg, type RefLdmSegFiles } from './refLdmSeg';
 import {
-  BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema,
+  BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema, UNKNOWN_LICENCE,
   type BundleComponent, type BundleDType, type BundleManifest, type BundleTokenizer, type TensorSpec,
 } from './schema';
 import { saveSharingWeights } from './sharedWeights';
@@ -22,6 +24,8 @@ export interface ConvertOptions {
   fp16?: boolean;
   /** Bundle name (default: the source's base name). */
   name?: string;
+  /** The weights' licence, as the user states it (default: unknown); DiffLabel cannot tell it from the file. */
+  licence?: string;
   /** CLIP tokenizer (folder with vocab.json + merges.txt, or a bpe .txt.gz); required for single files. */
   tokenizer?: string;
   /** Architecture configs for a single-file checkpoint (default SD 1.5). */
@@ -30,6 +34,10 @@ export interface ConvertOptions {
   variants?: readonly UNetVariant[];
   /** Latent size the variants are built for (default: the UNet config's sample_size, 64 for SD 1.5). */
   variantLatentSize?: number;
+  /** A CLIP image tower for the `image_encoder` component: transformers folder, openai/open_clip weights or Alpha-CLIP's .pth. */
+  imageEncoder?: string;
+  /** How to read an image tower in openai's layout, which does not record its head count or activation. */
+  imageEncoderOptions?: Omit<ImageEncoderOptions, 'dtype'>;
   /** Replace an existing bundle at outDir (it is swapped out only after the new one is complete). */
   overwrite?: boolean;
   /** Called before each step: (steps done, steps total, what runs now). Throwing aborts the conversion. */
@@ -72,17 +80,57 @@ export interface UNetVariant {
   build(unet: { config: UNetConfig; weights: WeightSource; dtype: BundleDType; size: number }): { graph: GraphBuilder; extra?: Partial<BundleComponent> };
 }
 
+/** A bundle's default name: the source's base name without a checkpoint extension. */
+export function sourceName(source: string): string {
+  return basename(resolve(source)).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, '');
+}
+
+/**
+ * The start of the name of the hidden temporary folder a conversion to `outDir` in this process writes into: a
+ * conversion stopped from outside (its worker thread ended) leaves it, and whoever stopped it removes it.
+ */
+export function partialPrefix(outDir: string): string {
+  return `.${basename(resolve(outDir))}.partial-${process.pid}-`;
+}
+
 export async function convertCheckpoint(source: string, outDir: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
+  return convertSource(() => openCheckpoint(source, { tokenizer: opts.tokenizer, configs: opts.configs }), outDir, opts);
+}
+
+/**
+ * A Ref LDM-Seg bundle (refLdmSeg.ts): its UNet from the DeepSpeed model states, the SD 1.5 VAE and the Alpha-CLIP
+ * tower as `image_encoder`; bundle.json records the variant (f or n) the UNet's conv_in says.
+ */
+export async function convertRefLdmSeg(files: RefLdmSegFiles, outDir: string, opts: Omit<ConvertOptions, 'imageEncoder' | 'tokenizer'> = {}): Promise<ConvertResult> {
+  return convertSource(() => openRefLdmSeg(files, { configs: opts.configs }), outDir, { ...opts, imageEncoder: files.imageEncoder, requireAlpha: true });
+}
+
+async function convertSource(open: () => CheckpointSource, outDir: string, opts: ConvertOptions & { requireAlpha?: boolean }): Promise<ConvertResult> {
   const out = resolve(outDir);
   if (existsSync(out) && !opts.overwrite) throw new BundleError(`output folder already exists: ${out} (remove it or pass overwrite / --force)`);
-  const src = openCheckpoint(source, { tokenizer: opts.tokenizer, configs: opts.configs });
+  const src = open();
+  let tower: ImageEncoderSource | undefined;
+  try {
+    tower = opts.imageEncoder ? openImageEncoder(opts.imageEncoder, opts.imageEncoderOptions) : undefined;
+    // Ref LDM-Seg conditions its UNet on Alpha-CLIP tokens: a plain CLIP tower has no input for the support mask.
+    if (tower && opts.requireAlpha && tower.layout !== 'alpha-clip')
+      throw new BundleError(`${tower.path} is a CLIP image tower without conv1_alpha.weight (${tower.layout} layout), not Alpha-CLIP's visual state dict: Ref LDM-Seg needs Alpha-CLIP`);
+  } catch (e) {
+    tower?.close();
+    src.close();
+    throw e;
+  }
+  const close = () => {
+    src.close();
+    tower?.close();
+  };
   mkdirSync(dirname(out), { recursive: true });
-  const tmp = join(dirname(out), `.${basename(out)}.partial-${process.pid}-${Date.now().toString(36)}`);
+  const tmp = join(dirname(out), `${partialPrefix(out)}${Date.now().toString(36)}`);
   try {
     mkdirSync(tmp);
-    const manifest = await build(src, tmp, opts);
+    const manifest = await build(src, tower, tmp, opts);
     writeFileSync(join(tmp, BUNDLE_FILE), JSON.stringify(manifest, null, 2) + '\n');
-    src.close();
+    close();
     if (existsSync(out)) {
       const old = `${tmp}.old`;
       renameSync(out, old);
@@ -91,26 +139,26 @@ export async function convertCheckpoint(source: string, outDir: string, opts: Co
     } else renameSync(tmp, out);
     return { dir: out, manifest };
   } catch (e) {
-    src.close();
+    close();
     rmSync(tmp, { recursive: true, force: true });
     if (e instanceof BundleError) throw e;
     throw new BundleError(`conversion of ${src.path} failed: ${(e as Error).message}`);
   }
 }
 
-async function build(src: CheckpointSource, dir: string, opts: ConvertOptions): Promise<BundleManifest> {
+async function build(src: CheckpointSource, tower: ImageEncoderSource | undefined, dir: string, opts: ConvertOptions): Promise<BundleManifest> {
   const dtype: BundleDType = opts.fp16 ? 'float16' : 'float32';
   const variants = src.unet ? (opts.variants ?? []) : [];
   const steps: [string, () => Promise<void>][] = [];
   const components: Record<string, BundleComponent> = {};
   let sourceFiles: BundleManifest['source']['files'] = [];
   let tokenizer: BundleTokenizer | undefined;
-  const warnings = [...src.warnings];
+  const warnings = [...src.warnings, ...(tower?.warnings ?? [])];
 
   steps.push(['fingerprinting the source (sha256)', async () => {
-    sourceFiles = await Promise.all(src.files.map(async (p) => {
+    sourceFiles = await Promise.all([...src.files, ...(tower?.files ?? [])].map(async (p) => {
       const e = await fileEntry(src.root, p);
-      return e.path.startsWith('../') ? { ...e, path: p } : e; // a --tokenizer from elsewhere: keep its absolute path
+      return e.path.startsWith('../') ? { ...e, path: p } : e; // a --tokenizer or an image tower from elsewhere: keep its absolute path
     }));
   }]);
   const te = src.textEncoder;
@@ -120,7 +168,8 @@ async function build(src: CheckpointSource, dir: string, opts: ConvertOptions): 
   }]);
   const un = src.unet;
   if (un) steps.push(['UNet', async () => {
-    const { graph } = buildUNet(un.config, un.weights, { dtype });
+    // Ref LDM-Seg's UNet takes the support mask, over 256 tokens per shot.
+    const { graph } = buildUNet(un.config, un.weights, src.refLdmSeg ? { dtype, encoderAttentionMask: true, textLength: 'tokens' } : { dtype });
     // Always external when variants are built, so they can point at the same weights file.
     components.unet = await component(dir, 'unet.onnx', graph, un.config, (p) => graph.save(p, { externalData: variants.length ? true : 'auto' }));
   }]);
@@ -148,6 +197,9 @@ async function build(src: CheckpointSource, dir: string, opts: ConvertOptions): 
       components.vae_decoder = await component(dir, 'vae_decoder.onnx', graph, vae.config, (p) => graph.save(p));
     }]);
   }
+  if (tower) steps.push(['image encoder', async () => {
+    components.image_encoder = await writeImageEncoder(tower, dir, dtype);
+  }]);
   const tk = src.tokenizer;
   if (tk) steps.push(['tokenizer', async () => {
     const tok = loadTokenizer(tk);
@@ -180,13 +232,16 @@ async function build(src: CheckpointSource, dir: string, opts: ConvertOptions): 
   const manifest = {
     format: 'difflabel-model-bundle' as const,
     formatVersion: BUNDLE_FORMAT_VERSION,
-    name: opts.name ?? basename(src.path).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, ''),
+    // DeepSpeed names every model-states file mp_rank_00_model_states.pt: a Ref LDM-Seg bundle is named by its variant.
+    name: opts.name ?? (src.refLdmSeg ? `ref-ldm-seg-${src.refLdmSeg.variant}` : sourceName(src.path)),
     createdAt: new Date().toISOString(),
     dtype,
+    licence: opts.licence?.trim() || UNKNOWN_LICENCE,
     source: { path: src.path, kind: src.kind, files: sourceFiles },
     components,
     ...(tokenizer ? { tokenizer } : {}),
     ...(vae ? { vaeScalingFactor: vae.config.scaling_factor } : {}),
+    ...(src.refLdmSeg ? { refLdmSeg: src.refLdmSeg } : {}),
     warnings,
   };
   // Validate what we write with the same schema readers use (a converter bug must not produce an unreadable bundle).

@@ -116,22 +116,28 @@ const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.n
  */
 export async function convertImageEncoder(source: string, bundleDir: string, opts: ImageEncoderOptions = {}): Promise<ImageEncoderConversion> {
   const src = openImageEncoder(source, opts);
-  const file = join(bundleDir, IMAGE_ENCODER_FILE);
   try {
     mkdirSync(bundleDir, { recursive: true });
-    const { graph } = buildClipVisionEncoder(src.config, src.weights, { dtype: opts.dtype ?? 'float32' });
+    return { component: await writeImageEncoder(src, bundleDir, opts.dtype ?? 'float32'), sourceFiles: src.files, warnings: src.warnings };
+  } finally {
+    src.close();
+  }
+}
+
+/** convertImageEncoder for a tower already opened (and checked) by openImageEncoder; the caller closes it. */
+export async function writeImageEncoder(src: ImageEncoderSource, bundleDir: string, dtype: BundleDType): Promise<BundleComponent> {
+  const file = join(bundleDir, IMAGE_ENCODER_FILE);
+  try {
+    const { graph } = buildClipVisionEncoder(src.config, src.weights, { dtype });
     graph.save(file);
     const files = await Promise.all([file, ...externalDataLocations(file).map((p) => join(bundleDir, p))].map((p) => fileEntry(bundleDir, p)));
-    const component = ComponentSchema.parse({
+    return ComponentSchema.parse({
       model: IMAGE_ENCODER_FILE, files, inputs: specs(graph.inputs), outputs: specs(graph.outputs), config: { ...src.config, layout: src.layout },
     });
-    return { component, sourceFiles: src.files, warnings: src.warnings };
   } catch (e) {
     rmSync(file, { force: true });
     rmSync(`${file}.data`, { force: true });
     if (e instanceof BundleError) throw e;
     throw new BundleError(`conversion of ${src.path} failed: ${(e as Error).message}`);
-  } finally {
-    src.close();
   }
 }

@@ -6,12 +6,14 @@
  *   listBundles();                               // resources/models + the user models folder
  *
  * Layout: text_encoder.onnx, unet.onnx + unet.onnx.data, the UNet variants the pipelines declare (e.g.
- * unet_diffseg.onnx, reading unet.onnx.data), vae_encoder.onnx, vae_decoder.onnx, tokenizer/…, bundle.json (schema.ts).
+ * unet_diffseg.onnx, reading unet.onnx.data), vae_encoder.onnx, vae_decoder.onnx, image_encoder.onnx (a CLIP image
+ * tower), tokenizer/…, bundle.json (schema.ts).
  */
-export { convertCheckpoint, type ConvertOptions, type ConvertResult, type UNetVariant } from './convert';
+export { convertCheckpoint, convertRefLdmSeg, partialPrefix, sourceName, type ConvertOptions, type ConvertResult, type UNetVariant } from './convert';
+export { type RefLdmSegFiles } from './refLdmSeg';
 export { verifyBundle, readManifest, type VerifyOptions, type VerifyReport } from './verify';
 export { listBundles, defaultModelDirs, resourcesModelsDir, userModelsDir, MODELS_DIR_ENV, type BundleListing } from './list';
-export { openCheckpoint, type CheckpointSource, type ConfigOverrides, type OpenOptions } from './checkpoint';
+export { openCheckpoint, readConfigsFolder, type CheckpointSource, type ConfigOverrides, type OpenOptions } from './checkpoint';
 export { BundleError } from './errors';
 export { saveSharingWeights } from './sharedWeights';
 export { assertContained, bundleFileProblem, containmentProblems } from './confine';

@@ -4,6 +4,8 @@ import { z } from 'zod';
 
 export const BUNDLE_FORMAT_VERSION = 1;
 export const BUNDLE_FILE = 'bundle.json';
+/** The licence of a bundle whose converter was not told one. */
+export const UNKNOWN_LICENCE = 'unknown';
 
 /** A relative path that stays inside the bundle (no absolute paths, no `..`, no backslashes). */
 const RelPath = z
@@ -30,8 +32,8 @@ export const DTypeSchema = z.enum(['float32', 'float16']);
 export type BundleDType = z.infer<typeof DTypeSchema>;
 
 /**
- * A component's key: the converter's own ('text_encoder', 'unet', 'vae_encoder', 'vae_decoder') or a UNet variant a
- * pipeline declares (convert.ts UNetVariant, e.g. 'unet_diffseg').
+ * A component's key: the converter's own ('text_encoder', 'unet', 'vae_encoder', 'vae_decoder', 'image_encoder': a
+ * CLIP image tower, imageEncoder.ts) or a UNet variant a pipeline declares (convert.ts UNetVariant, e.g. 'unet_diffseg').
  */
 export const ComponentKeySchema = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a lower-case name (letters, digits, _)');
 export type ComponentKey = z.infer<typeof ComponentKeySchema>;
@@ -70,7 +72,8 @@ export type BundleTokenizer = z.infer<typeof TokenizerSchema>;
 export const SourceSchema = z.object({
   /** Absolute path at conversion time (informational: the bundle does not need it afterwards). */
   path: z.string(),
-  kind: z.enum(['diffusers', 'single-file']),
+  /** 'refldmseg': Ref LDM-Seg's DeepSpeed model states, with an SD 1.5 VAE and an Alpha-CLIP tower (refLdmSeg.ts). */
+  kind: z.enum(['diffusers', 'single-file', 'refldmseg']),
   /** Weight, config and tokenizer files read: relative to `path` (a single file: to its folder), else absolute. */
   files: z.array(FileEntrySchema.extend({ path: z.string().min(1) })),
 });
@@ -83,12 +86,19 @@ export const BundleManifestSchema = z
     createdAt: z.iso.datetime(),
     /** Weight/compute dtype of the graphs; inputs and outputs are float32 (token ids int64) either way. */
     dtype: DTypeSchema,
+    /** The weights' licence as the user stated it at conversion ("CreativeML Open RAIL-M" for SD 1.5); bundles made before it was asked: unknown. */
+    licence: z.string().min(1).max(200).default(UNKNOWN_LICENCE),
     source: SourceSchema,
     /** In the order they were built (verify and list report them so). */
     components: z.record(ComponentKeySchema, ComponentSchema),
     tokenizer: TokenizerSchema.optional(),
     /** VAE latent scaling (0.18215 for SD 1.x): pipelines multiply the encoder mean by it. */
     vaeScalingFactor: z.number().optional(),
+    /**
+     * A Ref LDM-Seg bundle: 'f' (one UNet pass at t = 0, 4-channel conv_in) or 'n' (DDPM on [noise ‖ image latent],
+     * 8-channel conv_in), as the UNet's conv_in says.
+     */
+    refLdmSeg: z.object({ variant: z.enum(['f', 'n']) }).optional(),
     /** Things the converter noticed but accepted (e.g. text width != UNet cross_attention_dim). */
     warnings: z.array(z.string()).default([]),
   })

@@ -75,6 +75,22 @@ function compareSpecs(what: string, declared: TensorSpec[], actual: readonly ort
   return problems;
 }
 
+/** A Ref LDM-Seg bundle's parts fit together: the variant's conv_in width, the mask input, Alpha-CLIP's alpha input. */
+function refLdmSegProblems(m: BundleManifest): string[] {
+  if (!m.refLdmSeg) return [];
+  const { variant } = m.refLdmSeg;
+  const missing = ['unet', 'vae_encoder', 'vae_decoder', 'image_encoder'].filter((k) => !m.components[k]);
+  if (missing.length) return [`refLdmSeg: the bundle lacks ${missing.join(', ')}`];
+  const input = (key: string, name: string) => m.components[key]!.inputs.find((i) => i.name === name);
+  const problems: string[] = [];
+  const channels = input('unet', 'sample')?.shape[1];
+  const want = variant === 'n' ? 8 : 4;
+  if (channels !== want) problems.push(`refLdmSeg: variant ${variant} takes ${want} input channels, but unet's sample has ${String(channels)}`);
+  if (!input('unet', 'encoder_attention_mask')) problems.push('refLdmSeg: unet has no encoder_attention_mask input');
+  if (!input('image_encoder', 'alpha')) problems.push("refLdmSeg: image_encoder has no alpha input (Alpha-CLIP's)");
+  return problems;
+}
+
 export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const manifest = readManifest(dir);
   const problems: string[] = [];
@@ -140,6 +156,7 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
       }
     }
   }
+  problems.push(...refLdmSegProblems(manifest));
   opts.onProgress?.(total, total, 'done');
   if (problems.length) throw new BundleError(`model bundle ${dir} failed verification`, problems);
   for (const [p] of checked) bytes += statSync(join(dir, p)).size;

@@ -2,6 +2,7 @@
 // nodes are scoped by module path. `dtype` is the compute/weight type (float16 for fp16 export).
 import type { DType } from '../graph/dtypes';
 import { GraphBuilder, Value } from '../graph/builder';
+import type { Dim } from '../graph/shape';
 import type { WeightSource } from '../weights/source';
 
 export type ComputeDType = 'float32' | 'float16';
@@ -101,7 +102,12 @@ export interface AttentionResult {
   out: Value;
   /** Head-averaged probabilities [B, N, M] (float32) when requested. */
   probs?: Value;
+  /** probsAddTo + probs, when probsAddTo is given. */
+  probsSum?: Value;
 }
+
+/** Default `probsBlockBytes`: a block's scores and probabilities stay in the CPU's caches. */
+export const PROBS_BLOCK_BYTES = 16 * 2 ** 20;
 
 /**
  * Multi-head attention on token tensors: q from x [B,N,C], k/v from ctx [B,M,Cc].
@@ -118,6 +124,14 @@ export function attention(
     /** Added to the scores before the softmax (float32). */
     masks?: Value[];
     keepProbs?: boolean;
+    /**
+     * With keepProbs (static N and M, no masks): queries are taken in blocks whose float32 scores, all heads of
+     * one batch item, fit in this many bytes (default PROBS_BLOCK_BYTES). Rows of a softmax do not depend on
+     * each other, so the results are the same; a 64² SD layer would otherwise hold 2 × 512 MiB per run.
+     */
+    probsBlockBytes?: number;
+    /** With keepProbs: a running sum of maps of the same shape, returned plus this layer's as probsSum. */
+    probsAddTo?: Value;
     /** Compute scores and softmax in float32 under fp16 (diffusers' upcast_attention). */
     upcast?: boolean;
     qkBias?: boolean;
@@ -136,13 +150,60 @@ export function attention(
   const kh = g.transpose(g.reshape(k, [0, 0, o.heads, d]), [0, 2, 3, 1]); // [B,h,d,M]
   const vh = g.transpose(g.reshape(v, [0, 0, o.heads, d]), [0, 2, 1, 3]); // [B,h,M,d]
   const up = o.upcast && L.dtype === 'float16';
-  let s = g.matmul(up ? g.cast(qh, 'float32') : qh, up ? g.cast(kh, 'float32') : kh);
-  if (!o.scaleQuery) s = g.mul(s, scale);
-  s = g.cast(s, 'float32'); // softmax always in float32, as diffusers/transformers do for half inputs
-  for (const m of o.masks ?? []) s = g.add(s, m);
-  const p = g.softmax(s, -1);
-  const probs = o.keepProbs ? g.reduceMean(p, [1], false) : undefined;
-  const ctxOut = g.matmul(g.cast(p, L.dtype), vh); // [B,h,N,d]
-  const merged = g.reshape(g.transpose(ctxOut, [0, 2, 1, 3]), [0, 0, c]);
-  return { out: L.linear(merged, o.out), probs };
+  const probsOf = (qs: Value) => {
+    let s = g.matmul(up ? g.cast(qs, 'float32') : qs, up ? g.cast(kh, 'float32') : kh);
+    if (!o.scaleQuery) s = g.mul(s, scale);
+    s = g.cast(s, 'float32'); // softmax always in float32, as diffusers/transformers do for half inputs
+    for (const m of o.masks ?? []) s = g.add(s, m);
+    return g.softmax(s, -1);
+  };
+  const merge = (ctxOut: Value) => L.linear(g.reshape(g.transpose(ctxOut, [0, 2, 1, 3]), [0, 0, c]), o.out);
+  if (!o.keepProbs) return { out: merge(g.matmul(g.cast(probsOf(qh), L.dtype), vh)) }; // [B,h,N,d]
+
+  const blocks = o.masks?.length ? [] : queryBlocks(qh.shape![2]!, kh.shape![3]!, o.heads, o.probsBlockBytes ?? PROBS_BLOCK_BYTES);
+  const queries = blocks.length > 1 ? blocks.map(([from, to]) => g.slice(qh, [from], [to], [2])) : [qh];
+  const outs: Value[] = [];
+  const means: Value[] = [];
+  for (const qs of queries) {
+    const p = probsOf(qs);
+    const mean = headMean(g, p, o.heads);
+    // The block's output waits for its mean, so the block's probabilities are released before the next block's.
+    outs.push(after(g, g.matmul(g.cast(p, L.dtype), vh), mean));
+    means.push(mean);
+  }
+  const probs = means.length === 1 ? means[0]! : g.concat(means, 1);
+  const probsSum = o.probsAddTo ? g.add(o.probsAddTo, probs) : undefined;
+  // The maps are assembled (and summed) before the network goes on, not left with each layer's blocks for the end.
+  const ctxOut = outs.length === 1 ? outs[0]! : g.concat(outs, 2);
+  const kept = probsSum ?? probs;
+  return { out: merge(kept === means[0] ? ctxOut : after(g, ctxOut, kept)), probs, probsSum };
+}
+
+/**
+ * x, computed only once `dep` is: ONNX Runtime runs nodes in a depth-first order back from the graph outputs, so a
+ * value that only the outputs need would run after the whole network, its inputs held until then. Adds 0 × the
+ * first element of dep, which is exactly 0 for the finite values (attention probabilities) this is used with.
+ */
+function after(g: GraphBuilder, x: Value, dep: Value): Value {
+  const r = dep.rank!;
+  const first = g.slice(dep, new Array<number>(r).fill(0), new Array<number>(r).fill(1));
+  return g.add(x, g.cast(g.mul(first, 0), x.dtype));
+}
+
+/** Query rows [from, to) per block: as few blocks as keep each one's float32 scores (all heads) within maxBytes. */
+function queryBlocks(n: Dim, m: Dim, heads: number, maxBytes: number): [number, number][] {
+  if (typeof n !== 'number' || typeof m !== 'number') return [];
+  const rows = Math.ceil(n / Math.min(n, Math.ceil((n * m * heads * 4) / maxBytes)));
+  return Array.from({ length: Math.ceil(n / rows) }, (_, i) => [i * rows, Math.min(n, (i + 1) * rows)]);
+}
+
+/**
+ * Mean over the heads of p [B,h,r,M] → [B,r,M], as the product of [1/h … 1/h] with p seen as [B,h,r·M]: the
+ * same sums as ReduceMean over the head axis, which ONNX Runtime 1.30's CPU kernels take ~3× longer for.
+ */
+function headMean(g: GraphBuilder, p: Value, heads: number): Value {
+  const w = g.constant(new Array<number>(heads).fill(1 / heads), 'float32', [1, heads]);
+  const [, , r, m] = p.shape!;
+  const back = typeof r === 'number' && typeof m === 'number' ? [0, r, m] : g.concat([g.slice(g.shape(p), [0], [1]), g.slice(g.shape(p), [2], [4])], 0);
+  return g.reshape(g.matmul(w, g.reshape(p, [0, heads, -1])), back);
 }

@@ -54,6 +54,7 @@ export function unetWeightShapes(c: UNetConfig): Shapes {
     if (c.use_linear_projection) lin(m, `${p}.proj_out`, C, C);
     else conv(m, `${p}.proj_out`, C, C, 1);
   };
+  if (c.encoder_hid_dim !== null) lin(m, 'encoder_hid_proj', c.cross_attention_dim, c.encoder_hid_dim);
   conv(m, 'conv_in', c0, c.in_channels, 3);
   lin(m, 'time_embedding.linear_1', temb, c0);
   lin(m, 'time_embedding.linear_2', temb, temb);

@@ -3,6 +3,7 @@ import { GraphBuilder, Value } from '../graph/builder';
 import type { Dim } from '../graph/shape';
 import type { WeightSource } from '../weights/source';
 import { attention, Layers, type ComputeDType } from './nn';
+import { keyBias, projectContext } from './unetConditioning';
 import { headsPerBlock, perBlock, type UNetConfig } from './unetConfig';
 
 export interface UNetBuildOptions {
@@ -19,15 +20,22 @@ export interface UNetBuildOptions {
    * symbolic), the mean over all layers at that feature-map size, computed inside the graph; 'both' gives both.
    */
   selfAttention?: 'none' | 'layers' | 'resolution' | 'both';
+  /** Self-attention maps are computed in query blocks of at most this many bytes of scores (nn.ts `probsBlockBytes`). */
+  attentionBlockBytes?: number;
   /** Head-averaged cross-attention (attn2) probabilities `cross_attn.NN` [B,HW,L]. */
   crossAttention?: boolean;
   /**
    * Feature taps: `time_proj`, `time_emb`, `conv_in`, `down_block.i`, `mid_block`, `up_block.i`
-   * (output of each block after its resampler). true = all of them.
+   * (output of each block after its resampler), and `encoder_hid_proj` where the config has one. true = all of them.
    */
   features?: boolean | string[];
   /** Leave out `noise_pred` (feature-only graphs then skip the output head). */
   omitNoisePred?: boolean;
+  /**
+   * Input `encoder_attention_mask` [B, textLength] float32, 1 = attend, 0 = masked: every cross-attention adds
+   * `(1 − m)·−10000` to its scores for the masked context tokens (Ref LDM-Seg's support mask; unetConditioning.ts).
+   */
+  encoderAttentionMask?: boolean;
 }
 
 export interface AttentionLayerInfo {
@@ -68,9 +76,12 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
   const B = opts.batch ?? 'batch';
   const sample = g.input('sample', 'float32', [B, c.in_channels, opts.height ?? 'height', opts.width ?? 'width']);
   const timestep = g.input('timestep', 'float32', [opts.timesteps ?? 'timesteps']);
-  const context = g.input('encoder_hidden_states', 'float32', [B, opts.textLength ?? 77, c.cross_attention_dim]);
+  const textLength = opts.textLength ?? 77;
+  const context = g.input('encoder_hidden_states', 'float32', [B, textLength, c.encoder_hid_dim ?? c.cross_attention_dim]);
+  const crossMask = opts.encoderAttentionMask ? keyBias(g, g.input('encoder_attention_mask', 'float32', [B, textLength])) : undefined;
   const x0 = g.cast(sample, dtype);
-  const ctx = g.cast(context, dtype);
+  const ctx = projectContext(L, g.cast(context, dtype), c);
+  if (c.encoder_hid_dim !== null) tap(ctx, 'encoder_hid_proj');
 
   // ---- time embedding (computed in float32 like diffusers, then cast) ----
   const ch0 = c.block_out_channels[0]!;
@@ -108,7 +119,8 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
     });
 
   const attnLayers: AttentionLayerInfo[] = [];
-  const selfByRes = new Map<string, Value[]>();
+  /** Running sum of the self-attention maps at each size, and how many layers it holds. */
+  const selfByRes = new Map<string, { sum: Value; n: number }>();
   let attnIndex = 0;
 
   const transformer = (x: Value, name: string, nHeads: number, depth: number, level: number): Value =>
@@ -127,22 +139,28 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
           const path = `${g.currentScope}`;
           attnLayers.push({ index: idx, module: path, height: typeof H === 'number' ? H : null, width: typeof W === 'number' ? W : null, heads: nHeads, headDim: C / nHeads });
           const keepSelf = selfMode !== 'none';
+          const byRes = selfMode === 'resolution' || selfMode === 'both';
+          // Static maps are keyed by size (64x64); with symbolic sizes by downsampling level (level0 = full).
+          const key = typeof H === 'number' && typeof W === 'number' ? `${H}x${W}` : `level${level}`;
+          const acc = byRes ? selfByRes.get(key) : undefined;
           const n1 = L.layerNorm(tok, 'norm1', 1e-5);
           const a1 = L.mod('attn1', () => {
-            return attention(L, n1, n1, { heads: nHeads, q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0', keepProbs: keepSelf, upcast: c.upcast_attention ?? false, qkBias: false });
+            return attention(L, n1, n1, {
+              heads: nHeads, q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0', keepProbs: keepSelf, probsBlockBytes: opts.attentionBlockBytes,
+              probsAddTo: acc?.sum, upcast: c.upcast_attention ?? false, qkBias: false,
+            });
           });
           let t = g.add(tok, a1.out);
           if (a1.probs) {
             if (selfMode === 'layers' || selfMode === 'both') emitOut(a1.probs, `self_attn.${nn}`);
-            if (selfMode === 'resolution' || selfMode === 'both') {
-              // Static maps are keyed by size (64x64); with symbolic sizes by downsampling level (level0 = full).
-              const key = typeof H === 'number' && typeof W === 'number' ? `${H}x${W}` : `level${level}`;
-              selfByRes.set(key, [...(selfByRes.get(key) ?? []), a1.probs]);
-            }
+            if (byRes) selfByRes.set(key, { sum: a1.probsSum ?? a1.probs, n: (acc?.n ?? 0) + 1 });
           }
           const n2 = L.layerNorm(t, 'norm2', 1e-5);
           const a2 = L.mod('attn2', () => {
-            return attention(L, n2, ctx, { heads: nHeads, q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0', keepProbs: opts.crossAttention, upcast: c.upcast_attention ?? false, qkBias: false });
+            return attention(L, n2, ctx, {
+              heads: nHeads, q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0', keepProbs: opts.crossAttention, upcast: c.upcast_attention ?? false, qkBias: false,
+              ...(crossMask && { masks: [crossMask] }),
+            });
           });
           t = g.add(t, a2.out);
           if (a2.probs) emitOut(a2.probs, `cross_attn.${nn}`);
@@ -226,10 +244,7 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
     emitOut(out, 'noise_pred');
   }
 
-  for (const [key, maps] of selfByRes) {
-    const sum = maps.slice(1).reduce((a, m) => g.add(a, m), maps[0]!);
-    emitOut(maps.length === 1 ? sum : g.div(sum, maps.length), `self_attn_mean.${key}`);
-  }
+  for (const [key, { sum, n }] of selfByRes) emitOut(n === 1 ? sum : g.div(sum, n), `self_attn_mean.${key}`);
 
   return { graph: g, attentionLayers: attnLayers, outputs };
 }

@@ -33,7 +33,10 @@ export const UNetConfigSchema = z.object({
   time_embedding_dim: z.null().default(null),
   class_embed_type: z.null().default(null),
   addition_embed_type: z.null().default(null),
-  encoder_hid_dim: z.null().default(null),
+  /** Width of the context before `encoder_hid_proj` (Ref LDM-Seg: 1024, Alpha-CLIP tokens); null = no projection. */
+  encoder_hid_dim: z.number().int().positive().nullable().default(null),
+  /** diffusers sets "text_proj" when only encoder_hid_dim is given; the image/text-image projections are not supported. */
+  encoder_hid_dim_type: z.literal('text_proj').nullable().default(null),
   time_cond_proj_dim: z.null().default(null),
   conv_in_kernel: z.literal(3).default(3),
   conv_out_kernel: z.literal(3).default(3),
@@ -53,6 +56,9 @@ export function parseUNetConfig(json: unknown): UNetConfig {
   const n = c.block_out_channels.length;
   if (c.down_block_types.length !== n || c.up_block_types.length !== n)
     throw new Error(`UNet config: ${n} block_out_channels but ${c.down_block_types.length} down / ${c.up_block_types.length} up blocks`);
+  // diffusers' own rules (0.27 unet_2d_condition.py:568-579): the type defaults to text_proj and needs a width.
+  if (c.encoder_hid_dim_type !== null && c.encoder_hid_dim === null) throw new Error('UNet config: encoder_hid_dim_type is set but encoder_hid_dim is not');
+  if (c.encoder_hid_dim !== null) c.encoder_hid_dim_type = 'text_proj';
   return c;
 }
 

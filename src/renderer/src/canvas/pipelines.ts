@@ -138,7 +138,7 @@ export const FIXTURE_LABEL = 'Test fixture (not a real segmenter)';
 /** The back end's no_model answer in the app's words (the back end's own message is written for the CLI). */
 function noModelMessage(p: PipelineInfo, model: string): string {
   const what = model ? `The model “${model}” is not installed or cannot run ${p.title}` : `No model for ${p.title} is installed`;
-  return `${what}: ${p.fixture ? `choose “${FIXTURE_LABEL}” under Model to try it, or ` : ''}convert a real model (README, “Models”).`;
+  return `${what}: ${p.fixture ? `choose “${FIXTURE_LABEL}” under Model to try it, or ` : ''}add a real model with the Models button (README, “Models”).`;
 }
 
 /** (pipeline, model) the back end answered no_model for, until a call with them succeeds. */
@@ -181,12 +181,14 @@ export type PreviewAnswer = MethodOutput<'pipelines.preview'>;
 // ---- models --------------------------------------------------------------------------------------------------------
 export type ModelEntry = MethodOutput<'models.list'>[number];
 
-/** Installed bundles plus the fixture, fetched once per mount. */
+/** Installed bundles plus the fixture, fetched on mount and again whenever a bundle is added, removed or verified. */
 export function useModels(): { models: ModelEntry[] | null; error: string | null } {
   const [found, setFound] = useState<ModelEntry[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    client.call('models.list', {}).then(setFound, (e: Error) => setError(e.message));
+    const load = () => void client.call('models.list', {}).then(setFound, (e: Error) => setError(e.message));
+    load();
+    return client.on('models.changed', load);
   }, []);
   return { models: found, error };
 }

@@ -22,6 +22,8 @@ interface State {
 /** A job in words: a pipeline's jobs are of its id. */
 function kindWords(kind: string): string {
   if (kind === 'index') return 'Indexing the folder';
+  if (kind === 'models.add') return 'Adding a model';
+  if (kind === 'models.verify') return 'Verifying a model';
   const title = pipelineTitle(kind);
   return title ? `Segmenting images with ${title}` : kind;
 }

@@ -28,6 +28,10 @@ import {
 import { promptToolOf } from '../canvas/prompts';
 import type { ClickSegment } from '../canvas/prompts/points';
 import type { Tool } from '../canvas/tools';
+import { openModelManager } from './ModelsDialog';
+
+/** The model selector's last entry: it opens the model manager instead of choosing. */
+const MANAGE = '\u0000manage';
 
 /** The pipeline every segmenting button and tool uses (remembered). */
 export function PipelineSelect() {
@@ -57,7 +61,12 @@ export function ModelSelect({ pipeline: p, compact = false }: { pipeline: Pipeli
   return (
     <label className={`model-select ${compact ? 'compact' : ''}`} title={error ?? `The model ${p.title} runs on (remembered)`}>
       {!compact && <span className="muted small">Model</span>}
-      <select value={model} onChange={(e) => setModel(p.id, e.target.value)} data-testid={`${p.id}-model`} aria-label={`${p.title} model`}>
+      <select
+        value={model}
+        onChange={(e) => (e.target.value === MANAGE ? openModelManager() : setModel(p.id, e.target.value))}
+        data-testid={`${p.id}-model`}
+        aria-label={`${p.title} model`}
+      >
         <option value="">Automatic (first installed model)</option>
         {offered?.map((m) => {
           const missing = m.fixture ? [] : lacks(p, m);
@@ -68,6 +77,7 @@ export function ModelSelect({ pipeline: p, compact = false }: { pipeline: Pipeli
           );
         })}
         {!known && <option value={model}>{model} (not installed)</option>}
+        <option value={MANAGE}>Manage models…</option>
       </select>
     </label>
   );
@@ -151,7 +161,7 @@ export function SettingsEditor({ pipeline: p }: { pipeline: PipelineInfo }) {
   );
 }
 
-/** What to do when the chosen model is not there: choose the test fixture (one button), or convert a real model. */
+/** What to do when the chosen model is not there: choose the test fixture (one button), or add a real model (the model manager, or the CLI). */
 function NoModelNote({ pipeline: p, model }: { pipeline: PipelineInfo; model: string }) {
   return (
     <div className="segment-note" data-testid={`${p.id}-error`} role="alert">
@@ -164,7 +174,11 @@ function NoModelNote({ pipeline: p, model }: { pipeline: PipelineInfo; model: st
           <button onClick={() => setModel(p.id, 'fixture')}>Use the test fixture</button>
         </>
       )}
-      <p>For real images, convert a checkpoint once (README, “Models”), then choose it here:</p>
+      <p>For real images, add a checkpoint once in the model manager, then choose it here:</p>
+      <button onClick={openModelManager} data-testid={`${p.id}-open-models`}>
+        Models…
+      </button>
+      <p>or from the command line (README, “Models”):</p>
       <code>npx difflabel models convert &lt;checkpoint&gt; --out resources/models/&lt;name&gt;</code>
     </div>
   );

@@ -6,6 +6,7 @@ import { ExportDialog } from './ExportDialog';
 import { ImageGrid } from './ImageGrid';
 import { STATUSES, storedFilter, storeFilter } from './ImageStrip';
 import { JobBar } from './JobBar';
+import { openModelManager } from './ModelsDialog';
 import { usePipeline } from '../canvas/pipelines';
 import { ModelSelect, PipelineSelect, SegmentBatchButton } from './PipelinePanel';
 
@@ -102,6 +103,9 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         </span>
         <PipelineSelect />
         {pipeline && <ModelSelect pipeline={pipeline} compact />}
+        <button onClick={openModelManager} data-testid="open-models">
+          Models
+        </button>
         <SegmentBatchButton filter={{ status, missing, proposals, search }} />
         <button onClick={() => client.call('project.index', {})}>Re-index</button>
         <button onClick={() => setExporting(true)} data-testid="open-export">
