@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, gradients } from '../../src/core/ml/graph';
+import { batchNormTrain, bilateralBlur, bilateralWeights, PEEKABOO_BILATERAL } from '../../src/core/ml/models/peekaboo';
 import { checkGradients, type GradCase } from './autodiff.helpers';
 
 /**
@@ -48,6 +49,13 @@ const CASES: Record<string, GradCase> = {
   'Conv 1×1': { dtype: 'float32', linear: true, inputs: [[1, 5, 4, 4], [6, 5, 1, 1], [6]], build: (g, [x, k, b]) => g.conv(x!, k!, b!) },
   'Conv grouped (input)': { dtype: 'float32', linear: true, inputs: [[1, 4, 5, 5]], build: (g, [x]) => g.conv(x!, w(g, [4, 2, 3, 3], 'float32'), null, { group: 2, pads: [1, 1, 1, 1] }) },
   GroupNorm: { inputs: [[2, 4, 3, 3]], build: (g, [x]) => g.groupNorm(x!, 2, w(g, [4], 'float64'), w(g, [4], 'float64', (i) => i / 3), 1e-6) },
+  'BatchNorm with batch statistics (input, weight, bias)': {
+    inputs: [[1, 3, 4, 5], [3], [3]], build: (g, [x, w, b]) => batchNormTrain(g, x!, w!, b!).y,
+  },
+  'bilateral blur, 3 passes': {
+    inputs: [[2, 5, 6]],
+    build: (g, [x]) => bilateralBlur(g, x!, bilateralWeights(g, w(g, [3, 5, 6], 'float64', (i) => (i % 7) / 7), { ...PEEKABOO_BILATERAL, tolerance: 0.3 }), 3),
+  },
   Reshape: { inputs: [[2, 6]], build: (g, [x]) => g.mul(g.reshape(x!, [3, 4]), w(g, [3, 4], 'float64')) },
   Transpose: { inputs: [[2, 3, 4]], build: (g, [x]) => g.mul(g.transpose(x!, [2, 0, 1]), w(g, [4, 2, 3], 'float64')) },
   'Slice, Pad': { inputs: [[4, 6]], build: (g, [x]) => g.pad(g.slice(x!, [1, -5], [3, 100], [0, 1]), [1, 0, 0, 2]) },
