@@ -9,8 +9,8 @@ import {
   alphaFromMask, CLIP_MEAN, CLIP_STD, decodeClipImage, preprocessClipImage, resizedSize, resizeNearestPlane, tokenMaskFromMask, type ClipImage,
 } from '../../src/core/ml/models/clipPreprocess';
 import { resizeBicubic, resizeNearest, type Pixels } from '../../src/core/ml/models/pilResample';
-import { clipPreprocessKind } from '../../src/core/ml/golden/clipPreprocess';
-import { withinTolerance, type CaseManifest } from '../../src/core/ml/golden/compare';
+import { clipPreprocessKind } from '../../src/core/golden/clipPreprocess';
+import { withinTolerance, type CaseManifest } from '../../src/core/golden/compare';
 import { SafetensorsFile } from '../../src/core/ml/weights';
 import { golden } from './weights.helpers';
 

@@ -10,9 +10,9 @@ import { clipVisionWeightShapes, parseClipVisionConfig, VIT_L14_336_CONFIG, VIT_
 import { openAiVisionSource } from '../../src/core/ml/models/clipVisionWeights';
 import { checkWeights } from '../../src/core/ml/models/shapes';
 import { encodeSafetensors, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
-import { floatTensor, maxAbsDiff, runGraph, withinTolerance, type CaseManifest, type GoldenKind } from '../../src/core/ml/golden/compare';
-import { clipVisionKind } from '../../src/core/ml/golden/clipVision';
-import { alphaClipKind } from '../../src/core/ml/golden/alphaClip';
+import { floatTensor, maxAbsDiff, runGraph, withinTolerance, type CaseManifest, type GoldenKind } from '../../src/core/golden/compare';
+import { clipVisionKind } from '../../src/core/golden/clipVision';
+import { alphaClipKind } from '../../src/core/golden/alphaClip';
 import { alphaClipStateDict, clipVisionOpenAiLayout } from './clipVision.helpers';
 import { golden } from './weights.helpers';
 

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { floatTensor, maxAbsDiff, MODEL_ATOL, runGraph, withinTolerance, type CaseManifest } from '../../src/core/ml/golden/compare';
-import { groundingModuleKind, readCaseFile } from '../../src/core/ml/golden/groundingModule';
+import { floatTensor, maxAbsDiff, MODEL_ATOL, runGraph, withinTolerance, type CaseManifest } from '../../src/core/golden/compare';
+import { groundingModuleKind, readCaseFile } from '../../src/core/golden/groundingModule';
 import {
   buildGroundingModule, GROUNDING_SD1_CONFIG, groundingModuleSource, groundingTaps, groundingWeightShapes, GroundingWeights, type GroundingConfig,
 } from '../../src/core/ml/models/grounding';

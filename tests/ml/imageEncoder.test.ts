@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { BundleError, ComponentSchema } from '../../src/core/ml/bundle';
 import { convertImageEncoder, IMAGE_ENCODER_FILE } from '../../src/core/ml/bundle/imageEncoder';
-import { maxAbsDiff } from '../../src/core/ml/golden/compare';
+import { maxAbsDiff } from '../../src/core/golden/compare';
 import { encodeSafetensors, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
 import { tempDir } from '../helpers/folder';
 import { alphaClipStateDict, clipVisionOpenAiLayout } from './clipVision.helpers';

@@ -12,9 +12,9 @@ import {
 } from '../../src/core/ml/models/mask2former';
 import { checkWeights } from '../../src/core/ml/models/shapes';
 import { encodeSafetensors, fileSource, openWeights, RandomWeights, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
-import { floatTensor, maxAbsDiff, runGraph, withinTolerance, type CaseManifest, type GoldenKind } from '../../src/core/ml/golden/compare';
-import { msDeformAttnKind } from '../../src/core/ml/golden/msDeformAttn';
-import { decoderConfigs, mask2formerDecoderKind } from '../../src/core/ml/golden/mask2formerDecoder';
+import { floatTensor, maxAbsDiff, runGraph, withinTolerance, type CaseManifest, type GoldenKind } from '../../src/core/golden/compare';
+import { msDeformAttnKind } from '../../src/core/golden/msDeformAttn';
+import { decoderConfigs, mask2formerDecoderKind } from '../../src/core/golden/mask2formerDecoder';
 import { rng } from '../helpers/random';
 import { golden } from './weights.helpers';
 

@@ -6,8 +6,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { withinTolerance, type CaseManifest } from '../../src/core/ml/golden/compare';
-import { schedulersKind } from '../../src/core/ml/golden/schedulers';
+import { withinTolerance, type CaseManifest } from '../../src/core/golden/compare';
+import { schedulersKind } from '../../src/core/golden/schedulers';
 import {
   classifierFreeGuidance, createScheduler, DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, GaussianNoise, imageTextGuidance,
   NoiseSchedule, PNDMScheduler, scoreDistillationGradient, scoreDistillationWeight, type NoiseSource, type Scheduler,

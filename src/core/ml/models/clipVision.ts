@@ -36,7 +36,6 @@ export function buildClipVisionEncoder(c: ClipVisionConfig, weights: WeightSourc
   const L = new Layers(g, weights, dtype);
   const B = opts.batch ?? 'batch';
   const S = c.image_size;
-  const D = c.hidden_size;
   const grid = gridSize(c);
   const tokens = grid * grid + 1;
   const outputs: string[] = [];
@@ -48,23 +47,7 @@ export function buildClipVisionEncoder(c: ClipVisionConfig, weights: WeightSourc
   const alpha = c.alpha_channel ? g.input('alpha', 'float32', [B, 1, S, S]) : null;
 
   const last = L.mod('vision_model', () => {
-    const emb = L.mod('embeddings', () => {
-      const patch = { stride: c.patch_size, pad: 0 };
-      let pe = L.conv(g.cast(pixels, dtype), 'patch_embedding', patch); // [B,D,g,g]
-      if (opts.embeddings) emit(pe, 'patch_embeds');
-      if (alpha) {
-        const ae = L.conv(g.cast(alpha, dtype), 'alpha_patch_embedding', patch);
-        if (opts.embeddings) emit(ae, 'alpha_patch_embeds');
-        pe = g.add(pe, ae);
-      }
-      const patches = g.transpose(g.reshape(pe, [0, D, grid * grid]), [0, 2, 1]); // [B,N,D], h-major
-      const batch = g.slice(g.shape(pixels), [0], [1]);
-      const cls = g.op('Expand', [g.reshape(L.param('class_embedding'), [1, 1, D]), g.concat([batch, g.int64s([1, D])], 0)], {},
-        { outputs: [{ dtype, shape: [B, 1, D] }] })[0]!;
-      const pos = L.mod('position_embedding', () => L.param('weight')); // [1+N,D], all of it: no interpolation
-      return g.add(g.concat([cls, patches], 1), pos);
-    });
-    if (opts.embeddings) emit(emb, 'embeddings');
+    const emb = clipVisionEmbeddings(L, c, pixels, alpha, opts.embeddings ? emit : undefined);
     let h = L.layerNorm(emb, 'pre_layrnorm', c.layer_norm_eps);
     if (opts.hiddenStates) emit(h, 'hidden_states.0');
     for (let i = 0; i < c.num_hidden_layers; i++) {
@@ -82,4 +65,33 @@ export function buildClipVisionEncoder(c: ClipVisionConfig, weights: WeightSourc
   if (opts.pooled) emit(pooled, 'pooler_output');
   emit(L.linear(pooled, 'visual_projection', false), 'image_embeds');
   return { graph: g, outputs };
+}
+
+/**
+ * The tower's input tokens inside `vision_model`'s scope: the class token, then the patches row by row, position
+ * embeddings added (before pre_layrnorm), [B,1+N,D]. `emit` receives the patch embeddings (`patch_embeds`,
+ * `alpha_patch_embeds`) and `embeddings`.
+ */
+export function clipVisionEmbeddings(L: Layers, c: ClipVisionConfig, pixels: Value, alpha: Value | null, emit?: (v: Value, name: string) => void): Value {
+  const g = L.g;
+  const D = c.hidden_size;
+  const grid = gridSize(c);
+  const emb = L.mod('embeddings', () => {
+    const patch = { stride: c.patch_size, pad: 0 };
+    let pe = L.conv(g.cast(pixels, L.dtype), 'patch_embedding', patch); // [B,D,g,g]
+    emit?.(pe, 'patch_embeds');
+    if (alpha) {
+      const ae = L.conv(g.cast(alpha, L.dtype), 'alpha_patch_embedding', patch);
+      emit?.(ae, 'alpha_patch_embeds');
+      pe = g.add(pe, ae);
+    }
+    const patches = g.transpose(g.reshape(pe, [0, D, grid * grid]), [0, 2, 1]); // [B,N,D], h-major
+    const batch = g.slice(g.shape(pixels), [0], [1]);
+    const cls = g.op('Expand', [g.reshape(L.param('class_embedding'), [1, 1, D]), g.concat([batch, g.int64s([1, D])], 0)], {},
+      { outputs: [{ dtype: L.dtype, shape: [pixels.shape?.[0] ?? null, 1, D] }] })[0]!;
+    const pos = L.mod('position_embedding', () => L.param('weight')); // [1+N,D], all of it: no interpolation
+    return g.add(g.concat([cls, patches], 1), pos);
+  });
+  emit?.(emb, 'embeddings');
+  return emb;
 }

@@ -7,8 +7,8 @@ import { z } from 'zod';
 import {
   classifierFreeGuidance, DDIMScheduler, DDPMScheduler, imageTextGuidance, PNDMScheduler, scoreDistillationGradient, scoreDistillationWeight,
   type NoiseSchedule, type NoiseSource, type PlmsUpdate, type StepOutput,
-} from '../schedulers';
-import { SafetensorsFile } from '../weights';
+} from '../ml/schedulers';
+import { SafetensorsFile } from '../ml/weights';
 import {
   compareTensor, compareValues, exactCheck, int64Tensor, readJsonObject, ReferenceOutputs, type GoldenKind, type OutputCheck,
 } from './compare';

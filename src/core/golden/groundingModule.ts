@@ -7,8 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { buildGroundingModule, groundingModuleSource, groundingWeightShapes, type GroundingConfig } from '../models/grounding';
-import { openTensorFile, SafetensorsFile } from '../weights';
+import { buildGroundingModule, groundingModuleSource, groundingWeightShapes, type GroundingConfig } from '../ml/models/grounding';
+import { openTensorFile, SafetensorsFile } from '../ml/weights';
 import {
   compareValues, exactCheck, floatTensor, MODEL_ATOL, readJsonAs, ReferenceOutputs, runGraph, type CaseManifest, type GoldenKind, type OutputCheck,
 } from './compare';

@@ -9,6 +9,7 @@ import { clipVisionKind } from './clipVision';
 import { groundingModuleKind } from './groundingModule';
 import { mask2formerDecoderKind } from './mask2formerDecoder';
 import { msDeformAttnKind } from './msDeformAttn';
+import { odiseInferenceKind } from './odiseInference';
 import { schedulersKind } from './schedulers';
 import { torchPicklesKind } from './torchPickles';
 import { unetKind } from './unet';
@@ -27,4 +28,5 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   grounding_module: groundingModuleKind,
   msdeform_attn: msDeformAttnKind,
   mask2former_decoder: mask2formerDecoderKind,
+  odise_inference: odiseInferenceKind,
 };

@@ -1,9 +1,9 @@
 // transformers CLIPVisionModelWithProjection: embeddings, every hidden state, the encoder output (not post-layernormed),
 // the patch tokens, the pooled class token, the projected image embedding and the attention maps.
 import { join } from 'node:path';
-import { buildClipVisionEncoder } from '../models/clipVision';
-import { parseClipVisionConfig } from '../models/clipVisionConfig';
-import { openWeights, SafetensorsFile } from '../weights';
+import { buildClipVisionEncoder } from '../ml/models/clipVision';
+import { parseClipVisionConfig } from '../ml/models/clipVisionConfig';
+import { openWeights, SafetensorsFile } from '../ml/weights';
 import { floatTensor, readJsonObject, ReferenceOutputs, runGraph, type GoldenKind } from './compare';
 
 export const clipVisionKind: GoldenKind = {

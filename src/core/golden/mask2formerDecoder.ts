@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { buildMaskDecoder, parseDecoderConfig, type DecoderConfig } from '../models/mask2former';
-import { openWeights, SafetensorsFile } from '../weights';
+import { buildMaskDecoder, parseDecoderConfig, type DecoderConfig } from '../ml/models/mask2former';
+import { openWeights, SafetensorsFile } from '../ml/weights';
 import { compareTensor, exactCheck, floatTensor, readJsonAs, ReferenceOutputs, runGraph, type GoldenKind, type OutputCheck } from './compare';
 
 const Config = z.object({

@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { join, parse } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { decodeClipImage, preprocessClipImage, type ClipImage } from '../models/clipPreprocess';
-import { SafetensorsFile } from '../weights';
+import { decodeClipImage, preprocessClipImage, type ClipImage } from '../ml/models/clipPreprocess';
+import { SafetensorsFile } from '../ml/weights';
 import { exactCheck, readJsonAs, ReferenceOutputs, type GoldenKind, type OutputCheck } from './compare';
 
 const Images = z.object({

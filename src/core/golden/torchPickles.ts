@@ -3,7 +3,7 @@
 // pickle would call code must be refused, never run.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { readTorchCheckpoint, TorchCheckpointError } from '../weights';
+import { readTorchCheckpoint, TorchCheckpointError } from '../ml/weights';
 import { readJsonObject, type GoldenKind, type OutputCheck } from './compare';
 
 interface ExpectedTensor {

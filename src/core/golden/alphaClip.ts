@@ -5,12 +5,12 @@
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { GraphBuilder } from '../graph';
-import { buildClipVisionEncoder } from '../models/clipVision';
-import { gridSize, type ClipVisionConfig } from '../models/clipVisionConfig';
-import { openAiVisionSource } from '../models/clipVisionWeights';
-import { alphaFromMask, tokenMaskFromMask } from '../models/clipPreprocess';
-import { openTensorFile, SafetensorsFile } from '../weights';
+import { GraphBuilder } from '../ml/graph';
+import { buildClipVisionEncoder } from '../ml/models/clipVision';
+import { gridSize, type ClipVisionConfig } from '../ml/models/clipVisionConfig';
+import { openAiVisionSource } from '../ml/models/clipVisionWeights';
+import { alphaFromMask, tokenMaskFromMask } from '../ml/models/clipPreprocess';
+import { openTensorFile, SafetensorsFile } from '../ml/weights';
 import { exactCheck, floatTensor, readJsonAs, ReferenceOutputs, runGraph, type GoldenKind } from './compare';
 
 // openai's layout does not record the head count of this 48-wide tower (openai's own rule is width / 64).

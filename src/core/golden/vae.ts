@@ -1,8 +1,8 @@
 // diffusers AutoencoderKL: encoder posterior, the latents pipelines derive from it, decoder, taps and mid attention.
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { buildVaeDecoder, buildVaeEncoder, parseVaeConfig } from '../models/vae';
-import { openWeights, SafetensorsFile } from '../weights';
+import { buildVaeDecoder, buildVaeEncoder, parseVaeConfig } from '../ml/models/vae';
+import { openWeights, SafetensorsFile } from '../ml/weights';
 import { floatTensor, readJsonObject, ReferenceOutputs, runGraph, type GoldenKind } from './compare';
 
 /** SD 1.x's latent scaling factor, applied outside the model. */

@@ -3,8 +3,8 @@
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { ClipTokenizer } from '../tokenizer';
-import { SafetensorsFile } from '../weights';
+import { ClipTokenizer } from '../ml/tokenizer';
+import { SafetensorsFile } from '../ml/weights';
 import { exactCheck, readJsonAs, ReferenceOutputs, type GoldenKind, type OutputCheck } from './compare';
 
 export const BPE_FILE = 'bpe_simple_vocab_16e6.txt.gz';

@@ -4,10 +4,10 @@
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { GraphBuilder, type Value } from '../graph';
-import { Layers } from '../models/nn';
-import { buildPixelDecoder, featuresByStride, levelsOf, msDeformAttn, parsePixelDecoderConfig, transformerLevels, type PixelDecoderConfig } from '../models/mask2former';
-import { openWeights, SafetensorsFile, type WeightSource } from '../weights';
+import { GraphBuilder, type Value } from '../ml/graph';
+import { Layers } from '../ml/models/nn';
+import { buildPixelDecoder, featuresByStride, levelsOf, msDeformAttn, parsePixelDecoderConfig, transformerLevels, type PixelDecoderConfig } from '../ml/models/mask2former';
+import { openWeights, SafetensorsFile, type WeightSource } from '../ml/weights';
 import { compareTensor, exactCheck, floatTensor, readJsonAs, ReferenceOutputs, runGraph, type GoldenKind, type OutputCheck } from './compare';
 
 const int = z.number().int().positive();

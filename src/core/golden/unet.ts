@@ -4,9 +4,9 @@
 import { basename, join, resolve } from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { buildUNet, type AttentionLayerInfo, type UNetBuildOptions } from '../models/unet';
-import { parseUNetConfig } from '../models/unetConfig';
-import { openWeights, SafetensorsFile } from '../weights';
+import { buildUNet, type AttentionLayerInfo, type UNetBuildOptions } from '../ml/models/unet';
+import { parseUNetConfig } from '../ml/models/unetConfig';
+import { openWeights, SafetensorsFile } from '../ml/weights';
 import {
   compareValues, exactCheck, floatTensor, MODEL_ATOL, readJsonAs, readJsonObject, ReferenceOutputs, runGraph, type CaseManifest, type GoldenKind, type OutputCheck,
 } from './compare';

@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import type { z } from 'zod';
-import { parseJson } from '../../json';
-import type { GraphBuilder } from '../graph';
-import type { SafetensorsFile } from '../weights';
+import { parseJson } from '../json';
+import type { GraphBuilder } from '../ml/graph';
+import type { SafetensorsFile } from '../ml/weights';
 
 /** The case folder's manifest.json (`kind` says which kind module checks it; the rest is the kind's). */
 export type CaseManifest = Record<string, unknown> & { kind: string };

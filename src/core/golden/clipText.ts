@@ -1,8 +1,8 @@
 // transformers CLIPTextModel: last hidden state, pooling (argmax and first-EOS rules), hidden states, attention
 // maps, and the run with the padding mask.
 import { join } from 'node:path';
-import { buildClipTextEncoder, parseClipTextConfig } from '../models/clip';
-import { openWeights, SafetensorsFile } from '../weights';
+import { buildClipTextEncoder, parseClipTextConfig } from '../ml/models/clip';
+import { openWeights, SafetensorsFile } from '../ml/weights';
 import { int64Tensor, maxAbsDiff, readJsonObject, ReferenceOutputs, runGraph, type GoldenKind } from './compare';
 
 export const clipTextKind: GoldenKind = {
