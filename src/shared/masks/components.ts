@@ -42,7 +42,8 @@ function segments(rle: Rle): Segments {
 function join(s: Segments): { find: (i: number) => number; loops: number } {
   const { col, y0, y1 } = s;
   const n = col.length;
-  const parent = new Int32Array(n).map((_, i) => i);
+  const parent = new Int32Array(n);
+  for (let i = 0; i < n; i++) parent[i] = i;
   const find = (i: number): number => {
     while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
     return i;
