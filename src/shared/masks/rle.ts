@@ -47,18 +47,21 @@ function walkColumns(mask: Uint8Array, h: number, w: number): Rle {
     out = new Uint32Array(n + 1);
     if (out.length <= SCRATCH_KEEP) walked = out;
   }
-  let m = 0, prev = 0, runStart = 0, p = 0;
-  for (let x = 0; x < w; x++) {
-    for (let i = x; i < n; i += w, p++) {
-      const v = mask[i] !== 0 ? 1 : 0;
-      const d = v ^ prev;
-      out[m] = p - runStart;
-      m += d;
-      runStart = d ? p : runStart;
-      prev = v;
-    }
+  let m = 0, prev = 0, runStart = 0;
+  // One flat loop over column-major positions p (row-major index i): a nested loop spends its time
+  // leaving and re-entering compiled code column by column.
+  for (let p = 0, i = 0; p < n; p++) {
+    const v = mask[i] !== 0 ? 1 : 0;
+    const d = v ^ prev;
+    out[m] = p - runStart;
+    m += d;
+    runStart = d ? p : runStart;
+    prev = v;
+    i += w;
+    if (i >= n) i -= n - 1; // the top of the next column
   }
-  out[m++] = n - runStart;
+  out[m] = n - runStart;
+  m += 1;
   return { h, w, counts: out.slice(0, m) };
 }
 
