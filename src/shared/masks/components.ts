@@ -1,11 +1,17 @@
-// Connected parts of a mask, on runs: each run of ones is cut into per-column segments, segments in adjacent
-// columns whose rows touch (8-connectivity, the same rule as the polygon tracer) are joined with union-find,
-// and each group is written back as its own RLE. Largest part first.
+// Connected parts and holes of a mask, on runs: each run of ones is cut into per-column segments, and segments
+// in adjacent columns whose rows touch (8-connectivity, the same rule as the polygon tracer) are joined with
+// union-find.
 import type { Rle } from './rle';
 
-export function connectedComponents(rle: Rle): Rle[] {
-  const { h, w, counts } = rle;
-  // Segments: column, first row, end row (exclusive), in column-major order.
+/** Segments in column-major order: column, first row, end row (exclusive). */
+interface Segments {
+  col: number[];
+  y0: number[];
+  y1: number[];
+}
+
+function segments(rle: Rle): Segments {
+  const { h, counts } = rle;
   const col: number[] = [];
   const y0: number[] = [];
   const y1: number[] = [];
@@ -26,13 +32,23 @@ export function connectedComponents(rle: Rle): Rle[] {
     }
     pos += n;
   }
+  return { col, y0, y1 };
+}
+
+/**
+ * Joins touching segments; returns each segment's group root (`find`) and how many joins met two segments
+ * already in one group, each of which closes a loop around background.
+ */
+function join(s: Segments): { find: (i: number) => number; loops: number } {
+  const { col, y0, y1 } = s;
   const n = col.length;
-  if (n === 0) return [];
-  const parent = new Int32Array(n).map((_, i) => i);
+  const parent = new Int32Array(n);
+  for (let i = 0; i < n; i++) parent[i] = i;
   const find = (i: number): number => {
     while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
     return i;
   };
+  let loops = 0;
   // Sweep column pairs with two pointers: a segment in column c touches one in c-1 when their row ranges,
   // widened by one for diagonals, overlap.
   let prevStart = 0;
@@ -47,12 +63,24 @@ export function connectedComponents(rle: Rle): Rle[] {
         for (let k = a; k < start && y0[k]! <= y1[b]!; k++) {
           const ra = find(k), rb = find(b);
           if (ra !== rb) parent[ra] = rb;
+          else loops++;
         }
       }
     }
     prevStart = start;
     start = end;
   }
+  return { find, loops };
+}
+
+/** Each 8-connected part as its own RLE, largest first. */
+export function connectedComponents(rle: Rle): Rle[] {
+  const { h, w } = rle;
+  const s = segments(rle);
+  const { col, y0, y1 } = s;
+  const n = col.length;
+  if (n === 0) return [];
+  const { find } = join(s);
   const groups = new Map<number, number[]>();
   for (let i = 0; i < n; i++) {
     const r = find(i);
@@ -76,4 +104,14 @@ export function connectedComponents(rle: Rle): Rle[] {
     return { area, rle: { h, w, counts: Uint32Array.from(runs) } };
   });
   return parts.sort((a, b) => b.area - a.area).map((p) => p.rle);
+}
+
+/**
+ * Holes: 4-connected background regions enclosed by the mask (what fillHoles fills and maskToPolygons traces as
+ * hole rings), counted without decoding a pixel. The segments are closed squares' columns; two touch only in
+ * adjacent columns and no three touch pairwise, so the Euler number of the mask (parts − holes) is segments −
+ * touching pairs: the holes are the joins that close a loop.
+ */
+export function countHoles(rle: Rle): number {
+  return join(segments(rle)).loops;
 }

@@ -1,33 +1,14 @@
 // Holes: background regions (4-connected, the partner of 8-connected foreground used by
-// maskToPolygons) that do not reach the image border or the space around the mask.
+// maskToPolygons) that do not reach the image border or the space around the mask. countHoles
+// counts them on runs (components.ts); filling them takes pixels.
 
 import { area, bbox } from './ops';
 import { decodeCrop, encodeCrop, type Crop } from './crop';
+import { countHoles } from './components';
 import type { Rle } from './rle';
 
-export function countHoles(rle: Rle): number {
-  if (area(rle) === 0) return 0;
-  const c = crop(rle);
-  const reached = floodOutside(c);
-  const { grid: G, W, H } = c;
-  const stack = new Int32Array(W * H);
-  let holes = 0;
-  for (let p = W; p < W * (H - 1); p++) {
-    if (G[p] || reached[p]) continue;
-    holes++;
-    reached[p] = 1;
-    stack[0] = p;
-    flood4(G, W, reached, stack, 1);
-  }
-  return holes;
-}
-
 export function hasHoles(rle: Rle): boolean {
-  if (area(rle) === 0) return false;
-  const c = crop(rle);
-  const reached = floodOutside(c);
-  for (let p = c.W; p < c.W * (c.H - 1); p++) if (!c.grid[p] && !reached[p]) return true;
-  return false;
+  return countHoles(rle) > 0;
 }
 
 /** The mask with every hole filled in. */

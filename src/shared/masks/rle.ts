@@ -21,7 +21,59 @@ export function encode(mask: Uint8Array, h: number, w: number): Rle {
   checkSize(h, w);
   const n = h * w;
   if (mask.length !== n) throw new RangeError(`mask has ${mask.length} pixels, expected ${h}×${w} = ${n}`);
-  // Walking columns of a row-major image is cache-hostile, so scan rows instead and collect the
+  return looksDense(mask, h, w) ? walkColumns(mask, h, w) : fromTransitions(mask, h, w);
+}
+
+/**
+ * Whether more than one pixel in 16 differs from the one above, judged on up to 8 evenly spaced rows (more
+ * rows cost sparse masks time and change few choices). Above that (noise, dithering) walking the columns costs
+ * less than sorting the transitions by column.
+ */
+function looksDense(mask: Uint8Array, h: number, w: number): boolean {
+  if (h < 2) return false;
+  const step = Math.max(1, Math.floor((h - 1) / 8));
+  let changed = 0, seen = 0;
+  for (let y = 1; y < h; y += step) {
+    for (let i = y * w, e = i + w; i < e; i++) changed += (mask[i] !== 0) !== (mask[i - w] !== 0) ? 1 : 0;
+    seen += w;
+  }
+  return changed * 16 > seen;
+}
+
+/** Column by column, as pycocotools does, with a branch-free step per pixel (a dense mask's runs are short). */
+function walkColumns(mask: Uint8Array, h: number, w: number): Rle {
+  const n = h * w;
+  let out = walked;
+  if (out.length < n + 1) {
+    out = new Uint32Array(n + 1);
+    if (out.length <= SCRATCH_KEEP) walked = out;
+  }
+  let m = 0, prev = 0, runStart = 0;
+  // One flat loop over column-major positions p (row-major index i): a nested loop spends its time
+  // leaving and re-entering compiled code column by column.
+  for (let p = 0, i = 0; p < n; p++) {
+    const v = mask[i] !== 0 ? 1 : 0;
+    const d = v ^ prev;
+    out[m] = p - runStart;
+    m += d;
+    runStart = d ? p : runStart;
+    prev = v;
+    i += w;
+    if (i >= n) i -= n - 1; // the top of the next column
+  }
+  out[m] = n - runStart;
+  m += 1;
+  return { h, w, counts: out.slice(0, m) };
+}
+
+// Reused between calls, so a call allocates only its result; kept only up to this many entries (a 2-megapixel
+// mask's worth: at most 8 MB per buffer stays allocated).
+const SCRATCH_KEEP = 1 << 21;
+let walked = new Uint32Array(4096);
+
+function fromTransitions(mask: Uint8Array, h: number, w: number): Rle {
+  const n = h * w;
+  // Walking columns of a row-major image reads with a stride, so scan rows instead and collect the
   // vertical transitions (pixel differs from the one above; above row 0 counts as empty), then
   // order them by column. Run boundaries are these transitions plus column starts where the top
   // pixel differs from the bottom pixel of the previous column.
@@ -165,59 +217,119 @@ export function rleEquals(a: Rle, b: Rle): boolean {
 // Compressed strings, exactly pycocotools' rleToString / rleFrString: each count (or, from the
 // fourth on, its difference to the count two before) is written 5 bits per char, low bits first,
 // bit 0x20 = more chars follow, the last char's bit 0x10 is the sign, chars offset by 48 ('0').
-// Arithmetic uses plain numbers because counts and differences need up to 33 bits.
+// Counts and differences need up to 33 bits: values within 32-bit integers (all but masks of
+// billions of pixels) take an integer path, the rest plain numbers.
+
+let chars = new Uint8Array(4096);
+let runs = new Uint32Array(1024);
 
 export function toCompressedString(rle: Rle): string {
   const c = rle.counts;
-  const buf = new Uint8Array(c.length * 7);
+  let buf = chars;
+  if (buf.length < c.length * 7) {
+    buf = new Uint8Array(c.length * 7); // 33 bits take at most 7 chars
+    if (buf.length <= SCRATCH_KEEP) chars = buf;
+  }
   let p = 0;
   for (let i = 0; i < c.length; i++) {
     let x = i > 2 ? c[i] - c[i - 2] : c[i];
+    if (x >= -16 && x < 16) {
+      buf[p++] = (x & 0x1f) + 48; // one char: the common case of a difference between neighbouring runs
+      continue;
+    }
+    if (x < -0x80000000 || x > 0x7fffffff) {
+      p = writeWide(x, buf, p);
+      continue;
+    }
     for (;;) {
-      const low = x - Math.floor(x / 32) * 32; // x & 0x1f for any sign
-      x = Math.floor(x / 32); // arithmetic shift right by 5
+      const low = x & 0x1f;
+      x >>= 5;
       const more = low & 0x10 ? x !== -1 : x !== 0;
       buf[p++] = (more ? low | 0x20 : low) + 48;
       if (!more) break;
     }
   }
-  return latin1.decode(buf.subarray(0, p));
+  return ascii.decode(buf.subarray(0, p));
 }
 
-const latin1 = new TextDecoder('latin1');
+/** One value beyond 32-bit integers, in plain arithmetic: x & 0x1f and x >> 5 for any sign. */
+function writeWide(x: number, buf: Uint8Array, p: number): number {
+  for (;;) {
+    const low = x - Math.floor(x / 32) * 32;
+    x = Math.floor(x / 32);
+    const more = low & 0x10 ? x !== -1 : x !== 0;
+    buf[p++] = (more ? low | 0x20 : low) + 48;
+    if (!more) return p;
+  }
+}
+
+// The chars are '0' to 'o', plain ASCII: UTF-8 decoding gives the same string and is the fastest decoder.
+const ascii = new TextDecoder();
 
 export function fromCompressedString(s: string, h: number, w: number): Rle {
   checkSize(h, w, MaskFormatError);
-  // A count ends at each char without the 0x20 bit: count them before allocating, so a string of millions of
-  // runs for a small mask is refused without an array per char.
-  let runs = 0;
-  for (let p = 0; p < s.length; p++) if (!((s.charCodeAt(p) - 48) & 0x20)) runs++;
-  checkRuns(runs, h, w, 'compressed RLE string');
-  const counts = new Uint32Array(runs);
-  let m = 0;
-  let p = 0;
-  while (p < s.length) {
-    let x = 0;
-    let scale = 1; // 32^k
-    for (;;) {
-      if (p >= s.length) throw new MaskFormatError('compressed RLE string ends in the middle of a count');
-      const ch = s.charCodeAt(p++) - 48;
+  const n = s.length;
+  // Every count takes at least one char, so only a string longer than h·w + 1 can hold too many runs: count
+  // them before decoding, so that a string of millions of runs for a small mask is refused without an array
+  // per char.
+  if (n > h * w + 1) {
+    let k = 0;
+    for (let p = 0; p < n; p++) if (!((s.charCodeAt(p) - 48) & 0x20)) k++;
+    checkRuns(k, h, w, 'compressed RLE string');
+  }
+  let counts = runs;
+  if (counts.length < n) {
+    counts = new Uint32Array(n);
+    if (n <= SCRATCH_KEEP) runs = counts;
+  }
+  return { h, w, counts: counts.slice(0, readCounts(s, counts, h, w)) };
+}
+
+/** Decodes the counts of `s` into `counts` (at least s.length long), checks that they cover h×w and returns
+ * how many there are. */
+function readCounts(s: string, counts: Uint32Array, h: number, w: number): number {
+  const n = s.length;
+  let m = 0, p = 0, sum = 0;
+  while (p < n) {
+    const start = p;
+    // Up to six chars (30 bits) in integer arithmetic; a longer count is read again in plain numbers.
+    let x = 0, shift = 0, ch = 0;
+    do {
+      if (p >= n) throw new MaskFormatError('compressed RLE string ends in the middle of a count');
+      ch = s.charCodeAt(p++) - 48;
       if (ch < 0 || ch > 63) throw new MaskFormatError(`compressed RLE string has an invalid character at ${p - 1}`);
-      x += (ch & 0x1f) * scale;
-      scale *= 32;
-      if (!(ch & 0x20)) {
-        if (ch & 0x10) x -= scale; // sign-extend
-        break;
-      }
-      if (scale > 2 ** 40) throw new MaskFormatError('compressed RLE string has a count that is too long');
-    }
+      x |= (ch & 0x1f) << shift;
+      shift += 5;
+    } while (ch & 0x20 && shift < 30);
+    if (ch & 0x20) {
+      x = readWide(s, start);
+      while ((s.charCodeAt(p++) - 48) & 0x20); // readWide checked these chars
+    } else if (ch & 0x10) x |= -1 << shift; // sign-extend
     if (m > 2) x += counts[m - 2];
     if (x < 0 || x > 0xffffffff) throw new MaskFormatError(`compressed RLE string decodes to an invalid count ${x} at run ${m}`);
     counts[m++] = x;
+    sum += x;
   }
-  const rle = { h, w, counts };
-  checkTotal(rle);
-  return rle;
+  checkTotal(sum, h, w);
+  return m;
+}
+
+/** The count that starts at `p`, in plain arithmetic. */
+function readWide(s: string, p: number): number {
+  let x = 0;
+  let scale = 1; // 32^k
+  for (;;) {
+    if (p >= s.length) throw new MaskFormatError('compressed RLE string ends in the middle of a count');
+    const ch = s.charCodeAt(p++) - 48;
+    if (ch < 0 || ch > 63) throw new MaskFormatError(`compressed RLE string has an invalid character at ${p - 1}`);
+    x += (ch & 0x1f) * scale;
+    scale *= 32;
+    if (!(ch & 0x20)) {
+      if (ch & 0x10) x -= scale; // sign-extend
+      return x;
+    }
+    if (scale > 2 ** 40) throw new MaskFormatError('compressed RLE string has a count that is too long');
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,16 +351,17 @@ export function fromCocoRle(obj: unknown): Rle {
   if (!Array.isArray(counts)) throw new MaskFormatError('RLE counts must be an array of integers or a compressed string');
   checkRuns(counts.length, h, w, 'RLE counts');
   const c = new Uint32Array(counts.length);
+  let total = 0;
   for (let i = 0; i < counts.length; i++) {
     const v = counts[i];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
       throw new MaskFormatError(`RLE counts[${i}] must be a non-negative integer, got ${JSON.stringify(v)}`);
     }
     c[i] = v;
+    total += v;
   }
-  const rle = { h, w, counts: c };
-  checkTotal(rle);
-  return rle;
+  checkTotal(total, h, w);
+  return { h, w, counts: c };
 }
 
 function isPosInt(v: unknown): v is number {
@@ -260,12 +373,8 @@ function checkRuns(runs: number, h: number, w: number, what: string): void {
   if (runs > h * w + 1) throw new MaskFormatError(`${what} has ${runs} runs; a ${h}×${w} mask has at most ${h * w + 1}`);
 }
 
-function checkTotal(rle: Rle): void {
-  let total = 0;
-  for (let i = 0; i < rle.counts.length; i++) total += rle.counts[i];
-  if (total !== rle.h * rle.w) {
-    throw new MaskFormatError(`RLE counts sum to ${total}, expected h*w = ${rle.h}*${rle.w} = ${rle.h * rle.w}`);
-  }
+function checkTotal(total: number, h: number, w: number): void {
+  if (total !== h * w) throw new MaskFormatError(`RLE counts sum to ${total}, expected h*w = ${h}*${w} = ${h * w}`);
 }
 
 // Counts are uint32 (as in pycocotools), so h*w must fit.

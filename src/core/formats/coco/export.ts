@@ -9,6 +9,7 @@ import {
   bbox,
   fillHoles,
   fromCompressedString,
+  hasHoles,
   iou,
   maskToPolygons,
   polygonsToRle,
@@ -196,10 +197,10 @@ function encodeSegmentation(counts: string, rle: Rle, crowd: boolean, format: 'p
     report.rle++;
     return { segmentation: asRle, decoded: rle, source: rle };
   }
-  // One trace finds the holes too (hole rings), so masks without holes are decoded once.
+  // Holes are found on the runs, before any tracing: a mask that goes out as RLE is never traced, a filled one
+  // once.
   let source = rle;
-  let rings = maskToPolygons(rle, { tolerance });
-  if (rings.some((p) => p.holes.length > 0)) {
+  if (hasHoles(rle)) {
     if (!force) {
       report.rleBecauseHoles++;
       report.rle++;
@@ -207,9 +208,8 @@ function encodeSegmentation(counts: string, rle: Rle, crowd: boolean, format: 'p
     }
     report.holesFilled++;
     source = fillHoles(rle);
-    rings = maskToPolygons(source, { tolerance });
   }
-  const outer = rings.map((p) => p.outer);
+  const outer = maskToPolygons(source, { tolerance }).map((p) => p.outer);
   report.polygons++;
   // Exact outlines rasterise back to the mask itself; simplified ones do not, so measure what was written.
   const decoded = tolerance > 0 ? polygonsToRle(outer, rle.h, rle.w) : source;
