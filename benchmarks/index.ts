@@ -58,6 +58,12 @@ async function generate(): Promise<number> {
   return performance.now() - t0;
 }
 
+/** CPU ms of this process (every thread: libvips', libuv's) since c0: what a busy shared machine distorts least. */
+const cpuMs = (c0: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+};
+
 type Variant = (buf: Buffer) => Promise<Buffer>;
 const VARIANTS: Record<string, Variant> = {
   bareDecodeResize: (buf) => sharp(buf).resize(256, 256, { fit: 'inside' }).raw().toBuffer(),
@@ -65,9 +71,10 @@ const VARIANTS: Record<string, Variant> = {
   thumbnailBefore: (buf) => sharp(buf, { failOn: 'error', autoOrient: true }).resize(256, 256, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer(),
 };
 
-/** Wall ms per file at concurrency 2 (as the indexer), and the outputs. */
-async function perFile(files: string[], fn: Variant): Promise<{ ms: number; out: Buffer[] }> {
+/** Wall and CPU (all threads of this process) ms per file at concurrency 2 (as the indexer), and the outputs. */
+async function perFile(files: string[], fn: Variant): Promise<{ ms: number; cpuMs: number; out: Buffer[] }> {
   const out: Buffer[] = new Array(files.length);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   let next = 0;
   const worker = async () => {
@@ -77,7 +84,7 @@ async function perFile(files: string[], fn: Variant): Promise<{ ms: number; out:
     }
   };
   await Promise.all([worker(), worker()]);
-  return { ms: (performance.now() - t0) / files.length, out };
+  return { ms: (performance.now() - t0) / files.length, cpuMs: cpuMs(c0) / files.length, out };
 }
 
 /** Mean gradient magnitude (central differences, grey 0–255) of an encoded image, and its size. */
@@ -107,11 +114,13 @@ for (const f of all) await readFile(f.abs);
 log('peers…');
 const subset = all.filter((_, i) => i % 35 === 3).map((f) => f.abs);
 const peerMs: Record<string, number[]> = {};
+const peerCpu: Record<string, number[]> = {};
 const outputs: Record<string, Buffer[]> = {};
 for (let r = 0; r < 3; r++) {
   for (const [name, fn] of Object.entries(VARIANTS)) {
-    const { ms, out } = await perFile(subset, fn);
+    const { ms, cpuMs, out } = await perFile(subset, fn);
     (peerMs[name] ??= []).push(ms);
+    (peerCpu[name] ??= []).push(cpuMs);
     if (name !== 'bareDecodeResize') outputs[name] = out;
   }
 }
@@ -127,7 +136,9 @@ const bytesOf = (bs: Buffer[]) => bs.reduce((n, b) => n + b.length, 0) / bs.leng
 
 log('first index…');
 const store = ProjectStore.open(DIR);
+const firstCpu0 = process.cpuUsage();
 const first = await indexFolder(store);
+const firstCpuMs = cpuMs(firstCpu0);
 log('no-change re-index…');
 const noChange = await indexFolder(store);
 
@@ -152,17 +163,18 @@ console.log(JSON.stringify({
   folder: DIR,
   generatedMs: generatedMs ? round(generatedMs, 0) : 'cached',
   firstIndex: {
-    ms: round(first.durationMs, 0), imagesPerSec: round((first.added * 1000) / first.durationMs),
+    ms: round(first.durationMs, 0), imagesPerSec: round((first.added * 1000) / first.durationMs), cpuMsPerImage: round(firstCpuMs / first.added, 2),
     added: first.added, failed: first.failed.length,
   },
   noChangeReindex: { ms: round(noChange.durationMs), unchanged: noChange.unchanged, msPer200Images: round((noChange.durationMs * 200) / COUNT, 2) },
   onePercentChanged: { ms: round(onePercent.durationMs, 0), changed, updated: onePercent.updated, unchanged: onePercent.unchanged },
   peers: {
-    note: 'every 35th file, read+decode+resize (+encode), concurrency 2, no sniff/sha1/db/write; median of 3',
+    note: 'every 35th file, read+decode+resize (+encode), concurrency 2, no sniff/sha1/db/write; median of 3; cpu = all threads',
     images: subset.length,
     msPerImage: Object.fromEntries(Object.entries(peerMs).map(([k, v]) => [k, round(median(v), 2)])),
-    firstIndexPerImageVsBareDecodeResize: round(first.durationMs / first.added / median(peerMs.bareDecodeResize!), 2),
-    thumbnailNowVsBefore: round(median(peerMs.thumbnailNow!) / median(peerMs.thumbnailBefore!), 2),
+    cpuMsPerImage: Object.fromEntries(Object.entries(peerCpu).map(([k, v]) => [k, round(median(v), 2)])),
+    firstIndexPerImageVsBareDecodeResize: { wall: round(first.durationMs / first.added / median(peerMs.bareDecodeResize!), 2), cpu: round(firstCpuMs / first.added / median(peerCpu.bareDecodeResize!), 2) },
+    thumbnailNowVsBefore: { wall: round(median(peerMs.thumbnailNow!) / median(peerMs.thumbnailBefore!), 2), cpu: round(median(peerCpu.thumbnailNow!) / median(peerCpu.thumbnailBefore!), 2) },
     sharpness: { now: round(gNow / subset.length, 2), before: round(gBefore / subset.length, 2), ratio: round(gNow / gBefore, 3), sameDimensions: `${sameSize}/${subset.length}` },
     thumbBytes: { now: round(bytesOf(outputs.thumbnailNow!), 0), before: round(bytesOf(outputs.thumbnailBefore!), 0) },
     walkStatMs: round(walkMs),
