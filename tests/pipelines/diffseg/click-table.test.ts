@@ -81,6 +81,19 @@ describe('click tables', () => {
     expect(fromTable).toBeGreaterThan(60);
   });
 
+  it('fills one image at a time: another image stops the fill, asking again joins it or starts it again', async () => {
+    const a = await prepareClicks(scene.agg, params, merged), b = await prepareClicks(scene.agg, params, merged);
+    const first = fillCellTable(a);
+    expect(fillCellTable(a)).toBe(first); // joins the fill under way
+    await fillCellTable(b);
+    await first;
+    expect(b.table).toBeDefined();
+    expect(a.table).toBeUndefined(); // stopped by b's
+    await fillCellTable(a);
+    expect(Buffer.from(a.table!.member).equals(Buffer.from(tabled.table!.member))).toBe(true);
+    expect(Buffer.from(a.table!.unsure).equals(Buffer.from(tabled.table!.unsure))).toBe(true);
+  });
+
   it('symmetricKLOfLogs equals symmetricKL exactly', () => {
     const R = rng(9);
     for (let t = 0; t < 50; t++) {

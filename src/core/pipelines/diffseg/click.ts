@@ -95,17 +95,28 @@ function buildMean(n: number, d: number): GraphBuilder {
   return g;
 }
 
-let filling: AbortController | null = null;
+let filling: { ctx: ClickContext; stop: AbortController; done: Promise<void> } | null = null;
 
 /**
  * Fills ctx.table (16 MiB for S = 64): every cell's iteration-0 matches, TABLE_ROWS cells per run, so that a click
- * skips the two GEMMs over all maps (two thirds of its proposal's cost). Meant to run in the background after an
- * image's first click: one image at a time (starting another stops this one, leaving it no table). Its session is
- * its own, released when done, so releasing the math sessions never pulls one out from under a run.
+ * skips the two GEMMs over all maps (two thirds of its proposal's cost). Meant to run in the background from an
+ * image's clicks: one image at a time (a click on another image stops this one, a later click here starts it again);
+ * asking again while it fills joins the same fill. Its session is its own, released when done, so releasing the math
+ * sessions never pulls one out from under a run.
  */
-export async function fillCellTable(ctx: ClickContext): Promise<void> {
-  filling?.abort();
-  const stop = (filling = new AbortController()).signal;
+export function fillCellTable(ctx: ClickContext): Promise<void> {
+  if (ctx.table) return Promise.resolve();
+  if (filling?.ctx === ctx) return filling.done;
+  filling?.stop.abort();
+  const stop = new AbortController();
+  const done = fill(ctx, stop.signal).finally(() => {
+    if (filling?.ctx === ctx) filling = null;
+  });
+  filling = { ctx, stop, done };
+  return done;
+}
+
+async function fill(ctx: ClickContext, stop: AbortSignal): Promise<void> {
   const n = ctx.side * ctx.side;
   const s = await ort.InferenceSession.create(buildRows(n, n).toBytes(), { graphOptimizationLevel: 'all' });
   try {

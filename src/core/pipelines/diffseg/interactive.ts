@@ -11,11 +11,9 @@ import { area, emptyRle, subtract, unionAll, type Rle } from '../../../shared/ma
 import type { ImageRow, ProjectStore } from '../../project';
 import { letterbox, pixelToCell } from '../common/frame';
 import { cutOutRles } from '../common/masks';
-import type { TensorCache } from '../common/tensorCache';
 import { imageInput } from '../run';
 import type { ImageInput } from '../types';
 import { clickProposal, clickRegion, fillCellTable, prepareClicks, regionTables, type ClickContext } from './click';
-import type { MergeResult } from './merge';
 import { resolveParams, type DiffSegParams } from './params';
 import { aggregatedAttention, cleanArea, mergeFor, squareLabels, type PipelineContext } from './pipeline';
 
@@ -30,7 +28,11 @@ export interface ClickResult {
 async function regionOf(image: ImageInput, agg: Float32Array, key: string, params: DiffSegParams, cell: { x: number; y: number }, ctx: PipelineContext): Promise<Rle> {
   const compute = async (): Promise<Rle> => {
     const merged = await mergeFor(agg, key, params, ctx.cache);
-    const cc = ctx.cache ? await clickContext(agg, key, params, merged, ctx.cache) : await prepareClicks(agg, params, merged);
+    const cc: ClickContext = ctx.cache
+      ? await ctx.cache.derived(key, `clickctx|${JSON.stringify(params)}`, () => prepareClicks(agg, params, merged))
+      : await prepareClicks(agg, params, merged);
+    // Speed only, for the image's next clicks: until the table is there (or if filling it fails) they compute their row.
+    if (ctx.cache) fillCellTable(cc).catch(() => {});
     const q = await clickProposal(agg, cell, params, cc);
     const taus = resolveParams(params).taus;
     const sq = await squareLabels(image, merged.proposals, params, key, ctx);
@@ -41,16 +43,6 @@ async function regionOf(image: ImageInput, agg: Float32Array, key: string, param
     return cutOutRles(region, side, letterbox(image.row.width, image.row.height), 2, cleanArea(sq))[1] ?? emptyRle(image.row.height, image.row.width);
   };
   return ctx.cache ? ctx.cache.derived(key, `region|${JSON.stringify(params)}|${cell.x},${cell.y}`, compute) : compute();
-}
-
-/** The image's click context, cached with its attention; made the first time, when its cell table starts filling. */
-function clickContext(agg: Float32Array, key: string, params: DiffSegParams, merged: MergeResult, cache: TensorCache): Promise<ClickContext> {
-  return cache.derived(key, `clickctx|${JSON.stringify(params)}`, async () => {
-    const cc = await prepareClicks(agg, params, merged);
-    // Speed only: until the table is there (or if filling it fails), clicks compute their own row.
-    fillCellTable(cc).catch(() => {});
-    return cc;
-  });
 }
 
 /** The mask for a set of + / − clicks on one image (computes and caches the attention on the first click). */
