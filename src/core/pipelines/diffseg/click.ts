@@ -28,7 +28,7 @@ export interface ClickContext {
 /**
  * Per cell q of the S×S grid: member[q·n + j] = 1 where D(map q, map j) < τ₀, and unsure[q] = 1 where some distance
  * lies within TABLE_MARGIN of τ₀. The table's distances come from GEMMs over many rows at once, which round
- * differently from a click's single row (~1e-5 at most, measured); an unsure cell's click computes its row itself, so
+ * differently from a click's single row (4e-5 apart at most, measured); an unsure cell's click computes its row itself, so
  * a click's proposal is the same bits with or without the table.
  */
 export interface CellTable {
@@ -38,7 +38,7 @@ export interface CellTable {
 
 /** Cells per ONNX run while filling the table (short runs, so a click's own run is not held up long). */
 const TABLE_ROWS = 64;
-/** 25× the largest difference measured between a batched and a single-row distance (4e-5; ~15 % of cells unsure). */
+/** 25× the largest difference measured between a batched and a single-row distance (4e-5); ~9 % of cells are unsure. */
 const TABLE_MARGIN = 1e-3;
 
 function buildPrepare(n: number, d: number): GraphBuilder {
