@@ -1,5 +1,7 @@
 // Folder indexing speed: first full index (with thumbnails), no-change re-index, and re-index with 1% changed.
-// Baselines in the same run: sharp thumbnailing alone (no sniff/sha1/database) on a subset, and the bare walk+stat.
+// Peers in the same run, on every 35th file: sharp's bare decode+resize (no encoding, no sniff/sha1/database), the
+// thumbnail as made now (makeThumbnail) and as made before (WebP q80 at the default effort 4), with the sharpness of
+// both (mean gradient magnitude of the decoded thumbnails) and their sizes; and the bare walk+stat.
 // The generated folder is cached under os.tmpdir() between runs; its .difflabel is removed before each run.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -7,6 +9,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ProjectStore, indexFolder } from '../src/core/project';
+import { makeThumbnail, openImage } from '../src/core/project/image-source';
+import { sniffImageFormat } from '../src/core/project/sniff';
 import { walkFolder } from '../src/core/project/walk';
 
 const COUNT = Number(process.env.BENCH_IMAGES ?? 2000);
@@ -54,17 +58,45 @@ async function generate(): Promise<number> {
   return performance.now() - t0;
 }
 
-async function thumbnailOnly(files: string[]): Promise<number> {
+/** CPU ms of this process (every thread: libvips', libuv's) since c0: what a busy shared machine distorts least. */
+const cpuMs = (c0: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+};
+
+type Variant = (buf: Buffer) => Promise<Buffer>;
+const VARIANTS: Record<string, Variant> = {
+  bareDecodeResize: (buf) => sharp(buf).resize(256, 256, { fit: 'inside' }).raw().toBuffer(),
+  thumbnailNow: (buf) => makeThumbnail(openImage(buf, sniffImageFormat(buf)!, 250e6)),
+  thumbnailBefore: (buf) => sharp(buf, { failOn: 'error', autoOrient: true }).resize(256, 256, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer(),
+};
+
+/** Wall and CPU (all threads of this process) ms per file at concurrency 2 (as the indexer), and the outputs. */
+async function perFile(files: string[], fn: Variant): Promise<{ ms: number; cpuMs: number; out: Buffer[] }> {
+  const out: Buffer[] = new Array(files.length);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
-      const buf = await readFile(files[next++]!);
-      await sharp(buf, { failOn: 'error', autoOrient: true }).resize(256, 256, { fit: 'inside' }).webp({ quality: 80 }).toBuffer();
+      const i = next++;
+      out[i] = await fn(await readFile(files[i]!));
     }
   };
   await Promise.all([worker(), worker()]);
-  return performance.now() - t0;
+  return { ms: (performance.now() - t0) / files.length, cpuMs: cpuMs(c0) / files.length, out };
+}
+
+/** Mean gradient magnitude (central differences, grey 0–255) of an encoded image, and its size. */
+async function sharpness(img: Buffer): Promise<{ g: number; w: number; h: number }> {
+  const { data, info } = await sharp(img).greyscale().raw().toBuffer({ resolveWithObject: true });
+  const { width: w, height: h } = info;
+  let sum = 0;
+  for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) {
+    const i = y * w + x;
+    sum += Math.hypot(data[i + 1]! - data[i - 1]!, data[i + w]! - data[i - w]!) / 2;
+  }
+  return { g: sum / Math.max(1, (w - 2) * (h - 2)), w, h };
 }
 
 function dirBytes(dir: string): number {
@@ -78,14 +110,35 @@ const imageBytes = all.reduce((n, f) => n + f.bytes, 0);
 // Read every file once so all timings below see a warm page cache (no run pays the cold disk alone).
 for (const f of all) await readFile(f.abs);
 
-// Baseline: sharp alone on every 7th file (7 is coprime with the size and format cycles, so the mix is kept).
-log('baseline…');
-const subset = all.filter((_, i) => i % 7 === 3).map((f) => f.abs);
-const thumbMs = await thumbnailOnly(subset);
+// Peers on every 35th file (35 is coprime with the size and format cycles, so the mix is kept), interleaved 3 times.
+log('peers…');
+const subset = all.filter((_, i) => i % 35 === 3).map((f) => f.abs);
+const peerMs: Record<string, number[]> = {};
+const peerCpu: Record<string, number[]> = {};
+const outputs: Record<string, Buffer[]> = {};
+for (let r = 0; r < 3; r++) {
+  for (const [name, fn] of Object.entries(VARIANTS)) {
+    const { ms, cpuMs, out } = await perFile(subset, fn);
+    (peerMs[name] ??= []).push(ms);
+    (peerCpu[name] ??= []).push(cpuMs);
+    if (name !== 'bareDecodeResize') outputs[name] = out;
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+let gNow = 0, gBefore = 0, sameSize = 0;
+for (let i = 0; i < subset.length; i++) {
+  const a = await sharpness(outputs.thumbnailNow![i]!), b = await sharpness(outputs.thumbnailBefore![i]!);
+  gNow += a.g;
+  gBefore += b.g;
+  if (a.w === b.w && a.h === b.h) sameSize++;
+}
+const bytesOf = (bs: Buffer[]) => bs.reduce((n, b) => n + b.length, 0) / bs.length;
 
 log('first index…');
 const store = ProjectStore.open(DIR);
+const firstCpu0 = process.cpuUsage();
 const first = await indexFolder(store);
+const firstCpuMs = cpuMs(firstCpu0);
 log('no-change re-index…');
 const noChange = await indexFolder(store);
 
@@ -110,15 +163,22 @@ console.log(JSON.stringify({
   folder: DIR,
   generatedMs: generatedMs ? round(generatedMs, 0) : 'cached',
   firstIndex: {
-    ms: round(first.durationMs, 0), imagesPerSec: round((first.added * 1000) / first.durationMs),
+    ms: round(first.durationMs, 0), imagesPerSec: round((first.added * 1000) / first.durationMs), cpuMsPerImage: round(firstCpuMs / first.added, 2),
     added: first.added, failed: first.failed.length,
   },
   noChangeReindex: { ms: round(noChange.durationMs), unchanged: noChange.unchanged, msPer200Images: round((noChange.durationMs * 200) / COUNT, 2) },
   onePercentChanged: { ms: round(onePercent.durationMs, 0), changed, updated: onePercent.updated, unchanged: onePercent.unchanged },
-  baseline: {
-    thumbnailOnly: { images: subset.length, imagesPerSec: round((subset.length * 1000) / thumbMs), note: 'sharp read+decode+resize+webp, concurrency 2, no sniff/sha1/db/write' },
+  peers: {
+    note: 'every 35th file, read+decode+resize (+encode), concurrency 2, no sniff/sha1/db/write; median of 3; cpu = all threads',
+    images: subset.length,
+    msPerImage: Object.fromEntries(Object.entries(peerMs).map(([k, v]) => [k, round(median(v), 2)])),
+    cpuMsPerImage: Object.fromEntries(Object.entries(peerCpu).map(([k, v]) => [k, round(median(v), 2)])),
+    firstIndexPerImageVsBareDecodeResize: { wall: round(first.durationMs / first.added / median(peerMs.bareDecodeResize!), 2), cpu: round(firstCpuMs / first.added / median(peerCpu.bareDecodeResize!), 2) },
+    thumbnailNowVsBefore: { wall: round(median(peerMs.thumbnailNow!) / median(peerMs.thumbnailBefore!), 2), cpu: round(median(peerCpu.thumbnailNow!) / median(peerCpu.thumbnailBefore!), 2) },
+    sharpness: { now: round(gNow / subset.length, 2), before: round(gBefore / subset.length, 2), ratio: round(gNow / gBefore, 3), sameDimensions: `${sameSize}/${subset.length}` },
+    thumbBytes: { now: round(bytesOf(outputs.thumbnailNow!), 0), before: round(bytesOf(outputs.thumbnailBefore!), 0) },
     walkStatMs: round(walkMs),
   },
   sizes: { dbBytes: statSync(store.dbPath).size, thumbsBytes: dirBytes(join(DIR, '.difflabel', 'thumbs')), statsBytes: stats.bytes },
-  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, totalMemBytes: os.totalmem(), node: process.version, sharpThreads: sharp.concurrency() },
+  machine: { loadavg: os.loadavg().map((v) => round(v, 2)), cpu: os.cpus()[0]?.model, cores: os.cpus().length, totalMemBytes: os.totalmem(), node: process.version, sharpThreads: sharp.concurrency() },
 }));

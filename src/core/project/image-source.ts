@@ -30,9 +30,13 @@ export function openImage(buf: Buffer, format: ImageFormat, maxPixels: number): 
 
 export const THUMB_SIZE = 256;
 
-/** WebP thumbnail, longest side THUMB_SIZE (small images are not enlarged). Decodes the whole image. */
+/**
+ * WebP thumbnail, longest side THUMB_SIZE (small images are not enlarged). Decodes the whole image (JPEG and WebP
+ * shrink on load). Encoder effort 0: at 256 px it encodes in a fifth of the default effort's CPU, as sharp, 10 % more
+ * bytes (benchmarks/index.ts; README.md, Thumbnails).
+ */
 export function makeThumbnail(img: Sharp): Promise<Buffer> {
-  return img.resize(THUMB_SIZE, THUMB_SIZE, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer();
+  return img.resize(THUMB_SIZE, THUMB_SIZE, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80, effort: 0 }).toBuffer();
 }
 
 /** 8-bit sRGB, 3 channels, interleaved; transparency is flattened onto white. */

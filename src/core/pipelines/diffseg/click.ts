@@ -2,7 +2,7 @@
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../ml/graph';
 import { aggregatedSide } from './aggregate';
-import { symmetricKL } from './kl';
+import { symmetricKLOfLogs } from './kl';
 import { cellWinners, upsampleMask, type LabelOptions } from './labels';
 import type { MergeResult } from './merge';
 import { f32, i64, mathSession } from '../common/inference';
@@ -21,7 +21,25 @@ export interface ClickContext {
   readonly stageLogs: Float64Array[][];
   readonly stageEnt: Float64Array[];
   readonly taus: number[];
+  /** Which maps each cell's map matches at iteration 0, once fillCellTable has run (until then clicks compute it). */
+  table?: CellTable;
 }
+
+/**
+ * Per cell q of the S×S grid: member[q·n + j] = 1 where D(map q, map j) < τ₀, and unsure[q] = 1 where some distance
+ * lies within TABLE_MARGIN of τ₀. The table's distances come from GEMMs over many rows at once, which round
+ * differently from a click's single row (4e-5 apart at most, measured); an unsure cell's click computes its row itself, so
+ * a click's proposal is the same bits with or without the table.
+ */
+export interface CellTable {
+  readonly member: Uint8Array;
+  readonly unsure: Uint8Array;
+}
+
+/** Cells per ONNX run while filling the table (short runs, so a click's own run is not held up long). */
+const TABLE_ROWS = 64;
+/** 25× the largest difference measured between a batched and a single-row distance (4e-5); ~9 % of cells are unsure. */
+const TABLE_MARGIN = 1e-3;
 
 function buildPrepare(n: number, d: number): GraphBuilder {
   const g = new GraphBuilder('diffseg_click_prepare');
@@ -49,6 +67,74 @@ function buildClick(n: number, d: number): GraphBuilder {
   g.output(g.reshape(g.div(g.matmul(bin, x), count), [d]), 'proposal');
   g.output(g.reshape(kl, [n]), 'kl');
   return g;
+}
+
+function buildRows(n: number, d: number): GraphBuilder {
+  const g = new GraphBuilder('diffseg_click_rows');
+  const x = g.input('maps', 'float32', [n, d]);
+  const lx = g.input('log', 'float32', [n, d]);
+  const ent = g.input('ent', 'float32', [n]);
+  const q = g.input('rows', 'int64', ['k']);
+  const tau = g.input('tau', 'float32', []);
+  const margin = g.input('margin', 'float32', []);
+  const c1 = g.op('Gemm', [g.gather(x, q, 0), lx], { transB: 1 }, { outputs: [{ dtype: 'float32', shape: [null, n] }] })[0]!;
+  const c2 = g.op('Gemm', [g.gather(lx, q, 0), x], { transB: 1 }, { outputs: [{ dtype: 'float32', shape: [null, n] }] })[0]!;
+  const kl = g.mul(g.sub(g.add(g.unsqueeze(g.gather(ent, q, 0), [1]), g.unsqueeze(ent, [0])), g.add(c1, c2)), 0.5);
+  g.output(g.cast(g.less(kl, tau), 'uint8'), 'member');
+  g.output(g.reduceMax(g.cast(g.less(g.abs(g.sub(kl, tau)), margin), 'float32'), [1], false), 'unsure');
+  return g;
+}
+
+/** Iteration 0 of a click from its member row: the same nodes as buildClick's, so the same bits. */
+function buildMean(n: number, d: number): GraphBuilder {
+  const g = new GraphBuilder('diffseg_click_mean');
+  const x = g.input('maps', 'float32', [n, d]);
+  const bin = g.input('member', 'float32', [1, n]);
+  const count = g.reduceSum(bin, [1], true);
+  g.output(g.reshape(g.div(g.matmul(bin, x), count), [d]), 'proposal');
+  return g;
+}
+
+let filling: { ctx: ClickContext; stop: AbortController; done: Promise<void> } | null = null;
+
+/**
+ * Fills ctx.table (16 MiB for S = 64): every cell's iteration-0 matches, TABLE_ROWS cells per run, so that a click
+ * skips the two GEMMs over all maps (two thirds of its proposal's cost). Meant to run in the background from an
+ * image's clicks: one image at a time (a click on another image stops this one, a later click here starts it again);
+ * asking again while it fills joins the same fill. Its session is its own, released when done, so releasing the math
+ * sessions never pulls one out from under a run.
+ */
+export function fillCellTable(ctx: ClickContext): Promise<void> {
+  if (ctx.table) return Promise.resolve();
+  if (filling?.ctx === ctx) return filling.done;
+  filling?.stop.abort();
+  const stop = new AbortController();
+  const done = fill(ctx, stop.signal).finally(() => {
+    if (filling?.ctx === ctx) filling = null;
+  });
+  filling = { ctx, stop, done };
+  return done;
+}
+
+async function fill(ctx: ClickContext, stop: AbortSignal): Promise<void> {
+  const n = ctx.side * ctx.side;
+  const s = await ort.InferenceSession.create(buildRows(n, n).toBytes(), { graphOptimizationLevel: 'all' });
+  try {
+    const member = new Uint8Array(n * n), unsure = new Uint8Array(n);
+    const feeds = {
+      maps: f32(ctx.agg, [n, n]), log: f32(ctx.logAgg, [n, n]), ent: f32(ctx.ent, [n]),
+      tau: new ort.Tensor('float32', Float32Array.of(ctx.taus[0]!), []), margin: new ort.Tensor('float32', Float32Array.of(TABLE_MARGIN), []),
+    };
+    for (let r = 0; r < n; r += TABLE_ROWS) {
+      if (stop.aborted) return;
+      const out = await s.run({ ...feeds, rows: i64(Array.from({ length: Math.min(TABLE_ROWS, n - r) }, (_, i) => r + i)) });
+      member.set(out['member']!.data as Uint8Array, r * n);
+      (out['unsure']!.data as Float32Array).forEach((v, i) => (unsure[r + i] = v));
+    }
+    ctx.table = { member, unsure };
+  } finally {
+    await s.release();
+  }
 }
 
 /**
@@ -105,12 +191,7 @@ export async function clickProposal(
   const S = c.side;
   const n = S * S;
   const q = cellIndex(cell, S);
-  const s = await mathSession(`click|${n}`, () => buildClick(n, n));
-  const out = await s.run({
-    maps: f32(agg, [n, n]), log: f32(c.logAgg, [n, n]), ent: f32(c.ent, [n]), query: i64([q]),
-    tau: new ort.Tensor('float32', Float32Array.of(p.taus[0]!), []),
-  });
-  const p0 = out['proposal']!.data as Float32Array;
+  const p0 = c.table && !c.table.unsure[q] && c.taus[0] === p.taus[0] ? await tableRow(agg, n, c.table, q) : await row(agg, n, c, q, p.taus[0]!);
   if (p0.some((v) => Number.isNaN(v))) return agg.slice(q * n, (q + 1) * n);
   let cur = Float64Array.from(p0);
   for (let it = 1; it < p.iterations && it - 1 < c.stages.length; it++) {
@@ -131,6 +212,23 @@ export async function clickProposal(
   return Float32Array.from(cur);
 }
 
+/** Iteration 0 of a click: the mean of the maps within τ₀ of the cell's map. */
+async function row(agg: Float32Array, n: number, c: ClickContext, q: number, tau0: number): Promise<Float32Array> {
+  const s = await mathSession(`click|${n}`, () => buildClick(n, n));
+  const out = await s.run({
+    maps: f32(agg, [n, n]), log: f32(c.logAgg, [n, n]), ent: f32(c.ent, [n]), query: i64([q]),
+    tau: new ort.Tensor('float32', Float32Array.of(tau0), []),
+  });
+  return out['proposal']!.data as Float32Array;
+}
+
+/** row() from the cell table: one pass over the maps instead of three. */
+async function tableRow(agg: Float32Array, n: number, table: CellTable, q: number): Promise<Float32Array> {
+  const s = await mathSession(`clickmean|${n}`, () => buildMean(n, n));
+  const out = await s.run({ maps: f32(agg, [n, n]), member: f32(Float32Array.from(table.member.subarray(q * n, (q + 1) * n)), [1, n]) });
+  return out['proposal']!.data as Float32Array;
+}
+
 export interface ClickRegionOptions {
   /** The click's proposal (clickProposal). */
   proposal: Float32Array;
@@ -146,6 +244,19 @@ export interface ClickRegionOptions {
   outW: number;
   /** Image-guided outlines, as the labels were made. */
   guide?: LabelOptions['guide'];
+  /** regionTables(proposals), when clicks on one image reuse it. */
+  tables?: RegionTables;
+}
+
+/** What clickRegion needs of the segment-everything proposals, the same for every click on an image. */
+export interface RegionTables {
+  /** Math.log of each proposal's values. */
+  logs: Float64Array[];
+  winners: ReturnType<typeof cellWinners>;
+}
+
+export function regionTables(proposals: Float32Array[]): RegionTables {
+  return { logs: proposals.map((m) => Float64Array.from(m, (v) => Math.log(v))), winners: cellWinners(proposals) };
 }
 
 /**
@@ -158,8 +269,9 @@ export async function clickRegion(o: ClickRegionOptions): Promise<Uint8Array> {
   const tau = o.tau ?? 1.1;
   const px = o.outH * o.outW;
   if (o.labels.length !== px) throw new RangeError(`clickRegion: ${o.labels.length} labels for ${o.outW}×${o.outH}`);
-  const same = Uint8Array.from(o.proposals, (m) => (symmetricKL(o.proposal, m) < tau ? 1 : 0));
-  const win = cellWinners(o.proposals);
+  const { logs, winners: win } = o.tables ?? regionTables(o.proposals);
+  const logP = Float64Array.from(o.proposal, (v) => Math.log(v));
+  const same = Uint8Array.from(o.proposals, (m, k) => (symmetricKLOfLogs(o.proposal, logP, m, logs[k]!) < tau ? 1 : 0));
   const n = o.proposal.length;
   const cells = new Float32Array(n);
   for (let i = 0; i < n; i++) if (!same[win.label[i]!] && o.proposal[i]! >= win.max[i]!) cells[i] = 1;

@@ -60,11 +60,13 @@
  */
 export { DEFAULT_DIFFSEG_PARAMS, anchorGrid, resolveParams, type DiffSegParams } from './params';
 export { aggregateAttention, aggregatedSide, resolutionWeights, type AggregateOptions, type AttentionByResolution } from './aggregate';
-export { anchorMerge, pairwiseKL, symmetricKL, type AnchorMergeResult } from './kl';
+export { anchorMerge, pairwiseKL, symmetricKL, symmetricKLOfLogs, type AnchorMergeResult } from './kl';
 export { greedyMerge, mergeDetailed, mergeProposals, type MergeOptions, type MergeResult } from './merge';
 export { cellWinners, proposalsToLabels, upsampleMask, type LabelGuide, type LabelOptions } from './labels';
 export { DEFAULT_GUIDE, type GuideOptions } from './guided';
 export { kmeansRefine, type KMeansOptions } from './refine';
-export { clickProposal, clickRegion, prepareClicks, type ClickContext, type ClickRegionOptions } from './click';
+export {
+  clickProposal, clickRegion, fillCellTable, prepareClicks, regionTables, type CellTable, type ClickContext, type ClickRegionOptions, type RegionTables,
+} from './click';
 export { releaseMathSessions } from '../common/inference';
 export { bilinearMatrix } from './resample';

@@ -10,10 +10,10 @@ import type { ClickPoint } from '../../../shared/contract';
 import { area, emptyRle, subtract, unionAll, type Rle } from '../../../shared/masks';
 import type { ImageRow, ProjectStore } from '../../project';
 import { letterbox, pixelToCell } from '../common/frame';
-import { probabilityMapToRle } from '../common/masks';
+import { cutOutRles } from '../common/masks';
 import { imageInput } from '../run';
 import type { ImageInput } from '../types';
-import { clickProposal, clickRegion, prepareClicks, type ClickContext } from './click';
+import { clickProposal, clickRegion, fillCellTable, prepareClicks, regionTables, type ClickContext } from './click';
 import { resolveParams, type DiffSegParams } from './params';
 import { aggregatedAttention, cleanArea, mergeFor, squareLabels, type PipelineContext } from './pipeline';
 
@@ -31,12 +31,16 @@ async function regionOf(image: ImageInput, agg: Float32Array, key: string, param
     const cc: ClickContext = ctx.cache
       ? await ctx.cache.derived(key, `clickctx|${JSON.stringify(params)}`, () => prepareClicks(agg, params, merged))
       : await prepareClicks(agg, params, merged);
+    // Speed only, for the image's next clicks: until the table is there (or if filling it fails) they compute their row.
+    if (ctx.cache) fillCellTable(cc).catch(() => {});
     const q = await clickProposal(agg, cell, params, cc);
     const taus = resolveParams(params).taus;
     const sq = await squareLabels(image, merged.proposals, params, key, ctx);
     const { labels, side, guide } = sq;
-    const region = await clickRegion({ proposal: q, proposals: merged.proposals, labels, tau: taus[taus.length - 1]!, cell, outH: side, outW: side, guide });
-    return probabilityMapToRle(region, side, letterbox(image.row.width, image.row.height), { minArea: cleanArea(sq) });
+    const tables = ctx.cache ? await ctx.cache.derived(key, `regiontables|${JSON.stringify(params)}`, async () => regionTables(merged.proposals)) : undefined;
+    const region = await clickRegion({ proposal: q, proposals: merged.proposals, labels, tau: taus[taus.length - 1]!, cell, outH: side, outW: side, guide, tables });
+    // The region is 0/1 already: cut it out as is (probabilityMapToRle would copy it through a threshold).
+    return cutOutRles(region, side, letterbox(image.row.width, image.row.height), 2, cleanArea(sq))[1] ?? emptyRle(image.row.height, image.row.width);
   };
   return ctx.cache ? ctx.cache.derived(key, `region|${JSON.stringify(params)}|${cell.x},${cell.y}`, compute) : compute();
 }

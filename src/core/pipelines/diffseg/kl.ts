@@ -93,3 +93,14 @@ export function symmetricKL(x: ArrayLike<number>, y: ArrayLike<number>): number 
   }
   return k1 / 2 + k2 / 2;
 }
+
+/** symmetricKL with each map's logs given (Math.log of its values), in the same order of operations: the same result. */
+export function symmetricKLOfLogs(x: ArrayLike<number>, logX: ArrayLike<number>, y: ArrayLike<number>, logY: ArrayLike<number>): number {
+  let k1 = 0, k2 = 0;
+  for (let i = 0; i < x.length; i++) {
+    const q = logX[i]! - logY[i]!;
+    k1 += x[i]! * q;
+    k2 -= y[i]! * q;
+  }
+  return k1 / 2 + k2 / 2;
+}
