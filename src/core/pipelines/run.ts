@@ -5,13 +5,13 @@
 // pipeline's tensor cache.
 import { join } from 'node:path';
 import type { BatchReport, Prompt } from '../../shared/contract';
-import { area, maskFields, type Rle } from '../../shared/masks';
+import { area, fromCompressedString, maskFields, type Rle } from '../../shared/masks';
 import { PROJECT_DIR, StoreError, missingImageMessage, readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../project';
 import { modelEnvName, resolveBundle } from './common/bundles';
 import { sharedInferenceHost } from './common/inference';
 import type { TensorCache } from './common/tensorCache';
 import type { RgbImage } from './common/frame';
-import type { ImageInput, Pipeline, PipelineSession, RunContext } from './types';
+import type { ExampleInput, ImageInput, Pipeline, PipelineSession, RunContext } from './types';
 
 /** The caller's mistake (bad params, a prompt of the wrong kind, nothing selected): the API's bad_request. */
 export class PipelineInputError extends RangeError {
@@ -59,6 +59,21 @@ export function checkPrompt(p: Pipeline, prompt: Prompt | null | undefined, use:
   return prompt;
 }
 
+/** The annotation an example prompt names, with its image; a PipelineInputError when it cannot serve as one. */
+export function exampleInput(store: ProjectStore, annotationId: number): ExampleInput {
+  const a = store.getAnnotation(annotationId);
+  if (!a) throw new PipelineInputError(`the example annotation ${annotationId} does not exist`, [{ path: 'prompt.annotationId', message: 'no such annotation' }]);
+  const image = store.getImage(a.imageId)!;
+  if (image.status === 'error' || image.missingSince !== null)
+    throw new PipelineInputError(`the example's image ${image.path} cannot be read${image.error ? `: ${image.error}` : ''}`, [{ path: 'prompt.annotationId', message: 'its image cannot be read' }]);
+  return { annotationId, categoryId: a.categoryId, mask: fromCompressedString(a.rle, a.height, a.width), image: imageInput(store, image) };
+}
+
+/** `ctx` with the example its prompt names, resolved once. */
+function withExample(store: ProjectStore, prompt: Prompt | null, ctx: RunContext): RunContext {
+  return prompt?.kind === 'example' && !ctx.example ? { ...ctx, example: exampleInput(store, prompt.annotationId) } : ctx;
+}
+
 /** What a run stores of its prompt: the prompt without its kind (that is the row's), and the pipeline. */
 function promptRow(p: Pick<Pipeline, 'id'>, prompt: Prompt | null) {
   if (!prompt) return null;
@@ -76,8 +91,9 @@ function checkAborted(signal?: AbortSignal): void {
 
 /**
  * Runs a session on one image and stores what it made: the run (pipeline, model, recorded params; 'done', or 'failed'
- * with the error, or 'cancelled'), its prompt, and its proposals (categoryId null, source the pipeline's id) as one
- * undoable step, together. Errors are recorded on the run and rethrown.
+ * with the error, or 'cancelled'), its prompt, and its proposals (the category the session gives, else none; source the
+ * pipeline's id) as one undoable step, together. Errors are recorded on the run and rethrown; an example prompt whose
+ * annotation is gone is refused before any run.
  */
 export async function runOnImage<P>(
   store: ProjectStore,
@@ -90,13 +106,14 @@ export async function runOnImage<P>(
 ): Promise<{ run: Run; annotations: Annotation[] }> {
   const image = store.getImage(imageId);
   if (!image) throw new Error(`no image with id ${imageId}`);
+  ctx = withExample(store, prompt, ctx);
   const startedAt = Date.now();
   const run = { pipeline: p.id, modelBundle: session.model, params: session.recorded(params, 'run'), imageId, startedAt, proposes: true, prompt: promptRow(p, prompt) };
   try {
     if (image.status === 'error') throw new Error(`${image.path} could not be read: ${image.error}`);
     const proposals = await session.run(imageInput(store, image), params, prompt, ctx);
     checkAborted(ctx.signal);
-    const add = proposals.map((x) => ({ categoryId: null, source: p.id, score: x.score ?? null, ...maskFields(x.mask) }));
+    const add = proposals.map((x) => ({ categoryId: x.categoryId ?? null, source: p.id, score: x.score ?? null, ...maskFields(x.mask) }));
     return store.recordRun({ ...run, status: 'done', masks: { label: p.runLabel, add } });
   } catch (e) {
     const cancelled = ctx.signal?.aborted === true;
@@ -125,6 +142,7 @@ export interface BatchOptions {
 /** A session over images, one run each; resumable (images with a finished run of the same kind are skipped). */
 export async function runBatch<P>(store: ProjectStore, p: Pipeline<P>, session: PipelineSession<P>, params: P, o: BatchOptions = {}): Promise<BatchReport> {
   const prompt = o.prompt ?? null;
+  const { example } = withExample(store, prompt, { priority: 'batch' });
   const wanted = canonical({ params: session.recorded(params, 'run'), prompt: promptRow(p, prompt)?.payload ?? null });
   const sameRun = (r: Run) => r.modelBundle === session.model && canonical({ params: r.params, prompt: store.listPrompts({ runId: r.id })[0]?.payload ?? null }) === wanted;
   // Unreadable and missing images have no pixels to segment.
@@ -152,7 +170,7 @@ export async function runBatch<P>(store: ProjectStore, p: Pipeline<P>, session: 
     const within = ({ fraction, message }: { fraction: number; message?: string }) =>
       o.onProgress?.(i, ids.length, `${image.path}: ${Math.round(fraction * 100)}%${message ? ` ${message}` : ''}`);
     try {
-      const r = await runOnImage(store, p, session, id, params, prompt, { signal: o.signal, priority: 'batch', onProgress: within });
+      const r = await runOnImage(store, p, session, id, params, prompt, { signal: o.signal, priority: 'batch', onProgress: within, example });
       report.segmented++;
       report.proposals += r.annotations.length;
       o.onImage?.(id);
