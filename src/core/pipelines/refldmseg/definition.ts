@@ -19,9 +19,9 @@ export const RefLdmSegParamsSchema = z
   .object({
     variant: z.enum(['f', 'n']).optional().meta({ title: 'Variant', description: "the model's: f (one UNet pass) or n (20 denoising steps); a bundle holds one" }),
     steps: z.number().int().min(1).max(1000).default(20).meta({ title: 'Steps', description: 'denoising steps of -n (DDPM)' }),
-    image_guidance: z.number().min(0).max(50).default(1.5).meta({ title: 'Image guidance', description: "-n's guidance towards the query image" }),
-    instruction_guidance: z.number().min(0).max(50).default(7).meta({ title: 'Example guidance', description: "-n's guidance towards the example" }),
-    mask_alpha: z.number().min(0).max(1).optional().meta({ title: 'mask_alpha', description: 'share of the query image the model was trained to add to its mask (0 for -f, 0.4 for -n)' }),
+    imageGuidance: z.number().min(0).max(50).default(1.5).meta({ title: 'Image guidance', description: "-n's guidance towards the query image" }),
+    instructionGuidance: z.number().min(0).max(50).default(7).meta({ title: 'Example guidance', description: "-n's guidance towards the example" }),
+    maskAlpha: z.number().min(0).max(1).optional().meta({ title: 'mask_alpha', description: 'share of the query image the model was trained to add to its mask (0 for -f, 0.4 for -n)' }),
     seed: z.number().int().min(0).max(MAX_SEED).default(0).meta({ title: 'Seed', description: 'noise of the latent sample (-f) and of the denoising (-n)' }),
   })
   .strict();
@@ -47,7 +47,7 @@ function settings(models: RefLdmSegModels, p: RefLdmSegParams): RefLdmSegSetting
   if (p.variant && p.variant !== models.variant)
     throw new PipelineInputError(`the model ${models.name} is Ref LDM-Seg -${models.variant}; -${p.variant} needs a bundle of that variant`, [{ path: 'params.variant', message: `must be ${models.variant} with this model` }]);
   const variant = models.variant;
-  return { variant, steps: p.steps, imageGuidance: p.image_guidance, instructionGuidance: p.instruction_guidance, maskAlpha: p.mask_alpha ?? MASK_ALPHA[variant], seed: p.seed };
+  return { variant, steps: p.steps, imageGuidance: p.imageGuidance, instructionGuidance: p.instructionGuidance, maskAlpha: p.maskAlpha ?? MASK_ALPHA[variant], seed: p.seed };
 }
 
 export function refLdmSegSession(models: RefLdmSegModels): PipelineSession<RefLdmSegParams> {
