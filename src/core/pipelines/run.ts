@@ -5,7 +5,7 @@
 // pipeline's tensor cache.
 import { join } from 'node:path';
 import type { BatchReport, Prompt } from '../../shared/contract';
-import { area, fromCompressedString, maskFields, type Rle } from '../../shared/masks';
+import { area, fromCompressedString, maskFields, toCompressedString, type Rle } from '../../shared/masks';
 import { PROJECT_DIR, StoreError, missingImageMessage, readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../project';
 import { modelEnvName, resolveBundle } from './common/bundles';
 import { sharedInferenceHost } from './common/inference';
@@ -74,11 +74,15 @@ function withExample(store: ProjectStore, prompt: Prompt | null, ctx: RunContext
   return prompt?.kind === 'example' && !ctx.example ? { ...ctx, example: exampleInput(store, prompt.annotationId) } : ctx;
 }
 
-/** What a run stores of its prompt: the prompt without its kind (that is the row's), and the pipeline. */
-function promptRow(p: Pick<Pipeline, 'id'>, prompt: Prompt | null) {
+/**
+ * What a run stores of its prompt: the prompt without its kind (that is the row's), and the pipeline; for an example,
+ * also the mask and category it had, so that resume does not take an edited example for the same prompt.
+ */
+function promptRow(p: Pick<Pipeline, 'id'>, prompt: Prompt | null, example?: ExampleInput) {
   if (!prompt) return null;
   const { kind, ...payload } = prompt;
-  return { kind, payload: { ...payload, pipeline: p.id } };
+  const used = example ? { example: { rle: toCompressedString(example.mask), categoryId: example.categoryId } } : {};
+  return { kind, payload: { ...payload, pipeline: p.id, ...used } };
 }
 
 function errorMessage(e: unknown): string {
@@ -108,7 +112,7 @@ export async function runOnImage<P>(
   if (!image) throw new Error(`no image with id ${imageId}`);
   ctx = withExample(store, prompt, ctx);
   const startedAt = Date.now();
-  const run = { pipeline: p.id, modelBundle: session.model, params: session.recorded(params, 'run'), imageId, startedAt, proposes: true, prompt: promptRow(p, prompt) };
+  const run = { pipeline: p.id, modelBundle: session.model, params: session.recorded(params, 'run'), imageId, startedAt, proposes: true, prompt: promptRow(p, prompt, ctx.example) };
   try {
     if (image.status === 'error') throw new Error(`${image.path} could not be read: ${image.error}`);
     const proposals = await session.run(imageInput(store, image), params, prompt, ctx);
@@ -143,7 +147,7 @@ export interface BatchOptions {
 export async function runBatch<P>(store: ProjectStore, p: Pipeline<P>, session: PipelineSession<P>, params: P, o: BatchOptions = {}): Promise<BatchReport> {
   const prompt = o.prompt ?? null;
   const { example } = withExample(store, prompt, { priority: 'batch' });
-  const wanted = canonical({ params: session.recorded(params, 'run'), prompt: promptRow(p, prompt)?.payload ?? null });
+  const wanted = canonical({ params: session.recorded(params, 'run'), prompt: promptRow(p, prompt, example)?.payload ?? null });
   const sameRun = (r: Run) => r.modelBundle === session.model && canonical({ params: r.params, prompt: store.listPrompts({ runId: r.id })[0]?.payload ?? null }) === wanted;
   // Unreadable and missing images have no pixels to segment.
   const ids = o.imageIds ?? store.listImages({ missing: false }).filter((i) => i.status !== 'error').map((i) => i.id);

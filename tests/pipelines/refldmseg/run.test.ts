@@ -1,6 +1,6 @@
 // Ref LDM-Seg through the runner on its fixture: a run over images with an annotated example as the prompt stores one
-// proposal per image, in the example's category, with the run and its prompt; a second run skips the finished images;
-// an example that is gone is refused before any run.
+// proposal per image, in the example's category, with the run and its prompt; a second run skips the finished images
+// unless the example was edited; an example that is gone is refused before any run.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProjectStore, indexFolder } from '../../../src/core/project';
@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 
 describe('Ref LDM-Seg runs over images', () => {
-  it('proposes the example\'s kind of object in each image, in the example\'s category; a second run resumes past them', async () => {
+  it('proposes the example\'s kind of object in each image, in the example\'s category; a second run resumes past them until the example is edited', async () => {
     const cat = store.addCategory({ name: 'red thing' });
     const ex = scenes['example.png']!;
     const example = store.addAnnotation({ imageId: ids['example.png']!, categoryId: cat.id, source: 'manual', ...maskFields(encode(ex.masks[0]!, ex.rgb.height, ex.rgb.width)) });
@@ -50,13 +50,24 @@ describe('Ref LDM-Seg runs over images', () => {
       expect(run).toMatchObject({ pipeline: 'refldmseg', status: 'done', proposes: true, params: { variant: 'f', maskAlpha: 0, seed: 0 } });
       expect(a).toMatchObject({ categoryId: cat.id, source: 'refldmseg', runId: run!.id });
       expect(iou(annotationPixels(a!), scenes[name]!.masks[0]!)).toBeGreaterThanOrEqual(0.9);
-      expect(store.listPrompts({ runId: run!.id })).toEqual([expect.objectContaining({ kind: 'example', payload: { annotationId: example.id, pipeline: 'refldmseg' } })]);
+      expect(store.listPrompts({ runId: run!.id })).toEqual([expect.objectContaining({ kind: 'example', payload: expect.objectContaining({ annotationId: example.id, pipeline: 'refldmseg' }) })]);
     }
 
     const again = await service.batch(refldmseg, params, { prompt, model: 'fixture', imageIds: queries });
     expect(again).toMatchObject({ segmented: 0, skipped: 2, proposals: 0 });
     expect(store.listRuns({ pipeline: 'refldmseg' })).toHaveLength(2);
     expect(store.listAnnotations({ imageId: ids['q1.png']! })).toHaveLength(1);
+
+    // The example edited (its left half only): the same prompt now asks for something else, so nothing is skipped,
+    // and the runs record the mask they used.
+    const half = ex.masks[0]!.map((v, i) => (i % ex.rgb.width < 100 ? v : 0));
+    store.updateAnnotation(example.id, maskFields(encode(half, ex.rgb.height, ex.rgb.width)));
+    const edited = await service.batch(refldmseg, params, { prompt, model: 'fixture', imageIds: queries });
+    expect(edited).toMatchObject({ segmented: 2, skipped: 0 });
+    const prompts = store.listRuns({ imageId: ids['q1.png']! }).map((r) => store.listPrompts({ runId: r.id })[0]!.payload);
+    expect(prompts.map((p) => (p as { example: { rle: string } }).example.rle)).toEqual(
+      expect.arrayContaining([maskFields(encode(ex.masks[0]!, ex.rgb.height, ex.rgb.width)).rle, maskFields(encode(half, ex.rgb.height, ex.rgb.width)).rle]),
+    );
   });
 
   it('refuses an example that is gone, and a variant the model is not, before any run', async () => {
