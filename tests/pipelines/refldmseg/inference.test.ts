@@ -1,10 +1,13 @@
 // Ref LDM-Seg's procedure around its models, on recording stand-ins: what -f and -n feed the UNet (the scaled latent
 // sample at t = 0; 951 … 1 with [cond ‖ image, null ‖ image, null ‖ 0], null tokens from a zero image with alpha
-// ones, the same mask three times), what the decoder gets, mask_alpha, and the crop and resize back.
+// ones, the same mask three times), what the decoder gets, mask_alpha, and the crop and resize back; the session
+// encodes an example once for a run over images.
 import { describe, expect, it } from 'vitest';
-import { decode } from '../../../src/shared/masks';
+import { decode, encode } from '../../../src/shared/masks';
+import type { ImageRow } from '../../../src/core/project';
+import { RefLdmSegParamsSchema, refLdmSegSession } from '../../../src/core/pipelines/refldmseg/definition';
 import { GaussianNoise } from '../../../src/core/ml/schedulers';
-import { segmentQuery, type RefLdmSegSettings } from '../../../src/core/pipelines/refldmseg/inference';
+import { segmentQuery, supportTokens, type RefLdmSegRun, type RefLdmSegSettings, type SupportShot } from '../../../src/core/pipelines/refldmseg/inference';
 import type { RefLdmSegModels } from '../../../src/core/pipelines/refldmseg/models';
 import type { RgbImage } from '../../../src/core/pipelines/common/frame';
 
@@ -43,6 +46,7 @@ function fakeModels(variant: 'f' | 'n', seg: (c: number, y: number, x: number) =
   return { models, calls };
 }
 
+const find = async (m: RefLdmSegModels, q: RgbImage, shots: SupportShot[], s: RefLdmSegSettings, run: RefLdmSegRun = {}) => segmentQuery(m, q, await supportTokens(m, shots, {}), s, run);
 const flat = (width: number, height: number, rgb: number[]): RgbImage => ({ width, height, data: Uint8Array.from({ length: width * height * 3 }, (_, i) => rgb[i % 3]!) });
 const settings = (variant: 'f' | 'n', more: Partial<RefLdmSegSettings> = {}): RefLdmSegSettings => ({ variant, steps: 20, imageGuidance: 1.5, instructionGuidance: 7, maskAlpha: 0, seed: 7, ...more });
 /** The example: a 64×64 image whose left half is the object. */
@@ -51,7 +55,7 @@ const shot = { rgb: flat(64, 64, [200, 10, 10]), mask: Uint8Array.from({ length:
 describe('Ref LDM-Seg -f', () => {
   it('runs the UNet once at t = 0 on the scaled posterior sample, with the tokens after the class token and the 16×16 mask', async () => {
     const { models, calls } = fakeModels('f', (c, _y, x) => (c === 0 ? (x < 128 ? -1 : 1) : 0));
-    const rle = await segmentQuery(models, flat(512, 256, [0, 0, 0]), [shot], settings('f'));
+    const rle = await find(models, flat(512, 256, [0, 0, 0]), [shot], settings('f'));
 
     expect(calls.unet).toHaveLength(1);
     const [u] = calls.unet;
@@ -77,7 +81,7 @@ describe('Ref LDM-Seg -f', () => {
 
   it('subtracts mask_alpha × the query before comparing the channels', async () => {
     // seg = (0.5, 0, ·) everywhere; on a red query x = (1, −1, −1): 0.5 − 0.4 < 0 + 0.4 flips every pixel to foreground.
-    const run = (maskAlpha: number) => segmentQuery(fakeModels('f', (c) => (c === 0 ? 0.5 : 0)).models, flat(40, 30, [255, 0, 0]), [shot], settings('f', { maskAlpha }));
+    const run = (maskAlpha: number) => find(fakeModels('f', (c) => (c === 0 ? 0.5 : 0)).models, flat(40, 30, [255, 0, 0]), [shot], settings('f', { maskAlpha }));
     expect(decode(await run(0)).reduce((a, v) => a + v, 0)).toBe(0);
     expect(decode(await run(0.4)).reduce((a, v) => a + v, 0)).toBe(40 * 30);
   });
@@ -87,7 +91,7 @@ describe('Ref LDM-Seg -n', () => {
   it('denoises 951 … 1 on [cond ‖ image, null ‖ image, null ‖ 0] with the same mask three times', async () => {
     const { models, calls } = fakeModels('n', () => 0);
     const progress: number[] = [];
-    await segmentQuery(models, flat(100, 80, [0, 0, 0]), [shot], settings('n'), { onStep: (d) => progress.push(d) });
+    await find(models, flat(100, 80, [0, 0, 0]), [shot], settings('n'), { onStep: (d) => progress.push(d) });
 
     expect(calls.unet.map((u) => u.t)).toEqual(Array.from({ length: 20 }, (_, i) => 951 - 50 * i));
     expect(progress).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
@@ -111,5 +115,26 @@ describe('Ref LDM-Seg -n', () => {
       expect(u.mask.subarray(256, 512)).toEqual(u.mask.subarray(0, 256));
       expect(u.mask.subarray(512)).toEqual(u.mask.subarray(0, 256));
     }
+  });
+});
+
+describe('the refldmseg session', () => {
+  it('encodes its example once for a run over images, and again once the example changes; proposals take its category', async () => {
+    const { models, calls } = fakeModels('f', (c, _y, x) => (c === 0 ? (x < 128 ? -1 : 1) : 0));
+    const session = refLdmSegSession(models);
+    const input = (id: number, rgb: RgbImage) => ({ row: { id } as ImageRow, rgb: async () => rgb });
+    const example = { annotationId: 5, categoryId: 3, image: input(1, shot.rgb), mask: encode(shot.mask, 64, 64) };
+    const params = RefLdmSegParamsSchema.parse({});
+    const prompt = { kind: 'example' as const, annotationId: 5 };
+    for (const id of [2, 3]) {
+      const [p, ...more] = await session.run(input(id, flat(50, 40, [0, 0, 0])), params, prompt, { priority: 'batch', example });
+      expect(more).toEqual([]);
+      expect(p).toMatchObject({ categoryId: 3, mask: { h: 40, w: 50 } });
+    }
+    expect(calls.support).toHaveLength(1);
+    const edited = { ...example, mask: encode(shot.mask.map((v) => 1 - v), 64, 64) };
+    await session.run(input(2, flat(50, 40, [0, 0, 0])), params, prompt, { priority: 'batch', example: edited });
+    expect(calls.support).toHaveLength(2);
+    await expect(session.run(input(2, flat(50, 40, [0, 0, 0])), params, prompt, { priority: 'batch' })).rejects.toThrow(/needs an example prompt/);
   });
 });

@@ -2,12 +2,14 @@
 // in other images, one proposal per image in the example's category. The variant (-f or -n) is the bundle's; the
 // parameters default to the reference's (README, modeln.py, prompter.py).
 import { z } from 'zod';
-import { area, decode } from '../../../shared/masks';
+import { area, decode, toCompressedString } from '../../../shared/masks';
+import type { RunOptions } from '../../ml/runtime';
+import type { RgbImage } from '../common/frame';
 import { MAX_SEED } from '../../ml/schedulers';
 import { PipelineInputError } from '../run';
-import type { Pipeline, PipelineSession } from '../types';
+import type { ExampleInput, Pipeline, PipelineSession } from '../types';
 import { ensureFixtureBundle } from './fixture';
-import { segmentQuery, type RefLdmSegSettings } from './inference';
+import { segmentQuery, supportTokens, type RefLdmSegSettings, type SupportTokens } from './inference';
 import { BundleModels, REFLDMSEG_COMPONENTS, type RefLdmSegModels } from './models';
 
 /** mask_alpha when none is given: 0 for -f (the default of modelf.py), 0.4 for -n (the README's command). */
@@ -51,6 +53,17 @@ function settings(models: RefLdmSegModels, p: RefLdmSegParams): RefLdmSegSetting
 }
 
 export function refLdmSegSession(models: RefLdmSegModels): PipelineSession<RefLdmSegParams> {
+  // The example's tokens, kept for the next image: a run over images encodes its example once.
+  let support: { key: string; tokens: Promise<SupportTokens> } | null = null;
+  const tokensOf = (example: ExampleInput, rgb: RgbImage, run: RunOptions) => {
+    const key = `${example.image.row.id}:${toCompressedString(example.mask)}`;
+    if (support?.key !== key) {
+      const tokens = supportTokens(models, [{ rgb, mask: decode(example.mask) }], run);
+      tokens.catch(() => support?.tokens === tokens && (support = null));
+      support = { key, tokens };
+    }
+    return support.tokens;
+  };
   return {
     model: models.name,
     recorded: (p) => {
@@ -63,11 +76,12 @@ export function refLdmSegSession(models: RefLdmSegModels): PipelineSession<RefLd
       const s = settings(models, params);
       const example = ctx.example;
       if (prompt?.kind !== 'example' || !example) throw new PipelineInputError('Ref LDM-Seg needs an example prompt');
-      const [query, support] = await Promise.all([image.rgb(), example.image.rgb()]);
-      if (example.mask.w !== support.width || example.mask.h !== support.height)
-        throw new PipelineInputError(`the example's mask is ${example.mask.w}×${example.mask.h}, its image ${support.width}×${support.height}`);
-      const mask = await segmentQuery(models, query, [{ rgb: support, mask: decode(example.mask) }], s, {
-        signal: ctx.signal, priority: ctx.priority, onStep: (done, total) => ctx.onProgress?.({ fraction: done / total, message: `step ${done}/${total}` }),
+      const [query, shown] = await Promise.all([image.rgb(), example.image.rgb()]);
+      if (example.mask.w !== shown.width || example.mask.h !== shown.height)
+        throw new PipelineInputError(`the example's mask is ${example.mask.w}×${example.mask.h}, its image ${shown.width}×${shown.height}`);
+      const run = { signal: ctx.signal, priority: ctx.priority };
+      const mask = await segmentQuery(models, query, await tokensOf(example, shown, run), s, {
+        ...run, onStep: (done, total) => ctx.onProgress?.({ fraction: done / total, message: `step ${done}/${total}` }),
       });
       return area(mask) > 0 ? [{ mask, categoryId: example.categoryId }] : [];
     },

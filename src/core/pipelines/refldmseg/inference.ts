@@ -9,7 +9,7 @@ import { DDPMScheduler, GaussianNoise, imageTextGuidance } from '../../ml/schedu
 import type { RunOptions } from '../../ml/runtime';
 import type { RgbImage } from '../common/frame';
 import type { RefLdmSegModels } from './models';
-import { letterbox, REFLDMSEG_SIZE, supportMask, supportTokenMask, TOKEN_GRID, type Letterbox } from './preprocess';
+import { letterbox, REFLDMSEG_SIZE, supportMask, supportTokenMask, type Letterbox } from './preprocess';
 import { resizeBilinearPlanes, resizeLinearU8 } from './resize';
 
 /**
@@ -54,8 +54,18 @@ export function normalisedInput(rgb: RgbImage, box: Letterbox): Float32Array {
   return out;
 }
 
-/** The shots' tokens (class token dropped, concatenated along the tokens: [1, k·N, D]) and their attention mask [1, k·N]. */
-export async function supportTokens(models: RefLdmSegModels, shots: readonly SupportShot[], run: RunOptions): Promise<{ tokens: Float32Array; mask: Float32Array; width: number }> {
+/** What the UNet is conditioned on, computed once per example and reused for every query. */
+export interface SupportTokens {
+  /** The shots' tokens, class token dropped, concatenated along the tokens: [1, k·N, D]. */
+  tokens: Float32Array;
+  /** Their attention mask [1, k·N], 1 = attend. */
+  mask: Float32Array;
+  /** -n's empty instruction, as long as `tokens`. */
+  empty: Float32Array | null;
+}
+
+/** The examples as the UNet takes them (Alpha-CLIP tokens, token mask; -n: the empty instruction too). */
+export async function supportTokens(models: RefLdmSegModels, shots: readonly SupportShot[], run: RunOptions): Promise<SupportTokens> {
   if (!shots.length) throw new RangeError('Ref LDM-Seg needs at least one example');
   const S = models.encoderSize;
   const pixels = new Float32Array(shots.length * 3 * S * S);
@@ -69,7 +79,9 @@ export async function supportTokens(models: RefLdmSegModels, shots: readonly Sup
     return m;
   });
   const { tokens, width } = await models.encodeSupport(pixels, alpha, shots.length, run);
-  return { tokens: dropClassToken(tokens, shots.length, width), mask: supportTokenMask(masks), width };
+  return {
+    tokens: dropClassToken(tokens, shots.length, width), mask: supportTokenMask(masks), empty: models.variant === 'n' ? await nullTokens(models, shots.length, run) : null,
+  };
 }
 
 /** [k, 1+N, D] → [k·N, D]: each shot's patch tokens, one shot after another. */
@@ -95,7 +107,7 @@ async function nullTokens(models: RefLdmSegModels, shots: number, run: RunOption
 }
 
 /** The decoded pseudo-mask image [3, 256, 256] for the query `x` (normalised, padded). */
-async function pseudoMask(models: RefLdmSegModels, x: Float32Array, support: { tokens: Float32Array; mask: Float32Array }, s: RefLdmSegSettings, run: RefLdmSegRun): Promise<Float32Array> {
+async function pseudoMask(models: RefLdmSegModels, x: Float32Array, support: SupportTokens, s: RefLdmSegSettings, run: RefLdmSegRun): Promise<Float32Array> {
   const sf = models.scalingFactor;
   const noise = new GaussianNoise(s.seed);
   const posterior = await models.encodeImage(x, run);
@@ -111,7 +123,8 @@ async function pseudoMask(models: RefLdmSegModels, x: Float32Array, support: { t
     const n = img.length;
     const sched = new DDPMScheduler(SD15_SCHEDULER_CONFIG);
     sched.setTimesteps(s.steps);
-    const empty = await nullTokens(models, support.mask.length / TOKEN_GRID ** 2, run);
+    const empty = support.empty;
+    if (!empty) throw new Error('Ref LDM-Seg -n needs the empty instruction: compute the support with the -n model');
     const context = concat([support.tokens, empty, empty]);
     const mask = concat([support.mask, support.mask, support.mask]);
     let z: Float32Array = noise.fill(new Float32Array(n)).map((v) => v * sched.initNoiseSigma);
@@ -137,10 +150,9 @@ function concat(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-/** The query's mask at its own size: Ref LDM-Seg's prediction for the examples' object. */
-export async function segmentQuery(models: RefLdmSegModels, query: RgbImage, shots: readonly SupportShot[], s: RefLdmSegSettings, run: RefLdmSegRun = {}): Promise<Rle> {
+/** The query's mask at its own size: Ref LDM-Seg's prediction for the examples' object (`support`: supportTokens). */
+export async function segmentQuery(models: RefLdmSegModels, query: RgbImage, support: SupportTokens, s: RefLdmSegSettings, run: RefLdmSegRun = {}): Promise<Rle> {
   if (s.variant !== models.variant) throw new RangeError(`the model ${models.name} is Ref LDM-Seg -${models.variant}, not -${s.variant}`);
-  const support = await supportTokens(models, shots, run);
   const box = letterbox(query.width, query.height);
   const x = normalisedInput(query, box);
   const seg = await pseudoMask(models, x, support, s, run);
