@@ -76,7 +76,8 @@ function withExample(store: ProjectStore, prompt: Prompt | null, ctx: RunContext
 
 /**
  * What a run stores of its prompt: the prompt without its kind (that is the row's), and the pipeline; for an example,
- * also the mask and category it had, so that resume does not take an edited example for the same prompt.
+ * also the mask and category it had: resume does not take an edited example for the same prompt, and the run's
+ * proposals (unassigned, as every proposal) are offered in that category.
  */
 function promptRow(p: Pick<Pipeline, 'id'>, prompt: Prompt | null, example?: ExampleInput) {
   if (!prompt) return null;
@@ -95,9 +96,9 @@ function checkAborted(signal?: AbortSignal): void {
 
 /**
  * Runs a session on one image and stores what it made: the run (pipeline, model, recorded params; 'done', or 'failed'
- * with the error, or 'cancelled'), its prompt, and its proposals (the category the session gives, else none; source the
- * pipeline's id) as one undoable step, together. Errors are recorded on the run and rethrown; an example prompt whose
- * annotation is gone is refused before any run.
+ * with the error, or 'cancelled'), its prompt, and its proposals (categoryId null, source the pipeline's id) as one
+ * undoable step, together. Errors are recorded on the run and rethrown; an example prompt whose annotation is gone is
+ * refused before any run.
  */
 export async function runOnImage<P>(
   store: ProjectStore,
@@ -117,7 +118,7 @@ export async function runOnImage<P>(
     if (image.status === 'error') throw new Error(`${image.path} could not be read: ${image.error}`);
     const proposals = await session.run(imageInput(store, image), params, prompt, ctx);
     checkAborted(ctx.signal);
-    const add = proposals.map((x) => ({ categoryId: x.categoryId ?? null, source: p.id, score: x.score ?? null, ...maskFields(x.mask) }));
+    const add = proposals.map((x) => ({ categoryId: null, source: p.id, score: x.score ?? null, ...maskFields(x.mask) }));
     return store.recordRun({ ...run, status: 'done', masks: { label: p.runLabel, add } });
   } catch (e) {
     const cancelled = ctx.signal?.aborted === true;

@@ -76,8 +76,6 @@ export interface Proposal {
   /** At the image's size. */
   mask: Rle;
   score?: number | null;
-  /** The category it is proposed as (an example's); none: uncategorised. */
-  categoryId?: number | null;
 }
 
 export interface PipelineSession<P = any> {

@@ -119,7 +119,7 @@ describe('Ref LDM-Seg -n', () => {
 });
 
 describe('the refldmseg session', () => {
-  it('encodes its example once for a run over images, and again once the example changes; proposals take its category', async () => {
+  it('encodes its example once for a run over images, and again once the example changes', async () => {
     const { models, calls } = fakeModels('f', (c, _y, x) => (c === 0 ? (x < 128 ? -1 : 1) : 0));
     const session = refLdmSegSession(models);
     const input = (id: number, rgb: RgbImage) => ({ row: { id } as ImageRow, rgb: async () => rgb });
@@ -129,7 +129,7 @@ describe('the refldmseg session', () => {
     for (const id of [2, 3]) {
       const [p, ...more] = await session.run(input(id, flat(50, 40, [0, 0, 0])), params, prompt, { priority: 'batch', example });
       expect(more).toEqual([]);
-      expect(p).toMatchObject({ categoryId: 3, mask: { h: 40, w: 50 } });
+      expect(p).toEqual({ mask: expect.objectContaining({ h: 40, w: 50 }) });
     }
     expect(calls.support).toHaveLength(1);
     const edited = { ...example, mask: encode(shot.mask.map((v) => 1 - v), 64, 64) };

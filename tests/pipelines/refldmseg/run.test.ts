@@ -1,5 +1,5 @@
 // Ref LDM-Seg through the runner on its fixture: a run over images with an annotated example as the prompt stores one
-// proposal per image, in the example's category, with the run and its prompt; a second run skips the finished images
+// proposal per image, and with the run its prompt, which records the example's mask and category; a second run skips the finished images
 // unless the example was edited; an example that is gone is refused before any run.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { disposeSharedInferenceHost } from '../../../src/core/pipelines/common/i
 import { refldmseg } from '../../../src/core/pipelines/refldmseg/definition';
 import { parseParams, PipelineInputError, PipelineService } from '../../../src/core/pipelines/run';
 import { encode, maskFields } from '../../../src/shared/masks';
+import { isProposal } from '../../../src/shared/contract';
 import { tempDir } from '../../helpers/folder';
 import { annotationPixels } from '../diffseg/helpers';
 import { iou, query, support, writeScene, type Scene } from './scenes';
@@ -48,9 +49,13 @@ describe('Ref LDM-Seg runs over images', () => {
       expect(more).toEqual([]);
       const [run] = store.listRuns({ imageId: ids[name]! });
       expect(run).toMatchObject({ pipeline: 'refldmseg', status: 'done', proposes: true, params: { variant: 'f', maskAlpha: 0, seed: 0 } });
-      expect(a).toMatchObject({ categoryId: cat.id, source: 'refldmseg', runId: run!.id });
+      // A proposal (unassigned until accepted), offered in the category its run's prompt records.
+      expect(a).toMatchObject({ categoryId: null, source: 'refldmseg', runId: run!.id });
+      expect(isProposal({ categoryId: a!.categoryId, proposed: store.runProposes(a!.runId) })).toBe(true);
       expect(iou(annotationPixels(a!), scenes[name]!.masks[0]!)).toBeGreaterThanOrEqual(0.9);
-      expect(store.listPrompts({ runId: run!.id })).toEqual([expect.objectContaining({ kind: 'example', payload: expect.objectContaining({ annotationId: example.id, pipeline: 'refldmseg' }) })]);
+      expect(store.listPrompts({ runId: run!.id })).toEqual([
+        expect.objectContaining({ kind: 'example', payload: { annotationId: example.id, pipeline: 'refldmseg', example: { rle: example.rle, categoryId: cat.id } } }),
+      ]);
     }
 
     const again = await service.batch(refldmseg, params, { prompt, model: 'fixture', imageIds: queries });

@@ -1,6 +1,6 @@
 // Ref LDM-Seg as a pipeline: an annotated example (a mask of the project, with its category) → the same kind of object
-// in other images, one proposal per image in the example's category. The variant (-f or -n) is the bundle's; the
-// parameters default to the reference's (README, modeln.py, prompter.py).
+// in other images, one proposal per image, offered in the example's category (its run's prompt records it). The
+// variant (-f or -n) is the bundle's; the parameters default to the reference's (README, modeln.py, prompter.py).
 import { z } from 'zod';
 import { area, decode, toCompressedString } from '../../../shared/masks';
 import type { RunOptions } from '../../ml/runtime';
@@ -83,7 +83,7 @@ export function refLdmSegSession(models: RefLdmSegModels): PipelineSession<RefLd
       const mask = await segmentQuery(models, query, await tokensOf(example, shown, run), s, {
         ...run, onStep: (done, total) => ctx.onProgress?.({ fraction: done / total, message: `step ${done}/${total}` }),
       });
-      return area(mask) > 0 ? [{ mask, categoryId: example.categoryId }] : [];
+      return area(mask) > 0 ? [{ mask }] : [];
     },
     dispose: () => models.dispose(),
   };
