@@ -2,6 +2,7 @@
 // folder plus one line here.
 import type { UNetVariant } from '../ml/bundle';
 import { diffseg } from './diffseg/definition';
+import { refldmseg } from './refldmseg/definition';
 import type { Pipeline } from './types';
 
 const pipelines = new Map<string, Pipeline>();
@@ -23,6 +24,7 @@ export function registerPipeline(p: Pipeline): () => void {
 }
 
 registerPipeline(diffseg);
+registerPipeline(refldmseg);
 
 export function listPipelines(): Pipeline[] {
   return [...pipelines.values()];

@@ -5,13 +5,13 @@
 // pipeline's tensor cache.
 import { join } from 'node:path';
 import type { BatchReport, Prompt } from '../../shared/contract';
-import { area, maskFields, type Rle } from '../../shared/masks';
+import { area, fromCompressedString, maskFields, toCompressedString, type Rle } from '../../shared/masks';
 import { PROJECT_DIR, StoreError, missingImageMessage, readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../project';
 import { modelEnvName, resolveBundle } from './common/bundles';
 import { sharedInferenceHost } from './common/inference';
 import type { TensorCache } from './common/tensorCache';
 import type { RgbImage } from './common/frame';
-import type { ImageInput, Pipeline, PipelineSession, RunContext } from './types';
+import type { ExampleInput, ImageInput, Pipeline, PipelineSession, RunContext } from './types';
 
 /** The caller's mistake (bad params, a prompt of the wrong kind, nothing selected): the API's bad_request. */
 export class PipelineInputError extends RangeError {
@@ -59,11 +59,31 @@ export function checkPrompt(p: Pipeline, prompt: Prompt | null | undefined, use:
   return prompt;
 }
 
-/** What a run stores of its prompt: the prompt without its kind (that is the row's), and the pipeline. */
-function promptRow(p: Pick<Pipeline, 'id'>, prompt: Prompt | null) {
+/** The annotation an example prompt names, with its image; a PipelineInputError when it cannot serve as one. */
+export function exampleInput(store: ProjectStore, annotationId: number): ExampleInput {
+  const a = store.getAnnotation(annotationId);
+  if (!a) throw new PipelineInputError(`the example annotation ${annotationId} does not exist`, [{ path: 'prompt.annotationId', message: 'no such annotation' }]);
+  const image = store.getImage(a.imageId)!;
+  if (image.status === 'error' || image.missingSince !== null)
+    throw new PipelineInputError(`the example's image ${image.path} cannot be read${image.error ? `: ${image.error}` : ''}`, [{ path: 'prompt.annotationId', message: 'its image cannot be read' }]);
+  return { annotationId, categoryId: a.categoryId, mask: fromCompressedString(a.rle, a.height, a.width), image: imageInput(store, image) };
+}
+
+/** `ctx` with the example its prompt names, resolved once. */
+function withExample(store: ProjectStore, prompt: Prompt | null, ctx: RunContext): RunContext {
+  return prompt?.kind === 'example' && !ctx.example ? { ...ctx, example: exampleInput(store, prompt.annotationId) } : ctx;
+}
+
+/**
+ * What a run stores of its prompt: the prompt without its kind (that is the row's), and the pipeline; for an example,
+ * also the mask and category it had: resume does not take an edited example for the same prompt, and the run's
+ * proposals (unassigned, as every proposal) are offered in that category.
+ */
+function promptRow(p: Pick<Pipeline, 'id'>, prompt: Prompt | null, example?: ExampleInput) {
   if (!prompt) return null;
   const { kind, ...payload } = prompt;
-  return { kind, payload: { ...payload, pipeline: p.id } };
+  const used = example ? { example: { rle: toCompressedString(example.mask), categoryId: example.categoryId } } : {};
+  return { kind, payload: { ...payload, pipeline: p.id, ...used } };
 }
 
 function errorMessage(e: unknown): string {
@@ -77,7 +97,8 @@ function checkAborted(signal?: AbortSignal): void {
 /**
  * Runs a session on one image and stores what it made: the run (pipeline, model, recorded params; 'done', or 'failed'
  * with the error, or 'cancelled'), its prompt, and its proposals (categoryId null, source the pipeline's id) as one
- * undoable step, together. Errors are recorded on the run and rethrown.
+ * undoable step, together. Errors are recorded on the run and rethrown; an example prompt whose annotation is gone is
+ * refused before any run.
  */
 export async function runOnImage<P>(
   store: ProjectStore,
@@ -90,8 +111,9 @@ export async function runOnImage<P>(
 ): Promise<{ run: Run; annotations: Annotation[] }> {
   const image = store.getImage(imageId);
   if (!image) throw new Error(`no image with id ${imageId}`);
+  ctx = withExample(store, prompt, ctx);
   const startedAt = Date.now();
-  const run = { pipeline: p.id, modelBundle: session.model, params: session.recorded(params, 'run'), imageId, startedAt, proposes: true, prompt: promptRow(p, prompt) };
+  const run = { pipeline: p.id, modelBundle: session.model, params: session.recorded(params, 'run'), imageId, startedAt, proposes: true, prompt: promptRow(p, prompt, ctx.example) };
   try {
     if (image.status === 'error') throw new Error(`${image.path} could not be read: ${image.error}`);
     const proposals = await session.run(imageInput(store, image), params, prompt, ctx);
@@ -125,7 +147,8 @@ export interface BatchOptions {
 /** A session over images, one run each; resumable (images with a finished run of the same kind are skipped). */
 export async function runBatch<P>(store: ProjectStore, p: Pipeline<P>, session: PipelineSession<P>, params: P, o: BatchOptions = {}): Promise<BatchReport> {
   const prompt = o.prompt ?? null;
-  const wanted = canonical({ params: session.recorded(params, 'run'), prompt: promptRow(p, prompt)?.payload ?? null });
+  const { example } = withExample(store, prompt, { priority: 'batch' });
+  const wanted = canonical({ params: session.recorded(params, 'run'), prompt: promptRow(p, prompt, example)?.payload ?? null });
   const sameRun = (r: Run) => r.modelBundle === session.model && canonical({ params: r.params, prompt: store.listPrompts({ runId: r.id })[0]?.payload ?? null }) === wanted;
   // Unreadable and missing images have no pixels to segment.
   const ids = o.imageIds ?? store.listImages({ missing: false }).filter((i) => i.status !== 'error').map((i) => i.id);
@@ -152,7 +175,7 @@ export async function runBatch<P>(store: ProjectStore, p: Pipeline<P>, session: 
     const within = ({ fraction, message }: { fraction: number; message?: string }) =>
       o.onProgress?.(i, ids.length, `${image.path}: ${Math.round(fraction * 100)}%${message ? ` ${message}` : ''}`);
     try {
-      const r = await runOnImage(store, p, session, id, params, prompt, { signal: o.signal, priority: 'batch', onProgress: within });
+      const r = await runOnImage(store, p, session, id, params, prompt, { signal: o.signal, priority: 'batch', onProgress: within, example });
       report.segmented++;
       report.proposals += r.annotations.length;
       o.onImage?.(id);

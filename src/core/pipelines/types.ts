@@ -54,8 +54,18 @@ export interface ImageInput {
   rgb(): Promise<RgbImage>;
 }
 
+/** An example prompt's annotation, resolved by the runner: its mask (at its image's size), category and image. */
+export interface ExampleInput {
+  annotationId: number;
+  categoryId: number | null;
+  mask: Rle;
+  image: ImageInput;
+}
+
 export interface RunContext {
   signal?: AbortSignal;
+  /** The example an 'example' prompt names. */
+  example?: ExampleInput;
   /** Inference queue priority: 'interactive' for previews, 'batch' for runs over images. */
   priority: RunPriority;
   /** Progress within the image (an iterative pipeline's steps; a live preview's latest mask). */
