@@ -381,16 +381,16 @@ export class Backend {
       const p = this.pipeline(pipeline);
       const parsed = parseParams(p, params);
       const checked = checkPrompt(p, prompt, 'run');
-      const service = this.pipelines();
-      const session = await service.session(p, model); // no model: refused here (no_model), not as a job that fails at once
+      // No model, an example that is gone, params the model refuses: refused here, not as a job that fails at once.
+      const batch = await this.pipelines().prepareBatch(p, parsed, checked, model);
       const job = this.jobs.start(p.id, (ctx) =>
-        service.batch(p, parsed, {
-          imageIds, prompt: checked, model, signal: ctx.signal,
+        batch.run({
+          imageIds, signal: ctx.signal,
           onProgress: (done, total, message) => ctx.progress(done, total, message),
           onImage: (imageId) => this.emit('project.changed', { what: 'annotations', imageId }),
         }),
       );
-      if (session.model) this.models.claim(job.id, { name: session.model }); // not removed while it runs
+      if (batch.model) this.models.claim(job.id, { name: batch.model }); // not removed while it runs
       return { jobId: job.id };
     },
     'pipelines.preview': async ({ pipeline, imageId, prompt, params, model }) => {

@@ -146,10 +146,24 @@ export interface BatchOptions {
 
 /** A session over images, one run each; resumable (images with a finished run of the same kind are skipped). */
 export async function runBatch<P>(store: ProjectStore, p: Pipeline<P>, session: PipelineSession<P>, params: P, o: BatchOptions = {}): Promise<BatchReport> {
-  const prompt = o.prompt ?? null;
+  return prepareBatch(store, p, session, params, o.prompt ?? null)(o);
+}
+
+/**
+ * What a batch checks before it runs (the example its prompt names, params the session refuses), thrown here, so
+ * that a caller starting a job can refuse the call instead; the batch itself is the function returned.
+ */
+export function prepareBatch<P>(store: ProjectStore, p: Pipeline<P>, session: PipelineSession<P>, params: P, prompt: Prompt | null): (o: Omit<BatchOptions, 'prompt'>) => Promise<BatchReport> {
   const { example } = withExample(store, prompt, { priority: 'batch' });
   const wanted = canonical({ params: session.recorded(params, 'run'), prompt: promptRow(p, prompt, example)?.payload ?? null });
   const sameRun = (r: Run) => r.modelBundle === session.model && canonical({ params: r.params, prompt: store.listPrompts({ runId: r.id })[0]?.payload ?? null }) === wanted;
+  return (o) => batchLoop(store, p, session, params, prompt, example, sameRun, o);
+}
+
+async function batchLoop<P>(
+  store: ProjectStore, p: Pipeline<P>, session: PipelineSession<P>, params: P, prompt: Prompt | null, example: ExampleInput | undefined,
+  sameRun: (r: Run) => boolean, o: Omit<BatchOptions, 'prompt'>,
+): Promise<BatchReport> {
   // Unreadable and missing images have no pixels to segment.
   const ids = o.imageIds ?? store.listImages({ missing: false }).filter((i) => i.status !== 'error').map((i) => i.id);
   const report: BatchReport = {
@@ -261,7 +275,13 @@ export class PipelineService {
   }
 
   async batch<P>(p: Pipeline<P>, params: P, o: BatchOptions & { model?: string }): Promise<BatchReport> {
-    return runBatch(this.store, p, await this.session(p, o.model), params, o);
+    return (await this.prepareBatch(p, params, o.prompt ?? null, o.model)).run(o);
+  }
+
+  /** Opens the session and checks the batch (prepareBatch): refusals come here, before anything runs. */
+  async prepareBatch<P>(p: Pipeline<P>, params: P, prompt: Prompt | null, model?: string) {
+    const session = await this.session(p, model);
+    return { model: session.model, run: prepareBatch(this.store, p, session, params, prompt) };
   }
 
   async preview<P>(p: Pipeline<P>, imageId: number, params: P, prompt: Prompt, model?: string): Promise<PreviewResult> {
