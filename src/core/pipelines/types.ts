@@ -28,6 +28,8 @@ export interface Pipeline<P = any> {
   readonly components: readonly string[];
   /** How to get a model, said when none is installed; a test fixture bundle (model 'fixture'), when it has one. */
   readonly models?: { hint: string; fixture?(): Promise<string> };
+  /** Why a bundle that holds its components still cannot serve it (e.g. weights trained for it alone), or null. */
+  readonly refuses?: (manifest: BundleManifest) => string | null;
   /** UNet variants the converter builds into bundles for it (`components` names them). */
   readonly variants?: readonly UNetVariant[];
   /** Its per-image tensor cache, one per project (disk level under <project>/.difflabel/cache/<id>). */

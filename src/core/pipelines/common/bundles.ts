@@ -54,7 +54,7 @@ function choose(p: Pipeline, spec: string | undefined, roots: string[]): Choice 
       ? { kind: 'bundle', dir: hit.dir }
       : { kind: 'refused', reason: `no model bundle "${spec}" (not a folder, and not among the installed bundles: ${bundles.map((b) => b.name).join(', ') || 'none'})` };
   }
-  const usable = bundles.find((b) => b.ok && !missingComponents(p, { components: b.components!, tokenizer: b.tokenizer! }).length);
+  const usable = bundles.find((b) => b.ok && !missingComponents(p, { components: b.components!, tokenizer: b.tokenizer! }).length && !refusal(p, b.dir));
   return usable ? { kind: 'bundle', dir: usable.dir } : { kind: 'refused', reason: noneInstalled(p) };
 }
 
@@ -62,7 +62,12 @@ function choose(p: Pipeline, spec: string | undefined, roots: string[]): Choice 
 function check(p: Pipeline, dir: string): { manifest: BundleManifest; problem: string | null } {
   const manifest = readManifest(dir);
   const missing = missingComponents(p, { components: Object.keys(manifest.components), tokenizer: Boolean(manifest.tokenizer) });
-  return { manifest, problem: missing.length ? cannotRun(p, manifest.name, missing) : null };
+  return { manifest, problem: missing.length ? cannotRun(p, manifest.name, missing) : (p.refuses?.(manifest) ?? null) };
+}
+
+/** Why `p` refuses the listed bundle in `dir` although it holds p's components (null: it does not). */
+function refusal(p: Pipeline, dir: string): string | null {
+  return p.refuses ? p.refuses(readManifest(dir)) : null;
 }
 
 /**

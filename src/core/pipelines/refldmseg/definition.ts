@@ -10,7 +10,7 @@ import { PipelineInputError } from '../run';
 import type { ExampleInput, Pipeline, PipelineSession } from '../types';
 import { ensureFixtureBundle } from './fixture';
 import { segmentQuery, supportTokens, type RefLdmSegSettings, type SupportTokens } from './inference';
-import { BundleModels, REFLDMSEG_COMPONENTS, type RefLdmSegModels } from './models';
+import { BundleModels, notRefLdmSeg, REFLDMSEG_COMPONENTS, type RefLdmSegModels } from './models';
 
 /** mask_alpha when none is given: 0 for -f (the default of modelf.py), 0.4 for -n (the README's command). */
 const MASK_ALPHA = { f: 0, n: 0.4 } as const;
@@ -40,6 +40,7 @@ export const refldmseg: Pipeline<RefLdmSegParams> = {
     hint: 'Convert the released Ref LDM-Seg files once with `npx difflabel models convert --refldmseg <mp_rank_00_model_states.pt> --image-encoder <Alpha-CLIP .pth> --vae <SD 1.5 folder> --out <models folder>/ref-ldm-seg`',
     fixture: () => ensureFixtureBundle('f'),
   },
+  refuses: notRefLdmSeg,
   runLabel: 'find from example',
   open: ({ bundle, host }) => refLdmSegSession(new BundleModels(bundle!.dir, bundle!.manifest, host)),
 };

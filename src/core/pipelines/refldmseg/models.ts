@@ -34,6 +34,16 @@ export const LATENT_SIZE = 32;
  * Models of a bundle folder. Inputs are sent as copies: the worker host transfers (detaches) the buffers it is given,
  * and the pipeline reuses its own (the query image, the tokens and mask of every denoising step).
  */
+/**
+ * Why a bundle is not Ref LDM-Seg's, or null: its UNet is trained for it (bundle.json names the variant), a plain SD
+ * bundle with an image encoder holds the same components but cannot serve it.
+ */
+export function notRefLdmSeg(manifest: BundleManifest): string | null {
+  return manifest.refLdmSeg
+    ? null
+    : `model bundle ${manifest.name} is not a Ref LDM-Seg bundle (its bundle.json names no variant): convert the released weights with \`npx difflabel models convert --refldmseg <mp_rank_00_model_states.pt> --image-encoder <Alpha-CLIP .pth> --vae <SD 1.5>\``;
+}
+
 export class BundleModels implements RefLdmSegModels {
   readonly name: string;
   readonly variant: RefLdmSegVariant;
@@ -45,8 +55,8 @@ export class BundleModels implements RefLdmSegModels {
 
   constructor(readonly dir: string, readonly manifest: BundleManifest, private readonly host: InferenceHost) {
     const c = manifest.components;
-    if (!manifest.refLdmSeg)
-      throw new BundleError(`model bundle ${dir} is not a Ref LDM-Seg bundle (its bundle.json names no variant): convert the released weights with \`npx difflabel models convert --refldmseg <mp_rank_00_model_states.pt> --image-encoder <Alpha-CLIP .pth> --vae <SD 1.5>\``);
+    const refused = notRefLdmSeg(manifest);
+    if (refused || !manifest.refLdmSeg) throw new BundleError(refused!);
     this.variant = manifest.refLdmSeg.variant;
     const input = (k: Key, name: string) => c[k]?.inputs.find((i) => i.name === name);
     for (const [k, name] of [['unet', 'encoder_attention_mask'], ['image_encoder', 'alpha']] as const)
