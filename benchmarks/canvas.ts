@@ -14,8 +14,8 @@ import { chromium } from 'playwright-core';
 import { Backend } from '../src/core/api/backend';
 import { startServer } from '../src/core/server/server';
 import { indexFolder } from '../src/core/project';
-import { area, bbox, toCompressedString } from '../src/core/masks';
-import { encodeCrop } from '../src/core/masks/crop';
+import { area, bbox, toCompressedString } from '../src/shared/masks';
+import { encodeCrop } from '../src/shared/masks/crop';
 
 const { values } = parseArgs({ options: { masks: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '5' }, screenshot: { type: 'string' } } });
 const N = Number(values.masks);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exportCoco } from '../src/core/formats/coco/export';
 import { importCoco } from '../src/core/formats/coco/import';
-import { area, bbox, encode, toCompressedString } from '../src/core/masks';
+import { area, bbox, encode, toCompressedString } from '../src/shared/masks';
 import { ProjectStore } from '../src/core/project';
 
 const { values } = parseArgs({ options: { images: { type: 'string', default: '2000' }, masks: { type: 'string', default: '20' } } });

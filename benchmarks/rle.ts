@@ -7,7 +7,7 @@ import { rng } from '../tests/helpers/random';
 import {
   area, decode, encode, fillHoles, fromCompressedString, intersect, iou, maskToPolygons, polygonsToRle, subtract, toCompressedString,
   union, type Rle,
-} from '../src/core/masks';
+} from '../src/shared/masks';
 
 const H = 1024, W = 1024;
 const MB = (H * W) / 1e6; // one byte per pixel of the row-major mask

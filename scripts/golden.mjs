@@ -4,7 +4,7 @@
 const { register } = await import('tsx/esm/api');
 
 register();
-const { main } = await import('../src/core/ml/golden/main.ts');
+const { main } = await import('../src/core/golden/main.ts');
 // npm runs scripts in the package root: folders are named from where `npm run golden` was typed.
 const cwd = process.env.npm_lifecycle_event === 'golden' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd();
 process.exitCode = await main(process.argv.slice(2), undefined, cwd);

@@ -57,8 +57,18 @@ export const Annotation = z.object({
   source: z.string(),
   runId: Id.nullable(),
   score: z.number().nullable(),
+  /** Made by a run that proposes masks (segment everything), not accepted by a labeler: see isProposal. */
+  proposed: z.boolean(),
 });
 export type Annotation = z.infer<typeof Annotation>;
+
+/**
+ * A proposal: a mask a pipeline proposed that no labeler has given a category. Proposals alone leave an image
+ * 'unlabeled' (a machine's guesses are not labelling); any other mask, an accepted click included, moves it on.
+ */
+export function isProposal(a: { categoryId: number | null; proposed: boolean }): boolean {
+  return a.categoryId === null && a.proposed;
+}
 
 /** Undo/redo position of one image; kept in the project database, so it survives a reload. */
 export const HistoryState = z.object({
@@ -134,26 +144,70 @@ export const CocoImportReport = z.object({
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
-/**
- * DiffSeg parameters (all optional; defaults are the reference's: τ 1.1, 3 iterations, 16×16 anchors, no refine;
- * plus guided: outlines snapped to the image's colour edges, on by default, false = the reference's upsampling).
- */
-export const DiffSegParamsInput = z
-  .object({
-    tau: z.union([z.number().positive().max(100), z.array(z.number().positive().max(100)).min(1).max(10)]).optional(),
-    iterations: z.number().int().min(1).max(10).optional(),
-    grid: z.number().int().min(2).max(64).optional(),
-    refine: z.boolean().optional(),
-    guided: z.boolean().optional(),
-  })
-  .strict();
-export type DiffSegParamsInput = z.infer<typeof DiffSegParamsInput>;
-
 /** A click in image pixels; positive = add (+), false = remove (−). */
 export const ClickPoint = z.object({ x: z.number().finite(), y: z.number().finite(), positive: z.boolean() }).strict();
 export type ClickPoint = z.infer<typeof ClickPoint>;
 
-/** 'fixture' (test model, not SD), a bundle folder, or an installed bundle's name; default: the first installed bundle. */
+/** What a labeler gives a pipeline besides the image, by the kind the pipeline declares ('none': no prompt). */
+export const PromptKind = z.enum(['points', 'text', 'example', 'vocabulary']);
+export type PromptKind = z.infer<typeof PromptKind>;
+export const Prompt = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('points'), points: z.array(ClickPoint).min(1).max(100) }).strict(),
+  z.object({ kind: z.literal('text'), text: z.string().trim().min(1).max(1000) }).strict(),
+  /** An annotated example: one of the project's masks, with its category. */
+  z.object({ kind: z.literal('example'), annotationId: Id }).strict(),
+  /** Category names to find. */
+  z.object({ kind: z.literal('vocabulary'), names: z.array(z.string().trim().min(1).max(200)).min(1).max(1000) }).strict(),
+]);
+export type Prompt = z.infer<typeof Prompt>;
+
+/** A pipeline's id (`pipelines.list`): also its runs' pipeline, its jobs' kind and its proposals' source. */
+const PipelineId = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'a pipeline id is lower-case letters, digits and dashes');
+
+/** A pipeline's parameters as a JSON object, checked by the back end against the pipeline's own schema. */
+const PipelineParams = z.record(z.string(), z.unknown());
+
+export const PipelineInfo = z.object({
+  id: z.string(),
+  title: z.string(),
+  description: z.string(),
+  prompt: z.union([PromptKind, z.literal('none')]),
+  /** The interactive preview it offers for its prompt (e.g. 'click'); null: runs over images only. */
+  preview: z.string().nullable(),
+  /** What running it on an image is called ("segment everything"): its button, and the undo step of its proposals. */
+  runLabel: z.string(),
+  /** Its parameters as JSON Schema (draft 2020-12), each with its default and description. */
+  params: z.record(z.string(), z.unknown()),
+  /** Components it needs from a model bundle ('tokenizer': the bundle's tokenizer); none: it needs no model. */
+  components: z.array(z.string()),
+  /** It has a test fixture model, chosen as model 'fixture'. */
+  fixture: z.boolean(),
+  /** Whether it can run with the model asked about (or the automatic choice), and if not, why. */
+  available: z.boolean(),
+  reason: z.string().optional(),
+  /** The bundle that was judged (null: none needed, or none found). */
+  model: z.string().nullable(),
+});
+export type PipelineInfo = z.infer<typeof PipelineInfo>;
+
+/** The result of a pipeline's batch job (`pipelines.run`). */
+export const BatchReport = z.object({
+  pipeline: z.string(),
+  /** Bundle name; null for a pipeline that needs no model. */
+  model: z.string().nullable(),
+  params: z.record(z.string(), z.unknown()),
+  total: z.number(),
+  /** Images segmented in this run. */
+  segmented: z.number(),
+  /** Images skipped: a finished run with the same pipeline, model and params exists (resume). */
+  skipped: z.number(),
+  proposals: z.number(),
+  failed: z.array(z.object({ imageId: z.number(), path: z.string(), error: z.string() })),
+  cancelled: z.boolean(),
+});
+export type BatchReport = z.infer<typeof BatchReport>;
+
+/** 'fixture' (the pipeline's test model), a bundle folder, or an installed bundle's name; default: the first installed bundle the pipeline can run on. */
 const ModelSpec = z.string().min(1).max(4096);
 
 const none = z.object({}).strict();
@@ -203,7 +257,7 @@ export const methods = {
         search: z.string().max(1000).optional(),
         /** true: only images whose file is missing; false: only those whose file is there. */
         missing: z.boolean().optional(),
-        /** true: only images holding proposals (unassigned masks from segment everything); false: only those without. */
+        /** true: only images holding proposals (isProposal); false: only those without. */
         proposals: z.boolean().optional(),
         offset: z.number().int().nonnegative().default(0),
         limit: z.number().int().positive().max(5000).default(500),
@@ -300,30 +354,34 @@ export const methods = {
       .refine((v) => (v.file === undefined) !== (v.document === undefined), 'give exactly one of file or document'),
     output: CocoImportReport,
   },
+  /** The segmenters, each with its parameters (JSON Schema), prompt kind, components and whether it can run with `model`. */
+  'pipelines.list': { input: z.object({ model: ModelSpec.optional() }).strict(), output: z.array(PipelineInfo) },
   /**
-   * DiffSeg segment-everything over images as a job (progress: image i of n; cancel; resume: images with a finished
-   * run of the same model and params are skipped). Results are proposals: annotations with categoryId null,
-   * source 'diffseg' and the run's id. The job's result is the batch report.
+   * A pipeline over images as a job (kind: the pipeline's id; progress: image i of n; cancel; resume: images with a
+   * finished run of the same pipeline, model and params are skipped). Results are proposals: annotations with
+   * categoryId null, the pipeline's id as source and the run's id. The job's result is the BatchReport.
    */
-  'diffseg.segment': {
-    input: z.object({ imageIds: z.array(Id).max(1_000_000).optional(), params: DiffSegParamsInput.optional(), model: ModelSpec.optional() }).strict(),
+  'pipelines.run': {
+    input: z
+      .object({ pipeline: PipelineId, imageIds: z.array(Id).max(1_000_000).optional(), params: PipelineParams.optional(), prompt: Prompt.optional(), model: ModelSpec.optional() })
+      .strict(),
     output: z.object({ jobId: z.string() }),
   },
-  /** Click-to-segment: the mask of + / − clicks (image pixels). The first click on an image computes its attention. */
-  'diffseg.click': {
-    input: z.object({ imageId: Id, points: z.array(ClickPoint).min(1).max(100), params: DiffSegParamsInput.optional(), model: ModelSpec.optional() }).strict(),
+  /** The mask a prompt gives on one image, not stored (e.g. + / − clicks). The first call on an image may take seconds. */
+  'pipelines.preview': {
+    input: z.object({ pipeline: PipelineId, imageId: Id, prompt: Prompt, params: PipelineParams.optional(), model: ModelSpec.optional() }).strict(),
     output: z.object({
       mask: z.object({ size: z.tuple([z.number(), z.number()]), counts: z.string() }),
       area: z.number(),
-      /** The image's attention came from the cache (no model ran). */
+      /** What the image needs was cached (no model ran). */
       cached: z.boolean(),
       ms: z.number(),
     }),
   },
-  /** Keeps a click result: the points as a prompt, the mask as an annotation (source 'diffseg-click'), one undo step. */
-  'diffseg.acceptClick': {
+  /** Keeps a preview: its run, the prompt and the mask (source: the pipeline's id and the preview's name) in one step. */
+  'pipelines.accept': {
     input: z
-      .object({ imageId: Id, points: z.array(ClickPoint).min(1).max(100), categoryId: Id.nullable(), params: DiffSegParamsInput.optional(), model: ModelSpec.optional() })
+      .object({ pipeline: PipelineId, imageId: Id, prompt: Prompt, categoryId: Id.nullable(), params: PipelineParams.optional(), model: ModelSpec.optional() })
       .strict(),
     output: Annotation,
   },
@@ -359,7 +417,7 @@ export type ApiErrorCode =
   | 'unsupported_media_type'
   | 'project_refused'
   | 'internal'
-  /** DiffSeg has no model to run: none is installed, or the one named is not. */
+  /** A pipeline has no model to run: none is installed, the one named is not, or it lacks the pipeline's components. */
   | 'no_model'
   /** The disk failed (full, read-only, locked by another process, I/O error): nothing was saved. */
   | 'unavailable';

@@ -2,7 +2,7 @@
 // reported and announced whether or not masks used the category.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
-import { encode, toCompressedString } from '../../src/core/masks';
+import { encode, toCompressedString } from '../../src/shared/masks';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { rectMask } from '../helpers/masks';
 

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
-import { encode, toCocoRle } from '../../src/core/masks';
+import { encode, toCocoRle } from '../../src/shared/masks';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { rectMask } from '../helpers/masks';
 

@@ -2,7 +2,7 @@
 // "Delete proposals"), with the rows in the database and the history checked.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
-import { encode, toCocoRle } from '../../src/core/masks';
+import { encode, toCocoRle } from '../../src/shared/masks';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { rectMask } from '../helpers/masks';
 

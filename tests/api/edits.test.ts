@@ -1,7 +1,7 @@
 // Edits through the contract: every edit is one undo step kept in the database; merge, split, undo, redo.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
-import { decode, encode, fromCompressedString, toCocoRle } from '../../src/core/masks';
+import { decode, encode, fromCompressedString, toCocoRle } from '../../src/shared/masks';
 import { ProjectStore, HISTORY_LIMIT } from '../../src/core/project';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { clearRect, rectMask } from '../helpers/masks';

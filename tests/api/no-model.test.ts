@@ -41,23 +41,23 @@ describe.skipIf(installed)('no DiffSeg model installed', () => {
   });
 
   it('click and accept answer code no_model (automatic choice, and a named model that is not installed)', async () => {
-    await expect(call('diffseg.click', { imageId, points: [point] })).rejects.toMatchObject({ code: 'no_model', message: expect.stringMatching(/no model bundle for DiffSeg is installed/) });
-    await expect(call('diffseg.acceptClick', { imageId, points: [point], categoryId: null })).rejects.toMatchObject({ code: 'no_model' });
-    await expect(call('diffseg.click', { imageId, points: [point], model: 'sd15-gone' })).rejects.toMatchObject({ code: 'no_model', message: expect.stringMatching(/no model bundle "sd15-gone"/) });
+    await expect(call('pipelines.preview', { pipeline: 'diffseg', imageId, prompt: { kind: 'points', points: [point] } })).rejects.toMatchObject({ code: 'no_model', message: expect.stringMatching(/no model bundle for DiffSeg is installed/) });
+    await expect(call('pipelines.accept', { pipeline: 'diffseg', imageId, prompt: { kind: 'points', points: [point] }, categoryId: null })).rejects.toMatchObject({ code: 'no_model' });
+    await expect(call('pipelines.preview', { pipeline: 'diffseg', imageId, prompt: { kind: 'points', points: [point] }, model: 'sd15-gone' })).rejects.toMatchObject({ code: 'no_model', message: expect.stringMatching(/no model bundle "sd15-gone"/) });
     expect(backend.project!.countAnnotations()).toBe(0);
   });
 
   it('segment everything is refused at once, and no job is started', async () => {
-    await expect(call('diffseg.segment', {})).rejects.toMatchObject({ code: 'no_model' });
+    await expect(call('pipelines.run', { pipeline: 'diffseg' })).rejects.toMatchObject({ code: 'no_model' });
     expect((await call('jobs.list', {})).filter((j: { kind: string }) => j.kind === 'diffseg')).toEqual([]);
     expect(backend.project!.listRuns()).toEqual([]);
   });
 
   it('over HTTP: 409 with code no_model in the body', async () => {
-    const r = await fetch(`${server.url}/api/diffseg.click`, {
+    const r = await fetch(`${server.url}/api/pipelines.preview`, {
       method: 'POST',
       headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ imageId, points: [point] }),
+      body: JSON.stringify({ pipeline: 'diffseg', imageId, prompt: { kind: 'points', points: [point] } }),
     });
     expect(r.status).toBe(409);
     expect((await r.json()).error).toMatchObject({ code: 'no_model', message: expect.stringMatching(/models convert/) });

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
-import { encode, toCocoRle } from '../../src/core/masks';
-import { disposeSharedInferenceHost } from '../../src/core/pipelines/diffseg/models';
+import { encode, toCocoRle } from '../../src/shared/masks';
+import { disposeSharedInferenceHost } from '../../src/core/pipelines/common/inference';
 import type { Annotation, Image } from '../../src/shared/contract';
 import { shapeCentre } from '../pipelines/diffseg/fixture-scenes';
 import { sceneProject, type SceneProject } from '../pipelines/diffseg/helpers';
@@ -22,7 +22,7 @@ const listIds = async (filter: object) => {
   return { total: r.total, ids: r.items.map((i) => i.id) };
 };
 const segment = async (imageIds: number[]) => {
-  const job = await backend.jobs.wait((await call('diffseg.segment', { imageIds, model: 'fixture' })).jobId);
+  const job = await backend.jobs.wait((await call('pipelines.run', { pipeline: 'diffseg', imageIds, model: 'fixture' })).jobId);
   expect(job.state).toBe('done');
 };
 
@@ -95,7 +95,7 @@ describe('proposals and image status', () => {
     expect(await status(c)).toBe('in_progress');
 
     const click = { ...shapeCentre(p.scenes.get(d)!.shapes[0]!), positive: true };
-    const accepted = await call('diffseg.acceptClick', { imageId: d, points: [click], categoryId: null, model: 'fixture' });
+    const accepted = await call('pipelines.accept', { pipeline: 'diffseg', imageId: d, prompt: { kind: 'points', points: [click] }, categoryId: null, model: 'fixture' });
     expect(accepted).toMatchObject({ source: 'diffseg-click', categoryId: null });
     expect(await status(d)).toBe('in_progress');
     expect((await call('project.stats', {})).byStatus).toMatchObject({ unlabeled: 1, in_progress: 3 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { area, encode, toCompressedString, bbox, decode, fromCocoRle, polygonsToRle } from '../../src/core/masks';
+import { area, encode, toCompressedString, bbox, decode, fromCocoRle, polygonsToRle } from '../../src/shared/masks';
 import { ProjectStore, indexFolder } from '../../src/core/project';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { clearRect, rectMask } from '../helpers/masks';

@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { Backend } from '../../src/core/api/backend';
 import { startServer, type RunningServer } from '../../src/core/server/server';
 import { indexFolder } from '../../src/core/project';
-import { fromCocoRle, type Rle } from '../../src/core/masks';
+import { area, fromCocoRle, rleEquals, type Rle } from '../../src/shared/masks';
 import type { Annotation } from '../../src/shared/contract';
 import { launchChromium, screenshotDir } from '../helpers/browser';
 import { tempDir } from '../helpers/folder';
@@ -23,6 +23,8 @@ export interface Workplace {
   imageId(name: string): Promise<number>;
   /** The image's stored masks, decoded. */
   masks(imageId: number): Promise<{ id: number; categoryId: number | null; source: string; rle: Rle }[]>;
+  /** Polls until the image holds exactly these masks (any order), pixel for pixel. */
+  expectMasks(imageId: number, expected: Rle[]): Promise<void>;
   /** Opens the image through the URL hash and waits until its pixels are drawn. */
   open(imageId: number): Promise<void>;
   waitReady(imageId: number): Promise<void>;
@@ -66,6 +68,8 @@ export async function openWorkplace(write: (folder: string) => Promise<void>, in
     await page.goto(server.openUrl);
     const b = backend;
     const api = <T,>(method: string, input: unknown) => b.dispatch(method, input) as Promise<T>;
+    const masks = async (imageId: number) =>
+      (await api<Annotation[]>('annotations.list', { imageId })).map((a) => ({ id: a.id, categoryId: a.categoryId, source: a.source, rle: fromCocoRle(a.mask) }));
     const canvas = () => page.getByTestId('canvas');
     const toScreen = async (ix: number, iy: number) => {
       const c = canvas();
@@ -84,8 +88,24 @@ export async function openWorkplace(write: (folder: string) => Promise<void>, in
       folder,
       api,
       imageId: async (name) => (await api<{ items: { id: number; path: string }[] }>('images.list', { search: name })).items.find((i) => i.path.endsWith(name))!.id,
-      masks: async (imageId) =>
-        (await api<Annotation[]>('annotations.list', { imageId })).map((a) => ({ id: a.id, categoryId: a.categoryId, source: a.source, rle: fromCocoRle(a.mask) })),
+      masks,
+      expectMasks: (imageId, expected) =>
+        expect
+          .poll(
+            async () => {
+              const got = await masks(imageId);
+              if (got.length !== expected.length) return `have ${got.length} masks, want ${expected.length}`;
+              const left = [...expected];
+              for (const g of got) {
+                const i = left.findIndex((e) => rleEquals(e, g.rle));
+                if (i < 0) return `mask ${g.id} (${area(g.rle)} px) matches none expected (${left.map(area).join(', ')} px)`;
+                left.splice(i, 1);
+              }
+              return 'ok';
+            },
+            { timeout: 10_000 },
+          )
+          .toBe('ok'),
       open: async (id) => {
         await page.evaluate((i) => (location.hash = `#/image/${i}`), id);
         await waitReady(id);

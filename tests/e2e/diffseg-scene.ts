@@ -1,7 +1,7 @@
 // The synthetic scene of the DiffSeg browser test: flat-coloured rectangles and a disk on a flat dark background
 // (colours from the pipeline fixture tests' palette, well apart for the fixture's colour affinity), with each
 // shape's exact pixels (a pixel belongs to a disk when its centre is within the radius).
-import { encode, type Rle } from '../../src/core/masks';
+import { encode, type Rle } from '../../src/shared/masks';
 
 type Rgb = [number, number, number];
 export interface SceneShape {

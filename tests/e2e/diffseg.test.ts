@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { Backend } from '../../src/core/api/backend';
 import { startServer, type RunningServer } from '../../src/core/server/server';
 import { indexFolder } from '../../src/core/project';
-import { decode, fromCocoRle } from '../../src/core/masks';
+import { decode, fromCocoRle } from '../../src/shared/masks';
 import type { Annotation } from '../../src/shared/contract';
 import { hasChromium, launchChromium, screenshotDir } from '../helpers/browser';
 import { tempDir } from '../helpers/folder';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { area, encode, polygonsToRle, rleEquals, subtract, toCocoRle, union, type Rle } from '../../src/core/masks';
+import { area, encode, polygonsToRle, rleEquals, subtract, toCocoRle, union, type Rle } from '../../src/shared/masks';
 import { hasChromium } from '../helpers/browser';
 import { SCENE, sceneRgb } from './diffseg-scene';
 import { openWorkplace, type Workplace } from './canvas-workplace';
@@ -29,24 +29,7 @@ function capsule(ax: number, ay: number, bx: number, by: number, size: number): 
 describe.skipIf(!hasChromium)('editing in the canvas (Chromium, web mode)', () => {
   let wp: Workplace;
   const ids: Record<string, number> = {};
-  /** Polls until the image holds exactly these masks (any order), pixel for pixel. */
-  const expectMasks = (imageId: number, expected: Rle[]) =>
-    expect
-      .poll(
-        async () => {
-          const got = await wp.masks(imageId);
-          if (got.length !== expected.length) return `have ${got.length} masks, want ${expected.length}`;
-          const left = [...expected];
-          for (const g of got) {
-            const i = left.findIndex((e) => rleEquals(e, g.rle));
-            if (i < 0) return `mask ${g.id} (${area(g.rle)} px) matches none expected (${left.map(area).join(', ')} px)`;
-            left.splice(i, 1);
-          }
-          return 'ok';
-        },
-        { timeout: 10_000 },
-      )
-      .toBe('ok');
+  const expectMasks = (imageId: number, expected: Rle[]) => wp.expectMasks(imageId, expected);
   const press = (key: string) => wp.page.keyboard.press(key);
   const toast = () => wp.page.getByRole('alert');
   const selectedRows = () => wp.page.locator('[data-testid="annotation-row"].selected').count();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { Backend } from '../../src/core/api/backend';
 import { startServer, type RunningServer } from '../../src/core/server/server';
-import { encode, toCompressedString } from '../../src/core/masks';
+import { encode, toCompressedString } from '../../src/shared/masks';
 import type { IndexReport } from '../../src/core/project';
 import { hasChromium, launchChromium, screenshotDir } from '../helpers/browser';
 import { makeImageFolder, tempDir } from '../helpers/folder';

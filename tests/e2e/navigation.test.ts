@@ -3,7 +3,7 @@
 // masks export would skip, and the strip's filter survives a reload. Results are read from the URL and the API.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { encode, toCompressedString } from '../../src/core/masks';
+import { encode, toCompressedString } from '../../src/shared/masks';
 import { hasChromium, screenshotDir } from '../helpers/browser';
 import { rectMask } from '../helpers/masks';
 import { COUNT, fileName, startWorkplace, type Workplace } from './workplace';

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { MagicWand, area, rleEquals, union, type Rle } from '../../src/core/masks';
+import { MagicWand, area, union, type Rle } from '../../src/shared/masks';
 import { hasChromium } from '../helpers/browser';
 import { openWorkplace, type Workplace } from './canvas-workplace';
 
@@ -22,24 +22,7 @@ describe.skipIf(!hasChromium)('magic wand on a photo (Chromium, web mode)', () =
   let rgba: Uint8ClampedArray;
   const wand = ([x, y]: [number, number], tolerance: number): Rle => new MagicWand(rgba, W, H, x, y).rle(tolerance);
   const centre = ([x, y]: [number, number]): [number, number] => [x + 0.5, y + 0.5];
-  /** Polls until the image holds exactly these masks (any order), pixel for pixel. */
-  const expectMasks = (expected: Rle[]) =>
-    expect
-      .poll(
-        async () => {
-          const got = await wp.masks(imageId);
-          if (got.length !== expected.length) return `have ${got.length} masks, want ${expected.length}`;
-          const left = [...expected];
-          for (const g of got) {
-            const i = left.findIndex((e) => rleEquals(e, g.rle));
-            if (i < 0) return `mask ${g.id} (${area(g.rle)} px) matches none expected (${left.map(area).join(', ')} px)`;
-            left.splice(i, 1);
-          }
-          return 'ok';
-        },
-        { timeout: 10_000 },
-      )
-      .toBe('ok');
+  const expectMasks = (expected: Rle[]) => wp.expectMasks(imageId, expected);
 
   beforeAll(async () => {
     const { data } = await sharp(PHOTO).ensureAlpha().raw().toBuffer({ resolveWithObject: true });

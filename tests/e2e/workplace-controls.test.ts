@@ -2,7 +2,7 @@
 // masks it leaves unassigned, the status bar's execution provider, and "Choose folder…" in a browser.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { encode, toCompressedString } from '../../src/core/masks';
+import { encode, toCompressedString } from '../../src/shared/masks';
 import { hasChromium, screenshotDir } from '../helpers/browser';
 import { rectMask } from '../helpers/masks';
 import { startWorkplace, type Workplace } from './workplace';

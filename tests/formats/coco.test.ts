@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { exportCoco, writeCocoFile, type CocoAnnotation } from '../../src/core/formats/coco/export';
 import { CocoFileError, importCoco, importCocoFile } from '../../src/core/formats/coco/import';
-import { area, bbox, decode, encode, fromCocoRle, fromCompressedString, polygonsToRle, toCompressedString } from '../../src/core/masks';
+import { area, bbox, decode, encode, fromCocoRle, fromCompressedString, polygonsToRle, toCompressedString } from '../../src/shared/masks';
 import { ProjectStore, indexFolder } from '../../src/core/project';
 import { tempDir, writeImage } from '../helpers/folder';
 import { clearRect, count, diskMask, pixelBbox, rectMask } from '../helpers/masks';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { area, connectedComponents, decode, encode, unionAll } from '../../src/core/masks';
+import { area, connectedComponents, decode, encode, unionAll } from '../../src/shared/masks';
 
 /** Reference labelling by flood fill on pixels (8-connectivity). */
 function pixelComponents(m: Uint8Array, h: number, w: number): number {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { area, encode, intersect, rleEquals } from '../../src/core/masks';
-import { decodeCrop, encodeCrop } from '../../src/core/masks/crop';
+import { area, encode, intersect, rleEquals } from '../../src/shared/masks';
+import { decodeCrop, encodeCrop } from '../../src/shared/masks/crop';
 import { applyStroke } from '../../src/renderer/src/canvas/raster';
 import { maskOf, randomMask, rng } from './helpers';
 

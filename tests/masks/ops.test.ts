@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { area, bbox, decode, emptyRle, encode, fullRle, intersect, iou, subtract, union, unionAll, type Rle } from '../../src/core/masks';
+import { area, bbox, decode, emptyRle, encode, fullRle, intersect, iou, subtract, union, unionAll, type Rle } from '../../src/shared/masks';
 import { isCanonical, maskOf, randomMask, rng } from './helpers';
 
 // Pixel-level truth to compare the run-level operations against.

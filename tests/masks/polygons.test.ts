@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   MaskFormatError, area, countHoles, decode, emptyRle, encode, fillHoles, hasHoles, intersect, iou, maskToPolygons, polygonsToRle,
   polygonsWithHolesToRle, rleEquals, subtract, union, type Rle,
-} from '../../src/core/masks';
+} from '../../src/shared/masks';
 import { blobMask, maskOf, rng } from './helpers';
 
 const rleOf = (h: number, w: number, f: (x: number, y: number) => boolean) => encode(maskOf(h, w, f), h, w);

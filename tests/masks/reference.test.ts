@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   area, bbox, decode, encode, fromCompressedString, intersect, iou, polygonsToRle, rleEquals, toCompressedString, union,
   type Rle,
-} from '../../src/core/masks';
+} from '../../src/shared/masks';
 
 interface Fixture {
   polygons: { name: string; h: number; w: number; polys: number[][]; counts: number[] }[];

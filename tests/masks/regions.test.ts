@@ -1,6 +1,6 @@
 // Small-fragment clean-up of label maps: islands and holes below the area take their largest neighbour's label.
 import { describe, expect, it } from 'vitest';
-import { mergeSmallRegions } from '../../src/core/masks';
+import { mergeSmallRegions } from '../../src/shared/masks';
 import { rng } from '../helpers/random';
 
 const grid = (rows: string[]) => Int32Array.from(rows.join(''), (c) => Number(c));

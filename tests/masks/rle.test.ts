@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   MaskFormatError, decode, emptyRle, encode, fromCocoRle, fromCompressedString, fullRle, rleEquals, toCocoRle,
   toCompressedString, type Rle,
-} from '../../src/core/masks';
+} from '../../src/shared/masks';
 import { maskOf, randomMask, rng } from './helpers';
 
 const counts = (r: Rle) => Array.from(r.counts);

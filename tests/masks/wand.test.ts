@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { MagicWand, area, bbox, encode, rleEquals, type Rle } from '../../src/core/masks';
-import { decodeCrop } from '../../src/core/masks/crop';
+import { MagicWand, area, bbox, encode, rleEquals, type Rle } from '../../src/shared/masks';
+import { decodeCrop } from '../../src/shared/masks/crop';
 import { rng } from './helpers';
 
 /** The definition, as plainly as it can be written: 4-connected BFS over pixels within the tolerance in every channel. */

@@ -18,6 +18,7 @@ import { parseUNetConfig, unetWeightShapes } from '../../src/core/ml/models';
 import { encodeSafetensors, RandomWeights, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
 import { writeFixtureBundle } from '../../src/core/pipelines/diffseg/fixture';
 import { openBundleModels } from '../../src/core/pipelines/diffseg/models';
+import { unetVariants } from '../../src/core/pipelines/registry';
 import { matmulModelExternal } from './fixtures/onnxModels';
 import { buildLdmCheckpoint, golden, REPO_ROOT } from './weights.helpers';
 import { torchSave } from './torch.helpers';
@@ -40,7 +41,7 @@ beforeAll(async () => {
   symlinkSync(golden('clip_D'), join(pipe, 'text_encoder'));
   symlinkSync(TOKENIZER_GZ, join(pipe, 'tokenizer', 'bpe_simple_vocab_16e6.txt.gz'));
   bundle = join(tmp, 'models', 'tiny');
-  manifest = (await convertCheckpoint(pipe, bundle, { name: 'tiny-golden' })).manifest;
+  manifest = (await convertCheckpoint(pipe, bundle, { name: 'tiny-golden', variants: unetVariants() })).manifest;
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -186,7 +187,7 @@ describe('convertCheckpoint (diffusers folder from the golden components)', () =
     const copy = join(tmp, 'overwrite');
     cpSync(bundle, copy, { recursive: true });
     writeFileSync(join(copy, 'stale.txt'), 'old');
-    await convertCheckpoint(pipe, copy, { overwrite: true, diffseg: false, name: 'again' });
+    await convertCheckpoint(pipe, copy, { overwrite: true, name: 'again' });
     expect(existsSync(join(copy, 'stale.txt'))).toBe(false);
     expect(existsSync(join(copy, 'unet_diffseg.onnx'))).toBe(false);
     expect(readManifest(copy).name).toBe('again');
@@ -219,7 +220,7 @@ describe('DiffSeg UNet variant for any UNet config', () => {
   it('sample_size 8 with four levels: the 1×1 level gets its map like the others', async () => {
     const src = randomUnetFolder('unet-ss8', { ...json('unet_A', 'config.json'), sample_size: 8 });
     const out = join(tmp, 'ss8');
-    const m = (await convertCheckpoint(src, out)).manifest;
+    const m = (await convertCheckpoint(src, out, { variants: unetVariants() })).manifest;
     expect(m.warnings).toEqual([]);
     expect(m.components.unet_diffseg!.selfAttention!.map((s) => [s.output, s.height, s.width, s.layers])).toEqual([
       ['self_attn_mean.8x8', 8, 8, 5], ['self_attn_mean.4x4', 4, 4, 5], ['self_attn_mean.2x2', 2, 2, 5], ['self_attn_mean.1x1', 1, 1, 1],
@@ -243,7 +244,7 @@ describe('DiffSeg UNet variant for any UNet config', () => {
     };
     const src = randomUnetFolder('unet-no-attention', plain);
     const out = join(tmp, 'no-attention');
-    const m = (await convertCheckpoint(src, out)).manifest;
+    const m = (await convertCheckpoint(src, out, { variants: unetVariants() })).manifest;
     expect(Object.keys(m.components)).toEqual(['unet']);
     expect(m.warnings).toEqual(['DiffSeg UNet variant not built: the UNet has no self-attention layers']);
     expect(readdirSync(out).sort()).toEqual(['bundle.json', 'unet.onnx', 'unet.onnx.data']);
@@ -259,7 +260,7 @@ describe('single-file SD 1.x checkpoint', () => {
   it('converts with explicit configs and a tokenizer, and reproduces noise_pred', async () => {
     const file = writeCheckpoint('tiny-ldm.safetensors', ldmTensors());
     const out = join(tmp, 'from-single');
-    const { manifest: m } = await convertCheckpoint(file, out, { configs: GOLDEN_CONFIGS(), tokenizer: golden('tokenizer_F') });
+    const { manifest: m } = await convertCheckpoint(file, out, { configs: GOLDEN_CONFIGS(), tokenizer: golden('tokenizer_F'), variants: unetVariants() });
     expect(m.source.kind).toBe('single-file');
     expect(m.name).toBe('tiny-ldm');
     expect(m.source.files[0]!.path).toBe('tiny-ldm.safetensors');
@@ -284,7 +285,7 @@ describe('PyTorch checkpoints (.ckpt, .pt, .pth, .bin)', () => {
     const st = writeCheckpoint('sd-tiny.safetensors', ldmTensors());
     const ckpt = join(tmp, 'sd-tiny.ckpt');
     writeFileSync(ckpt, torchSave(ldmTensors(), { lightning: true, prefix: 'sd-tiny' }));
-    const opts = { configs: GOLDEN_CONFIGS(), tokenizer: TOKENIZER_GZ, diffseg: false };
+    const opts = { configs: GOLDEN_CONFIGS(), tokenizer: TOKENIZER_GZ };
     const a = (await convertCheckpoint(st, join(tmp, 'sd-st'), opts)).manifest;
     const b = (await convertCheckpoint(ckpt, join(tmp, 'sd-ckpt'), opts)).manifest;
     expect(b.name).toBe('sd-tiny');
@@ -316,7 +317,7 @@ describe('PyTorch checkpoints (.ckpt, .pt, .pth, .bin)', () => {
     const pth = join(tmp, 'bare.pth');
     writeFileSync(pth, torchSave(ldmTensors(), { zip64: true }));
     const st = writeCheckpoint('bare.safetensors', ldmTensors());
-    const opts = { configs: GOLDEN_CONFIGS(), tokenizer: TOKENIZER_GZ, diffseg: false, fp16: true };
+    const opts = { configs: GOLDEN_CONFIGS(), tokenizer: TOKENIZER_GZ, fp16: true };
     const a = (await convertCheckpoint(st, join(tmp, 'bare-st'), opts)).manifest;
     const b = (await convertCheckpoint(pth, join(tmp, 'bare-pth'), opts)).manifest;
     expect(b.name).toBe('bare');
@@ -338,7 +339,7 @@ describe('PyTorch checkpoints (.ckpt, .pt, .pth, .bin)', () => {
     component('text_encoder', 'clip_D', 'model.safetensors', 'pytorch_model.bin'); // transformers' name for it
     mkdirSync(join(d, 'tokenizer'));
     symlinkSync(TOKENIZER_GZ, join(d, 'tokenizer', 'bpe_simple_vocab_16e6.txt.gz'));
-    const m = (await convertCheckpoint(d, join(tmp, 'from-bin'), { name: 'tiny-golden' })).manifest;
+    const m = (await convertCheckpoint(d, join(tmp, 'from-bin'), { name: 'tiny-golden', variants: unetVariants() })).manifest;
     expect(m.source.files.map((f) => f.path)).toEqual([
       'unet/config.json', 'unet/diffusion_pytorch_model.bin', 'vae/config.json', 'vae/diffusion_pytorch_model.bin',
       'text_encoder/config.json', 'text_encoder/pytorch_model.bin', 'tokenizer/bpe_simple_vocab_16e6.txt.gz',
@@ -347,7 +348,7 @@ describe('PyTorch checkpoints (.ckpt, .pt, .pth, .bin)', () => {
     // safetensors is preferred when a component holds both
     cpSync(golden('vae_C', 'diffusion_pytorch_model.safetensors'), join(d, 'vae', 'diffusion_pytorch_model.safetensors'));
     writeFileSync(join(d, 'vae', 'diffusion_pytorch_model.bin'), 'not read');
-    const again = (await convertCheckpoint(d, join(tmp, 'from-bin-2'), { diffseg: false })).manifest;
+    const again = (await convertCheckpoint(d, join(tmp, 'from-bin-2'))).manifest;
     expect(again.source.files.map((f) => f.path)).toContain('vae/diffusion_pytorch_model.safetensors');
   });
 });

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SafetensorsFile, writeSafetensors, type WriteTensor } from '../../src/core/ml/weights';
-import { main } from '../../src/core/ml/golden/main';
+import { main } from '../../src/core/golden/main';
 import { tempDir } from '../helpers/folder';
 import { golden, REPO_ROOT } from './weights.helpers';
 

@@ -2,7 +2,7 @@
 // Tolerance: 1e-4 ABSOLUTE on every fp32 output (no relative term anywhere; the largest |x| in these
 // outputs is ~3.3, and float32 reordering alone moves them by up to 2.7e-5 per the golden README).
 // Every golden case reproduced through the graph builder and onnxruntime-node, by the kind modules that
-// `npm run golden` runs (src/core/ml/golden): 1e-4 ABSOLUTE on every fp32 output (no relative term anywhere; the
+// `npm run golden` runs (src/core/golden): 1e-4 ABSOLUTE on every fp32 output (no relative term anywhere; the
 // largest |x| in these outputs is ~3.3, and float32 reordering alone moves them by up to 2.7e-5 per the golden README).
 // Below them, what the golden cases do not cover by themselves: LDM single files, fp16 exports, config checks.
 import { describe, expect, it } from 'vitest';
@@ -19,10 +19,10 @@ import { SD15_VAE_CONFIG } from '../../src/core/ml/models/vae';
 import { SD15_CLIP_CONFIG } from '../../src/core/ml/models/clip';
 import {
   compareTensor, floatTensor, int64Tensor, maxAbsDiff, MODEL_ATOL, runGraph, withinTolerance, type CaseManifest, type GoldenKind,
-} from '../../src/core/ml/golden/compare';
-import { unetKind } from '../../src/core/ml/golden/unet';
-import { vaeKind } from '../../src/core/ml/golden/vae';
-import { clipTextKind } from '../../src/core/ml/golden/clipText';
+} from '../../src/core/golden/compare';
+import { unetKind } from '../../src/core/golden/unet';
+import { vaeKind } from '../../src/core/golden/vae';
+import { clipTextKind } from '../../src/core/golden/clipText';
 import { buildLdmCheckpoint, golden } from './weights.helpers';
 
 const json = (...p: string[]) => JSON.parse(readFileSync(golden(...p), 'utf8')) as unknown;

@@ -20,8 +20,9 @@ import {
 import protobuf from 'protobufjs';
 import { ONNX_SCHEMA } from '../../src/core/ml/graph/onnxSchema';
 import { Backend } from '../../src/core/api/backend';
-import { DiffSegService } from '../../src/core/pipelines/diffseg/job';
-import { disposeSharedInferenceHost, sharedInferenceHost } from '../../src/core/pipelines/diffseg/models';
+import { disposeSharedInferenceHost, sharedInferenceHost } from '../../src/core/pipelines/common/inference';
+import { diffseg } from '../../src/core/pipelines/diffseg/definition';
+import { PipelineService } from '../../src/core/pipelines/run';
 import { sceneProject } from '../pipelines/diffseg/helpers';
 import { addModel, int64Model, matmulModel, matmulModelExternal } from './fixtures/onnxModels';
 
@@ -421,14 +422,15 @@ describe('WorkerSessionHost', () => {
     // The fixture UNet and the merging after it are what take time, and play no part here.
     const runs = vi.spyOn(host, 'run').mockImplementation((key, feeds, names, opts) =>
       key.endsWith(':unet_diffseg') ? Promise.reject(new Error('UNet left out')) : real(key, feeds, names, opts));
-    const service = new DiffSegService(project.store, { defaultModel: 'fixture' });
+    const service = new PipelineService(project.store);
     const priorities = () => runs.mock.calls.map((c) => [c[0].split(':').pop(), c[3]?.priority]);
     try {
       const [[clicked, scene], [segmented]] = [...project.scenes];
-      await expect(service.click(clicked!, [{ x: Math.round(scene!.width / 2), y: Math.round(scene!.height / 2), positive: true }])).rejects.toThrow(/UNet left out/);
+      const points = [{ x: Math.round(scene!.width / 2), y: Math.round(scene!.height / 2), positive: true }];
+      await expect(service.preview(diffseg, clicked!, diffseg.params.parse({}), { kind: 'points', points }, 'fixture')).rejects.toThrow(/UNet left out/);
       expect(priorities()).toEqual([['vae_encoder', 'interactive'], ['text_encoder', 'interactive'], ['unet_diffseg', 'interactive']]);
       runs.mockClear();
-      expect((await service.batch({ imageIds: [segmented!] })).failed).toEqual([expect.objectContaining({ error: 'UNet left out' })]);
+      expect((await service.batch(diffseg, diffseg.params.parse({}), { imageIds: [segmented!], model: 'fixture' })).failed).toEqual([expect.objectContaining({ error: 'UNet left out' })]);
       expect(priorities()).toEqual([['vae_encoder', 'batch'], ['unet_diffseg', 'batch']]); // the prompt embedding is kept
     } finally {
       runs.mockRestore();

@@ -1,13 +1,13 @@
 // The CLIP tokenizer against the openai/CLIP golden cases (tests/golden/tokenizer_F, see its README), by the kind
-// module `npm run golden` runs (src/core/ml/golden/clipTokenizer.ts): every comparison exact.
+// module `npm run golden` runs (src/core/golden/clipTokenizer.ts): every comparison exact.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipTokenizer, fixText, pythonHtmlUnescape } from '../../src/core/ml/tokenizer';
-import { withinTolerance } from '../../src/core/ml/golden/compare';
-import { BPE_FILE, clipTokenizerKind, readTokenizerGolden } from '../../src/core/ml/golden/clipTokenizer';
+import { withinTolerance } from '../../src/core/golden/compare';
+import { BPE_FILE, clipTokenizerKind, readTokenizerGolden } from '../../src/core/golden/clipTokenizer';
 
 const GOLDEN = resolve(__dirname, '../golden/tokenizer_F');
 const BPE_GZ = join(GOLDEN, BPE_FILE);

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS, ProjectStore } from '../../src/core/project';
+import { LATEST_VERSION, MIGRATIONS, ProjectStore } from '../../src/core/project';
 import { migrate } from '../../src/core/project/migrations';
 import { tempFolder } from './helpers';
 
@@ -44,7 +44,7 @@ describe('schema version 3', () => {
     versionTwoProject();
     const s = ProjectStore.open(t.dir);
     try {
-      expect(s.schemaVersion).toBe(3);
+      expect(s.schemaVersion).toBe(LATEST_VERSION);
       expect(s.integrityCheck()).toEqual(['ok']);
       expect(s.listImages().map((i) => [i.id, i.path, i.missingSince, i.annotationCount])).toEqual([[1, 'a.png', null, 1], [2, 'b.png', null, 1]]);
       expect(s.listAnnotations().map((a) => [a.id, a.imageId, a.runId])).toEqual([[1, 1, 1], [2, 2, null]]);

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { Backend } from '../../src/core/api/backend';
-import { encode, toCocoRle } from '../../src/core/masks';
+import { encode, toCocoRle } from '../../src/shared/masks';
 import { startServer, type RunningServer } from '../../src/core/server/server';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { rectMask } from '../helpers/masks';
@@ -127,7 +127,7 @@ describe('hostile payloads', () => {
   it('answers a long list of the wrong type with one short message, not an issue per entry', async () => {
     let r = await call('annotations.add', { imageId, categoryId: null, mask: { size: [H, W], counts: Array(1_000_000).fill('a') } });
     expectRefused(r, 400, 'bad_request', /counts/);
-    r = await call('diffseg.segment', { imageIds: Array(100_000).fill('x') });
+    r = await call('pipelines.run', { pipeline: 'diffseg', imageIds: Array(100_000).fill('x') });
     expectRefused(r, 400, 'bad_request', /imageIds\.0: .*and 99980 more/);
     expect(r.json().error.issues).toHaveLength(20);
   });

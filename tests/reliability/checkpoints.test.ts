@@ -18,7 +18,6 @@ const json = (...p: string[]) => JSON.parse(readFileSync(golden(...p), 'utf8')) 
 const opts = (extra: ConvertOptions = {}): ConvertOptions => ({
   configs: { unet: json('unet_A', 'config.json'), vae: json('vae_C', 'config.json'), text_encoder: json('clip_D', 'config.json') },
   tokenizer: golden('tokenizer_F', 'bpe_simple_vocab_16e6.txt.gz'),
-  diffseg: false,
   ...extra,
 });
 

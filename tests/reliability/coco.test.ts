@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CocoFileError, importCoco, importCocoFile } from '../../src/core/formats/coco/import';
-import { area, bbox, encode, polygonsToRle, toCompressedString } from '../../src/core/masks';
+import { area, bbox, encode, polygonsToRle, toCompressedString } from '../../src/shared/masks';
 import { ProjectStore, indexFolder } from '../../src/core/project';
 import type { CocoImportReport } from '../../src/shared/contract';
 import { tempDir, writeImage } from '../helpers/folder';

@@ -5,7 +5,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, 
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
-import { encode, toCocoRle } from '../../src/core/masks';
+import { encode, toCocoRle } from '../../src/shared/masks';
 import { ProjectStore } from '../../src/core/project';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { rectMask } from '../helpers/masks';

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
-import { area, bbox, encode, toCompressedString } from '../../src/core/masks';
+import { area, bbox, encode, toCompressedString } from '../../src/shared/masks';
 import { ProjectOpenError, ProjectStore, StoreError } from '../../src/core/project';
 import { tempDir } from '../helpers/folder';
 import { tmpfsProbe, type Tmpfs } from '../helpers/tmpfs';

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Backend } from '../../src/core/api/backend';
-import { encode, toCocoRle } from '../../src/core/masks';
+import { encode, toCocoRle } from '../../src/shared/masks';
 import { startServer, type RunningServer } from '../../src/core/server/server';
 import { hasChromium, launchChromium } from '../helpers/browser';
 import { makeImageFolder, tempDir } from '../helpers/folder';

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, sym
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
-import { area, bbox, encode, toCompressedString } from '../../src/core/masks';
+import { area, bbox, encode, toCompressedString } from '../../src/shared/masks';
 import { ProjectStore, indexFolder, thumbnailPath, type Annotation } from '../../src/core/project';
 import { tempDir } from '../helpers/folder';
 import { rectMask } from '../helpers/masks';

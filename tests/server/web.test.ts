@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Backend } from '../../src/core/api/backend';
 import { startServer, type RunningServer } from '../../src/core/server/server';
-import { encode, toCocoRle } from '../../src/core/masks';
+import { encode, toCocoRle } from '../../src/shared/masks';
 import { makeImageFolder, tempDir } from '../helpers/folder';
 import { rectMask } from '../helpers/masks';
 import { rawRequest } from './http';

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import {
   methods,
   type Annotation,
+  type PipelineInfo,
   type EditResult,
   type EventName,
   type EventPayload,
@@ -19,16 +20,7 @@ import { importCoco, importCocoFile } from '../formats/coco/import';
 import { requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
 import { defaultModelDirs, listBundles } from '../ml/bundle';
-import {
-  area,
-  bbox,
-  connectedComponents,
-  fromCocoRle,
-  fromCompressedString,
-  toCompressedString,
-  unionAll,
-  type Rle,
-} from '../masks';
+import { connectedComponents, fromCocoRle, fromCompressedString, maskFields, toCompressedString, unionAll, type Rle } from '../../shared/masks';
 import {
   ProjectOpenError,
   ProjectStore,
@@ -39,8 +31,11 @@ import {
   type EditOp,
   type ImageRow,
 } from '../project';
-import { inferenceStatus } from '../pipelines/diffseg/models';
-import { DiffSegService } from '../pipelines/diffseg/job';
+import { availability, FIXTURE, modelEnvName } from '../pipelines/common/bundles';
+import { inferenceStatus } from '../pipelines/common/inference';
+import { getPipeline, listPipelines } from '../pipelines/registry';
+import { checkPrompt, parseParams, PipelineService } from '../pipelines/run';
+import type { Pipeline } from '../pipelines/types';
 import { ApiError, knownApiError } from './errors';
 
 type Handlers = { [M in MethodName]: (input: z.output<(typeof methods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M> };
@@ -51,8 +46,6 @@ export interface BackendOptions {
   version?: string;
   /** Native folder picker (Electron); absent in web mode. */
   pickFolder?: () => Promise<string | null>;
-  /** DiffSeg model when a call names none ('fixture', a bundle folder or name); default: env or the first installed bundle. */
-  diffsegModel?: string;
 }
 
 export class Backend {
@@ -63,15 +56,21 @@ export class Backend {
     finished: (job) => this.emit('job.finished', job),
   });
 
-  private diffsegService: DiffSegService | null = null;
+  private pipelineService: PipelineService | null = null;
 
   constructor(private readonly options: BackendOptions) {}
 
-  /** DiffSeg state of the open project (models, attention cache); made on first use. */
-  private diffseg(): DiffSegService {
+  /** The open project's pipeline sessions and caches; made on first use. */
+  private pipelines(): PipelineService {
     const store = this.need();
-    if (this.diffsegService?.store !== store) this.diffsegService = new DiffSegService(store, { defaultModel: this.options.diffsegModel });
-    return this.diffsegService;
+    if (this.pipelineService?.store !== store) this.pipelineService = new PipelineService(store);
+    return this.pipelineService;
+  }
+
+  private pipeline(id: string): Pipeline {
+    const p = getPipeline(id);
+    if (!p) throw new ApiError('bad_request', `no pipeline "${id}" (there are: ${listPipelines().map((x) => x.id).join(', ')})`, [{ path: 'pipeline', message: 'unknown pipeline' }]);
+    return p;
   }
 
   onEvent(listener: EventSink): () => void {
@@ -97,16 +96,16 @@ export class Backend {
     }
     this.store?.close();
     this.store = store;
-    void this.diffsegService?.dispose();
-    this.diffsegService = null;
+    void this.pipelineService?.dispose();
+    this.pipelineService = null;
     this.emit('project.changed', { what: 'project' });
     return this.info(store);
   }
 
   async close(): Promise<void> {
     await this.jobs.cancelAll();
-    await this.diffsegService?.dispose();
-    this.diffsegService = null;
+    await this.pipelineService?.dispose();
+    this.pipelineService = null;
     this.store?.close();
     this.store = null;
   }
@@ -157,7 +156,7 @@ export class Backend {
     const rle = fromCocoRle(mask);
     if (rle.h !== img.height || rle.w !== img.width)
       throw new ApiError('bad_request', `mask size ${rle.h}×${rle.w} (h×w) does not match image ${img.height}×${img.width}`);
-    return storedMask(rle);
+    return maskFields(rle);
   }
 
   /** An image whose masks and status may change: not one that cannot be read or whose file is missing. */
@@ -179,10 +178,13 @@ export class Backend {
   private editResult(imageId: number): EditResult {
     const store = this.need();
     return {
-      annotations: store.listAnnotations({ imageId }).map(toAnnotation),
+      annotations: store.listAnnotations({ imageId }).map(this.toApi),
       history: { imageId, ...store.historyState(imageId) },
     };
   }
+
+  /** An annotation as the API gives it: with whether its run proposed it. */
+  private readonly toApi = (a: AnnotationRow): Annotation => toAnnotation(a, this.need().runProposes(a.runId));
 
   private readonly handlers: Handlers = {
     'app.info': () => ({
@@ -201,7 +203,11 @@ export class Backend {
         components: b.components ?? [],
         fixture: false,
       })),
-      { name: 'fixture', dir: null, ok: true, components: ['vae_encoder', 'unet_diffseg'], fixture: true },
+      // The pipelines' test fixtures, chosen as 'fixture': the model components they hold together.
+      {
+        name: FIXTURE, dir: null, ok: true, fixture: true,
+        components: [...new Set(listPipelines().filter((p) => p.models?.fixture).flatMap((p) => p.components))].filter((c) => c !== 'tokenizer'),
+      },
     ],
     'project.open': ({ folder }) => this.openProject(folder),
     'project.stats': () => this.need().stats(),
@@ -277,11 +283,11 @@ export class Backend {
     },
     'annotations.list': ({ imageId }) => {
       this.image(imageId);
-      return this.need().listAnnotations({ imageId }).map(toAnnotation);
+      return this.need().listAnnotations({ imageId }).map(this.toApi);
     },
     'annotations.add': ({ imageId, categoryId, mask, source, label }) => {
       const input = { categoryId, source: source ?? 'manual', ...this.maskFields(mask, this.image(imageId)) };
-      return toAnnotation(this.edit(imageId, label ?? 'add', [{ kind: 'add', input }])[0]!);
+      return this.toApi(this.edit(imageId, label ?? 'add', [{ kind: 'add', input }])[0]!);
     },
     'annotations.update': ({ id, categoryId, mask, label }) => {
       const current = this.annotationRow(id);
@@ -290,7 +296,7 @@ export class Backend {
         ...(mask !== undefined ? this.maskFields(mask, this.image(current.imageId)) : {}),
       };
       const what = label ?? (mask !== undefined ? 'edit mask' : 'change category');
-      return toAnnotation(this.edit(current.imageId, what, [{ kind: 'update', id, patch }])[0]!);
+      return this.toApi(this.edit(current.imageId, what, [{ kind: 'update', id, patch }])[0]!);
     },
     'annotations.delete': ({ id, label }) => {
       const current = this.need().getAnnotation(id);
@@ -316,7 +322,7 @@ export class Backend {
       if (rows.some((r) => r.imageId !== imageId)) throw new ApiError('bad_request', 'only masks of one image can be merged');
       const merged = unionAll(rows.map(rleOf));
       const [keep, ...rest] = rows;
-      const patch = { ...storedMask(merged), ...(categoryId !== undefined ? { categoryId } : {}) };
+      const patch = { ...maskFields(merged), ...(categoryId !== undefined ? { categoryId } : {}) };
       this.edit(imageId, 'merge', [{ kind: 'update', id: keep!.id, patch }, ...rest.map((r) => ({ kind: 'delete' as const, id: r.id }))]);
       return this.editResult(imageId);
     },
@@ -327,8 +333,8 @@ export class Backend {
         const [first, ...rest] = parts;
         const extra = { categoryId: row.categoryId, source: row.source, iscrowd: row.iscrowd, runId: row.runId, score: row.score };
         this.edit(row.imageId, 'split', [
-          { kind: 'update', id, patch: storedMask(first!) },
-          ...rest.map((p) => ({ kind: 'add' as const, input: { ...extra, ...storedMask(p) } })),
+          { kind: 'update', id, patch: maskFields(first!) },
+          ...rest.map((p) => ({ kind: 'add' as const, input: { ...extra, ...maskFields(p) } })),
         ]);
       }
       return this.editResult(row.imageId);
@@ -362,38 +368,57 @@ export class Backend {
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },
-    'diffseg.segment': async ({ imageIds, params, model }) => {
-      const service = this.diffseg();
-      await service.model(model); // no model: refused here (no_model), not as a job that fails at once
-      const job = this.jobs.start('diffseg', (ctx) =>
-        service.batch({
-          imageIds, params, model, signal: ctx.signal,
+    'pipelines.list': ({ model }) => listPipelines().map((p): PipelineInfo => ({
+      id: p.id,
+      title: p.title,
+      description: p.description,
+      prompt: p.prompt,
+      preview: p.preview?.name ?? null,
+      runLabel: p.runLabel,
+      params: z.toJSONSchema(p.params, { io: 'input' }) as Record<string, unknown>,
+      components: [...p.components],
+      fixture: Boolean(p.models?.fixture),
+      ...availability(p, model ?? process.env[modelEnvName(p)]),
+    })),
+    'pipelines.run': async ({ pipeline, imageIds, params, prompt, model }) => {
+      const p = this.pipeline(pipeline);
+      const parsed = parseParams(p, params);
+      const checked = checkPrompt(p, prompt, 'run');
+      const service = this.pipelines();
+      await service.session(p, model); // no model: refused here (no_model), not as a job that fails at once
+      const job = this.jobs.start(p.id, (ctx) =>
+        service.batch(p, parsed, {
+          imageIds, prompt: checked, model, signal: ctx.signal,
           onProgress: (done, total, message) => ctx.progress(done, total, message),
           onImage: (imageId) => this.emit('project.changed', { what: 'annotations', imageId }),
         }),
       );
       return { jobId: job.id };
     },
-    'diffseg.click': async ({ imageId, points, params, model }) => {
+    'pipelines.preview': async ({ pipeline, imageId, prompt, params, model }) => {
+      const p = this.pipeline(pipeline);
       this.image(imageId);
-      const r = await diffsegCall(() => this.diffseg().click(imageId, points, params, model));
+      const parsed = parseParams(p, params);
+      const r = await callerErrors(async () => this.pipelines().preview(p, imageId, parsed, checkPrompt(p, prompt, 'preview')!, model));
       return { mask: { size: [r.mask.h, r.mask.w], counts: toCompressedString(r.mask) }, area: r.area, cached: r.cached, ms: r.ms };
     },
-    'diffseg.acceptClick': async ({ imageId, points, categoryId, params, model }) => {
+    'pipelines.accept': async ({ pipeline, imageId, prompt, categoryId, params, model }) => {
+      const p = this.pipeline(pipeline);
       this.image(imageId);
-      const a = await diffsegCall(() => this.diffseg().acceptClick(imageId, points, categoryId, params, model));
+      const parsed = parseParams(p, params);
+      const a = await callerErrors(async () => this.pipelines().accept(p, imageId, parsed, checkPrompt(p, prompt, 'preview')!, categoryId, model));
       this.emit('project.changed', { what: 'annotations', imageId });
-      return toAnnotation(a);
+      return this.toApi(a);
     },
   };
 }
 
-/** DiffSeg's argument errors (RangeError: nothing selected, bad parameters) are the caller's: bad_request. */
-async function diffsegCall<T>(fn: () => Promise<T>): Promise<T> {
+/** A pipeline's argument errors (RangeError: nothing selected, a bad combination of parameters) are the caller's: bad_request. */
+async function callerErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof RangeError) throw new ApiError('bad_request', e.message);
+    if (e instanceof RangeError && !knownApiError(e)) throw new ApiError('bad_request', e.message);
     throw e;
   }
 }
@@ -407,10 +432,6 @@ function rleOf(a: AnnotationRow): Rle {
   return fromCompressedString(a.rle, a.height, a.width);
 }
 
-function storedMask(rle: Rle) {
-  return { rle: toCompressedString(rle), height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle) };
-}
-
 function toImage(r: ImageRow): Image {
   return {
     id: r.id, path: r.path, width: r.width, height: r.height, bytes: r.bytes, format: r.format, status: r.status, error: r.error,
@@ -422,7 +443,7 @@ function toCategory(c: CategoryRow) {
   return { id: c.id, name: c.name, supercategory: c.supercategory, color: c.color, isthing: Boolean(c.isthing) };
 }
 
-function toAnnotation(a: AnnotationRow): Annotation {
+function toAnnotation(a: AnnotationRow, proposed: boolean): Annotation {
   return {
     id: a.id,
     imageId: a.imageId,
@@ -434,5 +455,6 @@ function toAnnotation(a: AnnotationRow): Annotation {
     source: a.source,
     runId: a.runId,
     score: a.score,
+    proposed,
   };
 }

@@ -15,10 +15,12 @@ import { importCocoFile } from '../formats/coco/import';
 import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
 import { registerModelsCommands } from './models';
-import { runDiffSegBatch } from '../pipelines/diffseg/job';
-import { ModelNotFoundError, disposeSharedInferenceHost, resolveDiffSegModels } from '../pipelines/diffseg/models';
-import { DiffSegCache } from '../pipelines/diffseg/cache';
-import { PROJECT_DIR } from '../project';
+import { addParamOptions, paramsFromOptions } from './params';
+import { Prompt } from '../../shared/contract';
+import { ModelNotFoundError } from '../pipelines/common/bundles';
+import { disposeSharedInferenceHost } from '../pipelines/common/inference';
+import { listPipelines } from '../pipelines/registry';
+import { checkPrompt, PipelineInputError, PipelineService } from '../pipelines/run';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, partial: 3 } as const;
 
@@ -207,66 +209,69 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       io.err.write('closed\n');
     });
 
-  program
+  const pipelines = listPipelines();
+  const segment = program
     .command('segment')
     .description('segment images with a pipeline; results are stored as proposals (runs + annotations without a category)')
     .argument('<folder>', 'the image folder (indexed first, incrementally)')
-    .addOption(new Option('--pipeline <name>', 'segmentation pipeline').choices(['diffseg']).default('diffseg'))
-    .option('--model <dir|name|fixture>', 'model bundle folder or installed bundle name; "fixture" = the test fixture (not SD)')
+    .addOption(new Option('--pipeline <name>', `segmentation pipeline: ${pipelines.map((p) => `${p.id} (${p.title})`).join(', ')}`).choices(pipelines.map((p) => p.id)).default(pipelines[0]!.id))
+    .option('--model <dir|name|fixture>', 'model bundle folder or installed bundle name; "fixture" = the pipeline\'s test fixture (not a real segmenter)')
     .option('--images <pathsOrIds...>', 'only these images (paths relative to the folder, or ids)')
-    .option('--tau <t>', 'DiffSeg KL merge threshold τ (1.1 COCO-Stuff, 0.9 Cityscapes)', parseNumber)
-    .option('--iterations <n>', 'DiffSeg merge iterations', parseNumber)
-    .option('--grid <m>', 'DiffSeg anchors per side', parseNumber)
-    .option('--refine', 'DiffSeg k-means refinement')
-    .option('--no-guided', 'DiffSeg outlines from the 64² attention only (the reference), not snapped to the image\'s edges')
-    .option('--json', 'print the report as JSON')
-    .action(async (folder: string, o: { model?: string; images?: string[]; tau?: number; iterations?: number; grid?: number; refine?: boolean; guided?: boolean; json?: boolean }) => {
-      const store = openStore(folder);
+    .option('--prompt <json>', 'for pipelines that take a text, example or vocabulary: the prompt as JSON, e.g. {"kind":"text","text":"a cow"}')
+    .option('--json', 'print the report as JSON');
+  addParamOptions(segment, pipelines);
+  segment.action(async (folder: string, o: { pipeline: string; model?: string; images?: string[]; prompt?: string; json?: boolean }) => {
+    const p = pipelines.find((x) => x.id === o.pipeline)!;
+    let params: unknown, prompt: Prompt | null;
+    try {
+      params = paramsFromOptions(segment, pipelines, p);
+      prompt = checkPrompt(p, o.prompt === undefined ? null : parsePrompt(o.prompt), 'run');
+    } catch (e) {
+      if (e instanceof PipelineInputError) throw new CommanderError(EXIT.usage, 'usage', e.message);
+      throw e;
+    }
+    const store = openStore(folder);
+    try {
+      await indexFolder(store);
+      let imageIds: number[] | undefined;
+      if (o.images) {
+        imageIds = o.images.map((ref) => {
+          const img = store.getImageByPath(ref.replace(/\\/g, '/')) ?? (/^\d+$/.test(ref) ? store.getImage(Number(ref)) : undefined);
+          if (!img) throw new CliFailure(`no image ${ref} in ${store.folder}`);
+          return img.id;
+        });
+      }
+      // Each image's tensor goes to the disk cache only: a batch does not come back to it.
+      const service = new PipelineService(store, { memoryBytes: 0 });
+      const controller = new AbortController();
+      const signals = onStopSignal(io.err, () => controller.abort());
       try {
-        await indexFolder(store);
-        let imageIds: number[] | undefined;
-        if (o.images) {
-          imageIds = o.images.map((ref) => {
-            const img = store.getImageByPath(ref.replace(/\\/g, '/')) ?? (/^\d+$/.test(ref) ? store.getImage(Number(ref)) : undefined);
-            if (!img) throw new CliFailure(`no image ${ref} in ${store.folder}`);
-            return img.id;
-          });
-        }
-        const models = await resolveDiffSegModels(o.model ?? process.env['DIFFLABEL_DIFFSEG_MODEL']).catch((e) => {
+        await service.session(p, o.model).catch((e) => {
           throw e instanceof ModelNotFoundError ? new CliFailure(e.message) : e;
         });
-        const cache = new DiffSegCache({ diskDir: join(store.folder, PROJECT_DIR, 'cache', 'diffseg'), memoryBytes: 0 });
-        const controller = new AbortController();
-        const signals = onStopSignal(io.err, () => controller.abort());
-        try {
-          const progress = progressPrinter(io.err, 'segmenting');
-          const params = { tau: o.tau, iterations: o.iterations, grid: o.grid, refine: o.refine, guided: o.guided };
-          const report = await runDiffSegBatch(store, {
-            imageIds, models, cache, signal: controller.signal,
-            params: Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)),
-            onProgress: progress.update,
-          });
-          progress.done();
-          await cache.flush();
-          if (o.json) say(JSON.stringify(report, null, 2));
-          else {
-            say(`segmented ${store.folder} with diffseg (${report.model}): ${report.segmented} images, ${report.proposals} proposals; ${report.skipped} already done; ${report.failed.length} failed${report.cancelled ? '; cancelled' : ''}`);
-            for (const f of report.failed) say(`  failed: ${f.path || f.imageId}: ${f.error}`);
-          }
-          // Unreadable files are skipped (not segmented), reported like `index` does.
-          const unreadable = imageIds ? [] : store.listImages({ status: 'error' });
-          if (!o.json) for (const u of unreadable) say(`  skipped (unreadable): ${u.path}: ${u.error ?? 'unreadable'}`);
-          if (report.cancelled) code = EXIT.error;
-          else if (report.failed.length || unreadable.length) code = EXIT.partial;
-        } finally {
-          signals.release();
-          await models.dispose();
-          await disposeSharedInferenceHost(); // the inference worker thread would keep the process alive
+        const progress = progressPrinter(io.err, 'segmenting');
+        const report = await service.batch(p, params, { imageIds, prompt, model: o.model, signal: controller.signal, onProgress: progress.update });
+        progress.done();
+        if (o.json) say(JSON.stringify(report, null, 2));
+        else {
+          const model = report.model ? ` (${report.model})` : '';
+          say(`segmented ${store.folder} with ${p.id}${model}: ${report.segmented} images, ${report.proposals} proposals; ${report.skipped} already done; ${report.failed.length} failed${report.cancelled ? '; cancelled' : ''}`);
+          for (const f of report.failed) say(`  failed: ${f.path || f.imageId}: ${f.error}`);
         }
+        // Unreadable files are skipped (not segmented), reported like `index` does.
+        const unreadable = imageIds ? [] : store.listImages({ status: 'error' });
+        if (!o.json) for (const u of unreadable) say(`  skipped (unreadable): ${u.path}: ${u.error ?? 'unreadable'}`);
+        if (report.cancelled) code = EXIT.error;
+        else if (report.failed.length || unreadable.length) code = EXIT.partial;
       } finally {
-        store.close();
+        signals.release();
+        await service.dispose();
+        await disposeSharedInferenceHost(); // the inference worker thread would keep the process alive
       }
-    });
+    } finally {
+      store.close();
+    }
+  });
 
   registerModelsCommands(program, io, (c) => (code = c));
   try {
@@ -318,6 +323,19 @@ function indexNotes(r: IndexReport, stillSetAside: number): string[] {
     lines.push(`cannot list folder: ${d.path || '.'} (${d.reason}; ${plural(d.images, 'indexed image')} under it left as they were)`);
   }
   return lines;
+}
+
+/** A --prompt value: JSON of a prompt as the API takes it. */
+function parsePrompt(text: string): Prompt {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new PipelineInputError(`--prompt is not JSON: ${text.slice(0, 80)}`);
+  }
+  const r = Prompt.safeParse(v);
+  if (!r.success) throw new PipelineInputError(`--prompt: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return r.data;
 }
 
 function parseNumber(v: string): number {

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseJson } from '../json';
 import { BundleError, convertCheckpoint, defaultModelDirs, listBundles, verifyBundle, type ConfigOverrides } from '../ml/bundle';
+import { listPipelines, unetVariants } from '../pipelines/registry';
 import { progressPrinter } from './progress';
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean };
@@ -43,7 +44,9 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
 
   const models = program.command('models').description('model bundles: convert checkpoints to ONNX, list and verify bundles');
 
-  models
+  // The pipelines that need UNet variants: `--no-<pipeline>` leaves theirs out.
+  const withVariants = listPipelines().filter((p) => p.variants?.length);
+  const convert = models
     .command('convert')
     .description('convert a diffusers folder or an SD 1.x single file (.safetensors, .ckpt, .pt, .pth or .bin) into a model bundle; PyTorch files are read without running any code in them')
     .argument('<source>', 'diffusers pipeline folder (unet/, vae/, text_encoder/, tokenizer/; .safetensors or .bin weights) or a single-file checkpoint')
@@ -51,15 +54,17 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
     .option('--fp16', 'store weights and compute in float16 (half the size; for GPUs)')
     .option('--name <name>', 'bundle name (default: the source name)')
     .option('--tokenizer <path>', 'CLIP tokenizer: folder with vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz (required for single files)')
-    .option('--configs <dir>', 'single file: folder with unet/, vae/, text_encoder/ config.json to use instead of SD 1.5')
-    .option('--no-diffseg', 'skip the DiffSeg UNet variant (self-attention map outputs)')
+    .option('--configs <dir>', 'single file: folder with unet/, vae/, text_encoder/ config.json to use instead of SD 1.5');
+  for (const p of withVariants) convert.option(`--no-${p.id}`, `skip what only ${p.title} needs: ${p.variants!.map((v) => v.title).join(', ')}`);
+  convert
     .option('--force', 'replace an existing bundle at --out')
     .option('--json', 'print bundle.json when done')
-    .action(guard(async (source: string, o: { out: string; fp16?: boolean; name?: string; tokenizer?: string; configs?: string; diffseg: boolean; force?: boolean; json?: boolean }) => {
+    .action(guard(async (source: string, o: { out: string; fp16?: boolean; name?: string; tokenizer?: string; configs?: string; force?: boolean; json?: boolean }) => {
+      const skipped = new Set(withVariants.filter((p) => convert.getOptionValue(p.id) === false).map((p) => p.id));
       const progress = progressPrinter(io.err, 'converting');
       const { dir, manifest } = await convertCheckpoint(source, o.out, {
         fp16: o.fp16, name: o.name, tokenizer: o.tokenizer, configs: o.configs ? readConfigs(o.configs) : undefined,
-        diffseg: o.diffseg, overwrite: o.force, onProgress: progress.update,
+        variants: unetVariants(skipped), overwrite: o.force, onProgress: progress.update,
       });
       progress.done();
       for (const w of manifest.warnings) io.err.write(`warning: ${w}\n`);

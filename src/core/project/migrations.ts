@@ -162,6 +162,17 @@ DELETE FROM history WHERE EXISTS (
 );
 `;
 
+// A run either proposes masks (segment everything: its unassigned masks wait for a labeler) or records what a labeler
+// accepted (a click). Proposals are told apart by their run, whichever pipeline made them; before, only DiffSeg's
+// segment-everything runs proposed. Runs are written when they end, with their masks, so one left 'running' was cut
+// short by an older version's crash: it is marked as such (resume only skips finished runs).
+const v4 = `
+ALTER TABLE runs ADD COLUMN proposes INTEGER NOT NULL DEFAULT 0 CHECK (proposes IN (0, 1));
+UPDATE runs SET proposes = 1 WHERE pipeline = 'diffseg';
+UPDATE runs SET status = 'failed', error = 'interrupted: the process ended before the run finished', finished_at = started_at
+  WHERE status = 'running';
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -173,6 +184,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 2, description: 'undo/redo history per image', up: (db) => db.exec(v2) },
   { version: 3, description: 'missing images kept with their masks; masks set aside', up: (db) => db.exec(v3), rebuildsTables: true },
+  { version: 4, description: 'runs that propose masks; runs cut short marked failed', up: (db) => db.exec(v4) },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,14 +1,13 @@
 // The project store: typed access to one project's SQLite database. Every mutating method runs in one
 // transaction and returns after the commit (synchronous=FULL), so an edit that returned survives a crash.
 import type Database from 'better-sqlite3';
+import { isProposal } from '../../shared/contract';
 import { StoreError } from './errors';
 import { classifyStorageError, openProjectDatabase, type OpenDatabaseOptions } from './open-database';
 import { pickColor } from './palette';
 import {
   IMAGE_STATUSES,
   PROMPT_KINDS,
-  PROPOSAL_SOURCE,
-  isProposal,
   RUN_STATUSES,
   type Annotation,
   type AnnotationFilter,
@@ -32,6 +31,7 @@ import {
   type PromptKind,
   type Run,
   type RunInput,
+  type RunRecord,
   type RunStatus,
 } from './types';
 
@@ -39,8 +39,8 @@ type Row = Record<string, any>;
 
 // Image rows carry their annotation count (the image list shows it); annotations_image makes it an index lookup.
 const IMAGE_COLUMNS = 'images.*, (SELECT count(*) FROM annotations WHERE image_id = images.id) AS annotation_count';
-/** An annotation row that is a proposal (types.ts isProposal); one parameter: PROPOSAL_SOURCE. */
-const PROPOSAL_SQL = 'category_id IS NULL AND source = ?';
+/** An annotation row that is a proposal (the contract's isProposal): unassigned, made by a run that proposes. */
+const PROPOSAL_SQL = 'category_id IS NULL AND EXISTS (SELECT 1 FROM runs WHERE runs.id = annotations.run_id AND runs.proposes = 1)';
 const COLOR_RE = /^#[0-9a-f]{6}$/i;
 /** Undo steps kept per image; older ones are dropped. */
 export const HISTORY_LIMIT = 200;
@@ -453,9 +453,15 @@ export class ProjectStore {
     this.noteLabelling(a);
   }
 
+  /** Whether the run made its masks as proposals (false for no run, or one that is gone). */
+  runProposes(runId: number | null): boolean {
+    return runId !== null && (this.sql('SELECT proposes FROM runs WHERE id = ?').get(runId) as Row | undefined)?.proposes === 1;
+  }
+
   /** A labeler's mask (anything but a proposal) moves an unlabeled image to in progress; proposals leave it as it is. */
   private noteLabelling(a: Annotation): void {
-    if (!isProposal(a)) this.sql("UPDATE images SET status = 'in_progress' WHERE id = ? AND status = 'unlabeled'").run(a.imageId);
+    if (isProposal({ categoryId: a.categoryId, proposed: this.runProposes(a.runId) })) return;
+    this.sql("UPDATE images SET status = 'in_progress' WHERE id = ? AND status = 'unlabeled'").run(a.imageId);
   }
 
   // ---------------------------------------------------------------- prompts, runs, examples
@@ -490,15 +496,30 @@ export class ProjectStore {
   }
 
   addRun(input: RunInput): Run {
+    return this.transaction(() => this.insertRun(input, Date.now()));
+  }
+
+  private insertRun(input: RunInput, startedAt: number): Run {
+    const pipeline = checkName(input.pipeline, 'pipeline');
+    const imageId = input.imageId ?? null;
+    if (imageId !== null) this.requireImage(imageId);
+    const params = toJson('params', input.params ?? {});
+    const info = this.sql('INSERT INTO runs (pipeline, model_bundle, params, image_id, started_at, proposes) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(pipeline, input.modelBundle ?? null, params, imageId, startedAt, input.proposes ? 1 : 0);
+    return this.requireRun(Number(info.lastInsertRowid));
+  }
+
+  /**
+   * Stores a run that has ended together with its prompt and its masks (one undoable step), in ONE transaction: a
+   * crash leaves either all of it or nothing, and no run is ever left 'running'.
+   */
+  recordRun(r: RunRecord): { run: Run; annotations: Annotation[] } {
     return this.transaction(() => {
-      const pipeline = checkName(input.pipeline, 'pipeline');
-      const imageId = input.imageId ?? null;
-      if (imageId !== null) this.requireImage(imageId);
-      const params = toJson('params', input.params ?? {});
-      const startedAt = Date.now();
-      const info = this.sql('INSERT INTO runs (pipeline, model_bundle, params, image_id, started_at) VALUES (?, ?, ?, ?, ?)')
-        .run(pipeline, input.modelBundle ?? null, params, imageId, startedAt);
-      return this.requireRun(Number(info.lastInsertRowid));
+      const run = this.insertRun(r, r.startedAt);
+      if (r.prompt) this.addPrompt({ imageId: r.imageId, kind: r.prompt.kind, payload: r.prompt.payload, runId: run.id });
+      const ops = (r.masks?.add ?? []).map((input): EditOp => ({ kind: 'add', input: { ...input, runId: run.id } }));
+      const annotations = ops.length ? (this.edit(r.imageId, r.masks!.label, ops) as Annotation[]) : [];
+      return { run: this.finishRun(run.id, { status: r.status, error: r.error }), annotations };
     });
   }
 
@@ -630,7 +651,7 @@ export class ProjectStore {
             restored = this.restoreFitting(id, it.width, it.height);
           }
           if (status === 'error') status = 'unlabeled';
-          if (status === 'unlabeled' && (labelled.get(id, PROPOSAL_SOURCE) as Row).yes) status = 'in_progress';
+          if (status === 'unlabeled' && (labelled.get(id) as Row).yes) status = 'in_progress';
           // Its masks no longer describe the file: the labeler has to look again.
           if (status === 'done' && setAside > 0) status = 'in_progress';
         }
@@ -846,7 +867,6 @@ function imageWhere(f: ImageFilter): { where: string; params: unknown[] } {
   if (f.missing !== undefined) conds.push(f.missing ? 'missing_since IS NOT NULL' : 'missing_since IS NULL');
   if (f.proposals !== undefined) {
     conds.push(`${f.proposals ? '' : 'NOT '}EXISTS (SELECT 1 FROM annotations WHERE image_id = images.id AND ${PROPOSAL_SQL})`);
-    params.push(PROPOSAL_SOURCE);
   }
   if (f.search) {
     conds.push("path LIKE ? ESCAPE '\\'");
@@ -906,6 +926,6 @@ function toAnnotation(r: Row): Annotation {
 function toRun(r: Row): Run {
   return {
     id: r.id, pipeline: r.pipeline, modelBundle: r.model_bundle, params: JSON.parse(r.params), imageId: r.image_id,
-    startedAt: r.started_at, finishedAt: r.finished_at, status: r.status, error: r.error,
+    startedAt: r.started_at, finishedAt: r.finished_at, status: r.status, error: r.error, proposes: r.proposes === 1,
   };
 }

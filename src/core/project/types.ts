@@ -100,21 +100,10 @@ export interface AnnotationInput {
   area: number;
   bbox: BBox;
   iscrowd?: 0 | 1;
-  /** 'manual' | 'import' | 'diffseg' | … */
+  /** 'manual' | 'import' | a pipeline's id | … */
   source: string;
   runId?: number | null;
   score?: number | null;
-}
-
-/** The source of the masks a segment-everything run proposes. */
-export const PROPOSAL_SOURCE = 'diffseg';
-
-/**
- * A proposal: a mask segment everything made that no labeler has given a category. Proposals alone leave an image
- * 'unlabeled' (a machine's guesses are not labelling); any other mask moves it to 'in_progress'.
- */
-export function isProposal(a: Pick<Annotation, 'categoryId' | 'source'>): boolean {
-  return a.categoryId === null && a.source === PROPOSAL_SOURCE;
 }
 
 /** A new mask must come with its area and bbox (rle, area and bbox are given together). */
@@ -153,6 +142,8 @@ export interface Run {
   finishedAt: number | null;
   status: RunStatus;
   error: string | null;
+  /** Its unassigned masks are proposals (segment everything), not a labeler's accepted prompt (a click). */
+  proposes: boolean;
 }
 
 export interface RunInput {
@@ -160,6 +151,18 @@ export interface RunInput {
   modelBundle?: string | null;
   params?: unknown;
   imageId?: number | null;
+  proposes?: boolean;
+}
+
+/** A finished run, stored with its prompt and its masks in one transaction (ProjectStore.recordRun). */
+export interface RunRecord extends RunInput {
+  imageId: number;
+  startedAt: number;
+  status: Exclude<RunStatus, 'running'>;
+  error?: string | null;
+  prompt?: { kind: PromptKind; payload: unknown } | null;
+  /** The masks it made, added to its image as one undoable step called `label`. */
+  masks?: { label: string; add: Array<Omit<AnnotationInput, 'imageId' | 'runId'>> };
 }
 
 export interface Example {

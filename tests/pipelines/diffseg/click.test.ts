@@ -3,12 +3,14 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decode } from '../../../src/core/masks';
+import { decode } from '../../../src/shared/masks';
 import { SessionManager } from '../../../src/core/ml/runtime';
 import { DiffSegCache } from '../../../src/core/pipelines/diffseg/cache';
-import { acceptClickSegment, clickSegment } from '../../../src/core/pipelines/diffseg/interactive';
+import { diffseg, diffsegSession } from '../../../src/core/pipelines/diffseg/definition';
+import { clickSegment } from '../../../src/core/pipelines/diffseg/interactive';
 import { openFixtureModels, type DiffSegModels } from '../../../src/core/pipelines/diffseg/models';
 import { stableParams } from '../../../src/core/pipelines/diffseg/pipeline';
+import { acceptPreview, imageInput } from '../../../src/core/pipelines/run';
 import { iouMasks, shapeCentre, truthMask } from './fixture-scenes';
 import { annotationPixels, sceneProject, type SceneProject } from './helpers';
 
@@ -102,7 +104,7 @@ describe('click to segment (fixture)', () => {
     const image = p.store.getImage(imageId)!;
     const c = shapeCentre(scene.shapes[2]!);
     const points = [{ ...c, positive: true }];
-    const a = await acceptClickSegment(p.store, image, points, null, params, { models, cache: new DiffSegCache() });
+    const a = await acceptPreview(p.store, diffseg, diffsegSession({ models, cache: new DiffSegCache() }), imageInput(p.store, image), params, { kind: 'points', points }, null);
     expect(a).toMatchObject({ source: 'diffseg-click', categoryId: null, imageId });
     expect(iouMasks(annotationPixels(a), truthMask(scene, 3))).toBeGreaterThanOrEqual(0.9);
     const run = p.store.getRun(a.runId!)!;

@@ -1,6 +1,6 @@
 // Shared set-up for the DiffSeg fixture tests: a temp project of generated scenes, indexed.
 import { join } from 'node:path';
-import { decode, fromCompressedString } from '../../../src/core/masks';
+import { decode, fromCompressedString } from '../../../src/shared/masks';
 import { ProjectStore, indexFolder, type Annotation } from '../../../src/core/project';
 import { tempDir } from '../../helpers/folder';
 import { makeScene, writeScene, type Scene } from './fixture-scenes';

@@ -1,12 +1,11 @@
-// The diffseg.segment job through the API (Backend.dispatch) with the FIXTURE model: progress, cancel, resume,
+// DiffSeg's batch job (pipelines.run) through the API (Backend.dispatch) with the FIXTURE model: progress, cancel, resume,
 // a broken image recorded on its run and skipped, results as proposals; click methods; a clear no-model error.
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../../src/core/api/backend';
-import type { EventPayload, Job } from '../../../src/shared/contract';
-import { disposeSharedInferenceHost } from '../../../src/core/pipelines/diffseg/models';
-import type { BatchReport } from '../../../src/core/pipelines/diffseg/job';
+import type { BatchReport, EventPayload, Job } from '../../../src/shared/contract';
+import { disposeSharedInferenceHost } from '../../../src/core/pipelines/common/inference';
 import { makeScene, shapeCentre, writeScene } from './fixture-scenes';
 import { sceneProject, type SceneProject } from './helpers';
 import { tempDir } from '../../helpers/folder';
@@ -30,10 +29,10 @@ afterAll(async () => {
   p.cleanup();
 });
 
-const segment = async (input: object) => ((await backend.dispatch('diffseg.segment', input)) as { jobId: string }).jobId;
+const segment = async (input: object) => ((await backend.dispatch('pipelines.run', { pipeline: 'diffseg', ...input })) as { jobId: string }).jobId;
 const runsDone = () => backend.project!.listRuns({ pipeline: 'diffseg', status: 'done' }).length;
 
-describe('diffseg.segment job (fixture)', () => {
+describe('DiffSeg batch job (fixture)', () => {
   it('cancel mid-way, then resume: finished images are skipped, the rest is segmented', async () => {
     const ids = backend.project!.listImages().map((i) => i.id);
     expect(ids).toHaveLength(5);
@@ -107,24 +106,24 @@ describe('diffseg.segment job (fixture)', () => {
     const report = (await backend.jobs.wait(await segment({ model: 'fixture' }))).result as BatchReport;
     expect(report.failed.map((f) => f.imageId)).not.toContain(img.id);
     expect(backend.project!.listRuns({ imageId: img.id, pipeline: 'diffseg' })).toHaveLength(0);
-    await expect(backend.dispatch('diffseg.click', { imageId: img.id, points: [{ x: 5, y: 5, positive: true }], model: 'fixture' })).rejects.toMatchObject({
+    await expect(backend.dispatch('pipelines.preview', { pipeline: 'diffseg', imageId: img.id, prompt: { kind: 'points', points: [{ x: 5, y: 5, positive: true }] }, model: 'fixture' })).rejects.toMatchObject({
       code: 'conflict',
       message: expect.stringMatching(/gone\.png is missing.*masks are kept/),
     });
   });
 
-  it('diffseg.click and acceptClick through the API; the second click is served from the cache', async () => {
+  it('DiffSeg previews and accepts clicks through the API; the second click is served from the cache', async () => {
     const [imageId, scene] = [...p.scenes.entries()][2]!;
     const c = shapeCentre(scene.shapes[0]!);
     const points = [{ ...c, positive: true }];
-    const first = (await backend.dispatch('diffseg.click', { imageId, points, model: 'fixture' })) as { area: number; cached: boolean; mask: { size: number[] } };
+    const first = (await backend.dispatch('pipelines.preview', { pipeline: 'diffseg', imageId, prompt: { kind: 'points', points }, model: 'fixture' })) as { area: number; cached: boolean; mask: { size: number[] } };
     expect(first.mask.size).toEqual([scene.height, scene.width]);
     expect(first.area).toBeGreaterThan(0);
-    const second = (await backend.dispatch('diffseg.click', { imageId, points: [{ ...shapeCentre(scene.shapes[1]!), positive: true }], model: 'fixture' })) as { cached: boolean };
+    const second = (await backend.dispatch('pipelines.preview', { pipeline: 'diffseg', imageId, prompt: { kind: 'points', points: [{ ...shapeCentre(scene.shapes[1]!), positive: true }] }, model: 'fixture' })) as { cached: boolean };
     expect(second.cached).toBe(true);
-    const a = (await backend.dispatch('diffseg.acceptClick', { imageId, points, categoryId: null, model: 'fixture' })) as { source: string; area: number };
+    const a = (await backend.dispatch('pipelines.accept', { pipeline: 'diffseg', imageId, prompt: { kind: 'points', points }, categoryId: null, model: 'fixture' })) as { source: string; area: number };
     expect(a).toMatchObject({ source: 'diffseg-click', area: first.area });
-    await expect(backend.dispatch('diffseg.click', { imageId, points: [], model: 'fixture' })).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(backend.dispatch('pipelines.preview', { pipeline: 'diffseg', imageId, prompt: { kind: 'points', points: [] }, model: 'fixture' })).rejects.toMatchObject({ code: 'bad_request' });
   });
 
   it('without an installed bundle the error (code no_model) says how to convert one; segment everything is refused before a job starts', async () => {
@@ -133,7 +132,7 @@ describe('diffseg.segment job (fixture)', () => {
     process.env['DIFFLABEL_MODELS_DIR'] = empty.path;
     try {
       const imageId = [...p.scenes.keys()][0]!;
-      await expect(backend.dispatch('diffseg.click', { imageId, points: [{ x: 1, y: 1, positive: true }], model: 'no-such-bundle' })).rejects.toMatchObject({
+      await expect(backend.dispatch('pipelines.preview', { pipeline: 'diffseg', imageId, prompt: { kind: 'points', points: [{ x: 1, y: 1, positive: true }] }, model: 'no-such-bundle' })).rejects.toMatchObject({
         code: 'no_model',
         message: expect.stringMatching(/no model bundle "no-such-bundle"/),
       });

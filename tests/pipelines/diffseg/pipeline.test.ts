@@ -3,14 +3,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { area, connectedComponents, decode, type Rle } from '../../../src/core/masks';
+import { area, connectedComponents, decode, type Rle } from '../../../src/shared/masks';
 import { rng } from '../../helpers/random';
 import { ProjectStore, indexFolder } from '../../../src/core/project';
 import { tempDir } from '../../helpers/folder';
 import { SessionManager } from '../../../src/core/ml/runtime';
 import { DiffSegCache } from '../../../src/core/pipelines/diffseg/cache';
 import { openFixtureModels, type DiffSegModels } from '../../../src/core/pipelines/diffseg/models';
-import { cutOutRles, labelMapToRles, letterbox, pixelToCell, segmentAndStore, segmentEverything, stableParams } from '../../../src/core/pipelines/diffseg/pipeline';
+import { letterbox, pixelToCell } from '../../../src/core/pipelines/common/frame';
+import { cutOutRles, labelMapToRles } from '../../../src/core/pipelines/common/masks';
+import { segmentAndStore, segmentEverything, stableParams } from '../../../src/core/pipelines/diffseg/pipeline';
+import { imageInput } from '../../../src/core/pipelines/run';
 import { matchedMiou } from './fixture-scenes';
 import { annotationPixels, sceneProject, type SceneProject } from './helpers';
 
@@ -95,7 +98,7 @@ describe('segment everything (fixture)', () => {
     const cache = new DiffSegCache();
     for (const [imageId, scene] of p.scenes) {
       const image = p.store.getImage(imageId)!;
-      const miou = async (guided: boolean) => matchedMiou(scene, (await segmentEverything(p.store, image, stableParams({ guided }), { models, cache })).masks.map((m) => decode(m))).miou;
+      const miou = async (guided: boolean) => matchedMiou(scene, (await segmentEverything(imageInput(p.store, image), stableParams({ guided }), { models, cache })).masks.map((m) => decode(m))).miou;
       const [guided, plain] = [await miou(true), await miou(false)];
       expect(guided, `${image.path}: guided ${guided.toFixed(3)}, plain ${plain.toFixed(3)}`).toBeGreaterThan(plain + 0.02);
       expect(guided).toBeGreaterThanOrEqual(0.95);
@@ -116,7 +119,7 @@ describe('segment everything (fixture)', () => {
         const image = store.listImages()[0]!;
         const cache = new DiffSegCache();
         const pieces = async (guided: boolean) =>
-          (await segmentEverything(store, image, stableParams({ guided }), { models, cache })).masks.flatMap((m) => connectedComponents(m).map(area));
+          (await segmentEverything(imageInput(store, image), stableParams({ guided }), { models, cache })).masks.flatMap((m) => connectedComponents(m).map(area));
         const [guided, plain] = [await pieces(true), await pieces(false)];
         expect(Math.min(...guided)).toBeGreaterThanOrEqual(Math.floor((Math.max(image.width, image.height) / 64) ** 2));
         expect(guided.length, `guided ${guided.length} pieces, plain ${plain.length}`).toBeLessThan(plain.length);

@@ -13,7 +13,7 @@ import {
   maskToPolygons,
   polygonsToRle,
   type Rle,
-} from '../../masks';
+} from '../../../shared/masks';
 import type { ImageRow, ProjectStore } from '../../project';
 import { writeFileAtomic } from '../atomic-file';
 import { FileWriteError, exportTarget, type Replaceable } from '../files';

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CocoRle, type CocoImportReport } from '../../../shared/contract';
-import { MaskFormatError, area, bbox, fromCocoRle, polygonsToRle, toCompressedString, type Rle } from '../../masks';
+import { MaskFormatError, area, bbox, fromCocoRle, polygonsToRle, toCompressedString, type Rle } from '../../../shared/masks';
 import type { AnnotationInput, ImageRow, ProjectStore } from '../../project';
 import { isInside } from '../files';
 import { JsonTextError, parseJsonBytes } from '../json-text';

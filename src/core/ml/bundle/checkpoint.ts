@@ -53,7 +53,7 @@ const MAX_LISTED = 25;
 const listProblems = (ps: string[]) => (ps.length > MAX_LISTED ? [...ps.slice(0, MAX_LISTED), `… and ${ps.length - MAX_LISTED} more`] : ps);
 
 /** Missing weights and wrong shapes are errors; unexpected extra weights only warnings (the graph ignores them). */
-function checkShapes(what: string, expected: Map<string, number[]>, w: WeightSource, warnings: string[], hint = ''): void {
+export function checkShapes(what: string, expected: Map<string, number[]>, w: WeightSource, warnings: string[], hint = ''): void {
   const problems = checkWeights(expected, w);
   const bad = problems.filter((p) => !p.startsWith('unexpected '));
   const extra = problems.filter((p) => p.startsWith('unexpected ') && !p.endsWith('embeddings.position_ids'));
@@ -61,7 +61,7 @@ function checkShapes(what: string, expected: Map<string, number[]>, w: WeightSou
   if (extra.length) warnings.push(`${what}: ${extra.length} weights the architecture does not use (${extra.slice(0, 3).map((p) => p.slice(11)).join(', ')}${extra.length > 3 ? ', …' : ''})`);
 }
 
-function readJson(path: string): Record<string, unknown> {
+export function readJson(path: string): Record<string, unknown> {
   return asBundleError(`cannot read ${path}`, () => {
     const v = parseJson(readFileSync(path, 'utf8'));
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
@@ -70,17 +70,17 @@ function readJson(path: string): Record<string, unknown> {
 }
 
 /** Reads a config as `parse` does, naming the file in the error. */
-function parseConfig<C>(file: string, raw: unknown, parse: (j: unknown) => C): C {
+export function parseConfig<C>(file: string, raw: unknown, parse: (j: unknown) => C): C {
   return asBundleError(file, () => parse(raw));
 }
 
-function openWeightsFile(path: string): TensorFile {
+export function openWeightsFile(path: string): TensorFile {
   const what = asBundleError(`cannot read ${path}`, () => weightsFormat(path)) === 'torch' ? 'PyTorch checkpoint' : 'safetensors file';
   return asBundleError(`${path} is not a readable ${what}`, () => openTensorFile(path));
 }
 
 /** A PyTorch file's content that was not loaded is said, not hidden: what it names that was not run, what was left out. */
-function noteUnread(file: TensorFile, label: string, warnings: string[]): void {
+export function noteUnread(file: TensorFile, label: string, warnings: string[]): void {
   if (!(file instanceof TorchFile)) return;
   const list = (xs: string[]) => `${xs.slice(0, 5).join(', ')}${xs.length > 5 ? `, … (${xs.length} in all)` : ''}`;
   if (file.foreignGlobals.length) warnings.push(`${label} refers to Python code that was not run (read as inert data): ${list(file.foreignGlobals)}`);
@@ -92,7 +92,7 @@ function noteUnread(file: TensorFile, label: string, warnings: string[]): void {
  * an .fp16 variant; `stems` are the safetensors and the PyTorch file names (transformers saves model.safetensors
  * but pytorch_model.bin).
  */
-function componentWeights(dir: string, stems: { safetensors: string; torch: string }): string {
+export function componentWeights(dir: string, stems: { safetensors: string; torch: string }): string {
   const names = [`${stems.safetensors}.safetensors`, `${stems.safetensors}.fp16.safetensors`, `${stems.torch}.bin`, `${stems.torch}.fp16.bin`];
   for (const f of names) if (existsSync(join(dir, f))) return join(dir, f);
   if (readdirSync(dir).some((f) => /\.(safetensors|bin)\.index\.json$/.test(f)))

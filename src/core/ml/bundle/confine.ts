@@ -7,7 +7,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { externalDataLocations } from '../runtime/modelSize';
 import { BundleError } from './errors';
 import { relPath } from './hash';
-import { COMPONENT_KEYS, type BundleComponent, type BundleManifest, type ComponentKey } from './schema';
+import type { BundleComponent, BundleManifest, ComponentKey } from './schema';
 
 export const LINK_REFUSED = 'a symbolic link (a bundle must hold its files itself)';
 
@@ -50,7 +50,7 @@ export function externalDataProblems(dir: string, key: ComponentKey, c: BundleCo
 }
 
 /** Every file bundle.json names (components, tokenizer), once each. */
-export function listedFiles(m: BundleManifest, keys: readonly ComponentKey[] = COMPONENT_KEYS): string[] {
+export function listedFiles(m: BundleManifest, keys: readonly ComponentKey[] = Object.keys(m.components)): string[] {
   const paths = keys.flatMap((k) => m.components[k]?.files.map((f) => f.path) ?? []);
   return [...new Set([...paths, ...(m.tokenizer?.files.map((f) => f.path) ?? [])])];
 }
@@ -60,7 +60,7 @@ export function listedFiles(m: BundleManifest, keys: readonly ComponentKey[] = C
  * names for `keys`, and (with `models`) external data the models name but bundle.json does not list.
  */
 export function containmentProblems(dir: string, m: BundleManifest, opts: { keys?: readonly ComponentKey[]; models?: boolean } = {}): string[] {
-  const keys = opts.keys ?? COMPONENT_KEYS;
+  const keys = opts.keys ?? Object.keys(m.components);
   const problems: string[] = [];
   for (const rel of listedFiles(m, keys)) {
     const p = bundleFileProblem(dir, rel);

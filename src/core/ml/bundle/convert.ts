@@ -12,7 +12,7 @@ import { fileEntry } from './hash';
 import { openCheckpoint, type CheckpointSource, type ConfigOverrides } from './checkpoint';
 import {
   BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema,
-  type BundleComponent, type BundleDType, type BundleManifest, type BundleTokenizer, type ComponentKey, type TensorSpec,
+  type BundleComponent, type BundleDType, type BundleManifest, type BundleTokenizer, type TensorSpec,
 } from './schema';
 import { saveSharingWeights } from './sharedWeights';
 import { loadTokenizer, tokenizerPaths } from './tokenizerFiles';
@@ -26,10 +26,10 @@ export interface ConvertOptions {
   tokenizer?: string;
   /** Architecture configs for a single-file checkpoint (default SD 1.5). */
   configs?: ConfigOverrides;
-  /** Also build the DiffSeg UNet variant (default true when there is a UNet). */
-  diffseg?: boolean;
-  /** Latent size the DiffSeg variant is built for (default: the UNet config's sample_size, 64 for SD 1.5). */
-  diffsegLatentSize?: number;
+  /** UNet variants to build beside the UNet, sharing its weights file: what the pipelines declare (none by default). */
+  variants?: readonly UNetVariant[];
+  /** Latent size the variants are built for (default: the UNet config's sample_size, 64 for SD 1.5). */
+  variantLatentSize?: number;
   /** Replace an existing bundle at outDir (it is swapped out only after the new one is complete). */
   overwrite?: boolean;
   /** Called before each step: (steps done, steps total, what runs now). Throwing aborts the conversion. */
@@ -58,22 +58,18 @@ async function component(dir: string, file: string, g: GraphBuilder, config: obj
 }
 
 /**
- * The UNet graph whose outputs are the head- and layer-averaged self-attention maps, one per feature-map size, for
- * `size`×`size` latents. Throws (with the reason) when the UNet has no self-attention or a map size is not static.
+ * A graph built from the UNet's weights that a pipeline needs in the bundle (e.g. one whose outputs are attention
+ * maps). Pipelines declare them; the converter builds each one it is given right after the UNet, into the component
+ * `key`, reading the UNet's external weights file instead of writing them again. ml/ knows no pipeline: the caller
+ * (the CLI) passes the declarations in.
  */
-function diffsegVariant(config: UNetConfig, weights: WeightSource, dtype: BundleDType, size: number): { graph: GraphBuilder; extra: Partial<BundleComponent> } {
-  const built = buildUNet(config, weights, { dtype, selfAttention: 'resolution', omitNoisePred: true, height: size, width: size });
-  if (!built.attentionLayers.length) throw new Error('the UNet has no self-attention layers');
-  const groups = new Map<string, { output: string; height: number; width: number; layers: number; heads: number[] }>();
-  for (const l of built.attentionLayers) {
-    if (l.height === null || l.width === null) throw new Error(`the self-attention map size of ${l.module} is not known for ${size}×${size} latents`);
-    const key = `${l.height}x${l.width}`;
-    const gr = groups.get(key) ?? { output: `self_attn_mean.${key}`, height: l.height, width: l.width, layers: 0, heads: [] };
-    gr.layers++;
-    gr.heads.push(l.heads);
-    groups.set(key, gr);
-  }
-  return { graph: built.graph, extra: { sharesWeightsWith: 'unet', selfAttention: [...groups.values()] } };
+export interface UNetVariant {
+  /** The component's key, e.g. 'unet_diffseg'. */
+  key: string;
+  /** What it is, in progress lines and warnings ("<title> not built: <reason>"). */
+  title: string;
+  /** The graph for `size`×`size` latents; throws with the reason when it cannot be built for this UNet. */
+  build(unet: { config: UNetConfig; weights: WeightSource; dtype: BundleDType; size: number }): { graph: GraphBuilder; extra?: Partial<BundleComponent> };
 }
 
 export async function convertCheckpoint(source: string, outDir: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
@@ -104,9 +100,9 @@ export async function convertCheckpoint(source: string, outDir: string, opts: Co
 
 async function build(src: CheckpointSource, dir: string, opts: ConvertOptions): Promise<BundleManifest> {
   const dtype: BundleDType = opts.fp16 ? 'float16' : 'float32';
-  const withDiffseg = Boolean(src.unet) && opts.diffseg !== false;
+  const variants = src.unet ? (opts.variants ?? []) : [];
   const steps: [string, () => Promise<void>][] = [];
-  const components: Partial<Record<ComponentKey, BundleComponent>> = {};
+  const components: Record<string, BundleComponent> = {};
   let sourceFiles: BundleManifest['source']['files'] = [];
   let tokenizer: BundleTokenizer | undefined;
   const warnings = [...src.warnings];
@@ -125,21 +121,21 @@ async function build(src: CheckpointSource, dir: string, opts: ConvertOptions): 
   const un = src.unet;
   if (un) steps.push(['UNet', async () => {
     const { graph } = buildUNet(un.config, un.weights, { dtype });
-    // Always external so the DiffSeg variant can point at the same weights file.
-    components.unet = await component(dir, 'unet.onnx', graph, un.config, (p) => graph.save(p, { externalData: withDiffseg ? true : 'auto' }));
+    // Always external when variants are built, so they can point at the same weights file.
+    components.unet = await component(dir, 'unet.onnx', graph, un.config, (p) => graph.save(p, { externalData: variants.length ? true : 'auto' }));
   }]);
-  if (un && withDiffseg) steps.push(['UNet (DiffSeg variant: self-attention maps)', async () => {
-    const size = opts.diffsegLatentSize ?? un.sampleSize;
-    let variant: { graph: GraphBuilder; extra: Partial<BundleComponent> };
+  for (const v of un ? variants : []) steps.push([v.title, async () => {
+    const size = opts.variantLatentSize ?? un!.sampleSize;
+    let built: ReturnType<UNetVariant['build']>;
     try {
-      variant = diffsegVariant(un.config, un.weights, dtype, size);
+      built = v.build({ config: un!.config, weights: un!.weights, dtype, size });
     } catch (e) {
-      // The variant only adds DiffSeg's outputs: a UNet it cannot be built for still converts without it.
-      warnings.push(`DiffSeg UNet variant not built: ${(e as Error).message}`);
+      // A variant only adds a pipeline's outputs: a UNet it cannot be built for still converts without it.
+      warnings.push(`${v.title} not built: ${(e as Error).message}`);
       return;
     }
-    components.unet_diffseg = await component(dir, 'unet_diffseg.onnx', variant.graph, { ...un.config, sample_size: size },
-      (p) => saveSharingWeights(variant.graph, p, join(dir, 'unet.onnx')), variant.extra);
+    components[v.key] = await component(dir, `${v.key}.onnx`, built.graph, { ...un!.config, sample_size: size },
+      (p) => saveSharingWeights(built.graph, p, join(dir, 'unet.onnx')), { sharesWeightsWith: 'unet', ...built.extra });
   }]);
   const vae = src.vae;
   if (vae) {

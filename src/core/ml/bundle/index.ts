@@ -5,10 +5,10 @@
  *   const report = await verifyBundle(dir);      // throws BundleError listing every problem
  *   listBundles();                               // resources/models + the user models folder
  *
- * Layout: text_encoder.onnx, unet.onnx + unet.onnx.data, unet_diffseg.onnx (reads unet.onnx.data),
- * vae_encoder.onnx, vae_decoder.onnx, tokenizer/…, bundle.json (schema.ts).
+ * Layout: text_encoder.onnx, unet.onnx + unet.onnx.data, the UNet variants the pipelines declare (e.g.
+ * unet_diffseg.onnx, reading unet.onnx.data), vae_encoder.onnx, vae_decoder.onnx, tokenizer/…, bundle.json (schema.ts).
  */
-export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './convert';
+export { convertCheckpoint, type ConvertOptions, type ConvertResult, type UNetVariant } from './convert';
 export { verifyBundle, readManifest, type VerifyOptions, type VerifyReport } from './verify';
 export { listBundles, defaultModelDirs, resourcesModelsDir, userModelsDir, MODELS_DIR_ENV, type BundleListing } from './list';
 export { openCheckpoint, type CheckpointSource, type ConfigOverrides, type OpenOptions } from './checkpoint';

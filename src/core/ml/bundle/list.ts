@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertContained, isInside } from './confine';
 import { BundleError } from './errors';
-import { BUNDLE_FILE, COMPONENT_KEYS, type BundleManifest, type ComponentKey } from './schema';
+import { BUNDLE_FILE, type BundleManifest, type ComponentKey } from './schema';
 import { readManifest } from './verify';
 
 export const MODELS_DIR_ENV = 'DIFFLABEL_MODELS_DIR';
@@ -56,6 +56,8 @@ export interface BundleListing {
   error?: string;
   dtype?: BundleManifest['dtype'];
   components?: ComponentKey[];
+  /** It holds a tokenizer. */
+  tokenizer?: boolean;
   createdAt?: string;
   sourceKind?: BundleManifest['source']['kind'];
 }
@@ -87,7 +89,7 @@ export function listBundles(roots: string | string[] = defaultModelDirs()): Bund
       try {
         const m = readManifest(dir);
         assertContained(dir, m);
-        out.push({ dir, name: m.name, ok: true, dtype: m.dtype, components: COMPONENT_KEYS.filter((k) => m.components[k]), createdAt: m.createdAt, sourceKind: m.source.kind });
+        out.push({ dir, name: m.name, ok: true, dtype: m.dtype, components: Object.keys(m.components), tokenizer: Boolean(m.tokenizer), createdAt: m.createdAt, sourceKind: m.source.kind });
       } catch (e) {
         out.push({ dir, name, ok: false, error: e instanceof BundleError ? e.message : String(e) });
       }

@@ -29,8 +29,12 @@ export type TensorSpec = z.infer<typeof TensorSpecSchema>;
 export const DTypeSchema = z.enum(['float32', 'float16']);
 export type BundleDType = z.infer<typeof DTypeSchema>;
 
-export const COMPONENT_KEYS = ['text_encoder', 'unet', 'unet_diffseg', 'vae_encoder', 'vae_decoder'] as const;
-export type ComponentKey = (typeof COMPONENT_KEYS)[number];
+/**
+ * A component's key: the converter's own ('text_encoder', 'unet', 'vae_encoder', 'vae_decoder') or a UNet variant a
+ * pipeline declares (convert.ts UNetVariant, e.g. 'unet_diffseg').
+ */
+export const ComponentKeySchema = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a lower-case name (letters, digits, _)');
+export type ComponentKey = z.infer<typeof ComponentKeySchema>;
 
 export const ComponentSchema = z.object({
   /** The ONNX model file. */
@@ -38,12 +42,12 @@ export const ComponentSchema = z.object({
   /** The model file and every external data file it reads (checksummed). */
   files: z.array(FileEntrySchema).min(1),
   /** When set, this component's weights live in that component's external data file (not written twice). */
-  sharesWeightsWith: z.enum(COMPONENT_KEYS).optional(),
+  sharesWeightsWith: ComponentKeySchema.optional(),
   inputs: z.array(TensorSpecSchema).min(1),
   outputs: z.array(TensorSpecSchema).min(1),
   /** The architecture config (diffusers/transformers names, defaults filled in) the graph was built from. */
   config: z.record(z.string(), z.unknown()),
-  /** unet_diffseg: one entry per feature-map size, the head- and layer-averaged self-attention output. */
+  /** A UNet variant with self-attention map outputs: one entry per feature-map size, head- and layer-averaged. */
   selfAttention: z
     .array(z.object({ output: z.string(), height: z.number().int().positive(), width: z.number().int().positive(), layers: z.number().int().positive(), heads: z.array(z.number().int()) }))
     .optional(),
@@ -80,20 +84,19 @@ export const BundleManifestSchema = z
     /** Weight/compute dtype of the graphs; inputs and outputs are float32 (token ids int64) either way. */
     dtype: DTypeSchema,
     source: SourceSchema,
-    components: z.object({
-      text_encoder: ComponentSchema.optional(),
-      unet: ComponentSchema.optional(),
-      unet_diffseg: ComponentSchema.optional(),
-      vae_encoder: ComponentSchema.optional(),
-      vae_decoder: ComponentSchema.optional(),
-    }),
+    /** In the order they were built (verify and list report them so). */
+    components: z.record(ComponentKeySchema, ComponentSchema),
     tokenizer: TokenizerSchema.optional(),
     /** VAE latent scaling (0.18215 for SD 1.x): pipelines multiply the encoder mean by it. */
     vaeScalingFactor: z.number().optional(),
     /** Things the converter noticed but accepted (e.g. text width != UNet cross_attention_dim). */
     warnings: z.array(z.string()).default([]),
   })
-  .refine((m) => Object.values(m.components).some(Boolean), { message: 'a bundle needs at least one component', path: ['components'] })
-  .refine((m) => { const s = m.components.unet_diffseg?.sharesWeightsWith; return !s || Boolean(m.components[s]); },
-    { message: 'unet_diffseg shares weights with a component the bundle lacks', path: ['components', 'unet_diffseg'] });
+  .refine((m) => Object.keys(m.components).length > 0, { message: 'a bundle needs at least one component', path: ['components'] })
+  .superRefine((m, ctx) => {
+    for (const [k, c] of Object.entries(m.components)) {
+      if (c.sharesWeightsWith && !m.components[c.sharesWeightsWith])
+        ctx.addIssue({ code: 'custom', message: `${k} shares weights with a component the bundle lacks`, path: ['components', k] });
+    }
+  });
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;

@@ -9,7 +9,7 @@ import { parseJson } from '../../json';
 import { bundleFileProblem, externalDataProblems, LINK_REFUSED } from './confine';
 import { asBundleError, BundleError } from './errors';
 import { sha256File } from './hash';
-import { BUNDLE_FILE, BundleManifestSchema, COMPONENT_KEYS, type BundleManifest, type ComponentKey, type FileEntry, type TensorSpec } from './schema';
+import { BUNDLE_FILE, BundleManifestSchema, type BundleManifest, type ComponentKey, type FileEntry, type TensorSpec } from './schema';
 import { loadTokenizer } from './tokenizerFiles';
 
 // bundle.json is a few kB; anything far larger is not one (and must not be read into memory whole).
@@ -79,7 +79,7 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
   const manifest = readManifest(dir);
   const problems: string[] = [];
   const checked = new Map<string, boolean>(); // path -> ok (shared weight files are hashed once)
-  const keys = COMPONENT_KEYS.filter((k) => manifest.components[k]);
+  const keys = Object.keys(manifest.components);
   const total = keys.length * (opts.load === false ? 1 : 2) + (manifest.tokenizer ? 1 : 0);
   let done = 0;
   const step = (s: string) => opts.onProgress?.(done++, total, s);

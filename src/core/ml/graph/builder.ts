@@ -1,7 +1,7 @@
 // Typed ONNX graph builder: values carry dtype and (where cheap) static shapes, nodes are named like module paths.
 import { coerceData, dataToNumbers, makeData, ONNX_DTYPE, type DType, type TensorData } from './dtypes';
 import {
-  broadcast, convShape, fmt, isStatic, matmulShape, normAxis, numel, reshapeShape, ShapeError, sliceDim,
+  broadcast, convShape, fmt, isStatic, matmulShape, normAxis, numel, reshapeShape, sameDim, ShapeError, sliceDim,
   type Dim, type Shape,
 } from './shape';
 
@@ -67,6 +67,13 @@ export interface ResizeOptions {
   coordinateTransformationMode?: 'half_pixel' | 'asymmetric' | 'align_corners' | 'pytorch_half_pixel' | 'tf_crop_and_resize' | 'half_pixel_symmetric';
   nearestMode?: 'round_prefer_floor' | 'round_prefer_ceil' | 'floor' | 'ceil';
   antialias?: boolean;
+}
+
+export interface GridSampleOptions {
+  /** torch's names; opset 20 renamed bilinear/bicubic to linear/cubic, which the builder writes from opset 20 on. */
+  mode?: 'bilinear' | 'nearest' | 'bicubic';
+  paddingMode?: 'zeros' | 'border' | 'reflection';
+  alignCorners?: boolean;
 }
 
 export interface ConvOptions {
@@ -504,7 +511,16 @@ export class GraphBuilder {
   expand(x: Value, target: readonly number[] | Value): Value {
     const t = target instanceof Value ? target : this.int64s(target);
     const tv = this.constValue(t);
-    const shape = tv ? broadcast([x.shape, tv], this.where('Expand')) : null;
+    let shape = tv ? broadcast([x.shape, tv], this.where('Expand')) : null;
+    const n = t.shape?.[0];
+    if (!tv && x.shape && typeof n === 'number' && n >= x.shape.length) {
+      // A target known only at run time: every dim of x known to be over 1 stays (broadcasting cannot change it).
+      const lead = n - x.shape.length;
+      shape = Array.from({ length: n }, (_, i) => {
+        const d = i < lead ? null : x.shape![i - lead]!;
+        return typeof d === 'number' && d > 1 ? d : null;
+      });
+    }
     return this.one('Expand', [x, t], {}, x.dtype, shape);
   }
 
@@ -564,7 +580,8 @@ export class GraphBuilder {
     } else if (o.sizes) {
       sizes = o.sizes instanceof Value ? o.sizes : this.int64s(o.sizes);
       const sv = this.constValue(sizes);
-      shape = sv ?? null;
+      // Sizes computed at run time still give the rank.
+      shape = sv ?? (sizes.shape && typeof sizes.shape[0] === 'number' ? Array(sizes.shape[0]).fill(null) : null);
     } else throw new Error(`${where}: give scales or sizes`);
     const attrs: Attrs = {
       mode: o.mode ?? 'nearest',
@@ -573,6 +590,24 @@ export class GraphBuilder {
     };
     if (o.antialias) attrs['antialias'] = 1;
     return this.one('Resize', [x, null, scales, sizes], attrs, x.dtype, shape);
+  }
+
+  /** torch's F.grid_sample on [N, C, H, W] with a grid [N, Ho, Wo, 2] of (x, y) in [-1, 1]: gives [N, C, Ho, Wo]. */
+  gridSample(x: Value, grid: Value, o: GridSampleOptions = {}): Value {
+    const where = this.where('GridSample');
+    if (x.shape && x.shape.length !== 4) throw new ShapeError(`${where}: input ${fmt(x.shape)} must be [N, C, H, W]`);
+    if (grid.shape && (grid.shape.length !== 4 || (typeof grid.shape[3] === 'number' && grid.shape[3] !== 2)))
+      throw new ShapeError(`${where}: grid ${fmt(grid.shape)} must be [N, Ho, Wo, 2]`);
+    if (x.shape && grid.shape && !sameDim(x.shape[0]!, grid.shape[0]!)) throw new ShapeError(`${where}: input ${fmt(x.shape)} and grid ${fmt(grid.shape)} differ in N`);
+    const n = x.shape && typeof x.shape[0] === 'number' ? x.shape[0] : grid.shape ? grid.shape[0]! : null;
+    const shape = x.shape && grid.shape ? [n, x.shape[1]!, grid.shape[1]!, grid.shape[2]!] : null;
+    const mode = o.mode ?? 'bilinear';
+    const attrs: Attrs = {
+      mode: this.opset >= 20 ? ({ bilinear: 'linear', bicubic: 'cubic', nearest: 'nearest' } as const)[mode] : mode,
+      padding_mode: o.paddingMode ?? 'zeros',
+      align_corners: o.alignCorners ? 1 : 0,
+    };
+    return this.one('GridSample', [x, grid], attrs, x.dtype, shape);
   }
 }
 

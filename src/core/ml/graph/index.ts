@@ -1,5 +1,5 @@
 export { GraphBuilder, Value, ShapeError } from './builder';
-export type { Operand, TensorSource, Attrs, AttrValue, NodeRecord, InitializerRecord, OutSpec, ConvOptions, ResizeOptions, GraphBuilderOptions, Dim, Shape } from './builder';
+export type { Operand, TensorSource, Attrs, AttrValue, NodeRecord, InitializerRecord, OutSpec, ConvOptions, GridSampleOptions, ResizeOptions, GraphBuilderOptions, Dim, Shape } from './builder';
 export { saveModel, toBytes, decodeModel, irVersionFor, totalInitializerBytes, INLINE_LIMIT_BYTES } from './serialize';
 export type { SaveOptions } from './serialize';
 export * from './dtypes';

@@ -9,3 +9,29 @@ export type { ClipTextConfig, ClipBuildOptions } from './clip';
 export { unetWeightShapes, vaeWeightShapes, clipWeightShapes, checkWeights } from './shapes';
 export { Layers, attention } from './nn';
 export type { ComputeDType, AttentionResult } from './nn';
+export { buildClipVisionEncoder } from './clipVision';
+export type { ClipVisionBuildOptions } from './clipVision';
+export {
+  ALPHA_PATCH_EMBEDDING, ClipVisionConfigSchema, clipVisionWeightShapes, gridSize, parseClipVisionConfig, VIT_L14_336_CONFIG, VIT_L14_CONFIG,
+} from './clipVisionConfig';
+export type { ClipVisionConfig } from './clipVisionConfig';
+export { isOpenAiVisionLayout, openAiVisionSource } from './clipVisionWeights';
+export type { OpenAiVisionOverrides } from './clipVisionWeights';
+export { clipEncoderLayer } from './clipEncoderLayer';
+export type { ClipEncoderLayerOptions } from './clipEncoderLayer';
+export {
+  ALPHA_MEAN, ALPHA_STD, alphaFromMask, CLIP_MEAN, CLIP_STD, decodeClipImage, preprocessClipImage, resizedSize, resizeNearestPlane, tokenMaskFromMask,
+} from './clipPreprocess';
+export type { ClipImage, ClipPreprocessVariant } from './clipPreprocess';
+export { resizeBicubic, resizeNearest } from './pilResample';
+export type { Pixels } from './pilResample';
+export {
+  buildGroundingModule, GROUNDING_SD1_CONFIG, GroundingConfigSchema, groundingModuleSource, groundingTaps, groundingWeightShapes, GroundingWeights,
+  parseGroundingConfig,
+} from './grounding';
+export type { GroundingBuildOptions, GroundingConfig, GroundingSourceOptions, GroundingTap } from './grounding';
+export {
+  buildMaskDecoder, buildPixelDecoder, decoderWeightShapes, msDeformAttn, ODISE_DECODER_CONFIG, ODISE_PIXEL_DECODER_CONFIG, parseDecoderConfig,
+  parsePixelDecoderConfig, pixelDecoderWeightShapes,
+} from './mask2former';
+export type { DecoderBuildOptions, DecoderConfig, PixelDecoderBuildOptions, PixelDecoderConfig } from './mask2former';

@@ -6,15 +6,15 @@ import type { VaeConfig } from './vae';
 
 type Shapes = Map<string, number[]>;
 
-function conv(m: Shapes, name: string, out: number, inp: number, k: number, bias = true) {
+export function conv(m: Shapes, name: string, out: number, inp: number, k: number, bias = true) {
   m.set(`${name}.weight`, [out, inp, k, k]);
   if (bias) m.set(`${name}.bias`, [out]);
 }
-function lin(m: Shapes, name: string, out: number, inp: number, bias = true) {
+export function lin(m: Shapes, name: string, out: number, inp: number, bias = true) {
   m.set(`${name}.weight`, [out, inp]);
   if (bias) m.set(`${name}.bias`, [out]);
 }
-function norm(m: Shapes, name: string, c: number) {
+export function norm(m: Shapes, name: string, c: number) {
   m.set(`${name}.weight`, [c]);
   m.set(`${name}.bias`, [c]);
 }

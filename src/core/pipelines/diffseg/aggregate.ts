@@ -1,6 +1,6 @@
 // Attention aggregation (DiffSeg step 1), as the reference's DiffSeg.aggregate_weights, in one ONNX graph.
 import { GraphBuilder, type Value } from '../../ml/graph';
-import { f32, mathSession } from './onnx';
+import { f32, mathSession } from '../common/inference';
 import { squareSide } from './params';
 import { resizeBilinear } from './resample';
 

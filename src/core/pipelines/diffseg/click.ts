@@ -5,7 +5,7 @@ import { aggregatedSide } from './aggregate';
 import { symmetricKL } from './kl';
 import { cellWinners, upsampleMask, type LabelOptions } from './labels';
 import type { MergeResult } from './merge';
-import { f32, i64, mathSession } from './onnx';
+import { f32, i64, mathSession } from '../common/inference';
 import { resolveParams, squareSide, type DiffSegParams } from './params';
 
 /** Per-image state that makes a click cost milliseconds: log of every map, their entropies, the merge stages. */

@@ -66,5 +66,5 @@ export { cellWinners, proposalsToLabels, upsampleMask, type LabelGuide, type Lab
 export { DEFAULT_GUIDE, type GuideOptions } from './guided';
 export { kmeansRefine, type KMeansOptions } from './refine';
 export { clickProposal, clickRegion, prepareClicks, type ClickContext, type ClickRegionOptions } from './click';
-export { releaseMathSessions } from './onnx';
+export { releaseMathSessions } from '../common/inference';
 export { bilinearMatrix } from './resample';

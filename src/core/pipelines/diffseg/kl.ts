@@ -4,7 +4,7 @@
 // (or +∞ against a zero in the other map), and NaN < τ is false — such a map merges with nothing, itself included.
 import { GraphBuilder } from '../../ml/graph';
 import * as ort from 'onnxruntime-node';
-import { f32, f64, i64, mathSession } from './onnx';
+import { f32, f64, i64, mathSession } from '../common/inference';
 
 function buildAnchorKL(n: number, d: number, keepLog: boolean): GraphBuilder {
   const g = new GraphBuilder('diffseg_kl0');

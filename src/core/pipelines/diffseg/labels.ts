@@ -3,7 +3,7 @@
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, type Value } from '../../ml/graph';
 import { DEFAULT_GUIDE, guidedUpsample, type GuideOptions } from './guided';
-import { f32, mathSession } from './onnx';
+import { f32, mathSession } from '../common/inference';
 import { resizeBilinear } from './resample';
 import { squareSide } from './params';
 

@@ -1,13 +1,13 @@
 // The models DiffSeg needs, behind one small interface: encode an image to a latent, and get the per-resolution
 // self-attention maps of the UNet for that latent. Implemented from a model bundle folder (a converted SD
 // checkpoint, or the fixture bundle from fixture.ts: same loading path) through ml/runtime sessions.
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { assertContained, BundleError, listBundles, readManifest, type BundleManifest } from '../../ml/bundle';
+import { assertContained, BundleError, readManifest, type BundleManifest } from '../../ml/bundle';
 import { loadTokenizer } from '../../ml/bundle/tokenizerFiles';
-import { runtimeStatus, WorkerSessionHost, type InferenceHost, type ProviderStatus, type RunOptions } from '../../ml/runtime';
+import type { InferenceHost, RunOptions } from '../../ml/runtime';
+import { sharedInferenceHost } from '../common/inference';
 import type { AttentionByResolution } from './aggregate';
-import { ensureFixtureBundle, FIXTURE_MODEL_NAME } from './fixture';
+import { ensureFixtureBundle } from './fixture';
 
 /** side → row-major [side², side²] head- and layer-averaged self-attention (query rows sum to 1). */
 export type AttentionMaps = AttentionByResolution;
@@ -32,34 +32,14 @@ export const DIFFSEG_TIMESTEP = 300;
 export const DIFFSEG_IMAGE_SIZE = 512;
 export const DIFFSEG_LATENT_SIZE = 64;
 
-const DIFFSEG_COMPONENTS = ['vae_encoder', 'unet_diffseg', 'text_encoder'] as const;
-
-export class ModelNotFoundError extends Error {
-  override name = 'ModelNotFoundError';
-}
-
-let sharedHost: WorkerSessionHost | null = null;
-/** One worker-thread inference host for the process (lazy): inference never blocks the caller's thread. */
-export function sharedInferenceHost(): InferenceHost {
-  sharedHost ??= new WorkerSessionHost({ memoryBudgetBytes: Number(process.env['DIFFLABEL_MODEL_MEMORY'] ?? 8e9) });
-  return sharedHost;
-}
-
-/** What inference in this process runs on: the shared host's sessions, or the expectation before the first one. */
-export function inferenceStatus(): ProviderStatus {
-  return runtimeStatus(sharedHost);
-}
-
-export async function disposeSharedInferenceHost(): Promise<void> {
-  const h = sharedHost;
-  sharedHost = null;
-  await h?.dispose();
-}
+/** What DiffSeg reads from a bundle ('tokenizer': the bundle's tokenizer, for the empty prompt). */
+export const DIFFSEG_COMPONENTS = ['vae_encoder', 'unet_diffseg', 'text_encoder', 'tokenizer'] as const;
+const MODEL_COMPONENTS = DIFFSEG_COMPONENTS.filter((k) => k !== 'tokenizer');
 
 /** Empty-prompt embeddings, once per bundle (key: bundle dir + createdAt). */
 const emptyPromptCache = new Map<string, Promise<Float32Array>>();
 
-class BundleModels implements DiffSegModels {
+export class BundleModels implements DiffSegModels {
   readonly name: string;
   readonly id: string;
   readonly scalingFactor: number;
@@ -69,9 +49,9 @@ class BundleModels implements DiffSegModels {
   private readonly contextDims: number[];
   private registered: Promise<void> | null = null;
 
-  constructor(readonly dir: string, readonly manifest: BundleManifest, private readonly host: InferenceHost, private readonly ownsHost: boolean) {
+  constructor(readonly dir: string, readonly manifest: BundleManifest, private readonly host: InferenceHost) {
     const c = manifest.components;
-    const missing = DIFFSEG_COMPONENTS.filter((k) => !c[k]);
+    const missing = MODEL_COMPONENTS.filter((k) => !Object.hasOwn(c, k));
     if (missing.length || !manifest.tokenizer)
       throw new BundleError(`model bundle ${dir} cannot run DiffSeg: it lacks ${[...missing, ...(manifest.tokenizer ? [] : ['tokenizer'])].join(', ')} (convert the checkpoint again with the DiffSeg variant)`);
     const sa = c.unet_diffseg!.selfAttention ?? [];
@@ -155,8 +135,7 @@ class BundleModels implements DiffSegModels {
   }
 
   async dispose(): Promise<void> {
-    if (this.ownsHost) await this.host.dispose();
-    else if (this.registered) await Promise.all(Object.values(this.keys).map((k) => this.host.release(k).catch(() => undefined)));
+    if (this.registered) await Promise.all(Object.values(this.keys).map((k) => this.host.release(k).catch(() => undefined)));
   }
 }
 
@@ -171,36 +150,11 @@ export interface OpenModelsOptions {
  */
 export function openBundleModels(dir: string, opts: OpenModelsOptions = {}): DiffSegModels {
   const manifest = readManifest(dir);
-  assertContained(dir, manifest, { keys: DIFFSEG_COMPONENTS, models: true });
-  return new BundleModels(dir, manifest, opts.host ?? sharedInferenceHost(), false);
+  assertContained(dir, manifest, { keys: MODEL_COMPONENTS, models: true });
+  return new BundleModels(dir, manifest, opts.host ?? sharedInferenceHost());
 }
 
 /** The fixture (fixture.ts; NOT Stable Diffusion), loaded through the same bundle path. */
 export async function openFixtureModels(opts: OpenModelsOptions = {}): Promise<DiffSegModels> {
   return openBundleModels(await ensureFixtureBundle(), opts);
-}
-
-/**
- * Which model a DiffSeg run uses. `spec`: 'fixture'; a bundle folder path; or a bundle name among the installed
- * bundles (resources/models, the user models folder: ml/bundle listBundles). Without a spec: the first installed
- * bundle that can run DiffSeg. No usable bundle: ModelNotFoundError saying how to convert one.
- */
-export async function resolveDiffSegModels(spec: string | undefined, opts: OpenModelsOptions & { roots?: string[] } = {}): Promise<DiffSegModels> {
-  if (spec === 'fixture' || spec === FIXTURE_MODEL_NAME) return openFixtureModels(opts);
-  if (spec && existsSync(spec)) return openBundleModels(spec, opts);
-  const bundles = listBundles(opts.roots);
-  const usable = bundles.filter((b) => b.ok && b.components?.includes('unet_diffseg') && b.components.includes('vae_encoder') && b.components.includes('text_encoder'));
-  if (spec) {
-    const hit = bundles.find((b) => b.name === spec || b.dir.split(/[\\/]/).pop() === spec);
-    if (!hit) throw new ModelNotFoundError(`no model bundle "${spec}" (not a folder, and not among the installed bundles: ${bundles.map((b) => b.name).join(', ') || 'none'})`);
-    return openBundleModels(hit.dir, opts);
-  }
-  if (!usable.length)
-    throw new ModelNotFoundError(
-      'no model bundle for DiffSeg is installed. Convert a Stable Diffusion 1.x checkpoint once with ' +
-        '`npx difflabel models convert <diffusers folder | v1-5-pruned-emaonly.safetensors> --out <models folder>/sd15` ' +
-        `(models folder: ${process.env['DIFFLABEL_MODELS_DIR'] ?? 'resources/models or the user models folder'}), ` +
-        'or pass a bundle folder (--model DIR); --model fixture runs the test fixture (not a real segmenter).',
-    );
-  return openBundleModels(usable[0]!.dir, opts);
 }

@@ -6,7 +6,7 @@
 // means of the non-empty clusters in cluster order (the reference's `range(len(set(clusters)))` loop would skip the
 // highest labels and emit a NaN map when a middle cluster is empty).
 import { GraphBuilder } from '../../ml/graph';
-import { f32, mathSession } from './onnx';
+import { f32, mathSession } from '../common/inference';
 
 export interface KMeansOptions {
   maxIter?: number;

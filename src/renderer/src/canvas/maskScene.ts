@@ -2,7 +2,7 @@
 // composited into one overview bitmap (drawn with a single drawImage when zoomed out), and full-resolution
 // sprites built lazily for the masks in view when zoomed in. Masks are re-decoded only when their RLE or
 // colour changes.
-import { bbox as rleBbox, fromCompressedString, type Rle } from '../../../core/masks';
+import { bbox as rleBbox, fromCompressedString, type Rle } from '../../../shared/masks';
 import { hexToRgb, makeSprite, rleContains, type Sprite } from './sprites';
 import type { View } from './view';
 

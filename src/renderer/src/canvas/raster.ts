@@ -4,8 +4,8 @@
 // (floor(x) + 0.5, floor(y) + 0.5); a pixel belongs to the stroke when its centre lies within
 // radius = size / 2 of the polyline through the points (a single click is a disc; a drag is a chain of
 // capsules). One stroke is one edit.
-import { area, bbox, emptyRle, type Rle } from '../../../core/masks';
-import { decodeCrop, encodeCrop } from '../../../core/masks/crop';
+import { area, bbox, emptyRle, type Rle } from '../../../shared/masks';
+import { decodeCrop, encodeCrop } from '../../../shared/masks/crop';
 
 export interface Pt {
   x: number;

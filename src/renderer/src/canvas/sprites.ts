@@ -1,8 +1,8 @@
 // A mask as a tinted bitmap ("sprite"): decoded from RLE once, at 1/step resolution, with a translucent
 // fill and an opaque outline from an edge pass (a cell is outline when a 4-neighbour is outside the mask).
 // One drawImage per mask instead of thousands of polygon shapes.
-import type { Rle } from '../../../core/masks';
-import { decodeCrop } from '../../../core/masks/crop';
+import type { Rle } from '../../../shared/masks';
+import { decodeCrop } from '../../../shared/masks/crop';
 
 export interface Sprite {
   canvas: HTMLCanvasElement;

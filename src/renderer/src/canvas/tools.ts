@@ -1,5 +1,8 @@
-// The tools and every keyboard shortcut, in one table: the key handler and the help overlay both read it.
-export type Tool = 'select' | 'polygon' | 'brush' | 'eraser' | 'wand' | 'click';
+// The tools and every keyboard shortcut, in one table: the key handler and the help overlay both read it. The tools
+// that prompt a pipeline come from their registry (prompts/).
+import { PROMPT_TOOLS } from './prompts';
+
+export type Tool = 'select' | 'polygon' | 'brush' | 'eraser' | 'wand' | (typeof PROMPT_TOOLS)[number]['id'];
 
 export const TOOLS: { id: Tool; label: string; key: string; hint: string }[] = [
   { id: 'select', label: 'Select', key: 'V', hint: 'Click a mask to select it (Shift: add to selection); drag vertices of a polygon; drag empty space to pan' },
@@ -12,16 +15,14 @@ export const TOOLS: { id: Tool; label: string; key: string; hint: string }[] = [
     key: 'W',
     hint: 'Flood fill similar colours from the click; press and drag away to raise the tolerance, watching the region (Shift: add to the selected mask)',
   },
-  {
-    id: 'click',
-    label: 'Click segment',
-    key: 'C',
-    hint: 'DiffSeg: click an object (+); right click or Alt/Shift+click excludes (−); Enter accepts, Esc clears, Backspace removes the last point',
-  },
+  ...PROMPT_TOOLS.map(({ id, label, key, hint }) => ({ id, label, key, hint })),
 ];
 
+/** Whether a tool prompts a pipeline (shown only while the chosen pipeline takes its prompt). */
+export const isPromptTool = (id: Tool): boolean => PROMPT_TOOLS.some((t) => t.id === id);
+
 export const SHORTCUTS: { keys: string; action: string }[] = [
-  ...TOOLS.map((t) => ({ keys: t.key, action: `${t.id === 'wand' ? 'Magic wand' : t.id === 'click' ? 'Click segment (DiffSeg)' : t.label} tool` })),
+  ...TOOLS.map((t) => ({ keys: t.key, action: `${t.id === 'wand' ? 'Magic wand' : t.label} tool` })),
   { keys: 'Enter', action: 'Close the polygon being drawn / accept the click-segment mask' },
   {
     keys: 'Backspace',

@@ -12,7 +12,7 @@ export interface Editor {
   error: string | null;
   clearError(): void;
   add(mask: CocoRle, categoryId: number | null, label: string, source?: string): Promise<Annotation | null>;
-  /** An edit made by another method that answers the new annotation (e.g. accepting a DiffSeg click), in order. */
+  /** An edit made by another method that answers the new annotation (e.g. accepting a pipeline's preview), in order. */
   addFrom(make: (imageId: number) => Promise<Annotation>): Promise<Annotation | null>;
   /** Fetches the list again (after a job stored annotations on this image). */
   reload(): void;

@@ -2,17 +2,18 @@
 // status bar below. Owns the tool state and the keyboard; every edit goes through the editor (autosave).
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { Category, Image } from '../../../shared/contract';
-import { fillHoles, fromCompressedString, rleEquals, toCocoRle } from '../../../core/masks';
-import { TOOLS, type Tool } from '../canvas/tools';
-import { useClickSegment } from '../canvas/clickTool';
-import { diffseg, useDiffSegModel } from '../canvas/diffseg';
+import { fillHoles, fromCompressedString, rleEquals, toCocoRle } from '../../../shared/masks';
+import { isPromptTool, TOOLS, type Tool } from '../canvas/tools';
+import { pipelineCalls, usePipeline } from '../canvas/pipelines';
+import { promptToolOf } from '../canvas/prompts';
+import { useClickSegment } from '../canvas/prompts/points';
 import { useImageAnnotations } from '../canvas/useImageAnnotations';
 import { client } from '../client';
 import { CanvasView, type CanvasHandle, type PolygonMemory } from './CanvasView';
 import { ExportDialog } from './ExportDialog';
 import { HelpOverlay } from './HelpOverlay';
 import { JobBar } from './JobBar';
-import { SegmentPanel } from './SegmentPanel';
+import { PipelinePanel } from './PipelinePanel';
 import { ImageStrip, type StripFilter } from './ImageStrip';
 import { AnnotationList, CategoryPanel } from './SidePanel';
 import { StatusBar } from './StatusBar';
@@ -55,8 +56,11 @@ export function AnnotateView({
   const polygons = useRef<PolygonMemory>(new Map()).current;
   const canvas = useRef<CanvasHandle>(null);
   const editor = useImageAnnotations(imageId);
-  const model = useDiffSegModel();
-  const click = useClickSegment(imageId, model, setMessage);
+  const pipeline = usePipeline();
+  const promptTool = promptToolOf(pipeline);
+  // The toolbar: the drawing tools, and the prompt tool of the chosen pipeline.
+  const tools = TOOLS.filter((t) => !isPromptTool(t.id) || t.id === promptTool?.id);
+  const click = useClickSegment(pipeline, imageId, setMessage);
   useEffect(() => localStorage.setItem('difflabel.brushSize', String(brushSize)), [brushSize]);
   useEffect(() => localStorage.setItem('difflabel.wandTolerance', String(tolerance)), [tolerance]);
 
@@ -98,10 +102,13 @@ export function AnnotateView({
     return () => clearTimeout(t);
   }, [toast]);
 
-  // Points belong to the click tool: leaving it drops them.
+  // Points belong to the click tool: leaving it drops them. A pipeline without that tool leaves it.
   useEffect(() => {
     if (tool !== 'click') click.clear();
   }, [tool]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => {
+    if (isPromptTool(tool) && tool !== promptTool?.id) setTool('select');
+  }, [tool, promptTool]);
 
   // Selection only ever names masks that exist (after undo, merge, split, deletes elsewhere).
   useEffect(() => {
@@ -264,7 +271,8 @@ export function AnnotateView({
       if (!points.some((p) => p.positive)) return setMessage('Click inside an object first (a + point)');
       if (click.mask && click.area === 0) return setMessage('The clicks select no pixel: add a + point or remove a − point');
       const category = currentCategory ?? null;
-      void editor.addFrom((id) => diffseg.accept(id, points, category, model)).then((a) => {
+      if (!pipeline) return;
+      void editor.addFrom((id) => pipelineCalls.accept(pipeline, id, { kind: 'points', points }, category)).then((a) => {
         if (!a) return;
         click.clear();
         setSelected([a.id]);
@@ -334,7 +342,7 @@ export function AnnotateView({
     else if (k === 'ArrowLeft' || k === ',') go(-1);
     else {
       const lower = k.toLowerCase();
-      const toolHit = TOOLS.find((x) => x.key.toLowerCase() === lower);
+      const toolHit = tools.find((x) => x.key.toLowerCase() === lower);
       if (toolHit) setTool(toolHit.id);
       else if (lower === 'f') canvas.current?.fit();
       else if (lower === 'g') actions.fillHoles();
@@ -371,7 +379,7 @@ export function AnnotateView({
           ▦
         </button>
         <div className="tool-group" role="toolbar" aria-label="Tools">
-          {TOOLS.map((t) => (
+          {tools.map((t) => (
             <button key={t.id} className={tool === t.id ? 'active' : ''} title={`${t.label} (${t.key}): ${t.hint}`} onClick={() => setTool(t.id)} data-testid={`tool-${t.id}`}>
               {t.label}
             </button>
@@ -493,13 +501,13 @@ export function AnnotateView({
           )}
         </main>
         <aside className="side">
-          <SegmentPanel
+          <PipelinePanel
             imageId={imageId}
             tool={tool}
             click={click}
             annotations={editor.annotations}
             onAccept={actions.acceptClick}
-            onClickTool={() => setTool('click')}
+            onPromptTool={setTool}
             onProposalsStored={editor.reload}
             onDeleteProposals={actions.deleteProposals}
             onMessage={setMessage}

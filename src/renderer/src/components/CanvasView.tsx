@@ -7,8 +7,8 @@ import type Konva from 'konva';
 import type { Annotation, Category, Image } from '../../../shared/contract';
 import {
   MagicWand, area, bbox as rleBbox, fromCompressedString, intersect, maskToPolygons, polygonsToRle, polygonsWithHolesToRle, toCocoRle, union, type Polygon, type Rle,
-} from '../../../core/masks';
-import type { ClickSegment } from '../canvas/clickTool';
+} from '../../../shared/masks';
+import type { ClickSegment } from '../canvas/prompts/points';
 import { loadDraft, saveDraft } from '../canvas/drafts';
 import { cellSprite, makeSprite, type Rgb, type Sprite } from '../canvas/sprites';
 import { MaskScene } from '../canvas/maskScene';
@@ -684,7 +684,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       {tool === 'click' && click.status !== 'idle' && (
         <div className="click-busy" role="status" data-testid="click-busy">
           <span className="spinner" />
-          {click.status === 'attention' ? 'Computing attention… (the first click on an image takes a few seconds)' : 'Segmenting…'}
+          {click.status === 'preparing' ? 'Running the model on the image… (the first click on an image takes a few seconds)' : 'Segmenting…'}
         </div>
       )}
     </div>

@@ -1,7 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { Image, ImageStatus } from '../../../shared/contract';
 import { client } from '../client';
-import { SegmentBatchButton } from './SegmentPanel';
+import { SegmentBatchButton } from './PipelinePanel';
 
 const ROW_H = 60;
 const PAGE = 200;

@@ -1,10 +1,10 @@
 // Running jobs in words (what runs, how far, about how long is left) with a cancel button, and the outcome of a
-// batch segmentation as a summary until it is closed. The state lives in this module, not in a component: the grid
+// pipeline's batch as a summary until it is closed. The state lives in this module, not in a component: the grid
 // and the canvas each show a JobBar, and switching between them must keep the time estimate and the summary.
 import { useSyncExternalStore } from 'react';
-import type { EventPayload, Job } from '../../../shared/contract';
-import type { BatchReport } from '../../../core/pipelines/diffseg/job';
+import { BatchReport, type EventPayload, type Job } from '../../../shared/contract';
 import { client } from '../client';
+import { pipelineTitle, usePipelines } from '../canvas/pipelines';
 
 type Progress = EventPayload<'job.progress'>;
 
@@ -15,11 +15,16 @@ interface Running extends Progress {
 
 interface State {
   running: Running[];
-  /** The latest finished segmentation job (its summary), until closed or until the next one starts. */
+  /** The latest finished pipeline job (its summary), until closed or until the next one starts. */
   finished: Job | null;
 }
 
-const KIND_WORDS: Record<string, string> = { diffseg: 'Segmenting images with DiffSeg', index: 'Indexing the folder' };
+/** A job in words: a pipeline's jobs are of its id. */
+function kindWords(kind: string): string {
+  if (kind === 'index') return 'Indexing the folder';
+  const title = pipelineTitle(kind);
+  return title ? `Segmenting images with ${title}` : kind;
+}
 
 let state: State = { running: [], finished: null };
 const listeners = new Set<() => void>();
@@ -36,12 +41,14 @@ function onProgress(p: Progress): void {
   const entry = { ...p, since };
   set({
     running: old ? state.running.map((r) => (r.jobId === p.jobId ? entry : r)) : [...state.running, entry],
-    ...(p.kind === 'diffseg' && !old ? { finished: null } : {}),
+    ...(pipelineTitle(p.kind) && !old ? { finished: null } : {}),
   });
 }
 
 function onFinished(job: Job): void {
-  set({ running: state.running.filter((r) => r.jobId !== job.id), ...(job.kind === 'diffseg' ? { finished: job } : {}) });
+  // A pipeline's batch (its result is a report, or it failed before one): the summary says how it went.
+  const batch = pipelineTitle(job.kind) !== undefined || BatchReport.safeParse(job.result).success;
+  set({ running: state.running.filter((r) => r.jobId !== job.id), ...(batch ? { finished: job } : {}) });
 }
 
 /** Events are followed from the first JobBar on, for the life of the page; jobs already running are asked for once. */
@@ -76,9 +83,9 @@ function timeLeft(r: Running, now = Date.now()): string | null {
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
-/** The outcome of a segmentation job, in words, from its report (or its error when it could not run). */
+/** The outcome of a pipeline's batch, in words, from its report (or its error when it could not run). */
 function Summary({ job }: { job: Job }) {
-  const r = job.result as BatchReport | undefined;
+  const r = BatchReport.safeParse(job.result).data;
   const close = () => set({ finished: null });
   const head = job.state === 'cancelled' ? 'Segmenting cancelled' : job.state === 'failed' ? 'Segmenting failed' : 'Segmenting finished';
   const left = r ? r.total - r.segmented - r.skipped - r.failed.length : 0;
@@ -117,6 +124,7 @@ function Summary({ job }: { job: Job }) {
 /** Progress of running jobs (indexing, batch runs) with a cancel button, then a batch run's summary. */
 export function JobBar() {
   const { running, finished } = useSyncExternalStore(subscribe, () => state);
+  usePipelines(); // their titles name the jobs
   if (!running.length && !finished) return null;
   return (
     <div className="jobs" data-testid="jobs">
@@ -125,7 +133,7 @@ export function JobBar() {
         return (
           <div className="job" key={p.jobId} role="status" data-testid="job">
             <span className="job-title">
-              {KIND_WORDS[p.kind] ?? p.kind} — {p.done} of {p.total}
+              {kindWords(p.kind)} — {p.done} of {p.total}
               {eta && `, ${eta}`}
             </span>
             <progress max={p.total || 1} value={p.done} />

@@ -6,7 +6,8 @@ import { ExportDialog } from './ExportDialog';
 import { ImageGrid } from './ImageGrid';
 import { STATUSES, storedFilter, storeFilter } from './ImageStrip';
 import { JobBar } from './JobBar';
-import { ModelSelect, SegmentBatchButton } from './SegmentPanel';
+import { usePipeline } from '../canvas/pipelines';
+import { ModelSelect, PipelineSelect, SegmentBatchButton } from './PipelinePanel';
 
 /** The open image lives in the URL hash (#/image/ID), so a reload comes back to it. */
 function imageFromHash(): number | null {
@@ -16,6 +17,7 @@ function imageFromHash(): number | null {
 
 export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; onOpenOther: () => void }) {
   const [stats, setStats] = useState<Stats>(project.stats);
+  const pipeline = usePipeline();
   const [stored] = useState(storedFilter);
   const [status, setStatus] = useState<ImageStatus | undefined>(stored.status);
   const [missing, setMissing] = useState<boolean | undefined>(stored.missing);
@@ -98,7 +100,8 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         <span className="folder" title={project.folder}>
           <bdi dir="ltr">{project.folder}</bdi>
         </span>
-        <ModelSelect compact />
+        <PipelineSelect />
+        {pipeline && <ModelSelect pipeline={pipeline} compact />}
         <SegmentBatchButton filter={{ status, missing, proposals, search }} />
         <button onClick={() => client.call('project.index', {})}>Re-index</button>
         <button onClick={() => setExporting(true)} data-testid="open-export">
@@ -128,7 +131,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
           <button
             className={`chip proposals ${proposals ? 'active' : ''}`}
             onClick={() => filterBy(undefined, 'proposals')}
-            title="Images holding DiffSeg proposals (grey, unassigned masks) that wait for a labeler: give them a category, merge or delete them"
+            title="Images holding proposals (grey, unassigned masks a pipeline made) that wait for a labeler: give them a category, merge or delete them"
           >
             Has proposals <b data-testid="count-proposals">{withProposals}</b>
           </button>
