@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { floatTensor, maxAbsDiff, runGraph } from '../../src/core/ml/golden/compare';
+import { floatTensor, maxAbsDiff, runGraph } from '../../src/core/golden/compare';
 import { buildUNet, type UNetBuildOptions } from '../../src/core/ml/models/unet';
 import { parseUNetConfig } from '../../src/core/ml/models/unetConfig';
 import { openWeights, SafetensorsFile } from '../../src/core/ml/weights';
