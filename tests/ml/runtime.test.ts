@@ -326,19 +326,19 @@ describe('SessionManager', () => {
     await m.dispose();
   });
 
-  it("creates sessions without ONNX Runtime's memory pattern unless its options ask for it", async () => {
+  it("creates sessions without ONNX Runtime's memory pattern and CPU arena unless its options ask for them", async () => {
     const create = vi.spyOn(ort.InferenceSession, 'create');
     try {
       const plain = new SessionManager({ providers: ['cpu'] });
-      const asked = new SessionManager({ providers: ['cpu'], sessionOptions: { enableMemPattern: true, graphOptimizationLevel: 'basic' } });
+      const asked = new SessionManager({ providers: ['cpu'], sessionOptions: { enableMemPattern: true, enableCpuMemArena: true, graphOptimizationLevel: 'basic' } });
       for (const m of [plain, asked]) {
         await m.register('mm', p('mm.onnx'));
         expect(Array.from((await m.run('mm', { x: x2() })).y!.data as Float32Array)).toEqual(Y2);
         await m.dispose();
       }
       expect(create.mock.calls.map((c) => c[1])).toEqual([
-        { enableMemPattern: false, executionProviders: ['cpu'] },
-        { enableMemPattern: true, graphOptimizationLevel: 'basic', executionProviders: ['cpu'] },
+        { enableMemPattern: false, enableCpuMemArena: false, executionProviders: ['cpu'] },
+        { enableMemPattern: true, enableCpuMemArena: true, graphOptimizationLevel: 'basic', executionProviders: ['cpu'] },
       ]);
     } finally {
       create.mockRestore();
