@@ -59,6 +59,15 @@ describe('DiffSeg UNet variant: self-attention maps', () => {
     expect(late.map((s) => s.layer)).toEqual([]);
   });
 
+  it('sums the maps of the layers at one size block by block: a full-size map is assembled once per size, at the end', () => {
+    const built = build({ selfAttention: 'resolution', omitNoisePred: true, attentionBlockBytes: SMALL_BLOCKS });
+    const concats = built.graph.nodes.filter((n) => n.opType === 'Concat');
+    // In each layer only its attention output is assembled from the blocks (16² and 8² are in blocks: 10 layers).
+    expect(concats.filter((n) => n.name.includes('.attn1/')).length).toBe(10);
+    // Outside every module: the 16² and 8² means, each from its blocks.
+    expect(concats.filter((n) => !n.name.includes('/')).length).toBe(2);
+  });
+
   it('query blocks give the same maps, layer means and outputs as whole layers', async () => {
     const opts: UNetBuildOptions = { selfAttention: 'both', crossAttention: true, features: ['up_block.3'] };
     const blocked = build({ ...opts, attentionBlockBytes: SMALL_BLOCKS });

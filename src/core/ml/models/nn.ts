@@ -100,10 +100,13 @@ export function transpose2d(d: Float32Array, rows: number, cols: number): Float3
 
 export interface AttentionResult {
   out: Value;
-  /** Head-averaged probabilities [B, N, M] (float32) when requested. */
+  /** Head-averaged probabilities [B, N, M] (float32) when requested (keepProbs true). */
   probs?: Value;
-  /** probsAddTo + probs, when probsAddTo is given. */
-  probsSum?: Value;
+  /**
+   * With keepProbs: the head-averaged probabilities by query block, [B, rows, M] each, plus probsAddTo's blocks when
+   * given; concatenated along axis 1 they are probs (+ probsAddTo).
+   */
+  probBlocks?: Value[];
 }
 
 /** Default `probsBlockBytes`: a block's scores and probabilities stay in the CPU's caches. */
@@ -123,15 +126,19 @@ export function attention(
     scaleQuery?: boolean;
     /** Added to the scores before the softmax (float32). */
     masks?: Value[];
-    keepProbs?: boolean;
+    /** true: probs and probBlocks; 'blocks': probBlocks only, no full-size map is assembled. */
+    keepProbs?: boolean | 'blocks';
     /**
      * With keepProbs (static N and M, no masks): queries are taken in blocks whose float32 scores, all heads of
      * one batch item, fit in this many bytes (default PROBS_BLOCK_BYTES). Rows of a softmax do not depend on
      * each other, so the results are the same; a 64² SD layer would otherwise hold 2 × 512 MiB per run.
      */
     probsBlockBytes?: number;
-    /** With keepProbs: a running sum of maps of the same shape, returned plus this layer's as probsSum. */
-    probsAddTo?: Value;
+    /**
+     * With keepProbs: running sums of earlier layers' maps, as their probBlocks (same size and heads, so the same
+     * blocks); added block by block, so no full-size map is copied per layer.
+     */
+    probsAddTo?: Value[];
     /** Compute scores and softmax in float32 under fp16 (diffusers' upcast_attention). */
     upcast?: boolean;
     qkBias?: boolean;
@@ -162,21 +169,25 @@ export function attention(
 
   const blocks = o.masks?.length ? [] : queryBlocks(qh.shape![2]!, kh.shape![3]!, o.heads, o.probsBlockBytes ?? PROBS_BLOCK_BYTES);
   const queries = blocks.length > 1 ? blocks.map(([from, to]) => g.slice(qh, [from], [to], [2])) : [qh];
+  const addTo = o.probsAddTo;
+  if (addTo && addTo.length !== queries.length) throw new Error(`${g.currentScope}: ${addTo.length} map sums for ${queries.length} query blocks`);
   const outs: Value[] = [];
   const means: Value[] = [];
-  for (const qs of queries) {
+  const probBlocks = queries.map((qs, i) => {
     const p = probsOf(qs);
     const mean = headMean(g, p, o.heads);
-    // The block's output waits for its mean, so the block's probabilities are released before the next block's.
-    outs.push(after(g, g.matmul(g.cast(p, L.dtype), vh), mean));
     means.push(mean);
-  }
-  const probs = means.length === 1 ? means[0]! : g.concat(means, 1);
-  const probsSum = o.probsAddTo ? g.add(o.probsAddTo, probs) : undefined;
-  // The maps are assembled (and summed) before the network goes on, not left with each layer's blocks for the end.
+    const block = addTo ? g.add(addTo[i]!, mean) : mean;
+    // The block's output waits for its map (and running sum), so the block's probabilities are released before the
+    // next block's and no layer's maps are left for the end of the network.
+    outs.push(after(g, g.matmul(g.cast(p, L.dtype), vh), block));
+    return block;
+  });
   const ctxOut = outs.length === 1 ? outs[0]! : g.concat(outs, 2);
-  const kept = probsSum ?? probs;
-  return { out: merge(kept === means[0] ? ctxOut : after(g, ctxOut, kept)), probs, probsSum };
+  if (o.keepProbs === 'blocks' || means.length === 1) return { out: merge(ctxOut), probs: o.keepProbs === 'blocks' ? undefined : means[0], probBlocks };
+  // The layer's map is assembled before the network goes on, not left with its blocks for the end.
+  const probs = g.concat(means, 1);
+  return { out: merge(after(g, ctxOut, probs)), probs, probBlocks };
 }
 
 /**

@@ -119,8 +119,8 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
     });
 
   const attnLayers: AttentionLayerInfo[] = [];
-  /** Running sum of the self-attention maps at each size, and how many layers it holds. */
-  const selfByRes = new Map<string, { sum: Value; n: number }>();
+  /** Running sum of the self-attention maps at each size, by query block, and how many layers it holds. */
+  const selfByRes = new Map<string, { sums: Value[]; n: number }>();
   let attnIndex = 0;
 
   const transformer = (x: Value, name: string, nHeads: number, depth: number, level: number): Value =>
@@ -146,15 +146,13 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
           const n1 = L.layerNorm(tok, 'norm1', 1e-5);
           const a1 = L.mod('attn1', () => {
             return attention(L, n1, n1, {
-              heads: nHeads, q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0', keepProbs: keepSelf, probsBlockBytes: opts.attentionBlockBytes,
-              probsAddTo: acc?.sum, upcast: c.upcast_attention ?? false, qkBias: false,
+              heads: nHeads, q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0', keepProbs: keepSelf && (selfMode === 'resolution' ? 'blocks' : true), probsBlockBytes: opts.attentionBlockBytes,
+              probsAddTo: acc?.sums, upcast: c.upcast_attention ?? false, qkBias: false,
             });
           });
           let t = g.add(tok, a1.out);
-          if (a1.probs) {
-            if (selfMode === 'layers' || selfMode === 'both') emitOut(a1.probs, `self_attn.${nn}`);
-            if (byRes) selfByRes.set(key, { sum: a1.probsSum ?? a1.probs, n: (acc?.n ?? 0) + 1 });
-          }
+          if (a1.probs) emitOut(a1.probs, `self_attn.${nn}`);
+          if (byRes) selfByRes.set(key, { sums: a1.probBlocks!, n: (acc?.n ?? 0) + 1 });
           const n2 = L.layerNorm(t, 'norm2', 1e-5);
           const a2 = L.mod('attn2', () => {
             return attention(L, n2, ctx, {
@@ -244,7 +242,10 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
     emitOut(out, 'noise_pred');
   }
 
-  for (const [key, { sum, n }] of selfByRes) emitOut(n === 1 ? sum : g.div(sum, n), `self_attn_mean.${key}`);
+  for (const [key, { sums, n }] of selfByRes) {
+    const means = n === 1 ? sums : sums.map((s) => g.div(s, n));
+    emitOut(means.length === 1 ? means[0]! : g.concat(means, 1), `self_attn_mean.${key}`);
+  }
 
   return { graph: g, attentionLayers: attnLayers, outputs };
 }

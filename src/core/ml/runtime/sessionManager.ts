@@ -41,6 +41,19 @@ interface Entry {
   releaseWhenIdle?: boolean;
 }
 
+/**
+ * No memory pattern: with it, ONNX Runtime plans one block for all activations during the first run and
+ * allocates it in the second, beside what the arena already holds from the first. A 512² VAE encoder then keeps
+ * 1.7 GB instead of 1.1, the DiffSeg UNet 6.4 instead of 4.1 (with its weights), and the second run pays again for
+ * touching fresh pages.
+ * No CPU arena: it grows by doubling regions and never gives memory back, so every loaded session keeps the most it
+ * ever needed, rounded up: 0.7 GiB for the 512² VAE encoder and 1.3 GiB for the DiffSeg UNet, whose largest
+ * activation is 64 MiB. Without it, large tensors go back to the system when freed and the sessions' peaks do not
+ * add up; the price is touching fresh pages in every run (~1 s of system time per DiffSeg UNet run on 2 cores).
+ * docs/diffseg.md, Cost.
+ */
+const SESSION_DEFAULTS: ort.InferenceSession.SessionOptions = { enableMemPattern: false, enableCpuMemArena: false };
+
 function valueInfo(m: ort.InferenceSession.ValueMetadata): ValueInfo {
   if (!m.isTensor) return { name: m.name, type: 'non-tensor', shape: [] };
   return { name: m.name, type: m.type as ValueInfo['type'], shape: [...m.shape] };
@@ -100,7 +113,7 @@ export class SessionManager implements InferenceHost {
       await this.makeRoom(e.bytes, e);
       const { value: session, status } = await createWithFallback(
         this.requested,
-        (provider) => ort.InferenceSession.create(e.spec.path, { ...this.options.sessionOptions, executionProviders: [provider] }),
+        (provider) => ort.InferenceSession.create(e.spec.path, { ...SESSION_DEFAULTS, ...this.options.sessionOptions, executionProviders: [provider] }),
         this.knownBadProviders,
       ).catch((err: Error) => {
         throw new Error(`cannot load model "${e.key}" from ${e.spec.path}: ${err.message}`);
