@@ -20,7 +20,8 @@ export class JobCancelled extends Error {
 
 export class JobManager {
   private readonly jobs = new Map<string, { job: Job; controller: AbortController; promise: Promise<Job> }>();
-  private lastProgressAt = new Map<string, number>();
+  /** Per running job: when its last progress event went out, and the timer that sends a held-back one. */
+  private readonly sentAt = new Map<string, { at: number; pending?: NodeJS.Timeout }>();
 
   constructor(private readonly listener: JobListener, private readonly progressIntervalMs = 100) {}
 
@@ -31,12 +32,19 @@ export class JobManager {
       signal: controller.signal,
       progress: (done, total, message = '') => {
         Object.assign(job, { done, total, message });
-        // Events are throttled: a folder of 100k files must not flood the UI.
-        const now = Date.now();
-        if (done === total || now - (this.lastProgressAt.get(job.id) ?? 0) >= this.progressIntervalMs) {
-          this.lastProgressAt.set(job.id, now);
+        // Events are throttled: a folder of 100k files must not flood the UI. What the throttle holds back goes out
+        // when the interval has passed, so a step that then runs long is what the UI shows, not the one before it.
+        const s = this.sentAt.get(job.id) ?? { at: 0 };
+        this.sentAt.set(job.id, s);
+        const send = () => {
+          clearTimeout(s.pending);
+          s.pending = undefined;
+          s.at = Date.now();
           this.listener.progress({ ...job });
-        }
+        };
+        const wait = s.at + this.progressIntervalMs - Date.now();
+        if (done === total || wait <= 0) send();
+        else s.pending ??= setTimeout(() => job.state === 'running' && send(), wait).unref();
       },
     };
     const promise = (async () => {
@@ -47,7 +55,8 @@ export class JobManager {
         job.state = controller.signal.aborted ? 'cancelled' : 'failed';
         job.error = e instanceof Error ? e.message : String(e);
       }
-      this.lastProgressAt.delete(job.id);
+      clearTimeout(this.sentAt.get(job.id)?.pending);
+      this.sentAt.delete(job.id);
       this.listener.finished({ ...job });
       return { ...job };
     })();
