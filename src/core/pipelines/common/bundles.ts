@@ -62,7 +62,8 @@ function choose(p: Pipeline, spec: string | undefined, roots: string[]): Choice 
 function check(p: Pipeline, dir: string): { manifest: BundleManifest; problem: string | null } {
   const manifest = readManifest(dir);
   const missing = missingComponents(p, { components: Object.keys(manifest.components), tokenizer: Boolean(manifest.tokenizer) });
-  return { manifest, problem: missing.length ? cannotRun(p, manifest.name, missing) : (p.refuses?.(manifest) ?? null) };
+  // A bundle the pipeline refuses outright says so first: converting it again would not give what it lacks.
+  return { manifest, problem: p.refuses?.(manifest) ?? (missing.length ? cannotRun(p, manifest.name, missing) : null) };
 }
 
 /** Why `p` refuses the listed bundle in `dir` although it holds p's components (null: it does not). */
