@@ -2,6 +2,7 @@
 // folder plus one line here.
 import type { UNetVariant } from '../ml/bundle';
 import { diffseg } from './diffseg/definition';
+import { peekaboo } from './peekaboo/definition';
 import type { Pipeline } from './types';
 
 const pipelines = new Map<string, Pipeline>();
@@ -23,6 +24,7 @@ export function registerPipeline(p: Pipeline): () => void {
 }
 
 registerPipeline(diffseg);
+registerPipeline(peekaboo);
 
 export function listPipelines(): Pipeline[] {
   return [...pipelines.values()];
