@@ -3,7 +3,7 @@
 // differentiates through it, so it is rebuilt from the bundle's own weights (the ONNX file's initializers) and config.
 // The fixture bundle (fixture.ts) marks its pooling encoder in the config and is otherwise read the same way.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import protobuf from 'protobufjs';
@@ -20,6 +20,8 @@ import { buildFixtureEncoder, FIXTURE_ENCODER } from './fixture';
 /** What Peekaboo reads from a bundle ('tokenizer': the bundle's tokenizer). */
 export const PEEKABOO_COMPONENTS = ['unet', 'vae_encoder', 'text_encoder', 'tokenizer'] as const;
 const MODEL_COMPONENTS = PEEKABOO_COMPONENTS.filter((k) => k !== 'tokenizer');
+/** Part of every step graph's file name: bump when step.ts changes what it builds, so old files are not reused. */
+const STEP_GRAPH_VERSION = 1;
 
 export class PeekabooModels {
   readonly name: string;
@@ -94,13 +96,16 @@ export class PeekabooModels {
    * bundle and signature to a file under the OS temp folder, then a model of the inference host like any other.
    */
   async step(signature: string, build: () => GraphBuilder, feeds: Feeds, outputs: readonly string[], run: RunOptions): Promise<Outputs> {
-    const hash = createHash('sha256').update(`${this.id}\n${resolve(this.dir)}\n${signature}`).digest('hex').slice(0, 24);
+    const hash = createHash('sha256').update(`v${STEP_GRAPH_VERSION}\n${this.id}\n${resolve(this.dir)}\n${signature}`).digest('hex').slice(0, 24);
     const key = `peekaboo-step:${hash}`;
     if (!this.steps.has(key)) {
       const path = join(tmpdir(), 'difflabel-peekaboo', `${hash}.onnx`);
       if (!existsSync(path)) {
         mkdirSync(dirname(path), { recursive: true });
-        build().save(path);
+        // Written beside and renamed: another process may be writing the same graph.
+        const tmp = `${path}.partial-${process.pid}`;
+        build().save(tmp);
+        renameSync(tmp, path);
       }
       await this.host.register(key, path);
       this.steps.add(key);
