@@ -114,7 +114,7 @@ describe('models.* (web mode)', () => {
     expect(m).toMatchObject({
       name: 'tiny sd', ok: true, fixture: false, folder: 'user', dtype: 'float32', licence: 'CreativeML Open RAIL-M', busy: false,
       source: { path: sd, kind: 'single-file' }, provider: expectedProviderStatus().active,
-      runs: [{ pipeline: 'diffseg', title: 'DiffSeg', available: true }, { pipeline: 'holds', title: 'Holds', available: true }],
+      runs: [{ pipeline: 'diffseg', title: 'DiffSeg', available: true }, { pipeline: 'peekaboo', title: 'Peekaboo', available: true }, { pipeline: 'holds', title: 'Holds', available: true }],
       verified: { ok: true, problems: [] },
     });
     expect(m.bytes).toBe(bytesUnder(r.dir));
