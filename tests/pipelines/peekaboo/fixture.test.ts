@@ -28,7 +28,7 @@ let session: PipelineSession;
 
 beforeAll(async () => {
   const b = await writePeekabooFixtureBundle(join(dir, 'fixture'), scene.rgb, 512);
-  session = peekabooSession(new PeekabooModels(b, readManifest(b), host));
+  session = peekabooSession(new PeekabooModels(b, readManifest(b), host, join(dir, 'graphs')));
 });
 afterAll(async () => {
   await session?.dispose();

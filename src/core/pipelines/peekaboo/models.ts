@@ -32,7 +32,8 @@ export class PeekabooModels {
   private registered: Promise<void> | null = null;
   private readonly steps = new Set<string>();
 
-  constructor(readonly dir: string, readonly manifest: BundleManifest, private readonly host: InferenceHost) {
+  /** `graphDir`: where step graphs are written (each holds a copy of the encoder's weights). */
+  constructor(readonly dir: string, readonly manifest: BundleManifest, private readonly host: InferenceHost, private readonly graphDir = join(tmpdir(), 'difflabel-peekaboo')) {
     const c = manifest.components;
     const missing = MODEL_COMPONENTS.filter((k) => !Object.hasOwn(c, k));
     if (missing.length || !manifest.tokenizer)
@@ -93,13 +94,13 @@ export class PeekabooModels {
 
   /**
    * Runs the step graph `build` makes, identified by `signature` (everything it depends on): written once per
-   * bundle and signature to a file under the OS temp folder, then a model of the inference host like any other.
+   * bundle and signature to a file under `graphDir`, then a model of the inference host like any other.
    */
   async step(signature: string, build: () => GraphBuilder, feeds: Feeds, outputs: readonly string[], run: RunOptions): Promise<Outputs> {
     const hash = createHash('sha256').update(`v${STEP_GRAPH_VERSION}\n${this.id}\n${resolve(this.dir)}\n${signature}`).digest('hex').slice(0, 24);
     const key = `peekaboo-step:${hash}`;
     if (!this.steps.has(key)) {
-      const path = join(tmpdir(), 'difflabel-peekaboo', `${hash}.onnx`);
+      const path = join(this.graphDir, `${hash}.onnx`);
       if (!existsSync(path)) {
         mkdirSync(dirname(path), { recursive: true });
         // Written beside and renamed: another process may be writing the same graph.
