@@ -117,6 +117,7 @@ describe('models.* (web mode)', () => {
       runs: [
         { pipeline: 'diffseg', title: 'DiffSeg', available: true },
         { pipeline: 'refldmseg', title: 'Ref LDM-Seg', available: false, reason: expect.stringMatching(/tiny sd is not a Ref LDM-Seg bundle .*--refldmseg/) },
+        { pipeline: 'peekaboo', title: 'Peekaboo', available: true },
         { pipeline: 'holds', title: 'Holds', available: true },
       ],
       verified: { ok: true, problems: [] },

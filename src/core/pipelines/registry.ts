@@ -3,6 +3,7 @@
 import type { UNetVariant } from '../ml/bundle';
 import { diffseg } from './diffseg/definition';
 import { refldmseg } from './refldmseg/definition';
+import { peekaboo } from './peekaboo/definition';
 import type { Pipeline } from './types';
 
 const pipelines = new Map<string, Pipeline>();
@@ -25,6 +26,7 @@ export function registerPipeline(p: Pipeline): () => void {
 
 registerPipeline(diffseg);
 registerPipeline(refldmseg);
+registerPipeline(peekaboo);
 
 export function listPipelines(): Pipeline[] {
   return [...pipelines.values()];

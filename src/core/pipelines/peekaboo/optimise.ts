@@ -1,0 +1,122 @@
+// Peekaboo's optimisation loop (peekaboo.py:384-401) on a square image: per iteration one step-graph call (step.ts:
+// forward, backward from the latent gradient, update) and one UNet call (the guided pair, no backward). Random draws
+// come from one seeded source in a fixed order (frequencies, initial weights, then per iteration: background colour,
+// ε₁, timestep, noise), so a seed repeats a result.
+import { GaussianNoise } from '../../ml/schedulers';
+import type { RunPriority } from '../../ml/runtime';
+import { PEEKABOO_BILATERAL } from '../../ml/models/peekaboo';
+import type { PeekabooModels } from './models';
+import type { PeekabooParams } from './params';
+import { peekabooSchedule } from './schedule';
+import { ADAM, buildStepGraph, mlpParameters, type StepGraphOptions } from './step';
+
+export interface OptimiseOptions {
+  signal?: AbortSignal;
+  priority: RunPriority;
+  /** After each iteration: how many are done, and the current alpha [S²] (row-major, in (0,1)). */
+  onIteration?(done: number, alpha: Float32Array): void;
+}
+
+/**
+ * The alpha image [S²] Peekaboo gives for `guide` [3, S, S] (channel-major RGB in [0,1], S = params.size) and the
+ * prompts' embeddings, averaged (the reference's MeanLabel).
+ */
+export async function optimiseAlpha(models: PeekabooModels, guide: Float32Array, prompts: readonly string[], p: PeekabooParams, o: OptimiseOptions): Promise<Float32Array> {
+  const run = { signal: o.signal, priority: o.priority };
+  const S = p.size, F = p.frequencies, latentSide = p.compositeSize / 8;
+  const fixed = models.fixedLatentSide();
+  if (fixed !== null && fixed !== latentSide) throw new RangeError(`model ${models.name} is built for a ${fixed * 8}-pixel composite, not ${p.compositeSize}`);
+
+  const embedding = await promptEmbedding(models, prompts, run);
+  const schedule = peekabooSchedule();
+  const rng = new GaussianNoise(p.seed);
+  const freqs = rng.fill(new Float32Array(2 * F)).map((v) => v * p.frequencyScale);
+  const specs = mlpParameters(F);
+  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  let theta: Float32Array[] = specs.map(({ shape, init }) =>
+    'fill' in init ? new Float32Array(size(shape)).fill(init.fill) : Float32Array.from({ length: size(shape) }, () => (2 * rng.uniform() - 1) * init.uniform));
+  let moments: Float32Array[][] | null = p.optimizer === 'adam' ? specs.map(({ shape }) => [new Float32Array(size(shape)), new Float32Array(size(shape))]) : null;
+
+  const latentDims = [1, 4, latentSide, latentSide];
+  const latentSize = 4 * latentSide * latentSide;
+  const draw = () => ({
+    background: Float32Array.from({ length: 3 }, () => rng.uniform()),
+    eps: rng.fill(new Float32Array(latentSize)),
+    t: rng.uniformInt(p.minStep, p.maxStep),
+    noise: rng.fill(new Float32Array(latentSize)),
+  });
+  const options: StepGraphOptions = {
+    size: S, frequencies: F, compositeSize: p.compositeSize, scalingFactor: models.scalingFactor, gravity: p.gravity, optimizer: p.optimizer,
+    blur: { ...PEEKABOO_BILATERAL, sigma: p.blurSigma, tolerance: p.blurTolerance, iterations: p.blurIterations },
+  };
+  const signature = JSON.stringify(options);
+  const names = specs.map((s) => s.name);
+  const outputs = ['alpha', 'latent', ...names.map((n) => `next.${n}`), ...(moments ? names.flatMap((n) => [`next_adam_m.${n}`, `next_adam_v.${n}`]) : [])];
+  // Inputs are copied: the inference worker takes ownership of the buffers it is sent.
+  const step = async (lr: number, iteration: number, grad: Float32Array, now: ReturnType<typeof draw>, next: ReturnType<typeof draw>) => {
+    const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
+      guide_image: { data: guide.slice(), dims: [3, S, S] },
+      freqs: { data: freqs.slice(), dims: [2, F] },
+      lr: { data: Float32Array.of(moments ? lr / (1 - ADAM.beta1 ** iteration) : lr), dims: [] },
+      background: { data: now.background.slice(), dims: [3] },
+      eps: { data: now.eps.slice(), dims: latentDims },
+      grad_latent: { data: grad, dims: latentDims },
+      next_background: { data: next.background.slice(), dims: [3] },
+      next_eps: { data: next.eps.slice(), dims: latentDims },
+    };
+    specs.forEach((s, i) => (feeds[`param.${s.name}`] = { data: theta[i]!.slice(), dims: s.shape }));
+    if (moments) {
+      feeds['adam_bias2'] = { data: Float32Array.of(1 / (1 - ADAM.beta2 ** iteration)), dims: [] };
+      specs.forEach((s, i) => {
+        feeds[`adam_m.${s.name}`] = { data: moments![i]![0]!.slice(), dims: s.shape };
+        feeds[`adam_v.${s.name}`] = { data: moments![i]![1]!.slice(), dims: s.shape };
+      });
+    }
+    return models.step(signature, () => buildStepGraph(models.encoder(p.compositeSize), options), feeds, outputs, run);
+  };
+
+  // The first latent: a step that moves nothing (learning rate 0, latent gradient 0) on the first draw.
+  let current = draw();
+  const first = await step(0, 1, new Float32Array(latentSize), current, current);
+  let latent = first['latent']!.data as Float32Array;
+  let alpha = first['alpha']!.data as Float32Array;
+  for (let k = 0; k < p.iterations; k++) {
+    o.signal?.throwIfAborted();
+    const { t, noise } = current;
+    const a = schedule.alphaCumprod(t);
+    const zt = schedule.addNoise(latent, noise, t);
+    const sample = new Float32Array(2 * latentSize);
+    sample.set(zt);
+    sample.set(zt, latentSize);
+    const eps = await models.noise(sample, [2, ...latentDims.slice(1)], t, embedding.data.slice(), embedding.dims, run);
+    // Guided ε̂ = ε̂_u + s·(ε̂_c − ε̂_u); the latent's gradient (1 − ᾱ_t)·(ε̂ − ε) (stable_diffusion.py:110-122).
+    const grad = new Float32Array(latentSize);
+    for (let i = 0; i < latentSize; i++) {
+      const u = eps[i]!, c = eps[latentSize + i]!;
+      grad[i] = (1 - a) * (u + p.guidance * (c - u) - noise[i]!);
+    }
+    const next = draw();
+    const r = await step(p.learningRate, k + 1, grad, current, next);
+    theta = names.map((n) => r[`next.${n}`]!.data as Float32Array);
+    if (moments) moments = names.map((n) => [r[`next_adam_m.${n}`]!.data as Float32Array, r[`next_adam_v.${n}`]!.data as Float32Array]);
+    latent = r['latent']!.data as Float32Array;
+    alpha = r['alpha']!.data as Float32Array;
+    current = next;
+    o.onIteration?.(k + 1, alpha);
+  }
+  return alpha;
+}
+
+/** [2, 77, D]: the empty prompt's embedding, then the mean of the prompts' (peekaboo.py:212-218). */
+async function promptEmbedding(models: PeekabooModels, prompts: readonly string[], run: { signal?: AbortSignal; priority: RunPriority }) {
+  if (!prompts.length) throw new RangeError('Peekaboo needs a prompt');
+  const uncond = await models.embed('', run);
+  const n = uncond.data.length;
+  const data = new Float32Array(2 * n);
+  data.set(uncond.data);
+  for (const text of prompts) {
+    const e = await models.embed(text, run);
+    for (let i = 0; i < n; i++) data[n + i] += e.data[i]! / prompts.length;
+  }
+  return { data, dims: [2, ...uncond.dims.slice(1)] };
+}
