@@ -3,7 +3,7 @@
 // differentiates through it, so it is rebuilt from the bundle's own weights (the ONNX file's initializers) and config.
 // The fixture bundle (fixture.ts) marks its pooling encoder in the config and is otherwise read the same way.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import protobuf from 'protobufjs';
@@ -22,6 +22,18 @@ export const PEEKABOO_COMPONENTS = ['unet', 'vae_encoder', 'text_encoder', 'toke
 const MODEL_COMPONENTS = PEEKABOO_COMPONENTS.filter((k) => k !== 'tokenizer');
 /** Part of every step graph's file name: bump when step.ts changes what it builds, so old files are not reused. */
 const STEP_GRAPH_VERSION = 1;
+/** Step graphs kept on disk (each holds a copy of the VAE encoder's weights: about 130 MB for SD 1.5). */
+const STEP_GRAPHS_KEPT = 4;
+
+/** Deletes all but the `keep` step graphs (.onnx) of `dir` used last (by modification time, touched on each use). */
+export function pruneStepGraphs(dir: string, keep: number): void {
+  if (!existsSync(dir)) return;
+  const graphs = readdirSync(dir)
+    .filter((f) => f.endsWith('.onnx'))
+    .map((f) => ({ path: join(dir, f), used: statSync(join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.used - a.used);
+  for (const g of graphs.slice(keep)) rmSync(g.path, { force: true }); // a session that loaded it has it in memory already
+}
 
 export class PeekabooModels {
   readonly name: string;
@@ -107,6 +119,10 @@ export class PeekabooModels {
         const tmp = `${path}.partial-${process.pid}`;
         build().save(tmp);
         renameSync(tmp, path);
+        pruneStepGraphs(this.graphDir, STEP_GRAPHS_KEPT);
+      } else {
+        const now = new Date();
+        utimesSync(path, now, now); // used: the last to be pruned
       }
       await this.host.register(key, path);
       this.steps.add(key);
