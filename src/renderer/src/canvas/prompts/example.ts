@@ -19,8 +19,10 @@ export function useExamples(): Example[] | null {
   useEffect(() => {
     if (following) return;
     following = true;
-    void load().catch(() => (following = false));
-    client.on('project.changed', (e) => e.what !== 'images' && void load().catch(() => {}));
+    // No project open yet: the list comes with the project's 'project' change.
+    const reload = () => void load().catch(() => {});
+    client.on('project.changed', (e) => e.what !== 'images' && reload());
+    reload();
   }, []);
   return list.use();
 }
