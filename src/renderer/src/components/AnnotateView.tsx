@@ -284,7 +284,7 @@ export function AnnotateView({
       if (unlocked.length) void editor.removeMany(unlocked, 'delete proposals');
       setSelected((s) => s.filter((id) => !ids.includes(id)));
     },
-    useAsExample: (id = selected.length === 1 ? selected[0] : undefined) => {
+    markExample: (id = selected.length === 1 ? selected[0] : undefined) => {
       if (id === undefined) return setMessage('Select one mask to use as an example');
       markAsExample(id).then(
         (e) => setMessage(`${e.imagePath} #${e.annotationId} is an example: find it in other images from the panel of a pipeline that takes one`),
@@ -364,7 +364,7 @@ export function AnnotateView({
       else if (lower === 'x') actions.split();
       else if (lower === 'h') setMasksVisible((v) => !v);
       else if (lower === 'd') markDone();
-      else if (lower === 'u') actions.useAsExample();
+      else if (lower === 'u') actions.markExample();
       else if (lower === 'a') actions.acceptSuggested();
       else handled = false;
     }
@@ -543,7 +543,7 @@ export function AnnotateView({
               setSelected((s) => s.filter((x) => x !== id));
             }}
             onCategory={(id, c) => void editor.setCategory(id, c)}
-            onUseAsExample={actions.useAsExample}
+            onUseAsExample={actions.markExample}
             readOnly={image?.missing ? 'The file is missing: its masks are kept, read-only and left out of exports, until indexing finds it again.' : undefined}
           />
         </aside>

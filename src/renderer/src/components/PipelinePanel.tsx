@@ -1,7 +1,8 @@
 // The segmenters in the side panel, all from `pipelines.list`: the pipeline choice, its model, its settings (made
 // from its parameters' schema), its prompt tool's state (the click tool: points, live mask, timing, errors) with
-// accept / clear, its run on the open image (a job: progress and cancel in the JobBar), and "Delete proposals"
-// for the proposals of every pipeline.
+// accept / clear, its run on the open image (a job: progress and cancel in the JobBar) — for a pipeline that takes
+// an example, its examples and where to find the chosen one (ExamplePanel) —, and "Delete proposals" for the
+// proposals of every pipeline.
 import { useEffect, useRef, useState } from 'react';
 import { BatchReport, isProposal, type Annotation, type Category, type Job, type PipelineInfo, type Prompt } from '../../../shared/contract';
 import type { ParamField } from '../../../shared/params';
