@@ -403,7 +403,7 @@ export const methods = {
   },
   /** Splits a mask into its connected parts (8-connected), each its own annotation. One undo step. */
   'annotations.split': { input: z.object({ id: Id }).strict(), output: EditResult },
-  /** Marks a mask as an example (its image is the mask's). Deleting the mask deletes its examples. */
+  /** Marks a mask as an example (its image is the mask's; a mask that is one already answers that one). Deleting the mask deletes its examples. */
   'examples.add': { input: z.object({ annotationId: Id, label: z.string().max(200).optional() }).strict(), output: Example },
   /** The examples, oldest first; with categoryId (null: unassigned) those whose mask has that category. */
   'examples.list': { input: z.object({ categoryId: Id.nullable().optional() }).strict(), output: z.array(Example) },

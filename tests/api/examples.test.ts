@@ -39,6 +39,8 @@ describe('examples and suggested categories', () => {
     const e = await call('examples.add', { annotationId: disk, label: 'disk' });
     const expected = { id: e.id, annotationId: disk, label: 'disk', imageId: ids['example.png'], imagePath: 'example.png', categoryId: red, bbox: [50, 30, 100, 100] };
     expect(e).toEqual(expected);
+    // Marked again, it stays one example.
+    expect(await call('examples.add', { annotationId: disk })).toEqual(expected);
     expect(await call('examples.list', {})).toEqual([expected]);
     expect(await call('examples.list', { categoryId: red })).toEqual([expected]);
     expect(await call('examples.list', { categoryId: null })).toEqual([]);

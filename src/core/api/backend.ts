@@ -364,7 +364,11 @@ export class Backend {
     },
     'examples.add': ({ annotationId, label }) => {
       const a = this.annotationRow(annotationId);
-      const e = this.toExample(this.need().addExample({ imageId: a.imageId, annotationId, label }));
+      const store = this.need();
+      // A mask is one example however often it is marked (two windows, a double press).
+      const known = store.listExamples({ imageId: a.imageId }).find((e) => e.annotationId === annotationId);
+      if (known) return this.toExample(known);
+      const e = this.toExample(store.addExample({ imageId: a.imageId, annotationId, label }));
       this.emit('project.changed', { what: 'examples' });
       return e;
     },

@@ -38,11 +38,10 @@ export function chooseExample(id: number): void {
   chosen.set(id);
 }
 
-/** Marks a mask as an example (once: a mask that is one already is only picked) and picks it. */
+/** Marks a mask as an example (a mask that is one already stays one) and picks it. */
 export async function markAsExample(annotationId: number): Promise<Example> {
-  const known = list.get()?.find((e) => e.annotationId === annotationId);
-  const e = known ?? (await client.call('examples.add', { annotationId }));
-  if (!known) await load();
+  const e = await client.call('examples.add', { annotationId });
+  await load();
   chosen.set(e.id);
   return e;
 }
