@@ -59,8 +59,26 @@ export const Annotation = z.object({
   score: z.number().nullable(),
   /** Made by a run that proposes masks (segment everything), not accepted by a labeler: see isProposal. */
   proposed: z.boolean(),
+  /**
+   * For a proposal, the category its run was asked to find (an example's; the category must still exist), which
+   * accepting it gives at once; null otherwise.
+   */
+  suggestedCategoryId: Id.nullable(),
 });
 export type Annotation = z.infer<typeof Annotation>;
+
+/** A mask marked "use as example": what a pipeline that segments from an example is given. */
+export const Example = z.object({
+  id: Id,
+  annotationId: Id,
+  label: z.string(),
+  imageId: Id,
+  imagePath: z.string(),
+  /** The example mask's category (null: unassigned) and where it lies on its image. */
+  categoryId: Id.nullable(),
+  bbox: Bbox,
+});
+export type Example = z.infer<typeof Example>;
 
 /**
  * A proposal: a mask a pipeline proposed that no labeler has given a category. Proposals alone leave an image
@@ -385,6 +403,11 @@ export const methods = {
   },
   /** Splits a mask into its connected parts (8-connected), each its own annotation. One undo step. */
   'annotations.split': { input: z.object({ id: Id }).strict(), output: EditResult },
+  /** Marks a mask as an example (its image is the mask's; a mask that is one already answers that one). Deleting the mask deletes its examples. */
+  'examples.add': { input: z.object({ annotationId: Id, label: z.string().max(200).optional() }).strict(), output: Example },
+  /** The examples, oldest first; with categoryId (null: unassigned) those whose mask has that category. */
+  'examples.list': { input: z.object({ categoryId: Id.nullable().optional() }).strict(), output: z.array(Example) },
+  'examples.delete': { input: z.object({ id: Id }).strict(), output: z.object({ deleted: z.boolean() }) },
   'history.state': { input: z.object({ imageId: Id }).strict(), output: HistoryState },
   'history.undo': { input: z.object({ imageId: Id }).strict(), output: EditResult },
   'history.redo': { input: z.object({ imageId: Id }).strict(), output: EditResult },
@@ -448,7 +471,7 @@ export const methods = {
 export const events = {
   'job.progress': z.object({ jobId: z.string(), kind: z.string(), done: z.number(), total: z.number(), message: z.string() }),
   'job.finished': Job,
-  'project.changed': z.object({ what: z.enum(['project', 'images', 'categories', 'annotations']), imageId: z.number().optional() }),
+  'project.changed': z.object({ what: z.enum(['project', 'images', 'categories', 'annotations', 'examples']), imageId: z.number().optional() }),
   /** A bundle was added, removed or verified: models.list answers differently now. */
   'models.changed': z.object({}),
 } as const;

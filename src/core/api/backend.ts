@@ -4,8 +4,10 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
+  isProposal,
   methods,
   type Annotation,
+  type Example,
   type PipelineInfo,
   type EditResult,
   type EventName,
@@ -23,11 +25,13 @@ import { connectedComponents, fromCocoRle, fromCompressedString, maskFields, toC
 import {
   ProjectOpenError,
   ProjectStore,
+  StoreError,
   indexFolder,
   missingImageMessage,
   type AnnotationRow,
   type CategoryRow,
   type EditOp,
+  type Example as ExampleRow,
   type ImageRow,
 } from '../project';
 import { availability, modelEnvName } from '../pipelines/common/bundles';
@@ -190,8 +194,30 @@ export class Backend {
     };
   }
 
-  /** An annotation as the API gives it: with whether its run proposed it. */
-  private readonly toApi = (a: AnnotationRow): Annotation => toAnnotation(a, this.need().runProposes(a.runId));
+  /** An annotation as the API gives it: with whether its run proposed it and, for a proposal, the category its run was asked to find. */
+  private readonly toApi = (a: AnnotationRow): Annotation => {
+    const store = this.need();
+    const proposed = store.runProposes(a.runId);
+    return toAnnotation(a, proposed, isProposal({ categoryId: a.categoryId, proposed }) ? this.askedCategory(a.runId!) : null);
+  };
+
+  /**
+   * The category a run was asked to find: any pipeline's run whose stored prompt carries an example records the
+   * example's category with it (pipelines/run.ts promptRow). Null when it names none, or one deleted since.
+   */
+  private askedCategory(runId: number): number | null {
+    const store = this.need();
+    const payload = store.listPrompts({ runId })[0]?.payload as { example?: { categoryId?: unknown } } | undefined;
+    const id = payload?.example?.categoryId;
+    return typeof id === 'number' && store.getCategory(id) ? id : null;
+  }
+
+  /** An example as the API gives it: with its image's path, and its mask's category and box. */
+  private toExample(e: ExampleRow): Example {
+    const store = this.need();
+    const a = store.getAnnotation(e.annotationId)!; // deleting a mask deletes its examples (foreign key, cascade)
+    return { id: e.id, annotationId: e.annotationId, label: e.label, imageId: e.imageId, imagePath: store.getImage(e.imageId)!.path, categoryId: a.categoryId, bbox: a.bbox };
+  }
 
   private readonly handlers: Handlers = {
     'app.info': () => ({
@@ -336,6 +362,32 @@ export class Backend {
       }
       return this.editResult(row.imageId);
     },
+    'examples.add': ({ annotationId, label }) => {
+      const a = this.annotationRow(annotationId);
+      const store = this.need();
+      // A mask is one example however often it is marked (two windows, a double press).
+      const known = store.listExamples({ imageId: a.imageId }).find((e) => e.annotationId === annotationId);
+      if (known) return this.toExample(known);
+      const e = this.toExample(store.addExample({ imageId: a.imageId, annotationId, label }));
+      this.emit('project.changed', { what: 'examples' });
+      return e;
+    },
+    'examples.list': ({ categoryId }) =>
+      this.need()
+        .listExamples()
+        .map((e) => this.toExample(e))
+        .filter((e) => categoryId === undefined || e.categoryId === categoryId),
+    'examples.delete': ({ id }) => {
+      try {
+        this.need().deleteExample(id);
+      } catch (e) {
+        // One already gone (with its mask, or from another window) is answered as annotations.delete answers a mask.
+        if (e instanceof StoreError && e.code === 'not-found') return { deleted: false };
+        throw e;
+      }
+      this.emit('project.changed', { what: 'examples' });
+      return { deleted: true };
+    },
     'history.state': ({ imageId }) => {
       this.image(imageId);
       return { imageId, ...this.need().historyState(imageId) };
@@ -441,7 +493,7 @@ function toCategory(c: CategoryRow) {
   return { id: c.id, name: c.name, supercategory: c.supercategory, color: c.color, isthing: Boolean(c.isthing) };
 }
 
-function toAnnotation(a: AnnotationRow, proposed: boolean): Annotation {
+function toAnnotation(a: AnnotationRow, proposed: boolean, suggestedCategoryId: number | null): Annotation {
   return {
     id: a.id,
     imageId: a.imageId,
@@ -454,5 +506,6 @@ function toAnnotation(a: AnnotationRow, proposed: boolean): Annotation {
     runId: a.runId,
     score: a.score,
     proposed,
+    suggestedCategoryId,
   };
 }

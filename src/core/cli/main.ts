@@ -16,6 +16,7 @@ import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
 import { registerModelsCommands } from './models';
 import { addParamOptions, paramsFromOptions } from './params';
+import { examplePrompt, exampleUsage, type ExampleOptions } from './example';
 import { Prompt } from '../../shared/contract';
 import { ModelNotFoundError } from '../pipelines/common/bundles';
 import { disposeSharedInferenceHost } from '../pipelines/common/inference';
@@ -218,14 +219,21 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .option('--model <dir|name|fixture>', 'model bundle folder or installed bundle name; "fixture" = the pipeline\'s test fixture (not a real segmenter)')
     .option('--images <pathsOrIds...>', 'only these images (paths relative to the folder, or ids)')
     .option('--prompt <json>', 'for pipelines that take a text, example or vocabulary: the prompt as JSON, e.g. {"kind":"text","text":"a cow"}')
+    .option('--example <image:id>', 'for pipelines that take an example (refldmseg): one of the project\'s masks, as <image path>:<annotation id>')
+    .option('--example-image <image>', 'with --example-mask: the example\'s image, one of the project\'s (path in the folder)')
+    .option('--example-mask <png>', 'with --example-image: a mask PNG of that image\'s size; its non-zero pixels are the example (stored on the image as a mask, and marked as an example)')
     .option('--json', 'print the report as JSON');
   addParamOptions(segment, pipelines);
-  segment.action(async (folder: string, o: { pipeline: string; model?: string; images?: string[]; prompt?: string; json?: boolean }) => {
+  segment.action(async (folder: string, o: { pipeline: string; model?: string; images?: string[]; prompt?: string; json?: boolean } & ExampleOptions) => {
     const p = pipelines.find((x) => x.id === o.pipeline)!;
     let params: unknown, prompt: Prompt | null;
+    const exampleWrong = exampleUsage(o, o.prompt);
+    const byExample = o.example !== undefined || o.exampleImage !== undefined;
     try {
+      if (exampleWrong) throw new PipelineInputError(exampleWrong);
+      if (byExample && p.prompt !== 'example') throw new PipelineInputError(`${p.title} takes no example (${p.prompt === 'none' ? 'no prompt' : `a ${p.prompt} prompt`})`);
       params = paramsFromOptions(segment, pipelines, p);
-      prompt = checkPrompt(p, o.prompt === undefined ? null : parsePrompt(o.prompt), 'run');
+      prompt = byExample ? null : checkPrompt(p, o.prompt === undefined ? null : parsePrompt(o.prompt), 'run');
     } catch (e) {
       if (e instanceof PipelineInputError) throw new CommanderError(EXIT.usage, 'usage', e.message);
       throw e;
@@ -233,6 +241,8 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     const store = openStore(folder);
     try {
       await indexFolder(store);
+      // The example is looked up once the folder is indexed: its image may be new.
+      if (byExample) prompt = await examplePrompt(store, o).catch((e: Error) => Promise.reject(new CliFailure(e.message)));
       let imageIds: number[] | undefined;
       if (o.images) {
         imageIds = o.images.map((ref) => {

@@ -8,7 +8,7 @@ import { paramFields, type ParamField } from '../../../shared/params';
 import { client, ClientError } from '../client';
 
 /** A tiny store: a value, and the components that show it re-render when it changes. */
-function store<T>(initial: T) {
+export function store<T>(initial: T) {
   let value = initial;
   const listeners = new Set<() => void>();
   const subscribe = (l: () => void) => {
@@ -171,7 +171,8 @@ async function withChoice<T>(p: PipelineInfo, call: (extra: { model?: string; pa
 }
 
 export const pipelineCalls = {
-  run: (p: PipelineInfo, imageIds: number[] | undefined) => withChoice(p, (x) => client.call('pipelines.run', { pipeline: p.id, ...(imageIds ? { imageIds } : {}), ...x })),
+  run: (p: PipelineInfo, imageIds: number[] | undefined, prompt?: Prompt) =>
+    withChoice(p, (x) => client.call('pipelines.run', { pipeline: p.id, ...(imageIds ? { imageIds } : {}), ...(prompt ? { prompt } : {}), ...x })),
   preview: (p: PipelineInfo, imageId: number, prompt: Prompt) => withChoice(p, (x) => client.call('pipelines.preview', { pipeline: p.id, imageId, prompt, ...x })),
   accept: (p: PipelineInfo, imageId: number, prompt: Prompt, categoryId: number | null) =>
     withChoice(p, (x) => client.call('pipelines.accept', { pipeline: p.id, imageId, prompt, categoryId, ...x })),

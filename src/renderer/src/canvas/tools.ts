@@ -38,6 +38,8 @@ export const SHORTCUTS: { keys: string; action: string }[] = [
   { keys: 'G', action: 'Fill holes of the selected mask' },
   { keys: 'M', action: 'Merge the selected masks' },
   { keys: 'X', action: 'Split the selected mask into its connected parts' },
+  { keys: 'U', action: 'Use the selected mask as an example (pipelines that find from an example)' },
+  { keys: 'A', action: 'Accept the selected proposals in the category they are offered in (✓ in their row)' },
   { keys: 'Ctrl+Z', action: 'Undo' },
   { keys: 'Ctrl+Shift+Z, Ctrl+Y', action: 'Redo' },
   { keys: 'Space+drag, middle drag', action: 'Pan' },

@@ -1,11 +1,12 @@
 // The labeler's workplace: image strip | canvas | categories and masks, with the toolbar above and the
 // status bar below. Owns the tool state and the keyboard; every edit goes through the editor (autosave).
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import type { Category, Image } from '../../../shared/contract';
+import { isProposal, type Category, type Image } from '../../../shared/contract';
 import { fillHoles, fromCompressedString, rleEquals, toCocoRle } from '../../../shared/masks';
 import { isPromptTool, TOOLS, type Tool } from '../canvas/tools';
 import { pipelineCalls, usePipeline } from '../canvas/pipelines';
 import { promptToolOf } from '../canvas/prompts';
+import { markAsExample } from '../canvas/prompts/example';
 import { useClickSegment } from '../canvas/prompts/points';
 import { useImageAnnotations } from '../canvas/useImageAnnotations';
 import { client } from '../client';
@@ -283,6 +284,19 @@ export function AnnotateView({
       if (unlocked.length) void editor.removeMany(unlocked, 'delete proposals');
       setSelected((s) => s.filter((id) => !ids.includes(id)));
     },
+    markExample: (id = selected.length === 1 ? selected[0] : undefined) => {
+      if (id === undefined) return setMessage('Select one mask to use as an example');
+      markAsExample(id).then(
+        (e) => setMessage(`${e.imagePath} #${e.annotationId} is an example: find it in other images from the panel of a pipeline that takes one`),
+        (e: Error) => setMessage(e.message),
+      );
+    },
+    /** A: the selected proposals get the category they are offered in. */
+    acceptSuggested: () => {
+      const offered = editable(selected).map(ann).filter((a) => a && isProposal(a) && a.suggestedCategoryId !== null);
+      if (!offered.length) return setMessage('Select a proposal offered in a category (✓ in its row) to accept it');
+      for (const a of offered) void editor.setCategory(a!.id, a!.suggestedCategoryId);
+    },
     setCategory: (categoryId: number | null) => {
       setCurrentCategory(categoryId);
       for (const id of editable(selected)) if (ann(id)?.categoryId !== categoryId) void editor.setCategory(id, categoryId);
@@ -350,6 +364,8 @@ export function AnnotateView({
       else if (lower === 'x') actions.split();
       else if (lower === 'h') setMasksVisible((v) => !v);
       else if (lower === 'd') markDone();
+      else if (lower === 'u') actions.markExample();
+      else if (lower === 'a') actions.acceptSuggested();
       else handled = false;
     }
     if (handled) e.preventDefault();
@@ -506,6 +522,7 @@ export function AnnotateView({
             tool={tool}
             click={click}
             annotations={editor.annotations}
+            categories={categories}
             onAccept={actions.acceptClick}
             onPromptTool={setTool}
             onProposalsStored={editor.reload}
@@ -526,6 +543,7 @@ export function AnnotateView({
               setSelected((s) => s.filter((x) => x !== id));
             }}
             onCategory={(id, c) => void editor.setCategory(id, c)}
+            onUseAsExample={actions.markExample}
             readOnly={image?.missing ? 'The file is missing: its masks are kept, read-only and left out of exports, until indexing finds it again.' : undefined}
           />
         </aside>

@@ -1,9 +1,10 @@
 // The segmenters in the side panel, all from `pipelines.list`: the pipeline choice, its model, its settings (made
 // from its parameters' schema), its prompt tool's state (the click tool: points, live mask, timing, errors) with
-// accept / clear, its run on the open image (a job: progress and cancel in the JobBar), and "Delete proposals"
-// for the proposals of every pipeline.
+// accept / clear, its run on the open image (a job: progress and cancel in the JobBar) — for a pipeline that takes
+// an example, its examples and where to find the chosen one (ExamplePanel) —, and "Delete proposals" for the
+// proposals of every pipeline.
 import { useEffect, useRef, useState } from 'react';
-import { BatchReport, isProposal, type Annotation, type Job, type PipelineInfo } from '../../../shared/contract';
+import { BatchReport, isProposal, type Annotation, type Category, type Job, type PipelineInfo, type Prompt } from '../../../shared/contract';
 import type { ParamField } from '../../../shared/params';
 import { client } from '../client';
 import {
@@ -26,8 +27,10 @@ import {
   type ImageFilter,
 } from '../canvas/pipelines';
 import { promptToolOf } from '../canvas/prompts';
+import { examplePrompt, useChosenExample } from '../canvas/prompts/example';
 import type { ClickSegment } from '../canvas/prompts/points';
 import type { Tool } from '../canvas/tools';
+import { ExamplePanel } from './ExamplePanel';
 import { openModelManager } from './ModelsDialog';
 
 /** The model selector's last entry: it opens the model manager instead of choosing. */
@@ -191,6 +194,7 @@ export function PipelinePanel({
   tool,
   click,
   annotations,
+  categories,
   onAccept,
   onPromptTool,
   onProposalsStored,
@@ -201,6 +205,7 @@ export function PipelinePanel({
   tool: Tool;
   click: ClickSegment;
   annotations: Annotation[];
+  categories: Category[];
   onAccept(): void;
   onPromptTool(id: Tool): void;
   onProposalsStored(): void;
@@ -241,10 +246,11 @@ export function PipelinePanel({
   );
   if (!p) return null;
 
-  const runHere = () => {
+  /** The pipeline on these images (undefined: every image), with the prompt it takes over images, if any. */
+  const run = (imageIds: number[] | undefined, prompt?: Prompt) => {
     setJobError(null);
     setJob({ id: '', imageId });
-    pipelineCalls.run(p, [imageId]).then(
+    pipelineCalls.run(p, imageIds, prompt).then(
       (r) => {
         const done = finished.current.get(r.jobId);
         if (done) settle(done);
@@ -293,10 +299,13 @@ export function PipelinePanel({
           </button>
         </div>
       )}
+      {p.prompt === 'example' && <ExamplePanel imageId={imageId} categories={categories} busy={job !== null} onFind={run} onMessage={onMessage} />}
       <div className="segment-row">
-        <button onClick={runHere} disabled={job !== null} data-testid="segment-everything" title={`${p.title} on this image: unassigned proposals`}>
-          {job ? 'Segmenting…' : capital(p.runLabel)}
-        </button>
+        {p.prompt !== 'example' && (
+          <button onClick={() => run([imageId])} disabled={job !== null} data-testid="segment-everything" title={`${p.title} on this image: unassigned proposals`}>
+            {job ? 'Segmenting…' : capital(p.runLabel)}
+          </button>
+        )}
         <button onClick={() => onDeleteProposals(proposals)} disabled={!proposals.length} data-testid="delete-proposals" title="Delete the unassigned proposals of this image">
           Delete proposals{proposals.length ? ` (${proposals.length})` : ''}
         </button>
@@ -323,6 +332,7 @@ function PipelineError({ pipeline: p, error }: { pipeline: PipelineInfo; error: 
 /** The chosen pipeline on every image, or on those the status filter / path search shows (a job). */
 export function SegmentBatchButton({ filter, onMessage }: { filter: ImageFilter; onMessage?(msg: string): void }) {
   const p = usePipeline();
+  const example = useChosenExample();
   const [starting, setStarting] = useState(false);
   const [error, setError] = useState<string | null>(null);
   if (!p) return null;
@@ -331,9 +341,11 @@ export function SegmentBatchButton({ filter, onMessage }: { filter: ImageFilter;
     setStarting(true);
     setError(null);
     try {
+      // A pipeline that finds from an example finds the one chosen in its panel.
+      if (p.prompt === 'example' && !example) throw new Error(`${p.title} finds from an example: select a mask on an image and press U first`);
       const ids = filtered ? await filteredImageIds(filter) : undefined;
       if (ids && !ids.length) throw new Error('No images match the filter');
-      await pipelineCalls.run(p, ids);
+      await pipelineCalls.run(p, ids, p.prompt === 'example' ? examplePrompt(example!) : undefined);
     } catch (e) {
       const msg = (e as Error).message;
       setError(msg);

@@ -1,6 +1,7 @@
 import { useLayoutEffect, useRef, useState, type FormEvent } from 'react';
-import type { Annotation, Category } from '../../../shared/contract';
+import { isProposal, type Annotation, type Category } from '../../../shared/contract';
 import { client } from '../client';
+import { useExamples } from '../canvas/prompts/example';
 import { UNASSIGNED_COLOR } from './CanvasView';
 
 /** Categories: colour, hotkey (1–9 by position), add, rename (double-click), merge into another, delete. */
@@ -171,7 +172,7 @@ export function CategoryPanel({
 const ROW_H = 32;
 const PALETTE = ['#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45', '#fabed4', '#469990', '#dcbeff'];
 
-/** The image's masks: select, visibility, lock, category, source and score. */
+/** The image's masks: select, visibility, lock, category (a proposal's offered one in a click), source and score, use as example. */
 export function AnnotationList({
   annotations,
   categories,
@@ -182,6 +183,7 @@ export function AnnotationList({
   locked,
   onToggleLocked,
   onCategory,
+  onUseAsExample,
   readOnly,
 }: {
   annotations: Annotation[];
@@ -193,10 +195,13 @@ export function AnnotationList({
   locked: ReadonlySet<number>;
   onToggleLocked(id: number): void;
   onCategory(id: number, categoryId: number | null): void;
+  onUseAsExample(id: number): void;
   /** Why these masks cannot be changed now (the image's file is missing). */
   readOnly?: string;
 }) {
   const colour = new Map(categories.map((c) => [c.id, c.color]));
+  const named = new Map(categories.map((c) => [c.id, c.name]));
+  const examples = new Set(useExamples()?.map((e) => e.annotationId));
   // Virtualised: an image with a thousand proposals keeps a few dozen rows in the DOM.
   const scroller = useRef<HTMLDivElement>(null);
   const [viewport, setViewport] = useState({ top: 0, height: 400 });
@@ -252,10 +257,36 @@ export function AnnotationList({
                   </option>
                 ))}
               </select>
-              <span className="ann-meta" title={`#${a.id} · ${a.area} px`}>
-                {a.source}
-                {a.score !== null ? ` · ${a.score.toFixed(2)}` : ''}
-              </span>
+              {isProposal(a) && a.suggestedCategoryId !== null && named.has(a.suggestedCategoryId) ? (
+                <button
+                  className="small accept-suggested"
+                  data-testid="accept-suggested"
+                  title={`Proposed by ${a.source}${a.score !== null ? ` (score ${a.score.toFixed(2)})` : ''}: accept as ${named.get(a.suggestedCategoryId)} (A)`}
+                  onClick={(e) => {
+                    e.stopPropagation();
+                    onCategory(a.id, a.suggestedCategoryId);
+                  }}
+                >
+                  ✓ {named.get(a.suggestedCategoryId)}?
+                </button>
+              ) : (
+                <span className="ann-meta" title={`#${a.id} · ${a.area} px`}>
+                  {a.source}
+                  {a.score !== null ? ` · ${a.score.toFixed(2)}` : ''}
+                </span>
+              )}
+              <button
+                className={`icon ${examples.has(a.id) ? 'on' : ''}`}
+                title={examples.has(a.id) ? 'An example (choose it in the example panel)' : 'Use as example (U)'}
+                aria-label="Use as example"
+                data-testid="use-as-example"
+                onClick={(e) => {
+                  e.stopPropagation();
+                  onUseAsExample(a.id);
+                }}
+              >
+                {examples.has(a.id) ? '★' : '☆'}
+              </button>
               <button
                 className={`icon ${hidden.has(a.id) ? 'off' : ''}`}
                 title={hidden.has(a.id) ? 'Show' : 'Hide'}
