@@ -92,7 +92,7 @@ export function ExportDialog({ onClose }: { onClose(): void }) {
             <label className={format !== 'polygons' ? 'muted' : ''}>
               Simplify tolerance (px){' '}
               <input type="number" min={0} max={10} step={0.5} value={tolerance} disabled={format !== 'polygons'} onChange={(e) => setTolerance(Math.min(10, Math.max(0, Number(e.target.value) || 0)))} />
-          </label>
+            </label>
           </>
         )}
         {panoptic && (
