@@ -74,6 +74,7 @@ function masksOf(s: ProjectStore, path: string): Map<string, Uint8Array[]> {
   return out;
 }
 
+const rgb = (hex: string) => [parseInt(hex.slice(1, 3), 16), parseInt(hex.slice(3, 5), 16), parseInt(hex.slice(5, 7), 16)];
 const or = (a: Uint8Array, b: Uint8Array) => a.map((v, i) => (v || b[i] ? 1 : 0));
 const minus = (a: Uint8Array, b: Uint8Array) => a.map((v, i) => (v && !b[i] ? 1 : 0));
 
@@ -92,8 +93,8 @@ describe('COCO panoptic export', () => {
     expect(read.problems).toEqual([]);
     expect(readdirSync(pngs, { recursive: true }).sort()).toEqual(['street.png', 'sub', 'sub/field.png']);
     expect(read.doc.categories).toEqual([
-      { id: person.id, name: 'person', supercategory: '', isthing: 1, color: person.color },
-      { id: sky.id, name: 'sky', supercategory: '', isthing: 0, color: sky.color },
+      { id: person.id, name: 'person', supercategory: '', isthing: 1, color: rgb(person.color) },
+      { id: sky.id, name: 'sky', supercategory: '', isthing: 0, color: rgb(sky.color) },
     ]);
     expect(read.doc.images.map((i: { file_name: string }) => i.file_name)).toEqual(['street.png', 'sub/field.jpg']);
     const street = read.doc.annotations.find((a: { file_name: string }) => a.file_name === 'street.png');
@@ -219,7 +220,7 @@ describe('COCO panoptic round trip', () => {
       const report = await importCocoFile(other, json);
 
       expect(report).toEqual({ images: 2, annotations: 4, categoriesCreated: 3, skipped: [] });
-      expect(other.listCategories().map((c) => [c.name, c.isthing])).toEqual([['person', true], ['car', true], ['sky', false]]);
+      expect(other.listCategories().map((c) => [c.name, c.isthing, c.color])).toEqual([['person', true, person.color], ['car', true, car.color], ['sky', false, sky.color]]);
       const street = masksOf(other, 'street.png');
       expect(street.get('person')).toEqual([minus(personMask, carMask)]);
       expect(street.get('car')).toEqual([carMask]);

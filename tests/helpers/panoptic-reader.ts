@@ -22,7 +22,7 @@ export async function readPanoptic(jsonPath: string, pngFolder: string): Promise
   for (const c of doc.categories) {
     if (categories.has(c.id)) problems.push(`category id ${c.id} twice`);
     if (c.isthing !== 0 && c.isthing !== 1) problems.push(`category ${c.id}: isthing is ${c.isthing}`);
-    if (typeof c.color !== 'string' && !Array.isArray(c.color)) problems.push(`category ${c.id}: no color`);
+    if (!Array.isArray(c.color) || c.color.length !== 3) problems.push(`category ${c.id}: color is not [r, g, b]`);
     categories.set(c.id, c);
   }
   const imageById = new Map<number, any>(doc.images.map((i: any) => [i.id, i]));

@@ -34,13 +34,20 @@ const CocoImage = z.object({
   width: z.number().int().positive(),
   height: z.number().int().positive(),
 });
+const Byte = z.number().int().min(0).max(255);
 const CocoCategory = z.object({
   id: CocoId,
   // As categories.add accepts.
   name: z.string().trim().min(1).max(200),
   supercategory: z.string().max(200).optional().nullable(),
   isthing: z.union([z.literal(0), z.literal(1), z.boolean()]).optional(),
-  color: z.string().regex(/^#[0-9a-fA-F]{6}$/).optional(),
+  // "#rrggbb", or [r, g, b] as COCO panoptic writes it.
+  color: z
+    .union([
+      z.string().regex(/^#[0-9a-fA-F]{6}$/),
+      z.tuple([Byte, Byte, Byte]).transform((rgb) => `#${rgb.map((v) => v.toString(16).padStart(2, '0')).join('')}`),
+    ])
+    .optional(),
 });
 const CocoAnn = z.object({
   id: CocoId.optional(),

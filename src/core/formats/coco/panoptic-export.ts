@@ -20,6 +20,15 @@ export interface PanopticExportOptions {
   onProgress?(done: number, total: number): void;
 }
 
+interface PanopticHead {
+  info: CocoDocument['info'];
+  licenses: unknown[];
+  images: CocoDocument['images'];
+  categories: Array<Omit<CocoDocument['categories'][number], 'color'> & { color: [number, number, number] }>;
+}
+
+const rgb = (hex: string): [number, number, number] => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];
+
 export interface PanopticSegment {
   id: number;
   category_id: number;
@@ -122,7 +131,7 @@ async function syncFolder(folder: string): Promise<void> {
   }
 }
 
-function* panopticJson(head: Omit<CocoDocument, 'annotations'>, annotations: PanopticAnnotation[]): Generator<string> {
+function* panopticJson(head: PanopticHead, annotations: PanopticAnnotation[]): Generator<string> {
   yield `{"info":${JSON.stringify(head.info)},"licenses":[],"images":[`;
   let comma = '';
   for (const image of head.images) {
@@ -169,11 +178,12 @@ async function writePngs(store: ProjectStore, work: string, opts: PanopticExport
     opts.onProgress?.(i + 1, images.length);
   }
   const now = new Date();
-  const head: Omit<CocoDocument, 'annotations'> = {
+  const head: PanopticHead = {
     info: { description: `DiffLabel panoptic export of ${store.folder}`, version: '1.0', year: now.getUTCFullYear(), contributor: 'DiffLabel', url: '', date_created: now.toISOString() },
     licenses: [],
     images: images.map((i) => ({ id: i.id, file_name: i.path, width: i.width, height: i.height })),
-    categories: categories.map((c) => ({ id: c.id, name: c.name, supercategory: c.supercategory ?? '', isthing: c.isthing ? 1 : 0, color: c.color })),
+    // Colours as [r, g, b], as COCO panoptic's own categories have them (panopticapi's tools read them so).
+    categories: categories.map((c) => ({ id: c.id, name: c.name, supercategory: c.supercategory ?? '', isthing: c.isthing ? 1 : 0, color: rgb(c.color) })),
   };
   return { report, head, annotations };
 }
