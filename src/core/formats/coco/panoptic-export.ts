@@ -5,7 +5,7 @@
 // all masks of one stuff category on an image are that category's one segment (panoptic allows no more). Areas
 // and boxes are counted on the written ids, so they are exactly what a reader of the PNG finds.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import sharp from 'sharp';
 import type { PanopticExportReport } from '../../../shared/contract';
@@ -58,16 +58,18 @@ export async function writePanoptic(store: ProjectStore, path: string, opts: Pan
   const json = await exportTarget(store, path, previousExport);
   const folder = panopticFolder(json);
   await checkFolderTarget(store, folder);
-  const work = `${folder}.${randomBytes(6).toString('hex')}.tmp`;
+  const tag = randomBytes(6).toString('hex');
+  const work = `${folder}.${tag}.tmp`;
+  const pending = `${json}.${tag}.tmp`;
   try {
     await mkdir(work);
     const report = await writePngs(store, work, opts);
-    await writeFileAtomic(json + '.pending', panopticJson(report.head, report.annotations), { signal: opts.signal });
-    await swapIn(folder, work, json);
+    await writeFileAtomic(pending, panopticJson(report.head, report.annotations), { signal: opts.signal });
+    await swapIn(folder, work, pending, json);
     return report.report;
   } catch (e) {
     await rm(work, { recursive: true, force: true });
-    await rm(json + '.pending', { force: true });
+    await rm(pending, { force: true });
     if (opts.signal?.aborted) throw new FileWriteError(`cannot write ${path}: cancelled (it is unchanged)`, { cause: e });
     if ((e as NodeJS.ErrnoException).code) throw new FileWriteError(`cannot write ${path}: ${(e as Error).message} (it is unchanged)`, { cause: e });
     throw e;
@@ -97,7 +99,7 @@ async function checkFolderTarget(store: ProjectStore, folder: string): Promise<v
 }
 
 /** Renames the new folder and JSON in; the previous folder is moved aside first and removed once both are in. */
-async function swapIn(folder: string, work: string, json: string): Promise<void> {
+async function swapIn(folder: string, work: string, pending: string, json: string): Promise<void> {
   const old = `${folder}.${randomBytes(6).toString('hex')}.old`;
   let moved = false;
   try {
@@ -106,15 +108,15 @@ async function swapIn(folder: string, work: string, json: string): Promise<void>
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
+  let placed = false;
   try {
     await rename(work, folder);
-    await rename(json + '.pending', json);
+    placed = true;
+    await rename(pending, json);
   } catch (e) {
     // Back as it was: the new folder out, the previous one in.
-    if (moved) {
-      await rm(folder, { recursive: true, force: true });
-      await rename(old, folder);
-    }
+    if (placed) await rm(folder, { recursive: true, force: true });
+    if (moved) await rename(old, folder);
     throw e;
   }
   await syncFolder(dirname(json));
@@ -172,7 +174,8 @@ async function writePngs(store: ProjectStore, work: string, opts: PanopticExport
     const painted = paint(store, img, categoryById, report);
     const file = join(work, ...names[i]!.split('/'));
     await mkdir(dirname(file), { recursive: true });
-    await sharp(painted.rgb, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toFile(file);
+    // Encoded by sharp, written by node: a full disk or an I/O error then arrives with its errno.
+    await writeFile(file, await sharp(painted.rgb, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer());
     annotations.push({ image_id: img.id, file_name: names[i]!, segments_info: painted.segments });
     report.segments += painted.segments.length;
     opts.onProgress?.(i + 1, images.length);
