@@ -237,6 +237,43 @@ describe('COCO panoptic round trip', () => {
   });
 });
 
+describe('COCO panoptic import skips what does not fit the project', () => {
+  it('segments of an unknown category and images the project lacks are reported; the rest is imported', async () => {
+    const person = store.addCategory({ name: 'person', isthing: true });
+    const dog = store.addCategory({ name: 'dog', isthing: true });
+    add('street.png', person.id, rectMask(H, W, 2, 2, 10, 20));
+    add('street.png', dog.id, rectMask(H, W, 20, 2, 30, 20));
+    add('sub/field.jpg', person.id, rectMask(H, W, 0, 0, 4, 4));
+    await writePanoptic(store, json);
+    const doc = JSON.parse(readFileSync(json, 'utf8'));
+    doc.categories = doc.categories.filter((c: { name: string }) => c.name !== 'dog');
+    writeFileSync(json, JSON.stringify(doc));
+    const other = await freshProject();
+    try {
+      rmSync(join(dir.path, 'copy', 'sub', 'field.jpg'));
+      await indexFolder(other);
+      const field = doc.images.find((i: { file_name: string }) => i.file_name === 'sub/field.jpg').id;
+      const street = doc.images.find((i: { file_name: string }) => i.file_name === 'street.png').id;
+
+      const report = await importCocoFile(other, json);
+
+      expect(report).toEqual({
+        images: 1,
+        annotations: 1,
+        categoriesCreated: 1,
+        skipped: [
+          { what: 'image', id: field, reason: 'no image "sub/field.jpg" in the project folder' },
+          { what: 'annotation', id: `${street}/2`, reason: `unknown category_id ${dog.id}` },
+          { what: 'annotation', id: '#1', reason: `image ${field}: its image was skipped` },
+        ],
+      });
+      expect(masksOf(other, 'street.png').get('person')).toEqual([rectMask(H, W, 2, 2, 10, 20)]);
+    } finally {
+      other.close();
+    }
+  });
+});
+
 describe('COCO panoptic import refuses damaged files whole', () => {
   let other: ProjectStore;
   beforeEach(async () => {

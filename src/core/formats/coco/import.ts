@@ -110,7 +110,7 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
     }
     const img = m.image(a.data.image_id, id);
     if (!img) continue;
-    const target = categoryOf(m, a.data.category_id, id);
+    const target = m.category(a.data.category_id, id);
     if (target === undefined) continue;
     let rle: Rle;
     try {
@@ -147,21 +147,15 @@ export function topLevel(doc: unknown, kind: 'instances' | 'panoptic'): z.infer<
 
 /** What instances and panoptic imports share: categories and images matched with the project, masks gathered, one commit. */
 export interface EntryMatching {
-  report: CocoImportReport;
   skip(what: 'image' | 'annotation' | 'category', id: ReportId, reason: string): void;
-  categoryOf: Map<string, CategoryTarget>;
   /** The project image of a COCO image id, or undefined after reporting why the entry `id` is skipped. */
   image(imageId: string | number, id: ReportId): ImageRow | undefined;
+  /** Where masks of a COCO category id go, or undefined after reporting why the entry `id` is skipped. */
+  category(categoryId: string | number, id: ReportId): CategoryTarget | undefined;
   /** Queues a mask unless the project already holds it (re-importing a file is harmless). */
   add(id: ReportId, img: ImageRow, target: CategoryTarget, rle: Rle, extra: { iscrowd: 0 | 1; score: number | null }): void;
   /** Writes what was queued in one transaction; `entries` is the file's annotation count. */
   commit(entries: number): CocoImportReport;
-}
-
-function categoryOf(m: EntryMatching, categoryId: string | number, id: ReportId): CategoryTarget | undefined {
-  const target = m.categoryOf.get(String(categoryId));
-  if (target === undefined) m.skip('annotation', id, `unknown category_id ${categoryId}`);
-  return target;
 }
 
 export function matchEntries(store: ProjectStore, categories: unknown[], images: unknown[]): EntryMatching {
@@ -240,9 +234,12 @@ export function matchEntries(store: ProjectStore, categories: unknown[], images:
   const rows: Array<{ target: CategoryTarget; input: Omit<AnnotationInput, 'categoryId'> }> = [];
   const touched = new Set<number>();
   return {
-    report,
     skip,
-    categoryOf,
+    category(categoryId, id) {
+      const target = categoryOf.get(String(categoryId));
+      if (target === undefined) skip('annotation', id, `unknown category_id ${categoryId}`);
+      return target;
+    },
     image(imageId, id) {
       const img = imageMap.get(String(imageId));
       if (!img) skip('annotation', id, skippedImages.has(String(imageId)) ? `image ${imageId}: ${skippedImages.get(String(imageId))}` : `unknown image_id ${imageId}`);

@@ -63,13 +63,10 @@ export async function importPanoptic(store: ProjectStore, doc: unknown, jsonPath
     const absent = [...segments.keys()].filter((s) => !masks.has(s));
     if (absent.length) throw new CocoFileError(`${name}: segment ids ${list(absent)} are in segments_info but have no pixel in the PNG`);
     for (const [sid, seg] of segments) {
-      const target = m.categoryOf.get(String(seg.category_id));
+      // A segment is reported as "<image_id>/<segment id>": it has no id of its own in the file.
       const segmentId = `${imageId}/${sid}`;
-      if (target === undefined) {
-        m.skip('annotation', segmentId, `unknown category_id ${seg.category_id}`);
-        continue;
-      }
-      m.add(segmentId, img, target, masks.get(sid)!, { iscrowd: seg.iscrowd ? 1 : 0, score: null });
+      const target = m.category(seg.category_id, segmentId);
+      if (target) m.add(segmentId, img, target, masks.get(sid)!, { iscrowd: seg.iscrowd ? 1 : 0, score: null });
     }
   }
   return m.commit(segmentsInFile);
