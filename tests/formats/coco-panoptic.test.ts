@@ -395,6 +395,13 @@ describe('COCO panoptic export is all or nothing', () => {
     expect(leftovers()).toEqual(['pan', 'pan.json']);
   });
 
+  it('refuses a path that does not end in .json: its PNG folder would have its name', async () => {
+    const e = await writePanoptic(store, join(dir.path, 'pan')).catch((x) => x);
+    expect(e).toBeInstanceOf(FileRefusedError);
+    expect(e.message).toMatch(/pan: a panoptic export's path must end in \.json/);
+    expect(leftovers()).toEqual([]);
+  });
+
   it('refuses to replace a folder that holds anything but PNGs, or the project\'s images', async () => {
     writeFileSync(json, '');
     cpSync(folder, pngs, { recursive: true, filter: (p) => !p.includes('.difflabel') });

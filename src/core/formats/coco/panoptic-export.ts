@@ -43,10 +43,10 @@ export interface PanopticAnnotation {
   segments_info: PanopticSegment[];
 }
 
-/** Where the PNGs of the panoptic JSON at `json` live: the folder of the same name without `.json`, beside it. */
+/** Where the PNGs of the panoptic JSON at `json` live: the folder of its name without the extension, beside it (panopticapi's default). */
 export function panopticFolder(json: string): string {
   const name = basename(json);
-  return join(dirname(json), name.toLowerCase().endsWith('.json') ? name.slice(0, -5) : `${name}.png-ids`);
+  return join(dirname(json), name.includes('.') ? name.slice(0, name.lastIndexOf('.')) : name);
 }
 
 /**
@@ -55,6 +55,7 @@ export function panopticFolder(json: string): string {
  * leaves whatever was there and a reader never finds a JSON without its PNGs.
  */
 export async function writePanoptic(store: ProjectStore, path: string, opts: PanopticExportOptions = {}): Promise<PanopticExportReport> {
+  if (!/[^/\\]\.json$/i.test(path)) throw new FileRefusedError(`${path}: a panoptic export's path must end in .json (its PNGs go to the folder of that name without .json)`);
   const json = await exportTarget(store, path, previousExport);
   const folder = panopticFolder(json);
   await checkFolderTarget(store, folder);
