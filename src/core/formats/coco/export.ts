@@ -67,7 +67,7 @@ export function exportCoco(store: ProjectStore, opts: CocoExportOptions): { docu
 }
 
 /** Existing files an export may replace: JSON objects whose first key is one of COCO's (ours, or another tool's). */
-const previousExport: Replaceable = {
+export const previousExport: Replaceable = {
   accepts: (head) => /^\s*\{\s*"(?:info|licenses|images|annotations|categories)"/.test(new TextDecoder().decode(head)),
   what: 'a COCO export',
 };
@@ -179,7 +179,7 @@ function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
 }
 
 /** Why an image's masks cannot be exported now, and how to bring them back; null when they can. */
-function leftOutReason(img: ImageRow): string | null {
+export function leftOutReason(img: ImageRow): string | null {
   if (img.missingSince !== null)
     return `the file is missing (since ${new Date(img.missingSince).toISOString().slice(0, 10)}): put it back, then index the folder again`;
   if (img.status === 'error') return `the file could not be read (${img.error ?? 'unknown reason'}): fix or replace it, then index the folder again`;
