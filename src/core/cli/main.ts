@@ -14,6 +14,7 @@ import { writeCocoFile } from '../formats/coco/export';
 import { importCocoFile } from '../formats/coco/import';
 import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
+import { registerGenerateCommand } from './generate';
 import { registerModelsCommands } from './models';
 import { addParamOptions, paramsFromOptions } from './params';
 import { Prompt } from '../../shared/contract';
@@ -274,6 +275,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
   });
 
   registerModelsCommands(program, io, (c) => (code = c));
+  registerGenerateCommand(program, io, (c) => (code = c), (m) => new CliFailure(m));
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;
