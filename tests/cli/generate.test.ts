@@ -1,7 +1,9 @@
 // `difflabel generate` with the fixture model: 3 images into a project subfolder, indexed and masked; a second call
 // generates nothing; `export` writes them to COCO with their masks; bad input is refused with exit 2.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import sharp from 'sharp';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProjectStore } from '../../src/core/project';
@@ -50,6 +52,55 @@ describe('difflabel generate', () => {
     expect(coco.images.map((i: { file_name: string }) => i.file_name.split('/')[0])).toEqual(['synthetic', 'synthetic', 'synthetic']);
     expect(coco.annotations).toHaveLength(6);
     expect(coco.categories.map((c: { name: string }) => c.name).sort()).toEqual(['blue', 'red']);
+  });
+
+  it('killed mid-way, it leaves only whole images with their masks, and the next call generates the rest', async () => {
+    const project = join(dir.path, 'killed');
+    mkdirSync(project);
+    // Many steps make each image take long enough to be killed in the middle of the next one.
+    const killArgs = ['generate', project, '--prompt', 'a photo of a red square', '--category', 'red', '--count', '3', '--seed', '1', '--steps', '400', '--model', 'fixture'];
+    const child = spawn(join(root, 'node_modules', '.bin', 'node'), [join(root, 'bin', 'difflabel.mjs'), ...killArgs], { cwd: root, stdio: 'ignore' });
+    const exited = new Promise((ok) => child.on('exit', ok));
+    const indexed = () => {
+      try {
+        const s = ProjectStore.open(project, { readonly: true });
+        try {
+          return s.countImages();
+        } finally {
+          s.close();
+        }
+      } catch {
+        return 0; // the project is still being created
+      }
+    };
+    while (indexed() < 1) await sleep(50);
+    child.kill('SIGKILL');
+    await exited;
+
+    const store = ProjectStore.open(project, { readonly: true });
+    const before = store.listImages();
+    for (const img of before) {
+      expect(store.listRuns({ imageId: img.id, pipeline: 'grounded', status: 'done' })).toHaveLength(1);
+      expect(store.listAnnotations({ imageId: img.id })).toHaveLength(1);
+    }
+    store.close();
+    expect(before.length).toBeGreaterThanOrEqual(1);
+    expect(before.length).toBeLessThan(3);
+    // Every PNG on disk is whole (a temporary file may be left, hidden, and is not indexed).
+    const pngs = readdirSync(join(project, 'generated')).filter((f) => !f.startsWith('.'));
+    for (const f of pngs) expect((await sharp(join(project, 'generated', f)).metadata()).width).toBe(512);
+
+    const r = cli(...killArgs);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`generated ${3 - before.length} images`);
+    expect(r.stdout).toContain(`${before.length} already there`);
+    const after = ProjectStore.open(project, { readonly: true });
+    try {
+      expect(after.countImages()).toBe(3);
+      expect(after.listAnnotations()).toHaveLength(3);
+    } finally {
+      after.close();
+    }
   });
 
   it('refuses bad input with exit 2 and says why', () => {
