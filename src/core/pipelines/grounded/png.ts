@@ -18,7 +18,6 @@ function chunk(type: string, data: Buffer): Buffer {
 /** One text chunk: tEXt when the text is Latin-1, else uncompressed iTXt (UTF-8). Keywords are 1–79 Latin-1 characters. */
 function textChunk(keyword: string, text: string): Buffer {
   if (!/^[\x20-\x7e]{1,79}$/.test(keyword)) throw new Error(`PNG text keyword must be 1-79 printable ASCII characters: ${keyword}`);
-  // eslint-disable-next-line no-control-regex
   if (/^[\x00-\xff]*$/.test(text) && !text.includes('\0')) return chunk('tEXt', Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.of(0), Buffer.from(text, 'latin1')]));
   return chunk('iTXt', Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.of(0, 0, 0, 0, 0), Buffer.from(text, 'utf8')]));
 }
