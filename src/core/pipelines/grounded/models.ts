@@ -47,6 +47,11 @@ export class GroundedModels {
     const outs = new Set(c.unet_grounded!.outputs.map((o) => o.name));
     const lacking = this.taps.filter((tp) => !outs.has(tp.diffusers)).map((tp) => tp.diffusers);
     if (lacking.length) throw new BundleError(`model bundle ${dir}: unet_grounded lacks the grounding taps ${lacking.slice(0, 3).join(', ')}${lacking.length > 3 ? ` (and ${lacking.length - 3} more)` : ''}`);
+    // The module's class tokens are the text encoder's hidden states: a module trained with another encoder cannot read them.
+    const width = c.grounding_module!.inputs.find((i) => i.name === 'text_embedding')?.shape[2];
+    const hidden = c.text_encoder!.config['hidden_size'];
+    if (typeof width === 'number' && typeof hidden === 'number' && width !== hidden)
+      throw new BundleError(`model bundle ${dir}: the grounding module takes ${width}-wide class tokens, the text encoder gives ${hidden}`);
     this.name = manifest.name;
     this.scalingFactor = manifest.vaeScalingFactor ?? 0.18215;
     const base = `grounded:${resolve(dir)}:${manifest.createdAt}`;
