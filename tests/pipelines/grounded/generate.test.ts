@@ -78,6 +78,18 @@ describe('grounded generation on the fixture', () => {
     expect(g.masks[0]!.reduce((a, v) => a + v, 0)).toBe(0);
   });
 
+  it('previews the current estimate every few steps, the layout showing before the end', async () => {
+    const previews: [number, number][] = [];
+    let last: Uint8Array | undefined;
+    const g = await generateImage(models, { ...base, steps: 10 }, {
+      previewEvery: 4, onPreview: (img, done, total) => (previews.push([done, total]), (last = img.data)),
+    });
+    expect(previews).toEqual([[4, 10], [8, 10]]);
+    // DDIM's x0 estimate is the fixture's target already: the red square's centre is red in the preview.
+    const p = (200 * 512 + 130) * 3;
+    expect(Array.from(last!.subarray(p, p + 3)).map((v) => Math.round(v / 32))).toEqual(Array.from(g.image.data.subarray(p, p + 3)).map((v) => Math.round(v / 32)));
+  });
+
   it('cancelling stops between steps', async () => {
     const controller = new AbortController();
     const steps: number[] = [];

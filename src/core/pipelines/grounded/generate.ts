@@ -31,6 +31,12 @@ export interface GenerateContext {
   signal?: AbortSignal;
   /** After every model call: calls done, calls in all. */
   onStep?(done: number, total: number): void;
+  /**
+   * Every `previewEvery` calls (not after the last): the image the sampler's current estimate of the clean latent
+   * decodes to (its x0 where it gives one, else the sample). One decoder run each.
+   */
+  onPreview?(image: RgbImage, done: number, total: number): void;
+  previewEvery?: number;
 }
 
 export interface Generated {
@@ -105,9 +111,15 @@ export async function generateImage(models: GroundedModels, s: GenerateSettings,
     const out = await models.unet(x, h, w, t, context, last, { signal });
     const n = x.length;
     const guided = classifierFreeGuidance(out.noise.subarray(0, n), out.noise.subarray(n, 2 * n), s.scale);
-    x = scheduler.step(guided, t, x).prevSample;
+    const stepped = scheduler.step(guided, t, x);
+    x = stepped.prevSample;
     if (last) taps = out.taps;
     ctx.onStep?.(i + 1, calls.length);
+    const every = ctx.previewEvery ?? 0;
+    if (ctx.onPreview && every > 0 && (i + 1) % every === 0 && i + 1 < calls.length) {
+      const estimate = stepped.predOriginalSample ?? x;
+      ctx.onPreview(toRgb(await models.decode(estimate.map((v) => v / models.scalingFactor), h, w, { signal }), s.width, s.height), i + 1, calls.length);
+    }
   }
   checkAborted(signal);
   const decoded = await models.decode(x.map((v) => v / models.scalingFactor), h, w, { signal });
