@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertCheckpoint, type BundleManifest } from '../../../src/core/ml/bundle';
+import { convertCheckpoint, readManifest, type BundleManifest } from '../../../src/core/ml/bundle';
+import { main } from '../../../src/core/cli/main';
 import { disposeSharedInferenceHost, sharedInferenceHost } from '../../../src/core/pipelines/common/inference';
 import { fixtureMerges } from '../../../src/core/pipelines/grounded/fixture';
 import { generateImage } from '../../../src/core/pipelines/grounded/generate';
@@ -16,12 +17,13 @@ import { GROUNDED_UNET } from '../../../src/core/pipelines/grounded/variant';
 import { golden } from '../../ml/weights.helpers';
 
 let tmp: string;
+let pipe: string;
 let bundle: string;
 let manifest: BundleManifest;
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'difflabel-grounded-bundle-'));
-  const pipe = join(tmp, 'pipe');
+  pipe = join(tmp, 'pipe');
   mkdirSync(join(pipe, 'tokenizer'), { recursive: true });
   symlinkSync(golden('unet_A'), join(pipe, 'unet'));
   symlinkSync(golden('vae_C'), join(pipe, 'vae'));
@@ -43,6 +45,18 @@ describe('a converted bundle for grounded generation', () => {
     expect(manifest.components.grounding_module!.inputs.map((i) => i.name)).toContain('text_embedding');
     expect(manifest.source.files.map((f) => f.path)).toContain(golden('grounding_module_Q', 'weights.safetensors'));
   });
+
+  it('models convert --grounding-module builds the module, and says why the tapped UNet is left out of a UNet for other latents', async () => {
+    const out = join(tmp, 'cli-bundle');
+    let stdout = '', stderr = '';
+    const io = { out: { write: (s: string) => ((stdout += s), true) }, err: { write: (s: string) => ((stderr += s), true) } } as unknown as Parameters<typeof main>[1];
+    const code = await main(['models', 'convert', pipe, '--out', out, '--no-diffseg', '--grounding-module', golden('grounding_module_Q', 'weights.safetensors')], io);
+    expect(code).toBe(0);
+    // unet_A is configured for 16² latents; the module reads the taps of 64² ones.
+    expect(stderr).toContain('warning: grounded diffusion UNet variant not built: the grounding module reads the taps of 64×64 latents (512×512 images), not 16×16');
+    expect(Object.keys(readManifest(out).components)).toContain('grounding_module');
+    expect(stdout).toMatch(/grounding_module/);
+  }, 300_000);
 
   it('generates a 512×512 image and one mask per category on it', async () => {
     const models = openGroundedModels(bundle, sharedInferenceHost());
