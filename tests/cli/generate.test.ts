@@ -103,6 +103,19 @@ describe('difflabel generate', () => {
     }
   });
 
+  it('--grounding attention masks the prompt\'s words without the module', () => {
+    const r = cli('generate', folder, '--prompt', 'a photo of a red square', '--category', 'red', '--grounding', 'attention', '--steps', '10', '--seed', '1', '--model', 'fixture', '--out-subfolder', 'attention');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^generated 1 images into attention .*: 1 masks; 0 already there$/m);
+    const store = ProjectStore.open(folder, { readonly: true });
+    try {
+      const [img] = store.listImages().filter((i) => i.path.startsWith('attention/'));
+      expect(store.listRuns({ imageId: img!.id })[0]!.params).toMatchObject({ grounding: 'attention', categories: ['red'] });
+    } finally {
+      store.close();
+    }
+  });
+
   it('refuses bad input with exit 2 and says why', () => {
     let r = cli('generate', folder, '--prompt', 'a photo of a dog', '--model', 'fixture');
     expect(r.status).toBe(2);

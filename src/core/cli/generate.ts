@@ -7,7 +7,7 @@ import { randomSeed, MAX_SEED, type SamplerName } from '../ml/schedulers';
 import { ProjectStore } from '../project';
 import { ModelNotFoundError, resolveBundle } from '../pipelines/common/bundles';
 import { disposeSharedInferenceHost, sharedInferenceHost } from '../pipelines/common/inference';
-import { generateDataset, GenerateInputError, GROUNDED_GENERATOR, openGroundedModels } from '../pipelines/grounded';
+import { generateDataset, GenerateInputError, GROUNDED_GENERATORS, openGroundedModels } from '../pipelines/grounded';
 import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
 
@@ -34,7 +34,7 @@ function scale(v: string): number {
 }
 
 interface GenerateFlags {
-  prompt: string[]; negativePrompt: string; category: string[]; count: number; seed?: number; sampler: string; steps?: number; scale: number; grounding: string; model?: string; outSubfolder: string; json?: boolean;
+  prompt: string[]; negativePrompt: string; category: string[]; count: number; seed?: number; sampler: string; steps?: number; scale: number; grounding: 'module' | 'attention'; model?: string; outSubfolder: string; json?: boolean;
 }
 
 export function registerGenerateCommand(program: Command, io: { out: Out; err: Out }, setExit: (code: number) => void, fail: (message: string) => Error): void {
@@ -51,7 +51,7 @@ export function registerGenerateCommand(program: Command, io: { out: Out; err: O
     .addOption(new Option('--sampler <name>', 'sampler').choices(Object.keys(SAMPLER_NAMES)).default('ddim'))
     .option('--steps <n>', 'sampling steps (default: 50 for ddim and pndm, 25 for dpmpp)', integer('--steps', 1, 1000))
     .option('--scale <s>', 'classifier-free guidance scale', scale, 7.5)
-    .addOption(new Option('--grounding <mode>', 'how masks are made: the grounding module').choices(['module']).default('module'))
+    .addOption(new Option('--grounding <mode>', 'how masks are made: the grounding module, or the categories\' cross-attention snapped to DiffSeg segments (any SD 1.x bundle; the category must be a word of the prompt)').choices(['module', 'attention']).default('module'))
     .option('--model <dir|name|fixture>', 'model bundle folder or installed bundle name; "fixture" = the test fixture (not Stable Diffusion)')
     .option('--out-subfolder <name>', 'project subfolder the images are written to', 'generated')
     .option('--json', 'print the report as JSON')
@@ -60,7 +60,7 @@ export function registerGenerateCommand(program: Command, io: { out: Out; err: O
       if (!existsSync(dir)) throw fail(`folder not found: ${dir}`);
       const sampler = SAMPLER_NAMES[o.sampler]!;
       const seed = o.seed ?? randomSeed();
-      const bundle = await resolveBundle(GROUNDED_GENERATOR, o.model).catch((e) => {
+      const bundle = await resolveBundle(GROUNDED_GENERATORS[o.grounding], o.model).catch((e) => {
         throw e instanceof ModelNotFoundError ? fail(e.message) : e;
       });
       const store = ProjectStore.open(dir);
@@ -71,7 +71,7 @@ export function registerGenerateCommand(program: Command, io: { out: Out; err: O
         const progress = progressPrinter(io.err, 'generating');
         const report = await generateDataset(
           store, models,
-          { prompts: o.prompt, categories: o.category, count: o.count, seed, negativePrompt: o.negativePrompt, width: 512, height: 512, sampler, steps: o.steps ?? DEFAULT_STEPS[sampler], scale: o.scale, subfolder: o.outSubfolder },
+          { prompts: o.prompt, categories: o.category, grounding: o.grounding, count: o.count, seed, negativePrompt: o.negativePrompt, width: 512, height: 512, sampler, steps: o.steps ?? DEFAULT_STEPS[sampler], scale: o.scale, subfolder: o.outSubfolder },
           { signal: controller.signal, onProgress: (p) => progress.update(p.done, p.total, p.steps ? `${p.path} step ${p.step}/${p.steps}` : p.path) },
         ).catch((e) => {
           throw e instanceof GenerateInputError ? new CommanderError(2, 'usage', e.message) : e;

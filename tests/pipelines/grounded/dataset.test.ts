@@ -19,7 +19,7 @@ let folder: ReturnType<typeof tempFolder>;
 let store: ProjectStore;
 
 const request: DatasetRequest = {
-  prompts: ['a photo of a red square'], categories: ['red', 'blue', 'dog'], count: 2, seed: 7, negativePrompt: '', width: 512, height: 512, sampler: 'ddim', steps: 8, scale: 7.5, subfolder: 'generated/run1',
+  prompts: ['a photo of a red square'], categories: ['red', 'blue', 'dog'], grounding: 'module', count: 2, seed: 7, negativePrompt: '', width: 512, height: 512, sampler: 'ddim', steps: 8, scale: 7.5, subfolder: 'generated/run1',
 };
 
 /** The tEXt chunks of a PNG, keyword → text. */

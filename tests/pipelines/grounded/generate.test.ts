@@ -9,7 +9,7 @@ import { openGroundedModels, type GroundedModels } from '../../../src/core/pipel
 
 let models: GroundedModels;
 const base: GenerateSettings = {
-  prompt: 'a photo of a red square', negativePrompt: '', categories: ['red'], width: 512, height: 512, sampler: 'ddim', steps: 50, scale: 7.5, seed: 42,
+  prompt: 'a photo of a red square', negativePrompt: '', categories: ['red'], grounding: 'module', width: 512, height: 512, sampler: 'ddim', steps: 50, scale: 7.5, seed: 42,
 };
 
 const iou = (a: Uint8Array, b: Uint8Array) => {
@@ -42,6 +42,17 @@ describe('grounded generation on the fixture', () => {
     expect(iou(g.masks[0]!, layoutMask('blue'))).toBe(0);
   });
 
+  it.each(['ddim', 'pndm', 'dpmpp_2m'] as const)('attention grounding with %s: the words red and blue find their shapes (IoU ≥ 0.9)', async (sampler) => {
+    const g = await generateImage(models, { ...base, sampler, steps: sampler === 'ddim' ? 50 : 20, prompt: 'a photo of a red square and a blue disc', categories: ['red', 'blue'], grounding: 'attention' });
+    expect(iou(g.masks[0]!, layoutMask('red'))).toBeGreaterThanOrEqual(0.9);
+    expect(iou(g.masks[1]!, layoutMask('blue'))).toBeGreaterThanOrEqual(0.9);
+    expect(iou(g.masks[0]!, layoutMask('blue'))).toBe(0);
+  });
+
+  it('attention grounding refuses a category that is not a word of the prompt', async () => {
+    await expect(generateImage(models, { ...base, categories: ['green'], grounding: 'attention' })).rejects.toThrow('attention grounding reads the prompt\'s own words: "green" is not in "a photo of a red square"');
+  });
+
   it('the module needs the guidance pair uncond first: swapped, "red" no longer finds the red square', async () => {
     // A UNet pass at t = 1 on the layout's latent, as the last step sees it.
     const z = new Float32Array(4 * 64 * 64);
@@ -50,7 +61,7 @@ describe('grounded generation on the fixture', () => {
     const context = new Float32Array(text.length * 2);
     context.set(text);
     context.set(text, text.length);
-    const { taps } = await models.unet(z, 64, 64, 1, context, true);
+    const { taps } = await models.unet(z, 64, 64, 1, context, { taps: true });
     const swapped = new Map([...taps!].map(([name, v]) => {
       const half = v.length / 2;
       const s = new Float32Array(v.length);

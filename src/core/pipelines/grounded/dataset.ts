@@ -67,7 +67,7 @@ export function checkSubfolder(sub: string): string {
 /** A file name for an image: a readable part of the prompt, the seed, and a hash of all that decides the image. */
 export function imageFileName(s: GenerateSettings, model: string): string {
   const identity = JSON.stringify({
-    prompt: s.prompt, negativePrompt: s.negativePrompt, categories: s.categories, width: s.width, height: s.height, sampler: s.sampler, steps: s.steps, scale: s.scale, seed: s.seed, model,
+    prompt: s.prompt, negativePrompt: s.negativePrompt, categories: s.categories, grounding: s.grounding, width: s.width, height: s.height, sampler: s.sampler, steps: s.steps, scale: s.scale, seed: s.seed, model,
   });
   const hash = createHash('sha1').update(identity).digest('hex').slice(0, 12);
   const slug = s.prompt.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'image';
@@ -108,9 +108,9 @@ export async function generateDataset(store: ProjectStore, models: GroundedModel
       report.cancelled = true;
       break;
     }
-    const recorded = { prompt: s.prompt, negativePrompt: s.negativePrompt, categories: s.categories, width: s.width, height: s.height, sampler: s.sampler, steps: s.steps, scale: s.scale, seed: s.seed };
+    const recorded = { prompt: s.prompt, negativePrompt: s.negativePrompt, categories: s.categories, grounding: s.grounding, width: s.width, height: s.height, sampler: s.sampler, steps: s.steps, scale: s.scale, seed: s.seed };
     const png = await encodePng(made.image, {
-      prompt: s.prompt, negative_prompt: s.negativePrompt, categories: s.categories.join(', '), seed: String(s.seed), sampler: s.sampler, steps: String(s.steps), scale: String(s.scale), model: models.name, Software: 'DiffLabel',
+      prompt: s.prompt, negative_prompt: s.negativePrompt, categories: s.categories.join(', '), grounding: s.grounding, seed: String(s.seed), sampler: s.sampler, steps: String(s.steps), scale: String(s.scale), model: models.name, Software: 'DiffLabel',
     });
     const abs = join(store.folder, ...path.split('/'));
     await writeFileAtomic(abs, [png]);

@@ -12,6 +12,8 @@
 //                  token a fixed pattern in dims 4–7 (so prompts differ from the empty one).
 //   tokenizer      openai-format BPE whose merges make each fixture word one token, so the reference's class query
 //                  "a photo of a red" puts "red" at position 5.
+//                  Its cross-attention maps (one layer per size) send each cell to the word of its colour.
+//   vae_encoder, unet_diffseg  DiffSeg's fixture (pipelines/diffseg/fixture.ts), which segments the generated images.
 //   grounding_module  the real module graph (ml/models/grounding, train-mode batch norm as the reference runs it),
 //                  read through the real state-dict reader, with hand-set weights: every SegBlock's residual branch
 //                  reads a channel that is always 0 (so it adds nothing), the decoder's attention and feed-forward
@@ -31,17 +33,21 @@ import { NoiseSchedule, DDIMConfigSchema } from '../../ml/schedulers';
 import { ClipTokenizer } from '../../ml/tokenizer';
 import { encodeSafetensors } from '../../ml/weights/safetensors';
 import { openTensorFile } from '../../ml/weights/source';
+import { buildFixtureUNet as buildDiffSegUNet, buildFixtureVaeEncoder, FIXTURE_DEFAULTS as DIFFSEG_FIXTURE } from '../diffseg/fixture';
 import { GROUNDED_SCHEDULER_CONFIG } from './generate';
 
 export const GROUNDED_FIXTURE_NAME = 'fixture-grounded';
 /** Bumped whenever the graphs change, so cached fixture folders are rebuilt. */
-const FIXTURE_VERSION = 3;
+const FIXTURE_VERSION = 4;
 const SCALING = 0.18215;
 const LATENT = 64;
 const TEXT_DIM = 8;
 const UNET_CHANNELS = [4, 4, 4, 4];
 /** The logit scale of the hand-set MLP. */
 const K = 8;
+const CROSS_ATTENTION_SIZES = [64, 32, 16, 8];
+/** Query-key products are 0 or 1 (a cell of a colour, that colour's word): this makes the word win the softmax. */
+const CROSS_ATTENTION_SHARPNESS = 8;
 
 /** The palette, in latent channel order, as [-1, 1] RGB. */
 export const PALETTE = { ground: [0, 0, 0], red: [1, -1, -1], green: [-1, 1, -1], blue: [-1, -1, 1] } as const;
@@ -99,6 +105,16 @@ export function buildFixtureUNet(): GraphBuilder {
   // responds to a colour that fills most of its field (sigmoid(12·(x − ½))), so the blur does not widen the shapes.
   const field = g.op('AveragePool', [halves], { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], count_include_pad: 0 }, { outputs: [{ dtype: 'float32', shape: [2, 4, LATENT, LATENT] }] })[0]!;
   const seen = g.sigmoid(g.mul(g.sub(field, 0.5), 12));
+  // Cross-attention, one layer per size (`cross_attn.NN` [2, S², 77], head-averaged as buildUNet outputs them): each
+  // cell's query is its colour indicators, each token's key the colour dims of its embedding, so cells of a colour
+  // attend to that colour's word.
+  const keys = g.transpose(g.slice(context, [0], [4], [2]), [0, 2, 1]); // [2, 4, 77]
+  CROSS_ATTENTION_SIZES.forEach((size, layer) => {
+    g.scope(`cross_attn_${size}`, () => {
+      const cells = g.transpose(g.reshape(avgPool(g, sample, LATENT / size, [2, 4, size, size]), [2, 4, size * size]), [0, 2, 1]);
+      g.output(g.softmax(g.mul(g.matmul(cells, keys), CROSS_ATTENTION_SHARPNESS), -1), `cross_attn.${String(layer).padStart(2, '0')}`);
+    });
+  });
   const cfg = parseGroundingConfig({ unet_channels: UNET_CHANNELS });
   for (const tap of groundingTaps(cfg)) {
     g.scope(tap.name, () => g.output(g.identity(avgPool(g, seen, LATENT / tap.size, [2, 4, tap.size, tap.size])), tap.diffusers));
@@ -205,6 +221,12 @@ export async function writeFixtureBundle(dir: string): Promise<string> {
       unet_grounded: await component('unet_grounded.onnx', buildFixtureUNet(), { ...fixture, block_out_channels: UNET_CHANNELS, sample_size: LATENT }),
       vae_decoder: await component('vae_decoder.onnx', buildFixtureDecoder(), { ...fixture, latent_channels: 4 }),
       grounding_module: await component('grounding_module.onnx', module.graph, { ...fixture, ...config }),
+      // DiffSeg's fixture (colour and position affinity) segments the generated images for attention grounding.
+      vae_encoder: await component('vae_encoder.onnx', buildFixtureVaeEncoder(), { ...fixture, latent_channels: 4, scaling_factor: SCALING }),
+      unet_diffseg: {
+        ...(await component('unet_diffseg.onnx', buildDiffSegUNet(), { ...fixture, ...DIFFSEG_FIXTURE, sample_size: LATENT })),
+        selfAttention: [64, 32, 16, 8].map((s) => ({ output: `self_attn_mean.${s}x${s}`, height: s, width: s, layers: 1, heads: [1] })),
+      },
     };
     rmSync(weightsFile);
     const manifest: BundleManifest = BundleManifestSchema.parse({

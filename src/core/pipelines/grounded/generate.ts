@@ -4,6 +4,8 @@
 import { createScheduler, GaussianNoise, classifierFreeGuidance, MAX_SEED, type SamplerName } from '../../ml/schedulers';
 import type { RgbImage } from '../common/frame';
 import { SD15_SCHEDULER_CONFIG } from '../refldmseg/inference';
+import { GenerateInputError } from './errors';
+import { categoryPositions, CrossAttentionHeat, diffSegLabels, snapToSegments } from './attention';
 import { GROUNDING_IMAGE_SIZE, type GroundedModels } from './models';
 
 /**
@@ -18,6 +20,11 @@ export interface GenerateSettings {
   negativePrompt: string;
   /** The objects to ground, one mask each; decoded together (they attend to each other, as in training). */
   categories: readonly string[];
+  /**
+   * 'module': the grounding module on the last step's taps (the reference). 'attention': the categories'
+   * cross-attention over all steps snapped to DiffSeg segments (attention.ts), for bundles without the module.
+   */
+  grounding: 'module' | 'attention';
   width: number;
   height: number;
   sampler: SamplerName;
@@ -45,9 +52,7 @@ export interface Generated {
   masks: Uint8Array[];
 }
 
-export class GenerateInputError extends Error {
-  override name = 'GenerateInputError';
-}
+export { GenerateInputError };
 
 /** Why the settings cannot run (null: they can). Sizes are multiples of 64 (the latent is an eighth, the UNet halves it 3 times). */
 export function settingsProblem(s: GenerateSettings): string | null {
@@ -55,7 +60,9 @@ export function settingsProblem(s: GenerateSettings): string | null {
     if (!Number.isInteger(v) || v < 64 || v % 64) return `${k} must be a multiple of 64, not ${v}`;
   }
   if (s.categories.length && (s.width !== GROUNDING_IMAGE_SIZE || s.height !== GROUNDING_IMAGE_SIZE))
-    return `the grounding module masks ${GROUNDING_IMAGE_SIZE}×${GROUNDING_IMAGE_SIZE} images only (as it was trained), not ${s.width}×${s.height}`;
+    return s.grounding === 'module'
+      ? `the grounding module masks ${GROUNDING_IMAGE_SIZE}×${GROUNDING_IMAGE_SIZE} images only (as it was trained), not ${s.width}×${s.height}`
+      : `attention grounding snaps to DiffSeg segments of ${GROUNDING_IMAGE_SIZE}×${GROUNDING_IMAGE_SIZE} images only, not ${s.width}×${s.height}`;
   if (s.categories.some((c) => !c.trim())) return 'a category name is empty';
   if (!Number.isInteger(s.steps) || s.steps < 1 || s.steps > 1000) return `steps must be an integer from 1 to 1000, not ${s.steps}`;
   if (!Number.isFinite(s.scale) || s.scale < 0) return `the guidance scale must be a number ≥ 0, not ${s.scale}`;
@@ -103,12 +110,16 @@ export async function generateImage(models: GroundedModels, s: GenerateSettings,
   scheduler.setTimesteps(s.steps);
   let x = new GaussianNoise(s.seed).fill(new Float32Array(4 * h * w));
   const calls = scheduler.timesteps;
+  const attention = s.categories.length > 0 && s.grounding === 'attention';
+  if (s.categories.length && !attention && !models.hasModule) throw new GenerateInputError(`model bundle ${models.name} has no grounding module: use attention grounding`);
+  const heat = attention ? new CrossAttentionHeat(s.categories.map((c) => categoryPositions(models.tokenizer, s.prompt, c.trim())), models.contextLength) : undefined;
   let taps: Map<string, Float32Array> | undefined;
   for (let i = 0; i < calls.length; i++) {
     checkAborted(signal);
     const t = calls[i]!;
-    const last = i === calls.length - 1 && s.categories.length > 0;
-    const out = await models.unet(x, h, w, t, context, last, { signal });
+    const last = i === calls.length - 1 && s.categories.length > 0 && !attention;
+    const out = await models.unet(x, h, w, t, context, { taps: last, crossAttention: attention }, { signal });
+    if (heat) heat.add(out.crossAttention!);
     const n = x.length;
     const guided = classifierFreeGuidance(out.noise.subarray(0, n), out.noise.subarray(n, 2 * n), s.scale);
     const stepped = scheduler.step(guided, t, x);
@@ -124,6 +135,7 @@ export async function generateImage(models: GroundedModels, s: GenerateSettings,
   checkAborted(signal);
   const decoded = await models.decode(x.map((v) => v / models.scalingFactor), h, w, { signal });
   const image = toRgb(decoded, s.width, s.height);
+  if (heat) return { image, masks: snapToSegments(heat.normalised(), await diffSegLabels(models.diffSeg(), image, signal), s.width, s.height) };
   if (!taps) return { image, masks: [] };
   const tokens = new Float32Array(s.categories.length * (cond.length / models.contextLength));
   for (const [i, c] of s.categories.entries()) tokens.set(await classToken(models, s.prompt, c, signal), (i * tokens.length) / s.categories.length);

@@ -2,20 +2,20 @@
 // (docs/grounded.md).
 import type { BundleUser } from '../common/bundles';
 import { ensureFixtureBundle } from './fixture';
-import { GROUNDED_COMPONENTS } from './models';
+import { ATTENTION_COMPONENTS, GROUNDED_COMPONENTS } from './models';
 
 export { generateDataset, GROUNDED_SOURCE } from './dataset';
 export type { DatasetReport, DatasetRequest } from './dataset';
-export { GenerateInputError } from './generate';
+export { GenerateInputError } from './errors';
 export { openGroundedModels } from './models';
 
-/** What bundle resolution (common/bundles.ts) needs to pick and check a bundle for generation. */
-export const GROUNDED_GENERATOR: BundleUser = {
-  id: 'grounded',
-  title: 'Grounded diffusion',
-  components: GROUNDED_COMPONENTS,
-  models: {
-    hint: 'A bundle needs a UNet with the grounding taps (unet_grounded) and the grounding module (grounding_module), which `npx difflabel models convert` does not build yet.',
-    fixture: ensureFixtureBundle,
-  },
+const models = {
+  hint: 'Convert an SD 1.x checkpoint with `npx difflabel models convert` (add --grounding-module grounding_module.pth for the grounding module)',
+  fixture: ensureFixtureBundle,
+};
+
+/** What bundle resolution (common/bundles.ts) needs to pick and check a bundle, per grounding mode. */
+export const GROUNDED_GENERATORS: Record<'module' | 'attention', BundleUser> = {
+  module: { id: 'grounded', title: 'Grounded diffusion (grounding module)', components: GROUNDED_COMPONENTS, models },
+  attention: { id: 'grounded', title: 'Grounded diffusion (attention grounding)', components: ATTENTION_COMPONENTS, models },
 };
