@@ -101,6 +101,9 @@ export async function generateImage(models: GroundedModels, s: GenerateSettings,
   const problem = settingsProblem(s);
   if (problem) throw new GenerateInputError(problem);
   const { signal } = ctx;
+  const attention = s.categories.length > 0 && s.grounding === 'attention';
+  if (s.categories.length && !attention && !models.hasModule) throw new GenerateInputError(`model bundle ${models.name} has no grounding module: use attention grounding`);
+  const heat = attention ? new CrossAttentionHeat(s.categories.map((c) => categoryPositions(models.tokenizer, s.prompt, c.trim())), models.contextLength) : undefined;
   const h = s.height / 8, w = s.width / 8;
   const [uncond, cond] = [await models.encodeText(s.negativePrompt, { signal }), await models.encodeText(s.prompt, { signal })];
   const context = new Float32Array(uncond.length * 2);
@@ -110,9 +113,6 @@ export async function generateImage(models: GroundedModels, s: GenerateSettings,
   scheduler.setTimesteps(s.steps);
   let x = new GaussianNoise(s.seed).fill(new Float32Array(4 * h * w));
   const calls = scheduler.timesteps;
-  const attention = s.categories.length > 0 && s.grounding === 'attention';
-  if (s.categories.length && !attention && !models.hasModule) throw new GenerateInputError(`model bundle ${models.name} has no grounding module: use attention grounding`);
-  const heat = attention ? new CrossAttentionHeat(s.categories.map((c) => categoryPositions(models.tokenizer, s.prompt, c.trim())), models.contextLength) : undefined;
   let taps: Map<string, Float32Array> | undefined;
   for (let i = 0; i < calls.length; i++) {
     checkAborted(signal);
