@@ -60,12 +60,16 @@ export class CrossAttentionHeat {
   }
 }
 
-/** The image's DiffSeg segments (default parameters) as a label map at its size: square images only (512²). */
+/**
+ * The image's DiffSeg segments as a label map at its size, with DiffSeg's default parameters (outlines guided by the
+ * image's colour edges): square images only (512², where the letterbox is the image itself).
+ */
 export async function diffSegLabels(models: DiffSegModels, image: RgbImage, signal?: AbortSignal): Promise<Int32Array> {
   const latent = await models.encode(await preprocess(image), { signal });
   const maps = await models.attention(latent.map((v) => v * models.scalingFactor), { signal });
-  const proposals = await mergeProposals(await aggregateAttention(maps), stableParams());
-  return proposalsToLabels(proposals, image.height, image.width);
+  const params = stableParams();
+  const proposals = await mergeProposals(await aggregateAttention(maps), params);
+  return proposalsToLabels(proposals, image.height, image.width, params.guided ? { guide: { rgb: image.data } } : {});
 }
 
 /** Per category, the union of the segments whose mean heat (at the pixel's latent cell) reaches the threshold. */
