@@ -15,6 +15,7 @@ import { importCocoFile } from '../formats/coco/import';
 import { panopticFolder, writePanoptic } from '../formats/coco/panoptic-export';
 import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
+import { registerGenerateCommand } from './generate';
 import { registerModelsCommands } from './models';
 import { addParamOptions, paramsFromOptions } from './params';
 import { examplePrompt, exampleUsage, type ExampleOptions } from './example';
@@ -315,6 +316,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
   });
 
   registerModelsCommands(program, io, (c) => (code = c));
+  registerGenerateCommand(program, io, (c) => (code = c), (m) => new CliFailure(m));
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;
