@@ -3,7 +3,7 @@
 //   -f         Alpha-CLIP ViT-L/14 (224², alpha) on the example once, then per query: VAE encoder 256², the Ref
 //              LDM-Seg UNet (encoder_hid_proj 1024→768, attention mask, 4 channels) once at a 32² latent, VAE decoder;
 //   -n         the same with the 8-channel UNet, `--steps` DDPM steps (default 20) of a batch of 3;
-//   prototype  any SD 1.x bundle: per query the VAE encoder 512² and the prototype UNet variant (self-attention means +
+//   prototype  any SD 1.x bundle: per query the VAE encoder 512² and DiffSeg's UNet variant (self-attention means +
 //              up_block.1) once at a 64² latent, then DiffSeg's aggregation, merging and labels, and the vote; the
 //              example's pass is made once. CLIP's empty prompt is a random [1,77,768] (computed once per bundle).
 // Each mode loads its graphs, runs the example and `--queries` query images (default 2), and frees them. Reported:
@@ -25,7 +25,7 @@ import { segmentQuery, supportTokens } from '../src/core/pipelines/refldmseg/inf
 import type { RefLdmSegModels } from '../src/core/pipelines/refldmseg/models';
 import { prototypeSession, PrototypeParamsSchema } from '../src/core/pipelines/prototype/definition';
 import type { PrototypeModels } from '../src/core/pipelines/prototype/models';
-import { FEATURE_TAP, PROTOTYPE_UNET } from '../src/core/pipelines/prototype/variant';
+import { DIFFSEG_UNET, FEATURE_TAP } from '../src/core/pipelines/diffseg/variant';
 import type { ImageInput } from '../src/core/pipelines/types';
 import { encode } from '../src/shared/masks';
 import { query, support } from '../tests/pipelines/refldmseg/scenes';
@@ -142,7 +142,7 @@ async function refLdmSeg(variant: 'f' | 'n') {
 async function prototypeMode() {
   const h = await host({
     vae_encoder: () => buildVaeEncoder(SD15_VAE_CONFIG, new RandomWeights(vaeWeightShapes(SD15_VAE_CONFIG))).graph,
-    unet: () => PROTOTYPE_UNET.build({ config: SD15_UNET_CONFIG, weights: new RandomWeights(unetWeightShapes(SD15_UNET_CONFIG)), dtype: 'float32', size: 64 }).graph,
+    unet: () => DIFFSEG_UNET.build({ config: SD15_UNET_CONFIG, weights: new RandomWeights(unetWeightShapes(SD15_UNET_CONFIG)), dtype: 'float32', size: 64 }).graph,
   });
   const ctx = Float32Array.from({ length: 77 * 768 }, (_, i) => Math.sin(i) * 0.5);
   const models: PrototypeModels = {
@@ -182,7 +182,7 @@ try {
   }
   console.log(JSON.stringify({
     benchmark: 'refldmseg',
-    description: 'segment from one example per 512×384 query image, SD 1.5-size random weights: Ref LDM-Seg -f / -n (Alpha-CLIP ViT-L/14, VAE 256², UNet at 32²) and the prototype mode (VAE 512², prototype UNet at 64², DiffSeg segments)',
+    description: 'segment from one example per 512×384 query image, SD 1.5-size random weights: Ref LDM-Seg -f / -n (Alpha-CLIP ViT-L/14, VAE 256², UNet at 32²) and the prototype mode (VAE 512², DiffSeg UNet variant at 64², DiffSeg segments)',
     results,
     machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, total_mem_bytes: os.totalmem(), load_avg: os.loadavg(), node: process.version, onnxruntime_node: ort.env.versions?.common },
     peak_rss_bytes: peakRss(),

@@ -7,7 +7,9 @@ import { readManifest } from '../../../src/core/ml/bundle';
 import type { ImageRow } from '../../../src/core/project';
 import { disposeSharedInferenceHost, sharedInferenceHost } from '../../../src/core/pipelines/common/inference';
 import type { RgbImage } from '../../../src/core/pipelines/common/frame';
-import { prototypeSession, PrototypeParamsSchema } from '../../../src/core/pipelines/prototype/definition';
+import { availability } from '../../../src/core/pipelines/common/bundles';
+import { ensureFixtureBundle as ensureDiffSegFixture } from '../../../src/core/pipelines/diffseg/fixture';
+import { prototype, prototypeSession, PrototypeParamsSchema } from '../../../src/core/pipelines/prototype/definition';
 import { ensureFixtureBundle } from '../../../src/core/pipelines/prototype/fixture';
 import { BundleModels } from '../../../src/core/pipelines/prototype/models';
 import { ensureFixtureBundle as ensureRefLdmSegFixture } from '../../../src/core/pipelines/refldmseg/fixture';
@@ -105,5 +107,14 @@ describe('the prototype mode against Ref LDM-Seg on the same scenes', () => {
       expect(square).toBeGreaterThanOrEqual(0.9);
       expect(bg).toBeGreaterThanOrEqual(0.9);
     }
+  });
+});
+
+describe('the bundles the prototype mode runs on', () => {
+  it("serves on a DiffSeg bundle whose UNet gives features, and refuses one converted before, saying so", async () => {
+    expect(availability(prototype, await ensureFixtureBundle())).toEqual({ available: true, model: 'fixture-prototype' });
+    const older = await ensureDiffSegFixture();
+    expect(availability(prototype, older)).toMatchObject({ available: false, reason: expect.stringMatching(/was converted before the prototype mode: its unet_diffseg has no up_block\.1 output \(convert the checkpoint again/) });
+    expect(() => new BundleModels(older, readManifest(older), sharedInferenceHost())).toThrow(/has no up_block\.1 output/);
   });
 });

@@ -9,8 +9,8 @@ import { PipelineInputError } from '../run';
 import type { ExampleInput, Pipeline, PipelineSession } from '../types';
 import { ensureFixtureBundle } from './fixture';
 import { examplePrototypes, findInImage, type Prototypes } from './inference';
-import { BundleModels, PROTOTYPE_COMPONENTS, type PrototypeModels } from './models';
-import { FEATURE_TAP, PROTOTYPE_UNET } from './variant';
+import { FEATURE_TAP } from '../diffseg/variant';
+import { BundleModels, noFeatures, PROTOTYPE_COMPONENTS, type PrototypeModels } from './models';
 
 /** Bumped when the features, the prototypes or the vote change what a run gives. */
 const PROCEDURE_VERSION = 1;
@@ -38,7 +38,7 @@ export const prototype: Pipeline<PrototypeParams> = {
     hint: 'Convert a Stable Diffusion 1.x checkpoint once with `npx difflabel models convert <diffusers folder | v1-5-pruned-emaonly.safetensors> --out <models folder>/sd15`',
     fixture: () => ensureFixtureBundle(),
   },
-  variants: [PROTOTYPE_UNET],
+  refuses: noFeatures,
   runLabel: 'find from example',
   open: ({ bundle, host }) => prototypeSession(new BundleModels(bundle!.dir, bundle!.manifest, host)),
 };

@@ -1,6 +1,6 @@
 // The prototype mode's FIXTURE: NOT Stable Diffusion. DiffSeg's fixture bundle (diffseg/fixture.ts: VAE encoder, text
-// encoder, tokenizer; a UNet whose "attention" is a colour/position affinity) with its UNet given the prototype
-// variant's feature output, so the whole prototype mode runs on it:
+// encoder, tokenizer; a UNet whose "attention" is a colour/position affinity) with its UNet given the feature output
+// of DiffSeg's real UNet variant, so the whole prototype mode runs on it:
 //
 //   up_block.1  [1,8,32,32]: each 2×2-pooled latent colour c (in [−1,1]) as its closeness to the 8 corners of the
 //               colour cube, exp(−‖c − corner‖² / σ): flat colours far apart (red, white, blue) have nearly orthogonal
@@ -15,14 +15,14 @@ import { fileEntry } from '../../ml/bundle/hash';
 import { BUNDLE_FILE, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
 import type { GraphBuilder, Value } from '../../ml/graph';
 import { buildFixtureUNet as buildDiffSegFixtureUNet, ensureFixtureBundle as ensureDiffSegFixture } from '../diffseg/fixture';
-import { FEATURE_TAP, PROTOTYPE_UNET } from './variant';
+import { DIFFSEG_UNET, FEATURE_TAP } from '../diffseg/variant';
 
 const SCALING = 0.18215;
 const SIDE = 32;
 /** Width of the colour kernel (squared distances in [−1,1]³): red is ~0.15 from its corner, ≥ 3.4 from the others. */
 const SIGMA = 0.5;
 /** Bumped whenever the graphs change, so cached fixture folders are rebuilt. */
-const FIXTURE_VERSION = 1;
+const FIXTURE_VERSION = 2;
 
 const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 
@@ -46,18 +46,15 @@ export async function writeFixtureBundle(dir: string): Promise<string> {
   const tmp = `${dir}.partial-${process.pid}-${Date.now().toString(36)}`;
   cpSync(source, tmp, { recursive: true });
   try {
-    const diffsegUNet = from.components['unet_diffseg']!;
-    rmSync(join(tmp, diffsegUNet.model));
+    const unet = from.components[DIFFSEG_UNET.key]!;
     const g = buildFixtureUNet();
-    const file = `${PROTOTYPE_UNET.key}.onnx`;
-    g.save(join(tmp, file));
-    const { unet_diffseg: _, ...others } = from.components;
+    g.save(join(tmp, unet.model));
     const manifest: BundleManifest = {
       ...from,
       name: 'fixture-prototype',
       createdAt: new Date().toISOString(),
       source: { ...from.source, path: `${from.source.path}+prototype:v${FIXTURE_VERSION}` },
-      components: { ...others, [PROTOTYPE_UNET.key]: { ...diffsegUNet, model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: specs(g.inputs), outputs: specs(g.outputs) } },
+      components: { ...from.components, [DIFFSEG_UNET.key]: { ...unet, files: [await fileEntry(tmp, join(tmp, unet.model))], inputs: specs(g.inputs), outputs: specs(g.outputs) } },
       warnings: ['FIXTURE: colour affinity and colour features for tests, not Stable Diffusion'],
     };
     writeFileSync(join(tmp, BUNDLE_FILE), JSON.stringify(manifest, null, 2) + '\n');

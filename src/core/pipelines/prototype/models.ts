@@ -1,13 +1,21 @@
-// The models of the prototype mode: DiffSeg's VAE encoder and empty prompt, and the UNet variant that gives DiffSeg's
-// self-attention maps and UNet features from one pass (variant.ts), from any SD 1.x bundle converted with it.
+// The models of the prototype mode: DiffSeg's, from any SD 1.x bundle: the VAE encoder, the empty prompt, and DiffSeg's
+// UNet variant, which gives the self-attention maps and the UNet features (diffseg/variant.ts FEATURE_TAP) in one pass.
 import { join, resolve } from 'node:path';
 import { BundleError, type BundleManifest } from '../../ml/bundle';
 import type { InferenceHost, RunOptions } from '../../ml/runtime';
-import { DIFFSEG_LATENT_SIZE, DIFFSEG_TIMESTEP, emptyPromptEmbedding, type AttentionMaps } from '../diffseg/models';
-import { FEATURE_TAP, PROTOTYPE_UNET } from './variant';
+import { DIFFSEG_COMPONENTS, DIFFSEG_LATENT_SIZE, DIFFSEG_TIMESTEP, emptyPromptEmbedding, type AttentionMaps } from '../diffseg/models';
+import { DIFFSEG_UNET, FEATURE_TAP } from '../diffseg/variant';
 
-/** What the prototype mode reads from a bundle. */
-export const PROTOTYPE_COMPONENTS = ['vae_encoder', PROTOTYPE_UNET.key, 'text_encoder', 'tokenizer'] as const;
+/** What the prototype mode reads from a bundle: DiffSeg's components. */
+export const PROTOTYPE_COMPONENTS = DIFFSEG_COMPONENTS;
+const UNET = DIFFSEG_UNET.key;
+
+/** Why a bundle holding DiffSeg's components cannot serve the prototype mode (converted before its UNet gave features), or null. */
+export function noFeatures(manifest: BundleManifest): string | null {
+  return manifest.components[UNET]?.outputs.some((o) => o.name === FEATURE_TAP)
+    ? null
+    : `model bundle ${manifest.name} was converted before the prototype mode: its ${UNET} has no ${FEATURE_TAP} output (convert the checkpoint again with \`npx difflabel models convert\`)`;
+}
 
 /** Row-major [channels, side, side] features of one image's letterbox square. */
 export interface Features {
@@ -39,31 +47,33 @@ export class BundleModels implements PrototypeModels {
   private registered: Promise<void> | null = null;
 
   constructor(readonly dir: string, readonly manifest: BundleManifest, private readonly host: InferenceHost) {
-    const unet = manifest.components[PROTOTYPE_UNET.key];
+    const unet = manifest.components[UNET];
     if (!unet || !manifest.components['vae_encoder'] || !manifest.components['text_encoder'] || !manifest.tokenizer)
-      throw new BundleError(`model bundle ${dir} cannot run the prototype mode: it lacks ${PROTOTYPE_COMPONENTS.join(', ')} (convert the checkpoint again)`);
+      throw new BundleError(`model bundle ${dir} cannot run the prototype mode: it lacks one of ${PROTOTYPE_COMPONENTS.join(', ')} (convert the checkpoint again)`);
+    const refused = noFeatures(manifest);
+    if (refused) throw new BundleError(refused);
     this.maps = (unet.selfAttention ?? []).map((s) => ({ side: s.height, output: s.output }));
     if (!this.maps.some((m) => m.side === DIFFSEG_LATENT_SIZE))
-      throw new BundleError(`model bundle ${dir}: its ${PROTOTYPE_UNET.key} gives no ${DIFFSEG_LATENT_SIZE}² self-attention (it needs 512² images)`);
+      throw new BundleError(`model bundle ${dir}: its ${UNET} gives no ${DIFFSEG_LATENT_SIZE}² self-attention (it needs 512² images)`);
     const [, channels, h, w] = unet.outputs.find((o) => o.name === FEATURE_TAP)?.shape ?? [];
     if (typeof channels !== 'number' || typeof h !== 'number' || h !== w)
-      throw new BundleError(`model bundle ${dir}: its ${PROTOTYPE_UNET.key} has no square ${FEATURE_TAP} output of known size`);
+      throw new BundleError(`model bundle ${dir}: its ${UNET} has no square ${FEATURE_TAP} output of known size`);
     this.features = { channels, side: h };
     const ctx = unet.inputs.find((i) => i.name === 'encoder_hidden_states');
-    if (!ctx) throw new BundleError(`model bundle ${dir}: ${PROTOTYPE_UNET.key} has no encoder_hidden_states input`);
+    if (!ctx) throw new BundleError(`model bundle ${dir}: ${UNET} has no encoder_hidden_states input`);
     this.contextDims = ctx.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 1 : 77));
     this.name = manifest.name;
     this.id = `${manifest.name}@${manifest.createdAt}`;
     this.scalingFactor = manifest.vaeScalingFactor ?? 0.18215;
     const base = `prototype:${resolve(dir)}:${manifest.createdAt}`;
-    this.keys = { vae: `${base}:vae_encoder`, unet: `${base}:${PROTOTYPE_UNET.key}`, text: `${base}:text_encoder` };
+    this.keys = { vae: `${base}:vae_encoder`, unet: `${base}:${UNET}`, text: `${base}:text_encoder` };
   }
 
   private register(): Promise<void> {
     const c = this.manifest.components;
     this.registered ??= Promise.all([
       this.host.register(this.keys.vae, join(this.dir, c['vae_encoder']!.model)),
-      this.host.register(this.keys.unet, join(this.dir, c[PROTOTYPE_UNET.key]!.model)),
+      this.host.register(this.keys.unet, join(this.dir, c[UNET]!.model)),
       this.host.register(this.keys.text, join(this.dir, c['text_encoder']!.model)),
     ]).then(() => undefined);
     return this.registered;
