@@ -82,10 +82,11 @@ async function host(graphs: Record<string, () => GraphBuilder>) {
 /** Per query image: wall and CPU seconds, the UNet's share, the first query (with the example) apart. */
 async function perQuery(ms: Record<string, number>, first: () => Promise<unknown>, next: () => Promise<unknown>) {
   const one = async (f: () => Promise<unknown>) => {
-    const unet0 = ms['unet'] ?? 0, c = cpuS(), t = performance.now();
+    const before = { ...ms }, c = cpuS(), t = performance.now();
     await f();
     const wall = (performance.now() - t) / 1000;
-    return { wall_s: wall, cpu_s: cpuS() - c, unet_share: ((ms['unet'] ?? 0) - unet0) / 1000 / wall, load_avg_1m: os.loadavg()[0] };
+    const graphs_s = Object.fromEntries(Object.keys(ms).map((k) => [k, (ms[k]! - (before[k] ?? 0)) / 1000]));
+    return { wall_s: wall, cpu_s: cpuS() - c, unet_share: graphs_s['unet']! / wall, graphs_s, load_avg_1m: os.loadavg()[0] };
   };
   const withExample = await one(first);
   const rest = [];

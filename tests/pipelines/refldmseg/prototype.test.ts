@@ -11,7 +11,7 @@ import { availability } from '../../../src/core/pipelines/common/bundles';
 import { ensureFixtureBundle as ensureDiffSegFixture } from '../../../src/core/pipelines/diffseg/fixture';
 import { prototype, prototypeSession, PrototypeParamsSchema } from '../../../src/core/pipelines/prototype/definition';
 import { ensureFixtureBundle } from '../../../src/core/pipelines/prototype/fixture';
-import { BundleModels } from '../../../src/core/pipelines/prototype/models';
+import { bundleModels, type PrototypeModels } from '../../../src/core/pipelines/prototype/models';
 import { ensureFixtureBundle as ensureRefLdmSegFixture } from '../../../src/core/pipelines/refldmseg/fixture';
 import { segmentQuery, supportTokens } from '../../../src/core/pipelines/refldmseg/inference';
 import { BundleModels as RefLdmSegModels } from '../../../src/core/pipelines/refldmseg/models';
@@ -20,7 +20,7 @@ import type { ImageInput } from '../../../src/core/pipelines/types';
 import { decode, encode } from '../../../src/shared/masks';
 import { BLUE, either, invert, iou, query, scene, support, type Scene } from './scenes';
 
-let models: BundleModels;
+let models: PrototypeModels;
 let passes = 0;
 const params = PrototypeParamsSchema.parse({});
 
@@ -39,9 +39,8 @@ async function find(q: Scene, ex: Scene, mask: Uint8Array, session = prototypeSe
 
 beforeAll(async () => {
   const dir = await ensureFixtureBundle();
-  models = new BundleModels(dir, readManifest(dir), sharedInferenceHost());
-  const pass = models.pass.bind(models);
-  models.pass = (...a) => (passes++, pass(...a));
+  const m = bundleModels(dir, readManifest(dir), sharedInferenceHost());
+  models = { ...m, pass: (...a) => (passes++, m.pass(...a)) };
 });
 afterAll(async () => {
   await models.dispose();
@@ -115,6 +114,6 @@ describe('the bundles the prototype mode runs on', () => {
     expect(availability(prototype, await ensureFixtureBundle())).toEqual({ available: true, model: 'fixture-prototype' });
     const older = await ensureDiffSegFixture();
     expect(availability(prototype, older)).toMatchObject({ available: false, reason: expect.stringMatching(/was converted before the prototype mode: its unet_diffseg has no up_block\.1 output \(convert the checkpoint again/) });
-    expect(() => new BundleModels(older, readManifest(older), sharedInferenceHost())).toThrow(/has no up_block\.1 output/);
+    expect(() => bundleModels(older, readManifest(older), sharedInferenceHost())).toThrow(/has no up_block\.1 output/);
   });
 });

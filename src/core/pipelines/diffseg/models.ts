@@ -39,27 +39,6 @@ const MODEL_COMPONENTS = DIFFSEG_COMPONENTS.filter((k) => k !== 'tokenizer');
 /** Empty-prompt embeddings, once per bundle (key: bundle dir + createdAt). */
 const emptyPromptCache = new Map<string, Promise<Float32Array>>();
 
-/**
- * The bundle's empty-prompt embedding through its text encoder (registered on `host` as `textKey`), once per key:
- * computed by whichever call needs it first, at that call's priority.
- */
-export function emptyPromptEmbedding(host: InferenceHost, textKey: string, dir: string, manifest: BundleManifest, priority: RunOptions['priority']): Promise<Float32Array> {
-  let p = emptyPromptCache.get(textKey);
-  if (!p) {
-    p = (async () => {
-      const t = manifest.tokenizer!;
-      const abs = (q: string | undefined) => join(dir, q!);
-      const tok = loadTokenizer(t.format === 'vocab-merges' ? { format: 'vocab-merges', vocab: abs(t.vocab), merges: abs(t.merges) } : { format: 'bpe-gz', bpe: abs(t.bpe) });
-      const ids = tok.tokenizeInt64('', { contextLength: t.contextLength, pad: t.pad });
-      const out = await host.run(textKey, { input_ids: { data: ids, dims: [1, t.contextLength] } }, ['last_hidden_state'], { priority });
-      return out['last_hidden_state']!.data as Float32Array;
-    })();
-    p.catch(() => emptyPromptCache.delete(textKey));
-    emptyPromptCache.set(textKey, p);
-  }
-  return p;
-}
-
 export class BundleModels implements DiffSegModels {
   readonly name: string;
   readonly id: string;
@@ -111,9 +90,33 @@ export class BundleModels implements DiffSegModels {
     return out['latent_mean']!.data as Float32Array;
   }
 
+  /** Computed by whichever call needs it first, at that call's priority. */
+  private emptyPrompt(priority: RunOptions['priority']): Promise<Float32Array> {
+    const key = this.keys.text;
+    let p = emptyPromptCache.get(key);
+    if (!p) {
+      p = (async () => {
+        const t = this.manifest.tokenizer!;
+        const abs = (q: string | undefined) => join(this.dir, q!);
+        const tok = loadTokenizer(t.format === 'vocab-merges' ? { format: 'vocab-merges', vocab: abs(t.vocab), merges: abs(t.merges) } : { format: 'bpe-gz', bpe: abs(t.bpe) });
+        const ids = tok.tokenizeInt64('', { contextLength: t.contextLength, pad: t.pad });
+        const out = await this.host.run(this.keys.text, { input_ids: { data: ids, dims: [1, t.contextLength] } }, ['last_hidden_state'], { priority });
+        return out['last_hidden_state']!.data as Float32Array;
+      })();
+      p.catch(() => emptyPromptCache.delete(key));
+      emptyPromptCache.set(key, p);
+    }
+    return p;
+  }
+
   async attention(latentScaled: Float32Array, run: RunOptions = {}): Promise<AttentionMaps> {
+    return (await this.attentionWith(latentScaled, [], run)).maps;
+  }
+
+  /** attention(), and from the same pass the UNet variant's other outputs named (diffseg/variant.ts FEATURE_TAP). */
+  async attentionWith(latentScaled: Float32Array, extra: readonly string[], run: RunOptions = {}): Promise<{ maps: AttentionMaps; outputs: Record<string, { data: Float32Array; dims: readonly number[] }> }> {
     await this.register();
-    const ctx = await emptyPromptEmbedding(this.host, this.keys.text, this.dir, this.manifest, run.priority);
+    const ctx = await this.emptyPrompt(run.priority);
     this.stats.attention++;
     const L = DIFFSEG_LATENT_SIZE;
     const out = await this.host.run(
@@ -124,7 +127,7 @@ export class BundleModels implements DiffSegModels {
         // A copy: the worker host transfers (detaches) input buffers, and the embedding is reused.
         encoder_hidden_states: { data: ctx.slice(), dims: this.contextDims },
       },
-      this.outputs.map((o) => o.output),
+      [...this.outputs.map((o) => o.output), ...extra],
       run,
     );
     const maps: AttentionMaps = new Map();
@@ -133,7 +136,7 @@ export class BundleModels implements DiffSegModels {
       if (t.data.length !== o.side ** 4) throw new Error(`${o.output}: expected ${o.side ** 4} values, got ${t.data.length}`);
       maps.set(o.side, t.data as Float32Array);
     }
-    return maps;
+    return { maps, outputs: Object.fromEntries(extra.map((k) => [k, { data: out[k]!.data as Float32Array, dims: out[k]!.dims }])) };
   }
 
   async dispose(): Promise<void> {

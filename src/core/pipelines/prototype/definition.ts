@@ -10,7 +10,7 @@ import type { ExampleInput, Pipeline, PipelineSession } from '../types';
 import { ensureFixtureBundle } from './fixture';
 import { examplePrototypes, findInImage, type Prototypes } from './inference';
 import { FEATURE_TAP } from '../diffseg/variant';
-import { BundleModels, noFeatures, PROTOTYPE_COMPONENTS, type PrototypeModels } from './models';
+import { bundleModels, noFeatures, PROTOTYPE_COMPONENTS, type PrototypeModels } from './models';
 
 /** Bumped when the features, the prototypes or the vote change what a run gives. */
 const PROCEDURE_VERSION = 1;
@@ -40,7 +40,7 @@ export const prototype: Pipeline<PrototypeParams> = {
   },
   refuses: noFeatures,
   runLabel: 'find from example',
-  open: ({ bundle, host }) => prototypeSession(new BundleModels(bundle!.dir, bundle!.manifest, host)),
+  open: ({ bundle, host }) => prototypeSession(bundleModels(bundle!.dir, bundle!.manifest, host)),
 };
 
 export function prototypeSession(models: PrototypeModels): PipelineSession<PrototypeParams> {
