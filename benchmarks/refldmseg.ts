@@ -69,24 +69,28 @@ async function host(graphs: Record<string, () => GraphBuilder>) {
   }
   const loadS = (performance.now() - t1) / 1000;
   const ms: Record<string, number> = {};
+  const cpu: Record<string, number> = {};
+  // Runs are one at a time, so the process's CPU time over a run (ONNX Runtime's threads included) is that graph's.
   const run: SessionManager['run'] = async (key, feeds, names, o) => {
-    const t = performance.now();
+    const t = performance.now(), c = cpuS();
     const out = await h.run(key, feeds, names, o);
     ms[key] = (ms[key] ?? 0) + performance.now() - t;
+    cpu[key] = (cpu[key] ?? 0) + cpuS() - c;
     return out;
   };
   log(`built and saved ${Object.keys(graphs).join(', ')} in ${buildS.toFixed(0)} s, loaded in ${loadS.toFixed(0)} s (${provider})`);
-  return { run, ms, provider, buildS, loadS, dispose: () => h.dispose() };
+  return { run, ms, cpu, provider, buildS, loadS, dispose: () => h.dispose() };
 }
 
 /** Per query image: wall and CPU seconds, the UNet's share, the first query (with the example) apart. */
-async function perQuery(ms: Record<string, number>, first: () => Promise<unknown>, next: () => Promise<unknown>) {
+async function perQuery({ ms, cpu }: { ms: Record<string, number>; cpu: Record<string, number> }, first: () => Promise<unknown>, next: () => Promise<unknown>) {
   const one = async (f: () => Promise<unknown>) => {
-    const before = { ...ms }, c = cpuS(), t = performance.now();
+    const before = { ms: { ...ms }, cpu: { ...cpu } }, c = cpuS(), t = performance.now();
     await f();
-    const wall = (performance.now() - t) / 1000;
-    const graphs_s = Object.fromEntries(Object.keys(ms).map((k) => [k, (ms[k]! - (before[k] ?? 0)) / 1000]));
-    return { wall_s: wall, cpu_s: cpuS() - c, unet_share: graphs_s['unet']! / wall, graphs_s, load_avg_1m: os.loadavg()[0] };
+    const wall = (performance.now() - t) / 1000, cpuAll = cpuS() - c;
+    const graphs_s = Object.fromEntries(Object.keys(ms).map((k) => [k, (ms[k]! - (before.ms[k] ?? 0)) / 1000]));
+    const graphs_cpu_s = Object.fromEntries(Object.keys(cpu).map((k) => [k, cpu[k]! - (before.cpu[k] ?? 0)]));
+    return { wall_s: wall, cpu_s: cpuAll, unet_share: graphs_s['unet']! / wall, unet_cpu_share: graphs_cpu_s['unet']! / cpuAll, graphs_s, graphs_cpu_s, load_avg_1m: os.loadavg()[0] };
   };
   const withExample = await one(first);
   const rest = [];
@@ -95,7 +99,7 @@ async function perQuery(ms: Record<string, number>, first: () => Promise<unknown
   return {
     first_query_with_example: withExample,
     per_query_s: median(rest.map((r) => r.wall_s)), per_query_cpu_s: median(rest.map((r) => r.cpu_s)),
-    unet_share: median(rest.map((r) => r.unet_share)), queries: rest,
+    unet_share: median(rest.map((r) => r.unet_share)), unet_cpu_share: median(rest.map((r) => r.unet_cpu_share)), queries: rest,
   };
 }
 
@@ -133,7 +137,7 @@ async function refLdmSeg(variant: 'f' | 'n') {
   };
   const s = { variant, steps, imageGuidance: 1.5, instructionGuidance: 7, maskAlpha: variant === 'f' ? 0 : 0.4, seed: 0 };
   let tokens: Awaited<ReturnType<typeof supportTokens>>;
-  const r = await perQuery(h.ms,
+  const r = await perQuery(h,
     async () => segmentQuery(models, q.rgb, (tokens = await supportTokens(models, [{ rgb: ex.rgb, mask: ex.masks[0]! }], {})), s),
     () => segmentQuery(models, q.rgb, tokens, s));
   await h.dispose();
@@ -167,7 +171,7 @@ async function prototypeMode() {
   const params = PrototypeParamsSchema.parse({});
   let id = 2;
   const one = () => session.run(input(id++), params, { kind: 'example', annotationId: 1 }, { priority: 'batch', example });
-  const r = await perQuery(h.ms, one, one);
+  const r = await perQuery(h, one, one);
   await h.dispose();
   return { ...r, build_and_save_s: h.buildS, session_load_s: h.loadS, execution_provider: h.provider, peak_rss_bytes_so_far: peakRss() };
 }
