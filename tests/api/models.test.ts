@@ -114,7 +114,13 @@ describe('models.* (web mode)', () => {
     expect(m).toMatchObject({
       name: 'tiny sd', ok: true, fixture: false, folder: 'user', dtype: 'float32', licence: 'CreativeML Open RAIL-M', busy: false,
       source: { path: sd, kind: 'single-file' }, provider: expectedProviderStatus().active,
-      runs: [{ pipeline: 'diffseg', title: 'DiffSeg', available: true }, { pipeline: 'holds', title: 'Holds', available: true }],
+      runs: [
+        { pipeline: 'diffseg', title: 'DiffSeg', available: true },
+        { pipeline: 'refldmseg', title: 'Ref LDM-Seg', available: false, reason: expect.stringMatching(/cannot run Ref LDM-Seg: it lacks image_encoder/) },
+        // the prototype mode runs on any SD 1.x bundle
+        { pipeline: 'prototype', title: 'Example prototype', available: true },
+        { pipeline: 'holds', title: 'Holds', available: true },
+      ],
       verified: { ok: true, problems: [] },
     });
     expect(m.bytes).toBe(bytesUnder(r.dir));
