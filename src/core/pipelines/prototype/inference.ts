@@ -1,6 +1,6 @@
 // The prototype mode: an annotated example → the same kind of object in another image, with any SD 1.x bundle and no
 // training. One UNet pass per image (DiffSeg's: 512² letterbox, VAE mean, t = 300, empty prompt) gives both the
-// features (variant.ts) and DiffSeg's attention. The example's features, weighted by how much of each feature cell its
+// features (diffseg/variant.ts FEATURE_TAP) and DiffSeg's attention. The example's features, weighted by how much of each feature cell its
 // mask covers, average into a foreground prototype (and the rest into a background one); each query cell votes
 // foreground when it is more like the foreground prototype than the background's and at least `minSimilarity` like
 // it (cosine); a DiffSeg segment of the query is kept when most of its pixels lie in voting cells. The kept segments
