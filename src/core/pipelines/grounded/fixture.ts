@@ -21,12 +21,12 @@
 //                  into +K for c's feature and −K for the others, and the 1×1 convolution of the 64² taps takes the
 //                  conditional colour indicators. logit = K·(feature of the class colour − the other colours'): "red"
 //                  returns the red square.
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { GraphBuilder, type Value } from '../../ml/graph';
-import { BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
+import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
 import { fileEntry } from '../../ml/bundle/hash';
 import { buildGroundingModule, groundingModuleSource, groundingTaps, groundingWeightShapes, parseGroundingConfig, segBlocks } from '../../ml/models/grounding';
 import { NoiseSchedule, DDIMConfigSchema } from '../../ml/schedulers';
@@ -35,6 +35,7 @@ import { encodeSafetensors } from '../../ml/weights/safetensors';
 import { openTensorFile } from '../../ml/weights/source';
 import { buildFixtureUNet as buildDiffSegUNet, buildFixtureVaeEncoder, FIXTURE_DEFAULTS as DIFFSEG_FIXTURE } from '../diffseg/fixture';
 import { GROUNDED_SCHEDULER_CONFIG } from './generate';
+import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
 
 export const GROUNDED_FIXTURE_NAME = 'fixture-grounded';
 /** Bumped whenever the graphs change, so cached fixture folders are rebuilt. */
@@ -200,9 +201,8 @@ function groundingStateDict(): Record<string, { dtype: 'F32'; shape: number[]; d
 }
 
 export async function writeFixtureBundle(dir: string): Promise<string> {
-  const tmp = `${dir}.partial-${process.pid}-${Date.now().toString(36)}`;
-  mkdirSync(join(tmp, 'tokenizer'), { recursive: true });
-  try {
+  return writeBundleFolder(dir, async (tmp) => {
+    mkdirSync(join(tmp, 'tokenizer'), { recursive: true });
     const component = async (file: string, g: GraphBuilder, config: Record<string, unknown>): Promise<BundleComponent> => {
       g.save(join(tmp, file));
       return { model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: specs(g.inputs), outputs: specs(g.outputs), config };
@@ -241,25 +241,12 @@ export async function writeFixtureBundle(dir: string): Promise<string> {
       vaeScalingFactor: SCALING,
       warnings: ['FIXTURE: an analytic denoiser towards a colour layout for tests, not Stable Diffusion'],
     });
-    writeFileSync(join(tmp, BUNDLE_FILE), JSON.stringify(manifest, null, 2) + '\n');
-    rmSync(dir, { recursive: true, force: true });
-    try {
-      renameSync(tmp, dir);
-    } catch (e) {
-      // Another process finished the same folder first: theirs is identical.
-      if (!existsSync(join(dir, BUNDLE_FILE))) throw e;
-      rmSync(tmp, { recursive: true, force: true });
-    }
-    return dir;
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+    return manifest;
+  });
 }
 
 /** The fixture bundle in a per-version folder under the OS temp dir, written on first use. */
 export async function ensureFixtureBundle(): Promise<string> {
   const dir = join(tmpdir(), `difflabel-grounded-fixture-v${FIXTURE_VERSION}`);
-  if (existsSync(join(dir, BUNDLE_FILE))) return dir;
-  return writeFixtureBundle(dir);
+  return fixtureBundleAt(dir, (d) => writeFixtureBundle(d));
 }

@@ -7,15 +7,16 @@
 //               features, as unrelated things do, and blends along outlines lie between them.
 //
 // Loaded through the same bundle path as a converted checkpoint.
-import { cpSync, existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readManifest } from '../../ml/bundle';
 import { fileEntry } from '../../ml/bundle/hash';
-import { BUNDLE_FILE, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
+import type { BundleManifest, TensorSpec } from '../../ml/bundle/schema';
 import type { GraphBuilder, Value } from '../../ml/graph';
 import { buildFixtureUNet as buildDiffSegFixtureUNet, ensureFixtureBundle as ensureDiffSegFixture } from '../diffseg/fixture';
 import { DIFFSEG_UNET, FEATURE_TAP } from '../diffseg/variant';
+import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
 
 const SCALING = 0.18215;
 const SIDE = 32;
@@ -43,9 +44,8 @@ export function buildFixtureUNet(): GraphBuilder {
 export async function writeFixtureBundle(dir: string): Promise<string> {
   const source = await ensureDiffSegFixture();
   const from = readManifest(source);
-  const tmp = `${dir}.partial-${process.pid}-${Date.now().toString(36)}`;
-  cpSync(source, tmp, { recursive: true });
-  try {
+  return writeBundleFolder(dir, async (tmp) => {
+    cpSync(source, tmp, { recursive: true });
     const unet = from.components[DIFFSEG_UNET.key]!;
     const g = buildFixtureUNet();
     g.save(join(tmp, unet.model));
@@ -57,25 +57,12 @@ export async function writeFixtureBundle(dir: string): Promise<string> {
       components: { ...from.components, [DIFFSEG_UNET.key]: { ...unet, files: [await fileEntry(tmp, join(tmp, unet.model))], inputs: specs(g.inputs), outputs: specs(g.outputs) } },
       warnings: ['FIXTURE: colour affinity and colour features for tests, not Stable Diffusion'],
     };
-    writeFileSync(join(tmp, BUNDLE_FILE), JSON.stringify(manifest, null, 2) + '\n');
-    rmSync(dir, { recursive: true, force: true });
-    try {
-      renameSync(tmp, dir);
-    } catch (e) {
-      // Another process finished the same folder first: theirs is identical.
-      if (!existsSync(join(dir, BUNDLE_FILE))) throw e;
-      rmSync(tmp, { recursive: true, force: true });
-    }
-    return dir;
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+    return manifest;
+  });
 }
 
 /** The fixture bundle in a per-version folder under the OS temp dir, written on first use. */
 export async function ensureFixtureBundle(): Promise<string> {
   const dir = join(tmpdir(), `difflabel-prototype-fixture-v${FIXTURE_VERSION}`);
-  if (existsSync(join(dir, BUNDLE_FILE))) return dir;
-  return writeFixtureBundle(dir);
+  return fixtureBundleAt(dir, (d) => writeFixtureBundle(d));
 }
