@@ -52,7 +52,7 @@ export async function writeFileAtomic(
 }
 
 /** Makes the rename itself durable. Windows cannot open a folder to sync it (NTFS journals the rename). */
-async function syncFolder(folder: string): Promise<void> {
+export async function syncFolder(folder: string): Promise<void> {
   if (process.platform === 'win32') return;
   const dir = await open(folder, 'r');
   try {

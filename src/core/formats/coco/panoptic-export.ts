@@ -5,15 +5,15 @@
 // all masks of one stuff category on an image are that category's one segment (panoptic allows no more). Areas
 // and boxes are counted on the written ids, so they are exactly what a reader of the PNG finds.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import sharp from 'sharp';
 import type { PanopticExportReport } from '../../../shared/contract';
 import { fromCompressedString } from '../../../shared/masks';
 import type { Category, ImageRow, ProjectStore } from '../../project';
-import { writeFileAtomic } from '../atomic-file';
+import { syncFolder, writeFileAtomic } from '../atomic-file';
 import { FileRefusedError, FileWriteError, exportTarget, isInside } from '../files';
-import { leftOutReason, previousExport, type CocoDocument } from './export';
+import { cocoJson, leftOutReason, previousExport, type CocoDocument } from './export';
 
 export interface PanopticExportOptions {
   signal?: AbortSignal;
@@ -65,7 +65,7 @@ export async function writePanoptic(store: ProjectStore, path: string, opts: Pan
   try {
     await mkdir(work);
     const report = await writePngs(store, work, opts);
-    await writeFileAtomic(pending, panopticJson(report.head, report.annotations), { signal: opts.signal });
+    await writeFileAtomic(pending, cocoJson({ ...report.head, annotations: report.annotations }), { signal: opts.signal });
     await swapIn(folder, work, pending, json);
     return report.report;
   } catch (e) {
@@ -124,31 +124,6 @@ async function swapIn(folder: string, work: string, pending: string, json: strin
   if (moved) await rm(old, { recursive: true, force: true });
 }
 
-async function syncFolder(folder: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const dir = await open(folder, 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
-
-function* panopticJson(head: PanopticHead, annotations: PanopticAnnotation[]): Generator<string> {
-  yield `{"info":${JSON.stringify(head.info)},"licenses":[],"images":[`;
-  let comma = '';
-  for (const image of head.images) {
-    yield comma + JSON.stringify(image);
-    comma = ',';
-  }
-  yield '],"annotations":[';
-  comma = '';
-  for (const a of annotations) {
-    yield comma + JSON.stringify(a);
-    comma = ',';
-  }
-  yield `],"categories":${JSON.stringify(head.categories)}}`;
-}
 
 /**
  * Paints and writes every image's PNG into `work`. Only one image's id map is held at a time; what is kept
