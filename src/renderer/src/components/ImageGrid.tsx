@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState, type MouseEvent } from 'react';
 import type { Image, ImageStatus } from '../../../shared/contract';
 import { imagesIn } from '../canvas/pipelines';
 import { client } from '../client';
@@ -86,11 +86,11 @@ export function ImageGrid({
     }
     return held;
   };
-  // The filter a selection is made under; an answer that comes after the filter changed selects nothing.
+  // A selection is made under the filter shown; images that arrive after the filter changed select nothing.
   const key = filterKey;
   const keyNow = useRef(key);
   keyNow.current = key;
-  const select = (e: React.MouseEvent, img: Image, i: number) => {
+  const select = (e: MouseEvent, img: Image, i: number) => {
     if (e.shiftKey && sel.anchor && sel.filterKey === key) {
       const [from, to] = [Math.min(sel.anchor.index, i), Math.max(sel.anchor.index, i)];
       void imagesBetween(from, to).then((images) => keyNow.current === key && selectImages(images, key));
