@@ -173,8 +173,18 @@ describe.skipIf(!hasChromium)('selecting images in the grid (Chromium, web mode,
     expect(job.result as BatchReport).toMatchObject({ total: 1, segmented: 1, failed: [] });
     expect(await masks('query48.png')).toHaveLength(1);
     expect(await masks('query0.png')).toEqual([]);
+    // Double-click opens an image and leaves the selection as it was (its first click selects nothing for good).
     await cell('query0.png').dblclick();
     await expect.poll(() => page.url()).toContain(`#/image/${ids['query0.png']}`);
     await expect.poll(() => page.getByTestId('canvas').getAttribute('data-ready'), { timeout: 20_000 }).toBe('true');
+    // The strip's batch button runs on the selection too.
+    expect(await page.getByTestId('segment-batch').textContent()).toBe('Segment selected images (1)');
+    await page.getByTestId('back-to-grid').click();
+    await expect.poll(selectedIds).toEqual(idsOf('query48.png'));
+    // With nothing selected, a double-click leaves nothing selected: the batch buttons keep to every image.
+    await page.keyboard.press('Escape');
+    await cell('query32.png').dblclick();
+    await expect.poll(() => page.url()).toContain(`#/image/${ids['query32.png']}`);
+    await expect.poll(() => page.getByTestId('segment-batch').textContent()).toBe('Segment filtered images');
   });
 });

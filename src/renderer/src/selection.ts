@@ -19,6 +19,8 @@ const selection = store<Selection>(EMPTY);
 
 export const useSelection = (): Selection => selection.use();
 export const clearSelection = (): void => selection.set(EMPTY);
+/** Puts back a selection held before (a double-click opens an image without the selection its first click made). */
+export const restoreSelection = (s: Selection): void => selection.set(s);
 
 const entries = (images: Image[]) => images.map((i) => [i.id, segmentable(i)] as const);
 

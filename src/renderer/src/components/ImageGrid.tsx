@@ -2,7 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState, type MouseEvent } from 'r
 import type { Image, ImageStatus } from '../../../shared/contract';
 import { imagesIn } from '../canvas/pipelines';
 import { client } from '../client';
-import { clearSelection, selectImages, selectOnly, toggleSelected, useSelection } from '../selection';
+import { clearSelection, restoreSelection, selectImages, selectOnly, toggleSelected, useSelection, type Selection } from '../selection';
 import { missingNote } from './ImageStrip';
 
 const CELL_W = 196;
@@ -90,7 +90,12 @@ export function ImageGrid({
   const key = filterKey;
   const keyNow = useRef(key);
   keyNow.current = key;
+  // The selection before a click: a double-click opens the image and puts it back, so that opening one keeps
+  // the selection as it was (nothing selected stays nothing, and the batch buttons keep to the filter).
+  const beforeClick = useRef<Selection>(sel);
   const select = (e: MouseEvent, img: Image, i: number) => {
+    if (e.detail > 1) return; // the second click of a double-click
+    beforeClick.current = sel;
     if (e.shiftKey && sel.anchor && sel.filterKey === key) {
       const [from, to] = [Math.min(sel.anchor.index, i), Math.max(sel.anchor.index, i)];
       void imagesBetween(from, to).then((images) => keyNow.current === key && selectImages(images, key));
@@ -160,7 +165,11 @@ export function ImageGrid({
         // Shift+click selects a range, not the text under it.
         onMouseDown={(e) => e.shiftKey && e.preventDefault()}
         onClick={(e) => img && select(e, img, i)}
-        onDoubleClick={() => img && onOpen?.(img, i)}
+        onDoubleClick={() => {
+          if (!img) return;
+          restoreSelection(beforeClick.current);
+          onOpen?.(img, i);
+        }}
       >
         {img ? (
           <>
