@@ -122,7 +122,7 @@ describe.skipIf(!hasChromium)('batch DiffSeg in the UI (Chromium, web mode, fixt
   });
 
   it('in the canvas the job bar sits below it (the image does not move); a cancel shows what was done', async () => {
-    await page.getByTestId('image-cell').first().click();
+    await page.getByTestId('image-cell').first().dblclick();
     const canvas = page.getByTestId('canvas');
     await expect.poll(() => canvas.getAttribute('data-ready'), { timeout: 20_000 }).toBe('true');
     // Other settings: every image is segmented again.

@@ -115,7 +115,7 @@ describe.skipIf(!hasChromium)('annotation canvas in Chromium (web mode)', () => 
     await page.goto(server.openUrl);
     await page.getByPlaceholder('Search path…').fill('scene');
     await expect.poll(() => page.getByTestId('image-cell').count()).toBe(1);
-    await page.getByTestId('image-cell').click();
+    await page.getByTestId('image-cell').dblclick();
     await waitReady();
     expect(page.url()).toContain(`#/image/${imageId}`);
     await page.getByTestId('new-category').fill('shape');

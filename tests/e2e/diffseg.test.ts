@@ -76,7 +76,7 @@ describe.skipIf(!hasChromium)('DiffSeg in the canvas (Chromium, web mode, fixtur
 
   it('opens the image, lists the fixture model and remembers it once chosen', async () => {
     await page.goto(server.openUrl);
-    await page.getByTestId('image-cell').click();
+    await page.getByTestId('image-cell').dblclick();
     await expect.poll(async () => `${await canvas().getAttribute('data-image')} ${await canvas().getAttribute('data-ready')}`, { timeout: 20_000 }).toBe(`${imageId} true`);
     const model = page.getByTestId('diffseg-model');
     await expect.poll(() => model.locator('option[value="fixture"]').textContent()).toContain('Test fixture');

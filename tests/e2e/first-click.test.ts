@@ -76,7 +76,7 @@ describe.skipIf(!hasChromium || installed)('the first DiffSeg click with no mode
 
   it('the click says what to choose (the "Test fixture" entry) and how to convert a real model, in full', async () => {
     await page.goto(server.openUrl);
-    await page.getByTestId('image-cell').click();
+    await page.getByTestId('image-cell').dblclick();
     await expect.poll(() => canvas().getAttribute('data-ready'), { timeout: 20_000 }).toBe('true');
     expect(await page.getByTestId('diffseg-model').inputValue()).toBe(''); // Automatic
     await canvas().focus();

@@ -68,7 +68,7 @@ describe.skipIf(!hasChromium)('a missing image in the web UI', () => {
   });
 
   it('opens it read-only: the canvas says the file is missing, the masks are listed, edits are refused', async () => {
-    await page.getByTestId('image-cell').click();
+    await page.getByTestId('image-cell').dblclick();
     await expect.poll(() => page.getByTestId('canvas-note').textContent()).toBe('file missing: a/img002.png — masks kept');
     expect(await page.getByTestId('canvas').getAttribute('data-masks')).toBe('2');
     expect(await page.getByTestId('annotation-row').count()).toBe(2);

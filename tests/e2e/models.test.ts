@@ -157,7 +157,7 @@ describe.skipIf(!hasChromium || installed)('the model manager (Chromium, web mod
   });
 
   it('with no model, the click tool\'s note links to the manager and still offers the test fixture by name', async () => {
-    await page.getByTestId('image-cell').click();
+    await page.getByTestId('image-cell').dblclick();
     await expect.poll(() => canvas().getAttribute('data-ready'), { timeout: 20_000 }).toBe('true');
     await canvas().focus();
     await page.keyboard.press('c');

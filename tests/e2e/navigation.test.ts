@@ -87,7 +87,7 @@ describe.skipIf(!hasChromium)('keyboard navigation through a 50-image folder', (
     await page().getByTestId('back-to-grid').click();
     await page().locator('input.search').fill(fileName(20));
     await expect.poll(() => page().getByTestId('image-cell').count()).toBe(1);
-    await page().getByTestId('image-cell').click();
+    await page().getByTestId('image-cell').dblclick();
     await w.expectOpened(20);
     await expect.poll(() => page().getByTestId('canvas-note').textContent()).toContain(reason);
     await search().fill('');

@@ -3,7 +3,7 @@
 // preview a prompt, accept it) and the start of a batch over the strip's or the grid's images. Nothing
 // here knows any pipeline.
 import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
-import type { MethodOutput, PipelineInfo, Prompt } from '../../../shared/contract';
+import type { Image, MethodOutput, PipelineInfo, Prompt } from '../../../shared/contract';
 import { paramFields, type ParamField } from '../../../shared/params';
 import { client, ClientError } from '../client';
 
@@ -209,13 +209,23 @@ export interface ImageFilter {
   search?: string;
 }
 
-/** Every image id matching the strip/grid filter (paged through images.list), errors left out. */
-export async function filteredImageIds(filter: ImageFilter): Promise<number[]> {
-  const ids: number[] = [];
+/** Whether an image has pixels to segment: its file is there and readable. */
+export const segmentable = (i: Image): boolean => i.status !== 'error' && !i.missing;
+
+/** The images at positions [from, to) of the strip/grid's order under a filter (paged through images.list). */
+export async function imagesIn(filter: ImageFilter, from = 0, to = Infinity): Promise<Image[]> {
+  const out: Image[] = [];
   const PAGE = 5000;
-  for (let offset = 0; ; offset += PAGE) {
-    const r = await client.call('images.list', { status: filter.status as never, missing: filter.missing, proposals: filter.proposals, search: filter.search || undefined, offset, limit: PAGE });
-    for (const i of r.items) if (i.status !== 'error' && !i.missing) ids.push(i.id); // nothing to segment without the file
-    if (offset + PAGE >= r.total || !r.items.length) return ids;
+  for (let offset = from; offset < to; offset += PAGE) {
+    const limit = Math.min(PAGE, to - offset);
+    const r = await client.call('images.list', { status: filter.status as never, missing: filter.missing, proposals: filter.proposals, search: filter.search || undefined, offset, limit });
+    out.push(...r.items);
+    if (offset + limit >= r.total || !r.items.length) return out;
   }
+  return out;
+}
+
+/** Every image id matching the strip/grid filter, those without pixels to segment left out. */
+export async function filteredImageIds(filter: ImageFilter): Promise<number[]> {
+  return (await imagesIn(filter)).filter(segmentable).map((i) => i.id);
 }

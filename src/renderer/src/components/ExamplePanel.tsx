@@ -1,9 +1,10 @@
 // The pipeline panel's part for pipelines that segment from an example: the examples grouped by their mask's
 // category (image, delete), the one to find from, and where to find it — this image, or every image (a job: progress,
-// cancel and the summary in the JobBar). Proposals come back unassigned and are offered in the example's category.
-// There is no "find in selected images": neither the grid nor the strip selects several images.
+// cancel and the summary in the JobBar), the images selected in the grid, or every image. Proposals come back
+// unassigned and are offered in the example's category.
 import type { Category, Example, Prompt } from '../../../shared/contract';
 import { chooseExample, deleteExample, examplePrompt, useChosenExample, useExamples } from '../canvas/prompts/example';
+import { useSelectedForRun } from '../selection';
 import { UNASSIGNED_COLOR } from './CanvasView';
 
 export function ExamplePanel({
@@ -22,6 +23,7 @@ export function ExamplePanel({
 }) {
   const examples = useExamples();
   const current = useChosenExample();
+  const { selected, runIds } = useSelectedForRun();
   const byId = new Map(categories.map((c) => [c.id, c]));
   // Categories in the panel's order, unassigned last; a category deleted since counts as unassigned.
   const groups = [...categories.map((c) => c.id), null]
@@ -55,6 +57,20 @@ export function ExamplePanel({
       <div className="segment-row">
         <button onClick={() => find([imageId])} disabled={!current || busy} data-testid="find-here" title={current ? `Find ${what} in this image` : 'Choose an example first'}>
           {busy ? 'Finding…' : 'Find in this image'}
+        </button>
+        <button
+          onClick={() => find(runIds)}
+          disabled={!current || busy || !runIds.length}
+          data-testid="find-selected"
+          title={
+            !selected
+              ? 'Select images in the grid first (click, Ctrl+click, Shift+click, Ctrl+A)'
+              : current
+                ? `Find ${what} in the images selected in the grid (a job)${runIds.length < selected ? `; ${selected - runIds.length} missing or unreadable left out` : ''}`
+                : 'Choose an example first'
+          }
+        >
+          Find in selected images{selected ? ` (${runIds.length})` : ''}
         </button>
         <button onClick={() => find(undefined)} disabled={!current || busy} data-testid="find-all" title={current ? `Find ${what} in every image (a job)` : 'Choose an example first'}>
           Find in all images

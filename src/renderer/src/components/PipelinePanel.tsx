@@ -30,6 +30,7 @@ import { promptToolOf } from '../canvas/prompts';
 import { examplePrompt, useChosenExample } from '../canvas/prompts/example';
 import type { ClickSegment } from '../canvas/prompts/points';
 import type { Tool } from '../canvas/tools';
+import { useSelectedForRun } from '../selection';
 import { ExamplePanel } from './ExamplePanel';
 import { openModelManager } from './ModelsDialog';
 
@@ -329,10 +330,11 @@ function PipelineError({ pipeline: p, error }: { pipeline: PipelineInfo; error: 
   );
 }
 
-/** The chosen pipeline on every image, or on those the status filter / path search shows (a job). */
+/** The chosen pipeline on the images selected in the grid, else on every image or those the status filter / path search shows (a job). */
 export function SegmentBatchButton({ filter, onMessage }: { filter: ImageFilter; onMessage?(msg: string): void }) {
   const p = usePipeline();
   const example = useChosenExample();
+  const { selected, runIds } = useSelectedForRun();
   const [starting, setStarting] = useState(false);
   const [error, setError] = useState<string | null>(null);
   if (!p) return null;
@@ -343,7 +345,8 @@ export function SegmentBatchButton({ filter, onMessage }: { filter: ImageFilter;
     try {
       // A pipeline that finds from an example finds the one chosen in its panel.
       if (p.prompt === 'example' && !example) throw new Error(`${p.title} finds from an example: select a mask on an image and press U first`);
-      const ids = filtered ? await filteredImageIds(filter) : undefined;
+      if (selected && !runIds.length) throw new Error('None of the selected images can be segmented: their files are missing or unreadable');
+      const ids = selected ? runIds : filtered ? await filteredImageIds(filter) : undefined;
       if (ids && !ids.length) throw new Error('No images match the filter');
       await pipelineCalls.run(p, ids, p.prompt === 'example' ? examplePrompt(example!) : undefined);
     } catch (e) {
@@ -356,8 +359,13 @@ export function SegmentBatchButton({ filter, onMessage }: { filter: ImageFilter;
   };
   return (
     <>
-      <button onClick={() => void start()} disabled={starting} data-testid="segment-batch" title={`${p.title} on ${filtered ? 'the images the filter shows' : 'every image'}: unassigned proposals`}>
-        {filtered ? 'Segment filtered images' : 'Segment all images'}
+      <button
+        onClick={() => void start()}
+        disabled={starting}
+        data-testid="segment-batch"
+        title={`${p.title} on ${selected ? 'the images selected in the grid' : filtered ? 'the images the filter shows' : 'every image'}: unassigned proposals${runIds.length < selected ? ` (${selected - runIds.length} missing or unreadable left out)` : ''}`}
+      >
+        {selected ? `Segment selected images (${runIds.length})` : filtered ? 'Segment filtered images' : 'Segment all images'}
       </button>
       {error && !onMessage && (
         <span className="error small" data-testid={`${p.id}-error`}>

@@ -8,6 +8,7 @@ import { STATUSES, storedFilter, storeFilter } from './ImageStrip';
 import { JobBar } from './JobBar';
 import { openModelManager } from './ModelsDialog';
 import { usePipeline } from '../canvas/pipelines';
+import { clearSelection } from '../selection';
 import { ModelSelect, PipelineSelect, SegmentBatchButton } from './PipelinePanel';
 
 /** The open image lives in the URL hash (#/image/ID), so a reload comes back to it. */
@@ -57,6 +58,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
       clearTimeout(timer);
       offs.forEach((off) => off());
       window.removeEventListener('hashchange', onHash);
+      clearSelection(); // the images of this project: another folder starts with none selected
     };
   }, []);
 
