@@ -27,7 +27,8 @@ export interface Editor {
   redo(): Promise<void>;
 }
 
-export function useImageAnnotations(imageId: number | null): Editor {
+/** `exclusive`: new and edited masks take their pixels from the image's other masks ("no overlap"), in the same undo step. */
+export function useImageAnnotations(imageId: number | null, exclusive = false): Editor {
   const [annotations, setAnnotations] = useState<Annotation[]>([]);
   const [history, setHistory] = useState<HistoryState | null>(null);
   const [pending, setPending] = useState(0);
@@ -38,6 +39,14 @@ export function useImageAnnotations(imageId: number | null): Editor {
   const current = useRef(imageId);
   current.current = imageId;
   const pendingCount = useRef(0);
+  const exclusiveRef = useRef(exclusive);
+  exclusiveRef.current = exclusive;
+  /** The flag an add or mask update sends; with it the other masks change too, so the list is fetched after. */
+  const exclusiveArg = () => (exclusiveRef.current ? { exclusive: true } : {});
+  const refetch = async (id: number) => {
+    const list = await client.call('annotations.list', { imageId: id });
+    if (current.current === id) setAnnotations(list);
+  };
 
   const refreshHistory = useCallback((id: number) => {
     client.call('history.state', { imageId: id }).then(
@@ -113,12 +122,15 @@ export function useImageAnnotations(imageId: number | null): Editor {
     busy: pending > 0,
     error,
     clearError: () => setError(null),
-    add: (mask, categoryId, label, source = 'manual') =>
-      enqueue(async (imageId) => {
-        const a = await client.call('annotations.add', { imageId, categoryId, mask, source, label });
-        if (current.current === imageId) setAnnotations((list) => [...list.filter((x) => x.id !== a.id), a]);
+    add: (mask, categoryId, label, source = 'manual') => {
+      const extra = exclusiveArg();
+      return enqueue(async (imageId) => {
+        const a = await client.call('annotations.add', { imageId, categoryId, mask, source, label, ...extra });
+        if (extra.exclusive) await refetch(imageId);
+        else if (current.current === imageId) setAnnotations((list) => [...list.filter((x) => x.id !== a.id), a]);
         return a;
-      }),
+      });
+    },
     addFrom: (make) =>
       enqueue(async (imageId) => {
         const a = await make(imageId);
@@ -131,7 +143,12 @@ export function useImageAnnotations(imageId: number | null): Editor {
     updateMask: (id, mask, label) => {
       // Shown at once; the call that stores it follows in order.
       setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, mask: { size: mask.size, counts: mask.counts } } : x)));
-      return enqueue(async () => replace(await client.call('annotations.update', { id, mask, label }))).then(() => {});
+      const extra = exclusiveArg();
+      return enqueue(async (imageId) => {
+        const a = await client.call('annotations.update', { id, mask, label, ...extra });
+        if (extra.exclusive) await refetch(imageId);
+        else replace(a);
+      }).then(() => {});
     },
     setCategory: (id, categoryId) => {
       setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, categoryId } : x)));
