@@ -19,6 +19,7 @@ import { JobBar } from './JobBar';
 import { PipelinePanel } from './PipelinePanel';
 import { ImageStrip, type StripFilter } from './ImageStrip';
 import { AnnotationList, CategoryPanel } from './SidePanel';
+import { MaskDisplay } from './MaskDisplay';
 import { StatusBar } from './StatusBar';
 
 export function AnnotateView({
@@ -423,31 +424,6 @@ export function AnnotateView({
             <span>{tolerance}</span>
           </label>
         )}
-        <div className="tool-group" role="group" aria-label="Mask display">
-          <label className="tool-option" title="Mask fill opacity">
-            Fill
-            <input
-              type="range"
-              min={0}
-              max={100}
-              value={Math.round(display.opacity * 100)}
-              onChange={(e) => setDisplay({ opacity: Number(e.target.value) / 100 })}
-              disabled={display.outline}
-              data-testid="mask-opacity"
-            />
-          </label>
-          <button className={display.outline ? 'active' : ''} onClick={() => setDisplay({ outline: !display.outline })} title={`Masks as outlines only${keyHint('outline')}`} data-testid="mask-outline">
-            Outline
-          </button>
-          <button
-            className={display.noOverlap ? 'active' : ''}
-            onClick={() => setDisplay({ noOverlap: !display.noOverlap })}
-            title="No overlap: a new or edited mask takes its pixels from the other masks (one undo step)"
-            data-testid="no-overlap"
-          >
-            No overlap
-          </button>
-        </div>
         <div className="tool-group">
           <button onClick={actions.fillHoles} title={`Fill holes${keyHint('fillHoles')}`} disabled={selected.length !== 1}>
             Fill holes
@@ -594,7 +570,9 @@ export function AnnotateView({
         masks={editor.annotations.length}
         busy={editor.busy}
         historyLabel={h?.undoLabel ? `undo: ${h.undoLabel}` : ''}
-      />
+      >
+        <MaskDisplay display={display} onChange={setDisplay} outlineKey={keys.outline} />
+      </StatusBar>
       {dialog === 'help' && <HelpOverlay keys={keys} onClose={() => setDialog(null)} onChangeKeys={() => setDialog('keys')} />}
       {dialog === 'keys' && <ShortcutsDialog keys={keys} onKeys={setKeys} onClose={() => setDialog('help')} />}
       {dialog === 'export' && <ExportDialog onClose={() => setDialog(null)} />}
