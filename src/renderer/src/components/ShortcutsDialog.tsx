@@ -29,9 +29,9 @@ export function ShortcutsDialog({ keys, onKeys, onClose }: { keys: KeyMap; onKey
     <div className="overlay" onClick={onClose} data-testid="shortcuts-dialog">
       <div className="dialog" onClick={(e) => e.stopPropagation()} role="dialog" aria-label="Change keys">
         <h2>Change keys</h2>
-        <div className="shortcuts">
+        <div className="key-rows">
           {ACTIONS.map((a) => (
-            <div key={a.id} className="shortcut" data-testid={`key-${a.id}`}>
+            <div key={a.id} style={{ display: 'contents' }} data-testid={`key-${a.id}`}>
               <kbd>{waiting === a.id ? '…' : keys[a.id] || '—'}</kbd>
               <span>{a.action}</span>
               <button onClick={() => (setWaiting(a.id), setNote(`Press the new key for "${a.action}" (Esc: keep ${keys[a.id] || 'none'})`))}>
