@@ -394,6 +394,7 @@ export const methods = {
       .strict(),
     output: Annotation,
   },
+  /** `exclusive` (needs `mask`): as for annotations.add, the new mask's pixels leave the image's other masks in the same step. */
   'annotations.update': {
     input: z
       .object({ id: Id, categoryId: Id.nullable().optional(), mask: CocoRle.optional(), label: EditLabel, exclusive: z.boolean().optional() })
