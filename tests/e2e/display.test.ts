@@ -1,6 +1,6 @@
 // How masks are shown and drawn, in Chromium against web mode: the fill opacity slider and outline-only mode change
 // the canvas pixels (sampled) and survive a reload; "No overlap" keeps two overlapping polygons apart, one Ctrl+Z
-// undoing both changes; a shortcut given another key works under it, the help shows it, and reset brings the default back.
+// undoing both changes, and leaves locked masks whole; a shortcut given another key works under it, the help shows it, and reset brings the default back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { join } from 'node:path';
@@ -92,7 +92,7 @@ describe.skipIf(!hasChromium)('mask display and shortcuts (Chromium, web mode)',
     await page.getByTestId('mask-opacity').fill('38');
   });
 
-  it('with No overlap on, a polygon drawn over another takes its pixels from it; one Ctrl+Z gives both back', async () => {
+  it('with No overlap on, a polygon drawn over another takes its pixels from it; one Ctrl+Z gives both back; a locked mask keeps its pixels', async () => {
     const { page } = wp;
     await wp.open(plain);
     await page.getByTestId('no-overlap').click();
@@ -121,6 +121,14 @@ describe.skipIf(!hasChromium)('mask display and shortcuts (Chromium, web mode)',
     await press('Control+Shift+z');
     await wp.expectMasks(plain, [subtract(a, b), b]);
 
+    // A locked mask keeps its pixels: a polygon drawn over it and over B leaves it out and takes only from B.
+    await page.getByTestId('annotation-row').first().getByRole('button', { name: 'Lock' }).click();
+    await page.getByTestId('canvas').focus();
+    await polygon(30, 30, 90, 110);
+    const d = subtract(polygonsToRle([[30, 30, 90, 30, 90, 110, 30, 110]], H, W), subtract(a, b));
+    await wp.expectMasks(plain, [subtract(a, b), subtract(b, d), d]);
+    await wp.shot('display-no-overlap-locked');
+
     // Kept across a reload, and off again: masks may overlap.
     await page.reload();
     await wp.waitReady(plain);
@@ -129,7 +137,7 @@ describe.skipIf(!hasChromium)('mask display and shortcuts (Chromium, web mode)',
     await page.getByTestId('canvas').focus();
     await polygon(10, 10, 30, 30);
     const c = polygonsToRle([[10, 10, 30, 10, 30, 30, 10, 30]], H, W);
-    await wp.expectMasks(plain, [subtract(a, b), b, c]);
+    await wp.expectMasks(plain, [subtract(a, b), subtract(b, d), d, c]);
   });
 
   it('a shortcut given another key works under it, a key in use is refused, the help shows the keys, reset restores them', async () => {

@@ -64,7 +64,8 @@ export function AnnotateView({
   const setMessage = useCallback((text: string) => setToast({ text, seq: ++toastSeq.current }), []);
   const polygons = useRef<PolygonMemory>(new Map()).current;
   const canvas = useRef<CanvasHandle>(null);
-  const editor = useImageAnnotations(imageId, display.noOverlap);
+  const noOverlap = useMemo(() => (display.noOverlap ? { locked } : null), [display.noOverlap, locked]);
+  const editor = useImageAnnotations(imageId, noOverlap);
   const pipeline = usePipeline();
   const promptTool = promptToolOf(pipeline);
   // The toolbar: the drawing tools, and the prompt tool of the chosen pipeline.
