@@ -398,12 +398,23 @@ export const methods = {
   'annotations.list': { input: z.object({ imageId: Id }).strict(), output: z.array(Annotation) },
   'annotations.add': {
     input: z
-      .object({ imageId: Id, categoryId: Id.nullable(), mask: CocoRle, source: z.string().min(1).max(50).optional(), label: EditLabel })
+      .object({
+        imageId: Id,
+        categoryId: Id.nullable(),
+        mask: CocoRle,
+        source: z.string().min(1).max(50).optional(),
+        label: EditLabel,
+        /** "No overlap": the mask's pixels are taken from the image's other masks in the same undo step (emptied ones are deleted). */
+        exclusive: z.boolean().optional(),
+      })
       .strict(),
     output: Annotation,
   },
+  /** `exclusive` (needs `mask`): as for annotations.add, the new mask's pixels leave the image's other masks in the same step. */
   'annotations.update': {
-    input: z.object({ id: Id, categoryId: Id.nullable().optional(), mask: CocoRle.optional(), label: EditLabel }).strict(),
+    input: z
+      .object({ id: Id, categoryId: Id.nullable().optional(), mask: CocoRle.optional(), label: EditLabel, exclusive: z.boolean().optional() })
+      .strict(),
     output: Annotation,
   },
   'annotations.delete': { input: z.object({ id: Id, label: EditLabel }).strict(), output: z.object({ deleted: z.boolean() }) },

@@ -22,7 +22,7 @@ import { writePanoptic } from '../formats/coco/panoptic-export';
 import { importCoco, importCocoFile } from '../formats/coco/import';
 import { requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
-import { connectedComponents, fromCocoRle, fromCompressedString, maskFields, toCompressedString, unionAll, type Rle } from '../../shared/masks';
+import { connectedComponents, fromCocoRle, fromCompressedString, maskFields, subtract, toCompressedString, unionAll, type Rle } from '../../shared/masks';
 import {
   ProjectOpenError,
   ProjectStore,
@@ -179,6 +179,25 @@ export class Backend {
     return img;
   }
 
+  /**
+   * The edits that take `mask`'s pixels from the image's other masks (all but `keep`): those it overlaps lose them,
+   * those it covers whole are deleted. Only masks whose box meets the mask's box are decoded.
+   */
+  private withoutOverlap(imageId: number, mask: ReturnType<typeof maskFields>, keep?: number): EditOp[] {
+    const cut = fromCompressedString(mask.rle, mask.height, mask.width);
+    const [x, y, w, h] = mask.bbox;
+    const ops: EditOp[] = [];
+    for (const row of this.need().listAnnotations({ imageId })) {
+      const [bx, by, bw, bh] = row.bbox;
+      if (row.id === keep || bx >= x + w || by >= y + h || bx + bw <= x || by + bh <= y) continue;
+      const rest = subtract(rleOf(row), cut);
+      const left = maskFields(rest);
+      if (left.area === row.area) continue;
+      ops.push(left.area === 0 ? { kind: 'delete', id: row.id } : { kind: 'update', id: row.id, patch: left });
+    }
+    return ops;
+  }
+
   /** One undoable step on an image's annotations; announces the change. */
   private edit(imageId: number, label: string, ops: EditOp[]): Array<AnnotationRow | null> {
     this.editableImage(imageId);
@@ -309,18 +328,19 @@ export class Backend {
       this.image(imageId);
       return this.need().listAnnotations({ imageId }).map(this.toApi);
     },
-    'annotations.add': ({ imageId, categoryId, mask, source, label }) => {
+    'annotations.add': ({ imageId, categoryId, mask, source, label, exclusive }) => {
       const input = { categoryId, source: source ?? 'manual', ...this.maskFields(mask, this.image(imageId)) };
-      return this.toApi(this.edit(imageId, label ?? 'add', [{ kind: 'add', input }])[0]!);
+      const others = exclusive ? this.withoutOverlap(imageId, input) : [];
+      return this.toApi(this.edit(imageId, label ?? 'add', [{ kind: 'add', input }, ...others])[0]!);
     },
-    'annotations.update': ({ id, categoryId, mask, label }) => {
+    'annotations.update': ({ id, categoryId, mask, label, exclusive }) => {
       const current = this.annotationRow(id);
-      const patch = {
-        ...(categoryId !== undefined ? { categoryId } : {}),
-        ...(mask !== undefined ? this.maskFields(mask, this.image(current.imageId)) : {}),
-      };
+      if (exclusive && mask === undefined) throw new ApiError('bad_request', 'exclusive needs a mask: it takes that mask\'s pixels from the others');
+      const fields = mask !== undefined ? this.maskFields(mask, this.image(current.imageId)) : undefined;
+      const patch = { ...(categoryId !== undefined ? { categoryId } : {}), ...fields };
+      const others = exclusive && fields ? this.withoutOverlap(current.imageId, fields, id) : [];
       const what = label ?? (mask !== undefined ? 'edit mask' : 'change category');
-      return this.toApi(this.edit(current.imageId, what, [{ kind: 'update', id, patch }])[0]!);
+      return this.toApi(this.edit(current.imageId, what, [{ kind: 'update', id, patch }, ...others])[0]!);
     },
     'annotations.delete': ({ id, label }) => {
       const current = this.need().getAnnotation(id);

@@ -1,9 +1,9 @@
 // Everything the canvas draws for masks, kept as bitmaps: one low-resolution sprite per mask, all of them
-// composited into one overview bitmap (drawn with a single drawImage when zoomed out), and full-resolution
+// composited into one overview sprite (drawn with one drawImage per layer when zoomed out), and full-resolution
 // sprites built lazily for the masks in view when zoomed in. Masks are re-decoded only when their RLE or
-// colour changes.
+// colour changes; the fill's opacity and outline-only display apply at drawing time.
 import { bbox as rleBbox, fromCompressedString, type Rle } from '../../../shared/masks';
-import { hexToRgb, makeSprite, rleContains, type Sprite } from './sprites';
+import { DEFAULT_MASK_STYLE, drawSprite, hexToRgb, makeSprite, rleContains, type MaskStyle, type Sprite } from './sprites';
 import type { View } from './view';
 
 export interface SceneMask {
@@ -32,8 +32,11 @@ export class MaskScene {
   readonly step: number;
   private entries = new Map<number, Entry>();
   private order: Entry[] = [];
-  private overview: HTMLCanvasElement;
+  /** The visible masks' low-resolution sprites composited, each layer on its own (one image pixel = 1/step). */
+  private overview: Sprite;
   private overviewDirty = true;
+  /** How masks are shown; changing it costs one redraw. */
+  style: MaskStyle = DEFAULT_MASK_STYLE;
   /** Called when a draw left work for later (sprites still to build). */
   onNeedsRedraw: () => void = () => {};
   lastDrawMs = 0;
@@ -44,9 +47,13 @@ export class MaskScene {
     let step = 1;
     while (Math.max(width, height) / step > OVERVIEW_EDGE) step *= 2;
     this.step = step;
-    this.overview = document.createElement('canvas');
-    this.overview.width = Math.ceil(width / step);
-    this.overview.height = Math.ceil(height / step);
+    const layer = () => {
+      const c = document.createElement('canvas');
+      c.width = Math.ceil(width / step);
+      c.height = Math.ceil(height / step);
+      return c;
+    };
+    this.overview = { fill: layer(), edge: layer(), x: 0, y: 0, step };
   }
 
   /** Replaces the mask list (drawing order = list order); re-decodes only masks whose RLE or colour changed. */
@@ -90,9 +97,11 @@ export class MaskScene {
   }
 
   private rebuildOverview(): void {
-    const ctx = this.overview.getContext('2d')!;
-    ctx.clearRect(0, 0, this.overview.width, this.overview.height);
-    for (const e of this.order) if (e.low) ctx.drawImage(e.low.canvas, e.low.x / this.step, e.low.y / this.step);
+    for (const layer of ['fill', 'edge'] as const) {
+      const ctx = this.overview[layer].getContext('2d')!;
+      ctx.clearRect(0, 0, ctx.canvas.width, ctx.canvas.height);
+      for (const e of this.order) if (e.low) ctx.drawImage(e.low[layer], e.low.x / this.step, e.low.y / this.step);
+    }
     this.overviewDirty = false;
   }
 
@@ -119,7 +128,7 @@ export class MaskScene {
     const useOverview = this.step === 1 || view.scale * this.step <= 1.5;
     if (useOverview) {
       if (this.overviewDirty) this.rebuildOverview();
-      ctx.drawImage(this.overview, 0, 0, this.overview.width * this.step, this.overview.height * this.step);
+      drawSprite(ctx, this.overview, this.style);
     } else {
       let pending = false;
       for (const e of this.order) {
@@ -132,7 +141,7 @@ export class MaskScene {
             pending = true;
           }
         }
-        if (s) ctx.drawImage(s.canvas, s.x, s.y, s.canvas.width * s.step, s.canvas.height * s.step);
+        if (s) drawSprite(ctx, s, this.style);
       }
       if (pending) requestAnimationFrame(() => this.onNeedsRedraw());
     }
@@ -140,7 +149,7 @@ export class MaskScene {
       const e = this.entries.get(id);
       if (!e || !this.order.includes(e)) continue;
       const s = useOverview ? e.low : this.fullSprite(e);
-      if (s) ctx.drawImage(s.canvas, s.x, s.y, s.canvas.width * s.step, s.canvas.height * s.step);
+      if (s) drawSprite(ctx, s, this.style);
     }
     ctx.imageSmoothingEnabled = smooth;
     this.lastDrawMs = performance.now() - t0;

@@ -1,11 +1,15 @@
-// A mask as a tinted bitmap ("sprite"): decoded from RLE once, at 1/step resolution, with a translucent
-// fill and an opaque outline from an edge pass (a cell is outline when a 4-neighbour is outside the mask).
-// One drawImage per mask instead of thousands of polygon shapes.
+// A mask as tinted bitmaps ("sprite"): decoded from RLE once, at 1/step resolution, as an opaque fill and an
+// opaque outline from an edge pass (a cell is outline when a 4-neighbour is outside the mask), kept apart so the
+// fill's opacity and outline-only display are a drawing setting, not a re-decode. One drawImage per layer per
+// mask instead of thousands of polygon shapes.
 import type { Rle } from '../../../shared/masks';
 import { decodeCrop } from '../../../shared/masks/crop';
 
 export interface Sprite {
-  canvas: HTMLCanvasElement;
+  /** The mask's inner cells, opaque: drawn with the fill opacity. */
+  fill: HTMLCanvasElement;
+  /** The mask's edge cells, opaque: always drawn whole. */
+  edge: HTMLCanvasElement;
   /** Image coordinates of the sprite's top-left corner. */
   x: number;
   y: number;
@@ -20,7 +24,25 @@ export function hexToRgb(hex: string): Rgb {
   return m ? [parseInt(m[1]!, 16), parseInt(m[2]!, 16), parseInt(m[3]!, 16)] : [154, 161, 173];
 }
 
-const FILL_ALPHA = 0.38;
+/** How masks are shown: the fill's opacity (0–1) and whether only the outline is drawn. */
+export interface MaskStyle {
+  opacity: number;
+  outline: boolean;
+}
+
+export const DEFAULT_MASK_STYLE: MaskStyle = { opacity: 0.38, outline: false };
+
+/** Draws a sprite in image coordinates: the fill at the style's opacity (none when outline-only), the edge opaque. */
+export function drawSprite(ctx: CanvasRenderingContext2D, s: Sprite, style: MaskStyle): void {
+  const w = s.fill.width * s.step, h = s.fill.height * s.step;
+  const alpha = ctx.globalAlpha;
+  if (!style.outline && style.opacity > 0) {
+    ctx.globalAlpha = alpha * style.opacity;
+    ctx.drawImage(s.fill, s.x, s.y, w, h);
+    ctx.globalAlpha = alpha;
+  }
+  ctx.drawImage(s.edge, s.x, s.y, w, h);
+}
 
 /**
  * Renders the mask inside `box` ([x, y, w, h], its bbox) at 1/step resolution. A sprite cell is set when
@@ -53,23 +75,27 @@ export function makeSprite(rle: Rle, box: readonly number[], step: number, rgb: 
  */
 export function cellSprite(cells: Uint8Array, cw: number, ch: number, x0: number, y0: number, step: number, rgb: Rgb): Sprite {
   const W = cw + 2;
-  const img = new ImageData(cw, ch);
-  const px = new Uint32Array(img.data.buffer);
+  const fillImg = new ImageData(cw, ch), edgeImg = new ImageData(cw, ch);
+  const fillPx = new Uint32Array(fillImg.data.buffer), edgePx = new Uint32Array(edgeImg.data.buffer);
   const [r, g, b] = rgb;
   // ImageData is RGBA in memory: little-endian words are 0xAABBGGRR.
-  const fill = ((Math.round(FILL_ALPHA * 255) << 24) | (b << 16) | (g << 8) | r) >>> 0;
-  const edge = ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+  const colour = ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
   for (let y = 1; y <= ch; y++) {
     for (let x = 1, p = y * W + 1, o = (y - 1) * cw; x <= cw; x++, p++, o++) {
       if (!cells[p]) continue;
-      px[o] = cells[p - 1] && cells[p + 1] && cells[p - W] && cells[p + W] ? fill : edge;
+      if (cells[p - 1] && cells[p + 1] && cells[p - W] && cells[p + W]) fillPx[o] = colour;
+      else edgePx[o] = colour;
     }
   }
+  return { fill: toCanvas(fillImg), edge: toCanvas(edgeImg), x: x0, y: y0, step };
+}
+
+function toCanvas(img: ImageData): HTMLCanvasElement {
   const canvas = document.createElement('canvas');
-  canvas.width = cw;
-  canvas.height = ch;
+  canvas.width = img.width;
+  canvas.height = img.height;
   canvas.getContext('2d')!.putImageData(img, 0, 0);
-  return { canvas, x: x0, y: y0, step };
+  return canvas;
 }
 
 /** Whether pixel (x, y) is in the mask: a walk over the column-major runs, no decoding. */

@@ -3,6 +3,7 @@
 // strokes, an undo right after a stroke, or a reload never reorders or loses work.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Annotation, CocoRle, EditResult, HistoryState } from '../../../shared/contract';
+import { area, fromCocoRle, fromCompressedString, subtract, toCocoRle, unionAll } from '../../../shared/masks';
 import { client } from '../client';
 
 export interface Editor {
@@ -27,7 +28,11 @@ export interface Editor {
   redo(): Promise<void>;
 }
 
-export function useImageAnnotations(imageId: number | null): Editor {
+/**
+ * `noOverlap`: new and edited masks take their pixels from the image's other masks, in the same undo step; the
+ * `locked` masks keep theirs (the new mask leaves them out).
+ */
+export function useImageAnnotations(imageId: number | null, noOverlap: { locked: ReadonlySet<number> } | null = null): Editor {
   const [annotations, setAnnotations] = useState<Annotation[]>([]);
   const [history, setHistory] = useState<HistoryState | null>(null);
   const [pending, setPending] = useState(0);
@@ -38,6 +43,32 @@ export function useImageAnnotations(imageId: number | null): Editor {
   const current = useRef(imageId);
   current.current = imageId;
   const pendingCount = useRef(0);
+  /**
+   * What an add or mask update of `self` sends: with no overlap, the mask less the locked masks and the flag that
+   * takes its pixels from the others (which change too, so the list is fetched after).
+   */
+  const exclusiveArgs = (mask: CocoRle, self?: number): { mask: CocoRle; exclusive?: true } => {
+    if (!noOverlap) return { mask };
+    const locked = annotations.filter((a) => a.id !== self && noOverlap.locked.has(a.id));
+    if (!locked.length) return { mask, exclusive: true };
+    const m = fromCocoRle(mask);
+    const rest = subtract(m, unionAll(locked.map((a) => fromCompressedString(a.mask.counts, m.h, m.w))));
+    if (area(rest) === 0) throw new Error('That mask lies under locked masks only: unlock one to draw over it');
+    return { mask: toCocoRle(rest, true), exclusive: true };
+  };
+  /** `exclusiveArgs`, or null with the reason shown. */
+  const sendable = (mask: CocoRle, self?: number) => {
+    try {
+      return exclusiveArgs(mask, self);
+    } catch (e) {
+      setError((e as Error).message);
+      return null;
+    }
+  };
+  const refetch = async (id: number) => {
+    const list = await client.call('annotations.list', { imageId: id });
+    if (current.current === id) setAnnotations(list);
+  };
 
   const refreshHistory = useCallback((id: number) => {
     client.call('history.state', { imageId: id }).then(
@@ -113,12 +144,17 @@ export function useImageAnnotations(imageId: number | null): Editor {
     busy: pending > 0,
     error,
     clearError: () => setError(null),
-    add: (mask, categoryId, label, source = 'manual') =>
-      enqueue(async (imageId) => {
-        const a = await client.call('annotations.add', { imageId, categoryId, mask, source, label });
-        if (current.current === imageId) setAnnotations((list) => [...list.filter((x) => x.id !== a.id), a]);
+    add: (drawn, categoryId, label, source = 'manual') => {
+      // Worked out now, not when the queue reaches it: the masks and locks as the labeler saw them.
+      const extra = sendable(drawn);
+      if (!extra) return Promise.resolve(null);
+      return enqueue(async (imageId) => {
+        const a = await client.call('annotations.add', { imageId, categoryId, source, label, ...extra });
+        if (extra.exclusive) await refetch(imageId);
+        else if (current.current === imageId) setAnnotations((list) => [...list.filter((x) => x.id !== a.id), a]);
         return a;
-      }),
+      });
+    },
     addFrom: (make) =>
       enqueue(async (imageId) => {
         const a = await make(imageId);
@@ -130,8 +166,14 @@ export function useImageAnnotations(imageId: number | null): Editor {
     },
     updateMask: (id, mask, label) => {
       // Shown at once; the call that stores it follows in order.
+      const extra = sendable(mask, id);
+      if (!extra) return Promise.resolve();
       setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, mask: { size: mask.size, counts: mask.counts } } : x)));
-      return enqueue(async () => replace(await client.call('annotations.update', { id, mask, label }))).then(() => {});
+      return enqueue(async (imageId) => {
+        const a = await client.call('annotations.update', { id, label, ...extra });
+        if (extra.exclusive) await refetch(imageId);
+        else replace(a);
+      }).then(() => {});
     },
     setCategory: (id, categoryId) => {
       setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, categoryId } : x)));

@@ -3,7 +3,8 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { isProposal, type Category, type Image } from '../../../shared/contract';
 import { fillHoles, fromCompressedString, rleEquals, toCocoRle } from '../../../shared/masks';
-import { isPromptTool, TOOLS, type Tool } from '../canvas/tools';
+import { actionFor, isPromptTool, loadKeys, saveKeys, TOOLS, type ActionId, type KeyMap, type Tool } from '../canvas/tools';
+import { useDisplay } from '../canvas/display';
 import { pipelineCalls, usePipeline } from '../canvas/pipelines';
 import { promptToolOf } from '../canvas/prompts';
 import { markAsExample } from '../canvas/prompts/example';
@@ -13,10 +14,12 @@ import { client } from '../client';
 import { CanvasView, type CanvasHandle, type PolygonMemory } from './CanvasView';
 import { ExportDialog } from './ExportDialog';
 import { HelpOverlay } from './HelpOverlay';
+import { ShortcutsDialog } from './ShortcutsDialog';
 import { JobBar } from './JobBar';
 import { PipelinePanel } from './PipelinePanel';
 import { ImageStrip, type StripFilter } from './ImageStrip';
 import { AnnotationList, CategoryPanel } from './SidePanel';
+import { MaskDisplay } from './MaskDisplay';
 import { StatusBar } from './StatusBar';
 
 export function AnnotateView({
@@ -48,7 +51,12 @@ export function AnnotateView({
   const [hidden, setHidden] = useState<Set<number>>(new Set());
   const [locked, setLocked] = useState<Set<number>>(new Set());
   const [masksVisible, setMasksVisible] = useState(true);
-  const [dialog, setDialog] = useState<'help' | 'export' | null>(null);
+  const [dialog, setDialog] = useState<'help' | 'keys' | 'export' | null>(null);
+  const [display, setDisplay] = useDisplay();
+  const maskStyle = useMemo(() => ({ opacity: display.opacity, outline: display.outline }), [display.opacity, display.outline]);
+  const [keys, setKeys] = useState<KeyMap>(loadKeys);
+  useEffect(() => saveKeys(keys), [keys]);
+  const keyHint = (id: ActionId) => (keys[id] ? ` (${keys[id]})` : '');
   const [place, setPlace] = useState<{ index: number | null; total: number } | null>(null);
   // One toast at a time: a new message replaces it, and the next key press or click dismisses it.
   const [toast, setToast] = useState<{ text: string; seq: number } | null>(null);
@@ -56,7 +64,8 @@ export function AnnotateView({
   const setMessage = useCallback((text: string) => setToast({ text, seq: ++toastSeq.current }), []);
   const polygons = useRef<PolygonMemory>(new Map()).current;
   const canvas = useRef<CanvasHandle>(null);
-  const editor = useImageAnnotations(imageId);
+  const noOverlap = useMemo(() => (display.noOverlap ? { locked } : null), [display.noOverlap, locked]);
+  const editor = useImageAnnotations(imageId, noOverlap);
   const pipeline = usePipeline();
   const promptTool = promptToolOf(pipeline);
   // The toolbar: the drawing tools, and the prompt tool of the chosen pipeline.
@@ -355,17 +364,18 @@ export function AnnotateView({
     else if (k === 'ArrowRight' || k === '.') go(1);
     else if (k === 'ArrowLeft' || k === ',') go(-1);
     else {
-      const lower = k.toLowerCase();
-      const toolHit = tools.find((x) => x.key.toLowerCase() === lower);
+      const action = actionFor(keys, k);
+      const toolHit = tools.find((x) => x.id === action);
       if (toolHit) setTool(toolHit.id);
-      else if (lower === 'f') canvas.current?.fit();
-      else if (lower === 'g') actions.fillHoles();
-      else if (lower === 'm') actions.merge();
-      else if (lower === 'x') actions.split();
-      else if (lower === 'h') setMasksVisible((v) => !v);
-      else if (lower === 'd') markDone();
-      else if (lower === 'u') actions.markExample();
-      else if (lower === 'a') actions.acceptSuggested();
+      else if (action === 'fit') canvas.current?.fit();
+      else if (action === 'fillHoles') actions.fillHoles();
+      else if (action === 'merge') actions.merge();
+      else if (action === 'split') actions.split();
+      else if (action === 'toggleMasks') setMasksVisible((v) => !v);
+      else if (action === 'outline') setDisplay({ outline: !display.outline });
+      else if (action === 'done') markDone();
+      else if (action === 'example') actions.markExample();
+      else if (action === 'acceptSuggested') actions.acceptSuggested();
       else handled = false;
     }
     if (handled) e.preventDefault();
@@ -396,7 +406,7 @@ export function AnnotateView({
         </button>
         <div className="tool-group" role="toolbar" aria-label="Tools">
           {tools.map((t) => (
-            <button key={t.id} className={tool === t.id ? 'active' : ''} title={`${t.label} (${t.key}): ${t.hint}`} onClick={() => setTool(t.id)} data-testid={`tool-${t.id}`}>
+            <button key={t.id} className={tool === t.id ? 'active' : ''} title={`${t.label}${keyHint(t.id)}: ${t.hint}`} onClick={() => setTool(t.id)} data-testid={`tool-${t.id}`}>
               {t.label}
             </button>
           ))}
@@ -416,13 +426,13 @@ export function AnnotateView({
           </label>
         )}
         <div className="tool-group">
-          <button onClick={actions.fillHoles} title="Fill holes (G)" disabled={selected.length !== 1}>
+          <button onClick={actions.fillHoles} title={`Fill holes${keyHint('fillHoles')}`} disabled={selected.length !== 1}>
             Fill holes
           </button>
-          <button onClick={actions.merge} title="Merge selected (M)" disabled={selected.length < 2}>
+          <button onClick={actions.merge} title={`Merge selected${keyHint('merge')}`} disabled={selected.length < 2}>
             Merge
           </button>
-          <button onClick={actions.split} title="Split into connected parts (X)" disabled={selected.length !== 1}>
+          <button onClick={actions.split} title={`Split into connected parts${keyHint('split')}`} disabled={selected.length !== 1}>
             Split
           </button>
           <button onClick={actions.delete} title="Delete (Del)" disabled={!selected.length}>
@@ -460,7 +470,7 @@ export function AnnotateView({
               ? 'The file is missing: its masks are read-only until it returns'
               : image?.status === 'error'
                 ? 'The file cannot be read: there is nothing to label'
-                : 'Mark done and go to the next (D)'
+                : `Mark done and go to the next${keyHint('done')}`
           }
           data-testid="mark-done"
         >
@@ -497,6 +507,7 @@ export function AnnotateView({
               hidden={hidden}
               locked={locked}
               masksVisible={masksVisible}
+              maskStyle={maskStyle}
               selected={selected}
               onSelect={setSelected}
               tool={tool}
@@ -560,8 +571,11 @@ export function AnnotateView({
         masks={editor.annotations.length}
         busy={editor.busy}
         historyLabel={h?.undoLabel ? `undo: ${h.undoLabel}` : ''}
-      />
-      {dialog === 'help' && <HelpOverlay onClose={() => setDialog(null)} />}
+      >
+        <MaskDisplay display={display} onChange={setDisplay} outlineKey={keys.outline} />
+      </StatusBar>
+      {dialog === 'help' && <HelpOverlay keys={keys} onClose={() => setDialog(null)} onChangeKeys={() => setDialog('keys')} />}
+      {dialog === 'keys' && <ShortcutsDialog keys={keys} onKeys={setKeys} onClose={() => setDialog('help')} />}
       {dialog === 'export' && <ExportDialog onClose={() => setDialog(null)} />}
     </div>
   );

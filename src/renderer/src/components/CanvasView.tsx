@@ -10,7 +10,7 @@ import {
 } from '../../../shared/masks';
 import type { ClickSegment } from '../canvas/prompts/points';
 import { loadDraft, saveDraft } from '../canvas/drafts';
-import { cellSprite, makeSprite, type Rgb, type Sprite } from '../canvas/sprites';
+import { cellSprite, DEFAULT_MASK_STYLE, drawSprite, makeSprite, type MaskStyle, type Rgb, type Sprite } from '../canvas/sprites';
 import { MaskScene } from '../canvas/maskScene';
 import { buildPyramid, closePyramid, levelFor, loadImage, type Pyramid } from '../canvas/pyramid';
 import { applyStroke, snapToCorner, snapToPixelCentre, type Pt } from '../canvas/raster';
@@ -48,6 +48,8 @@ interface Props {
   hidden: ReadonlySet<number>;
   locked: ReadonlySet<number>;
   masksVisible: boolean;
+  /** The masks' fill opacity and outline-only display: a redraw, the bitmaps stay. */
+  maskStyle: MaskStyle;
   selected: number[];
   onSelect(ids: number[]): void;
   tool: Tool;
@@ -88,7 +90,7 @@ const WAND_TINY_SCREEN_PX = 100;
 const BRUSH_NEAR_PX = 3;
 
 export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(props, ref) {
-  const { image, editor, categories, hidden, locked, masksVisible, selected, onSelect, tool, brushSize, tolerance, currentCategory, polygons, onMessage, click } = props;
+  const { image, editor, categories, hidden, locked, masksVisible, maskStyle, selected, onSelect, tool, brushSize, tolerance, currentCategory, polygons, onMessage, click } = props;
   const W = image.width, H = image.height;
   const box = useRef<HTMLDivElement>(null);
   const stageRef = useRef<Konva.Stage>(null);
@@ -129,6 +131,10 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     scene.setMasks(editor.annotations.map((a) => ({ id: a.id, counts: a.mask.counts, color: colorOf(a), visible: masksVisible && !hidden.has(a.id) })));
     redraw();
   }, [scene, editor.annotations, colorOf, hidden, masksVisible, redraw]);
+  useEffect(() => {
+    scene.style = maskStyle;
+    redraw();
+  }, [scene, maskStyle, redraw]);
 
   useLayoutEffect(() => {
     const el = box.current!;
@@ -718,7 +724,7 @@ function spriteDraw(sp: Sprite): (ctx: Konva.Context) => void {
   return (ctx) => {
     const c = (ctx as unknown as { _context: CanvasRenderingContext2D })._context;
     c.imageSmoothingEnabled = false;
-    c.drawImage(sp.canvas, sp.x, sp.y, sp.canvas.width * sp.step, sp.canvas.height * sp.step);
+    drawSprite(c, sp, DEFAULT_MASK_STYLE); // live previews keep their look whatever the masks' display
   };
 }
 

@@ -1,9 +1,9 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import type { MethodOutput } from '../../../shared/contract';
 import { client } from '../client';
 import { useLive } from '../canvas/liveStatus';
 
-/** Zoom (with fit and 1:1), cursor pixel, image size, masks (with show/hide), and which ONNX Runtime execution provider is active. */
+/** Zoom (with fit and 1:1), cursor pixel, image size, masks (with show/hide and `children`: how they are drawn), and which ONNX Runtime execution provider is active. */
 export function StatusBar({
   width,
   height,
@@ -14,6 +14,7 @@ export function StatusBar({
   onToggleMasks,
   busy,
   historyLabel,
+  children,
 }: {
   width: number;
   height: number;
@@ -24,6 +25,7 @@ export function StatusBar({
   onToggleMasks(): void;
   busy: boolean;
   historyLabel: string;
+  children?: ReactNode;
 }) {
   const live = useLive();
   const [runtime, setRuntime] = useState<MethodOutput<'runtime.status'> | null | undefined>(undefined);
@@ -56,6 +58,7 @@ export function StatusBar({
           {masksVisible ? 'Hide' : 'Show'}
         </button>
       </span>
+      {children}
       <span className="muted">{busy ? 'saving…' : 'saved'}</span>
       <span className="muted">{historyLabel}</span>
       <span className="spacer" />
