@@ -1,13 +1,16 @@
 // COCO instances import: polygons, uncompressed and compressed RLE. A file whose structure is not COCO is
 // refused whole; single entries that cannot be used are skipped and reported with their reason. Every entry is
 // checked and every mask decoded before anything is written; what is accepted then lands in one transaction.
+// Attributes (`attributes: {name: value}` on an annotation, as CVAT writes them) become attribute definitions of the
+// annotation's category: boolean where every value in the file is true/false, text otherwise (numbers and other JSON
+// values as their JSON text). A name the project's category already defines must fit that definition.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CocoRle, type CocoImportReport } from '../../../shared/contract';
 import { MaskFormatError, area, bbox, fromCocoRle, polygonsToRle, toCompressedString, type Rle } from '../../../shared/masks';
-import type { AnnotationInput, ImageRow, ProjectStore } from '../../project';
+import type { AnnotationInput, AttributeDef, AttributeValues, ImageRow, ProjectStore } from '../../project';
 import { isInside } from '../files';
 import { JsonTextError, parseJsonBytes } from '../json-text';
 
@@ -47,6 +50,7 @@ const CocoAnn = z.object({
   segmentation: z.unknown().optional(),
   iscrowd: z.union([z.literal(0), z.literal(1), z.boolean()]).optional(),
   score: z.number().finite().optional(),
+  attributes: z.record(z.string().min(1, 'an attribute needs a name').max(100), z.unknown(), { error: 'attributes must be an object of values by name' }).optional(),
 });
 
 type ReportId = CocoImportReport['skipped'][number]['id'];
@@ -162,6 +166,9 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
   const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${a.rle}`));
   const seenIds = new Set<string>();
   const rows: Array<{ target: CategoryTarget; input: Omit<AnnotationInput, 'categoryId'> }> = [];
+  // The attributes each category gets from the file (by target key): name → boolean while every value is one.
+  const newAttributes = new Map<string, Map<string, 'boolean' | 'text'>>();
+  const projectDefs = new Map<number, AttributeDef[]>();
   const touched = new Set<number>();
   for (const [index, raw] of top.data.annotations.entries()) {
     const id = reportId(raw, index);
@@ -194,6 +201,14 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
       skip('annotation', id, (e as Error).message);
       continue;
     }
+    const defs = target.id === null ? [] : projectDefs.get(target.id) ?? projectDefs.set(target.id, store.listAttributeDefs(target.id)).get(target.id)!;
+    let attributes: AttributeValues;
+    try {
+      attributes = readAttributes(a.data.attributes ?? {}, defs);
+    } catch (e) {
+      skip('annotation', id, (e as Error).message);
+      continue;
+    }
     const counts = toCompressedString(rle);
     const key = `${img.id}|${target.key}|${counts}`;
     if (existing.has(key)) {
@@ -202,6 +217,11 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
     }
     existing.add(key);
     touched.add(img.id);
+    const found = newAttributes.get(target.key) ?? newAttributes.set(target.key, new Map()).get(target.key)!;
+    for (const [name, value] of Object.entries(attributes)) {
+      if (defs.some((d) => d.name === name)) continue;
+      found.set(name, typeof value === 'boolean' && found.get(name) !== 'text' ? 'boolean' : 'text');
+    }
     rows.push({
       target,
       input: {
@@ -214,8 +234,16 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
         iscrowd: a.data.iscrowd ? 1 : 0,
         source: 'import',
         score: a.data.score ?? null,
+        attributes,
       },
     });
+  }
+  // An attribute that is text somewhere in the file is text everywhere: its true/false values become strings.
+  for (const r of rows) {
+    const found = newAttributes.get(r.target.key)!;
+    for (const [name, value] of Object.entries(r.input.attributes!)) {
+      if (typeof value === 'boolean' && found.get(name) === 'text') r.input.attributes![name] = String(value);
+    }
   }
 
   // A file whose every annotation was skipped changes nothing, not even the categories (a file of categories alone
@@ -233,6 +261,9 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
       }).id;
       report.categoriesCreated++;
     }
+    for (const target of new Set(rows.map((r) => r.target))) {
+      for (const [name, type] of newAttributes.get(target.key)!) store.addAttributeDef({ categoryId: target.id!, name, type });
+    }
     if (rows.length) store.addAnnotations(rows.map((r) => ({ ...r.input, categoryId: r.target.id })));
   });
   report.annotations = rows.length;
@@ -246,6 +277,28 @@ function unmatched(store: ProjectStore, name: string, missingAt: Set<string>): s
   const file = join(store.folder, ...name.split('/'));
   if (isInside(file, store.folder) && existsSync(file)) return `"${name}" is not indexed yet (index the folder first)`;
   return `no image "${name}" in the project folder`;
+}
+
+/**
+ * An annotation's attribute values as the project stores them: true/false and strings as they are, other JSON values
+ * as their JSON text, null as no value. A name `defs` (its category's, in the project) defines must fit it.
+ */
+function readAttributes(raw: Record<string, unknown>, defs: readonly AttributeDef[]): AttributeValues {
+  const out: AttributeValues = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (value === null) continue;
+    let v = typeof value === 'boolean' || typeof value === 'string' ? value : JSON.stringify(value);
+    const def = defs.find((d) => d.name === name);
+    if (def?.type === 'text') v = String(v);
+    else if (def?.type === 'boolean' && typeof v !== 'boolean') throw new Error(`attribute "${name}" is true/false in the project, not ${JSON.stringify(v)}`);
+    else if (def?.type === 'select') {
+      if (!def.options.includes(String(v))) throw new Error(`attribute "${name}" is one of ${def.options.map((o) => `"${o}"`).join(', ')} in the project, not ${JSON.stringify(v)}`);
+      v = String(v);
+    }
+    if (typeof v === 'string' && v.length > 1000) throw new Error(`attribute "${name}": value longer than 1000 characters`);
+    out[name] = v;
+  }
+  return out;
 }
 
 function decodeSegmentation(seg: unknown, img: ImageRow): Rle {
