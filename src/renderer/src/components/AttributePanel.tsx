@@ -40,7 +40,7 @@ export function AttributeDefsEditor({ category, defs, onError }: { category: Cat
         {mine.map((d) => (
           <li key={d.id} data-testid="attribute-def">
             <span>{d.name}</span>
-            <span className="muted small">{d.type === 'select' ? d.options.join(' | ') : d.type}</span>
+            <span className="muted small">{d.type === 'select' ? d.options.join(' | ') : d.type === 'boolean' ? 'yes/no' : 'text'}</span>
             <button
               className="icon"
               title={`Delete attribute ${d.name} (its values on ${category.name} masks go too; cannot be undone)`}
