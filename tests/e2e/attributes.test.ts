@@ -58,6 +58,7 @@ describe.skipIf(!hasChromium)('attributes in the side panel (web mode)', () => {
 
     // The category editor: car is the current category.
     const defs = page.getByTestId('attribute-defs');
+    await defs.locator('summary').click();
     const define = async (name: string, type: string, options?: string) => {
       await defs.getByLabel('Attribute name').fill(name);
       await defs.getByLabel('Attribute type').selectOption(type);
@@ -94,5 +95,29 @@ describe.skipIf(!hasChromium)('attributes in the side panel (web mode)', () => {
     const doc = JSON.parse(readFileSync(file, 'utf8'));
     expect(doc.annotations).toHaveLength(1);
     expect(doc.annotations[0].attributes).toEqual({ occluded: true, note: 'dented door', view: 'side' });
+    await page.getByTestId('export-dialog').getByRole('button', { name: 'Close' }).click();
+  });
+
+  it('another category keeps the values it defines and says which went', async () => {
+    const person = await api<{ id: number }>('categories.add', { name: 'person' });
+    await api('attributes.define', { categoryId: person.id, name: 'occluded', type: 'boolean' });
+    await expect.poll(() => page.getByTestId('category-row').count()).toBe(2);
+    await page.getByTestId('annotation-row').getByLabel('Category').selectOption({ label: 'person' });
+    await expect.poll(() => page.locator('.toast').textContent()).toBe('Attribute values dropped (the new category does not define them): note, view');
+    await expect.poll(attributes).toEqual({ occluded: true });
+    const panel = page.getByTestId('attributes');
+    await expect.poll(() => panel.locator('label').count()).toBe(1);
+    expect(await panel.getByLabel('occluded').isChecked()).toBe(true);
+    await shot('category-changed');
+  });
+
+  it('deletes a definition after asking, with its values', async () => {
+    const defs = page.getByTestId('attribute-defs');
+    await defs.getByLabel('Delete attribute view').click();
+    await expect.poll(() => page.getByTestId('attribute-delete').textContent()).toContain('Delete the attribute “view” of car?');
+    await shot('delete-attribute');
+    await page.getByTestId('attribute-delete').getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => defs.getByTestId('attribute-def').count()).toBe(2);
+    expect((await api<{ name: string }[]>('attributes.list', {})).map((d) => d.name)).toEqual(['occluded', 'note', 'occluded']);
   });
 });

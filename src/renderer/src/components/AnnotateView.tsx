@@ -543,7 +543,7 @@ export function AnnotateView({
               setSelected((s) => s.filter((x) => x !== id));
             }}
             onCategory={(id, c) =>
-              void editor.setCategory(id, c).then((dropped) => dropped.length && setMessage(`Gone with the old category: ${dropped.join(', ')}`))
+              void editor.setCategory(id, c).then((dropped) => dropped.length && setMessage(`Attribute values dropped (the new category does not define them): ${dropped.join(', ')}`))
             }
             onAttributes={(id, values) => void editor.setAttributes(id, values)}
             onUseAsExample={actions.markExample}

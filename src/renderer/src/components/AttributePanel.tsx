@@ -15,11 +15,15 @@ export function useAttributeDefs(): AttributeDef[] {
   return defs;
 }
 
-/** The attributes a category defines: delete one, or add one (name, type, options of a select). */
+/**
+ * The attributes a category defines: delete one, or add one (name, type, options of a select). Folded until opened:
+ * definitions change rarely, and the mask list below needs the height.
+ */
 export function AttributeDefsEditor({ category, defs, onError }: { category: Category; defs: AttributeDef[]; onError(msg: string): void }) {
   const [name, setName] = useState('');
   const [type, setType] = useState<AttributeDef['type']>('boolean');
   const [options, setOptions] = useState('');
+  const [deleting, setDeleting] = useState<AttributeDef | null>(null);
   const mine = defs.filter((d) => d.categoryId === category.id);
   const optionList = options.split(',').map((o) => o.trim()).filter(Boolean);
   const add = (e: FormEvent) => {
@@ -34,8 +38,10 @@ export function AttributeDefsEditor({ category, defs, onError }: { category: Cat
       }, (err: Error) => onError(err.message));
   };
   return (
-    <div className="attr-defs" data-testid="attribute-defs">
-      <div className="muted small">Attributes of {category.name}</div>
+    <details className="attr-defs" data-testid="attribute-defs">
+      <summary className="muted small">
+        Attributes of {category.name} ({mine.length})
+      </summary>
       <ul>
         {mine.map((d) => (
           <li key={d.id} data-testid="attribute-def">
@@ -45,13 +51,30 @@ export function AttributeDefsEditor({ category, defs, onError }: { category: Cat
               className="icon"
               title={`Delete attribute ${d.name} (its values on ${category.name} masks go too; cannot be undone)`}
               aria-label={`Delete attribute ${d.name}`}
-              onClick={() => client.call('attributes.delete', { id: d.id }).catch((err: Error) => onError(err.message))}
+              onClick={() => setDeleting(d)}
             >
               ×
             </button>
           </li>
         ))}
       </ul>
+      {deleting && (
+        <div className="cat-confirm" role="group" aria-label="Delete attribute" data-testid="attribute-delete">
+          <p>Delete the attribute “{deleting.name}” of {category.name}? Its values on {category.name} masks go too. This cannot be undone.</p>
+          <div className="dialog-buttons">
+            <button onClick={() => setDeleting(null)}>Cancel</button>
+            <button
+              className="danger"
+              onClick={() => {
+                setDeleting(null);
+                client.call('attributes.delete', { id: deleting.id }).catch((err: Error) => onError(err.message));
+              }}
+            >
+              Delete
+            </button>
+          </div>
+        </div>
+      )}
       <form className="cat-add" onSubmit={add}>
         <input placeholder="New attribute" value={name} onChange={(e) => setName(e.target.value)} aria-label="Attribute name" />
         <select value={type} onChange={(e) => setType(e.target.value as AttributeDef['type'])} aria-label="Attribute type">
@@ -66,7 +89,7 @@ export function AttributeDefsEditor({ category, defs, onError }: { category: Cat
       {type === 'select' && (
         <input className="attr-options" placeholder="Options, comma separated" value={options} onChange={(e) => setOptions(e.target.value)} aria-label="Attribute options" />
       )}
-    </div>
+    </details>
   );
 }
 
