@@ -127,4 +127,15 @@ describe('COCO attributes', () => {
     bad.annotations[0]!.attributes.color = 'green';
     expect(importCoco(store, { ...bad, annotations: [bad.annotations[0]] }).skipped[0]!.reason).toBe('attribute "color" is one of "red", "blue" in the project, not "green"');
   });
+
+  it('trims attribute names as the project does; a blank name skips its annotation', () => {
+    const doc = cvatFile();
+    doc.annotations[0]!.attributes = { ' pose ': 'sitting' };
+    doc.annotations[1]!.attributes = { ' ': true };
+    const report = importCoco(store, { ...doc, annotations: doc.annotations.slice(0, 2) });
+    expect(report.skipped).toEqual([{ what: 'annotation', id: 2, reason: 'an attribute needs a name' }]);
+    const car = store.getCategoryByName('car')!.id;
+    expect(store.listAttributeDefs(car).map((d) => d.name)).toEqual(['pose']);
+    expect(store.listAnnotations({ categoryId: car }).map((a) => a.attributes)).toEqual([{ pose: 'sitting' }]);
+  });
 });

@@ -285,7 +285,10 @@ function unmatched(store: ProjectStore, name: string, missingAt: Set<string>): s
  */
 function readAttributes(raw: Record<string, unknown>, defs: readonly AttributeDef[]): AttributeValues {
   const out: AttributeValues = {};
-  for (const [name, value] of Object.entries(raw)) {
+  for (const [key, value] of Object.entries(raw)) {
+    // Names are trimmed as the project trims them, or a value would miss its definition.
+    const name = key.trim();
+    if (!name) throw new Error('an attribute needs a name');
     if (value === null) continue;
     let v = typeof value === 'boolean' || typeof value === 'string' ? value : JSON.stringify(value);
     const def = defs.find((d) => d.name === name);
