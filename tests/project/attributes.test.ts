@@ -69,6 +69,12 @@ describe('attribute definitions', () => {
     expect(s.getAnnotation(b.id)!.attributes).toEqual({ note: 'x' });
     expect(storeError(() => s.deleteAttributeDef(occluded.id)).code).toBe('not-found');
 
+    // Any name a labeler may type, quotes and dots included.
+    const quoted = s.addAttributeDef({ categoryId: car, name: 'say "hi".x', type: 'text' });
+    s.updateAnnotation(a.id, { attributes: { note: 'dented', 'say "hi".x': 'yes' } });
+    expect(s.deleteAttributeDef(quoted.id)).toBe(1);
+    expect(s.getAnnotation(a.id)!.attributes).toEqual({ note: 'dented' });
+
     s.deleteCategory(car);
     expect(s.listAttributeDefs()).toEqual([]);
     expect(s.getAnnotation(a.id)).toMatchObject({ categoryId: null, attributes: {} });
