@@ -172,6 +172,22 @@ export const CocoExportReport = z.object({
 });
 export type CocoExportReport = z.infer<typeof CocoExportReport>;
 
+/** COCO panoptic export: one PNG of segment ids per image, one segment per thing mask and per stuff category. */
+export const PanopticExportReport = z.object({
+  images: z.number(),
+  /** Masks that went into a segment. */
+  annotations: z.number(),
+  segments: z.number(),
+  categories: z.number(),
+  /** Overlapping masks: the pixels a mask drawn above took from the masks under it, per image and in all. */
+  changedHands: z.object({ pixels: z.number(), images: z.array(z.object({ path: z.string(), pixels: z.number() })) }),
+  /** Several masks of one stuff category on an image, written as the category's one segment. */
+  stuffMerged: z.array(z.object({ path: z.string(), category: z.string(), masks: z.number() })),
+  skipped: CocoExportReport.shape.skipped,
+  leftOut: CocoExportReport.shape.leftOut,
+});
+export type PanopticExportReport = z.infer<typeof PanopticExportReport>;
+
 export const CocoImportReport = z.object({
   images: z.number(),
   annotations: z.number(),
@@ -454,19 +470,21 @@ export const methods = {
   'history.undo': { input: z.object({ imageId: Id }).strict(), output: EditResult },
   'history.redo': { input: z.object({ imageId: Id }).strict(), output: EditResult },
   /**
-   * COCO instances export. With `out` the file is written there (atomically; only over a previous export; in web
+   * COCO instances or panoptic export. With `out` the file is written there (atomically; only over a previous export; in web
    * mode only inside the project folder); without, the document is returned.
    */
   'coco.export': {
     input: z
       .object({
+        /** instances (one JSON) or panoptic (a JSON and a folder of PNGs beside it: needs `out`). */
+        kind: z.enum(['instances', 'panoptic']).default('instances'),
         format: z.enum(['polygons', 'rle']).default('rle'),
         forcePolygons: z.boolean().default(false),
         tolerance: z.number().min(0).max(10).default(0),
         out: z.string().min(1).optional(),
       })
       .strict(),
-    output: z.object({ report: CocoExportReport, path: z.string().optional(), document: z.unknown().optional() }),
+    output: z.object({ report: z.union([CocoExportReport, PanopticExportReport]), path: z.string().optional(), document: z.unknown().optional() }),
   },
   /** COCO instances import from a file path (`file`; in web mode inside the project folder) or an uploaded document (`document`). */
   'coco.import': {

@@ -117,6 +117,8 @@ describe('models.* (web mode)', () => {
       runs: [
         { pipeline: 'diffseg', title: 'DiffSeg', available: true },
         { pipeline: 'refldmseg', title: 'Ref LDM-Seg', available: false, reason: expect.stringMatching(/tiny sd is not a Ref LDM-Seg bundle .*--refldmseg/) },
+        // the prototype mode runs on any SD 1.x bundle
+        { pipeline: 'prototype', title: 'Example prototype', available: true },
         { pipeline: 'peekaboo', title: 'Peekaboo', available: true },
         { pipeline: 'holds', title: 'Holds', available: true },
       ],

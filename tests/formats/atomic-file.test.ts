@@ -28,6 +28,11 @@ describe('writeFileAtomic', () => {
     expect(readdirSync(dir.path).sort()).toEqual(['new.json', 'out.json']);
   });
 
+  it('writes byte chunks as they are, beside text chunks as UTF-8', async () => {
+    await writeFileAtomic(target, [Uint8Array.of(0x89, 0x50, 0x00, 0xff), 'é']);
+    expect([...readFileSync(target)]).toEqual([0x89, 0x50, 0x00, 0xff, 0xc3, 0xa9]);
+  });
+
   it('a failure while producing the content leaves the target as it was and no temporary file', async () => {
     function* failing() {
       for (let i = 0; i < 3; i++) yield MiB;

@@ -121,7 +121,9 @@ describe('convertCheckpoint (diffusers folder from the golden components)', () =
     expect(d.sharesWeightsWith).toBe('unet');
     expect(d.files.map((f) => f.path)).toEqual(['unet_diffseg.onnx', 'unet.onnx.data']);
     expect(existsSync(join(bundle, 'unet_diffseg.onnx.data'))).toBe(false);
-    expect(d.outputs.map((o) => o.name)).toEqual(['self_attn_mean.16x16', 'self_attn_mean.8x8', 'self_attn_mean.4x4', 'self_attn_mean.2x2']);
+    // up_block.1: the prototype mode's features, from the same pass.
+    expect(d.outputs.map((o) => o.name)).toEqual(['up_block.1', 'self_attn_mean.16x16', 'self_attn_mean.8x8', 'self_attn_mean.4x4', 'self_attn_mean.2x2']);
+    expect(d.outputs[0]!.shape).toEqual([null, 32, 8, 8]);
     expect(d.selfAttention!.map((s) => [s.output, s.layers])).toEqual([
       ['self_attn_mean.16x16', 5], ['self_attn_mean.8x8', 5], ['self_attn_mean.4x4', 5], ['self_attn_mean.2x2', 1],
     ]);

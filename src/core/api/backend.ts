@@ -18,6 +18,7 @@ import {
   type ProjectInfo,
 } from '../../shared/contract';
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
+import { writePanoptic } from '../formats/coco/panoptic-export';
 import { importCoco, importCocoFile } from '../formats/coco/import';
 import { requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
@@ -428,13 +429,17 @@ export class Backend {
       if (this.need().redo(imageId)) this.emit('project.changed', { what: 'annotations', imageId });
       return this.editResult(imageId);
     },
-    'coco.export': async ({ format, forcePolygons, tolerance, out }) => {
+    'coco.export': async ({ kind, format, forcePolygons, tolerance, out }) => {
       const store = this.need();
       const opts = { format, forcePolygons, tolerance };
-      if (out === undefined) return exportCoco(store, opts);
+      if (out === undefined) {
+        // Panoptic is a JSON and a folder of PNGs: there is no single document to hand back.
+        if (kind === 'panoptic') throw new ApiError('bad_request', 'a panoptic export is a JSON and a folder of PNGs: give out, the JSON path', [{ path: 'out', message: 'required for panoptic' }]);
+        return exportCoco(store, opts);
+      }
       // Web mode writes only in the project's folder; the desktop app's paths come from native dialogs.
       if (this.options.shell === 'web') await requireInside(out, store.folder);
-      return { report: await writeCocoFile(store, out, opts), path: out };
+      return { report: kind === 'panoptic' ? await writePanoptic(store, out) : await writeCocoFile(store, out, opts), path: out };
     },
     'coco.import': async ({ file, document }) => {
       const store = this.need();

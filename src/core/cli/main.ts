@@ -12,8 +12,10 @@ import { hostName, isLoopback, isWildcard, networkAddresses } from '../server/or
 import { startServer } from '../server/server';
 import { writeCocoFile } from '../formats/coco/export';
 import { importCocoFile } from '../formats/coco/import';
+import { panopticFolder, writePanoptic } from '../formats/coco/panoptic-export';
 import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
+import { registerGenerateCommand } from './generate';
 import { registerModelsCommands } from './models';
 import { addParamOptions, paramsFromOptions } from './params';
 import { examplePrompt, exampleUsage, type ExampleOptions } from './example';
@@ -38,6 +40,29 @@ function openStore(folder: string, access: 'write' | 'read' = 'write'): ProjectS
   } catch (e) {
     if (access === 'read' && e instanceof ProjectOpenError && e.code === 'read-only') return ProjectStore.open(dir, { readonly: true });
     throw e;
+  }
+}
+
+/** `export --format coco-panoptic`: writes the JSON and its PNG folder, prints the report; the exit code. */
+async function exportPanoptic(folder: string, outPath: string, say: (s: string) => void, err: NodeJS.WritableStream): Promise<number> {
+  const store = openStore(folder, 'read');
+  const out = resolve(outPath);
+  const controller = new AbortController();
+  const signals = onStopSignal(err, () => controller.abort());
+  try {
+    const progress = progressPrinter(err, 'exporting');
+    const report = await writePanoptic(store, out, { signal: controller.signal, onProgress: progress.update });
+    progress.done();
+    say(`wrote ${out} and ${panopticFolder(out)}: ${report.images} images, ${report.segments} segments from ${report.annotations} masks, ${report.categories} categories`);
+    if (report.changedHands.pixels)
+      say(`  overlapping masks: ${report.changedHands.pixels} pixels went to the mask drawn on top, on ${report.changedHands.images.length} images`);
+    for (const m of report.stuffMerged) say(`  ${m.path}: ${m.masks} masks of stuff category "${m.category}" written as its one segment`);
+    for (const s of report.skipped) say(`  skipped annotation ${s.annotationId}: ${s.reason}`);
+    for (const l of report.leftOut) say(`  left out: ${l.path} (${l.masks} mask${l.masks === 1 ? '' : 's'}): ${l.reason}`);
+    return report.skipped.length || report.leftOut.length ? EXIT.partial : EXIT.ok;
+  } finally {
+    signals.release();
+    store.close();
   }
 }
 
@@ -110,15 +135,22 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
 
   program
     .command('export')
-    .description('export annotations (COCO instances)')
+    .description('export annotations (COCO instances, or COCO panoptic: the JSON and a folder of PNGs of the same name beside it)')
     .argument('<folder>', 'the project folder')
-    .addOption(new Option('--format <format>', 'output format').choices(['coco']).default('coco'))
+    .addOption(new Option('--format <format>', 'output format').choices(['coco', 'coco-panoptic']).default('coco'))
     .option('--polygons', 'write masks as polygons (masks with holes stay RLE unless --force-polygons)')
     .option('--rle', 'write masks as compressed RLE (default)')
     .option('--force-polygons', 'with --polygons: write masks with holes as polygons too (holes are filled)')
     .option('--tolerance <px>', 'polygon simplification tolerance in pixels (0 = exact)', parseNumber, 0)
     .requiredOption('--out <file>', 'output JSON file')
-    .action(async (folder: string, o: { polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string }) => {
+    .action(async (folder: string, o: { format: 'coco' | 'coco-panoptic'; polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string }) => {
+      if (o.format === 'coco-panoptic') {
+        // Panoptic masks are PNGs of segment ids: the instance options do not apply.
+        if (o.polygons || o.rle || o.forcePolygons || o.tolerance !== 0)
+          throw new CommanderError(EXIT.usage, 'usage', '--polygons, --rle, --force-polygons and --tolerance are for --format coco');
+        code = await exportPanoptic(folder, o.out, say, io.err);
+        return;
+      }
       if (o.polygons && o.rle) throw new CommanderError(EXIT.usage, 'usage', 'choose one of --polygons and --rle');
       if (o.forcePolygons && !o.polygons) throw new CommanderError(EXIT.usage, 'usage', '--force-polygons needs --polygons');
       const store = openStore(folder, 'read');
@@ -146,9 +178,9 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
 
   program
     .command('import')
-    .description('import COCO instances (polygons, RLE) into the project; images are matched by file_name')
+    .description('import COCO instances (polygons, RLE) or COCO panoptic (the JSON, its PNGs in the folder of its name beside it) into the project; images are matched by file_name')
     .argument('<folder>', 'the image folder (indexed first, incrementally)')
-    .argument('<file>', 'COCO instances JSON')
+    .argument('<file>', 'COCO instances or panoptic JSON')
     .option('--json', 'print the report as JSON')
     .action(async (folder: string, file: string, o: { json?: boolean }) => {
       const store = openStore(folder);
@@ -284,6 +316,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
   });
 
   registerModelsCommands(program, io, (c) => (code = c));
+  registerGenerateCommand(program, io, (c) => (code = c), (m) => new CliFailure(m));
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { BundleError, convertCheckpoint, convertRefLdmSeg, defaultModelDirs, listBundles, readConfigsFolder, verifyBundle } from '../ml/bundle';
+import { GROUNDED_UNET } from '../pipelines/grounded/variant';
 import { listPipelines, unetVariants } from '../pipelines/registry';
 import { progressPrinter } from './progress';
 
@@ -11,7 +12,7 @@ type Out = NodeJS.WritableStream & { isTTY?: boolean };
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 interface ConvertFlags {
-  out: string; fp16?: boolean; name?: string; licence?: string; tokenizer?: string; configs?: string; imageEncoder?: string; refldmseg?: string; vae?: string; force?: boolean; json?: boolean;
+  out: string; fp16?: boolean; name?: string; licence?: string; tokenizer?: string; configs?: string; imageEncoder?: string; refldmseg?: string; vae?: string; groundingModule?: string; force?: boolean; json?: boolean;
 }
 
 /** A source, or Ref LDM-Seg's three files; the combinations that make neither are refused with what is missing. */
@@ -57,7 +58,8 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
     .option('--configs <dir>', 'single file: folder with unet/, vae/, text_encoder/ config.json to use instead of SD 1.5')
     .option('--image-encoder <path>', 'add a CLIP image tower: a transformers CLIP vision folder, OpenAI/open_clip visual weights, or Alpha-CLIP\'s .pth')
     .option('--refldmseg <file>', 'Ref LDM-Seg (-f or -n, read from its conv_in) from DeepSpeed\'s mp_rank_00_model_states.pt, instead of <source>; needs --image-encoder (Alpha-CLIP .pth) and --vae')
-    .option('--vae <path>', 'with --refldmseg: SD 1.5\'s VAE, a diffusers folder (with vae/) or its single-file checkpoint');
+    .option('--vae <path>', 'with --refldmseg: SD 1.5\'s VAE, a diffusers folder (with vae/) or its single-file checkpoint')
+    .option('--grounding-module <file>', 'add grounded diffusion\'s grounding_module.pth (and the UNet with its taps) for `difflabel generate`; the checkpoint must be the SD 1.x it was trained with');
   for (const p of withVariants) convert.option(`--no-${p.id}`, `skip what only ${p.title} needs: ${p.variants!.map((v) => v.title).join(', ')}`);
   convert
     .option('--force', 'replace an existing bundle at --out')
@@ -69,7 +71,7 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
       const progress = progressPrinter(io.err, 'converting');
       const { dir, manifest } = run.refLdmSeg
         ? await convertRefLdmSeg(run.refLdmSeg, o.out, { ...base, onProgress: progress.update })
-        : await convertCheckpoint(run.source, o.out, { ...base, tokenizer: o.tokenizer, imageEncoder: o.imageEncoder, variants: unetVariants(skipped), onProgress: progress.update });
+        : await convertCheckpoint(run.source, o.out, { ...base, tokenizer: o.tokenizer, imageEncoder: o.imageEncoder, variants: [...unetVariants(skipped), ...(o.groundingModule ? [GROUNDED_UNET] : [])], groundingModule: o.groundingModule, onProgress: progress.update });
       progress.done();
       for (const w of manifest.warnings) io.err.write(`warning: ${w}\n`);
       if (o.json) say(JSON.stringify(manifest, null, 2));

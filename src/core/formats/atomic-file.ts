@@ -10,12 +10,12 @@ import { basename, dirname, join } from 'node:path';
 const BATCH_CHARS = 1 << 20;
 
 /**
- * Writes `chunks` (UTF-8) to `target` atomically. The folder must exist; `target`, if it exists, is replaced
+ * Writes `chunks` (strings as UTF-8, bytes as they are) to `target` atomically. The folder must exist; `target`, if it exists, is replaced
  * (a link at `target` is replaced by the file: resolve links first to write through them).
  */
 export async function writeFileAtomic(
   target: string,
-  chunks: Iterable<string> | AsyncIterable<string>,
+  chunks: Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>,
   opts: { signal?: AbortSignal } = {},
 ): Promise<void> {
   const folder = dirname(target);
@@ -23,12 +23,12 @@ export async function writeFileAtomic(
   const file = await open(temp, 'wx');
   let fileOpen = true;
   try {
-    let batch: string[] = [];
+    let batch: Array<string | Uint8Array> = [];
     let chars = 0;
     const flush = async () => {
       // Checked before each write: a cancel arrives while a write is in flight.
       opts.signal?.throwIfAborted();
-      const data = Buffer.from(batch.join(''), 'utf8');
+      const data = Buffer.concat(batch.map((c) => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c)));
       batch = [];
       chars = 0;
       for (let at = 0; at < data.length; ) at += (await file.write(data, at)).bytesWritten;
@@ -52,7 +52,7 @@ export async function writeFileAtomic(
 }
 
 /** Makes the rename itself durable. Windows cannot open a folder to sync it (NTFS journals the rename). */
-async function syncFolder(folder: string): Promise<void> {
+export async function syncFolder(folder: string): Promise<void> {
   if (process.platform === 'win32') return;
   const dir = await open(folder, 'r');
   try {

@@ -59,6 +59,19 @@ export function int64Tensor(f: SafetensorsFile, name: string): ort.Tensor {
 }
 
 /** max |got − want|; Infinity as soon as a difference is NaN. */
+/** The largest |value| (a tolerance's scale). */
+export function maxAbs(v: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]!));
+  return m;
+}
+
+export const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+};
+
 export function maxAbsDiff(got: ArrayLike<number>, want: ArrayLike<number>): number {
   if (got.length !== want.length) throw new Error(`${got.length} values compared with ${want.length}`);
   let m = 0;

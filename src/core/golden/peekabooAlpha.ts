@@ -9,7 +9,7 @@ import {
   bilateralBlur, bilateralWeights, blurredAlpha, composite, fourierFeatures, fourierMlp, gaussianKernel, type BilateralOptions,
 } from '../ml/models/peekaboo';
 import { SafetensorsFile } from '../ml/weights';
-import { compareValues, exactCheck, floatTensor, ReferenceOutputs, runGraph, type GoldenKind } from './compare';
+import { compareValues, dot, exactCheck, floatTensor, maxAbs, ReferenceOutputs, runGraph, type GoldenKind } from './compare';
 
 const int = z.number().int().positive();
 const Blur = z.object({ kernel_size: int, tolerance: z.number(), sigma: z.number(), iterations: int });
@@ -32,16 +32,6 @@ const Manifest = z.object({
  */
 const FORWARD = 2e-5, GRAD = 2e-4, GRAD_SUM = 2e-3;
 
-function maxAbs(v: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]!));
-  return m;
-}
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
 const blurOptions = (b: z.infer<typeof Blur>): BilateralOptions => ({ kernelSize: b.kernel_size, tolerance: b.tolerance, sigma: b.sigma, iterations: b.iterations });
 const f32 = (v: ArrayLike<number>, dims: readonly number[]) => new ort.Tensor('float32', Float32Array.from(v), dims);
 

@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder, gradients, type Value } from '../ml/graph';
 import { buildVaeDecoder, buildVaeEncoder, parseVaeConfig } from '../ml/models/vae';
 import { openWeights, SafetensorsFile } from '../ml/weights';
-import { compareValues, floatTensor, MODEL_ATOL, readJsonObject, ReferenceOutputs, runGraph, type GoldenKind } from './compare';
+import { compareValues, dot, floatTensor, maxAbs, MODEL_ATOL, readJsonObject, ReferenceOutputs, runGraph, type GoldenKind } from './compare';
 
 /** SD 1.x's latent scaling factor. */
 const SCALING = 0.18215;
@@ -16,16 +16,6 @@ const SCALING = 0.18215;
  * 5.5e-6 of each gradient's max; 1e-4 of the max (at least 1e-4) leaves room for another summation order.
  */
 const gradTolerance = (want: ArrayLike<number>): number => 1e-4 * Math.max(1, maxAbs(want));
-function maxAbs(v: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]!));
-  return m;
-}
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
 
 /** A graph input of `v`'s shape, for a gradient arriving from outside. */
 const seedFor = (g: GraphBuilder, name: string, v: Value): Value => g.input(name, v.dtype, v.dims());

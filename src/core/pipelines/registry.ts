@@ -2,6 +2,7 @@
 // folder plus one line here.
 import type { UNetVariant } from '../ml/bundle';
 import { diffseg } from './diffseg/definition';
+import { prototype } from './prototype/definition';
 import { refldmseg } from './refldmseg/definition';
 import { peekaboo } from './peekaboo/definition';
 import type { Pipeline } from './types';
@@ -26,6 +27,7 @@ export function registerPipeline(p: Pipeline): () => void {
 
 registerPipeline(diffseg);
 registerPipeline(refldmseg);
+registerPipeline(prototype);
 registerPipeline(peekaboo);
 
 export function listPipelines(): Pipeline[] {

@@ -69,7 +69,7 @@ export function exportCoco(store: ProjectStore, opts: CocoExportOptions): { docu
 }
 
 /** Existing files an export may replace: JSON objects whose first key is one of COCO's (ours, or another tool's). */
-const previousExport: Replaceable = {
+export const previousExport: Replaceable = {
   accepts: (head) => /^\s*\{\s*"(?:info|licenses|images|annotations|categories)"/.test(new TextDecoder().decode(head)),
   what: 'a COCO export',
 };
@@ -83,7 +83,7 @@ export async function writeCocoFile(store: ProjectStore, path: string, opts: Coc
   const target = await exportTarget(store, path, previousExport);
   const coco = prepare(store, opts);
   try {
-    await writeFileAtomic(target, cocoJson(coco), { signal });
+    await writeFileAtomic(target, cocoJson({ ...coco, annotations: coco.annotations() }), { signal });
   } catch (e) {
     if (signal?.aborted) throw new FileWriteError(`cannot write ${path}: cancelled (it is unchanged)`, { cause: e });
     if ((e as NodeJS.ErrnoException).code) throw new FileWriteError(`cannot write ${path}: ${(e as Error).message} (it is unchanged)`, { cause: e });
@@ -92,20 +92,21 @@ export async function writeCocoFile(store: ProjectStore, path: string, opts: Coc
   return coco.report;
 }
 
-function* cocoJson(coco: CocoExport): Generator<string> {
-  yield `{"info":${JSON.stringify(coco.info)},"licenses":[],"images":[`;
+/** A COCO document as text in pieces (instances or panoptic: the same top level), never all of it in one string. */
+export function* cocoJson(doc: { info: unknown; images: Iterable<unknown>; annotations: Iterable<unknown>; categories: unknown }): Generator<string> {
+  yield `{"info":${JSON.stringify(doc.info)},"licenses":[],"images":[`;
   let comma = '';
-  for (const image of coco.images) {
+  for (const image of doc.images) {
     yield comma + JSON.stringify(image);
     comma = ',';
   }
   yield '],"annotations":[';
   comma = '';
-  for (const a of coco.annotations()) {
+  for (const a of doc.annotations) {
     yield comma + JSON.stringify(a);
     comma = ',';
   }
-  yield `],"categories":${JSON.stringify(coco.categories)}}`;
+  yield `],"categories":${JSON.stringify(doc.categories)}}`;
 }
 
 function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
@@ -188,7 +189,7 @@ function attributeValues(defs: readonly AttributeDef[], values: AttributeValues)
 }
 
 /** Why an image's masks cannot be exported now, and how to bring them back; null when they can. */
-function leftOutReason(img: ImageRow): string | null {
+export function leftOutReason(img: ImageRow): string | null {
   if (img.missingSince !== null)
     return `the file is missing (since ${new Date(img.missingSince).toISOString().slice(0, 10)}): put it back, then index the folder again`;
   if (img.status === 'error') return `the file could not be read (${img.error ?? 'unknown reason'}): fix or replace it, then index the folder again`;

@@ -1,4 +1,5 @@
-// COCO instances import: polygons, uncompressed and compressed RLE. A file whose structure is not COCO is
+// COCO instances import: polygons, uncompressed and compressed RLE; a panoptic file goes to panoptic-import.ts,
+// which shares the matching of categories and images below. A file whose structure is not COCO is
 // refused whole; single entries that cannot be used are skipped and reported with their reason. Every entry is
 // checked and every mask decoded before anything is written; what is accepted then lands in one transaction.
 // Attributes (`attributes: {name: value}` on an annotation, as CVAT writes them) become attribute definitions of the
@@ -13,6 +14,7 @@ import { MaskFormatError, area, bbox, fromCocoRle, polygonsToRle, toCompressedSt
 import type { AnnotationInput, AttributeDef, AttributeValues, ImageRow, ProjectStore } from '../../project';
 import { isInside } from '../files';
 import { JsonTextError, parseJsonBytes } from '../json-text';
+import { importPanoptic } from './panoptic-import';
 
 export class CocoFileError extends Error {
   constructor(message: string) {
@@ -35,13 +37,20 @@ const CocoImage = z.object({
   width: z.number().int().positive(),
   height: z.number().int().positive(),
 });
+const Byte = z.number().int().min(0).max(255);
 const CocoCategory = z.object({
   id: CocoId,
   // As categories.add accepts.
   name: z.string().trim().min(1).max(200),
   supercategory: z.string().max(200).optional().nullable(),
   isthing: z.union([z.literal(0), z.literal(1), z.boolean()]).optional(),
-  color: z.string().regex(/^#[0-9a-fA-F]{6}$/).optional(),
+  // "#rrggbb", or [r, g, b] as COCO panoptic writes it.
+  color: z
+    .union([
+      z.string().regex(/^#[0-9a-fA-F]{6}$/),
+      z.tuple([Byte, Byte, Byte]).transform((rgb) => `#${rgb.map((v) => v.toString(16).padStart(2, '0')).join('')}`),
+    ])
+    .optional(),
 });
 const CocoAnn = z.object({
   id: CocoId.optional(),
@@ -53,10 +62,10 @@ const CocoAnn = z.object({
   attributes: z.record(z.string().min(1, 'an attribute needs a name').max(100), z.unknown(), { error: 'attributes must be an object of values by name' }).optional(),
 });
 
-type ReportId = CocoImportReport['skipped'][number]['id'];
+export type ReportId = CocoImportReport['skipped'][number]['id'];
 
 /** A category annotations go to: one of the project's, or one this import creates (id set when created). */
-interface CategoryTarget {
+export interface CategoryTarget {
   id: number | null;
   /** Tells masks apart from the project's: the category's id, or its name while it is still to be created. */
   key: string;
@@ -77,20 +86,86 @@ export async function importCocoFile(store: ProjectStore, path: string): Promise
     if (e instanceof JsonTextError) throw new CocoFileError(e.message);
     throw e;
   }
-  return importCoco(store, doc);
+  return isPanopticDocument(doc) ? importPanoptic(store, doc, path) : importCoco(store, doc);
 }
 
 export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport {
+  if (isPanopticDocument(doc))
+    throw new CocoFileError('a COCO panoptic file needs its folder of PNGs: import it from its path, with the folder beside it');
+  const top = topLevel(doc, 'instances');
+  const m = matchEntries(store, top.categories, top.images);
+  const { skip } = m;
+
+  // Annotations: every mask decoded and checked here, before the transaction, so nothing can fail half-way.
+  const seenIds = new Set<string>();
+  for (const [index, raw] of top.annotations.entries()) {
+    const id = reportId(raw, index);
+    const a = CocoAnn.safeParse(raw);
+    if (!a.success) {
+      skip('annotation', id, describe(a.error));
+      continue;
+    }
+    if (a.data.id !== undefined) {
+      if (seenIds.has(String(a.data.id))) {
+        skip('annotation', id, 'duplicate annotation id: only the first annotation with this id is considered');
+        continue;
+      }
+      seenIds.add(String(a.data.id));
+    }
+    const img = m.image(a.data.image_id, id);
+    if (!img) continue;
+    const target = m.category(a.data.category_id, id);
+    if (target === undefined) continue;
+    let rle: Rle;
+    try {
+      rle = decodeSegmentation(a.data.segmentation, img);
+    } catch (e) {
+      skip('annotation', id, (e as Error).message);
+      continue;
+    }
+    m.add(id, img, target, rle, { iscrowd: a.data.iscrowd ? 1 : 0, score: a.data.score ?? null }, a.data.attributes);
+  }
+  return m.commit(top.annotations.length);
+}
+
+/** A panoptic document: its annotations carry segments_info (a PNG each) instead of segmentations. */
+export function isPanopticDocument(doc: unknown): boolean {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return false;
+  const anns = (doc as { annotations?: unknown }).annotations;
+  return Array.isArray(anns) && anns.some((a) => typeof a === 'object' && a !== null && 'segments_info' in a);
+}
+
+export function topLevel(doc: unknown, kind: 'instances' | 'panoptic'): z.infer<typeof TopLevel> {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new CocoFileError('not a COCO file: the top level must be a JSON object');
   const top = TopLevel.safeParse(doc);
   if (!top.success) {
     const missing = ['images', 'annotations', 'categories'].filter((k) => !(k in doc));
     throw new CocoFileError(
       missing.length
-        ? `not a COCO instances file: missing ${missing.map((k) => `"${k}"`).join(', ')}`
-        : `not a COCO instances file: ${top.error.issues.map((i) => i.message).join('; ')}`,
+        ? `not a COCO ${kind} file: missing ${missing.map((k) => `"${k}"`).join(', ')}`
+        : `not a COCO ${kind} file: ${top.error.issues.map((i) => i.message).join('; ')}`,
     );
   }
+  return top.data;
+}
+
+/** What instances and panoptic imports share: categories and images matched with the project, masks gathered, one commit. */
+export interface EntryMatching {
+  skip(what: 'image' | 'annotation' | 'category', id: ReportId, reason: string): void;
+  /** The project image of a COCO image id, or undefined after reporting why the entry `id` is skipped. */
+  image(imageId: string | number, id: ReportId): ImageRow | undefined;
+  /** Where masks of a COCO category id go, or undefined after reporting why the entry `id` is skipped. */
+  category(categoryId: string | number, id: ReportId): CategoryTarget | undefined;
+  /**
+   * Queues a mask unless the project already holds it (re-importing a file is harmless) or its attribute values do
+   * not fit the definitions its category has in the project.
+   */
+  add(id: ReportId, img: ImageRow, target: CategoryTarget, rle: Rle, extra: { iscrowd: 0 | 1; score: number | null }, attributes?: Record<string, unknown>): void;
+  /** Writes what was queued in one transaction; `entries` is the file's annotation count. */
+  commit(entries: number): CocoImportReport;
+}
+
+export function matchEntries(store: ProjectStore, categories: unknown[], images: unknown[]): EntryMatching {
   const report: CocoImportReport = { images: 0, annotations: 0, categoriesCreated: 0, skipped: [] };
   const skip = (what: 'image' | 'annotation' | 'category', id: ReportId, reason: string) => report.skipped.push({ what, id, reason });
 
@@ -98,7 +173,7 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
   // are one category, as they would be in the project.
   const categoryOf = new Map<string, CategoryTarget>();
   const byName = new Map<string, { target: CategoryTarget; id: ReportId }>();
-  for (const [index, raw] of top.data.categories.entries()) {
+  for (const [index, raw] of categories.entries()) {
     const c = CocoCategory.safeParse(raw);
     if (!c.success) {
       skip('category', reportId(raw, index), describe(c.error));
@@ -133,7 +208,7 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
   }
   const imageMap = new Map<string, ImageRow>();
   const skippedImages = new Map<string, string>();
-  for (const [index, raw] of top.data.images.entries()) {
+  for (const [index, raw] of images.entries()) {
     const c = CocoImage.safeParse(raw);
     if (!c.success) {
       skip('image', reportId(raw, index), describe(c.error));
@@ -161,122 +236,85 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
     imageMap.set(key, img);
   }
 
-  // Annotations: every mask decoded and checked here, before the transaction, so nothing can fail half-way.
   // Masks already in the project are not imported twice (re-importing a file is harmless).
   const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${a.rle}`));
-  const seenIds = new Set<string>();
-  const rows: Array<{ target: CategoryTarget; input: Omit<AnnotationInput, 'categoryId'> }> = [];
+  const rows: Array<{ target: CategoryTarget; input: Omit<AnnotationInput, 'categoryId'> & { attributes: AttributeValues } }> = [];
+  const touched = new Set<number>();
   // The attributes each category gets from the file (by target key): name → boolean while every value is one.
   const newAttributes = new Map<string, Map<string, 'boolean' | 'text'>>();
   const projectDefs = new Map<number, AttributeDef[]>();
-  const touched = new Set<number>();
-  for (const [index, raw] of top.data.annotations.entries()) {
-    const id = reportId(raw, index);
-    const a = CocoAnn.safeParse(raw);
-    if (!a.success) {
-      skip('annotation', id, describe(a.error));
-      continue;
-    }
-    if (a.data.id !== undefined) {
-      if (seenIds.has(String(a.data.id))) {
-        skip('annotation', id, 'duplicate annotation id: only the first annotation with this id is considered');
-        continue;
+  return {
+    skip,
+    category(categoryId, id) {
+      const target = categoryOf.get(String(categoryId));
+      if (target === undefined) skip('annotation', id, `unknown category_id ${categoryId}`);
+      return target;
+    },
+    image(imageId, id) {
+      const img = imageMap.get(String(imageId));
+      if (!img) skip('annotation', id, skippedImages.has(String(imageId)) ? `image ${imageId}: ${skippedImages.get(String(imageId))}` : `unknown image_id ${imageId}`);
+      return img;
+    },
+    add(id, img, target, rle, extra, raw = {}) {
+      const defs = target.id === null ? [] : projectDefs.get(target.id) ?? projectDefs.set(target.id, store.listAttributeDefs(target.id)).get(target.id)!;
+      let attributes: AttributeValues;
+      try {
+        attributes = readAttributes(raw, defs);
+      } catch (e) {
+        skip('annotation', id, (e as Error).message);
+        return;
       }
-      seenIds.add(String(a.data.id));
-    }
-    const img = imageMap.get(String(a.data.image_id));
-    if (!img) {
-      skip('annotation', id, skippedImages.has(String(a.data.image_id)) ? `image ${a.data.image_id}: ${skippedImages.get(String(a.data.image_id))}` : `unknown image_id ${a.data.image_id}`);
-      continue;
-    }
-    const target = categoryOf.get(String(a.data.category_id));
-    if (target === undefined) {
-      skip('annotation', id, `unknown category_id ${a.data.category_id}`);
-      continue;
-    }
-    let rle: Rle;
-    try {
-      rle = decodeSegmentation(a.data.segmentation, img);
-    } catch (e) {
-      skip('annotation', id, (e as Error).message);
-      continue;
-    }
-    const defs = target.id === null ? [] : projectDefs.get(target.id) ?? projectDefs.set(target.id, store.listAttributeDefs(target.id)).get(target.id)!;
-    let attributes: AttributeValues;
-    try {
-      attributes = readAttributes(a.data.attributes ?? {}, defs);
-    } catch (e) {
-      skip('annotation', id, (e as Error).message);
-      continue;
-    }
-    const counts = toCompressedString(rle);
-    const key = `${img.id}|${target.key}|${counts}`;
-    if (existing.has(key)) {
-      skip('annotation', id, 'already in the project');
-      continue;
-    }
-    existing.add(key);
-    touched.add(img.id);
-    const found = newAttributes.get(target.key) ?? newAttributes.set(target.key, new Map()).get(target.key)!;
-    for (const [name, value] of Object.entries(attributes)) {
-      if (defs.some((d) => d.name === name)) continue;
-      found.set(name, typeof value === 'boolean' && found.get(name) !== 'text' ? 'boolean' : 'text');
-    }
-    rows.push({
-      target,
-      input: {
-        imageId: img.id,
-        rle: counts,
-        height: rle.h,
-        width: rle.w,
-        area: area(rle),
-        bbox: bbox(rle),
-        iscrowd: a.data.iscrowd ? 1 : 0,
-        source: 'import',
-        score: a.data.score ?? null,
-        attributes,
-      },
-    });
-  }
-  // An attribute that is text somewhere in the file is text everywhere: its true/false values become strings.
-  for (const r of rows) {
-    const found = newAttributes.get(r.target.key)!;
-    for (const [name, value] of Object.entries(r.input.attributes!)) {
-      if (typeof value === 'boolean' && found.get(name) === 'text') r.input.attributes![name] = String(value);
-    }
-  }
-
-  // A file whose every annotation was skipped changes nothing, not even the categories (a file of categories alone
-  // still creates them: that is how a label set is shared).
-  const nothing = rows.length === 0 && top.data.annotations.length > 0;
-  if (!nothing) store.transaction(() => {
-    for (const { target } of byName.values()) {
-      if (!target.create) continue;
-      const c = target.create;
-      target.id = store.addCategory({
-        name: c.name,
-        supercategory: c.supercategory ?? undefined,
-        color: c.color,
-        isthing: c.isthing === undefined ? true : Boolean(c.isthing),
-      }).id;
-      report.categoriesCreated++;
-    }
-    for (const target of new Set(rows.map((r) => r.target))) {
-      for (const [name, type] of newAttributes.get(target.key)!) store.addAttributeDef({ categoryId: target.id!, name, type });
-    }
-    if (rows.length) store.addAnnotations(rows.map((r) => ({ ...r.input, categoryId: r.target.id })));
-  });
-  report.annotations = rows.length;
-  report.images = touched.size;
-  return report;
-}
-
-/** Why no project image matches `name`: only a file that is there but not indexed needs indexing. */
-function unmatched(store: ProjectStore, name: string, missingAt: Set<string>): string {
-  if (missingAt.has(name)) return `image "${name}" is missing (its file is gone; its masks are kept until it returns)`;
-  const file = join(store.folder, ...name.split('/'));
-  if (isInside(file, store.folder) && existsSync(file)) return `"${name}" is not indexed yet (index the folder first)`;
-  return `no image "${name}" in the project folder`;
+      const counts = toCompressedString(rle);
+      const key = `${img.id}|${target.key}|${counts}`;
+      if (existing.has(key)) {
+        skip('annotation', id, 'already in the project');
+        return;
+      }
+      existing.add(key);
+      touched.add(img.id);
+      const found = newAttributes.get(target.key) ?? newAttributes.set(target.key, new Map()).get(target.key)!;
+      for (const [name, value] of Object.entries(attributes)) {
+        if (defs.some((d) => d.name === name)) continue;
+        found.set(name, typeof value === 'boolean' && found.get(name) !== 'text' ? 'boolean' : 'text');
+      }
+      rows.push({
+        target,
+        input: { imageId: img.id, rle: counts, height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle), source: 'import', ...extra, attributes },
+      });
+    },
+    commit(entries) {
+      // An attribute that is text somewhere in the file is text everywhere: its true/false values become strings.
+      for (const r of rows) {
+        const found = newAttributes.get(r.target.key)!;
+        for (const [name, value] of Object.entries(r.input.attributes)) {
+          if (typeof value === 'boolean' && found.get(name) === 'text') r.input.attributes[name] = String(value);
+        }
+      }
+      // A file whose every annotation was skipped changes nothing, not even the categories (a file of categories
+      // alone still creates them: that is how a label set is shared).
+      const nothing = rows.length === 0 && entries > 0;
+      if (!nothing) store.transaction(() => {
+        for (const { target } of byName.values()) {
+          if (!target.create) continue;
+          const c = target.create;
+          target.id = store.addCategory({
+            name: c.name,
+            supercategory: c.supercategory ?? undefined,
+            color: c.color,
+            isthing: c.isthing === undefined ? true : Boolean(c.isthing),
+          }).id;
+          report.categoriesCreated++;
+        }
+        for (const target of new Set(rows.map((r) => r.target))) {
+          for (const [name, type] of newAttributes.get(target.key)!) store.addAttributeDef({ categoryId: target.id!, name, type });
+        }
+        if (rows.length) store.addAnnotations(rows.map((r) => ({ ...r.input, categoryId: r.target.id })));
+      });
+      report.annotations = rows.length;
+      report.images = touched.size;
+      return report;
+    },
+  };
 }
 
 /**
@@ -302,6 +340,14 @@ function readAttributes(raw: Record<string, unknown>, defs: readonly AttributeDe
     out[name] = v;
   }
   return out;
+}
+
+/** Why no project image matches `name`: only a file that is there but not indexed needs indexing. */
+function unmatched(store: ProjectStore, name: string, missingAt: Set<string>): string {
+  if (missingAt.has(name)) return `image "${name}" is missing (its file is gone; its masks are kept until it returns)`;
+  const file = join(store.folder, ...name.split('/'));
+  if (isInside(file, store.folder) && existsSync(file)) return `"${name}" is not indexed yet (index the folder first)`;
+  return `no image "${name}" in the project folder`;
 }
 
 function decodeSegmentation(seg: unknown, img: ImageRow): Rle {
@@ -347,7 +393,7 @@ function idOf(raw: unknown): unknown {
  * An entry's id as the report gives it: its COCO id when that is one, else "#<position in its list>" with what
  * the id is. Never the raw value: it may be huge, or nested deep enough to overflow any serialiser.
  */
-function reportId(raw: unknown, index: number): ReportId {
+export function reportId(raw: unknown, index: number): ReportId {
   const id = idOf(raw);
   const valid = CocoId.safeParse(id);
   if (valid.success) return valid.data;
@@ -363,6 +409,6 @@ function kindOf(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-function describe(e: z.ZodError): string {
+export function describe(e: z.ZodError): string {
   return e.issues.map((i) => `${i.path.join('.') || '(entry)'}: ${i.message}`).join('; ');
 }

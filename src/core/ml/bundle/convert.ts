@@ -5,7 +5,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, wri
 import { basename, dirname, join, resolve } from 'node:path';
 import type { GraphBuilder, Value } from '../graph';
 import type { WeightSource } from '../weights';
-import { buildClipTextEncoder, buildUNet, buildVaeDecoder, buildVaeEncoder, type UNetConfig } from '../models';
+import { buildClipTextEncoder, buildGroundingModule, buildUNet, buildVaeDecoder, buildVaeEncoder, groundingModuleSource, type UNetConfig } from '../models';
+import { openTensorFile } from '../weights';
 import { externalDataLocations } from '../runtime/modelSize';
 import { BundleError } from './errors';
 import { fileEntry } from './hash';
@@ -38,6 +39,11 @@ export interface ConvertOptions {
   imageEncoder?: string;
   /** How to read an image tower in openai's layout, which does not record its head count or activation. */
   imageEncoderOptions?: Omit<ImageEncoderOptions, 'dtype'>;
+  /**
+   * Grounded diffusion's released grounding module (`grounding_module.pth`, or the same names in safetensors): the
+   * `grounding_module` component (ml/models/grounding), for the UNet's widths, float32 whatever `fp16` says.
+   */
+  groundingModule?: string;
   /** Replace an existing bundle at outDir (it is swapped out only after the new one is complete). */
   overwrite?: boolean;
   /** Called before each step: (steps done, steps total, what runs now). Throwing aborts the conversion. */
@@ -156,7 +162,7 @@ async function build(src: CheckpointSource, tower: ImageEncoderSource | undefine
   const warnings = [...src.warnings, ...(tower?.warnings ?? [])];
 
   steps.push(['fingerprinting the source (sha256)', async () => {
-    sourceFiles = await Promise.all([...src.files, ...(tower?.files ?? [])].map(async (p) => {
+    sourceFiles = await Promise.all([...src.files, ...(tower?.files ?? []), ...(opts.groundingModule ? [resolve(opts.groundingModule)] : [])].map(async (p) => {
       const e = await fileEntry(src.root, p);
       return e.path.startsWith('../') ? { ...e, path: p } : e; // a --tokenizer or an image tower from elsewhere: keep its absolute path
     }));
@@ -185,6 +191,18 @@ async function build(src: CheckpointSource, tower: ImageEncoderSource | undefine
     }
     components[v.key] = await component(dir, `${v.key}.onnx`, built.graph, { ...un!.config, sample_size: size },
       (p) => saveSharingWeights(built.graph, p, join(dir, 'unet.onnx')), { sharesWeightsWith: 'unet', ...built.extra });
+  }]);
+  const grounding = opts.groundingModule;
+  if (grounding) steps.push(['grounding module', async () => {
+    if (!un) throw new BundleError(`${grounding}: a grounding module reads a UNet's features, and ${src.path} has no UNet`);
+    const file = openTensorFile(grounding);
+    try {
+      const { config, weights } = groundingModuleSource(file, basename(grounding), { unetChannels: un.config.block_out_channels });
+      const { graph } = buildGroundingModule(config, weights, { batch: 1 });
+      components.grounding_module = await component(dir, 'grounding_module.onnx', graph, config, (p) => graph.save(p));
+    } finally {
+      file.close();
+    }
   }]);
   const vae = src.vae;
   if (vae) {

@@ -27,6 +27,9 @@ export interface UNetBuildOptions {
   /**
    * Feature taps: `time_proj`, `time_emb`, `conv_in`, `down_block.i`, `mid_block`, `up_block.i`
    * (output of each block after its resampler), and `encoder_hid_proj` where the config has one. true = all of them.
+   * Listed by name only (not in true): the output of each block module, `down_blocks.i.resnets.j` (or `.attentions.j`
+   * where the block has them), `.downsamplers.0`, `up_blocks.i.…` alike: the CompVis input and output blocks whose
+   * outputs grounded diffusion reads (ml/models/grounding/config.ts).
    */
   features?: boolean | string[];
   /** Leave out `noise_pred` (feature-only graphs then skip the output head). */
@@ -71,6 +74,9 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
   };
   const tap = (v: Value, name: string) => {
     if (wantTap(name)) emitOut(v, name);
+  };
+  const tapModule = (v: Value, name: string) => {
+    if (Array.isArray(opts.features) && opts.features.includes(name)) emitOut(v, name);
   };
 
   const B = opts.batch ?? 'batch';
@@ -189,11 +195,13 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
       for (let j = 0; j < c.layers_per_block; j++) {
         x = resnet(x, `resnets.${j}`, outCh);
         if (type === 'CrossAttnDownBlock2D') x = transformer(x, `attentions.${j}`, heads[i]!, tlayers[i]!, i);
+        tapModule(x, `down_blocks.${i}.${type === 'CrossAttnDownBlock2D' ? 'attentions' : 'resnets'}.${j}`);
         skips.push(x);
       }
       if (i < nBlocks - 1) {
         x = L.mod('downsamplers.0', () =>
           c.downsample_padding === 0 ? L.conv(x, 'conv', { stride: 2, pads: [0, 0, 1, 1] }) : L.conv(x, 'conv', { stride: 2, pad: c.downsample_padding }));
+        tapModule(x, `down_blocks.${i}.downsamplers.0`);
         skips.push(x);
       }
       return x;
@@ -225,12 +233,14 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
         x = g.concat([x, skip], 1);
         x = resnet(x, `resnets.${j}`, outCh);
         if (type === 'CrossAttnUpBlock2D') x = transformer(x, `attentions.${j}`, revHeads[i]!, revLayers[i]!, nBlocks - 1 - i);
+        tapModule(x, `up_blocks.${i}.${type === 'CrossAttnUpBlock2D' ? 'attentions' : 'resnets'}.${j}`);
       }
       if (i < nBlocks - 1) {
         x = L.mod('upsamplers.0', () => {
           const up = g.resize(x, { scales: [1, 1, 2, 2], mode: 'nearest', coordinateTransformationMode: 'asymmetric', nearestMode: 'floor' });
           return L.conv(up, 'conv');
         });
+        tapModule(x, `up_blocks.${i}.upsamplers.0`);
       }
       return x;
     });

@@ -8,6 +8,9 @@ export class ModelNotFoundError extends Error {
   override name = 'ModelNotFoundError';
 }
 
+/** What bundle resolution reads of a pipeline; a generator (which runs on no image) declares the same. */
+export type BundleUser = Pick<Pipeline, 'id' | 'title' | 'components' | 'models' | 'refuses'>;
+
 /** The model spec that names a pipeline's test fixture. */
 export const FIXTURE = 'fixture';
 
@@ -22,15 +25,15 @@ export function modelEnvName(p: Pick<Pipeline, 'id'>): string {
 }
 
 /** The components of `p` a bundle lacks ('tokenizer': its tokenizer). */
-export function missingComponents(p: Pipeline, has: { components: readonly string[]; tokenizer: boolean }): string[] {
+export function missingComponents(p: BundleUser, has: { components: readonly string[]; tokenizer: boolean }): string[] {
   return p.components.filter((k) => (k === 'tokenizer' ? !has.tokenizer : !has.components.includes(k)));
 }
 
-function cannotRun(p: Pipeline, name: string, missing: string[]): string {
+function cannotRun(p: BundleUser, name: string, missing: string[]): string {
   return `model bundle ${name} cannot run ${p.title}: it lacks ${missing.join(', ')} (convert its checkpoint again: \`npx difflabel models convert\` builds what every pipeline needs)`;
 }
 
-function noneInstalled(p: Pipeline): string {
+function noneInstalled(p: BundleUser): string {
   return (
     `no model bundle for ${p.title} is installed. ${p.models?.hint ?? 'Convert a checkpoint with `npx difflabel models convert`'} ` +
     `(models folder: ${process.env[MODELS_DIR_ENV] ?? 'resources/models or the user models folder'}), or pass a bundle folder (--model DIR)` +
@@ -44,7 +47,7 @@ type Choice = { kind: 'fixture' } | { kind: 'bundle'; dir: string } | { kind: 'r
  * Where `spec` points for `p`, from bundle.json files only: 'fixture' (its test fixture), a bundle folder, or an
  * installed bundle's name; no spec: the first installed bundle that holds p's components.
  */
-function choose(p: Pipeline, spec: string | undefined, roots: string[]): Choice {
+function choose(p: BundleUser, spec: string | undefined, roots: string[]): Choice {
   if (spec === FIXTURE) return p.models?.fixture ? { kind: 'fixture' } : { kind: 'refused', reason: `${p.title} has no test fixture` };
   if (spec && existsSync(spec)) return { kind: 'bundle', dir: spec };
   const bundles = listBundles(roots);
@@ -59,7 +62,7 @@ function choose(p: Pipeline, spec: string | undefined, roots: string[]): Choice 
 }
 
 /** The bundle's manifest, or why `p` cannot run on it. */
-function check(p: Pipeline, dir: string): { manifest: BundleManifest; problem: string | null } {
+function check(p: BundleUser, dir: string): { manifest: BundleManifest; problem: string | null } {
   const manifest = readManifest(dir);
   const missing = missingComponents(p, { components: Object.keys(manifest.components), tokenizer: Boolean(manifest.tokenizer) });
   // A bundle the pipeline refuses outright says so first: converting it again would not give what it lacks.
@@ -67,7 +70,7 @@ function check(p: Pipeline, dir: string): { manifest: BundleManifest; problem: s
 }
 
 /** Why `p` refuses the listed bundle in `dir` although it holds p's components (null: it does not). */
-function refusal(p: Pipeline, dir: string): string | null {
+function refusal(p: BundleUser, dir: string): string | null {
   return p.refuses ? p.refuses(readManifest(dir)) : null;
 }
 
@@ -76,7 +79,7 @@ function refusal(p: Pipeline, dir: string): string | null {
  * files p reads are the bundle's own (no links, external data listed: ml/bundle/confine.ts). null for a pipeline that
  * needs no model. Throws ModelNotFoundError saying what to do, BundleError for a broken bundle.
  */
-export async function resolveBundle(p: Pipeline, spec?: string, roots: string[] = defaultModelDirs()): Promise<ResolvedBundle | null> {
+export async function resolveBundle(p: BundleUser, spec?: string, roots: string[] = defaultModelDirs()): Promise<ResolvedBundle | null> {
   if (!p.components.length) return null;
   const c = choose(p, spec, roots);
   if (c.kind === 'refused') throw new ModelNotFoundError(c.reason);
@@ -91,7 +94,7 @@ export async function resolveBundle(p: Pipeline, spec?: string, roots: string[] 
  * Whether `p` can run with `spec` (or the automatic choice), from bundle.json files only (its fixture is taken as
  * able); `model` names the bundle that was judged.
  */
-export function availability(p: Pipeline, spec?: string, roots: string[] = defaultModelDirs()): { available: boolean; reason?: string; model: string | null } {
+export function availability(p: BundleUser, spec?: string, roots: string[] = defaultModelDirs()): { available: boolean; reason?: string; model: string | null } {
   if (!p.components.length) return { available: true, model: null };
   const c = choose(p, spec, roots);
   if (c.kind === 'refused') return { available: false, reason: c.reason, model: null };

@@ -22,13 +22,14 @@
 //
 // writeFixtureBundle() writes all of it as a bundle-shaped folder (bundle.json with checksums), so the fixture
 // is loaded through exactly the same code path as a converted checkpoint (openBundleModels in models.ts).
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { GraphBuilder, type Value } from '../../ml/graph';
-import { BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
+import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
 import { fileEntry } from '../../ml/bundle/hash';
+import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
 
 export const FIXTURE_MODEL_NAME = 'fixture-affinity';
 
@@ -131,9 +132,8 @@ function tokenizerFile(): Buffer {
 /** Writes the fixture bundle folder at `dir` (atomically: built beside it and renamed). Returns `dir`. */
 export async function writeFixtureBundle(dir: string, opts: FixtureOptions = {}): Promise<string> {
   const o = { ...FIXTURE_DEFAULTS, ...opts };
-  const tmp = `${dir}.partial-${process.pid}-${Date.now().toString(36)}`;
-  mkdirSync(join(tmp, 'tokenizer'), { recursive: true });
-  try {
+  return writeBundleFolder(dir, async (tmp) => {
+    mkdirSync(join(tmp, 'tokenizer'), { recursive: true });
     const component = async (file: string, g: GraphBuilder, config: Record<string, unknown>, extra: Partial<BundleComponent> = {}): Promise<BundleComponent> => {
       g.save(join(tmp, file));
       return { model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: specs(g.inputs), outputs: specs(g.outputs), config, ...extra };
@@ -157,26 +157,13 @@ export async function writeFixtureBundle(dir: string, opts: FixtureOptions = {})
       vaeScalingFactor: SCALING,
       warnings: ['FIXTURE: a colour/position affinity model for tests, not Stable Diffusion'],
     });
-    writeFileSync(join(tmp, BUNDLE_FILE), JSON.stringify(manifest, null, 2) + '\n');
-    rmSync(dir, { recursive: true, force: true });
-    try {
-      renameSync(tmp, dir);
-    } catch (e) {
-      // Another process finished the same folder first: theirs is identical.
-      if (!existsSync(join(dir, BUNDLE_FILE))) throw e;
-      rmSync(tmp, { recursive: true, force: true });
-    }
-    return dir;
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+    return manifest;
+  });
 }
 
 /** The fixture bundle in a per-version folder under the OS temp dir, written on first use. */
 export async function ensureFixtureBundle(opts: FixtureOptions = {}): Promise<string> {
   const o = { ...FIXTURE_DEFAULTS, ...opts };
   const dir = join(tmpdir(), `difflabel-diffseg-fixture-v${FIXTURE_VERSION}-${o.temperature}-${o.lambda}-${o.epsilon}-${o.growth}-${o.purity}`);
-  if (existsSync(join(dir, BUNDLE_FILE))) return dir;
-  return writeFixtureBundle(dir, o);
+  return fixtureBundleAt(dir, (d) => writeFixtureBundle(d, o));
 }

@@ -110,6 +110,11 @@ export class BundleModels implements DiffSegModels {
   }
 
   async attention(latentScaled: Float32Array, run: RunOptions = {}): Promise<AttentionMaps> {
+    return (await this.attentionWith(latentScaled, [], run)).maps;
+  }
+
+  /** attention(), and from the same pass the UNet variant's other outputs named (diffseg/variant.ts FEATURE_TAP). */
+  async attentionWith(latentScaled: Float32Array, extra: readonly string[], run: RunOptions = {}): Promise<{ maps: AttentionMaps; outputs: Record<string, { data: Float32Array; dims: readonly number[] }> }> {
     await this.register();
     const ctx = await this.emptyPrompt(run.priority);
     this.stats.attention++;
@@ -122,7 +127,7 @@ export class BundleModels implements DiffSegModels {
         // A copy: the worker host transfers (detaches) input buffers, and the embedding is reused.
         encoder_hidden_states: { data: ctx.slice(), dims: this.contextDims },
       },
-      this.outputs.map((o) => o.output),
+      [...this.outputs.map((o) => o.output), ...extra],
       run,
     );
     const maps: AttentionMaps = new Map();
@@ -131,7 +136,7 @@ export class BundleModels implements DiffSegModels {
       if (t.data.length !== o.side ** 4) throw new Error(`${o.output}: expected ${o.side ** 4} values, got ${t.data.length}`);
       maps.set(o.side, t.data as Float32Array);
     }
-    return maps;
+    return { maps, outputs: Object.fromEntries(extra.map((k) => [k, { data: out[k]!.data as Float32Array, dims: out[k]!.dims }])) };
   }
 
   async dispose(): Promise<void> {

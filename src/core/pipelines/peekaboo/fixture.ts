@@ -15,16 +15,17 @@
 //   text_encoder input_ids [1,77] → last_hidden_state [1,77,K]: one-hot per colour word (K = 2: red, blue), zero for
 //                every other token, so the UNet reads the prompt's colours as the sum over tokens.
 //   tokenizer    openai-format BPE with merges that make "red" and "blue" one token each.
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileEntry } from '../../ml/bundle/hash';
-import { BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
+import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
 import { GraphBuilder, type Value } from '../../ml/graph';
 import { ClipTokenizer } from '../../ml/tokenizer/clipTokenizer';
 import { frameImage, letterbox, type RgbImage } from '../common/frame';
 import { peekabooSchedule } from './schedule';
+import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
 
 export const PEEKABOO_FIXTURE_NAME = 'fixture-peekaboo';
 /** The encoder's config marks the fixture's pooling encoder; the pipeline builds it instead of AutoencoderKL. */
@@ -134,9 +135,8 @@ const mergesText = () => ['"bpe_simple_vocab fixture: colour words"', ...MERGES]
 
 /** Writes the fixture bundle for `scene` at composite side `size` into `dir` (built beside it and renamed). */
 export async function writePeekabooFixtureBundle(dir: string, scene: RgbImage, size: number): Promise<string> {
-  const tmp = `${dir}.partial-${process.pid}-${Date.now().toString(36)}`;
-  mkdirSync(join(tmp, 'tokenizer'), { recursive: true });
-  try {
+  return writeBundleFolder(dir, async (tmp) => {
+    mkdirSync(join(tmp, 'tokenizer'), { recursive: true });
     const fixture = { fixture: FIXTURE_ENCODER, note: 'DiffLabel test fixture (an analytic denoiser of one scene), not Stable Diffusion', sample_size: size / 8 };
     const component = async (file: string, g: GraphBuilder, config: Record<string, unknown>): Promise<BundleComponent> => {
       g.save(join(tmp, file));
@@ -160,25 +160,12 @@ export async function writePeekabooFixtureBundle(dir: string, scene: RgbImage, s
       vaeScalingFactor: SCALING,
       warnings: ['FIXTURE: an analytic denoiser of one synthetic scene for tests, not Stable Diffusion'],
     });
-    writeFileSync(join(tmp, BUNDLE_FILE), JSON.stringify(manifest, null, 2) + '\n');
-    rmSync(dir, { recursive: true, force: true });
-    try {
-      renameSync(tmp, dir);
-    } catch (e) {
-      // Another process finished the same folder first: theirs is identical.
-      if (!existsSync(join(dir, BUNDLE_FILE))) throw e;
-      rmSync(tmp, { recursive: true, force: true });
-    }
-    return dir;
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+    return manifest;
+  });
 }
 
 /** The fixture bundle of fixtureScene() at composite side 512, in a per-version folder under the OS temp dir. */
 export async function ensurePeekabooFixtureBundle(): Promise<string> {
   const dir = join(tmpdir(), `difflabel-peekaboo-fixture-v${FIXTURE_VERSION}`);
-  if (existsSync(join(dir, BUNDLE_FILE))) return dir;
-  return writePeekabooFixtureBundle(dir, fixtureScene().rgb, 512);
+  return fixtureBundleAt(dir, (d) => writePeekabooFixtureBundle(d, fixtureScene().rgb, 512));
 }

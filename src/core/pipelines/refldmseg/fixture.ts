@@ -19,15 +19,15 @@
 //
 // writeFixtureBundle() writes a bundle folder (bundle.json with checksums and refLdmSeg.variant), loaded through the
 // same path as a converted bundle.
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraphBuilder, type Value } from '../../ml/graph';
-import { BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
+import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
 import { fileEntry } from '../../ml/bundle/hash';
 import { DDPMScheduler } from '../../ml/schedulers';
 import { SD15_SCHEDULER_CONFIG } from './inference';
 import type { RefLdmSegVariant } from './models';
+import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
 
 const SCALING = 0.18215;
 const WIDTH = 8;
@@ -110,9 +110,7 @@ export function buildFixtureUNet(variant: RefLdmSegVariant): GraphBuilder {
 
 /** Writes the fixture bundle of `variant` at `dir` (built beside it and renamed). Returns `dir`. */
 export async function writeFixtureBundle(dir: string, variant: RefLdmSegVariant): Promise<string> {
-  const tmp = `${dir}.partial-${process.pid}-${Date.now().toString(36)}`;
-  mkdirSync(tmp, { recursive: true });
-  try {
+  return writeBundleFolder(dir, async (tmp) => {
     const fixture = { fixture: true, note: 'DiffLabel test fixture (colour matching through masked attention), not Ref LDM-Seg' };
     const component = async (file: string, g: GraphBuilder, config: Record<string, unknown> = {}): Promise<BundleComponent> => {
       g.save(join(tmp, file));
@@ -135,25 +133,12 @@ export async function writeFixtureBundle(dir: string, variant: RefLdmSegVariant)
       refLdmSeg: { variant },
       warnings: ['FIXTURE: colour matching through masked attention for tests, not Ref LDM-Seg'],
     });
-    writeFileSync(join(tmp, BUNDLE_FILE), JSON.stringify(manifest, null, 2) + '\n');
-    rmSync(dir, { recursive: true, force: true });
-    try {
-      renameSync(tmp, dir);
-    } catch (e) {
-      // Another process finished the same folder first: theirs is identical.
-      if (!existsSync(join(dir, BUNDLE_FILE))) throw e;
-      rmSync(tmp, { recursive: true, force: true });
-    }
-    return dir;
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+    return manifest;
+  });
 }
 
 /** The fixture bundle of `variant` in a per-version folder under the OS temp dir, written on first use. */
 export async function ensureFixtureBundle(variant: RefLdmSegVariant = 'f'): Promise<string> {
   const dir = join(tmpdir(), `difflabel-refldmseg-fixture-v${FIXTURE_VERSION}-${variant}`);
-  if (existsSync(join(dir, BUNDLE_FILE))) return dir;
-  return writeFixtureBundle(dir, variant);
+  return fixtureBundleAt(dir, (d) => writeFixtureBundle(d, variant));
 }
