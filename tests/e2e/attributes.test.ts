@@ -59,6 +59,7 @@ describe.skipIf(!hasChromium)('attributes in the side panel (web mode)', () => {
     // The category editor: car is the current category.
     const defs = page.getByTestId('attribute-defs');
     await defs.locator('summary').click();
+    await expect.poll(() => defs.evaluate((d) => (d as HTMLDetailsElement).open)).toBe(true);
     const define = async (name: string, type: string, options?: string) => {
       await defs.getByLabel('Attribute name').fill(name);
       await defs.getByLabel('Attribute type').selectOption(type);
