@@ -46,6 +46,23 @@ export const Category = z.object({
 });
 export type Category = z.infer<typeof Category>;
 
+/** A mask's attribute value: true/false for a boolean attribute, a string for text and select ones. */
+export const AttributeValue = z.union([z.boolean(), z.string().max(1000)]);
+export type AttributeValue = z.infer<typeof AttributeValue>;
+
+/** An attribute a category's masks carry (occluded, truncated, a note…). */
+export const AttributeDef = z.object({
+  id: Id,
+  categoryId: Id,
+  name: z.string(),
+  type: z.enum(['boolean', 'text', 'select']),
+  /** The choices of a 'select' attribute. */
+  options: z.array(z.string()),
+  /** What a mask given no value has. */
+  default: AttributeValue,
+});
+export type AttributeDef = z.infer<typeof AttributeDef>;
+
 export const Annotation = z.object({
   id: Id,
   imageId: Id,
@@ -64,6 +81,8 @@ export const Annotation = z.object({
    * accepting it gives at once; null otherwise.
    */
   suggestedCategoryId: Id.nullable(),
+  /** Values of its category's attributes by name; one not here has its default. */
+  attributes: z.record(z.string(), AttributeValue),
 });
 export type Annotation = z.infer<typeof Annotation>;
 
@@ -415,8 +434,31 @@ export const methods = {
     input: z
       .object({ id: Id, categoryId: Id.nullable().optional(), mask: CocoRle.optional(), label: EditLabel, exclusive: z.boolean().optional() })
       .strict(),
+    /** droppedAttributes: values the new category has no attribute for (or does not accept), gone with the change. */
+    output: Annotation.extend({ droppedAttributes: z.array(z.string()) }),
+  },
+  /** Sets attribute values on a mask (null: back to the default). One undo step. */
+  'annotations.setAttributes': {
+    input: z.object({ id: Id, values: z.record(z.string().min(1).max(100), AttributeValue.nullable()), label: EditLabel }).strict(),
     output: Annotation,
   },
+  /** Attribute definitions, of one category or of all, in the order they were defined. */
+  'attributes.list': { input: z.object({ categoryId: Id.optional() }).strict(), output: z.array(AttributeDef) },
+  /** Defines an attribute for a category's masks; the default is false, '' or the first option unless given. */
+  'attributes.define': {
+    input: z
+      .object({
+        categoryId: Id,
+        name: z.string().trim().min(1).max(100),
+        type: AttributeDef.shape.type,
+        options: z.array(z.string().trim().min(1).max(200)).max(100).optional(),
+        default: AttributeValue.optional(),
+      })
+      .strict(),
+    output: AttributeDef,
+  },
+  /** Deletes a definition and its values on the category's masks (not undoable); cleared: masks that had one. */
+  'attributes.delete': { input: z.object({ id: Id }).strict(), output: z.object({ deleted: z.boolean(), cleared: z.number() }) },
   'annotations.delete': { input: z.object({ id: Id, label: EditLabel }).strict(), output: z.object({ deleted: z.boolean() }) },
   /** Deletes masks of one image as one undo step; ids already gone are skipped. */
   'annotations.deleteMany': {

@@ -340,7 +340,33 @@ export class Backend {
       const patch = { ...(categoryId !== undefined ? { categoryId } : {}), ...fields };
       const others = exclusive && fields ? this.withoutOverlap(current.imageId, fields, id) : [];
       const what = label ?? (mask !== undefined ? 'edit mask' : 'change category');
-      return this.toApi(this.edit(current.imageId, what, [{ kind: 'update', id, patch }, ...others])[0]!);
+      const next = this.edit(current.imageId, what, [{ kind: 'update', id, patch }, ...others])[0]!;
+      return { ...this.toApi(next), droppedAttributes: Object.keys(current.attributes).filter((k) => !(k in next.attributes)) };
+    },
+    'annotations.setAttributes': ({ id, values, label }) => {
+      const current = this.annotationRow(id);
+      const attributes = { ...current.attributes };
+      for (const [name, value] of Object.entries(values)) {
+        if (value === null) delete attributes[name];
+        else attributes[name] = value;
+      }
+      return this.toApi(this.edit(current.imageId, label ?? 'set attributes', [{ kind: 'update', id, patch: { attributes } }])[0]!);
+    },
+    'attributes.list': ({ categoryId }) => {
+      const store = this.need();
+      if (categoryId !== undefined && !store.getCategory(categoryId)) throw new ApiError('not_found', `no category with id ${categoryId}`);
+      return store.listAttributeDefs(categoryId);
+    },
+    'attributes.define': (input) => {
+      const def = this.need().addAttributeDef(input);
+      this.emit('project.changed', { what: 'categories' });
+      return def;
+    },
+    'attributes.delete': ({ id }) => {
+      const cleared = this.need().deleteAttributeDef(id);
+      this.emit('project.changed', { what: 'categories' });
+      if (cleared > 0) this.emit('project.changed', { what: 'annotations' });
+      return { deleted: true, cleared };
     },
     'annotations.delete': ({ id, label }) => {
       const current = this.need().getAnnotation(id);
@@ -532,5 +558,6 @@ function toAnnotation(a: AnnotationRow, proposed: boolean, suggestedCategoryId: 
     score: a.score,
     proposed,
     suggestedCategoryId,
+    attributes: a.attributes,
   };
 }

@@ -173,6 +173,22 @@ UPDATE runs SET status = 'failed', error = 'interrupted: the process ended befor
   WHERE status = 'running';
 `;
 
+// Per-object attributes (occluded, truncated, a note…): each category defines its own, and a mask holds values for
+// its category's attributes as JSON by name (COCO's `attributes` as CVAT writes it). A mask without a value for an
+// attribute has the attribute's default, so defining an attribute touches no mask.
+const v5 = `
+CREATE TABLE attribute_defs (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  category_id   INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+  name          TEXT    NOT NULL CHECK (length(name) > 0),
+  type          TEXT    NOT NULL CHECK (type IN ('boolean', 'text', 'select')),
+  options       TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(options)),   -- the choices of a 'select'
+  default_value TEXT    NOT NULL CHECK (json_valid(default_value)),          -- JSON: true/false or a string
+  UNIQUE (category_id, name)
+);
+ALTER TABLE annotations ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(attributes));
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -185,6 +201,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, description: 'undo/redo history per image', up: (db) => db.exec(v2) },
   { version: 3, description: 'missing images kept with their masks; masks set aside', up: (db) => db.exec(v3), rebuildsTables: true },
   { version: 4, description: 'runs that propose masks; runs cut short marked failed', up: (db) => db.exec(v4) },
+  { version: 5, description: 'attributes defined per category, their values per annotation', up: (db) => db.exec(v5) },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

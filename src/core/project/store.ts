@@ -6,6 +6,7 @@ import { StoreError } from './errors';
 import { classifyStorageError, openProjectDatabase, type OpenDatabaseOptions } from './open-database';
 import { pickColor } from './palette';
 import {
+  ATTRIBUTE_TYPES,
   IMAGE_STATUSES,
   PROMPT_KINDS,
   RUN_STATUSES,
@@ -13,6 +14,10 @@ import {
   type AnnotationFilter,
   type AnnotationInput,
   type AnnotationPatch,
+  type AttributeDef,
+  type AttributeDefInput,
+  type AttributeValue,
+  type AttributeValues,
   type Category,
   type CategoryInput,
   type CategoryPatch,
@@ -268,7 +273,8 @@ export class ProjectStore {
     return this.transaction(() => {
       if (!this.getCategory(id)) throw new StoreError('not-found', `category ${id} does not exist`);
       const now = Date.now();
-      const n = this.sql('UPDATE annotations SET category_id = NULL, updated_at = ? WHERE category_id = ?')
+      // An unassigned mask has no category to define attributes: its values go with the category.
+      const n = this.sql("UPDATE annotations SET category_id = NULL, attributes = '{}', updated_at = ? WHERE category_id = ?")
         .run(now, id).changes;
       this.sql('DELETE FROM categories WHERE id = ?').run(id);
       return n;
@@ -282,9 +288,67 @@ export class ProjectStore {
       if (!this.getCategory(from)) throw new StoreError('not-found', `category ${from} does not exist`);
       const target = this.getCategory(into);
       if (!target) throw new StoreError('not-found', `category ${into} does not exist`);
-      this.sql('UPDATE annotations SET category_id = ?, updated_at = ? WHERE category_id = ?').run(into, Date.now(), from);
+      const defs = this.listAttributeDefs(into);
+      const set = this.sql('UPDATE annotations SET category_id = ?, attributes = ?, updated_at = ? WHERE id = ?');
+      const now = Date.now();
+      for (const r of this.sql('SELECT id, attributes FROM annotations WHERE category_id = ?').all(from) as Row[]) {
+        // Values of attributes that `into` does not define (or whose value it does not accept) go.
+        set.run(into, JSON.stringify(fitAttributes(JSON.parse(r.attributes), defs).kept), now, r.id);
+      }
       this.sql('DELETE FROM categories WHERE id = ?').run(from);
       return target;
+    });
+  }
+
+  // ---------------------------------------------------------------- attributes
+
+  /** The attributes defined for a category (every category's without one), in the order they were defined. */
+  listAttributeDefs(categoryId?: number): AttributeDef[] {
+    const rows = categoryId === undefined
+      ? this.sql('SELECT * FROM attribute_defs ORDER BY category_id, id').all()
+      : this.sql('SELECT * FROM attribute_defs WHERE category_id = ? ORDER BY id').all(categoryId);
+    return rows.map((r) => toAttributeDef(r as Row));
+  }
+
+  addAttributeDef(input: AttributeDefInput): AttributeDef {
+    return this.transaction(() => {
+      checkInt('categoryId', input.categoryId, 1);
+      const category = this.getCategory(input.categoryId);
+      if (!category) throw new StoreError('not-found', `category ${input.categoryId} does not exist`);
+      const name = checkName(input.name);
+      if (!ATTRIBUTE_TYPES.includes(input.type)) {
+        throw new StoreError('invalid', `attribute type must be one of ${ATTRIBUTE_TYPES.join(', ')}, got '${String(input.type)}'`);
+      }
+      const options = input.options ?? [];
+      if (!Array.isArray(options) || !options.every((o) => typeof o === 'string' && o.trim())) {
+        throw new StoreError('invalid', 'options must be non-empty strings');
+      }
+      if (new Set(options).size !== options.length) throw new StoreError('invalid', 'options must differ from each other');
+      if (input.type === 'select' && options.length === 0) throw new StoreError('invalid', `attribute '${name}' of type select needs options`);
+      if (input.type !== 'select' && options.length > 0) throw new StoreError('invalid', `only a select attribute has options, '${name}' is ${input.type}`);
+      const def: AttributeDef = { id: 0, categoryId: category.id, name, type: input.type, options, default: false };
+      def.default = input.default ?? (input.type === 'boolean' ? false : input.type === 'text' ? '' : options[0]!);
+      const problem = attributeProblem(def, def.default);
+      if (problem) throw new StoreError('invalid', `default of '${name}': ${problem}`);
+      if (this.sql('SELECT 1 FROM attribute_defs WHERE category_id = ? AND name = ?').get(category.id, name)) {
+        throw new StoreError('conflict', `category '${category.name}' already has an attribute '${name}'`);
+      }
+      const info = this.sql('INSERT INTO attribute_defs (category_id, name, type, options, default_value) VALUES (?, ?, ?, ?, ?)')
+        .run(category.id, name, def.type, JSON.stringify(options), JSON.stringify(def.default));
+      return { ...def, id: Number(info.lastInsertRowid) };
+    });
+  }
+
+  /** Deletes an attribute definition and its values on the category's masks (not undoable); returns how many masks had one. */
+  deleteAttributeDef(id: number): number {
+    return this.transaction(() => {
+      const r = this.sql('SELECT * FROM attribute_defs WHERE id = ?').get(id) as Row | undefined;
+      if (!r) throw new StoreError('not-found', `attribute ${id} does not exist`);
+      const path = `$.${JSON.stringify(r.name)}`;
+      const n = this.sql('UPDATE annotations SET attributes = json_remove(attributes, ?), updated_at = ? WHERE category_id = ? AND json_type(attributes, ?) IS NOT NULL')
+        .run(path, Date.now(), r.category_id, path).changes;
+      this.sql('DELETE FROM attribute_defs WHERE id = ?').run(id);
+      return n;
     });
   }
 
@@ -344,13 +408,18 @@ export class ProjectStore {
         if (patch[k] !== undefined) (next as any)[k] = patch[k];
       }
       if (patch.bbox !== undefined) next.bbox = [...patch.bbox] as Annotation['bbox'];
+      if (patch.attributes !== undefined) next.attributes = { ...patch.attributes };
+      else if (next.categoryId !== cur.categoryId) {
+        // Another category: the values of attributes it defines too are kept, the others go (the API says which).
+        next.attributes = next.categoryId === null ? {} : fitAttributes(cur.attributes, this.listAttributeDefs(next.categoryId)).kept;
+      }
       this.checkAnnotation(next);
       this.sql(
           `UPDATE annotations SET category_id = ?, rle = ?, height = ?, width = ?, area = ?, bbox_x = ?, bbox_y = ?,
-             bbox_w = ?, bbox_h = ?, iscrowd = ?, source = ?, run_id = ?, score = ?, updated_at = ? WHERE id = ?`,
+             bbox_w = ?, bbox_h = ?, iscrowd = ?, source = ?, run_id = ?, score = ?, attributes = ?, updated_at = ? WHERE id = ?`,
         )
         .run(next.categoryId, next.rle, next.height, next.width, next.area, ...next.bbox, next.iscrowd, next.source,
-          next.runId, next.score, next.updatedAt, id);
+          next.runId, next.score, JSON.stringify(next.attributes), next.updatedAt, id);
       this.noteLabelling(next);
       return next;
     });
@@ -431,7 +500,8 @@ export class ProjectStore {
 
   /**
    * Puts an annotation back to a recorded state (null = absent), keeping its id. An upsert, not REPLACE, so
-   * rows that reference the annotation (examples) survive. A category or run deleted since is left unset.
+   * rows that reference the annotation (examples) survive. A category or run deleted since is left unset, and so
+   * are attribute values its category no longer defines (steps and set-aside masks recorded before version 5 have none).
    */
   private putAnnotation(id: number, a: Annotation | null): void {
     if (!a) {
@@ -440,16 +510,17 @@ export class ProjectStore {
     }
     const categoryId = a.categoryId !== null && this.getCategory(a.categoryId) ? a.categoryId : null;
     const runId = a.runId !== null && this.getRun(a.runId) ? a.runId : null;
+    const attributes = categoryId === null ? {} : fitAttributes(a.attributes ?? {}, this.listAttributeDefs(categoryId)).kept;
     this.sql(
         `INSERT INTO annotations (id, image_id, category_id, rle, height, width, area, bbox_x, bbox_y, bbox_w, bbox_h,
-           iscrowd, source, run_id, score, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           iscrowd, source, run_id, score, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET category_id = excluded.category_id, rle = excluded.rle, height = excluded.height,
            width = excluded.width, area = excluded.area, bbox_x = excluded.bbox_x, bbox_y = excluded.bbox_y,
            bbox_w = excluded.bbox_w, bbox_h = excluded.bbox_h, iscrowd = excluded.iscrowd, source = excluded.source,
-           run_id = excluded.run_id, score = excluded.score, updated_at = excluded.updated_at`,
+           run_id = excluded.run_id, score = excluded.score, attributes = excluded.attributes, updated_at = excluded.updated_at`,
       )
       .run(id, a.imageId, categoryId, a.rle, a.height, a.width, a.area, ...a.bbox, a.iscrowd, a.source, runId, a.score,
-        a.createdAt, Date.now());
+        JSON.stringify(attributes), a.createdAt, Date.now());
     this.noteLabelling(a);
   }
 
@@ -784,18 +855,35 @@ export class ProjectStore {
       source: input.source,
       runId: input.runId ?? null,
       score: input.score ?? null,
+      attributes: { ...input.attributes },
       createdAt: now,
       updatedAt: now,
     };
     this.checkAnnotation(a);
     const info = this.sql(
         `INSERT INTO annotations (image_id, category_id, rle, height, width, area, bbox_x, bbox_y, bbox_w, bbox_h,
-           iscrowd, source, run_id, score, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           iscrowd, source, run_id, score, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(a.imageId, a.categoryId, a.rle, a.height, a.width, a.area, ...a.bbox, a.iscrowd, a.source, a.runId, a.score,
-        a.createdAt, a.updatedAt);
+        JSON.stringify(a.attributes), a.createdAt, a.updatedAt);
     this.noteLabelling(a);
     return { ...a, id: Number(info.lastInsertRowid) };
+  }
+
+  /** Each value names an attribute the annotation's category defines and suits its type. */
+  private checkAttributes(a: Annotation): void {
+    const values = a.attributes;
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) throw new StoreError('invalid', 'attributes must be an object of values by name');
+    const names = Object.keys(values);
+    if (names.length === 0) return;
+    if (a.categoryId === null) throw new StoreError('invalid', 'an unassigned mask has no attributes: give it a category first');
+    const defs = new Map(this.listAttributeDefs(a.categoryId).map((d) => [d.name, d]));
+    for (const name of names) {
+      const def = defs.get(name);
+      if (!def) throw new StoreError('invalid', `category '${this.getCategory(a.categoryId)!.name}' has no attribute '${name}'`);
+      const problem = attributeProblem(def, values[name]);
+      if (problem) throw new StoreError('invalid', `attribute '${name}': ${problem}`);
+    }
   }
 
   /** Checks an annotation against its image, category and run; returns the image. */
@@ -834,6 +922,7 @@ export class ProjectStore {
     if (a.score !== null && (typeof a.score !== 'number' || !Number.isFinite(a.score))) {
       throw new StoreError('invalid', 'score must be a finite number or null');
     }
+    this.checkAttributes(a);
     return img;
   }
 }
@@ -919,8 +1008,33 @@ function toAnnotation(r: Row): Annotation {
   return {
     id: r.id, imageId: r.image_id, categoryId: r.category_id, rle: r.rle, height: r.height, width: r.width,
     area: r.area, bbox: [r.bbox_x, r.bbox_y, r.bbox_w, r.bbox_h], iscrowd: r.iscrowd, source: r.source,
-    runId: r.run_id, score: r.score, createdAt: r.created_at, updatedAt: r.updated_at,
+    runId: r.run_id, score: r.score, attributes: JSON.parse(r.attributes), createdAt: r.created_at, updatedAt: r.updated_at,
   };
+}
+
+function toAttributeDef(r: Row): AttributeDef {
+  return { id: r.id, categoryId: r.category_id, name: r.name, type: r.type, options: JSON.parse(r.options), default: JSON.parse(r.default_value) };
+}
+
+/** Why `value` does not suit the attribute; null when it does. */
+function attributeProblem(def: Pick<AttributeDef, 'type' | 'options'>, value: unknown): string | null {
+  if (def.type === 'boolean') return typeof value === 'boolean' ? null : `must be true or false, got ${JSON.stringify(value)}`;
+  if (typeof value !== 'string') return `must be a string, got ${JSON.stringify(value)}`;
+  if (def.type === 'select' && !def.options.includes(value)) return `must be one of ${def.options.map((o) => `'${o}'`).join(', ')}, got '${value}'`;
+  return null;
+}
+
+/** The values `defs` accept (by name and type) and the names of those they do not. */
+function fitAttributes(values: AttributeValues, defs: readonly AttributeDef[]): { kept: AttributeValues; dropped: string[] } {
+  const byName = new Map(defs.map((d) => [d.name, d]));
+  const kept: AttributeValues = {};
+  const dropped: string[] = [];
+  for (const [name, value] of Object.entries(values)) {
+    const def = byName.get(name);
+    if (def && attributeProblem(def, value) === null) kept[name] = value as AttributeValue;
+    else dropped.push(name);
+  }
+  return { kept, dropped };
 }
 
 function toRun(r: Row): Run {

@@ -71,6 +71,33 @@ export type CategoryPatch = Partial<Omit<CategoryInput, 'id'>>;
 
 export type BBox = [x: number, y: number, w: number, h: number];
 
+export const ATTRIBUTE_TYPES = ['boolean', 'text', 'select'] as const;
+export type AttributeType = (typeof ATTRIBUTE_TYPES)[number];
+/** A boolean attribute holds true/false; text and select (one of its options) hold a string. */
+export type AttributeValue = boolean | string;
+export type AttributeValues = Record<string, AttributeValue>;
+
+/** One attribute a category's masks carry (e.g. occluded, truncated, a note). */
+export interface AttributeDef {
+  id: number;
+  categoryId: number;
+  name: string;
+  type: AttributeType;
+  /** The choices of a 'select' attribute; empty for the others. */
+  options: string[];
+  /** What a mask that was given no value has (export writes it). */
+  default: AttributeValue;
+}
+
+export interface AttributeDefInput {
+  categoryId: number;
+  name: string;
+  type: AttributeType;
+  options?: string[];
+  /** Absent: false, '' or the first option. */
+  default?: AttributeValue;
+}
+
 export interface Annotation {
   id: number;
   imageId: number;
@@ -85,6 +112,8 @@ export interface Annotation {
   source: string;
   runId: number | null;
   score: number | null;
+  /** Values of its category's attributes, by name; an attribute without one has its default. */
+  attributes: AttributeValues;
   createdAt: number;
   updatedAt: number;
 }
@@ -104,6 +133,7 @@ export interface AnnotationInput {
   source: string;
   runId?: number | null;
   score?: number | null;
+  attributes?: AttributeValues;
 }
 
 /** A new mask must come with its area and bbox (rle, area and bbox are given together). */

@@ -15,7 +15,7 @@ import {
   polygonsToRle,
   type Rle,
 } from '../../../shared/masks';
-import type { ImageRow, ProjectStore } from '../../project';
+import type { AttributeDef, AttributeValue, AttributeValues, ImageRow, ProjectStore } from '../../project';
 import { writeFileAtomic } from '../atomic-file';
 import { FileWriteError, exportTarget, type Replaceable } from '../files';
 
@@ -44,6 +44,8 @@ export interface CocoAnnotation {
   bbox: [number, number, number, number];
   iscrowd: 0 | 1;
   score?: number;
+  /** Every attribute its category defines, by name, as CVAT writes them (the default where the mask has no value). */
+  attributes?: Record<string, AttributeValue>;
 }
 
 /** A project's export: its head (info, images, categories) and its annotations, produced one by one. */
@@ -119,6 +121,8 @@ function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
     else if (img.annotationCount > 0) report.leftOut.push({ path: img.path, masks: img.annotationCount, reason });
   }
   const categories = store.listCategories();
+  const defsOf = new Map<number, AttributeDef[]>();
+  for (const d of store.listAttributeDefs()) defsOf.set(d.categoryId, [...(defsOf.get(d.categoryId) ?? []), d]);
   report.images = images.length;
   report.categories = categories.length;
   const now = new Date();
@@ -166,6 +170,7 @@ function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
             bbox: bbox(out.decoded),
             iscrowd: a.iscrowd ? 1 : 0,
             ...(a.score !== null && a.score !== undefined ? { score: a.score } : {}),
+            ...(defsOf.has(a.categoryId) ? { attributes: attributeValues(defsOf.get(a.categoryId)!, a.attributes) } : {}),
           };
         }
       }
@@ -177,6 +182,10 @@ function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
         };
     },
   };
+}
+
+function attributeValues(defs: readonly AttributeDef[], values: AttributeValues): Record<string, AttributeValue> {
+  return Object.fromEntries(defs.map((d) => [d.name, values[d.name] ?? d.default]));
 }
 
 /** Why an image's masks cannot be exported now, and how to bring them back; null when they can. */

@@ -2,13 +2,16 @@
 // which shares the matching of categories and images below. A file whose structure is not COCO is
 // refused whole; single entries that cannot be used are skipped and reported with their reason. Every entry is
 // checked and every mask decoded before anything is written; what is accepted then lands in one transaction.
+// Attributes (`attributes: {name: value}` on an annotation, as CVAT writes them) become attribute definitions of the
+// annotation's category: boolean where every value in the file is true/false, text otherwise (numbers and other JSON
+// values as their JSON text). A name the project's category already defines must fit that definition.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CocoRle, type CocoImportReport } from '../../../shared/contract';
 import { MaskFormatError, area, bbox, fromCocoRle, polygonsToRle, toCompressedString, type Rle } from '../../../shared/masks';
-import type { AnnotationInput, ImageRow, ProjectStore } from '../../project';
+import type { AnnotationInput, AttributeDef, AttributeValues, ImageRow, ProjectStore } from '../../project';
 import { isInside } from '../files';
 import { JsonTextError, parseJsonBytes } from '../json-text';
 import { importPanoptic } from './panoptic-import';
@@ -56,6 +59,7 @@ const CocoAnn = z.object({
   segmentation: z.unknown().optional(),
   iscrowd: z.union([z.literal(0), z.literal(1), z.boolean()]).optional(),
   score: z.number().finite().optional(),
+  attributes: z.record(z.string().min(1, 'an attribute needs a name').max(100), z.unknown(), { error: 'attributes must be an object of values by name' }).optional(),
 });
 
 export type ReportId = CocoImportReport['skipped'][number]['id'];
@@ -119,7 +123,7 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
       skip('annotation', id, (e as Error).message);
       continue;
     }
-    m.add(id, img, target, rle, { iscrowd: a.data.iscrowd ? 1 : 0, score: a.data.score ?? null });
+    m.add(id, img, target, rle, { iscrowd: a.data.iscrowd ? 1 : 0, score: a.data.score ?? null }, a.data.attributes);
   }
   return m.commit(top.annotations.length);
 }
@@ -152,8 +156,11 @@ export interface EntryMatching {
   image(imageId: string | number, id: ReportId): ImageRow | undefined;
   /** Where masks of a COCO category id go, or undefined after reporting why the entry `id` is skipped. */
   category(categoryId: string | number, id: ReportId): CategoryTarget | undefined;
-  /** Queues a mask unless the project already holds it (re-importing a file is harmless). */
-  add(id: ReportId, img: ImageRow, target: CategoryTarget, rle: Rle, extra: { iscrowd: 0 | 1; score: number | null }): void;
+  /**
+   * Queues a mask unless the project already holds it (re-importing a file is harmless) or its attribute values do
+   * not fit the definitions its category has in the project.
+   */
+  add(id: ReportId, img: ImageRow, target: CategoryTarget, rle: Rle, extra: { iscrowd: 0 | 1; score: number | null }, attributes?: Record<string, unknown>): void;
   /** Writes what was queued in one transaction; `entries` is the file's annotation count. */
   commit(entries: number): CocoImportReport;
 }
@@ -231,8 +238,11 @@ export function matchEntries(store: ProjectStore, categories: unknown[], images:
 
   // Masks already in the project are not imported twice (re-importing a file is harmless).
   const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${a.rle}`));
-  const rows: Array<{ target: CategoryTarget; input: Omit<AnnotationInput, 'categoryId'> }> = [];
+  const rows: Array<{ target: CategoryTarget; input: Omit<AnnotationInput, 'categoryId'> & { attributes: AttributeValues } }> = [];
   const touched = new Set<number>();
+  // The attributes each category gets from the file (by target key): name → boolean while every value is one.
+  const newAttributes = new Map<string, Map<string, 'boolean' | 'text'>>();
+  const projectDefs = new Map<number, AttributeDef[]>();
   return {
     skip,
     category(categoryId, id) {
@@ -245,7 +255,15 @@ export function matchEntries(store: ProjectStore, categories: unknown[], images:
       if (!img) skip('annotation', id, skippedImages.has(String(imageId)) ? `image ${imageId}: ${skippedImages.get(String(imageId))}` : `unknown image_id ${imageId}`);
       return img;
     },
-    add(id, img, target, rle, extra) {
+    add(id, img, target, rle, extra, raw = {}) {
+      const defs = target.id === null ? [] : projectDefs.get(target.id) ?? projectDefs.set(target.id, store.listAttributeDefs(target.id)).get(target.id)!;
+      let attributes: AttributeValues;
+      try {
+        attributes = readAttributes(raw, defs);
+      } catch (e) {
+        skip('annotation', id, (e as Error).message);
+        return;
+      }
       const counts = toCompressedString(rle);
       const key = `${img.id}|${target.key}|${counts}`;
       if (existing.has(key)) {
@@ -254,12 +272,24 @@ export function matchEntries(store: ProjectStore, categories: unknown[], images:
       }
       existing.add(key);
       touched.add(img.id);
+      const found = newAttributes.get(target.key) ?? newAttributes.set(target.key, new Map()).get(target.key)!;
+      for (const [name, value] of Object.entries(attributes)) {
+        if (defs.some((d) => d.name === name)) continue;
+        found.set(name, typeof value === 'boolean' && found.get(name) !== 'text' ? 'boolean' : 'text');
+      }
       rows.push({
         target,
-        input: { imageId: img.id, rle: counts, height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle), source: 'import', ...extra },
+        input: { imageId: img.id, rle: counts, height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle), source: 'import', ...extra, attributes },
       });
     },
     commit(entries) {
+      // An attribute that is text somewhere in the file is text everywhere: its true/false values become strings.
+      for (const r of rows) {
+        const found = newAttributes.get(r.target.key)!;
+        for (const [name, value] of Object.entries(r.input.attributes)) {
+          if (typeof value === 'boolean' && found.get(name) === 'text') r.input.attributes[name] = String(value);
+        }
+      }
       // A file whose every annotation was skipped changes nothing, not even the categories (a file of categories
       // alone still creates them: that is how a label set is shared).
       const nothing = rows.length === 0 && entries > 0;
@@ -275,6 +305,9 @@ export function matchEntries(store: ProjectStore, categories: unknown[], images:
           }).id;
           report.categoriesCreated++;
         }
+        for (const target of new Set(rows.map((r) => r.target))) {
+          for (const [name, type] of newAttributes.get(target.key)!) store.addAttributeDef({ categoryId: target.id!, name, type });
+        }
         if (rows.length) store.addAnnotations(rows.map((r) => ({ ...r.input, categoryId: r.target.id })));
       });
       report.annotations = rows.length;
@@ -282,6 +315,31 @@ export function matchEntries(store: ProjectStore, categories: unknown[], images:
       return report;
     },
   };
+}
+
+/**
+ * An annotation's attribute values as the project stores them: true/false and strings as they are, other JSON values
+ * as their JSON text, null as no value. A name `defs` (its category's, in the project) defines must fit it.
+ */
+function readAttributes(raw: Record<string, unknown>, defs: readonly AttributeDef[]): AttributeValues {
+  const out: AttributeValues = {};
+  for (const [key, value] of Object.entries(raw)) {
+    // Names are trimmed as the project trims them, or a value would miss its definition.
+    const name = key.trim();
+    if (!name) throw new Error('an attribute needs a name');
+    if (value === null) continue;
+    let v = typeof value === 'boolean' || typeof value === 'string' ? value : JSON.stringify(value);
+    const def = defs.find((d) => d.name === name);
+    if (def?.type === 'text') v = String(v);
+    else if (def?.type === 'boolean' && typeof v !== 'boolean') throw new Error(`attribute "${name}" is true/false in the project, not ${JSON.stringify(v)}`);
+    else if (def?.type === 'select') {
+      if (!def.options.includes(String(v))) throw new Error(`attribute "${name}" is one of ${def.options.map((o) => `"${o}"`).join(', ')} in the project, not ${JSON.stringify(v)}`);
+      v = String(v);
+    }
+    if (typeof v === 'string' && v.length > 1000) throw new Error(`attribute "${name}": value longer than 1000 characters`);
+    out[name] = v;
+  }
+  return out;
 }
 
 /** Why no project image matches `name`: only a file that is there but not indexed needs indexing. */

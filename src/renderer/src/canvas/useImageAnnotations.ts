@@ -2,7 +2,7 @@
 // durable (autosave: there is no save button), run in order through one queue, so a fast sequence of
 // strokes, an undo right after a stroke, or a reload never reorders or loses work.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { Annotation, CocoRle, EditResult, HistoryState } from '../../../shared/contract';
+import type { Annotation, AttributeValue, CocoRle, EditResult, HistoryState } from '../../../shared/contract';
 import { area, fromCocoRle, fromCompressedString, subtract, toCocoRle, unionAll } from '../../../shared/masks';
 import { client } from '../client';
 
@@ -18,7 +18,9 @@ export interface Editor {
   /** Fetches the list again (after a job stored annotations on this image). */
   reload(): void;
   updateMask(id: number, mask: CocoRle & { counts: string }, label: string): Promise<void>;
-  setCategory(id: number, categoryId: number | null): Promise<void>;
+  /** Resolves to the names of the attribute values the new category does not take (they are gone). */
+  setCategory(id: number, categoryId: number | null): Promise<string[]>;
+  setAttributes(id: number, values: Record<string, AttributeValue | null>): Promise<void>;
   remove(id: number): Promise<void>;
   /** Deletes several masks as one undo step. */
   removeMany(ids: number[], label: string): Promise<void>;
@@ -26,6 +28,16 @@ export interface Editor {
   split(id: number): Promise<EditResult | null>;
   undo(): Promise<void>;
   redo(): Promise<void>;
+}
+
+/** Values after setting `values` (null: back to the default, i.e. no value). */
+function withValues(cur: Record<string, AttributeValue>, values: Record<string, AttributeValue | null>): Record<string, AttributeValue> {
+  const next = { ...cur };
+  for (const [k, v] of Object.entries(values)) {
+    if (v === null) delete next[k];
+    else next[k] = v;
+  }
+  return next;
 }
 
 /**
@@ -177,7 +189,15 @@ export function useImageAnnotations(imageId: number | null, noOverlap: { locked:
     },
     setCategory: (id, categoryId) => {
       setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, categoryId } : x)));
-      return enqueue(async () => replace(await client.call('annotations.update', { id, categoryId, label: 'category' }))).then(() => {});
+      return enqueue(async () => {
+        const { droppedAttributes, ...a } = await client.call('annotations.update', { id, categoryId, label: 'category' });
+        replace(a);
+        return droppedAttributes;
+      }).then((dropped) => dropped ?? []);
+    },
+    setAttributes: (id, values) => {
+      setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, attributes: withValues(x.attributes, values) } : x)));
+      return enqueue(async () => replace(await client.call('annotations.setAttributes', { id, values, label: 'attributes' }))).then(() => {});
     },
     remove: (id) => {
       setAnnotations((list) => list.filter((x) => x.id !== id));

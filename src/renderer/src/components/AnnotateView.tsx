@@ -553,7 +553,10 @@ export function AnnotateView({
               setLocked((s) => toggle(s, id));
               setSelected((s) => s.filter((x) => x !== id));
             }}
-            onCategory={(id, c) => void editor.setCategory(id, c)}
+            onCategory={(id, c) =>
+              void editor.setCategory(id, c).then((dropped) => dropped.length && setMessage(`Attribute values dropped (the new category does not define them): ${dropped.join(', ')}`))
+            }
+            onAttributes={(id, values) => void editor.setAttributes(id, values)}
             onUseAsExample={actions.markExample}
             readOnly={image?.missing ? 'The file is missing: its masks are kept, read-only and left out of exports, until indexing finds it again.' : undefined}
           />

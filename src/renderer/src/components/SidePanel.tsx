@@ -1,10 +1,11 @@
 import { useLayoutEffect, useRef, useState, type FormEvent } from 'react';
-import { isProposal, type Annotation, type Category } from '../../../shared/contract';
+import { isProposal, type Annotation, type AttributeValue, type Category } from '../../../shared/contract';
 import { client } from '../client';
 import { useExamples } from '../canvas/prompts/example';
+import { AttributeDefsEditor, AttributeEditor, useAttributeDefs } from './AttributePanel';
 import { UNASSIGNED_COLOR } from './CanvasView';
 
-/** Categories: colour, hotkey (1–9 by position), add, rename (double-click), merge into another, delete. */
+/** Categories: colour, hotkey (1–9 by position), add, rename (double-click), merge into another, delete; the current one's attributes. */
 export function CategoryPanel({
   categories,
   current,
@@ -24,6 +25,8 @@ export function CategoryPanel({
   // The category about to be deleted, with what deleting it leaves unassigned across the project.
   const [deleting, setDeleting] = useState<{ category: Category; annotations: number; images: number } | null>(null);
   const call = (p: Promise<unknown>) => p.catch((e: Error) => onError(e.message));
+  const attributeDefs = useAttributeDefs();
+  const currentCategory = categories.find((c) => c.id === current);
 
   const askDelete = (category: Category) =>
     call(
@@ -159,6 +162,7 @@ export function CategoryPanel({
           </div>
         </div>
       )}
+      {currentCategory && <AttributeDefsEditor category={currentCategory} defs={attributeDefs} onError={onError} />}
       <form className="cat-add" onSubmit={add}>
         <input placeholder="New category" value={name} onChange={(e) => setName(e.target.value)} data-testid="new-category" />
         <button type="submit" disabled={!name.trim()}>
@@ -172,7 +176,10 @@ export function CategoryPanel({
 const ROW_H = 32;
 const PALETTE = ['#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45', '#fabed4', '#469990', '#dcbeff'];
 
-/** The image's masks: select, visibility, lock, category (a proposal's offered one in a click), source and score, use as example. */
+/**
+ * The image's masks: select, visibility, lock, category (a proposal's offered one in a click), source and score, use
+ * as example; below them the attributes of the one selected.
+ */
 export function AnnotationList({
   annotations,
   categories,
@@ -184,6 +191,7 @@ export function AnnotationList({
   onToggleLocked,
   onCategory,
   onUseAsExample,
+  onAttributes,
   readOnly,
 }: {
   annotations: Annotation[];
@@ -196,12 +204,15 @@ export function AnnotationList({
   onToggleLocked(id: number): void;
   onCategory(id: number, categoryId: number | null): void;
   onUseAsExample(id: number): void;
+  onAttributes(id: number, values: Record<string, AttributeValue>): void;
   /** Why these masks cannot be changed now (the image's file is missing). */
   readOnly?: string;
 }) {
   const colour = new Map(categories.map((c) => [c.id, c.color]));
   const named = new Map(categories.map((c) => [c.id, c.name]));
   const examples = new Set(useExamples()?.map((e) => e.annotationId));
+  const attributeDefs = useAttributeDefs();
+  const one = selected.length === 1 ? annotations.find((a) => a.id === selected[0]) : undefined;
   // Virtualised: an image with a thousand proposals keeps a few dozen rows in the DOM.
   const scroller = useRef<HTMLDivElement>(null);
   const [viewport, setViewport] = useState({ top: 0, height: 400 });
@@ -223,6 +234,7 @@ export function AnnotationList({
   const from = Math.max(0, Math.floor(viewport.top / ROW_H) - 5);
   const to = Math.min(annotations.length, Math.ceil((viewport.top + viewport.height) / ROW_H) + 5);
   return (
+    <>
     <section className="panel-section grow" data-testid="annotations">
       <h3>
         Masks <span className="muted">{annotations.length}</span>
@@ -315,5 +327,7 @@ export function AnnotationList({
       </div>
       {annotations.length === 0 && <p className="empty small">No masks yet: draw one with the polygon (P), brush (B), magic wand (W) or click segment (C).</p>}
     </section>
+    {one && <AttributeEditor annotation={one} defs={attributeDefs} onSet={onAttributes} readOnly={Boolean(readOnly)} />}
+    </>
   );
 }
