@@ -162,6 +162,30 @@ export const CocoImportReport = z.object({
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
+/** Export to a dataset folder (YOLO): what was written, and what was not with the reason. */
+export const DatasetExportReport = z.object({
+  images: z.number(),
+  /** Masks written; a mask in several pieces is one line per piece in YOLO segmentation. */
+  annotations: z.number(),
+  lines: z.number(),
+  categories: z.number(),
+  /** Masks with holes written filled (a YOLO polygon has one ring). */
+  holesFilled: z.number(),
+  skipped: z.array(z.object({ annotationId: z.number(), reason: z.string() })),
+  leftOut: z.array(z.object({ path: z.string(), masks: z.number(), reason: z.string() })),
+});
+export type DatasetExportReport = z.infer<typeof DatasetExportReport>;
+
+/** Import of a dataset folder (YOLO). skipped: a label file (line null) or one of its lines (from 1), with the reason. */
+export const DatasetImportReport = z.object({
+  images: z.number(),
+  annotations: z.number(),
+  categoriesCreated: z.number(),
+  labelFiles: z.number(),
+  skipped: z.array(z.object({ file: z.string(), line: z.number().nullable(), reason: z.string() })),
+});
+export type DatasetImportReport = z.infer<typeof DatasetImportReport>;
+
 /** A click in image pixels; positive = add (+), false = remove (−). */
 export const ClickPoint = z.object({ x: z.number().finite(), y: z.number().finite(), positive: z.boolean() }).strict();
 export type ClickPoint = z.infer<typeof ClickPoint>;
@@ -433,6 +457,19 @@ export const methods = {
       .strict()
       .refine((v) => (v.file === undefined) !== (v.document === undefined), 'give exactly one of file or document'),
     output: CocoImportReport,
+  },
+  /**
+   * Export to a dataset folder `out` (created when its parent exists; in web mode inside the project folder):
+   * YOLO segmentation or detection (data.yaml + labels/). docs/formats.md says what each format keeps.
+   */
+  'formats.export': {
+    input: z.object({ format: z.enum(['yolo-seg', 'yolo-det']), out: z.string().min(1) }).strict(),
+    output: z.object({ report: DatasetExportReport, path: z.string() }),
+  },
+  /** Import of a dataset folder (YOLO: data.yaml + labels/; in web mode inside the project folder); all of it or, on a refusal, nothing. */
+  'formats.import': {
+    input: z.object({ folder: z.string().min(1), format: z.enum(['yolo']).default('yolo') }).strict(),
+    output: DatasetImportReport,
   },
   /** The segmenters, each with its parameters (JSON Schema), prompt kind, components and whether it can run with `model`. */
   'pipelines.list': { input: z.object({ model: ModelSpec.optional() }).strict(), output: z.array(PipelineInfo) },

@@ -19,6 +19,8 @@ import {
 } from '../../shared/contract';
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
 import { importCoco, importCocoFile } from '../formats/coco/import';
+import { writeYolo } from '../formats/yolo/export';
+import { importYolo } from '../formats/yolo/import';
 import { requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
 import { connectedComponents, fromCocoRle, fromCompressedString, maskFields, toCompressedString, unionAll, type Rle } from '../../shared/masks';
@@ -414,6 +416,18 @@ export class Backend {
       const store = this.need();
       if (file !== undefined && this.options.shell === 'web') await requireInside(file, store.folder);
       const report = file === undefined ? importCoco(store, document) : await importCocoFile(store, file);
+      this.emit('project.changed', { what: 'annotations' });
+      return report;
+    },
+    'formats.export': async ({ format, out }) => {
+      const store = this.need();
+      if (this.options.shell === 'web') await requireInside(out, store.folder);
+      return { report: await writeYolo(store, out, format === 'yolo-seg' ? 'seg' : 'det'), path: out };
+    },
+    'formats.import': async ({ folder }) => {
+      const store = this.need();
+      if (this.options.shell === 'web') await requireInside(folder, store.folder);
+      const report = await importYolo(store, folder);
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },

@@ -179,7 +179,7 @@ function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
 }
 
 /** Why an image's masks cannot be exported now, and how to bring them back; null when they can. */
-function leftOutReason(img: ImageRow): string | null {
+export function leftOutReason(img: ImageRow): string | null {
   if (img.missingSince !== null)
     return `the file is missing (since ${new Date(img.missingSince).toISOString().slice(0, 10)}): put it back, then index the folder again`;
   if (img.status === 'error') return `the file could not be read (${img.error ?? 'unknown reason'}): fix or replace it, then index the folder again`;
