@@ -269,7 +269,7 @@ describe('YOLO from the command line', () => {
   const io = () => {
     let text = '';
     const sink = new Writable({ write: (c, _e, done) => ((text += String(c)), done()) });
-    return { io: { out: sink as unknown as NodeJS.WriteStream, err: sink as unknown as NodeJS.WriteStream }, text: () => text };
+    return { io: { out: sink, err: sink } as unknown as Parameters<typeof main>[1], text: () => text };
   };
 
   it('exports with --format yolo-seg and imports a folder as YOLO without --format', async () => {

@@ -6,16 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Chunks are gathered into writes of about this many characters: few system calls, little memory. */
+/** Chunks are gathered into writes of about this many characters (or bytes): few system calls, little memory. */
 const BATCH_CHARS = 1 << 20;
 
 /**
- * Writes `chunks` (UTF-8) to `target` atomically. The folder must exist; `target`, if it exists, is replaced
+ * Writes `chunks` (strings as UTF-8, bytes as they are) to `target` atomically. The folder must exist; `target`, if it exists, is replaced
  * (a link at `target` is replaced by the file: resolve links first to write through them).
  */
 export async function writeFileAtomic(
   target: string,
-  chunks: Iterable<string> | AsyncIterable<string>,
+  chunks: Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>,
   opts: { signal?: AbortSignal } = {},
 ): Promise<void> {
   const folder = dirname(target);
@@ -23,12 +23,12 @@ export async function writeFileAtomic(
   const file = await open(temp, 'wx');
   let fileOpen = true;
   try {
-    let batch: string[] = [];
+    let batch: Array<string | Uint8Array> = [];
     let chars = 0;
     const flush = async () => {
       // Checked before each write: a cancel arrives while a write is in flight.
       opts.signal?.throwIfAborted();
-      const data = Buffer.from(batch.join(''), 'utf8');
+      const data = Buffer.concat(batch.map((c) => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c)));
       batch = [];
       chars = 0;
       for (let at = 0; at < data.length; ) at += (await file.write(data, at)).bytesWritten;

@@ -4,14 +4,11 @@
 // piece goes out filled and the report counts it. Detection lines are `class cx cy w h`. Coordinates are
 // normalised by the image size. Every image that is exported gets a label file, empty when it has no mask: that
 // is YOLO's background image, and it replaces a label file a previous export left.
-import { mkdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import type { DatasetExportReport } from '../../../shared/contract';
 import { area, bbox, fromCompressedString, maskToPolygons } from '../../../shared/masks';
-import { PROJECT_DIR, type ImageRow, type ProjectStore } from '../../project';
-import { writeFileAtomic } from '../atomic-file';
-import { FileRefusedError, FileWriteError, exportTarget, isInside, realPath, type Replaceable } from '../files';
-import { leftOutReason } from '../coco/export';
+import type { ImageRow, ProjectStore } from '../../project';
+import type { Replaceable } from '../files';
+import { DatasetWriter, emptyExportReport } from '../dataset/writer';
 import { writeDataYaml } from './data-yaml';
 
 export type YoloKind = 'seg' | 'det';
@@ -28,52 +25,20 @@ const previousLabels: Replaceable = {
 };
 
 /**
- * Writes the dataset into folder `out` (created when its parent exists) and returns the report. Each file is
- * replaced atomically; data.yaml is written last, so a dataset whose export failed half-way has the previous
- * data.yaml (or none) beside a mix of old and new label files, and exporting again completes it.
+ * Writes the dataset into folder `out` (created when its parent exists) and returns the report. data.yaml is
+ * written last, so a dataset whose export failed half-way has the previous data.yaml (or none) beside a mix of
+ * old and new label files, and exporting again completes it.
  */
 export async function writeYolo(store: ProjectStore, out: string, kind: YoloKind, signal?: AbortSignal): Promise<DatasetExportReport> {
-  const root = await realPath(out);
-  if (isInside(root, await realPath(join(store.folder, PROJECT_DIR))))
-    throw new FileRefusedError(`${out} is inside the project's ${PROJECT_DIR} folder, which holds its database`);
-  const report: DatasetExportReport = { images: 0, annotations: 0, lines: 0, categories: 0, holesFilled: 0, skipped: [], leftOut: [] };
+  const writer = await DatasetWriter.open(store, out, signal);
   const categories = store.listCategories();
-  report.categories = categories.length;
+  const report = emptyExportReport(categories.length);
   const classOf = new Map(categories.map((c, i) => [c.id, i]));
-  // Two images that differ only by extension (a.png, a.jpg) would share a label file: the first keeps it.
-  const written = new Map<string, string>();
-  try {
-    const st = await stat(root).catch(() => null);
-    if (st && !st.isDirectory()) throw new FileRefusedError(`${out} is not a folder (a YOLO dataset is a folder)`);
-    if (!st) await mkdir(root);
-    for (const img of store.listImages({})) {
-      signal?.throwIfAborted();
-      const reason = leftOutReason(img);
-      if (reason) {
-        if (img.annotationCount > 0) report.leftOut.push({ path: img.path, masks: img.annotationCount, reason });
-        continue;
-      }
-      const stem = img.path.replace(/\.[^./]*$/, '');
-      const other = written.get(stem);
-      if (other !== undefined) {
-        report.leftOut.push({ path: img.path, masks: img.annotationCount, reason: `its label file labels/${stem}.txt is ${other}'s (rename one of the two images)` });
-        continue;
-      }
-      written.set(stem, img.path);
-      const file = join(root, 'labels', ...stem.split('/')) + '.txt';
-      await mkdir(dirname(file), { recursive: true });
-      const target = await exportTarget(store, file, previousLabels);
-      await writeFileAtomic(target, [labelLines(store, img, kind, classOf, report)], { signal });
-      report.images++;
-    }
-    const target = await exportTarget(store, join(root, 'data.yaml'), previousYaml);
-    await writeFileAtomic(target, [writeDataYaml(root, store.folder, categories.map((c) => c.name))], { signal });
-  } catch (e) {
-    if (e instanceof FileRefusedError) throw e;
-    if (signal?.aborted) throw new FileWriteError(`cannot write ${out}: cancelled (label files written so far are new, the rest as before)`, { cause: e });
-    if ((e as NodeJS.ErrnoException).code) throw new FileWriteError(`cannot write ${out}: ${(e as Error).message}`, { cause: e });
-    throw e;
+  for (const { img, stem } of writer.images(report)) {
+    await writer.write(`labels/${stem}.txt`, labelLines(store, img, kind, classOf, report), previousLabels);
+    report.images++;
   }
+  await writer.write('data.yaml', writeDataYaml(writer.root, store.folder, categories.map((c) => c.name)), previousYaml);
   return report;
 }
 
