@@ -4,11 +4,12 @@
 // with its reason. Every line is checked and rasterised before anything is written; what is accepted then lands
 // in one transaction. A detection line becomes a rectangular mask (the project stores masks).
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { basename, extname, join, relative, resolve, sep } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import type { DatasetImportReport } from '../../../shared/contract';
 import { area, bbox, polygonsToRle, toCompressedString, type Rle } from '../../../shared/masks';
 import type { AnnotationInput, ImageRow, ProjectStore } from '../../project';
 import { walkFolder } from '../../project/walk';
+import { imageMatcher } from '../dataset/match';
 import { YoloFileError, readNames } from './data-yaml';
 
 /** A label file larger than this is skipped: even a dense segmentation dataset stays far below. */
@@ -34,7 +35,7 @@ export async function importYolo(store: ProjectStore, path: string): Promise<Dat
 
   // Classes: matched by name with the project's categories, created when new (the names are the label set).
   const classes = names.map((name) => ({ name, id: store.getCategoryByName(name)?.id ?? null }));
-  const match = imageMatcher(store, root);
+  const match = imageMatcher(store, join(root, 'images'));
   const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${a.rle}`));
   const rows: Array<{ cls: number; input: Omit<AnnotationInput, 'categoryId'> }> = [];
   const touched = new Set<number>();
@@ -116,34 +117,6 @@ async function locate(path: string): Promise<{ root: string; yaml: string }> {
   throw new YoloFileError(
     yamls.length ? `${abs} holds several YAML files (${yamls.slice(0, 5).join(', ')}): give the dataset's one` : `no data.yaml in ${abs} (a YOLO dataset names its classes there)`,
   );
-}
-
-/**
- * The project image a label file (its path under labels/, no extension) belongs to, or why none: the image at
- * the same path under images/ (Ultralytics' layout), at the same path in the project (DiffLabel's export), or
- * the only image with that file name stem.
- */
-function imageMatcher(store: ProjectStore, root: string): (labelStem: string) => ImageRow | string {
-  const images = store.listImages({ missing: false });
-  const byStem = new Map<string, ImageRow | null>();
-  const byName = new Map<string, ImageRow | null>();
-  const put = (m: Map<string, ImageRow | null>, k: string, i: ImageRow) => m.set(k, m.has(k) ? null : i);
-  for (const i of images) {
-    const stem = i.path.replace(/\.[^./]*$/, '');
-    put(byStem, stem, i);
-    put(byName, basename(stem), i);
-  }
-  const imagesDir = relative(store.folder, join(root, 'images')).split(sep).join('/');
-  return (labelStem) => {
-    const base = basename(labelStem);
-    const candidates = [imagesDir.startsWith('..') ? undefined : byStem.get(`${imagesDir ? `${imagesDir}/` : ''}${labelStem}`), byStem.get(labelStem), byName.get(base)];
-    // The first rule that names an image decides; one that finds several images (a.png and a.jpg) stops the search.
-    const found = candidates.find((c) => c !== undefined);
-    if (found === null) return `several images are named "${base}.*": put the label file at the image's path under labels/`;
-    if (found === undefined) return `no image "${labelStem}.*" in the project (index the folder first if the image is new)`;
-    if (found.status === 'error') return `image "${found.path}" could not be read: ${found.error ?? 'unknown reason'}`;
-    return found;
-  };
 }
 
 /** One label line; throws with the reason it cannot be used. */
