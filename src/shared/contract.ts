@@ -162,21 +162,33 @@ export const CocoImportReport = z.object({
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
-/** Export to a dataset folder (YOLO): what was written, and what was not with the reason. */
+/** The dataset folder formats: written (YOLO segmentation or detection, VOC) and read (YOLO lines of either kind, VOC). */
+export const DatasetExportFormat = z.enum(['yolo-seg', 'yolo-det', 'voc']);
+export type DatasetExportFormat = z.infer<typeof DatasetExportFormat>;
+export const DatasetImportFormat = z.enum(['yolo', 'voc']);
+export type DatasetImportFormat = z.infer<typeof DatasetImportFormat>;
+
+/** Export to a dataset folder (YOLO, VOC): what was written, and what was not with the reason. */
 export const DatasetExportReport = z.object({
   images: z.number(),
   /** Masks written; a mask in several pieces is one line per piece in YOLO segmentation. */
   annotations: z.number(),
+  /** YOLO lines, or VOC objects. */
   lines: z.number(),
   categories: z.number(),
   /** Masks with holes written filled (a YOLO polygon has one ring). */
   holesFilled: z.number(),
+  /** Masks that lost pixels to a later mask (a label image holds one object per pixel); whole ones lost are in skipped. */
+  overlapped: z.number(),
   skipped: z.array(z.object({ annotationId: z.number(), reason: z.string() })),
   leftOut: z.array(z.object({ path: z.string(), masks: z.number(), reason: z.string() })),
 });
 export type DatasetExportReport = z.infer<typeof DatasetExportReport>;
 
-/** Import of a dataset folder (YOLO). skipped: a label file (line null) or one of its lines (from 1), with the reason. */
+/**
+ * Import of a dataset folder (YOLO, VOC). skipped: a file (line null) or one of its lines (from 1; for VOC the
+ * object's index in the mask PNG), with the reason. labelFiles: label files or mask PNGs read.
+ */
 export const DatasetImportReport = z.object({
   images: z.number(),
   annotations: z.number(),
@@ -460,15 +472,19 @@ export const methods = {
   },
   /**
    * Export to a dataset folder `out` (created when its parent exists; in web mode inside the project folder):
-   * YOLO segmentation or detection (data.yaml + labels/). docs/formats.md says what each format keeps.
+   * YOLO segmentation or detection (data.yaml + labels/), Pascal VOC (XML + label PNGs). docs/formats.md says
+   * what each format keeps.
    */
   'formats.export': {
-    input: z.object({ format: z.enum(['yolo-seg', 'yolo-det']), out: z.string().min(1) }).strict(),
+    input: z.object({ format: DatasetExportFormat, out: z.string().min(1) }).strict(),
     output: z.object({ report: DatasetExportReport, path: z.string() }),
   },
-  /** Import of a dataset folder (YOLO: data.yaml + labels/; in web mode inside the project folder); all of it or, on a refusal, nothing. */
+  /**
+   * Import of a dataset folder (in web mode inside the project folder); all of it or, on a refusal, nothing.
+   * Without `format`: VOC for a folder with SegmentationObject/, else YOLO (data.yaml + labels/).
+   */
   'formats.import': {
-    input: z.object({ folder: z.string().min(1), format: z.enum(['yolo']).default('yolo') }).strict(),
+    input: z.object({ folder: z.string().min(1), format: DatasetImportFormat.optional() }).strict(),
     output: DatasetImportReport,
   },
   /** The segmenters, each with its parameters (JSON Schema), prompt kind, components and whether it can run with `model`. */

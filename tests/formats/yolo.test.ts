@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/core/cli/main';
 import { FileRefusedError } from '../../src/core/formats/files';
-import { YoloFileError } from '../../src/core/formats/yolo/data-yaml';
+import { DatasetFileError } from '../../src/core/formats/dataset/errors';
 import { writeYolo } from '../../src/core/formats/yolo/export';
 import { importYolo } from '../../src/core/formats/yolo/import';
 import { ProjectStore, indexFolder } from '../../src/core/project';
@@ -125,7 +125,7 @@ describe('YOLO export', () => {
     const out = join(dir.path, 'ds');
     const report = await writeYolo(store, out, 'seg');
     expect(report).toEqual({
-      images: 3, annotations: 3, lines: 4, categories: 2, holesFilled: 1,
+      images: 3, annotations: 3, lines: 4, categories: 2, holesFilled: 1, overlapped: 0,
       skipped: [{ annotationId: none.id, reason: 'no category assigned (a YOLO line needs a class)' }], leftOut: [],
     });
     const yaml = readFileSync(join(out, 'data.yaml'), 'utf8');
@@ -249,7 +249,7 @@ describe('YOLO import', () => {
     const before = snapshot(store);
     const ds = join(dir.path, 'ds');
     mkdirSync(ds);
-    await expect(importYolo(store, ds)).rejects.toThrow(new YoloFileError(`no data.yaml in ${ds} (a YOLO dataset names its classes there)`));
+    await expect(importYolo(store, ds)).rejects.toThrow(new DatasetFileError(`no data.yaml in ${ds} (a YOLO dataset names its classes there)`));
     writeFileSync(join(ds, 'data.yaml'), 'path: .\ntrain: images\n');
     await expect(importYolo(store, ds)).rejects.toThrow(/has no "names"/);
     writeFileSync(join(ds, 'data.yaml'), 'names:\n  0: a\n  2: c\n');
@@ -285,7 +285,7 @@ describe('YOLO from the command line', () => {
     (await project(q)).close();
     o = io();
     expect(await main(['import', q, out], o.io)).toBe(0);
-    expect(o.text()).toContain('imported 4 annotations from 3 label files on 2 images; 2 categories created; 0 skipped');
+    expect(o.text()).toContain('imported 4 annotations from 3 files on 2 images; 2 categories created; 0 skipped');
     store = ProjectStore.open(join(dir.path, 'p'));
     expect(existsSync(join(out, 'data.yaml'))).toBe(true);
   });

@@ -19,8 +19,7 @@ import {
 } from '../../shared/contract';
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
 import { importCoco, importCocoFile } from '../formats/coco/import';
-import { writeYolo } from '../formats/yolo/export';
-import { importYolo } from '../formats/yolo/import';
+import { exportDataset, importDataset } from '../formats/dataset';
 import { requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
 import { connectedComponents, fromCocoRle, fromCompressedString, maskFields, toCompressedString, unionAll, type Rle } from '../../shared/masks';
@@ -422,12 +421,12 @@ export class Backend {
     'formats.export': async ({ format, out }) => {
       const store = this.need();
       if (this.options.shell === 'web') await requireInside(out, store.folder);
-      return { report: await writeYolo(store, out, format === 'yolo-seg' ? 'seg' : 'det'), path: out };
+      return { report: await exportDataset(store, format, out), path: out };
     },
-    'formats.import': async ({ folder }) => {
+    'formats.import': async ({ folder, format }) => {
       const store = this.need();
       if (this.options.shell === 'web') await requireInside(folder, store.folder);
-      const report = await importYolo(store, folder);
+      const report = await importDataset(store, folder, format);
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },

@@ -2,7 +2,7 @@
 // skipped (unreadable images, COCO entries that could not be imported, masks an export left out) or masks wait
 // for their files (missing images, masks set aside) — the report says which.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Backend } from '../api/backend';
@@ -12,8 +12,7 @@ import { hostName, isLoopback, isWildcard, networkAddresses } from '../server/or
 import { startServer } from '../server/server';
 import { writeCocoFile } from '../formats/coco/export';
 import { importCocoFile } from '../formats/coco/import';
-import { writeYolo } from '../formats/yolo/export';
-import { importYolo } from '../formats/yolo/import';
+import { DATASET_EXPORT_FORMATS, DATASET_IMPORT_FORMATS, detectDataset, exportDataset, importDataset, type DatasetExportFormat, type DatasetImportFormat } from '../formats/dataset';
 import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
 import { registerModelsCommands } from './models';
@@ -114,14 +113,14 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .command('export')
     .description('export annotations (COCO instances)')
     .argument('<folder>', 'the project folder')
-    .addOption(new Option('--format <format>', 'output format (yolo-seg, yolo-det: a dataset folder)').choices(['coco', 'yolo-seg', 'yolo-det']).default('coco'))
+    .addOption(new Option('--format <format>', 'output format (all but coco: a dataset folder)').choices(['coco', ...DATASET_EXPORT_FORMATS]).default('coco'))
     .option('--polygons', 'write masks as polygons (masks with holes stay RLE unless --force-polygons)')
     .option('--rle', 'write masks as compressed RLE (default)')
     .option('--force-polygons', 'with --polygons: write masks with holes as polygons too (holes are filled)')
     .option('--tolerance <px>', 'polygon simplification tolerance in pixels (0 = exact)', parseNumber, 0)
-    .requiredOption('--out <file>', 'output JSON file (a folder for YOLO)')
+    .requiredOption('--out <file>', 'output JSON file (a folder for the dataset formats)')
     .action(async (folder: string, o: { format: string; polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string }) => {
-      if (o.format === 'yolo-seg' || o.format === 'yolo-det') return exportDataset(folder, o.format, o.out);
+      if (o.format !== 'coco') return exportFolder(folder, o.format as DatasetExportFormat, o.out);
       if (o.polygons && o.rle) throw new CommanderError(EXIT.usage, 'usage', 'choose one of --polygons and --rle');
       if (o.forcePolygons && !o.polygons) throw new CommanderError(EXIT.usage, 'usage', '--force-polygons needs --polygons');
       const store = openStore(folder, 'read');
@@ -151,11 +150,12 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .command('import')
     .description('import COCO instances (polygons, RLE) into the project; images are matched by file_name')
     .argument('<folder>', 'the image folder (indexed first, incrementally)')
-    .argument('<file>', 'COCO instances JSON, or a YOLO dataset (its folder or data.yaml)')
-    .addOption(new Option('--format <format>', 'input format (default: yolo for a folder or a .yaml file, else coco)').choices(['coco', 'yolo']))
+    .argument('<file>', 'COCO instances JSON, or a dataset: a YOLO folder or data.yaml, a VOC folder')
+    .addOption(new Option('--format <format>', 'input format (default: voc for a folder with SegmentationObject/, yolo for another folder or a .yaml file, else coco)').choices(['coco', ...DATASET_IMPORT_FORMATS]))
     .option('--json', 'print the report as JSON')
     .action(async (folder: string, file: string, o: { format?: string; json?: boolean }) => {
-      if ((o.format ?? guessImportFormat(file)) === 'yolo') return importDataset(folder, file, Boolean(o.json));
+      const format = o.format ?? detectDataset(file) ?? 'coco';
+      if (format !== 'coco') return importFolder(folder, file, format as DatasetImportFormat, Boolean(o.json));
       const store = openStore(folder);
       try {
         // COCO entries name files: the folder's new and changed files must be indexed to be matched.
@@ -288,15 +288,16 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     }
   });
 
-  async function exportDataset(folder: string, format: 'yolo-seg' | 'yolo-det', outPath: string) {
+  async function exportFolder(folder: string, format: DatasetExportFormat, outPath: string) {
     const store = openStore(folder, 'read');
     const out = resolve(outPath);
     const controller = new AbortController();
     const signals = onStopSignal(io.err, () => controller.abort());
     try {
-      const report = await writeYolo(store, out, format === 'yolo-seg' ? 'seg' : 'det', controller.signal);
-      say(`wrote ${out}: ${report.images} label files, ${report.annotations} masks as ${report.lines} lines, ${report.categories} classes`);
+      const report = await exportDataset(store, format, out, controller.signal);
+      say(`wrote ${out}: ${report.images} images, ${report.annotations} masks as ${report.lines} ${format === 'voc' ? 'objects' : 'lines'}, ${report.categories} classes`);
       if (report.holesFilled) say(`  ${report.holesFilled} masks with holes were written filled (a YOLO polygon has one ring)`);
+      if (report.overlapped) say(`  ${report.overlapped} masks lost pixels to later masks (a label image holds one object per pixel)`);
       for (const s of report.skipped) say(`  skipped annotation ${s.annotationId}: ${s.reason}`);
       for (const l of report.leftOut) say(`  left out: ${l.path} (${plural(l.masks, 'mask')}): ${l.reason}`);
       if (report.skipped.length || report.leftOut.length) code = EXIT.partial;
@@ -306,17 +307,17 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     }
   }
 
-  async function importDataset(folder: string, dataset: string, json: boolean) {
+  async function importFolder(folder: string, dataset: string, format: DatasetImportFormat, json: boolean) {
     const store = openStore(folder);
     try {
       // Label files are matched to images: the folder's new and changed files must be indexed first.
       const progress = progressPrinter(io.err, 'indexing');
       await indexFolder(store, { onProgress: progress.update });
       progress.done();
-      const report = await importYolo(store, resolve(dataset));
+      const report = await importDataset(store, resolve(dataset), format);
       if (json) say(JSON.stringify(report, null, 2));
       else {
-        say(`imported ${report.annotations} annotations from ${report.labelFiles} label files on ${report.images} images; ${report.categoriesCreated} categories created; ${report.skipped.length} skipped`);
+        say(`imported ${report.annotations} annotations from ${report.labelFiles} files on ${report.images} images; ${report.categoriesCreated} categories created; ${report.skipped.length} skipped`);
         for (const s of report.skipped.slice(0, 200)) say(`  skipped ${s.file}${s.line === null ? '' : `:${s.line}`}: ${s.reason}`);
         if (report.skipped.length > 200) say(`  … and ${report.skipped.length - 200} more (use --json)`);
       }
@@ -346,11 +347,6 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     io.err.write(process.env['DIFFLABEL_DEBUG'] === '1' ? `${(e as Error)?.stack ?? ''}\n` : '(unexpected: run again with DIFFLABEL_DEBUG=1 to see the stack)\n');
     return EXIT.error;
   }
-}
-
-/** A folder or a YAML file is a YOLO dataset; anything else is read as COCO. */
-function guessImportFormat(path: string): 'coco' | 'yolo' {
-  return /\.ya?ml$/i.test(path) || statSync(resolve(path), { throwIfNoEntry: false })?.isDirectory() ? 'yolo' : 'coco';
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;

@@ -10,7 +10,7 @@ import { leftOutReason } from '../coco/export';
 import { FileRefusedError, FileWriteError, exportTarget, isInside, realPath, type Replaceable } from '../files';
 
 export function emptyExportReport(categories: number): DatasetExportReport {
-  return { images: 0, annotations: 0, lines: 0, categories, holesFilled: 0, skipped: [], leftOut: [] };
+  return { images: 0, annotations: 0, lines: 0, categories, holesFilled: 0, overlapped: 0, skipped: [], leftOut: [] };
 }
 
 export class DatasetWriter {

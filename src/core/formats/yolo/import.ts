@@ -10,7 +10,8 @@ import { area, bbox, polygonsToRle, toCompressedString, type Rle } from '../../.
 import type { AnnotationInput, ImageRow, ProjectStore } from '../../project';
 import { walkFolder } from '../../project/walk';
 import { imageMatcher } from '../dataset/match';
-import { YoloFileError, readNames } from './data-yaml';
+import { DatasetFileError } from '../dataset/errors';
+import { readNames } from './data-yaml';
 
 /** A label file larger than this is skipped: even a dense segmentation dataset stays far below. */
 const MAX_LABEL_BYTES = 64 << 20;
@@ -22,12 +23,12 @@ export async function importYolo(store: ProjectStore, path: string): Promise<Dat
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(await readFile(yaml));
   } catch (e) {
-    throw new YoloFileError(e instanceof TypeError ? `${yaml} is not UTF-8 text` : `cannot read ${yaml}: ${(e as Error).message}`);
+    throw new DatasetFileError(e instanceof TypeError ? `${yaml} is not UTF-8 text` : `cannot read ${yaml}: ${(e as Error).message}`);
   }
   const names = readNames(text, yaml);
-  if (names.length === 0) throw new YoloFileError(`${yaml}: "names" is empty`);
+  if (names.length === 0) throw new DatasetFileError(`${yaml}: "names" is empty`);
   const labelsDir = join(root, 'labels');
-  if (!(await stat(labelsDir).catch(() => null))?.isDirectory()) throw new YoloFileError(`no labels folder in ${root} (YOLO label files live in labels/)`);
+  if (!(await stat(labelsDir).catch(() => null))?.isDirectory()) throw new DatasetFileError(`no labels folder in ${root} (YOLO label files live in labels/)`);
   const walked = await walkFolder(labelsDir);
   const files = walked.files.filter((f) => extname(f.path).toLowerCase() === '.txt');
   const report: DatasetImportReport = { images: 0, annotations: 0, categoriesCreated: 0, labelFiles: 0, skipped: [] };
@@ -103,18 +104,18 @@ export async function importYolo(store: ProjectStore, path: string): Promise<Dat
 async function locate(path: string): Promise<{ root: string; yaml: string }> {
   const abs = resolve(path);
   const st = await stat(abs).catch(() => null);
-  if (!st) throw new YoloFileError(`not found: ${abs}`);
+  if (!st) throw new DatasetFileError(`not found: ${abs}`);
   if (st.isFile()) {
-    if (!/\.ya?ml$/i.test(abs)) throw new YoloFileError(`${abs} is not a YOLO dataset: give its folder or its data.yaml`);
+    if (!/\.ya?ml$/i.test(abs)) throw new DatasetFileError(`${abs} is not a YOLO dataset: give its folder or its data.yaml`);
     return { root: resolve(abs, '..'), yaml: abs };
   }
-  if (!st.isDirectory()) throw new YoloFileError(`${abs} is not a folder`);
+  if (!st.isDirectory()) throw new DatasetFileError(`${abs} is not a folder`);
   const entries = await readdir(abs);
   if (entries.includes('data.yaml')) return { root: abs, yaml: join(abs, 'data.yaml') };
   // Ultralytics' own datasets name the file after the dataset (coco8-seg.yaml).
   const yamls = entries.filter((e) => /\.ya?ml$/i.test(e));
   if (yamls.length === 1) return { root: abs, yaml: join(abs, yamls[0]) };
-  throw new YoloFileError(
+  throw new DatasetFileError(
     yamls.length ? `${abs} holds several YAML files (${yamls.slice(0, 5).join(', ')}): give the dataset's one` : `no data.yaml in ${abs} (a YOLO dataset names its classes there)`,
   );
 }
