@@ -162,10 +162,10 @@ export const CocoImportReport = z.object({
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
-/** The dataset folder formats: written (YOLO segmentation or detection, VOC) and read (YOLO lines of either kind, VOC). */
-export const DatasetExportFormat = z.enum(['yolo-seg', 'yolo-det', 'voc']);
+/** The dataset folder formats: written (YOLO segmentation or detection, VOC, labelme) and read (YOLO lines of either kind, VOC, labelme). */
+export const DatasetExportFormat = z.enum(['yolo-seg', 'yolo-det', 'voc', 'labelme']);
 export type DatasetExportFormat = z.infer<typeof DatasetExportFormat>;
-export const DatasetImportFormat = z.enum(['yolo', 'voc']);
+export const DatasetImportFormat = z.enum(['yolo', 'voc', 'labelme']);
 export type DatasetImportFormat = z.infer<typeof DatasetImportFormat>;
 
 /** Export to a dataset folder (YOLO, VOC): what was written, and what was not with the reason. */
@@ -472,7 +472,7 @@ export const methods = {
   },
   /**
    * Export to a dataset folder `out` (created when its parent exists; in web mode inside the project folder):
-   * YOLO segmentation or detection (data.yaml + labels/), Pascal VOC (XML + label PNGs). docs/formats.md says
+   * YOLO segmentation or detection (data.yaml + labels/), Pascal VOC (XML + label PNGs), labelme (JSON per image). docs/formats.md says
    * what each format keeps.
    */
   'formats.export': {
@@ -481,7 +481,7 @@ export const methods = {
   },
   /**
    * Import of a dataset folder (in web mode inside the project folder); all of it or, on a refusal, nothing.
-   * Without `format`: VOC for a folder with SegmentationObject/, else YOLO (data.yaml + labels/).
+   * Without `format`: VOC for a folder with SegmentationObject/, YOLO for one with labels/ or a .yaml file, else labelme.
    */
   'formats.import': {
     input: z.object({ folder: z.string().min(1), format: DatasetImportFormat.optional() }).strict(),

@@ -58,7 +58,8 @@ describe('formats.export and formats.import', () => {
     }
     expect(readdirSync(join(dir.path, 'outside'))).toEqual([]);
     mkdirSync(join(folder, 'empty'));
-    await expect(call('formats.import', { folder: join(folder, 'empty') })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/^no data.yaml in/) });
+    await expect(call('formats.import', { folder: join(folder, 'empty'), format: 'yolo' })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/^no data.yaml in/) });
+    await expect(call('formats.import', { folder: join(folder, 'empty') })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/^no labelme .json files in/) });
     await expect(call('formats.import', { folder: join(folder, 'empty'), format: 'voc' })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/^no SegmentationObject folder/) });
     await expect(call('formats.export', { format: 'csv', out: join(folder, 'x') })).rejects.toMatchObject({ code: 'bad_request' });
   });

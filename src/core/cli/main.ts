@@ -150,8 +150,8 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .command('import')
     .description('import COCO instances (polygons, RLE) into the project; images are matched by file_name')
     .argument('<folder>', 'the image folder (indexed first, incrementally)')
-    .argument('<file>', 'COCO instances JSON, or a dataset: a YOLO folder or data.yaml, a VOC folder')
-    .addOption(new Option('--format <format>', 'input format (default: voc for a folder with SegmentationObject/, yolo for another folder or a .yaml file, else coco)').choices(['coco', ...DATASET_IMPORT_FORMATS]))
+    .argument('<file>', 'COCO instances JSON, or a dataset: a YOLO folder or data.yaml, a VOC folder, a folder of labelme JSON')
+    .addOption(new Option('--format <format>', 'input format (default: voc for a folder with SegmentationObject/, yolo for a .yaml file or a folder with labels/ or one, labelme for another folder, else coco)').choices(['coco', ...DATASET_IMPORT_FORMATS]))
     .option('--json', 'print the report as JSON')
     .action(async (folder: string, file: string, o: { format?: string; json?: boolean }) => {
       const format = o.format ?? detectDataset(file) ?? 'coco';
@@ -295,8 +295,8 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     const signals = onStopSignal(io.err, () => controller.abort());
     try {
       const report = await exportDataset(store, format, out, controller.signal);
-      say(`wrote ${out}: ${report.images} images, ${report.annotations} masks as ${report.lines} ${format === 'voc' ? 'objects' : 'lines'}, ${report.categories} classes`);
-      if (report.holesFilled) say(`  ${report.holesFilled} masks with holes were written filled (a YOLO polygon has one ring)`);
+      say(`wrote ${out}: ${report.images} images, ${report.annotations} masks as ${report.lines} ${format === 'voc' ? 'objects' : format === 'labelme' ? 'polygons' : 'lines'}, ${report.categories} classes`);
+      if (report.holesFilled) say(`  ${report.holesFilled} masks with holes were written filled (a ${format === 'labelme' ? 'labelme' : 'YOLO'} polygon has one ring)`);
       if (report.overlapped) say(`  ${report.overlapped} masks lost pixels to later masks (a label image holds one object per pixel)`);
       for (const s of report.skipped) say(`  skipped annotation ${s.annotationId}: ${s.reason}`);
       for (const l of report.leftOut) say(`  left out: ${l.path} (${plural(l.masks, 'mask')}): ${l.reason}`);
