@@ -237,10 +237,10 @@ describe('YOLO import', () => {
       { file: 'labels/nothing.txt', line: null, reason: 'no image "nothing.*" in the project (index the folder first if the image is new)' },
       { file: 'labels/one.txt', line: 2, reason: "class 2 is not in data.yaml's names (2 classes)" },
       { file: 'labels/one.txt', line: 3, reason: '3 numbers after the class: a box has 4, a polygon an even count of at least 6' },
-      { file: 'labels/one.txt', line: 4, reason: 'value 3 ("1.5") is not a normalised coordinate in 0…1' },
-      { file: 'labels/one.txt', line: 5, reason: 'class "x" is not a class index' },
+      { file: 'labels/one.txt', line: 4, reason: 'value 3 is not a normalised coordinate (a number in 0…1)' },
+      { file: 'labels/one.txt', line: 5, reason: 'the class is not a class index (a whole number from 0)' },
       { file: 'labels/one.txt', line: 6, reason: 'box covers no whole pixel' },
-      { file: 'labels/one.txt', line: 7, reason: 'value 3 ("NaN") is not a normalised coordinate in 0…1' },
+      { file: 'labels/one.txt', line: 7, reason: 'value 3 is not a normalised coordinate (a number in 0…1)' },
     ]);
   });
 

@@ -39,7 +39,6 @@ export class DatasetWriter {
   *images(report: DatasetExportReport): Generator<{ img: ImageRow; stem: string }> {
     const taken = new Map<string, string>();
     for (const img of this.store.listImages({})) {
-      this.signal?.throwIfAborted();
       const reason = leftOutReason(img);
       if (reason) {
         if (img.annotationCount > 0) report.leftOut.push({ path: img.path, masks: img.annotationCount, reason });

@@ -121,7 +121,11 @@ function shapeMask(type: string, points: Array<[number, number]>, h: number, w: 
     const [[xa, ya], [xb, yb]] = points as [[number, number], [number, number]];
     const x0 = Math.round(Math.min(xa, xb)), x1 = Math.round(Math.max(xa, xb)), y0 = Math.round(Math.min(ya, yb)), y1 = Math.round(Math.max(ya, yb));
     rle = polygonsToRle([[x0, y0, x1, y0, x1, y1, x0, y1]], h, w);
-  } else throw new Error(`shape type "${type.slice(0, 40)}" is not read (polygons and rectangles are)`);
+  } else {
+    // Only labelme's own type names are repeated: a reason never quotes arbitrary text of the file.
+    const known = ['circle', 'line', 'linestrip', 'point', 'points', 'mask'].includes(type);
+    throw new Error(`${known ? `shape type "${type}"` : 'this shape type'} is not read (polygons and rectangles are)`);
+  }
   if (area(rle) === 0) throw new Error('the shape covers no pixel (empty mask)');
   return rle;
 }

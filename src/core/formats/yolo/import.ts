@@ -126,11 +126,12 @@ function parseLine(raw: string, img: ImageRow, classCount: number): { cls: numbe
   const n = tokens.length - 1;
   if (n !== 4 && (n < 6 || n % 2)) throw new Error(`${n} numbers after the class: a box has 4, a polygon an even count of at least 6`);
   const cls = Number(tokens[0]);
-  if (!Number.isInteger(cls) || cls < 0) throw new Error(`class "${tokens[0].slice(0, 20)}" is not a class index`);
+  // Reasons name positions, never the text: the file may not be what its name claims.
+  if (!Number.isInteger(cls) || cls < 0) throw new Error('the class is not a class index (a whole number from 0)');
   if (cls >= classCount) throw new Error(`class ${cls} is not in data.yaml's names (${classCount} classes)`);
   const v = tokens.slice(1).map(Number);
   const bad = v.findIndex((x) => !Number.isFinite(x) || x < 0 || x > 1);
-  if (bad >= 0) throw new Error(`value ${bad + 1} ("${tokens[bad + 1].slice(0, 20)}") is not a normalised coordinate in 0…1`);
+  if (bad >= 0) throw new Error(`value ${bad + 1} is not a normalised coordinate (a number in 0…1)`);
   const { width: W, height: H } = img;
   let rle: Rle;
   if (n === 4) {
