@@ -197,6 +197,42 @@ export const CocoImportReport = z.object({
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
+/** The dataset folder formats: written (YOLO segmentation or detection, VOC, labelme) and read (YOLO lines of either kind, VOC, labelme). */
+export const DatasetExportFormat = z.enum(['yolo-seg', 'yolo-det', 'voc', 'labelme']);
+export type DatasetExportFormat = z.infer<typeof DatasetExportFormat>;
+export const DatasetImportFormat = z.enum(['yolo', 'voc', 'labelme']);
+export type DatasetImportFormat = z.infer<typeof DatasetImportFormat>;
+
+/** Export to a dataset folder (YOLO, VOC): what was written, and what was not with the reason. */
+export const DatasetExportReport = z.object({
+  images: z.number(),
+  /** Masks written; a mask in several pieces is one line per piece in YOLO segmentation. */
+  annotations: z.number(),
+  /** YOLO lines, or VOC objects. */
+  lines: z.number(),
+  categories: z.number(),
+  /** Masks with holes written filled (a YOLO polygon has one ring). */
+  holesFilled: z.number(),
+  /** Masks that lost pixels to a later mask (a label image holds one object per pixel); whole ones lost are in skipped. */
+  overlapped: z.number(),
+  skipped: z.array(z.object({ annotationId: z.number(), reason: z.string() })),
+  leftOut: z.array(z.object({ path: z.string(), masks: z.number(), reason: z.string() })),
+});
+export type DatasetExportReport = z.infer<typeof DatasetExportReport>;
+
+/**
+ * Import of a dataset folder (YOLO, VOC). skipped: a file (line null) or one of its lines (from 1; for VOC the
+ * object's index in the mask PNG), with the reason. labelFiles: label files or mask PNGs read.
+ */
+export const DatasetImportReport = z.object({
+  images: z.number(),
+  annotations: z.number(),
+  categoriesCreated: z.number(),
+  labelFiles: z.number(),
+  skipped: z.array(z.object({ file: z.string(), line: z.number().nullable(), reason: z.string() })),
+});
+export type DatasetImportReport = z.infer<typeof DatasetImportReport>;
+
 /** A click in image pixels; positive = add (+), false = remove (−). */
 export const ClickPoint = z.object({ x: z.number().finite(), y: z.number().finite(), positive: z.boolean() }).strict();
 export type ClickPoint = z.infer<typeof ClickPoint>;
@@ -504,6 +540,23 @@ export const methods = {
       .strict()
       .refine((v) => (v.file === undefined) !== (v.document === undefined), 'give exactly one of file or document'),
     output: CocoImportReport,
+  },
+  /**
+   * Export to a dataset folder `out` (created when its parent exists; in web mode inside the project folder):
+   * YOLO segmentation or detection (data.yaml + labels/), Pascal VOC (XML + label PNGs), labelme (JSON per image). docs/formats.md says
+   * what each format keeps.
+   */
+  'formats.export': {
+    input: z.object({ format: DatasetExportFormat, out: z.string().min(1) }).strict(),
+    output: z.object({ report: DatasetExportReport, path: z.string() }),
+  },
+  /**
+   * Import of a dataset folder (in web mode inside the project folder); all of it or, on a refusal, nothing.
+   * Without `format`: VOC for a folder with SegmentationObject/, YOLO for one with labels/ or a .yaml file, else labelme.
+   */
+  'formats.import': {
+    input: z.object({ folder: z.string().min(1), format: DatasetImportFormat.optional() }).strict(),
+    output: DatasetImportReport,
   },
   /** The segmenters, each with its parameters (JSON Schema), prompt kind, components and whether it can run with `model`. */
   'pipelines.list': { input: z.object({ model: ModelSpec.optional() }).strict(), output: z.array(PipelineInfo) },

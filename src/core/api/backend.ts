@@ -20,6 +20,7 @@ import {
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
 import { writePanoptic } from '../formats/coco/panoptic-export';
 import { importCoco, importCocoFile } from '../formats/coco/import';
+import { exportDataset, importDataset } from '../formats/dataset';
 import { requireInside } from '../formats/files';
 import { JobManager } from '../jobs/manager';
 import { connectedComponents, fromCocoRle, fromCompressedString, maskFields, subtract, toCompressedString, unionAll, type Rle } from '../../shared/masks';
@@ -465,6 +466,18 @@ export class Backend {
       const store = this.need();
       if (file !== undefined && this.options.shell === 'web') await requireInside(file, store.folder);
       const report = file === undefined ? importCoco(store, document) : await importCocoFile(store, file);
+      this.emit('project.changed', { what: 'annotations' });
+      return report;
+    },
+    'formats.export': async ({ format, out }) => {
+      const store = this.need();
+      if (this.options.shell === 'web') await requireInside(out, store.folder);
+      return { report: await exportDataset(store, format, out), path: out };
+    },
+    'formats.import': async ({ folder, format }) => {
+      const store = this.need();
+      if (this.options.shell === 'web') await requireInside(folder, store.folder);
+      const report = await importDataset(store, folder, format);
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },

@@ -1,6 +1,7 @@
 import type { ApiErrorBody, ApiErrorCode } from '../../shared/contract';
 import { CocoFileError } from '../formats/coco/import';
 import { FileRefusedError, FileWriteError } from '../formats/files';
+import { DatasetFileError } from '../formats/dataset/errors';
 import { MaskFormatError } from '../../shared/masks';
 import { BundleError } from '../ml/bundle';
 import { ModelNotFoundError } from '../pipelines/common/bundles';
@@ -59,7 +60,7 @@ export function knownApiError(e: unknown): ApiError | null {
   if (e instanceof ApiError) return e;
   if (e instanceof StoreError) return new ApiError(codeOfStoreError[e.code], e.message);
   if (e instanceof ProjectOpenError) return new ApiError('project_refused', e.message);
-  if (e instanceof MaskFormatError || e instanceof CocoFileError || e instanceof FileRefusedError) return new ApiError('bad_request', e.message);
+  if (e instanceof MaskFormatError || e instanceof CocoFileError || e instanceof DatasetFileError || e instanceof FileRefusedError) return new ApiError('bad_request', e.message);
   if (e instanceof PipelineInputError) return new ApiError('bad_request', e.message, e.issues.length ? e.issues : undefined);
   // No model a pipeline can run on: none installed, the one named is not, or it cannot be used (the message says why).
   if (e instanceof ModelNotFoundError || e instanceof BundleError) return new ApiError('no_model', e.message);

@@ -13,6 +13,7 @@ import { startServer } from '../server/server';
 import { writeCocoFile } from '../formats/coco/export';
 import { importCocoFile } from '../formats/coco/import';
 import { panopticFolder, writePanoptic } from '../formats/coco/panoptic-export';
+import { DATASET_EXPORT_FORMATS, DATASET_IMPORT_FORMATS, detectDataset, exportDataset, importDataset, type DatasetExportFormat, type DatasetImportFormat } from '../formats/dataset';
 import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
 import { registerGenerateCommand } from './generate';
@@ -135,15 +136,15 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
 
   program
     .command('export')
-    .description('export annotations (COCO instances, or COCO panoptic: the JSON and a folder of PNGs of the same name beside it)')
+    .description('export annotations: COCO instances, COCO panoptic (the JSON and a folder of PNGs of the same name beside it), or a dataset folder (YOLO segmentation or detection, Pascal VOC, labelme)')
     .argument('<folder>', 'the project folder')
-    .addOption(new Option('--format <format>', 'output format').choices(['coco', 'coco-panoptic']).default('coco'))
+    .addOption(new Option('--format <format>', 'output format (coco-panoptic: a JSON and a folder of PNGs; the others: a dataset folder)').choices(['coco', 'coco-panoptic', ...DATASET_EXPORT_FORMATS]).default('coco'))
     .option('--polygons', 'write masks as polygons (masks with holes stay RLE unless --force-polygons)')
     .option('--rle', 'write masks as compressed RLE (default)')
     .option('--force-polygons', 'with --polygons: write masks with holes as polygons too (holes are filled)')
     .option('--tolerance <px>', 'polygon simplification tolerance in pixels (0 = exact)', parseNumber, 0)
-    .requiredOption('--out <file>', 'output JSON file')
-    .action(async (folder: string, o: { format: 'coco' | 'coco-panoptic'; polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string }) => {
+    .requiredOption('--out <file>', 'output JSON file (a folder for the dataset formats)')
+    .action(async (folder: string, o: { format: string; polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string }) => {
       if (o.format === 'coco-panoptic') {
         // Panoptic masks are PNGs of segment ids: the instance options do not apply.
         if (o.polygons || o.rle || o.forcePolygons || o.tolerance !== 0)
@@ -151,6 +152,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         code = await exportPanoptic(folder, o.out, say, io.err);
         return;
       }
+      if (o.format !== 'coco') return exportFolder(folder, o.format as DatasetExportFormat, o.out);
       if (o.polygons && o.rle) throw new CommanderError(EXIT.usage, 'usage', 'choose one of --polygons and --rle');
       if (o.forcePolygons && !o.polygons) throw new CommanderError(EXIT.usage, 'usage', '--force-polygons needs --polygons');
       const store = openStore(folder, 'read');
@@ -178,11 +180,14 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
 
   program
     .command('import')
-    .description('import COCO instances (polygons, RLE) or COCO panoptic (the JSON, its PNGs in the folder of its name beside it) into the project; images are matched by file_name')
+    .description('import COCO instances (polygons, RLE), COCO panoptic (the JSON, its PNGs in the folder of its name beside it), or a YOLO, Pascal VOC or labelme dataset into the project; images are matched by file name')
     .argument('<folder>', 'the image folder (indexed first, incrementally)')
-    .argument('<file>', 'COCO instances or panoptic JSON')
+    .argument('<file>', 'COCO instances or panoptic JSON, or a dataset: a YOLO folder or data.yaml, a VOC folder, a folder of labelme JSON')
+    .addOption(new Option('--format <format>', 'input format (default: voc for a folder with SegmentationObject/, yolo for a .yaml file or a folder with labels/ or one, labelme for another folder, else coco)').choices(['coco', ...DATASET_IMPORT_FORMATS]))
     .option('--json', 'print the report as JSON')
-    .action(async (folder: string, file: string, o: { json?: boolean }) => {
+    .action(async (folder: string, file: string, o: { format?: string; json?: boolean }) => {
+      const format = o.format ?? detectDataset(file) ?? 'coco';
+      if (format !== 'coco') return importFolder(folder, file, format as DatasetImportFormat, Boolean(o.json));
       const store = openStore(folder);
       try {
         // COCO entries name files: the folder's new and changed files must be indexed to be matched.
@@ -314,6 +319,45 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       store.close();
     }
   });
+
+  async function exportFolder(folder: string, format: DatasetExportFormat, outPath: string) {
+    const store = openStore(folder, 'read');
+    const out = resolve(outPath);
+    const controller = new AbortController();
+    const signals = onStopSignal(io.err, () => controller.abort());
+    try {
+      const report = await exportDataset(store, format, out, controller.signal);
+      say(`wrote ${out}: ${report.images} images, ${report.annotations} masks as ${report.lines} ${format === 'voc' ? 'objects' : format === 'labelme' ? 'polygons' : 'lines'}, ${report.categories} classes`);
+      if (report.holesFilled) say(`  ${report.holesFilled} masks with holes were written filled (a ${format === 'labelme' ? 'labelme' : 'YOLO'} polygon has one ring)`);
+      if (report.overlapped) say(`  ${report.overlapped} masks lost pixels to later masks (a label image holds one object per pixel)`);
+      for (const s of report.skipped) say(`  skipped annotation ${s.annotationId}: ${s.reason}`);
+      for (const l of report.leftOut) say(`  left out: ${l.path} (${plural(l.masks, 'mask')}): ${l.reason}`);
+      if (report.skipped.length || report.leftOut.length) code = EXIT.partial;
+    } finally {
+      signals.release();
+      store.close();
+    }
+  }
+
+  async function importFolder(folder: string, dataset: string, format: DatasetImportFormat, json: boolean) {
+    const store = openStore(folder);
+    try {
+      // Label files are matched to images: the folder's new and changed files must be indexed first.
+      const progress = progressPrinter(io.err, 'indexing');
+      await indexFolder(store, { onProgress: progress.update });
+      progress.done();
+      const report = await importDataset(store, resolve(dataset), format);
+      if (json) say(JSON.stringify(report, null, 2));
+      else {
+        say(`imported ${report.annotations} annotations from ${report.labelFiles} files on ${report.images} images; ${report.categoriesCreated} categories created; ${report.skipped.length} skipped`);
+        for (const s of report.skipped.slice(0, 200)) say(`  skipped ${s.file}${s.line === null ? '' : `:${s.line}`}: ${s.reason}`);
+        if (report.skipped.length > 200) say(`  … and ${report.skipped.length - 200} more (use --json)`);
+      }
+      if (report.skipped.length) code = EXIT.partial;
+    } finally {
+      store.close();
+    }
+  }
 
   registerModelsCommands(program, io, (c) => (code = c));
   registerGenerateCommand(program, io, (c) => (code = c), (m) => new CliFailure(m));

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Chunks are gathered into writes of about this many characters: few system calls, little memory. */
+/** Chunks are gathered into writes of about this many characters (or bytes): few system calls, little memory. */
 const BATCH_CHARS = 1 << 20;
 
 /**

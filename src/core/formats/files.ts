@@ -63,6 +63,8 @@ export interface Replaceable {
   accepts(head: Uint8Array): boolean;
   /** What it accepts, for the refusal: "a COCO export". */
   what: string;
+  /** Its files are images (label PNGs): an image is then judged by `accepts` too, not refused outright. */
+  images?: boolean;
 }
 
 /** Bytes read from an existing target to tell what it is. */
@@ -95,7 +97,7 @@ export async function exportTarget(store: ProjectStore, path: string, replaceabl
   if (st.size === 0) return target;
   const head = await readHead(target, path);
   const format = sniffImageFormat(head);
-  if (format) throw new FileRefusedError(`${path} is an image (${format})`);
+  if (format && !replaceable.images) throw new FileRefusedError(`${path} is an image (${format})`);
   if (!replaceable.accepts(head))
     throw new FileRefusedError(`${path} exists and is not ${replaceable.what}: only a previous export is replaced (choose another name, or move the file away)`);
   return target;

@@ -1,0 +1,40 @@
+// The dataset folder formats, one entry point each way for the CLI and the API.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DatasetExportFormat, DatasetImportFormat, type DatasetExportReport, type DatasetImportReport } from '../../../shared/contract';
+import type { ProjectStore } from '../../project';
+import { writeLabelme } from '../labelme/export';
+import { importLabelme } from '../labelme/import';
+import { importVoc } from '../voc/import';
+import { writeVoc } from '../voc/export';
+import { writeYolo } from '../yolo/export';
+import { importYolo } from '../yolo/import';
+
+export const DATASET_EXPORT_FORMATS = DatasetExportFormat.options;
+export const DATASET_IMPORT_FORMATS = DatasetImportFormat.options;
+export type { DatasetExportFormat, DatasetImportFormat };
+
+export function exportDataset(store: ProjectStore, format: DatasetExportFormat, out: string, signal?: AbortSignal): Promise<DatasetExportReport> {
+  if (format === 'voc') return writeVoc(store, out, signal);
+  if (format === 'labelme') return writeLabelme(store, out, signal);
+  return writeYolo(store, out, format === 'yolo-seg' ? 'seg' : 'det', signal);
+}
+
+export function importDataset(store: ProjectStore, path: string, format: DatasetImportFormat = detectDataset(path) ?? 'yolo'): Promise<DatasetImportReport> {
+  if (format === 'voc') return importVoc(store, path);
+  if (format === 'labelme') return importLabelme(store, path);
+  return importYolo(store, path);
+}
+
+/**
+ * VOC for a folder with SegmentationObject/, YOLO for a .yaml file or a folder with labels/ or a .yaml file, labelme
+ * for any other folder; null for a file that is not YAML (COCO).
+ */
+export function detectDataset(path: string): DatasetImportFormat | null {
+  const abs = resolve(path);
+  if (/\.ya?ml$/i.test(abs)) return 'yolo';
+  if (!statSync(abs, { throwIfNoEntry: false })?.isDirectory()) return null;
+  if (existsSync(join(abs, 'SegmentationObject'))) return 'voc';
+  if (existsSync(join(abs, 'labels')) || readdirSync(abs).some((e) => /\.ya?ml$/i.test(e))) return 'yolo';
+  return 'labelme';
+}
