@@ -6,6 +6,7 @@ import { clipPreprocessKind } from './clipPreprocess';
 import { clipTextKind } from './clipText';
 import { clipTokenizerKind } from './clipTokenizer';
 import { clipVisionKind } from './clipVision';
+import { cv2ResizeKind } from './cv2Resize';
 import { groundingModuleKind } from './groundingModule';
 import { mask2formerDecoderKind } from './mask2formerDecoder';
 import { msDeformAttnKind } from './msDeformAttn';
@@ -35,4 +36,5 @@ export const GOLDEN_KINDS: Readonly<Record<string, GoldenKind>> = {
   odise_inference: odiseInferenceKind,
   vae_grad: vaeGradKind,
   peekaboo_alpha: peekabooAlphaKind,
+  cv2_resize: cv2ResizeKind,
 };

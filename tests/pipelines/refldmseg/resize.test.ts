@@ -1,7 +1,10 @@
 // The resizes of Ref LDM-Seg's data path: cv2's INTER_LINEAR on 8-bit images (11-bit weights, integer rounding),
 // and torch's bilinear (align_corners=False) on float planes. Expected values worked out by hand from the formulas
-// of imgproc/src/resize.cpp and aten's upsample kernels.
+// of imgproc/src/resize.cpp and aten's upsample kernels, and OpenCV's own outputs (tests/golden/cv2_resize_R).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { cv2ResizeKind } from '../../../src/core/golden/cv2Resize';
 import { resizeBilinearPlanes, resizeLinearU8 } from '../../../src/core/pipelines/refldmseg/resize';
 
 const grey = (values: number[], width: number, height: number) => ({ width, height, data: Uint8Array.from(values.flatMap((v) => [v, v, v])) });
@@ -39,5 +42,15 @@ describe('resizeBilinearPlanes (torch bilinear, align_corners=False)', () => {
     expect(Array.from(two.subarray(0, 4))).toEqual([0, 0.25, 0.75, 1]);
     expect(two[16 + 5]! - two[5]!).toBeCloseTo(10, 5);
     expect(two[15]).toBe(3);
+  });
+});
+
+describe('resizeLinearU8 against OpenCV 4.6 itself (golden cv2_resize_R)', () => {
+  it('gives every byte cv2.resize gave, down, up, odd sizes and the 2× case', async () => {
+    const dir = join(__dirname, '../../golden/cv2_resize_R');
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const checks = await cv2ResizeKind.check(dir, manifest);
+    expect(checks).toHaveLength(7);
+    for (const c of checks) expect({ name: c.name, differ: c.error, detail: c.detail }).toEqual({ name: c.name, differ: 0, detail: undefined });
   });
 });

@@ -1,10 +1,12 @@
 // The two resizes Ref LDM-Seg's data path makes outside its models:
-// - mmcv's Resize → cv2.resize(INTER_LINEAR) of the 8-bit BGR image to the letterbox size (imgproc/src/resize.cpp):
-//   source x = (dx + 0.5)·(in/out) − 0.5 in float, floored, clamped to the edges; the two weights are each rounded
-//   to 11 bits (INTER_RESIZE_COEF_SCALE = 2048); the horizontal pass sums into integers, the vertical one rounds
-//   (+2²¹) and shifts by 22. (An exact 2× reduction takes cv2's INTER_AREA fast path, (a + b + c + d + 2) >> 2 per
-//   2×2 block: the same numbers, as both weights are then 1024.) This is the scalar code path; cv2's SIMD vertical pass rounds in two stages and can
-//   land 1 grey level off on some pixels (no golden yet: docs/refldmseg.md).
+// - mmcv's Resize → cv2.resize(INTER_LINEAR) of the 8-bit BGR image to the letterbox size (imgproc/src/resize.cpp),
+//   bit for bit as OpenCV 4.6 computes it on x86 (golden cv2_resize_R, made with OpenCV itself): source x =
+//   (dx + 0.5)·(in/out) − 0.5 in float, floored, the weights rounded to 11 bits (INTER_RESIZE_COEF_SCALE = 2048).
+//   Across, positions before the first pixel or past the last are clamped to it with weight (2048, 0); the pass sums
+//   into integers. Down, positions are NOT clamped (only the rows read are), and the vector kernel every row goes
+//   through (VResizeLinearVec_32s8u) rounds in stages: each row's sum >> 4, times its weight >> 16, added, then
+//   (v + 2) >> 2 — up to one grey level below the plain (Σ + 2²¹) >> 22. (An exact 2× reduction takes cv2's
+//   INTER_AREA fast path, (a + b + c + d + 2) >> 2 per 2×2 block: the same numbers, as the weights are then 1024.)
 // - torch's F.interpolate(bilinear, align_corners=False) of float planes (256 → 224 for the support; the logits
 //   back to the image size), with odise/resample.ts's taps: horizontal first, as aten combines them.
 import { linearTaps } from '../odise/resample';
@@ -19,18 +21,23 @@ function roundShort(x: number): number {
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** For each output position: the two source positions and their 11-bit weights. */
-function cv2LinearTaps(inSize: number, outSize: number): { i0: Int32Array; i1: Int32Array; w0: Int32Array; w1: Int32Array } {
+/**
+ * For each output position: the two source positions and their 11-bit weights. `clamp`: positions outside the
+ * source take its edge pixel alone (cv2's horizontal taps); without, the weights stay as computed and only the
+ * positions are clipped (its vertical taps).
+ */
+function cv2LinearTaps(inSize: number, outSize: number, clamp: boolean): { i0: Int32Array; i1: Int32Array; w0: Int32Array; w1: Int32Array } {
   const s = 1 / (outSize / inSize); // cv2's scale_x = 1 / inv_scale_x, in double
   const t = { i0: new Int32Array(outSize), i1: new Int32Array(outSize), w0: new Int32Array(outSize), w1: new Int32Array(outSize) };
+  const clip = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
   for (let d = 0; d < outSize; d++) {
     let fx = Math.fround((d + 0.5) * s - 0.5);
     let sx = Math.floor(fx);
     fx = Math.fround(fx - sx);
-    if (sx < 0) (fx = 0), (sx = 0);
-    if (sx >= inSize - 1) (fx = 0), (sx = inSize - 1);
-    t.i0[d] = sx;
-    t.i1[d] = Math.min(sx + 1, inSize - 1);
+    if (clamp && sx < 0) (fx = 0), (sx = 0);
+    if (clamp && sx >= inSize - 1) (fx = 0), (sx = inSize - 1);
+    t.i0[d] = clip(sx);
+    t.i1[d] = clip(sx + 1);
     t.w0[d] = roundShort(Math.fround(1 - fx) * COEF_SCALE);
     t.w1[d] = roundShort(fx * COEF_SCALE);
   }
@@ -43,8 +50,8 @@ export function resizeLinearU8(img: RgbImage, width: number, height: number): Rg
   if (data.length !== W * H * 3) throw new RangeError(`${data.length} bytes do not fill ${W}×${H} RGB`);
   if (W === width && H === height) return { data: data.slice(), width, height };
   const out = new Uint8Array(width * height * 3);
-  const tx = cv2LinearTaps(W, width);
-  const ty = cv2LinearTaps(H, height);
+  const tx = cv2LinearTaps(W, width, true);
+  const ty = cv2LinearTaps(H, height, false);
   // Horizontal pass of every source row a vertical tap names, cached by row.
   const rows = new Map<number, Int32Array>();
   const row = (sy: number) => {
@@ -61,7 +68,8 @@ export function resizeLinearU8(img: RgbImage, width: number, height: number): Rg
   for (let y = 0; y < height; y++) {
     const r0 = row(ty.i0[y]!), r1 = row(ty.i1[y]!);
     const b0 = ty.w0[y]!, b1 = ty.w1[y]!;
-    for (let i = 0; i < width * 3; i++) out[y * width * 3 + i] = Math.min(255, Math.max(0, (r0[i]! * b0 + r1[i]! * b1 + (1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS)));
+    // VResizeLinearVec_32s8u's staged rounding (4 + 16 + 2 = 22 bits), as OpenCV runs it on every element.
+    for (let i = 0; i < width * 3; i++) out[y * width * 3 + i] = Math.min(255, ((((r0[i]! >> 4) * b0) >> 16) + (((r1[i]! >> 4) * b1) >> 16) + 2) >> 2);
     for (const k of rows.keys()) if (k < ty.i0[y]!) rows.delete(k);
   }
   return { data: out, width, height };
