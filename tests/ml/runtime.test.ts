@@ -18,6 +18,7 @@ import {
   summarizeProviders,
 } from '../../src/core/ml/runtime';
 import * as ort from 'onnxruntime-node';
+import { availableParallelism } from 'node:os';
 import protobuf from 'protobufjs';
 import { ONNX_SCHEMA } from '../../src/core/ml/graph/onnxSchema';
 import { Backend } from '../../src/core/api/backend';
@@ -326,19 +327,19 @@ describe('SessionManager', () => {
     await m.dispose();
   });
 
-  it("creates sessions without ONNX Runtime's memory pattern and CPU arena unless its options ask for them", async () => {
+  it("creates sessions on every CPU the process may use, without ONNX Runtime's memory pattern and CPU arena, unless its options ask otherwise", async () => {
     const create = vi.spyOn(ort.InferenceSession, 'create');
     try {
       const plain = new SessionManager({ providers: ['cpu'] });
-      const asked = new SessionManager({ providers: ['cpu'], sessionOptions: { enableMemPattern: true, enableCpuMemArena: true, graphOptimizationLevel: 'basic' } });
+      const asked = new SessionManager({ providers: ['cpu'], sessionOptions: { enableMemPattern: true, enableCpuMemArena: true, intraOpNumThreads: 1, graphOptimizationLevel: 'basic' } });
       for (const m of [plain, asked]) {
         await m.register('mm', p('mm.onnx'));
         expect(Array.from((await m.run('mm', { x: x2() })).y!.data as Float32Array)).toEqual(Y2);
         await m.dispose();
       }
       expect(create.mock.calls.map((c) => c[1])).toEqual([
-        { enableMemPattern: false, enableCpuMemArena: false, executionProviders: ['cpu'] },
-        { enableMemPattern: true, enableCpuMemArena: true, graphOptimizationLevel: 'basic', executionProviders: ['cpu'] },
+        { enableMemPattern: false, enableCpuMemArena: false, intraOpNumThreads: availableParallelism(), executionProviders: ['cpu'] },
+        { enableMemPattern: true, enableCpuMemArena: true, intraOpNumThreads: 1, graphOptimizationLevel: 'basic', executionProviders: ['cpu'] },
       ]);
     } finally {
       create.mockRestore();

@@ -32,7 +32,7 @@
  * run's result is discarded); a crash or exit of the worker rejects the call in flight with its message and
  * the next call starts a fresh worker with the registrations replayed.
  */
-export { SessionManager, type SessionManagerOptions } from './sessionManager';
+export { CPU_THREADS, SessionManager, type SessionManagerOptions } from './sessionManager';
 export { WorkerSessionHost, type WorkerSessionHostOptions } from './workerHost';
 export { PROVIDER_ORDER, PROVIDERS_ENV, expectedProviderStatus, requestedProviders, runtimeStatus, staticProviderProblem, summarizeProviders } from './providers';
 export { estimateModelBytes, externalDataFiles, externalDataLocations } from './modelSize';

@@ -5,7 +5,7 @@
 //   them to the worker would cost more than the work): one session per shape/dtype key, built once.
 import * as ort from 'onnxruntime-node';
 import type { GraphBuilder } from '../../ml/graph';
-import { runtimeStatus, WorkerSessionHost, type InferenceHost, type ProviderStatus } from '../../ml/runtime';
+import { CPU_THREADS, runtimeStatus, WorkerSessionHost, type InferenceHost, type ProviderStatus } from '../../ml/runtime';
 
 let sharedHost: WorkerSessionHost | null = null;
 
@@ -32,7 +32,7 @@ const mathSessions = new Map<string, Promise<ort.InferenceSession>>();
 export function mathSession(key: string, build: () => GraphBuilder): Promise<ort.InferenceSession> {
   let s = mathSessions.get(key);
   if (!s) {
-    s = ort.InferenceSession.create(build().toBytes(), { graphOptimizationLevel: 'all' });
+    s = ort.InferenceSession.create(build().toBytes(), { graphOptimizationLevel: 'all', intraOpNumThreads: CPU_THREADS });
     s.catch(() => mathSessions.delete(key));
     mathSessions.set(key, s);
   }
