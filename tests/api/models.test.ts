@@ -107,7 +107,7 @@ describe('models.* (web mode)', () => {
     const steps = progressOf(r.jobId);
     expect(steps).toContain('Converting: UNet');
     expect(steps).toContain('Converting: DiffSeg UNet variant');
-    expect(steps.some((s) => s.startsWith('Verifying: loading '))).toBe(true);
+    expect(steps.some((s) => s.startsWith('Verifying: '))).toBe(true); // which steps show depends on the throttle
     expect(events.filter((e) => e.event === 'models.changed').length).toBeGreaterThan(changes);
 
     const m = (await entry(r.dir))!;

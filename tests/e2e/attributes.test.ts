@@ -53,7 +53,7 @@ describe.skipIf(!hasChromium)('attributes in the side panel (web mode)', () => {
 
   it('defines attributes for a category, sets them on a mask, and exports them as COCO attributes', async () => {
     await page.goto(server.openUrl);
-    await page.getByTestId('image-cell').click();
+    await page.getByTestId('image-cell').dblclick();
     await expect.poll(() => page.getByTestId('category-row').count(), { timeout: 20_000 }).toBe(1);
 
     // The category editor: car is the current category.
