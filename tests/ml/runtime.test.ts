@@ -337,8 +337,16 @@ describe('SessionManager', () => {
         expect(Array.from((await m.run('mm', { x: x2() })).y!.data as Float32Array)).toEqual(Y2);
         await m.dispose();
       }
+      // A model registered to reuse its memory keeps the arena, unless the manager's options say otherwise.
+      for (const m of [plain, asked]) {
+        await m.register('mm', { path: p('mm.onnx'), reuseMemory: true });
+        expect(Array.from((await m.run('mm', { x: x2() })).y!.data as Float32Array)).toEqual(Y2);
+        await m.dispose();
+      }
       expect(create.mock.calls.map((c) => c[1])).toEqual([
         { enableMemPattern: false, enableCpuMemArena: false, intraOpNumThreads: availableParallelism(), executionProviders: ['cpu'] },
+        { enableMemPattern: true, enableCpuMemArena: true, intraOpNumThreads: 1, graphOptimizationLevel: 'basic', executionProviders: ['cpu'] },
+        { enableMemPattern: false, enableCpuMemArena: true, intraOpNumThreads: availableParallelism(), executionProviders: ['cpu'] },
         { enableMemPattern: true, enableCpuMemArena: true, intraOpNumThreads: 1, graphOptimizationLevel: 'basic', executionProviders: ['cpu'] },
       ]);
     } finally {

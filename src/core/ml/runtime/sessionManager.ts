@@ -82,7 +82,7 @@ export class SessionManager implements InferenceHost {
     const s: ModelSpec = typeof spec === 'string' ? { path: spec } : { ...spec };
     const old = this.entries.get(key);
     if (old) {
-      if (old.spec.path === s.path && old.spec.bytes === s.bytes && old.spec.warmUp === s.warmUp) return;
+      if (old.spec.path === s.path && old.spec.bytes === s.bytes && old.spec.warmUp === s.warmUp && old.spec.reuseMemory === s.reuseMemory) return;
       if (old.busy > 0) throw new Error(`model "${key}" is running; cannot re-register it`);
       await this.unload(old);
     }
@@ -117,7 +117,7 @@ export class SessionManager implements InferenceHost {
       await this.makeRoom(e.bytes, e);
       const { value: session, status } = await createWithFallback(
         this.requested,
-        (provider) => ort.InferenceSession.create(e.spec.path, { ...SESSION_DEFAULTS, ...this.options.sessionOptions, executionProviders: [provider] }),
+        (provider) => ort.InferenceSession.create(e.spec.path, { ...SESSION_DEFAULTS, ...(e.spec.reuseMemory && { enableCpuMemArena: true }), ...this.options.sessionOptions, executionProviders: [provider] }),
         this.knownBadProviders,
       ).catch((err: Error) => {
         throw new Error(`cannot load model "${e.key}" from ${e.spec.path}: ${err.message}`);
