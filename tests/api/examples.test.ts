@@ -72,6 +72,8 @@ describe('examples and suggested categories', () => {
     const [p, ...more] = await call('annotations.list', { imageId: ids['q1.png'] });
     expect(more).toEqual([]);
     expect(p).toMatchObject({ categoryId: null, proposed: true, source: 'refldmseg', suggestedCategoryId: red });
+    expect(p.score).toBeGreaterThan(0.5);
+    expect(p.score).toBeLessThanOrEqual(1);
     // The labeler's own mask has no suggestion.
     expect((await call('annotations.list', { imageId: ids['example.png'] }))[0]).toMatchObject({ id: disk, suggestedCategoryId: null });
 

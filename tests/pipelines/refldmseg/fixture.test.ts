@@ -33,14 +33,17 @@ describe.each(['f', 'n'] as const)('Ref LDM-Seg -%s on the fixture', (v) => {
 
   it('the example red disk finds the red square and not the blue disk', async () => {
     const steps: number[] = [];
-    const mask = decode(await find(models[v]!, q.rgb, [{ rgb: ex.rgb, mask: ex.masks[0]! }], settings(v), { onStep: (d) => steps.push(d) }));
+    const found = await find(models[v]!, q.rgb, [{ rgb: ex.rgb, mask: ex.masks[0]! }], settings(v), { onStep: (d) => steps.push(d) });
+    const mask = decode(found.mask);
     expect(iou(mask, q.masks[0]!)).toBeGreaterThanOrEqual(0.9);
     expect(iou(mask, q.masks[1]!)).toBe(0);
     expect(steps).toEqual(v === 'f' ? [1] : Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(found.score).toBeGreaterThan(0);
+    expect(found.score).toBeLessThanOrEqual(1);
   });
 
   it('with the example mask inverted, the background is found instead', async () => {
-    const mask = decode(await find(models[v]!, q.rgb, [{ rgb: ex.rgb, mask: invert(ex.masks[0]!) }], settings(v)));
+    const mask = decode((await find(models[v]!, q.rgb, [{ rgb: ex.rgb, mask: invert(ex.masks[0]!) }], settings(v))).mask);
     expect(iou(mask, invert(either(q.masks[0]!, q.masks[1]!)))).toBeGreaterThanOrEqual(0.9);
     expect(iou(mask, q.masks[0]!)).toBeLessThan(0.05);
   });

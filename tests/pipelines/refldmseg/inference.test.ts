@@ -55,7 +55,7 @@ const shot = { rgb: flat(64, 64, [200, 10, 10]), mask: Uint8Array.from({ length:
 describe('Ref LDM-Seg -f', () => {
   it('runs the UNet once at t = 0 on the scaled posterior sample, with the tokens after the class token and the 16×16 mask', async () => {
     const { models, calls } = fakeModels('f', (c, _y, x) => (c === 0 ? (x < 128 ? -1 : 1) : 0));
-    const rle = await find(models, flat(512, 256, [0, 0, 0]), [shot], settings('f'));
+    const { mask: rle, score } = await find(models, flat(512, 256, [0, 0, 0]), [shot], settings('f'));
 
     expect(calls.unet).toHaveLength(1);
     const [u] = calls.unet;
@@ -77,13 +77,21 @@ describe('Ref LDM-Seg -f', () => {
     expect(m[100 * 512 + 250]).toBe(1);
     expect(m[100 * 512 + 262]).toBe(0);
     expect(m.reduce((a, v) => a + v, 0)).toBe(256 * 256);
+    // A margin ch1 − ch0 of 1 where the trained colours differ by 2: half sure; 0.25 on the 256 pixels of the
+    // column where the resize back blends both halves.
+    expect(score).toBe((255 * 256 * 0.5 + 256 * 0.25) / (256 * 256));
   });
 
   it('subtracts mask_alpha × the query before comparing the channels', async () => {
     // seg = (0.5, 0, ·) everywhere; on a red query x = (1, −1, −1): 0.5 − 0.4 < 0 + 0.4 flips every pixel to foreground.
     const run = (maskAlpha: number) => find(fakeModels('f', (c) => (c === 0 ? 0.5 : 0)).models, flat(40, 30, [255, 0, 0]), [shot], settings('f', { maskAlpha }));
-    expect(decode(await run(0)).reduce((a, v) => a + v, 0)).toBe(0);
-    expect(decode(await run(0.4)).reduce((a, v) => a + v, 0)).toBe(40 * 30);
+    const none = await run(0);
+    expect(decode(none.mask).reduce((a, v) => a + v, 0)).toBe(0);
+    expect(none.score).toBe(0);
+    const all = await run(0.4);
+    expect(decode(all.mask).reduce((a, v) => a + v, 0)).toBe(40 * 30);
+    // Margin 0.4 − 0.1 of the 2·(1 − 0.4) that the model paints at mask_alpha 0.4.
+    expect(all.score).toBeCloseTo(0.3 / 1.2, 6);
   });
 });
 
@@ -129,7 +137,7 @@ describe('the refldmseg session', () => {
     for (const id of [2, 3]) {
       const [p, ...more] = await session.run(input(id, flat(50, 40, [0, 0, 0])), params, prompt, { priority: 'batch', example });
       expect(more).toEqual([]);
-      expect(p).toEqual({ mask: expect.objectContaining({ h: 40, w: 50 }) });
+      expect(p).toEqual({ mask: expect.objectContaining({ h: 40, w: 50 }), score: expect.closeTo(0.5, 2) });
     }
     expect(calls.support).toHaveLength(1);
     const edited = { ...example, mask: encode(shot.mask.map((v) => 1 - v), 64, 64) };

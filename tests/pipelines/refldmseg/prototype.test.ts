@@ -97,7 +97,7 @@ describe('the prototype mode against Ref LDM-Seg on the same scenes', () => {
       const dir = await ensureRefLdmSegFixture(v);
       const m = new RefLdmSegModels(dir, readManifest(dir), sharedInferenceHost());
       const s = { variant: v, steps: 20, imageGuidance: 1.5, instructionGuidance: 7, maskAlpha: v === 'f' ? 0 : 0.4, seed: 0 };
-      const seg = async (mask: Uint8Array) => decode(await segmentQuery(m, q.rgb, await supportTokens(m, [{ rgb: ex.rgb, mask }], {}), s));
+      const seg = async (mask: Uint8Array) => decode((await segmentQuery(m, q.rgb, await supportTokens(m, [{ rgb: ex.rgb, mask }], {}), s)).mask);
       row[`-${v}`] = [iou(await seg(ex.masks[0]!), q.masks[0]!), iou(await seg(invert(ex.masks[0]!)), background)];
       await m.dispose();
     }

@@ -81,10 +81,10 @@ export function refLdmSegSession(models: RefLdmSegModels): PipelineSession<RefLd
       if (example.mask.w !== shown.width || example.mask.h !== shown.height)
         throw new PipelineInputError(`the example's mask is ${example.mask.w}×${example.mask.h}, its image ${shown.width}×${shown.height}`);
       const run = { signal: ctx.signal, priority: ctx.priority };
-      const mask = await segmentQuery(models, query, await tokensOf(example, shown, run), s, {
+      const { mask, score } = await segmentQuery(models, query, await tokensOf(example, shown, run), s, {
         ...run, onStep: (done, total) => ctx.onProgress?.({ fraction: done / total, message: `step ${done}/${total}` }),
       });
-      return area(mask) > 0 ? [{ mask }] : [];
+      return area(mask) > 0 ? [{ mask, score }] : [];
     },
     dispose: () => models.dispose(),
   };

@@ -150,8 +150,13 @@ function concat(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-/** The query's mask at its own size: Ref LDM-Seg's prediction for the examples' object (`support`: supportTokens). */
-export async function segmentQuery(models: RefLdmSegModels, query: RgbImage, support: SupportTokens, s: RefLdmSegSettings, run: RefLdmSegRun = {}): Promise<Rle> {
+/**
+ * The query's mask at its own size: Ref LDM-Seg's prediction for the examples' object (`support`: supportTokens), and
+ * its score. The model was trained to paint the object (−1, 1, 0) and the rest (1, −1, 0) at (1 − mask_alpha) of full
+ * strength (modelf.py's colormap), so a pixel's margin ch1 − ch0 is 2·(1 − mask_alpha) where it is sure; the score is
+ * the mean margin over the mask's pixels as a share of that, clipped to [0, 1] per pixel. The reference keeps none.
+ */
+export async function segmentQuery(models: RefLdmSegModels, query: RgbImage, support: SupportTokens, s: RefLdmSegSettings, run: RefLdmSegRun = {}): Promise<{ mask: Rle; score: number }> {
   if (s.variant !== models.variant) throw new RangeError(`the model ${models.name} is Ref LDM-Seg -${models.variant}, not -${s.variant}`);
   const box = letterbox(query.width, query.height);
   const x = normalisedInput(query, box);
@@ -168,6 +173,14 @@ export async function segmentQuery(models: RefLdmSegModels, query: RgbImage, sup
   const W = query.width, H = query.height;
   const back = resizeBilinearPlanes(crop, 2, w, h, W, H);
   const fg = new Uint8Array(W * H);
-  for (let i = 0; i < W * H; i++) fg[i] = back[i]! < back[W * H + i]! ? 1 : 0;
-  return encode(fg, H, W);
+  const full = 2 * (1 - s.maskAlpha);
+  let sure = 0, n = 0;
+  for (let i = 0; i < W * H; i++) {
+    const margin = back[W * H + i]! - back[i]!;
+    if (margin <= 0) continue;
+    fg[i] = 1;
+    sure += Math.min(1, margin / full);
+    n++;
+  }
+  return { mask: encode(fg, H, W), score: n ? sure / n : 0 };
 }
