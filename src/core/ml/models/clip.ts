@@ -1,8 +1,10 @@
-// transformers CLIPTextModel (SD 1.x text encoder) as an ONNX graph: last_hidden_state and pooler_output.
+// transformers CLIPTextModel (SD 1.x text encoder) as an ONNX graph: last_hidden_state and pooler_output, and with
+// the projection text_embeds (ODISE's open_clip ViT-L-14-336 text tower, read from openai's key layout below).
 import { z } from 'zod';
 import { GraphBuilder, Value } from '../graph/builder';
 import type { Dim } from '../graph/shape';
-import type { WeightSource } from '../weights/source';
+import { fileSource, type TensorFile, type WeightSource } from '../weights/source';
+import { DerivedSource, type DerivedEntry } from './clipVisionWeights';
 import { attention, Layers, type ComputeDType } from './nn';
 
 export const ClipTextConfigSchema = z.object({
@@ -43,6 +45,11 @@ export interface ClipBuildOptions {
   attentionProbs?: boolean;
   /** Eos id for the pooling rule; default from the config. */
   eosTokenId?: number;
+  /**
+   * Adds `text_embeds` [B, projection_dim] = pooler_output @ `text_projection.weight`ᵀ (transformers'
+   * CLIPTextModelWithProjection; openai's `x @ text_projection`, not L2-normalised).
+   */
+  textProjection?: boolean;
 }
 
 const F32_MIN = -3.4028234663852886e38; // torch.finfo(float32).min, what transformers adds for masked keys
@@ -107,5 +114,77 @@ export function buildClipTextEncoder(c: ClipTextConfig, weights: WeightSource, o
     return g.op('GatherND', [result, idx], { batch_dims: 1 }, { outputs: [{ dtype, shape: [B, c.hidden_size] }] })[0]!;
   });
   emit(pooled, 'pooler_output');
+  if (opts.textProjection) emit(L.linear(pooled, 'text_projection', false), 'text_embeds');
   return { graph: g, outputs };
+}
+
+/** Keys of a whole openai-layout CLIP file that belong to neither tower's graph (openai's TorchScript files keep three ints as buffers). */
+const OPENAI_NON_TEXT = /^(visual\.|logit_scale$|input_resolution$|context_length$|vocab_size$)/;
+
+/**
+ * The text tower of an openai-layout CLIP file (openai's ViT-*.pt state, open_clip's CLIP with `token_embedding`,
+ * `positional_embedding`, `transformer.resblocks.N`, `ln_final`, `text_projection`) under transformers'
+ * CLIPTextModelWithProjection names, and the config its shapes imply: q, k and v are cut from `in_proj`, the
+ * projection (used as `x @ P`) is transposed into a Linear weight, heads follow openai's rule width / 64 unless given,
+ * QuickGELU.
+ * The config's eos_token_id is 2, so pooling takes argmax(ids), as openai and open_clip do. Keys outside both towers
+ * are refused: ignoring them would give wrong outputs.
+ */
+export function openAiTextSource(file: TensorFile, label: string, o: { heads?: number } = {}): { config: ClipTextConfig; projectionDim: number; weights: WeightSource } {
+  const base = fileSource(file, '', label);
+  const shape = (k: string): number[] => {
+    if (!base.has(k)) throw new Error(`${label}: missing ${k} (not a CLIP text tower in openai's layout)`);
+    return base.shape(k);
+  };
+  const [vocab, width] = shape('token_embedding.weight') as [number, number];
+  const positions = shape('positional_embedding')[0]!;
+  const [projIn, projectionDim] = shape('text_projection') as [number, number];
+  if (projIn !== width) throw new Error(`${label}: text_projection has shape [${shape('text_projection').join(',')}], expected ${width} rows (the tower's width)`);
+  const blocks = new Set<number>();
+  for (const k of base.keys()) {
+    const m = /^transformer\.resblocks\.(\d+)\./.exec(k);
+    if (m) blocks.add(Number(m[1]));
+  }
+  const layers = blocks.size;
+  if (!layers || Math.max(...blocks) !== layers - 1) throw new Error(`${label}: transformer.resblocks are not numbered 0..N-1`);
+  if (o.heads === undefined && width % 64 !== 0) throw new Error(`${label}: a ${width}-wide text tower cannot have openai's 64-wide heads; give the number of attention heads`);
+  const config = parseClipTextConfig({
+    vocab_size: vocab, hidden_size: width, intermediate_size: shape('transformer.resblocks.0.mlp.c_fc.weight')[0],
+    num_hidden_layers: layers, num_attention_heads: o.heads ?? width / 64, max_position_embeddings: positions,
+    hidden_act: 'quick_gelu', layer_norm_eps: 1e-5, eos_token_id: 2,
+  });
+
+  const map = new Map<string, DerivedEntry>();
+  const used = new Set<string>();
+  const put = (name: string, src: string, extra: Omit<DerivedEntry, 'src' | 'shape'> & { shape?: number[] } = {}) => {
+    const have = shape(src);
+    if (extra.rows && have[0] !== 3 * width) throw new Error(`${label}: ${src} has shape [${have.join(',')}], expected ${3 * width} rows (q, k, v)`);
+    used.add(src);
+    map.set(name, { src, ...extra, shape: extra.shape ?? (extra.transpose ? [...have].reverse() : have) });
+  };
+  const pair = (to: string, from: string) => {
+    put(`${to}.weight`, `${from}.weight`);
+    put(`${to}.bias`, `${from}.bias`);
+  };
+  put('text_model.embeddings.token_embedding.weight', 'token_embedding.weight');
+  put('text_model.embeddings.position_embedding.weight', 'positional_embedding');
+  for (let i = 0; i < layers; i++) {
+    const to = `text_model.encoder.layers.${i}`;
+    const from = `transformer.resblocks.${i}`;
+    ['q_proj', 'k_proj', 'v_proj'].forEach((p, j) => {
+      put(`${to}.self_attn.${p}.weight`, `${from}.attn.in_proj_weight`, { rows: [j * width, (j + 1) * width], shape: [width, width] });
+      put(`${to}.self_attn.${p}.bias`, `${from}.attn.in_proj_bias`, { rows: [j * width, (j + 1) * width], shape: [width] });
+    });
+    pair(`${to}.self_attn.out_proj`, `${from}.attn.out_proj`);
+    pair(`${to}.layer_norm1`, `${from}.ln_1`);
+    pair(`${to}.mlp.fc1`, `${from}.mlp.c_fc`);
+    pair(`${to}.mlp.fc2`, `${from}.mlp.c_proj`);
+    pair(`${to}.layer_norm2`, `${from}.ln_2`);
+  }
+  pair('text_model.final_layer_norm', 'ln_final');
+  put('text_projection.weight', 'text_projection', { transpose: true });
+  const extra = base.keys().filter((k) => !used.has(k) && !OPENAI_NON_TEXT.test(k));
+  if (extra.length)
+    throw new Error(`${label}: ${extra.length} weights that openai's text tower does not have (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', …' : ''}): not a plain CLIP text tower`);
+  return { config, projectionDim, weights: new DerivedSource(base, map) };
 }

@@ -12,7 +12,7 @@ export interface OpenAiVisionOverrides {
   hidden_act?: ClipVisionConfig['hidden_act'];
 }
 
-interface DerivedEntry {
+export interface DerivedEntry {
   src: string;
   shape: number[];
   /** Rows [start, end) of a matrix (or of a vector). */
@@ -22,7 +22,7 @@ interface DerivedEntry {
 }
 
 /** A view whose tensors are slices or transposes of another source's (which checks them for NaN/Inf). */
-class DerivedSource implements WeightSource {
+export class DerivedSource implements WeightSource {
   constructor(private readonly base: WeightSource, private readonly map: Map<string, DerivedEntry>) {}
 
   keys(): string[] {

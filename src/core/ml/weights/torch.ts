@@ -46,6 +46,8 @@ export class TorchFile implements TensorFile {
   /** The unpickled object: plain data, tensors, and inert records for whatever is not on the allow-list. */
   readonly root: unknown;
   readonly byteOrder: 'little' | 'big' = 'little';
+  /** A TorchScript archive (torch.jit.save: `code/` and `constants.pkl` beside data.pkl); only data.pkl is read. */
+  readonly torchScript: boolean = false;
   /** Classes and functions the pickle names that are not on the allow-list (recorded, never called). */
   readonly foreignGlobals: string[];
   /** State-dict tensors left out because the converter cannot use their dtype, as `name (dtype: not supported)`. */
@@ -68,6 +70,7 @@ export class TorchFile implements TensorFile {
       const prefix = first.includes('/') ? first.slice(0, first.indexOf('/')) : null;
       const pkl = prefix === null ? undefined : entries.get(`${prefix}/data.pkl`);
       if (!pkl) throw new FormatError('the zip archive holds no data.pkl: not a PyTorch checkpoint');
+      this.torchScript = entries.has(`${prefix}/constants.pkl`) || [...entries.keys()].some((k) => k.startsWith(`${prefix}/code/`));
       const order = entries.get(`${prefix}/byteorder`);
       if (order) {
         const text = new TextDecoder().decode(src.read(entryDataOffset(src, order), Math.min(order.size, 16)));
