@@ -318,6 +318,8 @@ export const ModelInfo = z.object({
   provider: z.string(),
   /** As the user stated it at conversion ('unknown' when not). */
   licence: z.string().nullable(),
+  /** Components whose weights carry a licence of their own, different from `licence` (e.g. Alpha-CLIP's tower). */
+  componentLicences: z.record(z.string(), z.string()),
   /** What it was converted from. */
   source: z.object({ path: z.string(), kind: z.string() }).nullable(),
   createdAt: z.string().nullable(),

@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { BundleError, convertCheckpoint, convertRefLdmSeg, verifyBundle } from '../../src/core/ml/bundle';
+import { ALPHA_CLIP_LICENCE } from '../../src/core/ml/bundle/imageEncoder';
 import { maxAbsDiff } from '../../src/core/golden/compare';
 import { SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
 import { main } from '../../src/core/cli/main';
@@ -58,6 +59,12 @@ describe('convertRefLdmSeg', () => {
     expect(manifest.components.image_encoder!.inputs.map((i) => i.name)).toEqual(['pixel_values', 'alpha']);
     expect(manifest.source.files.map((f) => f.path)).toEqual(['mp_rank_00_model_states.pt', golden('vae_C', 'config.json'), golden('vae_C', 'diffusion_pytorch_model.safetensors'), ALPHA_CLIP]);
     expect((await verifyBundle(out)).components.map((c) => c.key)).toEqual(['unet', 'vae_encoder', 'vae_decoder', 'image_encoder']);
+    // Alpha-CLIP's tower keeps its release's licence beside the bundle's; `models list` shows both.
+    expect(manifest.licence).toBe('unknown');
+    expect(Object.entries(manifest.components).map(([k, c]) => [k, c.licence])).toEqual([['unet', undefined], ['vae_encoder', undefined], ['vae_decoder', undefined], ['image_encoder', ALPHA_CLIP_LICENCE]]);
+    let listed = '';
+    expect(await main(['models', 'list', '--dir', out], { out: { write: (t: string) => ((listed += t), true) } as never, err: process.stderr })).toBe(0);
+    expect(listed.split('\t')[3]).toBe('unknown; image_encoder: Alpha-CLIP checkpoints: research use only');
 
     // bundle.json that says -n for this -f UNet, or lost the tower, fails verification with the reason.
     const manifestPath = join(out, 'bundle.json');

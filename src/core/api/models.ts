@@ -10,7 +10,7 @@ import type { methods, ModelInfo, ModelJobResult } from '../../shared/contract';
 import { realPath, requireInside } from '../formats/files';
 import type { JobContext, JobManager } from '../jobs/manager';
 import { parseJson } from '../json';
-import { BundleError, listBundles, readManifest, resourcesModelsDir, sourceName, userModelsDir, verifyBundle, type BundleListing } from '../ml/bundle';
+import { BundleError, componentLicences, listBundles, readManifest, resourcesModelsDir, sourceName, userModelsDir, verifyBundle, type BundleListing } from '../ml/bundle';
 import { expectedProviderStatus } from '../ml/runtime';
 import { availability, FIXTURE } from '../pipelines/common/bundles';
 import { listPipelines } from '../pipelines/registry';
@@ -106,6 +106,7 @@ export class ModelManager {
         dtype: manifest?.dtype ?? null,
         provider,
         licence: manifest?.licence ?? null,
+        componentLicences: manifest ? componentLicences(manifest) : {},
         source: manifest ? { path: manifest.source.path, kind: manifest.source.kind } : null,
         createdAt: manifest?.createdAt ?? null,
         warnings: manifest?.warnings ?? [],
@@ -121,7 +122,7 @@ export class ModelManager {
         const a = availability(p, FIXTURE);
         return { pipeline: p.id, title: p.title, available: a.available, ...(a.reason ? { reason: a.reason } : {}) };
       }),
-      bytes: null, dtype: null, provider, licence: null, source: null, createdAt: null, warnings: [], verified: null, busy: false,
+      bytes: null, dtype: null, provider, licence: null, componentLicences: {}, source: null, createdAt: null, warnings: [], verified: null, busy: false,
     };
     return [...bundles, fixture];
   }

@@ -2,7 +2,7 @@
 // results to stdout; exit code 0 = ok, 1 = error (the message lists every problem found).
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { BundleError, convertCheckpoint, convertRefLdmSeg, defaultModelDirs, listBundles, readConfigsFolder, verifyBundle } from '../ml/bundle';
+import { BundleError, convertCheckpoint, convertRefLdmSeg, defaultModelDirs, listBundles, readConfigsFolder, verifyBundle, type BundleListing } from '../ml/bundle';
 import { GROUNDED_UNET } from '../pipelines/grounded/variant';
 import { listPipelines, unetVariants } from '../pipelines/registry';
 import { progressPrinter } from './progress';
@@ -10,6 +10,8 @@ import { progressPrinter } from './progress';
 type Out = NodeJS.WritableStream & { isTTY?: boolean };
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+/** The bundle's licence, then each component's that differs ("unknown; image_encoder: Alpha-CLIP checkpoints: …"). */
+const licences = (b: BundleListing) => [b.licence, ...Object.entries(b.componentLicences ?? {}).map(([k, l]) => `${k}: ${l}`)].join('; ');
 
 interface ConvertFlags {
   out: string; fp16?: boolean; name?: string; licence?: string; tokenizer?: string; configs?: string; imageEncoder?: string; refldmseg?: string; vae?: string; groundingModule?: string; force?: boolean; json?: boolean;
@@ -89,7 +91,7 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
       if (o.json) say(JSON.stringify(found, null, 2));
       else if (!found.length) say(`no model bundles in ${roots.join(', ')}`);
       else for (const b of found)
-        say(b.ok ? `${b.name}\t${b.dtype}\t${b.components!.join(',')}\t${b.dir}` : `${b.name}\tUNREADABLE\t${b.dir}\t${b.error!.split('\n')[0]}`);
+        say(b.ok ? `${b.name}\t${b.dtype}\t${b.components!.join(',')}\t${licences(b)}\t${b.dir}` : `${b.name}\tUNREADABLE\t${b.dir}\t${b.error!.split('\n')[0]}`);
     }));
 
   models

@@ -16,6 +16,9 @@ import { BundleError } from './errors';
 import { fileEntry } from './hash';
 import { ComponentSchema, type BundleComponent, type BundleDType, type TensorSpec } from './schema';
 
+/** Alpha-CLIP's checkpoints (SunzeY/AlphaCLIP): "research use only"; its code is Apache-2.0. */
+export const ALPHA_CLIP_LICENCE = 'Alpha-CLIP checkpoints: research use only';
+
 export const IMAGE_ENCODER_FILE = 'image_encoder.onnx';
 
 /** 'alpha-clip' is openai's layout with Alpha-CLIP's alpha convolution (an `alpha` input). */
@@ -133,6 +136,8 @@ export async function writeImageEncoder(src: ImageEncoderSource, bundleDir: stri
     const files = await Promise.all([file, ...externalDataLocations(file).map((p) => join(bundleDir, p))].map((p) => fileEntry(bundleDir, p)));
     return ComponentSchema.parse({
       model: IMAGE_ENCODER_FILE, files, inputs: specs(graph.inputs), outputs: specs(graph.outputs), config: { ...src.config, layout: src.layout },
+      // Only Alpha-CLIP's tower has an alpha patch embedding, and its checkpoints are released for research use only.
+      ...(src.config.alpha_channel ? { licence: ALPHA_CLIP_LICENCE } : {}),
     });
   } catch (e) {
     rmSync(file, { force: true });

@@ -12,7 +12,7 @@
 export { convertCheckpoint, convertRefLdmSeg, partialPrefix, sourceName, type ConvertOptions, type ConvertResult, type UNetVariant } from './convert';
 export { type RefLdmSegFiles } from './refLdmSeg';
 export { verifyBundle, readManifest, type VerifyOptions, type VerifyReport } from './verify';
-export { listBundles, defaultModelDirs, resourcesModelsDir, userModelsDir, MODELS_DIR_ENV, type BundleListing } from './list';
+export { componentLicences, listBundles, defaultModelDirs, resourcesModelsDir, userModelsDir, MODELS_DIR_ENV, type BundleListing } from './list';
 export { openCheckpoint, readConfigsFolder, type CheckpointSource, type ConfigOverrides, type OpenOptions } from './checkpoint';
 export { BundleError } from './errors';
 export { saveSharingWeights } from './sharedWeights';

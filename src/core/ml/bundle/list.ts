@@ -60,6 +60,15 @@ export interface BundleListing {
   tokenizer?: boolean;
   createdAt?: string;
   sourceKind?: BundleManifest['source']['kind'];
+  /** The bundle's licence, as stated at conversion. */
+  licence?: string;
+  /** Components whose weights carry a licence of their own (bundle.json's component `licence`). */
+  componentLicences?: Record<ComponentKey, string>;
+}
+
+/** Each component whose licence differs from the bundle's, with that licence. */
+export function componentLicences(m: BundleManifest): Record<ComponentKey, string> {
+  return Object.fromEntries(Object.entries(m.components).flatMap(([k, c]) => (c.licence && c.licence !== m.licence ? [[k, c.licence]] : [])));
 }
 
 /**
@@ -89,7 +98,10 @@ export function listBundles(roots: string | string[] = defaultModelDirs()): Bund
       try {
         const m = readManifest(dir);
         assertContained(dir, m);
-        out.push({ dir, name: m.name, ok: true, dtype: m.dtype, components: Object.keys(m.components), tokenizer: Boolean(m.tokenizer), createdAt: m.createdAt, sourceKind: m.source.kind });
+        out.push({
+          dir, name: m.name, ok: true, dtype: m.dtype, components: Object.keys(m.components), tokenizer: Boolean(m.tokenizer), createdAt: m.createdAt, sourceKind: m.source.kind,
+          licence: m.licence, componentLicences: componentLicences(m),
+        });
       } catch (e) {
         out.push({ dir, name, ok: false, error: e instanceof BundleError ? e.message : String(e) });
       }

@@ -49,6 +49,11 @@ export const ComponentSchema = z.object({
   outputs: z.array(TensorSpecSchema).min(1),
   /** The architecture config (diffusers/transformers names, defaults filled in) the graph was built from. */
   config: z.record(z.string(), z.unknown()),
+  /**
+   * The licence its weights were released under, where the converter recognised the release (a bundle made from
+   * several: Alpha-CLIP's tower beside SD's VAE); otherwise the bundle's `licence` applies.
+   */
+  licence: z.string().min(1).max(200).optional(),
   /** A UNet variant with self-attention map outputs: one entry per feature-map size, head- and layer-averaged. */
   selfAttention: z
     .array(z.object({ output: z.string(), height: z.number().int().positive(), width: z.number().int().positive(), layers: z.number().int().positive(), heads: z.array(z.number().int()) }))

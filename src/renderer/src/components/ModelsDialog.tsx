@@ -154,7 +154,12 @@ function ModelRow({ m, verifying, onVerify, onRemoved }: { m: ModelEntry; verify
         <td data-testid="model-size">{m.bytes === null ? '—' : megabytes(m.bytes)}</td>
         <td data-testid="model-dtype">{m.dtype ?? '—'}</td>
         <td data-testid="model-provider">{m.provider}</td>
-        <td data-testid="model-licence">{m.licence ?? '—'}</td>
+        <td data-testid="model-licence">
+          {m.licence ?? '—'}
+          {Object.entries(m.componentLicences).map(([c, l]) => (
+            <div key={c} className="muted" data-testid="model-component-licence">{c}: {l}</div>
+          ))}
+        </td>
         <td data-testid="model-verified" title={v ? `${new Date(v.at).toLocaleString()}${v.problems.length ? `\n${v.problems.join('\n')}` : ''}` : undefined}>
           {m.fixture ? '—' : verifying ? 'Verifying…' : !v ? <span className="muted">Not since its files changed</span> : v.ok ? 'Verified' : <span className="error">Failed</span>}
         </td>
