@@ -29,7 +29,8 @@ export interface UNetBuildOptions {
    * (output of each block after its resampler), and `encoder_hid_proj` where the config has one. true = all of them.
    * Listed by name only (not in true): the output of each block module, `down_blocks.i.resnets.j` (or `.attentions.j`
    * where the block has them), `.downsamplers.0`, `up_blocks.i.…` alike: the CompVis input and output blocks whose
-   * outputs grounded diffusion reads (ml/models/grounding/config.ts).
+   * outputs grounded diffusion reads (ml/models/grounding/config.ts); and `up_blocks.i.resnets.j.input`, the
+   * concatenation of the upsampled path and its skip that enters that resnet (ODISE's UNet features).
    */
   features?: boolean | string[];
   /** Leave out `noise_pred` (feature-only graphs then skip the output head). */
@@ -39,6 +40,11 @@ export interface UNetBuildOptions {
    * `(1 − m)·−10000` to its scores for the masked context tokens (Ref LDM-Seg's support mask; unetConditioning.ts).
    */
   encoderAttentionMask?: boolean;
+  /**
+   * Input `time_emb_add` [T, time_embed_dim] float32, added to the time embedding before every resnet reads it
+   * (ODISE's implicit captioner: `emb = time_embed(t) + cond_emb`, ldm.py:469-491).
+   */
+  timeEmbeddingInput?: boolean;
 }
 
 export interface AttentionLayerInfo {
@@ -107,7 +113,10 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
   const batchOf = (v: Value) => g.slice(g.shape(v), [0], [1]);
   const expandBatch = (v: Value) => g.expand(v, g.concat([batchOf(sample), g.slice(g.shape(v), [1], [2])], 0));
   if (wantTap('time_proj')) emitOut(expandBatch(tProj), 'time_proj');
-  const temb = L.mod('time_embedding', () => L.linear(g.silu(L.linear(g.cast(tProj, dtype), 'linear_1')), 'linear_2'));
+  const tembPlain = L.mod('time_embedding', () => L.linear(g.silu(L.linear(g.cast(tProj, dtype), 'linear_1')), 'linear_2'));
+  const temb = opts.timeEmbeddingInput
+    ? g.add(tembPlain, g.cast(g.input('time_emb_add', 'float32', [opts.timesteps ?? 'timesteps', tembPlain.shape![1]!]), dtype))
+    : tembPlain;
   if (wantTap('time_emb')) emitOut(expandBatch(temb), 'time_emb');
   const tAct = g.silu(temb);
 
@@ -231,6 +240,7 @@ export function buildUNet(config: UNetConfig, weights: WeightSource, opts: UNetB
         const skip = skips.pop();
         if (!skip) throw new Error('UNet skip connections exhausted: config does not match the block layout');
         x = g.concat([x, skip], 1);
+        tapModule(x, `up_blocks.${i}.resnets.${j}.input`);
         x = resnet(x, `resnets.${j}`, outCh);
         if (type === 'CrossAttnUpBlock2D') x = transformer(x, `attentions.${j}`, revHeads[i]!, revLayers[i]!, nBlocks - 1 - i);
         tapModule(x, `up_blocks.${i}.${type === 'CrossAttnUpBlock2D' ? 'attentions' : 'resnets'}.${j}`);

@@ -39,7 +39,8 @@ export interface VaeBuildOptions {
   width?: Dim;
   /**
    * Extra outputs. Encoder: `down_block.i`, `mid_block`, `encoder_out` (before quant_conv), `moments`, `latent_logvar`.
-   * Decoder: `post_quant_conv`, `mid_block`, `up_block.i`. true = all.
+   * Decoder: `post_quant_conv`, `mid_block`, `up_block.i`. true = all. Listed by name only (not in true): the input
+   * of a resnet, `down_blocks.i.resnets.j.input` (encoder) and `up_blocks.i.resnets.j.input` (decoder), ODISE's taps.
    */
   features?: boolean | string[];
   /** Head-averaged probabilities of the single-head mid-block attention, `mid_attn` [B,HW,HW]. */
@@ -60,6 +61,9 @@ function common(c: VaeConfig, weights: WeightSource, name: string, opts: VaeBuil
   const want = (n: string) => opts.features === true || (Array.isArray(opts.features) && opts.features.includes(n));
   const tap = (v: Value, n: string) => {
     if (want(n)) emit(v, n);
+  };
+  const tapInput = (v: Value, n: string) => {
+    if (Array.isArray(opts.features) && opts.features.includes(n)) emit(v, n);
   };
   const resnet = (x: Value, m: string): Value =>
     L.mod(m, () => {
@@ -82,12 +86,12 @@ function common(c: VaeConfig, weights: WeightSource, name: string, opts: VaeBuil
       }
       return resnet(h, 'resnets.1');
     });
-  return { g, L, dtype, outputs, emit, tap, resnet, midBlock };
+  return { g, L, dtype, outputs, emit, tap, tapInput, resnet, midBlock };
 }
 
 /** image [B,3,H,W] in [-1,1] -> latent_mean, latent_std [B,latent,H/8,W/8] (diag Gaussian posterior). */
 export function buildVaeEncoder(c: VaeConfig, weights: WeightSource, opts: VaeBuildOptions = {}): { graph: GraphBuilder; outputs: string[] } {
-  const { g, L, dtype, outputs, emit, tap, resnet, midBlock } = common(c, weights, 'vae_encoder', opts);
+  const { g, L, dtype, outputs, emit, tap, tapInput, resnet, midBlock } = common(c, weights, 'vae_encoder', opts);
   const image = g.input('image', 'float32', [opts.batch ?? 'batch', c.in_channels, opts.height ?? 'height', opts.width ?? 'width']);
   const n = c.block_out_channels.length;
   let h = L.mod('encoder', () => {
@@ -95,7 +99,10 @@ export function buildVaeEncoder(c: VaeConfig, weights: WeightSource, opts: VaeBu
     for (let i = 0; i < n; i++) {
       x = L.mod(`down_blocks.${i}`, () => {
         let y = x;
-        for (let j = 0; j < c.layers_per_block; j++) y = resnet(y, `resnets.${j}`);
+        for (let j = 0; j < c.layers_per_block; j++) {
+          tapInput(y, `down_blocks.${i}.resnets.${j}.input`);
+          y = resnet(y, `resnets.${j}`);
+        }
         // diffusers pads right/bottom by one, then a stride-2 conv without padding
         if (i < n - 1) y = L.mod('downsamplers.0', () => L.conv(y, 'conv', { stride: 2, pads: [0, 0, 1, 1] }));
         return y;
@@ -121,7 +128,7 @@ export function buildVaeEncoder(c: VaeConfig, weights: WeightSource, opts: VaeBu
 
 /** latent [B,latent,h,w] (already divided by the scaling factor) -> sample [B,3,8h,8w]. */
 export function buildVaeDecoder(c: VaeConfig, weights: WeightSource, opts: VaeBuildOptions = {}): { graph: GraphBuilder; outputs: string[] } {
-  const { g, L, dtype, outputs, emit, tap, resnet, midBlock } = common(c, weights, 'vae_decoder', opts);
+  const { g, L, dtype, outputs, emit, tap, tapInput, resnet, midBlock } = common(c, weights, 'vae_decoder', opts);
   const z = g.input('latent', 'float32', [opts.batch ?? 'batch', c.latent_channels, opts.height ?? 'height', opts.width ?? 'width']);
   const n = c.block_out_channels.length;
   const pq = L.conv(g.cast(z, dtype), 'post_quant_conv', { pad: 0 });
@@ -133,7 +140,10 @@ export function buildVaeDecoder(c: VaeConfig, weights: WeightSource, opts: VaeBu
     for (let i = 0; i < n; i++) {
       x = L.mod(`up_blocks.${i}`, () => {
         let y = x;
-        for (let j = 0; j <= c.layers_per_block; j++) y = resnet(y, `resnets.${j}`);
+        for (let j = 0; j <= c.layers_per_block; j++) {
+          tapInput(y, `up_blocks.${i}.resnets.${j}.input`);
+          y = resnet(y, `resnets.${j}`);
+        }
         if (i < n - 1) {
           y = L.mod('upsamplers.0', () =>
             L.conv(g.resize(y, { scales: [1, 1, 2, 2], mode: 'nearest', coordinateTransformationMode: 'asymmetric', nearestMode: 'floor' }), 'conv'));
