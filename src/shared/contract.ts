@@ -245,8 +245,15 @@ export const Prompt = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('text'), text: z.string().trim().min(1).max(1000) }).strict(),
   /** An annotated example: one of the project's masks, with its category. */
   z.object({ kind: z.literal('example'), annotationId: Id }).strict(),
-  /** Category names to find. */
-  z.object({ kind: z.literal('vocabulary'), names: z.array(z.string().trim().min(1).max(200)).min(1).max(1000) }).strict(),
+  /**
+   * Category names to find (an entry may list synonyms: "car, automobile"); `stuff`: the entries, by their first
+   * synonym, that are stuff (regions, merged where they touch) rather than things (instances).
+   */
+  z.object({
+    kind: z.literal('vocabulary'),
+    names: z.array(z.string().trim().min(1).max(200)).min(1).max(1000),
+    stuff: z.array(z.string().trim().min(1).max(200)).max(1000).optional(),
+  }).strict(),
 ]);
 export type Prompt = z.infer<typeof Prompt>;
 
