@@ -219,11 +219,12 @@ export class Backend {
   private readonly toApi = (a: AnnotationRow): Annotation => {
     const store = this.need();
     const proposed = store.runProposes(a.runId);
-    return toAnnotation(a, proposed, isProposal({ categoryId: a.categoryId, proposed }) ? this.askedCategory(a.runId!) : null);
+    return toAnnotation(a, proposed, isProposal({ categoryId: a.categoryId, proposed }) ? (store.suggestedCategory(a.id) ?? this.askedCategory(a.runId!)) : null);
   };
 
   /**
-   * The category a run was asked to find: any pipeline's run whose stored prompt carries an example records the
+   * The category a run was asked to find (a proposal's own, found as a named category, comes first: store
+   * suggestedCategory): any pipeline's run whose stored prompt carries an example records the
    * example's category with it (pipelines/run.ts promptRow). Null when it names none, or one deleted since.
    */
   private askedCategory(runId: number): number | null {
