@@ -245,10 +245,24 @@ export const Prompt = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('text'), text: z.string().trim().min(1).max(1000) }).strict(),
   /** An annotated example: one of the project's masks, with its category. */
   z.object({ kind: z.literal('example'), annotationId: Id }).strict(),
-  /** Category names to find. */
-  z.object({ kind: z.literal('vocabulary'), names: z.array(z.string().trim().min(1).max(200)).min(1).max(1000) }).strict(),
+  /**
+   * Category names to find (an entry may list synonyms: "car, automobile"); `stuff`: the entries, by their first
+   * synonym, that are stuff (regions, merged where they touch) rather than things (instances).
+   */
+  z.object({
+    kind: z.literal('vocabulary'),
+    names: z.array(z.string().trim().min(1).max(200)).min(1).max(1000),
+    stuff: z.array(z.string().trim().min(1).max(200)).max(1000).optional(),
+  }).strict(),
 ]);
 export type Prompt = z.infer<typeof Prompt>;
+
+/** A project's vocabulary: entries as a vocabulary prompt takes them, and those (by first synonym) that are stuff. */
+export const ProjectVocabulary = z.object({
+  names: z.array(z.string().trim().min(1).max(200)).max(1000),
+  stuff: z.array(z.string().trim().min(1).max(200)).max(1000),
+});
+export type ProjectVocabulary = z.infer<typeof ProjectVocabulary>;
 
 /** A pipeline's id (`pipelines.list`): also its runs' pipeline, its jobs' kind and its proposals' source. */
 const PipelineId = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'a pipeline id is lower-case letters, digits and dashes');
@@ -452,6 +466,12 @@ export const methods = {
   'categories.delete': { input: z.object({ id: Id }).strict(), output: z.object({ deleted: z.boolean() }) },
   /** Moves every annotation of `from` to `into`, then deletes `from`. */
   'categories.merge': { input: z.object({ from: Id, into: Id }).strict(), output: Category },
+  /**
+   * The project's vocabulary ("Label everything"): category entries (synonyms comma-separated) and which of them are
+   * stuff; until one is set, the project's categories (stuff: those with isthing false).
+   */
+  'vocabulary.get': { input: none, output: ProjectVocabulary },
+  'vocabulary.set': { input: ProjectVocabulary.strict(), output: ProjectVocabulary },
   'annotations.list': { input: z.object({ imageId: Id }).strict(), output: z.array(Annotation) },
   'annotations.add': {
     input: z
@@ -597,7 +617,7 @@ export const methods = {
 export const events = {
   'job.progress': z.object({ jobId: z.string(), kind: z.string(), done: z.number(), total: z.number(), message: z.string() }),
   'job.finished': Job,
-  'project.changed': z.object({ what: z.enum(['project', 'images', 'categories', 'annotations', 'examples']), imageId: z.number().optional() }),
+  'project.changed': z.object({ what: z.enum(['project', 'images', 'categories', 'annotations', 'examples', 'vocabulary']), imageId: z.number().optional() }),
   /** A bundle was added, removed or verified: models.list answers differently now. */
   'models.changed': z.object({}),
 } as const;

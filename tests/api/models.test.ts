@@ -120,6 +120,8 @@ describe('models.* (web mode)', () => {
         // the prototype mode runs on any SD 1.x bundle
         { pipeline: 'prototype', title: 'Example prototype', available: true },
         { pipeline: 'peekaboo', title: 'Peekaboo', available: true },
+        // so does the vocabulary mode: the DiffSeg UNet variant gives its cross-attention
+        { pipeline: 'vocabulary', title: 'Vocabulary (attention)', available: true },
         { pipeline: 'holds', title: 'Holds', available: true },
       ],
       verified: { ok: true, problems: [] },

@@ -121,9 +121,12 @@ describe('convertCheckpoint (diffusers folder from the golden components)', () =
     expect(d.sharesWeightsWith).toBe('unet');
     expect(d.files.map((f) => f.path)).toEqual(['unet_diffseg.onnx', 'unet.onnx.data']);
     expect(existsSync(join(bundle, 'unet_diffseg.onnx.data'))).toBe(false);
-    // up_block.1: the prototype mode's features, from the same pass.
-    expect(d.outputs.map((o) => o.name)).toEqual(['up_block.1', 'self_attn_mean.16x16', 'self_attn_mean.8x8', 'self_attn_mean.4x4', 'self_attn_mean.2x2']);
-    expect(d.outputs[0]!.shape).toEqual([null, 32, 8, 8]);
+    // up_block.1: the prototype mode's features; cross_attn.NN: the vocabulary mode's maps; from the same pass.
+    const cross = d.outputs.map((o) => o.name).filter((n) => n.startsWith('cross_attn.'));
+    expect(cross).toEqual(Array.from({ length: cross.length }, (_, i) => `cross_attn.${String(i).padStart(2, '0')}`));
+    expect(cross.length).toBeGreaterThan(0);
+    expect(d.outputs.map((o) => o.name).filter((n) => !n.startsWith('cross_attn.'))).toEqual(['up_block.1', 'self_attn_mean.16x16', 'self_attn_mean.8x8', 'self_attn_mean.4x4', 'self_attn_mean.2x2']);
+    expect(d.outputs.find((o) => o.name === 'up_block.1')!.shape).toEqual([null, 32, 8, 8]);
     expect(d.selfAttention!.map((s) => [s.output, s.layers])).toEqual([
       ['self_attn_mean.16x16', 5], ['self_attn_mean.8x8', 5], ['self_attn_mean.4x4', 5], ['self_attn_mean.2x2', 1],
     ]);

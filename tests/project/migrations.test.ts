@@ -43,7 +43,7 @@ describe('opening and migrating', () => {
     expect(db.pragma('user_version', { simple: true })).toBe(LATEST_VERSION);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
-    expect(tables).toEqual(['annotations', 'attribute_defs', 'categories', 'examples', 'history', 'images', 'prompts', 'runs', 'set_aside']);
+    expect(tables).toEqual(['annotations', 'attribute_defs', 'categories', 'examples', 'history', 'images', 'prompts', 'runs', 'set_aside', 'settings', 'suggestions']);
     db.close();
   });
 

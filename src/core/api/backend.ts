@@ -16,7 +16,9 @@ import {
   type MethodName,
   type MethodOutput,
   type ProjectInfo,
+  type ProjectVocabulary,
 } from '../../shared/contract';
+import { synonymsOf } from '../../shared/vocabulary';
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
 import { writePanoptic } from '../formats/coco/panoptic-export';
 import { importCoco, importCocoFile } from '../formats/coco/import';
@@ -43,6 +45,9 @@ import { checkPrompt, parseParams, PipelineService } from '../pipelines/run';
 import type { Pipeline } from '../pipelines/types';
 import { ApiError, knownApiError } from './errors';
 import { ModelManager } from './models';
+
+/** The project setting that holds its vocabulary. */
+const VOCABULARY_SETTING = 'vocabulary';
 
 type Handlers = { [M in MethodName]: (input: z.output<(typeof methods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M> };
 export type EventSink = <E extends EventName>(event: E, payload: EventPayload<E>) => void;
@@ -219,11 +224,12 @@ export class Backend {
   private readonly toApi = (a: AnnotationRow): Annotation => {
     const store = this.need();
     const proposed = store.runProposes(a.runId);
-    return toAnnotation(a, proposed, isProposal({ categoryId: a.categoryId, proposed }) ? this.askedCategory(a.runId!) : null);
+    return toAnnotation(a, proposed, isProposal({ categoryId: a.categoryId, proposed }) ? (store.suggestedCategory(a.id) ?? this.askedCategory(a.runId!)) : null);
   };
 
   /**
-   * The category a run was asked to find: any pipeline's run whose stored prompt carries an example records the
+   * The category a run was asked to find (a proposal's own, found as a named category, comes first: store
+   * suggestedCategory): any pipeline's run whose stored prompt carries an example records the
    * example's category with it (pipelines/run.ts promptRow). Null when it names none, or one deleted since.
    */
   private askedCategory(runId: number): number | null {
@@ -295,6 +301,20 @@ export class Backend {
       return toImage(this.image(id));
     },
     'categories.list': () => this.need().listCategories().map(toCategory),
+    'vocabulary.get': () => {
+      const store = this.need();
+      const cats = store.listCategories();
+      return (store.getSetting(VOCABULARY_SETTING) as ProjectVocabulary | undefined) ?? { names: cats.map((c) => c.name), stuff: cats.filter((c) => !c.isthing).map((c) => c.name) };
+    },
+    'vocabulary.set': (v) => {
+      const store = this.need();
+      const firsts = new Set(v.names.map((n) => synonymsOf(n)[0]?.toLowerCase()));
+      const stray = v.stuff.filter((s) => !firsts.has(s.toLowerCase()));
+      if (stray.length) throw new ApiError('bad_request', `stuff names no vocabulary entry: ${stray.join(', ')} (name an entry by its first synonym)`);
+      store.setSetting(VOCABULARY_SETTING, v);
+      this.emit('project.changed', { what: 'vocabulary' });
+      return v;
+    },
     'categories.add': (input) => {
       const store = this.need();
       if (store.getCategoryByName(input.name)) throw new ApiError('conflict', `a category named "${input.name}" exists`);

@@ -20,6 +20,7 @@ import { registerGenerateCommand } from './generate';
 import { registerModelsCommands } from './models';
 import { addParamOptions, paramsFromOptions } from './params';
 import { examplePrompt, exampleUsage, type ExampleOptions } from './example';
+import { collect, vocabularyPipeline, vocabularyPrompt, withProjectStuff, type VocabularyOptions } from './vocabulary';
 import { Prompt } from '../../shared/contract';
 import { ModelNotFoundError } from '../pipelines/common/bundles';
 import { disposeSharedInferenceHost } from '../pipelines/common/inference';
@@ -259,18 +260,27 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .option('--example <image:id>', 'for pipelines that take an example (refldmseg): one of the project\'s masks, as <image path>:<annotation id>')
     .option('--example-image <image>', 'with --example-mask: the example\'s image, one of the project\'s (path in the folder)')
     .option('--example-mask <png>', 'with --example-image: a mask PNG of that image\'s size; its non-zero pixels are the example (stored on the image as a mask, and marked as an example)')
+    .option('--vocab <categories>', 'for pipelines that take a vocabulary: categories, comma-separated, a category\'s synonyms joined by | ("person,car|automobile,road"); may be repeated', collect)
+    .option('--stuff <categories>', "with --vocab: those of its categories that are stuff (regions, not instances), by their first synonym; default: those the project's categories of the same name say are stuff", collect)
+    .option('--mode <odise|attention>', 'with --vocab: the vocabulary pipeline, ODISE (odise) or the attention mode (vocabulary)')
     .option('--json', 'print the report as JSON');
   addParamOptions(segment, pipelines);
-  segment.action(async (folder: string, o: { pipeline: string; model?: string; images?: string[]; prompt?: string; json?: boolean } & ExampleOptions) => {
-    const p = pipelines.find((x) => x.id === o.pipeline)!;
+  segment.action(async (folder: string, o: { pipeline: string; model?: string; images?: string[]; prompt?: string; json?: boolean } & ExampleOptions & VocabularyOptions) => {
+    const chosen = vocabularyPipeline(o, o.pipeline, segment.getOptionValueSource('pipeline') === 'cli', new Set(pipelines.map((x) => x.id)));
+    if ('error' in chosen) throw new CommanderError(EXIT.usage, 'usage', chosen.error);
+    const p = pipelines.find((x) => x.id === chosen.pipeline)!;
     let params: unknown, prompt: Prompt | null;
     const exampleWrong = exampleUsage(o, o.prompt);
     const byExample = o.example !== undefined || o.exampleImage !== undefined;
+    const vocab = vocabularyPrompt(o);
     try {
       if (exampleWrong) throw new PipelineInputError(exampleWrong);
+      if (vocab && 'error' in vocab) throw new PipelineInputError(vocab.error);
+      if (vocab && (o.prompt !== undefined || byExample)) throw new PipelineInputError('--vocab is a prompt: give it, --prompt or an example, not two');
+      if (vocab && p.prompt !== 'vocabulary') throw new PipelineInputError(`${p.title} takes no vocabulary (${p.prompt === 'none' ? 'no prompt' : `a ${p.prompt} prompt`}): --pipeline vocabulary or --mode attention does`);
       if (byExample && p.prompt !== 'example') throw new PipelineInputError(`${p.title} takes no example (${p.prompt === 'none' ? 'no prompt' : `a ${p.prompt} prompt`})`);
       params = paramsFromOptions(segment, pipelines, p);
-      prompt = byExample ? null : checkPrompt(p, o.prompt === undefined ? null : parsePrompt(o.prompt), 'run');
+      prompt = byExample ? null : checkPrompt(p, vocab ?? (o.prompt === undefined ? null : parsePrompt(o.prompt)), 'run');
     } catch (e) {
       if (e instanceof PipelineInputError) throw new CommanderError(EXIT.usage, 'usage', e.message);
       throw e;
@@ -280,6 +290,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       await indexFolder(store);
       // The example is looked up once the folder is indexed: its image may be new.
       if (byExample) prompt = await examplePrompt(store, o).catch((e: Error) => Promise.reject(new CliFailure(e.message)));
+      if (prompt?.kind === 'vocabulary' && !o.stuff) prompt = withProjectStuff(store, prompt);
       let imageIds: number[] | undefined;
       if (o.images) {
         imageIds = o.images.map((ref) => {

@@ -118,7 +118,10 @@ export async function runOnImage<P>(
     if (image.status === 'error') throw new Error(`${image.path} could not be read: ${image.error}`);
     const proposals = await session.run(imageInput(store, image), params, prompt, ctx);
     checkAborted(ctx.signal);
-    const add = proposals.map((x) => ({ categoryId: null, source: p.id, score: x.score ?? null, ...maskFields(x.mask) }));
+    const add = proposals.map((x) => ({
+      categoryId: null, source: p.id, score: x.score ?? null, ...maskFields(x.mask),
+      ...(x.category ? { suggests: { name: x.category.name, isthing: x.category.isThing } } : {}),
+    }));
     return store.recordRun({ ...run, status: 'done', masks: { label: p.runLabel, add } });
   } catch (e) {
     const cancelled = ctx.signal?.aborted === true;

@@ -78,6 +78,8 @@ export interface Proposal {
   /** At the image's size. */
   mask: Rle;
   score?: number | null;
+  /** The category it was found as (a vocabulary entry's first synonym names it), offered when a labeler accepts it. */
+  category?: { name: string; isThing: boolean };
 }
 
 export interface PipelineSession<P = any> {

@@ -189,6 +189,22 @@ CREATE TABLE attribute_defs (
 ALTER TABLE annotations ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(attributes));
 `;
 
+// A proposal found as a named category (the vocabulary modes) suggests it: accepting the proposal gives it that
+// category. Keyed by the annotation without a foreign key, so a proposal that undo removes and redo brings back (with
+// its id) suggests its category again; the category's deletion removes its suggestions. The project's vocabulary
+// (and any later per-project setting) is a JSON value by key.
+const v6 = `
+CREATE TABLE suggestions (
+  annotation_id INTEGER PRIMARY KEY,
+  category_id   INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE
+);
+CREATE INDEX suggestions_category ON suggestions(category_id);
+CREATE TABLE settings (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL CHECK (json_valid(value))
+);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -202,6 +218,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, description: 'missing images kept with their masks; masks set aside', up: (db) => db.exec(v3), rebuildsTables: true },
   { version: 4, description: 'runs that propose masks; runs cut short marked failed', up: (db) => db.exec(v4) },
   { version: 5, description: 'attributes defined per category, their values per annotation', up: (db) => db.exec(v5) },
+  { version: 6, description: 'categories suggested by proposals; project settings (the vocabulary)', up: (db) => db.exec(v6) },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -219,6 +219,29 @@ export class ProjectStore {
     return r && toCategory(r);
   }
 
+  /** The category of that name, or else the first whose name differs from it only in case. */
+  categoryNamed(name: string): Category | undefined {
+    const r = this.sql('SELECT * FROM categories WHERE name = ? COLLATE NOCASE ORDER BY name = ? DESC, id').get(name, name) as Row | undefined;
+    return r && toCategory(r);
+  }
+
+  /** The category a proposal was found as (recordRun's `suggests`), or null. */
+  suggestedCategory(annotationId: number): number | null {
+    return (this.sql('SELECT category_id FROM suggestions WHERE annotation_id = ?').get(annotationId) as Row | undefined)?.category_id ?? null;
+  }
+
+  /** A project setting (JSON), or undefined when never set. */
+  getSetting(key: string): unknown {
+    const r = this.sql('SELECT value FROM settings WHERE key = ?').get(key) as Row | undefined;
+    return r ? JSON.parse(r.value) : undefined;
+  }
+
+  setSetting(key: string, value: unknown): void {
+    this.transaction(() => {
+      this.sql('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(checkName(key, 'setting'), toJson('setting', value));
+    });
+  }
+
   addCategory(input: CategoryInput): Category {
     return this.transaction(() => {
       const name = checkName(input.name);
@@ -590,6 +613,11 @@ export class ProjectStore {
       if (r.prompt) this.addPrompt({ imageId: r.imageId, kind: r.prompt.kind, payload: r.prompt.payload, runId: run.id });
       const ops = (r.masks?.add ?? []).map((input): EditOp => ({ kind: 'add', input: { ...input, runId: run.id } }));
       const annotations = ops.length ? (this.edit(r.imageId, r.masks!.label, ops) as Annotation[]) : [];
+      r.masks?.add.forEach((m, i) => {
+        if (!m.suggests) return;
+        const category = this.categoryNamed(m.suggests.name) ?? this.addCategory({ name: m.suggests.name, isthing: m.suggests.isthing });
+        this.sql('INSERT INTO suggestions (annotation_id, category_id) VALUES (?, ?)').run(annotations[i]!.id, category.id);
+      });
       return { run: this.finishRun(run.id, { status: r.status, error: r.error }), annotations };
     });
   }

@@ -192,7 +192,13 @@ export interface RunRecord extends RunInput {
   error?: string | null;
   prompt?: { kind: PromptKind; payload: unknown } | null;
   /** The masks it made, added to its image as one undoable step called `label`. */
-  masks?: { label: string; add: Array<Omit<AnnotationInput, 'imageId' | 'runId'>> };
+  masks?: { label: string; add: Array<Omit<AnnotationInput, 'imageId' | 'runId'> & { suggests?: SuggestedCategory }> };
+}
+
+/** The category a proposal was found as: matched by name, or created (with isthing) when the proposal is stored. */
+export interface SuggestedCategory {
+  name: string;
+  isthing: boolean;
 }
 
 export interface Example {

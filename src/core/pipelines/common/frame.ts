@@ -92,3 +92,8 @@ export function pixelToCell(frame: Frame, x: number, y: number, cells = 64): { x
   };
   return { x: at(x, frame.width, o.x), y: at(y, frame.height, o.y) };
 }
+
+/** The cell of a cells×cells grid over a letterbox square under each image column (or row): where its pixel centre falls. */
+export function cellsAlong(size: number, pad: number, side: number, cells: number): Int32Array {
+  return Int32Array.from({ length: size }, (_, x) => Math.min(cells - 1, Math.floor(((x + pad + 0.5) * cells) / side)));
+}

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { assertContained, BundleError, readManifest, type BundleManifest } from '../../ml/bundle';
 import { loadTokenizer } from '../../ml/bundle/tokenizerFiles';
 import type { InferenceHost, RunOptions } from '../../ml/runtime';
+import type { ClipTokenizer } from '../../ml/tokenizer';
 import { sharedInferenceHost } from '../common/inference';
 import type { AttentionByResolution } from './aggregate';
 import { ensureFixtureBundle } from './fixture';
@@ -48,6 +49,7 @@ export class BundleModels implements DiffSegModels {
   private readonly outputs: { side: number; output: string }[];
   private readonly contextDims: number[];
   private registered: Promise<void> | null = null;
+  private tok: ClipTokenizer | undefined;
 
   constructor(readonly dir: string, readonly manifest: BundleManifest, private readonly host: InferenceHost) {
     const c = manifest.components;
@@ -90,33 +92,58 @@ export class BundleModels implements DiffSegModels {
     return out['latent_mean']!.data as Float32Array;
   }
 
+  /** The tokenizer's row of `text` through the text encoder: [1, contextLength, width] (the UNet's context). */
+  private async embed(text: string, priority: RunOptions['priority']): Promise<Float32Array> {
+    await this.register();
+    const t = this.manifest.tokenizer!;
+    const ids = this.tokenizer.tokenizeInt64(text, { contextLength: t.contextLength, pad: t.pad });
+    const out = await this.host.run(this.keys.text, { input_ids: { data: ids, dims: [1, t.contextLength] } }, ['last_hidden_state'], { priority });
+    return out['last_hidden_state']!.data as Float32Array;
+  }
+
+  /** The bundle's tokenizer, read on first use. */
+  get tokenizer(): ClipTokenizer {
+    const t = this.manifest.tokenizer!;
+    const abs = (q: string | undefined) => join(this.dir, q!);
+    this.tok ??= loadTokenizer(t.format === 'vocab-merges' ? { format: 'vocab-merges', vocab: abs(t.vocab), merges: abs(t.merges) } : { format: 'bpe-gz', bpe: abs(t.bpe) });
+    return this.tok;
+  }
+
   /** Computed by whichever call needs it first, at that call's priority. */
   private emptyPrompt(priority: RunOptions['priority']): Promise<Float32Array> {
     const key = this.keys.text;
     let p = emptyPromptCache.get(key);
     if (!p) {
-      p = (async () => {
-        const t = this.manifest.tokenizer!;
-        const abs = (q: string | undefined) => join(this.dir, q!);
-        const tok = loadTokenizer(t.format === 'vocab-merges' ? { format: 'vocab-merges', vocab: abs(t.vocab), merges: abs(t.merges) } : { format: 'bpe-gz', bpe: abs(t.bpe) });
-        const ids = tok.tokenizeInt64('', { contextLength: t.contextLength, pad: t.pad });
-        const out = await this.host.run(this.keys.text, { input_ids: { data: ids, dims: [1, t.contextLength] } }, ['last_hidden_state'], { priority });
-        return out['last_hidden_state']!.data as Float32Array;
-      })();
+      p = this.embed('', priority);
       p.catch(() => emptyPromptCache.delete(key));
       emptyPromptCache.set(key, p);
     }
     return p;
   }
 
+  /** The UNet's context for a prompt other than DiffSeg's empty one (`attentionWith`'s `context`). */
+  promptContext(text: string, run: RunOptions = {}): Promise<Float32Array> {
+    return this.embed(text, run.priority);
+  }
+
+  /** The UNet variant's cross-attention outputs (`cross_attn.NN`), in layer order; none in a bundle converted before them. */
+  get crossAttentionOutputs(): string[] {
+    return this.manifest.components.unet_diffseg!.outputs.map((o) => o.name).filter((n) => n.startsWith('cross_attn.')).sort();
+  }
+
   async attention(latentScaled: Float32Array, run: RunOptions = {}): Promise<AttentionMaps> {
     return (await this.attentionWith(latentScaled, [], run)).maps;
   }
 
-  /** attention(), and from the same pass the UNet variant's other outputs named (diffseg/variant.ts FEATURE_TAP). */
-  async attentionWith(latentScaled: Float32Array, extra: readonly string[], run: RunOptions = {}): Promise<{ maps: AttentionMaps; outputs: Record<string, { data: Float32Array; dims: readonly number[] }> }> {
+  /**
+   * attention(), and from the same pass the UNet variant's other outputs named (diffseg/variant.ts); `context`: a
+   * prompt's (promptContext) instead of the empty one.
+   */
+  async attentionWith(
+    latentScaled: Float32Array, extra: readonly string[], run: RunOptions = {}, context?: Float32Array,
+  ): Promise<{ maps: AttentionMaps; outputs: Record<string, { data: Float32Array; dims: readonly number[] }> }> {
     await this.register();
-    const ctx = await this.emptyPrompt(run.priority);
+    const ctx = context ?? (await this.emptyPrompt(run.priority));
     this.stats.attention++;
     const L = DIFFSEG_LATENT_SIZE;
     const out = await this.host.run(

@@ -5,7 +5,8 @@ import { createScheduler, GaussianNoise, classifierFreeGuidance, MAX_SEED, type 
 import type { RgbImage } from '../common/frame';
 import { SD15_SCHEDULER_CONFIG } from '../refldmseg/inference';
 import { GenerateInputError } from './errors';
-import { categoryPositions, CrossAttentionHeat, diffSegLabels, snapToSegments } from './attention';
+import { CrossAttentionHeat } from '../common/crossAttention';
+import { categoryPositions, diffSegLabels, snapToSegments } from './attention';
 import { GROUNDING_IMAGE_SIZE, type GroundedModels } from './models';
 
 /**

@@ -7,7 +7,7 @@
 // are the proposal: outlines are DiffSeg's, not the feature grid's.
 import { decode, encode, type Rle } from '../../../shared/masks';
 import type { RunOptions } from '../../ml/runtime';
-import { letterbox, type Letterbox, type RgbImage } from '../common/frame';
+import { cellsAlong, letterbox, type Letterbox, type RgbImage } from '../common/frame';
 import type { DiffSegModels } from '../diffseg/models';
 import { preprocess, segmentEverything, stableParams } from '../diffseg/pipeline';
 import type { ImageInput, Proposal } from '../types';
@@ -22,11 +22,6 @@ export interface PrototypeSettings {
 export interface Prototypes {
   fg: Float32Array;
   bg: Float32Array | null;
-}
-
-/** Feature cell of each image column (or row): the letterbox square's cell its pixel centre falls in (frame.ts). */
-function cellsAlong(size: number, pad: number, side: number, cells: number): Int32Array {
-  return Int32Array.from({ length: size }, (_, x) => Math.min(cells - 1, Math.floor(((x + pad + 0.5) * cells) / side)));
 }
 
 /** Each cell's feature vector, scaled to unit length: [side², C]. */
