@@ -198,9 +198,9 @@ export const CocoImportReport = z.object({
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
 /** The dataset folder formats: written (YOLO segmentation or detection, VOC, labelme) and read (YOLO lines of either kind, VOC, labelme). */
-export const DatasetExportFormat = z.enum(['yolo-seg', 'yolo-det', 'voc', 'labelme']);
+export const DatasetExportFormat = z.enum(['yolo-seg', 'yolo-det', 'voc', 'labelme', 'masks']);
 export type DatasetExportFormat = z.infer<typeof DatasetExportFormat>;
-export const DatasetImportFormat = z.enum(['yolo', 'voc', 'labelme']);
+export const DatasetImportFormat = z.enum(['yolo', 'voc', 'labelme', 'masks']);
 export type DatasetImportFormat = z.infer<typeof DatasetImportFormat>;
 
 /** Export to a dataset folder (YOLO, VOC): what was written, and what was not with the reason. */

@@ -136,7 +136,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
 
   program
     .command('export')
-    .description('export annotations: COCO instances, COCO panoptic (the JSON and a folder of PNGs of the same name beside it), or a dataset folder (YOLO segmentation or detection, Pascal VOC, labelme)')
+    .description('export annotations: COCO instances, COCO panoptic (the JSON and a folder of PNGs of the same name beside it), or a dataset folder (YOLO segmentation or detection, Pascal VOC, labelme, mask PNGs)')
     .argument('<folder>', 'the project folder')
     .addOption(new Option('--format <format>', 'output format (coco-panoptic: a JSON and a folder of PNGs; the others: a dataset folder)').choices(['coco', 'coco-panoptic', ...DATASET_EXPORT_FORMATS]).default('coco'))
     .option('--polygons', 'write masks as polygons (masks with holes stay RLE unless --force-polygons)')
@@ -180,10 +180,10 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
 
   program
     .command('import')
-    .description('import COCO instances (polygons, RLE), COCO panoptic (the JSON, its PNGs in the folder of its name beside it), or a YOLO, Pascal VOC or labelme dataset into the project; images are matched by file name')
+    .description('import COCO instances (polygons, RLE), COCO panoptic (the JSON, its PNGs in the folder of its name beside it), or a YOLO, Pascal VOC, labelme or mask PNG dataset into the project; images are matched by file name')
     .argument('<folder>', 'the image folder (indexed first, incrementally)')
     .argument('<file>', 'COCO instances or panoptic JSON, or a dataset: a YOLO folder or data.yaml, a VOC folder, a folder of labelme JSON')
-    .addOption(new Option('--format <format>', 'input format (default: voc for a folder with SegmentationObject/, yolo for a .yaml file or a folder with labels/ or one, labelme for another folder, else coco)').choices(['coco', ...DATASET_IMPORT_FORMATS]))
+    .addOption(new Option('--format <format>', 'input format (default: voc for a folder with SegmentationObject/, masks for one with masks.json, masks/ or instances/, yolo for a .yaml file or a folder with labels/ or one, labelme for another folder, else coco)').choices(['coco', ...DATASET_IMPORT_FORMATS]))
     .option('--json', 'print the report as JSON')
     .action(async (folder: string, file: string, o: { format?: string; json?: boolean }) => {
       const format = o.format ?? detectDataset(file) ?? 'coco';
@@ -327,7 +327,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     const signals = onStopSignal(io.err, () => controller.abort());
     try {
       const report = await exportDataset(store, format, out, controller.signal);
-      say(`wrote ${out}: ${report.images} images, ${report.annotations} masks as ${report.lines} ${format === 'voc' ? 'objects' : format === 'labelme' ? 'polygons' : 'lines'}, ${report.categories} classes`);
+      say(`wrote ${out}: ${report.images} images, ${report.annotations} masks as ${report.lines} ${format === 'voc' ? 'objects' : format === 'labelme' ? 'polygons' : format === 'masks' ? 'mask PNGs' : 'lines'}, ${report.categories} classes`);
       if (report.holesFilled) say(`  ${report.holesFilled} masks with holes were written filled (a ${format === 'labelme' ? 'labelme' : 'YOLO'} polygon has one ring)`);
       if (report.overlapped) say(`  ${report.overlapped} masks lost pixels to later masks (a label image holds one object per pixel)`);
       for (const s of report.skipped) say(`  skipped annotation ${s.annotationId}: ${s.reason}`);

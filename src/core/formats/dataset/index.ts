@@ -5,6 +5,8 @@ import { DatasetExportFormat, DatasetImportFormat, type DatasetExportReport, typ
 import type { ProjectStore } from '../../project';
 import { writeLabelme } from '../labelme/export';
 import { importLabelme } from '../labelme/import';
+import { writeMasks } from '../masks/export';
+import { importMasks } from '../masks/import';
 import { importVoc } from '../voc/import';
 import { writeVoc } from '../voc/export';
 import { writeYolo } from '../yolo/export';
@@ -17,17 +19,19 @@ export type { DatasetExportFormat, DatasetImportFormat };
 export function exportDataset(store: ProjectStore, format: DatasetExportFormat, out: string, signal?: AbortSignal): Promise<DatasetExportReport> {
   if (format === 'voc') return writeVoc(store, out, signal);
   if (format === 'labelme') return writeLabelme(store, out, signal);
+  if (format === 'masks') return writeMasks(store, out, signal);
   return writeYolo(store, out, format === 'yolo-seg' ? 'seg' : 'det', signal);
 }
 
 export function importDataset(store: ProjectStore, path: string, format: DatasetImportFormat = detectDataset(path) ?? 'yolo'): Promise<DatasetImportReport> {
   if (format === 'voc') return importVoc(store, path);
   if (format === 'labelme') return importLabelme(store, path);
+  if (format === 'masks') return importMasks(store, path);
   return importYolo(store, path);
 }
 
 /**
- * VOC for a folder with SegmentationObject/, YOLO for a .yaml file or a folder with labels/ or a .yaml file, labelme
+ * VOC for a folder with SegmentationObject/, mask PNGs for one with masks.json, masks/ or instances/, YOLO for a .yaml file or a folder with labels/ or a .yaml file, labelme
  * for any other folder; null for a file that is not YAML (COCO).
  */
 export function detectDataset(path: string): DatasetImportFormat | null {
@@ -35,6 +39,7 @@ export function detectDataset(path: string): DatasetImportFormat | null {
   if (/\.ya?ml$/i.test(abs)) return 'yolo';
   if (!statSync(abs, { throwIfNoEntry: false })?.isDirectory()) return null;
   if (existsSync(join(abs, 'SegmentationObject'))) return 'voc';
+  if (existsSync(join(abs, 'masks.json')) || existsSync(join(abs, 'masks')) || existsSync(join(abs, 'instances'))) return 'masks';
   if (existsSync(join(abs, 'labels')) || readdirSync(abs).some((e) => /\.ya?ml$/i.test(e))) return 'yolo';
   return 'labelme';
 }
