@@ -83,7 +83,7 @@ function readGreyPng(file: string): { depth: number; w: number; h: number; value
   return { depth, w, h, values };
 }
 
-const key = (m: ArrayLike<number>) => createHash('sha1').update(Uint8Array.from(m, (v) => (v ? 1 : 0))).digest('hex');
+const key = (m: ArrayLike<number | boolean>) => createHash('sha1').update(Uint8Array.from(m, (v) => (v ? 1 : 0))).digest('hex');
 
 function projectMasks(s: ProjectStore, path: string): string[] {
   const names = new Map(s.listCategories().map((c) => [c.id, c.name]));
