@@ -501,13 +501,18 @@ export const methods = {
     input: z.object({ imageId: Id, ids: z.array(Id).min(1).max(100_000), label: EditLabel }).strict(),
     output: EditResult,
   },
-  /** Unites masks of one image into the first of them; the others are deleted. One undo step. */
+  /**
+   * Unites masks of one image into the first of them; the others are deleted. One undo step. `exclusive` ("no
+   * overlap"): the merged mask, less the `locked` masks' pixels, takes its pixels from the image's other masks.
+   */
   'annotations.merge': {
-    input: z.object({ ids: z.array(Id).min(2).max(1000), categoryId: Id.nullable().optional() }).strict(),
+    input: z
+      .object({ ids: z.array(Id).min(2).max(1000), categoryId: Id.nullable().optional(), exclusive: z.boolean().optional(), locked: z.array(Id).max(100_000).optional() })
+      .strict(),
     output: EditResult,
   },
-  /** Splits a mask into its connected parts (8-connected), each its own annotation. One undo step. */
-  'annotations.split': { input: z.object({ id: Id }).strict(), output: EditResult },
+  /** Splits a mask into its connected parts (8-connected), each its own annotation. One undo step. `exclusive` and `locked` as for merge. */
+  'annotations.split': { input: z.object({ id: Id, exclusive: z.boolean().optional(), locked: z.array(Id).max(100_000).optional() }).strict(), output: EditResult },
   /** Marks a mask as an example (its image is the mask's; a mask that is one already answers that one). Deleting the mask deletes its examples. */
   'examples.add': { input: z.object({ annotationId: Id, label: z.string().max(200).optional() }).strict(), output: Example },
   /** The examples, oldest first; with categoryId (null: unassigned) those whose mask has that category. */
