@@ -214,6 +214,17 @@ export class Backend {
   }
 
   /** One undoable step on an image's annotations; announces the change. */
+  /**
+   * Indexes the folder before an import matches its entries to images, so images added since the last index get
+   * their masks (a running index is waited for, not run twice).
+   */
+  private async indexForImport(): Promise<void> {
+    const running = this.jobs.list().find((j) => j.kind === 'index' && j.state === 'running');
+    if (running) await this.jobs.wait(running.id);
+    const report = await indexFolder(this.need());
+    if (report.added || report.updated || report.moved.length || report.returned.length || report.removed) this.emit('project.changed', { what: 'images' });
+  }
+
   private edit(imageId: number, label: string, ops: EditOp[]): Array<AnnotationRow | null> {
     this.editableImage(imageId);
     const out = this.need().edit(imageId, label, ops);
@@ -487,6 +498,7 @@ export class Backend {
     'coco.import': async ({ file, document }) => {
       const store = this.need();
       if (file !== undefined && this.options.shell === 'web') await requireInside(file, store.folder);
+      await this.indexForImport();
       const report = file === undefined ? importCoco(store, document) : await importCocoFile(store, file);
       this.emit('project.changed', { what: 'annotations' });
       return report;
@@ -499,6 +511,7 @@ export class Backend {
     'formats.import': async ({ folder, format }) => {
       const store = this.need();
       if (this.options.shell === 'web') await requireInside(folder, store.folder);
+      await this.indexForImport();
       const report = await importDataset(store, folder, format);
       this.emit('project.changed', { what: 'annotations' });
       return report;
