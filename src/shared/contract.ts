@@ -197,7 +197,7 @@ export const CocoImportReport = z.object({
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
-/** The dataset folder formats: written (YOLO segmentation or detection, VOC, labelme) and read (YOLO lines of either kind, VOC, labelme). */
+/** The dataset folder formats: written (YOLO segmentation or detection, VOC, labelme, mask PNGs) and read (YOLO lines of either kind, VOC, labelme, mask PNGs). */
 export const DatasetExportFormat = z.enum(['yolo-seg', 'yolo-det', 'voc', 'labelme', 'masks']);
 export type DatasetExportFormat = z.infer<typeof DatasetExportFormat>;
 export const DatasetImportFormat = z.enum(['yolo', 'voc', 'labelme', 'masks']);
@@ -538,7 +538,7 @@ export const methods = {
       .strict(),
     output: z.object({ report: z.union([CocoExportReport, PanopticExportReport]), path: z.string().optional(), document: z.unknown().optional() }),
   },
-  /** COCO instances import from a file path (`file`; in web mode inside the project folder) or an uploaded document (`document`). */
+  /** COCO instances import from a file path (`file`; in web mode inside the project folder) or an uploaded document (`document`); the project folder is indexed first. */
   'coco.import': {
     input: z
       .object({ file: z.string().min(1).optional(), document: z.unknown().optional() })
@@ -548,7 +548,8 @@ export const methods = {
   },
   /**
    * Export to a dataset folder `out` (created when its parent exists; in web mode inside the project folder):
-   * YOLO segmentation or detection (data.yaml + labels/), Pascal VOC (XML + label PNGs), labelme (JSON per image). docs/formats.md says
+   * YOLO segmentation or detection (data.yaml + labels/), Pascal VOC (XML + label PNGs), labelme (JSON per image), mask PNGs
+   * (a PNG per mask, a 16-bit instance PNG per image, masks.json). docs/formats.md says
    * what each format keeps.
    */
   'formats.export': {
@@ -557,7 +558,8 @@ export const methods = {
   },
   /**
    * Import of a dataset folder (in web mode inside the project folder); all of it or, on a refusal, nothing.
-   * Without `format`: VOC for a folder with SegmentationObject/, YOLO for one with labels/ or a .yaml file, else labelme.
+   * Without `format`: VOC for a folder with SegmentationObject/, mask PNGs for one with masks.json, masks/ or instances/,
+   * YOLO for one with labels/ or a .yaml file, else labelme. The project folder is indexed first.
    */
   'formats.import': {
     input: z.object({ folder: z.string().min(1), format: DatasetImportFormat.optional() }).strict(),

@@ -26,11 +26,11 @@ const previousInstances = greyPng(16);
 const previousJson: Replaceable = { accepts: (h) => new RegExp(`^\\s*\\{\\s*"format"\\s*:\\s*"${MASKS_FORMAT}"`).test(new TextDecoder().decode(h)), what: 'a masks.json of a mask export' };
 
 /** A category name as a file name part: path separators, characters Windows refuses and control characters become "_". */
-export function fileSafe(name: string): string {
+function fileSafe(name: string): string {
   return name.replace(/[\\/:*?"<>|\u0000-\u001f]/g, '_').replace(/^\.+/, '_').slice(0, 100);
 }
 
-export interface MasksIndex {
+interface MasksIndex {
   format: typeof MASKS_FORMAT;
   version: 1;
   images: Array<{ image: string; width: number; height: number; instances: string; objects: Array<{ id: number; category: string; mask: string; annotationId: number }> }>;
