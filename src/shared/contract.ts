@@ -553,7 +553,8 @@ export const methods = {
    * what each format keeps.
    */
   'formats.export': {
-    input: z.object({ format: DatasetExportFormat, out: z.string().min(1) }).strict(),
+    /** copyImages: the images are copied into the dataset (YOLO and mask PNGs: images/, VOC: JPEGImages/; not labelme). */
+    input: z.object({ format: DatasetExportFormat, out: z.string().min(1), copyImages: z.boolean().optional() }).strict(),
     output: z.object({ report: DatasetExportReport, path: z.string() }),
   },
   /**

@@ -1,8 +1,9 @@
 // Every format from the app, in Debian's Chromium against web mode: masks exported from one project through the
 // Export dialog are imported through the Import dialog into a fresh project (images copied, not indexed yet: the
 // import indexes first), and each mask comes back: exactly (IoU 1) for the formats that store pixels, IoU ≥ 0.99
-// for polygons, and as its box for YOLO detection. A refused folder shows its reason and changes nothing.
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+// for polygons, and as its box for YOLO detection. YOLO segmentation is exported with its images copied into the
+// dataset. A refused folder shows its reason and changes nothing.
+import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Browser, Page } from 'playwright-core';
@@ -103,12 +104,13 @@ describe.skipIf(!hasChromium)('export and import every format from the app (web 
     }
   }
 
-  async function exportFromApp(kind: string): Promise<string> {
+  async function exportFromApp(kind: string, copyImages = false): Promise<string> {
     await page.goto(server.openUrl);
     await page.getByTestId('open-export').click();
     await page.getByTestId(`kind-${kind}`).check();
     const out = join(source, `.${kind}`);
     await expect.poll(() => page.getByTestId('export-out').inputValue()).toBe(out);
+    if (copyImages) await page.getByTestId('export-copy-images').check();
     await page.getByTestId('export-run').click();
     await expect.poll(() => page.getByTestId('report-annotations').textContent(), { timeout: 20_000 }).toBe('4');
     expect(await page.getByTestId('report-images').textContent()).toBe('2');
@@ -120,13 +122,15 @@ describe.skipIf(!hasChromium)('export and import every format from the app (web 
   const cases = [
     { kind: 'masks', importAs: 'masks', min: 1 },
     { kind: 'voc', importAs: 'voc', min: 1 },
-    { kind: 'yolo-seg', importAs: 'yolo', min: 0.99 },
+    { kind: 'yolo-seg', importAs: 'yolo', min: 0.99, copyImages: true },
     { kind: 'labelme', importAs: 'labelme', min: 0.99 },
     { kind: 'yolo-det', importAs: 'yolo', min: 1, boxes: true },
   ] as const;
   for (const c of cases)
     it(`${c.kind}: exported from the dialog, imported into a fresh project from the dialog, the same masks`, async () => {
-      const out = await exportFromApp(c.kind);
+      const out = await exportFromApp(c.kind, 'copyImages' in c);
+      // The copies, where Ultralytics finds them beside labels/, and data.yaml naming them.
+      if ('copyImages' in c) for (const p of IMAGES) expect(readFileSync(join(out, 'images', p)).equals(readFileSync(join(source, p)))).toBe(true);
       const folder = freshFolder(`fresh-${c.kind}`);
       cpSync(out, join(folder, `.${c.kind}`), { recursive: true });
       const back = await importFromApp(folder, c.importAs, join(folder, `.${c.kind}`), `formats-import-${c.kind}.png`);

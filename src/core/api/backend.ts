@@ -503,10 +503,10 @@ export class Backend {
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },
-    'formats.export': async ({ format, out }) => {
+    'formats.export': async ({ format, out, copyImages }) => {
       const store = this.need();
       if (this.options.shell === 'web') await requireInside(out, store.folder);
-      return { report: await exportDataset(store, format, out), path: out };
+      return { report: await exportDataset(store, format, out, undefined, { copyImages }), path: out };
     },
     'formats.import': async ({ folder, format }) => {
       const store = this.need();

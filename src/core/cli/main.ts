@@ -144,7 +144,10 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .option('--force-polygons', 'with --polygons: write masks with holes as polygons too (holes are filled)')
     .option('--tolerance <px>', 'polygon simplification tolerance in pixels (0 = exact)', parseNumber, 0)
     .requiredOption('--out <file>', 'output JSON file (a folder for the dataset formats)')
-    .action(async (folder: string, o: { format: string; polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string }) => {
+    .option('--copy-images', 'copy the images into the dataset folder (yolo-seg, yolo-det, masks: images/; voc: JPEGImages/)')
+    .action(async (folder: string, o: { format: string; polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string; copyImages?: boolean }) => {
+      if (o.copyImages && (o.format === 'coco' || o.format === 'coco-panoptic' || o.format === 'labelme'))
+        throw new CommanderError(EXIT.usage, 'usage', '--copy-images is for --format yolo-seg, yolo-det, voc and masks (the others name the images by their path)');
       if (o.format === 'coco-panoptic') {
         // Panoptic masks are PNGs of segment ids: the instance options do not apply.
         if (o.polygons || o.rle || o.forcePolygons || o.tolerance !== 0)
@@ -152,7 +155,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         code = await exportPanoptic(folder, o.out, say, io.err);
         return;
       }
-      if (o.format !== 'coco') return exportFolder(folder, o.format as DatasetExportFormat, o.out);
+      if (o.format !== 'coco') return exportFolder(folder, o.format as DatasetExportFormat, o.out, Boolean(o.copyImages));
       if (o.polygons && o.rle) throw new CommanderError(EXIT.usage, 'usage', 'choose one of --polygons and --rle');
       if (o.forcePolygons && !o.polygons) throw new CommanderError(EXIT.usage, 'usage', '--force-polygons needs --polygons');
       const store = openStore(folder, 'read');
@@ -320,13 +323,13 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     }
   });
 
-  async function exportFolder(folder: string, format: DatasetExportFormat, outPath: string) {
+  async function exportFolder(folder: string, format: DatasetExportFormat, outPath: string, copyImages: boolean) {
     const store = openStore(folder, 'read');
     const out = resolve(outPath);
     const controller = new AbortController();
     const signals = onStopSignal(io.err, () => controller.abort());
     try {
-      const report = await exportDataset(store, format, out, controller.signal);
+      const report = await exportDataset(store, format, out, controller.signal, { copyImages });
       say(`wrote ${out}: ${report.images} images, ${report.annotations} masks as ${report.lines} ${format === 'voc' ? 'objects' : format === 'labelme' ? 'polygons' : format === 'masks' ? 'mask PNGs' : 'lines'}, ${report.categories} classes`);
       if (report.holesFilled) say(`  ${report.holesFilled} masks with holes were written filled (a ${format === 'labelme' ? 'labelme' : 'YOLO'} polygon has one ring)`);
       if (report.overlapped) say(`  ${report.overlapped} masks lost pixels to later masks (a label image holds one object per pixel)`);

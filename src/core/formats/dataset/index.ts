@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { DatasetExportFormat, DatasetImportFormat, type DatasetExportReport, type DatasetImportReport } from '../../../shared/contract';
 import type { ProjectStore } from '../../project';
 import { writeLabelme } from '../labelme/export';
+import { IMAGE_FOLDER, copyImages } from './images';
 import { importLabelme } from '../labelme/import';
 import { writeMasks } from '../masks/export';
 import { importMasks } from '../masks/import';
@@ -16,11 +17,16 @@ export const DATASET_EXPORT_FORMATS = DatasetExportFormat.options;
 export const DATASET_IMPORT_FORMATS = DatasetImportFormat.options;
 export type { DatasetExportFormat, DatasetImportFormat };
 
-export function exportDataset(store: ProjectStore, format: DatasetExportFormat, out: string, signal?: AbortSignal): Promise<DatasetExportReport> {
+/**
+ * `copyImages`: the images are copied into the dataset first (`IMAGE_FOLDER`), so YOLO's data.yaml can name its
+ * copies and a failed copy leaves no data.yaml pointing at missing images.
+ */
+export async function exportDataset(store: ProjectStore, format: DatasetExportFormat, out: string, signal?: AbortSignal, opts: { copyImages?: boolean } = {}): Promise<DatasetExportReport> {
+  if (opts.copyImages) await copyImages(store, format, out, signal);
   if (format === 'voc') return writeVoc(store, out, signal);
   if (format === 'labelme') return writeLabelme(store, out, signal);
   if (format === 'masks') return writeMasks(store, out, signal);
-  return writeYolo(store, out, format === 'yolo-seg' ? 'seg' : 'det', signal);
+  return writeYolo(store, out, format === 'yolo-seg' ? 'seg' : 'det', signal, opts.copyImages ? IMAGE_FOLDER[format] : undefined);
 }
 
 export function importDataset(store: ProjectStore, path: string, format: DatasetImportFormat = detectDataset(path) ?? 'yolo'): Promise<DatasetImportReport> {

@@ -32,6 +32,7 @@ export function ExportDialog({ onClose }: { onClose(): void }) {
   const out = outs[kind] ?? (folder ? defaultOut(folder, kind) : '');
   const [panoptic, setPanoptic] = useState<{ report: PanopticExportReport; path: string } | null>(null);
   const [dataset, setDataset] = useState<{ report: DatasetExportReport; path: string; title: string } | null>(null);
+  const [copyImages, setCopyImages] = useState(false);
   const [format, setFormat] = useState<'polygons' | 'rle'>('rle');
   const [forcePolygons, setForcePolygons] = useState(false);
   const [tolerance, setTolerance] = useState(0);
@@ -52,7 +53,7 @@ export function ExportDialog({ onClose }: { onClose(): void }) {
         return;
       }
       if (kind !== 'instances') {
-        const r = await client.call('formats.export', { format: kind, out });
+        const r = await client.call('formats.export', { format: kind, out, ...(copyImages && kind !== 'labelme' ? { copyImages } : {}) });
         setReport(null);
         setPanoptic(null);
         setDataset({ report: r.report, path: r.path, title: KINDS.find((k) => k.id === kind)!.title });
@@ -124,10 +125,16 @@ export function ExportDialog({ onClose }: { onClose(): void }) {
           />
         )}
         {kind !== 'instances' && kind !== 'panoptic' && (
-          <p className="muted small">
-            The folder is created when its parent exists. Files of an earlier export there are replaced; any other file stops the export. The images are not copied:
-            the files name them by their path in the project.
-          </p>
+          <>
+            <label className={kind === 'labelme' ? 'muted' : ''} title={kind === 'labelme' ? 'labelme files name their images by a path relative to the JSON' : undefined}>
+              <input type="checkbox" checked={copyImages && kind !== 'labelme'} disabled={kind === 'labelme'} onChange={(e) => setCopyImages(e.target.checked)} data-testid="export-copy-images" />{' '}
+              Copy the images into the dataset ({kind === 'voc' ? 'JPEGImages/' : 'images/'})
+            </label>
+            <p className="muted small">
+              The folder is created when its parent exists. Files of an earlier export there are replaced; any other file stops the export. Without a copy, the
+              files name the images by their path in the project.
+            </p>
+          </>
         )}
         {panoptic && (
           <dl className="report" data-testid="export-report">
