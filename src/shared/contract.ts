@@ -197,10 +197,10 @@ export const CocoImportReport = z.object({
 });
 export type CocoImportReport = z.infer<typeof CocoImportReport>;
 
-/** The dataset folder formats: written (YOLO segmentation or detection, VOC, labelme) and read (YOLO lines of either kind, VOC, labelme). */
-export const DatasetExportFormat = z.enum(['yolo-seg', 'yolo-det', 'voc', 'labelme']);
+/** The dataset folder formats: written (YOLO segmentation or detection, VOC, labelme, mask PNGs) and read (YOLO lines of either kind, VOC, labelme, mask PNGs). */
+export const DatasetExportFormat = z.enum(['yolo-seg', 'yolo-det', 'voc', 'labelme', 'masks']);
 export type DatasetExportFormat = z.infer<typeof DatasetExportFormat>;
-export const DatasetImportFormat = z.enum(['yolo', 'voc', 'labelme']);
+export const DatasetImportFormat = z.enum(['yolo', 'voc', 'labelme', 'masks']);
 export type DatasetImportFormat = z.infer<typeof DatasetImportFormat>;
 
 /** Export to a dataset folder (YOLO, VOC): what was written, and what was not with the reason. */
@@ -523,13 +523,18 @@ export const methods = {
     input: z.object({ imageId: Id, ids: z.array(Id).min(1).max(100_000), label: EditLabel }).strict(),
     output: EditResult,
   },
-  /** Unites masks of one image into the first of them; the others are deleted. One undo step. */
+  /**
+   * Unites masks of one image into the first of them; the others are deleted. One undo step. `exclusive` ("no
+   * overlap"): the merged mask, less the `locked` masks' pixels, takes its pixels from the image's other masks.
+   */
   'annotations.merge': {
-    input: z.object({ ids: z.array(Id).min(2).max(1000), categoryId: Id.nullable().optional() }).strict(),
+    input: z
+      .object({ ids: z.array(Id).min(2).max(1000), categoryId: Id.nullable().optional(), exclusive: z.boolean().optional(), locked: z.array(Id).max(100_000).optional() })
+      .strict(),
     output: EditResult,
   },
-  /** Splits a mask into its connected parts (8-connected), each its own annotation. One undo step. */
-  'annotations.split': { input: z.object({ id: Id }).strict(), output: EditResult },
+  /** Splits a mask into its connected parts (8-connected), each its own annotation. One undo step. `exclusive` and `locked` as for merge. */
+  'annotations.split': { input: z.object({ id: Id, exclusive: z.boolean().optional(), locked: z.array(Id).max(100_000).optional() }).strict(), output: EditResult },
   /** Marks a mask as an example (its image is the mask's; a mask that is one already answers that one). Deleting the mask deletes its examples. */
   'examples.add': { input: z.object({ annotationId: Id, label: z.string().max(200).optional() }).strict(), output: Example },
   /** The examples, oldest first; with categoryId (null: unassigned) those whose mask has that category. */
@@ -555,7 +560,7 @@ export const methods = {
       .strict(),
     output: z.object({ report: z.union([CocoExportReport, PanopticExportReport]), path: z.string().optional(), document: z.unknown().optional() }),
   },
-  /** COCO instances import from a file path (`file`; in web mode inside the project folder) or an uploaded document (`document`). */
+  /** COCO instances import from a file path (`file`; in web mode inside the project folder) or an uploaded document (`document`); the project folder is indexed first. */
   'coco.import': {
     input: z
       .object({ file: z.string().min(1).optional(), document: z.unknown().optional() })
@@ -565,16 +570,19 @@ export const methods = {
   },
   /**
    * Export to a dataset folder `out` (created when its parent exists; in web mode inside the project folder):
-   * YOLO segmentation or detection (data.yaml + labels/), Pascal VOC (XML + label PNGs), labelme (JSON per image). docs/formats.md says
+   * YOLO segmentation or detection (data.yaml + labels/), Pascal VOC (XML + label PNGs), labelme (JSON per image), mask PNGs
+   * (a PNG per mask, a 16-bit instance PNG per image, masks.json). docs/formats.md says
    * what each format keeps.
    */
   'formats.export': {
-    input: z.object({ format: DatasetExportFormat, out: z.string().min(1) }).strict(),
+    /** copyImages: the images are copied into the dataset (YOLO and mask PNGs: images/, VOC: JPEGImages/; not labelme). */
+    input: z.object({ format: DatasetExportFormat, out: z.string().min(1), copyImages: z.boolean().optional() }).strict(),
     output: z.object({ report: DatasetExportReport, path: z.string() }),
   },
   /**
    * Import of a dataset folder (in web mode inside the project folder); all of it or, on a refusal, nothing.
-   * Without `format`: VOC for a folder with SegmentationObject/, YOLO for one with labels/ or a .yaml file, else labelme.
+   * Without `format`: VOC for a folder with SegmentationObject/, mask PNGs for one with masks.json, masks/ or instances/,
+   * YOLO for one with labels/ or a .yaml file, else labelme. The project folder is indexed first.
    */
   'formats.import': {
     input: z.object({ folder: z.string().min(1), format: DatasetImportFormat.optional() }).strict(),

@@ -189,13 +189,13 @@ export class Backend {
    * The edits that take `mask`'s pixels from the image's other masks (all but `keep`): those it overlaps lose them,
    * those it covers whole are deleted. Only masks whose box meets the mask's box are decoded.
    */
-  private withoutOverlap(imageId: number, mask: ReturnType<typeof maskFields>, keep?: number): EditOp[] {
+  private withoutOverlap(imageId: number, mask: ReturnType<typeof maskFields>, keep?: number | ReadonlySet<number>): EditOp[] {
     const cut = fromCompressedString(mask.rle, mask.height, mask.width);
     const [x, y, w, h] = mask.bbox;
     const ops: EditOp[] = [];
     for (const row of this.need().listAnnotations({ imageId })) {
       const [bx, by, bw, bh] = row.bbox;
-      if (row.id === keep || bx >= x + w || by >= y + h || bx + bw <= x || by + bh <= y) continue;
+      if (row.id === keep || (typeof keep === 'object' && keep.has(row.id)) || bx >= x + w || by >= y + h || bx + bw <= x || by + bh <= y) continue;
       const rest = subtract(rleOf(row), cut);
       const left = maskFields(rest);
       if (left.area === row.area) continue;
@@ -204,7 +204,32 @@ export class Backend {
     return ops;
   }
 
+  /**
+   * A merged or split mask under "no overlap": the mask less the `locked` masks' pixels (they keep theirs, as an
+   * added mask leaves them out), refused when nothing is left.
+   */
+  private lessLocked(imageId: number, mask: Rle, locked: readonly number[], own: ReadonlySet<number>): Rle {
+    const keep = locked.filter((id) => !own.has(id)).map((id) => this.annotationRow(id));
+    const stray = keep.find((r) => r.imageId !== imageId);
+    if (stray) throw new ApiError('bad_request', `locked annotation ${stray.id} belongs to another image (${stray.imageId})`);
+    if (!keep.length) return mask;
+    const rest = subtract(mask, unionAll(keep.map(rleOf)));
+    if (maskFields(rest).area === 0) throw new ApiError('bad_request', 'the mask lies under locked masks only: unlock one to take its pixels');
+    return rest;
+  }
+
   /** One undoable step on an image's annotations; announces the change. */
+  /**
+   * Indexes the folder before an import matches its entries to images, so images added since the last index get
+   * their masks (a running index is waited for, not run twice).
+   */
+  private async indexForImport(): Promise<void> {
+    const running = this.jobs.list().find((j) => j.kind === 'index' && j.state === 'running');
+    if (running) await this.jobs.wait(running.id);
+    const report = await indexFolder(this.need());
+    if (report.added || report.updated || report.moved.length || report.returned.length || report.removed) this.emit('project.changed', { what: 'images' });
+  }
+
   private edit(imageId: number, label: string, ops: EditOp[]): Array<AnnotationRow | null> {
     this.editableImage(imageId);
     const out = this.need().edit(imageId, label, ops);
@@ -406,26 +431,34 @@ export class Backend {
       if (rows.length) this.edit(imageId, label ?? 'delete', rows.map((r) => ({ kind: 'delete' as const, id: r.id })));
       return this.editResult(imageId);
     },
-    'annotations.merge': ({ ids, categoryId }) => {
+    'annotations.merge': ({ ids, categoryId, exclusive, locked }) => {
       const rows = [...new Set(ids)].map((id) => this.annotationRow(id));
       if (rows.length < 2) throw new ApiError('bad_request', 'merge needs at least two different annotations');
       const imageId = rows[0]!.imageId;
       if (rows.some((r) => r.imageId !== imageId)) throw new ApiError('bad_request', 'only masks of one image can be merged');
-      const merged = unionAll(rows.map(rleOf));
+      const own = new Set(rows.map((r) => r.id));
+      const union = unionAll(rows.map(rleOf));
+      const merged = maskFields(exclusive ? this.lessLocked(imageId, union, locked ?? [], own) : union);
       const [keep, ...rest] = rows;
-      const patch = { ...maskFields(merged), ...(categoryId !== undefined ? { categoryId } : {}) };
-      this.edit(imageId, 'merge', [{ kind: 'update', id: keep!.id, patch }, ...rest.map((r) => ({ kind: 'delete' as const, id: r.id }))]);
+      const patch = { ...merged, ...(categoryId !== undefined ? { categoryId } : {}) };
+      // No overlap: the merged mask takes its pixels from the image's other masks in the same undo step.
+      const others = exclusive ? this.withoutOverlap(imageId, merged, own) : [];
+      this.edit(imageId, 'merge', [{ kind: 'update', id: keep!.id, patch }, ...rest.map((r) => ({ kind: 'delete' as const, id: r.id })), ...others]);
       return this.editResult(imageId);
     },
-    'annotations.split': ({ id }) => {
+    'annotations.split': ({ id, exclusive, locked }) => {
       const row = this.annotationRow(id);
-      const parts = connectedComponents(rleOf(row));
+      const own = new Set([id]);
+      const parts = connectedComponents(exclusive ? this.lessLocked(row.imageId, rleOf(row), locked ?? [], own) : rleOf(row));
       if (parts.length > 1) {
         const [first, ...rest] = parts;
         const extra = { categoryId: row.categoryId, source: row.source, iscrowd: row.iscrowd, runId: row.runId, score: row.score };
+        // No overlap: the parts (together the mask less any locked pixels) take their pixels from the others.
+        const others = exclusive ? this.withoutOverlap(row.imageId, maskFields(unionAll(parts)), own) : [];
         this.edit(row.imageId, 'split', [
           { kind: 'update', id, patch: maskFields(first!) },
           ...rest.map((p) => ({ kind: 'add' as const, input: { ...extra, ...maskFields(p) } })),
+          ...others,
         ]);
       }
       return this.editResult(row.imageId);
@@ -485,18 +518,20 @@ export class Backend {
     'coco.import': async ({ file, document }) => {
       const store = this.need();
       if (file !== undefined && this.options.shell === 'web') await requireInside(file, store.folder);
+      await this.indexForImport();
       const report = file === undefined ? importCoco(store, document) : await importCocoFile(store, file);
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },
-    'formats.export': async ({ format, out }) => {
+    'formats.export': async ({ format, out, copyImages }) => {
       const store = this.need();
       if (this.options.shell === 'web') await requireInside(out, store.folder);
-      return { report: await exportDataset(store, format, out), path: out };
+      return { report: await exportDataset(store, format, out, undefined, { copyImages }), path: out };
     },
     'formats.import': async ({ folder, format }) => {
       const store = this.need();
       if (this.options.shell === 'web') await requireInside(folder, store.folder);
+      await this.indexForImport();
       const report = await importDataset(store, folder, format);
       this.emit('project.changed', { what: 'annotations' });
       return report;

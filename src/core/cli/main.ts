@@ -137,7 +137,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
 
   program
     .command('export')
-    .description('export annotations: COCO instances, COCO panoptic (the JSON and a folder of PNGs of the same name beside it), or a dataset folder (YOLO segmentation or detection, Pascal VOC, labelme)')
+    .description('export annotations: COCO instances, COCO panoptic (the JSON and a folder of PNGs of the same name beside it), or a dataset folder (YOLO segmentation or detection, Pascal VOC, labelme, mask PNGs)')
     .argument('<folder>', 'the project folder')
     .addOption(new Option('--format <format>', 'output format (coco-panoptic: a JSON and a folder of PNGs; the others: a dataset folder)').choices(['coco', 'coco-panoptic', ...DATASET_EXPORT_FORMATS]).default('coco'))
     .option('--polygons', 'write masks as polygons (masks with holes stay RLE unless --force-polygons)')
@@ -145,7 +145,10 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .option('--force-polygons', 'with --polygons: write masks with holes as polygons too (holes are filled)')
     .option('--tolerance <px>', 'polygon simplification tolerance in pixels (0 = exact)', parseNumber, 0)
     .requiredOption('--out <file>', 'output JSON file (a folder for the dataset formats)')
-    .action(async (folder: string, o: { format: string; polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string }) => {
+    .option('--copy-images', 'copy the images into the dataset folder (yolo-seg, yolo-det, masks: images/; voc: JPEGImages/)')
+    .action(async (folder: string, o: { format: string; polygons?: boolean; rle?: boolean; forcePolygons?: boolean; tolerance: number; out: string; copyImages?: boolean }) => {
+      if (o.copyImages && (o.format === 'coco' || o.format === 'coco-panoptic' || o.format === 'labelme'))
+        throw new CommanderError(EXIT.usage, 'usage', '--copy-images is for --format yolo-seg, yolo-det, voc and masks (the others name the images by their path)');
       if (o.format === 'coco-panoptic') {
         // Panoptic masks are PNGs of segment ids: the instance options do not apply.
         if (o.polygons || o.rle || o.forcePolygons || o.tolerance !== 0)
@@ -153,7 +156,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
         code = await exportPanoptic(folder, o.out, say, io.err);
         return;
       }
-      if (o.format !== 'coco') return exportFolder(folder, o.format as DatasetExportFormat, o.out);
+      if (o.format !== 'coco') return exportFolder(folder, o.format as DatasetExportFormat, o.out, Boolean(o.copyImages));
       if (o.polygons && o.rle) throw new CommanderError(EXIT.usage, 'usage', 'choose one of --polygons and --rle');
       if (o.forcePolygons && !o.polygons) throw new CommanderError(EXIT.usage, 'usage', '--force-polygons needs --polygons');
       const store = openStore(folder, 'read');
@@ -181,10 +184,10 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
 
   program
     .command('import')
-    .description('import COCO instances (polygons, RLE), COCO panoptic (the JSON, its PNGs in the folder of its name beside it), or a YOLO, Pascal VOC or labelme dataset into the project; images are matched by file name')
+    .description('import COCO instances (polygons, RLE), COCO panoptic (the JSON, its PNGs in the folder of its name beside it), or a YOLO, Pascal VOC, labelme or mask PNG dataset into the project; images are matched by file name')
     .argument('<folder>', 'the image folder (indexed first, incrementally)')
     .argument('<file>', 'COCO instances or panoptic JSON, or a dataset: a YOLO folder or data.yaml, a VOC folder, a folder of labelme JSON')
-    .addOption(new Option('--format <format>', 'input format (default: voc for a folder with SegmentationObject/, yolo for a .yaml file or a folder with labels/ or one, labelme for another folder, else coco)').choices(['coco', ...DATASET_IMPORT_FORMATS]))
+    .addOption(new Option('--format <format>', 'input format (default: voc for a folder with SegmentationObject/, masks for one with masks.json, masks/ or instances/, yolo for a .yaml file or a folder with labels/ or one, labelme for another folder, else coco)').choices(['coco', ...DATASET_IMPORT_FORMATS]))
     .option('--json', 'print the report as JSON')
     .action(async (folder: string, file: string, o: { format?: string; json?: boolean }) => {
       const format = o.format ?? detectDataset(file) ?? 'coco';
@@ -331,14 +334,14 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     }
   });
 
-  async function exportFolder(folder: string, format: DatasetExportFormat, outPath: string) {
+  async function exportFolder(folder: string, format: DatasetExportFormat, outPath: string, copyImages: boolean) {
     const store = openStore(folder, 'read');
     const out = resolve(outPath);
     const controller = new AbortController();
     const signals = onStopSignal(io.err, () => controller.abort());
     try {
-      const report = await exportDataset(store, format, out, controller.signal);
-      say(`wrote ${out}: ${report.images} images, ${report.annotations} masks as ${report.lines} ${format === 'voc' ? 'objects' : format === 'labelme' ? 'polygons' : 'lines'}, ${report.categories} classes`);
+      const report = await exportDataset(store, format, out, controller.signal, { copyImages });
+      say(`wrote ${out}: ${report.images} images, ${report.annotations} masks as ${report.lines} ${format === 'voc' ? 'objects' : format === 'labelme' ? 'polygons' : format === 'masks' ? 'mask PNGs' : 'lines'}, ${report.categories} classes`);
       if (report.holesFilled) say(`  ${report.holesFilled} masks with holes were written filled (a ${format === 'labelme' ? 'labelme' : 'YOLO'} polygon has one ring)`);
       if (report.overlapped) say(`  ${report.overlapped} masks lost pixels to later masks (a label image holds one object per pixel)`);
       for (const s of report.skipped) say(`  skipped annotation ${s.annotationId}: ${s.reason}`);

@@ -29,7 +29,8 @@ const previousLabels: Replaceable = {
  * written last, so a dataset whose export failed half-way has the previous data.yaml (or none) beside a mix of
  * old and new label files, and exporting again completes it.
  */
-export async function writeYolo(store: ProjectStore, out: string, kind: YoloKind, signal?: AbortSignal): Promise<DatasetExportReport> {
+/** `images`: the dataset's copies of the images (a folder in it), which data.yaml then names instead of the project folder. */
+export async function writeYolo(store: ProjectStore, out: string, kind: YoloKind, signal?: AbortSignal, images?: string): Promise<DatasetExportReport> {
   const writer = await DatasetWriter.open(store, out, signal);
   const categories = store.listCategories();
   const report = emptyExportReport(categories.length);
@@ -38,7 +39,7 @@ export async function writeYolo(store: ProjectStore, out: string, kind: YoloKind
     await writer.write(`labels/${stem}.txt`, labelLines(store, img, kind, classOf, report), previousLabels);
     report.images++;
   }
-  await writer.write('data.yaml', writeDataYaml(writer.root, store.folder, categories.map((c) => c.name)), previousYaml);
+  await writer.write('data.yaml', writeDataYaml(writer.root, images ?? store.folder, categories.map((c) => c.name)), previousYaml);
   return report;
 }
 

@@ -122,7 +122,7 @@ export function shortcuts(keys: KeyMap): { keys: string; action: string }[] {
     { keys: '→  .', action: 'Next image in the strip\'s filter (skips broken files; stops at the last)' },
     { keys: '←  ,', action: 'Previous image (skips broken files; stops at the first)' },
     { keys: 'Esc in a text box or list', action: 'Give the keyboard back to these shortcuts' },
-    { keys: 'Ctrl+E', action: 'Export COCO' },
+    { keys: 'Ctrl+E', action: 'Export (COCO, YOLO, VOC, labelme, mask PNGs)' },
     { keys: '?', action: 'This help' },
   ];
 }

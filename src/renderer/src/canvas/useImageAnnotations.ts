@@ -2,7 +2,7 @@
 // durable (autosave: there is no save button), run in order through one queue, so a fast sequence of
 // strokes, an undo right after a stroke, or a reload never reorders or loses work.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { Annotation, AttributeValue, CocoRle, EditResult, HistoryState } from '../../../shared/contract';
+import { isProposal, type Annotation, type AttributeValue, type CocoRle, type EditResult, type HistoryState } from '../../../shared/contract';
 import { area, fromCocoRle, fromCompressedString, subtract, toCocoRle, unionAll } from '../../../shared/masks';
 import { client } from '../client';
 
@@ -68,6 +68,9 @@ export function useImageAnnotations(imageId: number | null, noOverlap: { locked:
     if (area(rest) === 0) throw new Error('That mask lies under locked masks only: unlock one to draw over it');
     return { mask: toCocoRle(rest, true), exclusive: true };
   };
+  /** What a merge or split sends with no overlap: the flag, and the image's locked masks, which keep their pixels. */
+  const mergeArgs = (): { exclusive?: true; locked?: number[] } =>
+    noOverlap ? { exclusive: true, locked: annotations.filter((a) => noOverlap.locked.has(a.id)).map((a) => a.id) } : {};
   /** `exclusiveArgs`, or null with the reason shown. */
   const sendable = (mask: CocoRle, self?: number) => {
     try {
@@ -188,10 +191,15 @@ export function useImageAnnotations(imageId: number | null, noOverlap: { locked:
       }).then(() => {});
     },
     setCategory: (id, categoryId) => {
+      // Accepting a proposal with no overlap: it takes its pixels from the other masks, as a new mask would.
+      const proposal = annotations.find((x) => x.id === id && isProposal(x));
+      const extra: { mask?: CocoRle; exclusive?: true } | null = noOverlap && proposal && categoryId !== null ? sendable(proposal.mask, id) : {};
+      if (!extra) return Promise.resolve([]);
       setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, categoryId } : x)));
-      return enqueue(async () => {
-        const { droppedAttributes, ...a } = await client.call('annotations.update', { id, categoryId, label: 'category' });
-        replace(a);
+      return enqueue(async (imageId) => {
+        const { droppedAttributes, ...a } = await client.call('annotations.update', { id, categoryId, label: 'category', ...extra });
+        if (extra.exclusive) await refetch(imageId);
+        else replace(a);
         return droppedAttributes;
       }).then((dropped) => dropped ?? []);
     },
@@ -208,18 +216,22 @@ export function useImageAnnotations(imageId: number | null, noOverlap: { locked:
       setAnnotations((list) => list.filter((x) => !gone.has(x.id)));
       return enqueue(async (imageId) => applyResult(imageId, await client.call('annotations.deleteMany', { imageId, ids, label }))).then(() => {});
     },
-    merge: (ids) =>
-      enqueue(async (imageId) => {
-        const r = await client.call('annotations.merge', { ids });
+    merge: (ids) => {
+      const overlap = mergeArgs();
+      return enqueue(async (imageId) => {
+        const r = await client.call('annotations.merge', { ids, ...overlap });
         applyResult(imageId, r);
         return r;
-      }),
-    split: (id) =>
-      enqueue(async (imageId) => {
-        const r = await client.call('annotations.split', { id });
+      });
+    },
+    split: (id) => {
+      const overlap = mergeArgs();
+      return enqueue(async (imageId) => {
+        const r = await client.call('annotations.split', { id, ...overlap });
         applyResult(imageId, r);
         return r;
-      }),
+      });
+    },
     undo: () => enqueue(async (imageId) => applyResult(imageId, await client.call('history.undo', { imageId }))).then(() => {}),
     redo: () => enqueue(async (imageId) => applyResult(imageId, await client.call('history.redo', { imageId }))).then(() => {}),
   };

@@ -476,7 +476,7 @@ export function AnnotateView({
         >
           {image?.status === 'done' ? '✓ Done' : 'Mark done'}
         </button>
-        <button onClick={() => setDialog('export')} title="Export COCO (Ctrl+E)" data-testid="open-export">
+        <button onClick={() => setDialog('export')} title="Export: COCO, YOLO, VOC, labelme, mask PNGs (Ctrl+E)" data-testid="open-export">
           Export
         </button>
         <button onClick={() => setDialog('help')} title="Keyboard shortcuts (?)" data-testid="open-help">
