@@ -25,6 +25,8 @@ export const UNASSIGNED_COLOR = '#9aa1ad';
 /** The live click-segment mask: a colour no category palette uses, so it never looks like a stored mask. */
 export const LIVE_MASK_COLOR = '#00e5ff';
 const LIVE_MASK_RGB: Rgb = [0, 229, 255];
+/** The hover preview is the live mask's look, faint: a suggestion, not the answer. */
+const HOVER_ALPHA = 0.7;
 
 /**
  * Editable polygons of masks drawn or vertex-edited in this session (their own vertices, not the traced
@@ -225,6 +227,8 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       setView: (v: View) => setView(v),
       getView: () => viewRef.current,
       fit: () => setView(fitView(W, H, sizeRef.current.w, sizeRef.current.h)),
+      /** When the live mask's answer arrived (performance.now()) and what building its overlay cost. */
+      liveStats: () => liveStats.current,
       /** Cost of the last canvas draw, split into the image and the masks, and draws so far. */
       drawStats: () => ({ imageMs: drawStats.current.imageMs, masksMs: scene.lastDrawMs, setMasksMs: scene.lastSetMasksMs, draws: drawStats.current.frames }),
     };
@@ -254,7 +258,20 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   // Live masks, not annotations yet: the click-segment answer with its exact outline, and the wand's region
   // while its tolerance is dragged (bitmap only: tracing a photo region's thousands of rings at every step
   // would cost more than the region; the bitmap has its own 1-cell edge).
-  const live = useMemo(() => liveOverlay(click.mask, W, H), [click.mask, W, H]);
+  const liveStats = useRef({ answeredAt: 0, buildMs: 0 });
+  const live = useMemo(() => {
+    const t0 = performance.now();
+    const o = liveOverlay(click.mask, W, H);
+    liveStats.current = { answeredAt: click.answeredAt, buildMs: performance.now() - t0 };
+    return o;
+  }, [click.mask, click.answeredAt, W, H]);
+  // The hover preview: the same bitmap drawn faintly, no outline (it changes as the pointer moves).
+  const hoverSprite = useMemo(() => click.hover && makeSprite(click.hover.mask, rleBbox(click.hover.mask), scene.step, LIVE_MASK_RGB), [click.hover, scene]);
+  const hoverLive = useMemo(() => hoverSprite && { draw: spriteDraw(hoverSprite, HOVER_ALPHA), rings: [] }, [hoverSprite]);
+  const hoverAt = click.hoverAt;
+  useEffect(() => {
+    if (tool !== 'click') hoverAt(null);
+  }, [tool]); // eslint-disable-line react-hooks/exhaustive-deps
   const wandSprite = wandPreview?.sprite;
   const wandLive = useMemo(() => wandSprite && { draw: spriteDraw(wandSprite), rings: [] }, [wandSprite]);
 
@@ -532,6 +549,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       return;
     }
     if (tool === 'polygon' || tool === 'brush' || tool === 'eraser') setCursor(tool === 'polygon' ? snapToCorner(p, W, H) : snapToPixelCentre(p));
+    if (tool === 'click' && !d) click.hoverAt(inside ? { x: Math.floor(p.x), y: Math.floor(p.y), positive: !e.altKey && !e.shiftKey } : null);
     const h = scene.hitTest(p.x, p.y, (id) => locked.has(id));
     if (h !== hover) setHover(h);
   };
@@ -601,6 +619,8 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       data-click-points={click.points.length}
       data-click-status={click.status}
       data-click-area={click.mask ? click.area : ''}
+      data-hover-area={click.hover ? click.hover.area : ''}
+      data-hover-status={click.hoverStatus}
       data-draft={draft.length}
       data-handles={handles && single !== null ? handleCount : ''}
       data-wand-tolerance={wandPreview?.tolerance ?? ''}
@@ -611,6 +631,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       onPointerUp={onPointerUp}
       onPointerLeave={() => {
         setLive({ cursor: null });
+        click.hoverAt(null);
         setCursor(null);
         if (hover !== null) setHover(null);
       }}
@@ -648,7 +669,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
           {stroke && (
             <Line points={stroke.length === 1 ? [stroke[0]!.x, stroke[0]!.y, stroke[0]!.x + 0.01, stroke[0]!.y] : stroke.flatMap((p) => [p.x, p.y])} stroke={strokeColor} opacity={0.6} strokeWidth={brushSize} lineCap="round" lineJoin="round" listening={false} />
           )}
-          {[live, wandLive].map(
+          {[hoverLive, live, wandLive].map(
             (l, k) =>
               l && (
                 <Group key={k} listening={false}>
@@ -719,11 +740,12 @@ function liveOverlay(m: Rle | null, W: number, H: number): { draw: (ctx: Konva.C
   return sp && { draw: spriteDraw(sp), rings: maskToPolygons(m).flatMap((p) => [p.outer, ...p.holes]) };
 }
 
-/** A Konva scene function drawing the sprite in image coordinates, its cells as blocks. */
-function spriteDraw(sp: Sprite): (ctx: Konva.Context) => void {
+/** A Konva scene function drawing the sprite in image coordinates (at `alpha`), its cells as blocks. */
+function spriteDraw(sp: Sprite, alpha = 1): (ctx: Konva.Context) => void {
   return (ctx) => {
     const c = (ctx as unknown as { _context: CanvasRenderingContext2D })._context;
     c.imageSmoothingEnabled = false;
+    c.globalAlpha = alpha;
     drawSprite(c, sp, DEFAULT_MASK_STYLE); // live previews keep their look whatever the masks' display
   };
 }
