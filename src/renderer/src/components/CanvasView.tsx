@@ -10,7 +10,8 @@ import {
 } from '../../../shared/masks';
 import type { ClickSegment } from '../canvas/prompts/points';
 import { loadDraft, saveDraft } from '../canvas/drafts';
-import { cellSprite, DEFAULT_MASK_STYLE, drawSprite, makeSprite, type MaskStyle, type Rgb, type Sprite } from '../canvas/sprites';
+import { cellSprite, DEFAULT_MASK_STYLE, drawSprite, makeSprite, maskCells, type MaskCells, type MaskStyle, type Rgb, type Sprite } from '../canvas/sprites';
+import { encodeCrop } from '../../../shared/masks/crop';
 import { MaskScene } from '../canvas/maskScene';
 import { buildPyramid, closePyramid, levelFor, loadImage, type Pyramid } from '../canvas/pyramid';
 import { applyStroke, snapToCorner, snapToPixelCentre, type Pt } from '../canvas/raster';
@@ -261,10 +262,10 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   const liveStats = useRef({ answeredAt: 0, buildMs: 0 });
   const live = useMemo(() => {
     const t0 = performance.now();
-    const o = liveOverlay(click.mask, W, H);
+    const o = liveOverlay(click.mask, W, H, scene.step);
     liveStats.current = { answeredAt: click.answeredAt, buildMs: performance.now() - t0 };
     return o;
-  }, [click.mask, click.answeredAt, W, H]);
+  }, [click.mask, click.answeredAt, W, H, scene]);
   // The hover preview: the same bitmap drawn faintly, no outline (it changes as the pointer moves).
   const hoverSprite = useMemo(() => click.hover && makeSprite(click.hover.mask, rleBbox(click.hover.mask), scene.step, LIVE_MASK_RGB), [click.hover, scene]);
   const hoverLive = useMemo(() => hoverSprite && { draw: spriteDraw(hoverSprite, HOVER_ALPHA), rings: [] }, [hoverSprite]);
@@ -733,11 +734,26 @@ function withRing(polys: readonly Polygon[], r: RingRef, pts: number[]): Polygon
   return polys.map((p, i) => (i !== r.part ? p : r.hole < 0 ? { outer: pts, holes: p.holes } : { outer: p.outer, holes: p.holes.map((h, j) => (j === r.hole ? pts : h)) }));
 }
 
-/** A live mask's overlay: a full-resolution tinted bitmap of its bbox and its exact outline. */
-function liveOverlay(m: Rle | null, W: number, H: number): { draw: (ctx: Konva.Context) => void; rings: number[][] } | null {
+/**
+ * A live mask's overlay: a tinted bitmap of its bbox at 1/step (the scene's overview step: exact up to 2048 px, a
+ * cell per step×step block beyond) and its outline, exact too up to 2048 px and traced at 1/(2·step) beyond. On a
+ * 24 MP image the exact bitmap and outline cost the renderer over a second per answer; the mask accepted is the back
+ * end's exact one whatever is drawn.
+ */
+function liveOverlay(m: Rle | null, W: number, H: number, step: number): { draw: (ctx: Konva.Context) => void; rings: number[][] } | null {
   if (!m || m.w !== W || m.h !== H) return null;
-  const sp = makeSprite(m, rleBbox(m), 1, LIVE_MASK_RGB);
-  return sp && { draw: spriteDraw(sp), rings: maskToPolygons(m).flatMap((p) => [p.outer, ...p.holes]) };
+  const box = rleBbox(m);
+  const c = maskCells(m, box, step);
+  if (!c) return null;
+  const sp = cellSprite(c.cells, c.cw, c.ch, c.x0, c.y0, step, LIVE_MASK_RGB);
+  return { draw: spriteDraw(sp), rings: cellOutline(step === 1 ? c : maskCells(m, box, 2 * step)!, step === 1 ? 1 : 2 * step, W, H) };
+}
+
+/** The outline of mask cells (traced as a mask of (cw + 2)×(ch + 2) cells, border included), in image pixels. */
+function cellOutline(c: MaskCells, step: number, W: number, H: number): number[][] {
+  const cells = encodeCrop({ grid: c.cells, W: c.cw + 2, H: c.ch + 2, x0: 0, y0: 0, pad: 0 }, c.ch + 2, c.cw + 2);
+  const toImage = (v: number, i: number) => (i & 1 ? Math.min(H, c.y0 + (v - 1) * step) : Math.min(W, c.x0 + (v - 1) * step));
+  return maskToPolygons(cells).flatMap((p) => [p.outer, ...p.holes]).map((r) => r.map(toImage));
 }
 
 /** A Konva scene function drawing the sprite in image coordinates (at `alpha`), its cells as blocks. */
