@@ -1,4 +1,4 @@
-// `npm run bench -- livemask [--ui DIR] [--answers N]`: what the click tool's live mask costs the renderer on a 24 MP
+// `npm run bench -- livemask [--ui DIR] [--answers N] [--screenshot FILE]`: what the click tool's live mask costs the renderer on a 24 MP
 // image (6000×4000, the DiffSeg browser test's scene scaled up), in headless Chromium (software canvas) against web
 // mode with the fixture model. Per answer of `pipelines.preview`: from the moment its JSON is parsed in the page to the
 // end of the frame that draws it (React render, RLE decode, the overlay's bitmap and outline, the canvas draw), next
@@ -18,7 +18,7 @@ import { indexFolder } from '../src/core/project';
 import { SCENE, sceneRgb } from '../tests/e2e/diffseg-scene';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { values } = parseArgs({ options: { ui: { type: 'string', default: join(root, 'out', 'renderer') }, answers: { type: 'string', default: '8' } } });
+const { values } = parseArgs({ options: { ui: { type: 'string', default: join(root, 'out', 'renderer') }, answers: { type: 'string', default: '8' }, screenshot: { type: 'string' } } });
 const ui = values.ui!;
 const ANSWERS = Number(values.answers);
 const W = 6000, H = 4000;
@@ -128,6 +128,7 @@ try {
       const overlayMs = (await page.evaluate('window.__difflabelCanvas.liveStats?.().buildMs ?? null')) as number | null;
       answers.push({ clientMs: r1(r.clientMs), overlayMs: overlayMs === null ? null : r1(overlayMs), serverMs: r1(r.serverMs), area: Number(await canvas.getAttribute('data-click-area')) });
     }
+    if (values.screenshot) await page.screenshot({ path: values.screenshot });
     console.log(
       JSON.stringify(
         {
