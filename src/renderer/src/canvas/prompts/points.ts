@@ -174,7 +174,7 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
       (r) => {
         if (mine === seq.current && hoverWanted.current === at) setHover({ mask: fromCocoRle(r.mask), area: r.area });
       },
-      // Nothing cached any more (evicted): the next click runs the model again, and hovers wait for it.
+      // Refused (nothing cached any more, e.g. evicted) or failed: hovers wait until a click has answered again.
       () => warm.current.delete(key),
     ).finally(() => {
       hoverBusy.current = false;
