@@ -6,7 +6,9 @@
 // extrapolated to the full 256 × 4096. Cached clicks as the app makes them (clickOn, attention in the cache, the
 // image's first click already made) at 640×480 and 12 MP on distinct cells, next to the previous path in the same run
 // (clickProposal → clickRegion → probabilityMapToRle per click, as clickOn did before its per-image tables; its
-// clickRegion shares the proposals' logs within a click now, which only makes it faster); both must give the same masks. Prints one JSON object. Env: BENCH_RUNS (default 3), BENCH_SEED.
+// clickRegion shares the proposals' logs within a click now, which only makes it faster); both must give the same masks. The click
+// tool's hover preview at 512² (clickOn with cachedOnly, a + point placed, distinct cells) next to plain cached clicks with
+// the same points, alternating in the same run. Prints one JSON object. Env: BENCH_RUNS (default 3), BENCH_SEED.
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { rng } from '../tests/helpers/random';
@@ -206,6 +208,60 @@ for (const [w, h] of [[640, 480], [4000, 3000]] as const) {
   log(`cached click ${w}×${h}: clickOn ${now.toFixed(1)} ms, previous path ${prev.toFixed(1)} ms`);
 }
 
+// ---- hover preview at 512² (clickOn with cachedOnly: the mask a click at the pointer would give, with a + point
+// placed), next to plain cached clicks with the same points in the same run, alternating, on distinct cells
+const hover: { hoverMs: number; clickMs: number; ratio: number; cpuMs: { hover: number; click: number }; answers: number; refusedUncachedMs: number } = await (async () => {
+  const w = 512, h = 512;
+  const rgb = { data: drawImage(seeds, w, h), width: w, height: h };
+  const image: ImageInput = {
+    row: { id: 2, path: 'hover.png', width: w, height: h, bytes: 0, mtimeMs: 0, sha1: 'bench-hover', format: 'png', status: 'unlabeled', error: null, indexedAt: 0, missingSince: null, annotationCount: 0 },
+    rgb: async () => rgb,
+  };
+  const cache = new DiffSegCache({ memoryBytes: 2 ** 31 });
+  const pctx = { models, cache };
+  // Before anything is cached a hover is refused at once (no model run).
+  const r0 = performance.now();
+  const refused = await clickOn(image, [{ x: 0, y: 0, positive: true }], params, { ...pctx, cachedOnly: true }).then(() => false, () => true);
+  const refusedUncachedMs = ms(r0);
+  if (!refused) throw new Error('a hover on an uncached image ran');
+  cache.put(attentionCacheKey('bench-hover', models.id, PREPROCESSING), agg);
+  const placed = { x: 100, y: 100, positive: true };
+  await clickOn(image, [placed], params, pctx);
+  const cc = await cache.derived<ClickContext>(attentionCacheKey('bench-hover', models.id, PREPROCESSING), `clickctx|${JSON.stringify(params)}`, () => Promise.reject(new Error('made by the first click')));
+  await fillCellTable(cc);
+  const box = letterbox(w, h);
+  const CH = rng(SEED + 3);
+  const used = new Set<string>([`${pixelToCell(box, placed.x, placed.y).x},${pixelToCell(box, placed.x, placed.y).y}`]);
+  const fresh = () => {
+    for (;;) {
+      const x = Math.floor(CH() * w), y = Math.floor(CH() * h), c = pixelToCell(box, x, y);
+      if (used.has(`${c.x},${c.y}`)) continue; // a cell asked before is a cache hit
+      used.add(`${c.x},${c.y}`);
+      return { x, y, positive: true };
+    }
+  };
+  const hv: number[] = [], cl: number[] = [], hvCpu: number[] = [], clCpu: number[] = [];
+  const cpu = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+  while (hv.length < 10 + 5 * RUNS) {
+    const a = fresh(), b = fresh();
+    let t = performance.now(), u = process.cpuUsage();
+    await clickOn(image, [placed, a], params, { ...pctx, cachedOnly: true });
+    hv.push(ms(t));
+    hvCpu.push(cpu(process.cpuUsage(u)));
+    t = performance.now();
+    u = process.cpuUsage();
+    await clickOn(image, [placed, b], params, pctx);
+    cl.push(ms(t));
+    clCpu.push(cpu(process.cpuUsage(u)));
+  }
+  const hoverMs = median(hv), clickMs = median(cl);
+  log(`hover 512²: ${hoverMs.toFixed(1)} ms, plain cached click ${clickMs.toFixed(1)} ms`);
+  return {
+    hoverMs: +hoverMs.toFixed(1), clickMs: +clickMs.toFixed(1), ratio: +(hoverMs / clickMs).toFixed(2),
+    cpuMs: { hover: +median(hvCpu).toFixed(1), click: +median(clCpu).toFixed(1) }, answers: hv.length, refusedUncachedMs: +refusedUncachedMs.toFixed(1),
+  };
+})();
+
 // ---- baseline: iteration-0 KL in plain JS (reference elementwise form, float64) on a few anchors, extrapolated
 const n = S * S;
 const subset = 4;
@@ -245,13 +301,14 @@ const result = {
     total: +median(clicks.map((c) => c.proposal + c.mask)).toFixed(1),
   },
   cachedClickMs: cachedClicks,
+  hoverPreview512: hover,
   baseline: {
     what: 'iteration-0 KL (256 anchors × 4096 maps × 4096) as a plain JS float64 loop, measured on a subset and extrapolated',
     anchorsMeasured: subset, subsetMs: Math.round(jsSubsetMs), extrapolatedMs: Math.round(jsKlExtrapolatedMs),
     mergeSpeedupVsJsKlAlone: +(jsKlExtrapolatedMs / med('merge')).toFixed(1),
     checksum: sink,
   },
-  targets: { postprocessUnder1s: med('total') < 1000, clickUnder200ms: median(clicks.map((c) => c.proposal + c.mask)) < 200, cachedClickUnder50ms: Object.values(cachedClicks).every((c) => c.clickOn < 50) },
+  targets: { postprocessUnder1s: med('total') < 1000, clickUnder200ms: median(clicks.map((c) => c.proposal + c.mask)) < 200, cachedClickUnder50ms: Object.values(cachedClicks).every((c) => c.clickOn < 50), hoverUnder50ms: hover.hoverMs <= 50 },
 };
 await releaseMathSessions();
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -601,9 +601,15 @@ export const methods = {
       .strict(),
     output: z.object({ jobId: z.string() }),
   },
-  /** The mask a prompt gives on one image, not stored (e.g. + / − clicks). The first call on an image may take seconds. */
+  /**
+   * The mask a prompt gives on one image, not stored (e.g. + / − clicks). The first call on an image may take seconds.
+   * `cachedOnly` (the click tool's hover preview): answer only from what the pipeline cached for the image, never run a
+   * model; refused with `conflict` when nothing is cached.
+   */
   'pipelines.preview': {
-    input: z.object({ pipeline: PipelineId, imageId: Id, prompt: Prompt, params: PipelineParams.optional(), model: ModelSpec.optional() }).strict(),
+    input: z
+      .object({ pipeline: PipelineId, imageId: Id, prompt: Prompt, params: PipelineParams.optional(), model: ModelSpec.optional(), cachedOnly: z.boolean().optional() })
+      .strict(),
     output: z.object({
       mask: z.object({ size: z.tuple([z.number(), z.number()]), counts: z.string() }),
       area: z.number(),

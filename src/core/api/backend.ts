@@ -564,11 +564,11 @@ export class Backend {
       if (batch.model) this.models.claim(job.id, { name: batch.model }); // not removed while it runs
       return { jobId: job.id };
     },
-    'pipelines.preview': async ({ pipeline, imageId, prompt, params, model }) => {
+    'pipelines.preview': async ({ pipeline, imageId, prompt, params, model, cachedOnly }) => {
       const p = this.pipeline(pipeline);
       this.image(imageId);
       const parsed = parseParams(p, params);
-      const r = await callerErrors(async () => this.pipelines().preview(p, imageId, parsed, checkPrompt(p, prompt, 'preview')!, model));
+      const r = await callerErrors(async () => this.pipelines().preview(p, imageId, parsed, checkPrompt(p, prompt, 'preview')!, model, cachedOnly));
       return { mask: { size: [r.mask.h, r.mask.w], counts: toCompressedString(r.mask) }, area: r.area, cached: r.cached, ms: r.ms };
     },
     'pipelines.accept': async ({ pipeline, imageId, prompt, categoryId, params, model }) => {

@@ -216,10 +216,10 @@ export interface PreviewResult {
 }
 
 /** The mask a prompt gives on an image (not stored). */
-export async function previewOn<P>(p: Pipeline<P>, session: PipelineSession<P>, image: ImageInput, params: P, prompt: Prompt): Promise<PreviewResult> {
+export async function previewOn<P>(p: Pipeline<P>, session: PipelineSession<P>, image: ImageInput, params: P, prompt: Prompt, cachedOnly = false): Promise<PreviewResult> {
   if (!p.preview || !session.preview) throw new PipelineInputError(`${p.title} has no interactive preview`);
   const t0 = performance.now();
-  const r = await session.preview(image, params, prompt, { priority: 'interactive' });
+  const r = await session.preview(image, params, prompt, { priority: 'interactive', cachedOnly });
   return { mask: r.mask, area: area(r.mask), cached: r.cached, ms: performance.now() - t0 };
 }
 
@@ -287,9 +287,9 @@ export class PipelineService {
     return { model: session.model, run: prepareBatch(this.store, p, session, params, prompt) };
   }
 
-  async preview<P>(p: Pipeline<P>, imageId: number, params: P, prompt: Prompt, model?: string): Promise<PreviewResult> {
+  async preview<P>(p: Pipeline<P>, imageId: number, params: P, prompt: Prompt, model?: string, cachedOnly?: boolean): Promise<PreviewResult> {
     const image = this.image(imageId);
-    return previewOn(p, await this.session(p, model), image, params, prompt);
+    return previewOn(p, await this.session(p, model), image, params, prompt, cachedOnly);
   }
 
   async accept<P>(p: Pipeline<P>, imageId: number, params: P, prompt: Prompt, categoryId: number | null, model?: string): Promise<Annotation> {

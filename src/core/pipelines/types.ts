@@ -72,6 +72,8 @@ export interface RunContext {
   priority: RunPriority;
   /** Progress within the image (an iterative pipeline's steps; a live preview's latest mask). */
   onProgress?(p: { fraction: number; message?: string; mask?: Rle }): void;
+  /** A preview answers from the pipeline's cache only (a hover): where a model would run, it throws a conflict StoreError. */
+  cachedOnly?: boolean;
 }
 
 export interface Proposal {

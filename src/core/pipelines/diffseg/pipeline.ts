@@ -10,7 +10,7 @@
 // and the image is cut out of it exactly (../common/frame.ts, ../common/masks.ts). Segments only in the padding vanish.
 import { area, type Rle } from '../../../shared/masks';
 import type { RunPriority } from '../../ml/runtime';
-import type { ProjectStore } from '../../project';
+import { StoreError, type ProjectStore } from '../../project';
 import { frameImage, letterbox, type Letterbox, type RgbImage } from '../common/frame';
 import { cutOutRles } from '../common/masks';
 import { runOnImage } from '../run';
@@ -61,6 +61,8 @@ export interface PipelineContext {
   signal?: AbortSignal;
   /** Inference queue priority: 'interactive' for clicks, 'batch' for segment-everything over images. */
   priority?: RunPriority;
+  /** From the cache only (the click tool's hover): refused rather than running the models. */
+  cachedOnly?: boolean;
 }
 
 function imageCacheKey(image: ImageInput, models: DiffSegModels): string {
@@ -77,6 +79,7 @@ export async function aggregatedAttention(image: ImageInput, ctx: PipelineContex
   const key = imageCacheKey(image, ctx.models);
   const hit = ctx.cache ? await ctx.cache.get(key) : null;
   if (hit) return { agg: hit, key, cached: true };
+  if (ctx.cachedOnly) throw new StoreError('conflict', `${image.row.path} has not been segmented yet: a click runs the model on it first`);
   const rgb = await image.rgb();
   checkAborted(ctx.signal);
   const input = await preprocess(rgb);

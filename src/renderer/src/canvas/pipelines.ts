@@ -173,7 +173,9 @@ async function withChoice<T>(p: PipelineInfo, call: (extra: { model?: string; pa
 export const pipelineCalls = {
   run: (p: PipelineInfo, imageIds: number[] | undefined, prompt?: Prompt) =>
     withChoice(p, (x) => client.call('pipelines.run', { pipeline: p.id, ...(imageIds ? { imageIds } : {}), ...(prompt ? { prompt } : {}), ...x })),
-  preview: (p: PipelineInfo, imageId: number, prompt: Prompt) => withChoice(p, (x) => client.call('pipelines.preview', { pipeline: p.id, imageId, prompt, ...x })),
+  /** cachedOnly: from what the back end cached for the image only (a hover); refused (conflict) where a model would run. */
+  preview: (p: PipelineInfo, imageId: number, prompt: Prompt, cachedOnly = false) =>
+    withChoice(p, (x) => client.call('pipelines.preview', { pipeline: p.id, imageId, prompt, ...x, ...(cachedOnly ? { cachedOnly } : {}) })),
   accept: (p: PipelineInfo, imageId: number, prompt: Prompt, categoryId: number | null) =>
     withChoice(p, (x) => client.call('pipelines.accept', { pipeline: p.id, imageId, prompt, categoryId, ...x })),
 };

@@ -3,7 +3,6 @@
 // fill's opacity and outline-only display are a drawing setting, not a re-decode. One drawImage per layer per
 // mask instead of thousands of polygon shapes.
 import type { Rle } from '../../../shared/masks';
-import { decodeCrop } from '../../../shared/masks/crop';
 
 export interface Sprite {
   /** The mask's inner cells, opaque: drawn with the fill opacity. */
@@ -49,24 +48,48 @@ export function drawSprite(ctx: CanvasRenderingContext2D, s: Sprite, style: Mask
  * any pixel of its step×step block is, so thin parts stay visible when zoomed out.
  */
 export function makeSprite(rle: Rle, box: readonly number[], step: number, rgb: Rgb): Sprite | null {
+  const c = maskCells(rle, box, step);
+  return c && cellSprite(c.cells, c.cw, c.ch, c.x0, c.y0, step, rgb);
+}
+
+/** The cells of a mask inside `box` at 1/step (see cellSprite for the layout), the first at image (x0, y0). */
+export interface MaskCells {
+  cells: Uint8Array;
+  cw: number;
+  ch: number;
+  x0: number;
+  y0: number;
+}
+
+/**
+ * The mask's cells inside `box` at 1/step (a cell is set when any pixel of its block is), straight from the
+ * column-major runs: each run marks the cells of its column span, so a 24 MP mask at step 4 costs its runs and
+ * cells, not a decode of every pixel. null for an empty box.
+ */
+export function maskCells(rle: Rle, box: readonly number[], step: number): MaskCells | null {
   const [bx, by, bw, bh] = box as [number, number, number, number];
   if (bw <= 0 || bh <= 0) return null;
   const x0 = Math.floor(bx / step) * step, y0 = Math.floor(by / step) * step;
   const cw = Math.ceil((bx + bw - x0) / step), ch = Math.ceil((by + bh - y0) / step);
-  const pw = Math.min(cw * step, rle.w - x0), ph = Math.min(ch * step, rle.h - y0);
-  const { grid } = decodeCrop(rle, x0, y0, pw, ph, 0);
+  const x1 = Math.min(x0 + cw * step, rle.w), y1 = Math.min(y0 + ch * step, rle.h);
   // Cells with a one-cell blank border, so the edge pass needs no bounds checks.
-  const W = cw + 2, H = ch + 2;
-  const cells = new Uint8Array(W * H);
-  if (step === 1) {
-    for (let y = 0; y < ph; y++) cells.set(grid.subarray(y * pw, y * pw + pw), (y + 1) * W + 1);
-  } else {
-    for (let y = 0; y < ph; y++) {
-      const row = ((y / step) | 0) + 1;
-      for (let x = 0, i = y * pw; x < pw; x++, i++) if (grid[i]) cells[row * W + ((x / step) | 0) + 1] = 1;
+  const W = cw + 2;
+  const cells = new Uint8Array(W * (ch + 2));
+  const { h, counts } = rle;
+  let pos = 0;
+  for (let j = 0; j < counts.length; pos += counts[j]!, j++) {
+    if (!(j & 1) || counts[j] === 0) continue;
+    const end = pos + counts[j]!;
+    for (let x = Math.floor(pos / h), col = x * h; col < end; x++, col += h) {
+      if (x < x0) continue;
+      if (x >= x1) break;
+      const ya = Math.max(pos - col, y0), yb = Math.min(end - col, h, y1);
+      if (ya >= yb) continue;
+      const cx = ((x - x0) / step | 0) + 1;
+      for (let cy = ((ya - y0) / step | 0) + 1, last = ((yb - 1 - y0) / step | 0) + 1; cy <= last; cy++) cells[cy * W + cx] = 1;
     }
   }
-  return cellSprite(cells, cw, ch, x0, y0, step, rgb);
+  return { cells, cw, ch, x0, y0 };
 }
 
 /**

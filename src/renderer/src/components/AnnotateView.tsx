@@ -8,7 +8,7 @@ import { useDisplay } from '../canvas/display';
 import { pipelineCalls, usePipeline } from '../canvas/pipelines';
 import { promptToolOf } from '../canvas/prompts';
 import { markAsExample } from '../canvas/prompts/example';
-import { useClickSegment } from '../canvas/prompts/points';
+import { hoverPreview, setHoverPreview, useClickSegment } from '../canvas/prompts/points';
 import { useImageAnnotations } from '../canvas/useImageAnnotations';
 import { client } from '../client';
 import { CanvasView, type CanvasHandle, type PolygonMemory } from './CanvasView';
@@ -71,6 +71,7 @@ export function AnnotateView({
   // The toolbar: the drawing tools, and the prompt tool of the chosen pipeline.
   const tools = TOOLS.filter((t) => !isPromptTool(t.id) || t.id === promptTool?.id);
   const click = useClickSegment(pipeline, imageId, setMessage);
+  const hoverOn = hoverPreview.use();
   useEffect(() => localStorage.setItem('difflabel.brushSize', String(brushSize)), [brushSize]);
   useEffect(() => localStorage.setItem('difflabel.wandTolerance', String(tolerance)), [tolerance]);
 
@@ -332,8 +333,10 @@ export function AnnotateView({
       return;
     }
     let handled = true;
-    if (ctrl && k.toLowerCase() === 'z') void (e.shiftKey ? editor.redo() : editor.undo());
-    else if (ctrl && k.toLowerCase() === 'y') void editor.redo();
+    // While the click tool has points (or points to put back), Ctrl+Z / Ctrl+Shift+Z are theirs, not the stored history's.
+    const redo = () => (tool === 'click' && click.redo()) || void editor.redo();
+    if (ctrl && k.toLowerCase() === 'z') void (e.shiftKey ? redo() : (tool === 'click' && click.undo()) || editor.undo());
+    else if (ctrl && k.toLowerCase() === 'y') redo();
     else if (ctrl && k.toLowerCase() === 'e') setDialog('export');
     else if (ctrl || e.altKey) handled = false;
     else if (k === ' ') {
@@ -416,6 +419,12 @@ export function AnnotateView({
             Size
             <input type="range" min={1} max={199} step={2} value={brushSize} onChange={(e) => setBrushSize(Number(e.target.value))} />
             <span data-testid="brush-size">{brushSize}</span>
+          </label>
+        )}
+        {tool === 'click' && (
+          <label className="tool-option" title="Hover preview: shows faintly what a click at the pointer would give (from what the first click computed)">
+            <input type="checkbox" checked={hoverOn} onChange={(e) => setHoverPreview(e.target.checked)} data-testid="hover-preview" />
+            Hover
           </label>
         )}
         {tool === 'wand' && (

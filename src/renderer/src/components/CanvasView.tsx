@@ -10,7 +10,8 @@ import {
 } from '../../../shared/masks';
 import type { ClickSegment } from '../canvas/prompts/points';
 import { loadDraft, saveDraft } from '../canvas/drafts';
-import { cellSprite, DEFAULT_MASK_STYLE, drawSprite, makeSprite, type MaskStyle, type Rgb, type Sprite } from '../canvas/sprites';
+import { cellSprite, DEFAULT_MASK_STYLE, drawSprite, makeSprite, maskCells, type MaskCells, type MaskStyle, type Rgb, type Sprite } from '../canvas/sprites';
+import { encodeCrop } from '../../../shared/masks/crop';
 import { MaskScene } from '../canvas/maskScene';
 import { buildPyramid, closePyramid, levelFor, loadImage, type Pyramid } from '../canvas/pyramid';
 import { applyStroke, snapToCorner, snapToPixelCentre, type Pt } from '../canvas/raster';
@@ -25,6 +26,8 @@ export const UNASSIGNED_COLOR = '#9aa1ad';
 /** The live click-segment mask: a colour no category palette uses, so it never looks like a stored mask. */
 export const LIVE_MASK_COLOR = '#00e5ff';
 const LIVE_MASK_RGB: Rgb = [0, 229, 255];
+/** The hover preview is the live mask's look, faint: a suggestion, not the answer. */
+const HOVER_ALPHA = 0.7;
 
 /**
  * Editable polygons of masks drawn or vertex-edited in this session (their own vertices, not the traced
@@ -225,6 +228,8 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       setView: (v: View) => setView(v),
       getView: () => viewRef.current,
       fit: () => setView(fitView(W, H, sizeRef.current.w, sizeRef.current.h)),
+      /** When the live mask's answer arrived (performance.now()) and what building its overlay cost. */
+      liveStats: () => liveStats.current,
       /** Cost of the last canvas draw, split into the image and the masks, and draws so far. */
       drawStats: () => ({ imageMs: drawStats.current.imageMs, masksMs: scene.lastDrawMs, setMasksMs: scene.lastSetMasksMs, draws: drawStats.current.frames }),
     };
@@ -254,7 +259,20 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   // Live masks, not annotations yet: the click-segment answer with its exact outline, and the wand's region
   // while its tolerance is dragged (bitmap only: tracing a photo region's thousands of rings at every step
   // would cost more than the region; the bitmap has its own 1-cell edge).
-  const live = useMemo(() => liveOverlay(click.mask, W, H), [click.mask, W, H]);
+  const liveStats = useRef({ answeredAt: 0, buildMs: 0 });
+  const live = useMemo(() => {
+    const t0 = performance.now();
+    const o = liveOverlay(click.mask, W, H, scene.step);
+    liveStats.current = { answeredAt: click.answeredAt, buildMs: performance.now() - t0 };
+    return o;
+  }, [click.mask, click.answeredAt, W, H, scene]);
+  // The hover preview: the same bitmap drawn faintly, no outline (it changes as the pointer moves).
+  const hoverSprite = useMemo(() => click.hover && makeSprite(click.hover.mask, rleBbox(click.hover.mask), scene.step, LIVE_MASK_RGB), [click.hover, scene]);
+  const hoverLive = useMemo(() => hoverSprite && { draw: spriteDraw(hoverSprite, HOVER_ALPHA), rings: [] }, [hoverSprite]);
+  const hoverAt = click.hoverAt;
+  useEffect(() => {
+    if (tool !== 'click') hoverAt(null);
+  }, [tool]); // eslint-disable-line react-hooks/exhaustive-deps
   const wandSprite = wandPreview?.sprite;
   const wandLive = useMemo(() => wandSprite && { draw: spriteDraw(wandSprite), rings: [] }, [wandSprite]);
 
@@ -532,6 +550,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       return;
     }
     if (tool === 'polygon' || tool === 'brush' || tool === 'eraser') setCursor(tool === 'polygon' ? snapToCorner(p, W, H) : snapToPixelCentre(p));
+    if (tool === 'click' && !d) click.hoverAt(inside ? { x: Math.floor(p.x), y: Math.floor(p.y), positive: !e.altKey && !e.shiftKey } : null);
     const h = scene.hitTest(p.x, p.y, (id) => locked.has(id));
     if (h !== hover) setHover(h);
   };
@@ -601,6 +620,8 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       data-click-points={click.points.length}
       data-click-status={click.status}
       data-click-area={click.mask ? click.area : ''}
+      data-hover-area={click.hover ? click.hover.area : ''}
+      data-hover-status={click.hoverStatus}
       data-draft={draft.length}
       data-handles={handles && single !== null ? handleCount : ''}
       data-wand-tolerance={wandPreview?.tolerance ?? ''}
@@ -611,6 +632,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       onPointerUp={onPointerUp}
       onPointerLeave={() => {
         setLive({ cursor: null });
+        click.hoverAt(null);
         setCursor(null);
         if (hover !== null) setHover(null);
       }}
@@ -648,7 +670,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
           {stroke && (
             <Line points={stroke.length === 1 ? [stroke[0]!.x, stroke[0]!.y, stroke[0]!.x + 0.01, stroke[0]!.y] : stroke.flatMap((p) => [p.x, p.y])} stroke={strokeColor} opacity={0.6} strokeWidth={brushSize} lineCap="round" lineJoin="round" listening={false} />
           )}
-          {[live, wandLive].map(
+          {[hoverLive, live, wandLive].map(
             (l, k) =>
               l && (
                 <Group key={k} listening={false}>
@@ -712,18 +734,34 @@ function withRing(polys: readonly Polygon[], r: RingRef, pts: number[]): Polygon
   return polys.map((p, i) => (i !== r.part ? p : r.hole < 0 ? { outer: pts, holes: p.holes } : { outer: p.outer, holes: p.holes.map((h, j) => (j === r.hole ? pts : h)) }));
 }
 
-/** A live mask's overlay: a full-resolution tinted bitmap of its bbox and its exact outline. */
-function liveOverlay(m: Rle | null, W: number, H: number): { draw: (ctx: Konva.Context) => void; rings: number[][] } | null {
+/**
+ * A live mask's overlay: a tinted bitmap of its bbox at 1/step (the scene's overview step: exact up to 2048 px, a
+ * cell per step×step block beyond) and its outline, exact too up to 2048 px and traced at 1/(2·step) beyond. On a
+ * 24 MP image the exact bitmap and outline cost the renderer over a second per answer; the mask accepted is the back
+ * end's exact one whatever is drawn.
+ */
+function liveOverlay(m: Rle | null, W: number, H: number, step: number): { draw: (ctx: Konva.Context) => void; rings: number[][] } | null {
   if (!m || m.w !== W || m.h !== H) return null;
-  const sp = makeSprite(m, rleBbox(m), 1, LIVE_MASK_RGB);
-  return sp && { draw: spriteDraw(sp), rings: maskToPolygons(m).flatMap((p) => [p.outer, ...p.holes]) };
+  const box = rleBbox(m);
+  const c = maskCells(m, box, step);
+  if (!c) return null;
+  const sp = cellSprite(c.cells, c.cw, c.ch, c.x0, c.y0, step, LIVE_MASK_RGB);
+  return { draw: spriteDraw(sp), rings: cellOutline(step === 1 ? c : maskCells(m, box, 2 * step)!, step === 1 ? 1 : 2 * step, W, H) };
 }
 
-/** A Konva scene function drawing the sprite in image coordinates, its cells as blocks. */
-function spriteDraw(sp: Sprite): (ctx: Konva.Context) => void {
+/** The outline of mask cells (traced as a mask of (cw + 2)×(ch + 2) cells, border included), in image pixels. */
+function cellOutline(c: MaskCells, step: number, W: number, H: number): number[][] {
+  const cells = encodeCrop({ grid: c.cells, W: c.cw + 2, H: c.ch + 2, x0: 0, y0: 0, pad: 0 }, c.ch + 2, c.cw + 2);
+  const toImage = (v: number, i: number) => (i & 1 ? Math.min(H, c.y0 + (v - 1) * step) : Math.min(W, c.x0 + (v - 1) * step));
+  return maskToPolygons(cells).flatMap((p) => [p.outer, ...p.holes]).map((r) => r.map(toImage));
+}
+
+/** A Konva scene function drawing the sprite in image coordinates (at `alpha`), its cells as blocks. */
+function spriteDraw(sp: Sprite, alpha = 1): (ctx: Konva.Context) => void {
   return (ctx) => {
     const c = (ctx as unknown as { _context: CanvasRenderingContext2D })._context;
     c.imageSmoothingEnabled = false;
+    c.globalAlpha = alpha;
     drawSprite(c, sp, DEFAULT_MASK_STYLE); // live previews keep their look whatever the masks' display
   };
 }
