@@ -621,7 +621,12 @@ export const methods = {
   /** Keeps a preview: its run, the prompt and the mask (source: the pipeline's id and the preview's name) in one step. */
   'pipelines.accept': {
     input: z
-      .object({ pipeline: PipelineId, imageId: Id, prompt: Prompt, categoryId: Id.nullable(), params: PipelineParams.optional(), model: ModelSpec.optional() })
+      .object({
+        pipeline: PipelineId, imageId: Id, prompt: Prompt, categoryId: Id.nullable(), params: PipelineParams.optional(), model: ModelSpec.optional(),
+        /** No overlap: the accepted mask, less the `locked` masks, takes its pixels from the image's other masks in the same undo step. */
+        exclusive: z.boolean().optional(),
+        locked: z.array(Id).max(100_000).optional(),
+      })
       .strict(),
     output: Annotation,
   },

@@ -571,11 +571,14 @@ export class Backend {
       const r = await callerErrors(async () => this.pipelines().preview(p, imageId, parsed, checkPrompt(p, prompt, 'preview')!, model, cachedOnly));
       return { mask: { size: [r.mask.h, r.mask.w], counts: toCompressedString(r.mask) }, area: r.area, cached: r.cached, ms: r.ms };
     },
-    'pipelines.accept': async ({ pipeline, imageId, prompt, categoryId, params, model }) => {
+    'pipelines.accept': async ({ pipeline, imageId, prompt, categoryId, params, model, exclusive, locked }) => {
       const p = this.pipeline(pipeline);
       this.image(imageId);
       const parsed = parseParams(p, params);
-      const a = await callerErrors(async () => this.pipelines().accept(p, imageId, parsed, checkPrompt(p, prompt, 'preview')!, categoryId, model));
+      const shared = exclusive
+        ? { limit: (m: Rle) => this.lessLocked(imageId, m, locked ?? [], new Set()), others: (m: ReturnType<typeof maskFields>) => this.withoutOverlap(imageId, m) }
+        : undefined;
+      const a = await callerErrors(async () => this.pipelines().accept(p, imageId, parsed, checkPrompt(p, prompt, 'preview')!, categoryId, model, shared));
       this.emit('project.changed', { what: 'annotations', imageId });
       return this.toApi(a);
     },

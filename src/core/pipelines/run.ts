@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { BatchReport, Prompt } from '../../shared/contract';
 import { area, fromCompressedString, maskFields, toCompressedString, type Rle } from '../../shared/masks';
-import { PROJECT_DIR, StoreError, missingImageMessage, readImageRgb, type Annotation, type ImageRow, type ProjectStore, type Run } from '../project';
+import { PROJECT_DIR, StoreError, missingImageMessage, readImageRgb, type Annotation, type EditOp, type ImageRow, type ProjectStore, type Run } from '../project';
 import { modelEnvName, resolveBundle } from './common/bundles';
 import { sharedInferenceHost } from './common/inference';
 import type { TensorCache } from './common/tensorCache';
@@ -227,16 +227,23 @@ export async function previewOn<P>(p: Pipeline<P>, session: PipelineSession<P>, 
  * Keeps a preview: a run (`<id>-<preview>`, model, params), the prompt of that run and the mask (that source, runId,
  * `categoryId`) as one undoable step, in ONE transaction: a failure leaves none of them.
  */
+/** How an accepted mask shares its image under no overlap: what it may keep, and the edits it makes to the others. */
+export interface Exclusive {
+  limit(mask: Rle): Rle;
+  others(mask: ReturnType<typeof maskFields>): EditOp[];
+}
+
 export async function acceptPreview<P>(
-  store: ProjectStore, p: Pipeline<P>, session: PipelineSession<P>, image: ImageInput, params: P, prompt: Prompt, categoryId: number | null,
+  store: ProjectStore, p: Pipeline<P>, session: PipelineSession<P>, image: ImageInput, params: P, prompt: Prompt, categoryId: number | null, exclusive?: Exclusive,
 ): Promise<Annotation> {
   const startedAt = Date.now();
   const r = await previewOn(p, session, image, params, prompt);
   if (r.area === 0) throw new PipelineInputError('the prompt selects no pixels: nothing to accept');
   const name = `${p.id}-${p.preview!.name}`;
+  const mask = maskFields(exclusive ? exclusive.limit(r.mask) : r.mask);
   const { annotations } = store.recordRun({
     pipeline: name, modelBundle: session.model, params: session.recorded(params, 'preview'), imageId: image.row.id, startedAt, status: 'done',
-    proposes: false, prompt: promptRow(p, prompt), masks: { label: p.preview!.label, add: [{ categoryId, source: name, ...maskFields(r.mask) }] },
+    proposes: false, prompt: promptRow(p, prompt), masks: { label: p.preview!.label, add: [{ categoryId, source: name, ...mask }], others: exclusive?.others(mask) },
   });
   return annotations[0]!;
 }
@@ -292,9 +299,9 @@ export class PipelineService {
     return previewOn(p, await this.session(p, model), image, params, prompt, cachedOnly);
   }
 
-  async accept<P>(p: Pipeline<P>, imageId: number, params: P, prompt: Prompt, categoryId: number | null, model?: string): Promise<Annotation> {
+  async accept<P>(p: Pipeline<P>, imageId: number, params: P, prompt: Prompt, categoryId: number | null, model?: string, exclusive?: Exclusive): Promise<Annotation> {
     const image = this.image(imageId);
-    return acceptPreview(this.store, p, await this.session(p, model), image, params, prompt, categoryId);
+    return acceptPreview(this.store, p, await this.session(p, model), image, params, prompt, categoryId, exclusive);
   }
 
   /** An image a preview can run on: its file is there and could be read. */

@@ -612,7 +612,7 @@ export class ProjectStore {
       const run = this.insertRun(r, r.startedAt);
       if (r.prompt) this.addPrompt({ imageId: r.imageId, kind: r.prompt.kind, payload: r.prompt.payload, runId: run.id });
       const ops = (r.masks?.add ?? []).map((input): EditOp => ({ kind: 'add', input: { ...input, runId: run.id } }));
-      const annotations = ops.length ? (this.edit(r.imageId, r.masks!.label, ops) as Annotation[]) : [];
+      const annotations = ops.length ? (this.edit(r.imageId, r.masks!.label, [...ops, ...(r.masks!.others ?? [])]).slice(0, ops.length) as Annotation[]) : [];
       r.masks?.add.forEach((m, i) => {
         if (!m.suggests) return;
         const category = this.categoryNamed(m.suggests.name) ?? this.addCategory({ name: m.suggests.name, isthing: m.suggests.isthing });

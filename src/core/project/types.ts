@@ -191,8 +191,11 @@ export interface RunRecord extends RunInput {
   status: Exclude<RunStatus, 'running'>;
   error?: string | null;
   prompt?: { kind: PromptKind; payload: unknown } | null;
-  /** The masks it made, added to its image as one undoable step called `label`. */
-  masks?: { label: string; add: Array<Omit<AnnotationInput, 'imageId' | 'runId'> & { suggests?: SuggestedCategory }> };
+  /**
+   * The masks it made, added to its image as one undoable step called `label`, with `others`: edits to the image's
+   * other masks in the same step (no overlap: what the new masks take from them).
+   */
+  masks?: { label: string; add: Array<Omit<AnnotationInput, 'imageId' | 'runId'> & { suggests?: SuggestedCategory }>; others?: EditOp[] };
 }
 
 /** The category a proposal was found as: matched by name, or created (with isthing) when the proposal is stored. */

@@ -176,8 +176,8 @@ export const pipelineCalls = {
   /** cachedOnly: from what the back end cached for the image only (a hover); refused (conflict) where a model would run. */
   preview: (p: PipelineInfo, imageId: number, prompt: Prompt, cachedOnly = false) =>
     withChoice(p, (x) => client.call('pipelines.preview', { pipeline: p.id, imageId, prompt, ...x, ...(cachedOnly ? { cachedOnly } : {}) })),
-  accept: (p: PipelineInfo, imageId: number, prompt: Prompt, categoryId: number | null) =>
-    withChoice(p, (x) => client.call('pipelines.accept', { pipeline: p.id, imageId, prompt, categoryId, ...x })),
+  accept: (p: PipelineInfo, imageId: number, prompt: Prompt, categoryId: number | null, overlap: { exclusive?: true; locked?: number[] } = {}) =>
+    withChoice(p, (x) => client.call('pipelines.accept', { pipeline: p.id, imageId, prompt, categoryId, ...overlap, ...x })),
 };
 export type PreviewAnswer = MethodOutput<'pipelines.preview'>;
 

@@ -14,7 +14,8 @@ export interface Editor {
   clearError(): void;
   add(mask: CocoRle, categoryId: number | null, label: string, source?: string): Promise<Annotation | null>;
   /** An edit made by another method that answers the new annotation (e.g. accepting a pipeline's preview), in order. */
-  addFrom(make: (imageId: number) => Promise<Annotation>): Promise<Annotation | null>;
+  /** Adds what `make` stores (a segmenter's accept), passing it the no-overlap flag and locked masks to send. */
+  addFrom(make: (imageId: number, overlap: { exclusive?: true; locked?: number[] }) => Promise<Annotation>): Promise<Annotation | null>;
   /** Fetches the list again (after a job stored annotations on this image). */
   reload(): void;
   updateMask(id: number, mask: CocoRle & { counts: string }, label: string): Promise<void>;
@@ -170,12 +171,15 @@ export function useImageAnnotations(imageId: number | null, noOverlap: { locked:
         return a;
       });
     },
-    addFrom: (make) =>
-      enqueue(async (imageId) => {
-        const a = await make(imageId);
-        if (current.current === imageId) setAnnotations((list) => [...list.filter((x) => x.id !== a.id), a]);
+    addFrom: (make) => {
+      const overlap = mergeArgs();
+      return enqueue(async (imageId) => {
+        const a = await make(imageId, overlap);
+        if (overlap.exclusive) await refetch(imageId);
+        else if (current.current === imageId) setAnnotations((list) => [...list.filter((x) => x.id !== a.id), a]);
         return a;
-      }),
+      });
+    },
     reload: () => {
       if (current.current !== null && pendingCount.current === 0) reload(current.current);
     },

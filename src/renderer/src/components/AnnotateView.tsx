@@ -283,7 +283,7 @@ export function AnnotateView({
       if (click.mask && click.area === 0) return setMessage('The clicks select no pixel: add a + point or remove a − point');
       const category = currentCategory ?? null;
       if (!pipeline) return;
-      void editor.addFrom((id) => pipelineCalls.accept(pipeline, id, { kind: 'points', points }, category)).then((a) => {
+      void editor.addFrom((id, overlap) => pipelineCalls.accept(pipeline, id, { kind: 'points', points }, category, overlap)).then((a) => {
         if (!a) return;
         click.clear();
         setSelected([a.id]);
