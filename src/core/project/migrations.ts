@@ -189,6 +189,12 @@ CREATE TABLE attribute_defs (
 ALTER TABLE annotations ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(attributes));
 `;
 
+// Boxes and points beside masks: a box is its bbox and a point its bbox's x, y (w = h = 0), both without an RLE ('').
+// Every existing annotation is a mask.
+const v6 = `
+ALTER TABLE annotations ADD COLUMN shape TEXT NOT NULL DEFAULT 'mask' CHECK (shape IN ('mask', 'box', 'point'));
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -202,6 +208,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, description: 'missing images kept with their masks; masks set aside', up: (db) => db.exec(v3), rebuildsTables: true },
   { version: 4, description: 'runs that propose masks; runs cut short marked failed', up: (db) => db.exec(v4) },
   { version: 5, description: 'attributes defined per category, their values per annotation', up: (db) => db.exec(v5) },
+  { version: 6, description: 'annotations that are boxes or points', up: (db) => db.exec(v6) },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
