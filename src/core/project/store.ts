@@ -39,6 +39,7 @@ import {
   type RunInput,
   type RunRecord,
   type RunStatus,
+  type Shape,
 } from './types';
 
 type Row = Record<string, any>;
@@ -373,6 +374,12 @@ export class ProjectStore {
       ? this.sql('SELECT count(*) AS n FROM annotations').get()
       : this.sql('SELECT count(*) AS n FROM annotations WHERE image_id = ?').get(filter.imageId)) as Row;
     return r.n;
+  }
+
+  /** The categories that have annotations of this shape, in id order. */
+  shapeCategories(shape: Shape): number[] {
+    return (this.sql('SELECT DISTINCT category_id AS id FROM annotations WHERE shape = ? AND category_id IS NOT NULL ORDER BY category_id').all(shape) as Row[])
+      .map((r) => r.id as number);
   }
 
   getAnnotation(id: number): Annotation | undefined {
