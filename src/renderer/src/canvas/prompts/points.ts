@@ -13,6 +13,8 @@ export type ClickStatus = 'idle' | 'preparing' | 'working';
 
 export interface ClickSegment {
   points: ClickPoint[];
+  /** A box [x, y, w, h] the segment lies in (dragged with the tool), or null. */
+  box: [number, number, number, number] | null;
   /** The live mask for the current points (null: none yet, or no points). */
   mask: Rle | null;
   area: number;
@@ -21,6 +23,7 @@ export interface ClickSegment {
   last: { ms: number; cached: boolean } | null;
   error: string | null;
   add(p: ClickPoint): void;
+  setBox(box: [number, number, number, number]): void;
   removeLast(): boolean;
   clear(): boolean;
 }
@@ -30,12 +33,13 @@ export const POINTS_TOOL = {
   id: 'click',
   label: 'Click segment',
   key: 'C',
-  hint: 'Click an object (+); right click or Alt/Shift+click excludes (−); Enter accepts, Esc clears, Backspace removes the last point',
+  hint: 'Click an object (+), or drag a box around it; right click or Alt/Shift+click excludes (−); Enter accepts, Esc clears, Backspace removes the last point',
 } as const satisfies PromptTool;
 
 /** The click tool's state for `pipeline` (null while the list loads: nothing is asked). */
 export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, onError: (msg: string) => void): ClickSegment {
   const [points, setPoints] = useState<ClickPoint[]>([]);
+  const [box, setBoxState] = useState<ClickSegment['box']>(null);
   const [mask, setMask] = useState<Rle | null>(null);
   const [area, setArea] = useState(0);
   const [status, setStatus] = useState<ClickStatus>('idle');
@@ -53,6 +57,8 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
   useEffect(() => {
     seq.current++;
     setPoints([]);
+    setBoxState(null);
+    boxRef.current = null;
     setMask(null);
     setArea(0);
     setStatus('idle');
@@ -61,9 +67,9 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
   }, [imageId, pipeline, model, params]);
 
   const request = useCallback(
-    (pts: ClickPoint[]) => {
+    (pts: ClickPoint[], within: ClickSegment['box']) => {
       const mine = ++seq.current;
-      if (!pts.length || !pipeline) {
+      if ((!pts.length && !within) || !pipeline) {
         setMask(null);
         setArea(0);
         setStatus('idle');
@@ -72,7 +78,7 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
       const key = `${pipeline.id}|${imageId}|${model}`;
       setStatus(warm.current.has(key) ? 'working' : 'preparing');
       setError(null);
-      pipelineCalls.preview(pipeline, imageId, { kind: 'points', points: pts }).then(
+      pipelineCalls.preview(pipeline, imageId, { kind: 'points', points: pts, ...(within ? { box: within } : {}) }).then(
         (r) => {
           warm.current.add(key);
           if (mine !== seq.current) return;
@@ -94,29 +100,36 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
 
   const pointsRef = useRef(points);
   pointsRef.current = points;
-  const set = (next: ClickPoint[]) => {
+  const boxRef = useRef(box);
+  boxRef.current = box;
+  const set = (next: ClickPoint[], within = boxRef.current) => {
     pointsRef.current = next;
+    boxRef.current = within;
     setPoints(next);
-    request(next);
+    setBoxState(within);
+    request(next, within);
   };
 
   return {
     points,
-    mask: points.length ? mask : null,
+    box,
+    mask: points.length || box ? mask : null,
     area,
     status,
     last,
     error,
     add: (p) => set([...pointsRef.current, p]),
+    setBox: (b) => set(pointsRef.current, b),
     removeLast: () => {
-      if (!pointsRef.current.length) return false;
-      set(pointsRef.current.slice(0, -1));
+      // The box goes last, after the points clicked into it.
+      if (!pointsRef.current.length && !boxRef.current) return false;
+      set(pointsRef.current.slice(0, -1), pointsRef.current.length ? boxRef.current : null);
       return true;
     },
     clear: () => {
-      if (!pointsRef.current.length && !error) return false;
+      if (!pointsRef.current.length && !boxRef.current && !error) return false;
       setError(null);
-      set([]);
+      set([], null);
       return true;
     },
   };
