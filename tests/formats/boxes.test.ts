@@ -1,6 +1,6 @@
 // Boxes and points in every format, each way: COCO (a box as bbox with `segmentation: []`, a point as one keypoint,
 // read back, also as CVAT writes boxes), YOLO detection (boxes and masks' boxes; segmentation leaves boxes out), VOC
-// XML (boxes after the masks' objects, no pixels in the label images) and labelme (rectangles and points). Files are
+// XML (boxes after the masks' objects, no pixels in the label images, read back from the XML) and labelme (rectangles and points). Files are
 // read here with plain JSON / text parsing, apart from the exporters.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -144,7 +144,7 @@ describe('dataset formats', () => {
     }
   });
 
-  it('VOC writes a box as an <object> after the masks\' objects (object k is still the k-th label of the PNGs)', async () => {
+  it('VOC writes a box as an <object> after the masks\' objects (object k is still the k-th label of the PNGs) and reads it back', async () => {
     const out = join(dir.path, 'voc');
     const report = await exportDataset(store, 'voc', out);
     expect(report.annotations).toBe(2);
@@ -153,6 +153,15 @@ describe('dataset formats', () => {
     const objects = [...xml.matchAll(/<object><name>([^<]*)<\/name>.*?<xmin>(\d+)<\/xmin><ymin>(\d+)<\/ymin><xmax>(\d+)<\/xmax><ymax>(\d+)<\/ymax>/g)].map((m) => m.slice(1).join(' '));
     // 1-based inclusive corners: the mask's pixels 2…11 × 3…8, the box's 20…49 × 10…29.
     expect(objects).toEqual(['car 3 4 12 9', 'car 21 11 50 30']);
+    // Read back: the mask from the object image, the box from the <object> that has no pixels there.
+    const other = await project(join(dir.path, 'q'));
+    try {
+      expect(await importDataset(other, out, 'voc')).toMatchObject({ annotations: 2, skipped: [] });
+      expect(shapes(other)).toEqual(['car box 20 10 30 20', 'car mask 2 3 10 6']);
+      expect((await importDataset(other, out, 'voc')).skipped.map((x) => x.reason)).toEqual(['already in the project', 'already in the project']);
+    } finally {
+      other.close();
+    }
   });
 
   it('labelme writes a box as a rectangle and a point as a point, and reads them back', async () => {

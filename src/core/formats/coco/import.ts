@@ -367,7 +367,7 @@ export function geometryKey(g: string | { shape: string; bbox: BBox }): string {
 }
 
 /** A box [x, y, w, h] clipped to the image; an error when nothing of it lies on the image. */
-export function readBox(raw: unknown, img: Pick<ImageRow, 'width' | 'height'>): Geometry {
+export function readBox(raw: unknown, img: Pick<ImageRow, 'width' | 'height'>): { shape: 'box'; bbox: BBox } {
   if (raw === undefined) throw new Error('no segmentation and no bbox');
   if (!Array.isArray(raw) || raw.length !== 4 || raw.some((v) => typeof v !== 'number' || !Number.isFinite(v)))
     throw new Error('malformed bbox: it must be [x, y, width, height]');

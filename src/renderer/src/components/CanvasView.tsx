@@ -84,7 +84,7 @@ type Drag =
 type WandDrag = Extract<Drag, { kind: 'wand' }>;
 type BBox = [number, number, number, number];
 /** A box or a point being drawn or dragged, shown before the back end has it. */
-type ShapeDraft = { id: number | null; kind: 'box' | 'point'; bbox: BBox };
+type ShapeDraft = { id: number | null; bbox: BBox };
 /** Screen pixels within which a box's edge, corner or a point is grabbed. */
 const SHAPE_HIT_PX = 7;
 /** A click-tool press dragged further than this (screen pixels) is a box. */
@@ -600,8 +600,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     if (d?.kind === 'shape') {
       const next = draggedShape(d, p);
       d.moved ||= next.some((v, i) => v !== d.from[i]);
-      const a = d.id === null ? undefined : editor.annotations.find((x) => x.id === d.id);
-      setShapeDraft({ id: d.id, kind: a?.shape === 'point' ? 'point' : 'box', bbox: a?.shape === 'point' ? [next[0], next[1], 0, 0] : next });
+      setShapeDraft({ id: d.id, bbox: next });
       return;
     }
     if (d?.kind === 'clickBox') {
