@@ -83,8 +83,17 @@ export const Annotation = z.object({
   suggestedCategoryId: Id.nullable(),
   /** Values of its category's attributes by name; one not here has its default. */
   attributes: z.record(z.string(), AttributeValue),
+  /** A mask, a box (bbox; mask.counts '') or a point (bbox [x, y, 0, 0]; mask.counts ''). */
+  shape: z.enum(['mask', 'box', 'point']),
 });
 export type Annotation = z.infer<typeof Annotation>;
+
+/** A box [x, y, w, h] or a point in image pixels (continuous coordinates: the image spans 0…width, 0…height). */
+export const ShapeGeometry = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('box'), bbox: z.tuple([z.number().finite(), z.number().finite(), z.number().finite(), z.number().finite()]) }).strict(),
+  z.object({ kind: z.literal('point'), x: z.number().finite(), y: z.number().finite() }).strict(),
+]);
+export type ShapeGeometry = z.infer<typeof ShapeGeometry>;
 
 /** A mask marked "use as example": what a pipeline that segments from an example is given. */
 export const Example = z.object({
@@ -241,7 +250,8 @@ export type ClickPoint = z.infer<typeof ClickPoint>;
 export const PromptKind = z.enum(['points', 'text', 'example', 'vocabulary']);
 export type PromptKind = z.infer<typeof PromptKind>;
 export const Prompt = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('points'), points: z.array(ClickPoint).min(1).max(100) }).strict(),
+  /** Clicks, and a box [x, y, w, h] the segment should lie in; without a box at least one click. */
+  z.object({ kind: z.literal('points'), points: z.array(ClickPoint).max(100), box: Bbox.optional() }).strict(),
   z.object({ kind: z.literal('text'), text: z.string().trim().min(1).max(1000) }).strict(),
   /** An annotated example: one of the project's masks, with its category. */
   z.object({ kind: z.literal('example'), annotationId: Id }).strict(),
@@ -630,6 +640,13 @@ export const methods = {
       .strict(),
     output: Annotation,
   },
+  /** Adds a box or a point (not a mask) with a category; one undo step. */
+  'annotations.addShape': {
+    input: z.object({ imageId: Id, categoryId: Id.nullable(), shape: ShapeGeometry, source: z.string().min(1).max(50).optional(), label: EditLabel }).strict(),
+    output: Annotation,
+  },
+  /** Moves or resizes a box, or moves a point (the kind must be the annotation's); one undo step. */
+  'annotations.setShape': { input: z.object({ id: Id, shape: ShapeGeometry, label: EditLabel }).strict(), output: Annotation },
 } as const;
 
 /** Every event the back end pushes to the UI. */

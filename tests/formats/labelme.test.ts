@@ -30,7 +30,9 @@ function add(s: ProjectStore, path: string, categoryId: number | null, mask: Uin
 const key = (m: Uint8Array) => createHash('sha1').update(m).digest('hex');
 function projectMasks(s: ProjectStore, path: string): string[] {
   const names = new Map(s.listCategories().map((c) => [c.id, c.name]));
-  return s.listAnnotations({ imageId: s.getImageByPath(path)!.id }).map((a) => `${names.get(a.categoryId!)} ${key(decode(fromCompressedString(a.rle, a.height, a.width)))}`).sort();
+  return s.listAnnotations({ imageId: s.getImageByPath(path)!.id })
+    .map((a) => `${names.get(a.categoryId!)} ${a.shape === 'mask' ? key(decode(fromCompressedString(a.rle, a.height, a.width))) : `${a.shape} ${a.bbox.join(' ')}`}`)
+    .sort();
 }
 /** Pixels whose centre lies inside the polygon (even-odd). */
 function rasterise(points: number[][]): Uint8Array {
@@ -99,28 +101,32 @@ describe('labelme', () => {
       version: '5.4.1', flags: {}, imagePath: 'one.png', imageData: null, imageHeight: H, imageWidth: W,
       shapes: [
         { label: 'tree', points: poly, group_id: null, shape_type: 'polygon', flags: {} },
-        { label: 'car', points: [[50.2, 30], [40, 20.4]], group_id: null, shape_type: 'rectangle', flags: {} },
+        { label: 'car', points: [[50.25, 30], [40, 20.5]], group_id: null, shape_type: 'rectangle', flags: {} },
         { label: 'road', points: [[0, 0], [5, 0], [5, 5], [0, 5]], group_id: 7, shape_type: 'polygon' },
         { label: 'road', points: [[59, 43], [64, 43], [64, 48], [59, 48]], group_id: 7, shape_type: 'polygon' },
         { label: 'ball', points: [[5, 5], [8, 8]], shape_type: 'circle' },
         { label: 'tree', points: [[1, 1], [2, 2]], shape_type: 'polygon' },
+        { label: 'eye', points: [[12.5, 7.25]], shape_type: 'point' },
+        { label: 'eye', points: [[12.5, 7.25], [1, 1]], shape_type: 'point' },
       ],
     }));
     mkdirSync(join(folder, 'notes'));
     writeFileSync(join(folder, 'notes/config.json'), '{"a": 1}');
     const report = await importDataset(store, folder, 'labelme');
-    expect(report.annotations).toBe(3);
+    expect(report.annotations).toBe(4);
     expect(report.skipped).toEqual([
       { file: 'notes/config.json', line: null, reason: 'not a labelme file (needs shapes, imagePath, imageHeight and imageWidth)' },
-      { file: 'one.json', line: 5, reason: 'shape type "circle" is not read (polygons and rectangles are)' },
+      { file: 'one.json', line: 5, reason: 'shape type "circle" is not read (polygons, rectangles and points are)' },
       { file: 'one.json', line: 6, reason: 'polygon with 2 points (needs 3)' },
+      { file: 'one.json', line: 8, reason: 'point with 2 points (needs 1)' },
     ]);
     const road = rectMask(H, W, 0, 0, 5, 5, rectMask(H, W, 59, 43, 64, 48));
-    expect(projectMasks(store, 'one.png')).toEqual([`car ${key(rectMask(H, W, 40, 20, 50, 30))}`, `road ${key(road)}`, `tree ${key(rasterise(poly))}`].sort());
+    // A rectangle is a box with its corners as drawn (clipped to the image), a point a point.
+    expect(projectMasks(store, 'one.png')).toEqual(['car box 40 20.5 10.25 9.5', 'eye point 12.5 7.25 0 0', `road ${key(road)}`, `tree ${key(rasterise(poly))}`].sort());
   });
 
   it('changes nothing when every shape is skipped, and refuses a folder without JSON', async () => {
-    writeFileSync(join(store.folder, 'one.json'), JSON.stringify({ imagePath: 'one.png', imageHeight: H, imageWidth: W, shapes: [{ label: 'x', points: [[0, 0]], shape_type: 'point' }] }));
+    writeFileSync(join(store.folder, 'one.json'), JSON.stringify({ imagePath: 'one.png', imageHeight: H, imageWidth: W, shapes: [{ label: 'x', points: [[0, 0], [3, 3]], shape_type: 'circle' }] }));
     const report = await importDataset(store, store.folder, 'labelme');
     expect(report.annotations).toBe(0);
     expect(store.listCategories()).toEqual([]);

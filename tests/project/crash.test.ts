@@ -50,7 +50,8 @@ function applyPending(m: Model, intent: Intent, db: Model): Model {
       const id = Math.max(0, ...db.annotations.keys());
       const got = db.annotations.get(id);
       if (!m.annotations.has(id) && got) {
-        next.annotations.set(id, { iscrowd: 0, runId: null, score: null, attributes: {}, ...(intent.input as object), id, createdAt: got.createdAt, updatedAt: got.updatedAt } as Annotation);
+        // Fields the call did not give (id, timestamps, the store's defaults) come from the database.
+        next.annotations.set(id, { ...got, ...(intent.input as object) } as Annotation);
       }
       break;
     }

@@ -76,7 +76,7 @@ describe('annotations', () => {
     const a = s.addAnnotation(ann({ categoryId: c.id, iscrowd: 1, runId: run.id, score: 0.75, source: 'diffseg' }));
     expect(s.getAnnotation(a.id)).toEqual({
       id: a.id, imageId: img[0], categoryId: c.id, rle: '0d1', height: 30, width: 40, area: 12, bbox: [1, 2, 4, 3],
-      iscrowd: 1, source: 'diffseg', runId: run.id, score: 0.75, attributes: {}, createdAt: a.createdAt, updatedAt: a.updatedAt,
+      iscrowd: 1, source: 'diffseg', runId: run.id, score: 0.75, attributes: {}, shape: 'mask', createdAt: a.createdAt, updatedAt: a.updatedAt,
     });
     expect(s.getImage(img[0]!)).toMatchObject({ status: 'in_progress', annotationCount: 1 });
     expect(s.listImages().map((i) => i.annotationCount)).toEqual([1, 0, 0]);

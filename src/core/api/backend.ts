@@ -17,6 +17,7 @@ import {
   type MethodOutput,
   type ProjectInfo,
   type ProjectVocabulary,
+  type ShapeGeometry,
 } from '../../shared/contract';
 import { synonymsOf } from '../../shared/vocabulary';
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
@@ -195,7 +196,7 @@ export class Backend {
     const ops: EditOp[] = [];
     for (const row of this.need().listAnnotations({ imageId })) {
       const [bx, by, bw, bh] = row.bbox;
-      if (row.id === keep || (typeof keep === 'object' && keep.has(row.id)) || bx >= x + w || by >= y + h || bx + bw <= x || by + bh <= y) continue;
+      if (row.id === keep || (typeof keep === 'object' && keep.has(row.id)) || row.shape !== 'mask' || bx >= x + w || by >= y + h || bx + bw <= x || by + bh <= y) continue;
       const rest = subtract(rleOf(row), cut);
       const left = maskFields(rest);
       if (left.area === row.area) continue;
@@ -465,6 +466,7 @@ export class Backend {
     },
     'examples.add': ({ annotationId, label }) => {
       const a = this.annotationRow(annotationId);
+      rleOf(a); // an example is a mask
       const store = this.need();
       // A mask is one example however often it is marked (two windows, a double press).
       const known = store.listExamples({ imageId: a.imageId }).find((e) => e.annotationId === annotationId);
@@ -582,6 +584,17 @@ export class Backend {
       this.emit('project.changed', { what: 'annotations', imageId });
       return this.toApi(a);
     },
+    'annotations.addShape': ({ imageId, categoryId, shape, source, label }) => {
+      const img = this.image(imageId);
+      const input = { categoryId, source: source ?? 'manual', height: img.height, width: img.width, ...shapeFields(shape) };
+      return this.toApi(this.edit(imageId, label ?? `add ${shape.kind}`, [{ kind: 'add', input }])[0]!);
+    },
+    'annotations.setShape': ({ id, shape, label }) => {
+      const current = this.annotationRow(id);
+      if (current.shape !== shape.kind) throw new ApiError('bad_request', `annotation ${id} is a ${current.shape}, not a ${shape.kind}`);
+      const { bbox, area } = shapeFields(shape);
+      return this.toApi(this.edit(current.imageId, label ?? `move ${shape.kind}`, [{ kind: 'update', id, patch: { bbox, area } }])[0]!);
+    },
   };
 }
 
@@ -600,7 +613,9 @@ function expandHome(folder: string): string {
   return /^~(?=$|[\\/])/.test(folder) ? join(homedir(), folder.slice(1)) : folder;
 }
 
+/** The annotation's mask; a box or a point has none (merge, split, no overlap and examples take masks). */
 function rleOf(a: AnnotationRow): Rle {
+  if (a.shape !== 'mask') throw new ApiError('bad_request', `annotation ${a.id} is a ${a.shape}, not a mask`);
   return fromCompressedString(a.rle, a.height, a.width);
 }
 
@@ -630,5 +645,13 @@ function toAnnotation(a: AnnotationRow, proposed: boolean, suggestedCategoryId: 
     proposed,
     suggestedCategoryId,
     attributes: a.attributes,
+    shape: a.shape,
   };
+}
+
+/** The store's fields of a box or a point. */
+function shapeFields(g: ShapeGeometry): { shape: 'box' | 'point'; rle: ''; bbox: [number, number, number, number]; area: number } {
+  return g.kind === 'box'
+    ? { shape: 'box', rle: '', bbox: g.bbox, area: g.bbox[2] * g.bbox[3] }
+    : { shape: 'point', rle: '', bbox: [g.x, g.y, 0, 0], area: 0 };
 }

@@ -56,6 +56,12 @@ export function checkPrompt(p: Pipeline, prompt: Prompt | null | undefined, use:
   }
   if (!prompt) throw new PipelineInputError(`${p.title} needs a ${kind} prompt`, [{ path: 'prompt', message: `a ${kind} prompt is needed` }]);
   if (prompt.kind !== kind) throw new PipelineInputError(`${p.title} takes a ${kind} prompt, not ${prompt.kind}`, [{ path: 'prompt.kind', message: `must be ${kind}` }]);
+  if (prompt.kind === 'points' && !prompt.points.length && !prompt.box) {
+    throw new PipelineInputError(`${p.title} needs a click or a box`, [{ path: 'prompt.points', message: 'at least one click, or a box' }]);
+  }
+  if (prompt.kind === 'points' && prompt.box && !(prompt.box[2] > 0 && prompt.box[3] > 0)) {
+    throw new PipelineInputError(`the box [${prompt.box.join(', ')}] has no area`, [{ path: 'prompt.box', message: 'width and height must be > 0' }]);
+  }
   return prompt;
 }
 

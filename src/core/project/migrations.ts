@@ -205,6 +205,12 @@ CREATE TABLE settings (
 );
 `;
 
+// Boxes and points beside masks: a box is its bbox and a point its bbox's x, y (w = h = 0), both without an RLE ('').
+// Every existing annotation is a mask.
+const v7 = `
+ALTER TABLE annotations ADD COLUMN shape TEXT NOT NULL DEFAULT 'mask' CHECK (shape IN ('mask', 'box', 'point'));
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -219,6 +225,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, description: 'runs that propose masks; runs cut short marked failed', up: (db) => db.exec(v4) },
   { version: 5, description: 'attributes defined per category, their values per annotation', up: (db) => db.exec(v5) },
   { version: 6, description: 'categories suggested by proposals; project settings (the vocabulary)', up: (db) => db.exec(v6) },
+  { version: 7, description: 'annotations that are boxes or points', up: (db) => db.exec(v7) },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

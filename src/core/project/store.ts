@@ -10,6 +10,7 @@ import {
   IMAGE_STATUSES,
   PROMPT_KINDS,
   RUN_STATUSES,
+  SHAPES,
   type Annotation,
   type AnnotationFilter,
   type AnnotationInput,
@@ -38,6 +39,7 @@ import {
   type RunInput,
   type RunRecord,
   type RunStatus,
+  type Shape,
 } from './types';
 
 type Row = Record<string, any>;
@@ -397,6 +399,12 @@ export class ProjectStore {
     return r.n;
   }
 
+  /** The categories that have annotations of this shape, in id order. */
+  shapeCategories(shape: Shape): number[] {
+    return (this.sql('SELECT DISTINCT category_id AS id FROM annotations WHERE shape = ? AND category_id IS NOT NULL ORDER BY category_id').all(shape) as Row[])
+      .map((r) => r.id as number);
+  }
+
   getAnnotation(id: number): Annotation | undefined {
     const r = this.sql('SELECT * FROM annotations WHERE id = ?').get(id) as Row | undefined;
     return r && toAnnotation(r);
@@ -423,14 +431,19 @@ export class ProjectStore {
       const cur = this.getAnnotation(id);
       if (!cur) throw new StoreError('not-found', `annotation ${id} does not exist`);
       const maskKeys = (['rle', 'area', 'bbox'] as const).filter((k) => patch[k] !== undefined);
-      if (maskKeys.length > 0 && maskKeys.length < 3) {
+      // A box or a point is moved by its bbox alone (its area follows); a mask's box and area come with its RLE.
+      if (cur.shape === 'mask' && maskKeys.length > 0 && maskKeys.length < 3) {
         throw new StoreError('invalid', 'a new mask needs rle, area and bbox together');
+      }
+      if ('shape' in patch && (patch as { shape?: unknown }).shape !== cur.shape) {
+        throw new StoreError('invalid', `an annotation stays a ${cur.shape}: add a new one instead`);
       }
       const next: Annotation = { ...cur, updatedAt: Math.max(Date.now(), cur.updatedAt) };
       for (const k of ['categoryId', 'rle', 'height', 'width', 'area', 'iscrowd', 'source', 'runId', 'score'] as const) {
         if (patch[k] !== undefined) (next as any)[k] = patch[k];
       }
       if (patch.bbox !== undefined) next.bbox = [...patch.bbox] as Annotation['bbox'];
+      if (cur.shape !== 'mask' && patch.area === undefined) next.area = shapeArea(next);
       if (patch.attributes !== undefined) next.attributes = { ...patch.attributes };
       else if (next.categoryId !== cur.categoryId) {
         // Another category: the values of attributes it defines too are kept, the others go (the API says which).
@@ -525,6 +538,7 @@ export class ProjectStore {
    * Puts an annotation back to a recorded state (null = absent), keeping its id. An upsert, not REPLACE, so
    * rows that reference the annotation (examples) survive. A category or run deleted since is left unset, and so
    * are attribute values its category no longer defines (steps and set-aside masks recorded before version 5 have none).
+   * Steps recorded before version 6 hold masks only, without a shape.
    */
   private putAnnotation(id: number, a: Annotation | null): void {
     if (!a) {
@@ -536,14 +550,15 @@ export class ProjectStore {
     const attributes = categoryId === null ? {} : fitAttributes(a.attributes ?? {}, this.listAttributeDefs(categoryId)).kept;
     this.sql(
         `INSERT INTO annotations (id, image_id, category_id, rle, height, width, area, bbox_x, bbox_y, bbox_w, bbox_h,
-           iscrowd, source, run_id, score, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           iscrowd, source, run_id, score, attributes, created_at, updated_at, shape) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET category_id = excluded.category_id, rle = excluded.rle, height = excluded.height,
            width = excluded.width, area = excluded.area, bbox_x = excluded.bbox_x, bbox_y = excluded.bbox_y,
            bbox_w = excluded.bbox_w, bbox_h = excluded.bbox_h, iscrowd = excluded.iscrowd, source = excluded.source,
-           run_id = excluded.run_id, score = excluded.score, attributes = excluded.attributes, updated_at = excluded.updated_at`,
+           run_id = excluded.run_id, score = excluded.score, attributes = excluded.attributes, updated_at = excluded.updated_at,
+           shape = excluded.shape`,
       )
       .run(id, a.imageId, categoryId, a.rle, a.height, a.width, a.area, ...a.bbox, a.iscrowd, a.source, runId, a.score,
-        JSON.stringify(attributes), a.createdAt, Date.now());
+        JSON.stringify(attributes), a.createdAt, Date.now(), a.shape ?? 'mask');
     this.noteLabelling(a);
   }
 
@@ -874,6 +889,7 @@ export class ProjectStore {
       id: 0,
       imageId: input.imageId,
       categoryId: input.categoryId,
+      shape: input.shape ?? 'mask',
       rle: input.rle,
       height: input.height,
       width: input.width,
@@ -890,10 +906,10 @@ export class ProjectStore {
     this.checkAnnotation(a);
     const info = this.sql(
         `INSERT INTO annotations (image_id, category_id, rle, height, width, area, bbox_x, bbox_y, bbox_w, bbox_h,
-           iscrowd, source, run_id, score, attributes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           iscrowd, source, run_id, score, attributes, created_at, updated_at, shape) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(a.imageId, a.categoryId, a.rle, a.height, a.width, a.area, ...a.bbox, a.iscrowd, a.source, a.runId, a.score,
-        JSON.stringify(a.attributes), a.createdAt, a.updatedAt);
+        JSON.stringify(a.attributes), a.createdAt, a.updatedAt, a.shape);
     this.noteLabelling(a);
     return { ...a, id: Number(info.lastInsertRowid) };
   }
@@ -933,17 +949,25 @@ export class ProjectStore {
       checkInt('runId', a.runId, 1);
       this.requireRun(a.runId);
     }
-    if (typeof a.rle !== 'string' || !RLE_RE.test(a.rle)) {
+    if (!SHAPES.includes(a.shape)) throw new StoreError('invalid', `shape must be one of ${SHAPES.join(', ')}, got '${String(a.shape)}'`);
+    if (a.shape === 'mask' && (typeof a.rle !== 'string' || !RLE_RE.test(a.rle))) {
       throw new StoreError('invalid', 'rle must be a non-empty COCO compressed RLE string');
     }
-    checkInt('area', a.area, 0);
-    if (a.area > a.width * a.height) throw new StoreError('invalid', `area ${a.area} exceeds the image's ${a.width * a.height} pixels`);
+    if (a.shape !== 'mask' && a.rle !== '') throw new StoreError('invalid', `a ${a.shape} has no rle (give '')`);
     const b = a.bbox;
     if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => typeof v === 'number' && Number.isFinite(v))) {
       throw new StoreError('invalid', 'bbox must be [x, y, w, h] with finite numbers');
     }
     if (b[0] < 0 || b[1] < 0 || b[2] < 0 || b[3] < 0 || b[0] + b[2] > a.width || b[1] + b[3] > a.height) {
       throw new StoreError('invalid', `bbox [${b.join(', ')}] lies outside the ${a.width}×${a.height} image`);
+    }
+    if (a.shape === 'box' && !(b[2] > 0 && b[3] > 0)) throw new StoreError('invalid', `a box needs a width and a height, got [${b.join(', ')}]`);
+    if (a.shape === 'point' && (b[2] !== 0 || b[3] !== 0)) throw new StoreError('invalid', `a point is [x, y, 0, 0], got [${b.join(', ')}]`);
+    if (a.shape === 'mask') {
+      checkInt('area', a.area, 0);
+      if (a.area > a.width * a.height) throw new StoreError('invalid', `area ${a.area} exceeds the image's ${a.width * a.height} pixels`);
+    } else if (a.area !== shapeArea(a)) {
+      throw new StoreError('invalid', `a ${a.shape}'s area is ${shapeArea(a)} (w·h), got ${a.area}`);
     }
     if (a.iscrowd !== 0 && a.iscrowd !== 1) throw new StoreError('invalid', 'iscrowd must be 0 or 1');
     checkName(a.source, 'source');
@@ -1032,9 +1056,14 @@ function toCategory(r: Row): Category {
   return { id: r.id, name: r.name, supercategory: r.supercategory, color: r.color, isthing: r.isthing === 1 };
 }
 
+/** COCO's area of a box without a mask (w·h, as pycocotools gives detections); a point has none. */
+function shapeArea(a: Pick<Annotation, 'shape' | 'bbox'>): number {
+  return a.shape === 'box' ? a.bbox[2] * a.bbox[3] : 0;
+}
+
 function toAnnotation(r: Row): Annotation {
   return {
-    id: r.id, imageId: r.image_id, categoryId: r.category_id, rle: r.rle, height: r.height, width: r.width,
+    id: r.id, imageId: r.image_id, categoryId: r.category_id, shape: r.shape, rle: r.rle, height: r.height, width: r.width,
     area: r.area, bbox: [r.bbox_x, r.bbox_y, r.bbox_w, r.bbox_h], iscrowd: r.iscrowd, source: r.source,
     runId: r.run_id, score: r.score, attributes: JSON.parse(r.attributes), createdAt: r.created_at, updatedAt: r.updated_at,
   };

@@ -71,6 +71,13 @@ export type CategoryPatch = Partial<Omit<CategoryInput, 'id'>>;
 
 export type BBox = [x: number, y: number, w: number, h: number];
 
+/**
+ * What an annotation is: a mask (its RLE, with the box around it), a box alone (bbox; no RLE) or a point (bbox's x, y;
+ * w = h = 0, no RLE). Boxes and points carry a category and attributes as masks do.
+ */
+export const SHAPES = ['mask', 'box', 'point'] as const;
+export type Shape = (typeof SHAPES)[number];
+
 export const ATTRIBUTE_TYPES = ['boolean', 'text', 'select'] as const;
 export type AttributeType = (typeof ATTRIBUTE_TYPES)[number];
 /** A boolean attribute holds true/false; text and select (one of its options) hold a string. */
@@ -102,7 +109,8 @@ export interface Annotation {
   id: number;
   imageId: number;
   categoryId: number | null;
-  /** COCO compressed RLE counts string (column-major, first run zeros). */
+  shape: Shape;
+  /** COCO compressed RLE counts string (column-major, first run zeros); '' for a box or a point. */
   rle: string;
   height: number;
   width: number;
@@ -123,9 +131,13 @@ export type AnnotationRow = Annotation;
 export interface AnnotationInput {
   imageId: number;
   categoryId: number | null;
+  /** Absent: 'mask'. */
+  shape?: Shape;
+  /** '' for a box or a point. */
   rle: string;
   height: number;
   width: number;
+  /** A box's is w·h and a point's 0 (the store checks). */
   area: number;
   bbox: BBox;
   iscrowd?: 0 | 1;
@@ -136,8 +148,8 @@ export interface AnnotationInput {
   attributes?: AttributeValues;
 }
 
-/** A new mask must come with its area and bbox (rle, area and bbox are given together). */
-export type AnnotationPatch = Partial<Omit<AnnotationInput, 'imageId'>>;
+/** A new mask must come with its area and bbox (rle, area and bbox are given together); a shape stays what it is. */
+export type AnnotationPatch = Partial<Omit<AnnotationInput, 'imageId' | 'shape'>>;
 
 export interface AnnotationFilter {
   imageId?: number;

@@ -37,6 +37,23 @@ export function bbox(rle: Rle): [number, number, number, number] {
   return xe < 0 ? [0, 0, 0, 0] : [xs, ys, xe - xs + 1, ye - ys + 1];
 }
 
+/**
+ * The pixels of an h×w image whose centre lies in the box [x, y, w, h] (continuous coordinates, as a drawn box),
+ * clipped to the image: a box on pixel corners covers exactly the pixels it frames.
+ */
+export function boxRle(box: readonly [number, number, number, number], h: number, w: number): Rle {
+  const lo = (v: number, n: number) => Math.min(n, Math.max(0, Math.ceil(v - 0.5)));
+  const x0 = lo(box[0], w), x1 = lo(box[0] + box[2], w), y0 = lo(box[1], h), y1 = lo(box[1] + box[3], h);
+  if (x1 <= x0 || y1 <= y0) return { h, w, counts: Uint32Array.of(h * w) };
+  // Full-height columns are one run; otherwise one run per column, h − (y1 − y0) zeros apart.
+  const counts = [x0 * h + y0];
+  if (y1 - y0 === h) counts.push((x1 - x0) * h);
+  else for (let x = x0; x < x1; x++) counts.push(y1 - y0, ...(x + 1 < x1 ? [h - (y1 - y0)] : []));
+  const tail = h - y1 + (w - x1) * h;
+  if (tail > 0) counts.push(tail);
+  return { h, w, counts: Uint32Array.from(counts) };
+}
+
 // Truth tables indexed by (va << 1) | vb.
 const UNION = 0b1110, INTERSECT = 0b1000, SUBTRACT = 0b0100;
 

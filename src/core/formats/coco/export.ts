@@ -3,6 +3,8 @@
 // a consumer will decode it, polygon rings of at least 3 points, and masks with holes as RLE (a COCO polygon
 // cannot hold a hole) unless the user forces polygons, which fills the holes — and the report says so. Images
 // whose file cannot be read now (unreadable, missing) are left out with their masks, and the report lists them.
+// A box goes out as its bbox with `segmentation: []` (as CVAT and Roboflow write boxes), a point as one COCO keypoint
+// ([x, y, 2], bbox [x, y, 0, 0]), its category listing the keypoint "point" (docs/coco-compatibility.md).
 import type { CocoExportReport } from '../../../shared/contract';
 import {
   area,
@@ -32,7 +34,7 @@ export interface CocoDocument {
   licenses: unknown[];
   images: { id: number; file_name: string; width: number; height: number }[];
   annotations: CocoAnnotation[];
-  categories: { id: number; name: string; supercategory: string; isthing: number; color: string }[];
+  categories: { id: number; name: string; supercategory: string; isthing: number; color: string; keypoints?: string[]; skeleton?: number[][] }[];
 }
 
 export interface CocoAnnotation {
@@ -40,6 +42,9 @@ export interface CocoAnnotation {
   image_id: number;
   category_id: number;
   segmentation: number[][] | { size: [number, number]; counts: string | number[] };
+  /** A point's [x, y, v] (v = 2: labelled and visible). */
+  keypoints?: [number, number, 2];
+  num_keypoints?: 1;
   area: number;
   bbox: [number, number, number, number];
   iscrowd: 0 | 1;
@@ -121,6 +126,7 @@ function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
     else if (img.annotationCount > 0) report.leftOut.push({ path: img.path, masks: img.annotationCount, reason });
   }
   const categories = store.listCategories();
+  const withPoints = new Set(store.shapeCategories('point'));
   const defsOf = new Map<number, AttributeDef[]>();
   for (const d of store.listAttributeDefs()) defsOf.set(d.categoryId, [...(defsOf.get(d.categoryId) ?? []), d]);
   report.images = images.length;
@@ -143,6 +149,7 @@ function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
       supercategory: c.supercategory ?? '',
       isthing: c.isthing ? 1 : 0,
       color: c.color,
+      ...(withPoints.has(c.id) ? { keypoints: ['point'], skeleton: [] } : {}),
     })),
     *annotations() {
       const ious: number[] = [];
@@ -151,6 +158,19 @@ function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
         for (const a of store.listAnnotations({ imageId: img.id })) {
           if (a.categoryId === null) {
             report.skipped.push({ annotationId: a.id, reason: 'no category assigned (a COCO annotation needs one)' });
+            continue;
+          }
+          const extra = {
+            iscrowd: a.iscrowd ? 1 : 0,
+            ...(a.score !== null && a.score !== undefined ? { score: a.score } : {}),
+            ...(defsOf.has(a.categoryId) ? { attributes: attributeValues(defsOf.get(a.categoryId)!, a.attributes) } : {}),
+          } as const;
+          if (a.shape !== 'mask') {
+            report.annotations++;
+            const [x, y] = a.bbox;
+            yield a.shape === 'box'
+              ? { id: a.id, image_id: a.imageId, category_id: a.categoryId, segmentation: [], area: a.area, bbox: a.bbox, ...extra }
+              : { id: a.id, image_id: a.imageId, category_id: a.categoryId, segmentation: [], keypoints: [x, y, 2], num_keypoints: 1, area: 0, bbox: [x, y, 0, 0], ...extra };
             continue;
           }
           const rle = fromCompressedString(a.rle, a.height, a.width);
@@ -168,9 +188,7 @@ function prepare(store: ProjectStore, opts: CocoExportOptions): CocoExport {
             segmentation: out.segmentation,
             area: area(out.decoded),
             bbox: bbox(out.decoded),
-            iscrowd: a.iscrowd ? 1 : 0,
-            ...(a.score !== null && a.score !== undefined ? { score: a.score } : {}),
-            ...(defsOf.has(a.categoryId) ? { attributes: attributeValues(defsOf.get(a.categoryId)!, a.attributes) } : {}),
+            ...extra,
           };
         }
       }

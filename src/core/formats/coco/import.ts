@@ -5,13 +5,15 @@
 // Attributes (`attributes: {name: value}` on an annotation, as CVAT writes them) become attribute definitions of the
 // annotation's category: boolean where every value in the file is true/false, text otherwise (numbers and other JSON
 // values as their JSON text). A name the project's category already defines must fit that definition.
+// An annotation without a segmentation (absent, null or [], as CVAT and Roboflow write boxes) is a box: its bbox,
+// clipped to the image. One with `keypoints` [x, y, v] (v > 0) and no segmentation is a point (docs/coco-compatibility.md).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CocoRle, type CocoImportReport } from '../../../shared/contract';
 import { MaskFormatError, area, bbox, fromCocoRle, polygonsToRle, toCompressedString, type Rle } from '../../../shared/masks';
-import type { AnnotationInput, AttributeDef, AttributeValues, ImageRow, ProjectStore } from '../../project';
+import type { AnnotationInput, AttributeDef, AttributeValues, BBox, ImageRow, ProjectStore } from '../../project';
 import { isInside } from '../files';
 import { JsonTextError, parseJsonBytes } from '../json-text';
 import { importPanoptic } from './panoptic-import';
@@ -57,6 +59,8 @@ const CocoAnn = z.object({
   image_id: CocoId,
   category_id: CocoId,
   segmentation: z.unknown().optional(),
+  bbox: z.unknown().optional(),
+  keypoints: z.unknown().optional(),
   iscrowd: z.union([z.literal(0), z.literal(1), z.boolean()]).optional(),
   score: z.number().finite().optional(),
   attributes: z.record(z.string().min(1, 'an attribute needs a name').max(100), z.unknown(), { error: 'attributes must be an object of values by name' }).optional(),
@@ -116,9 +120,11 @@ export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport 
     if (!img) continue;
     const target = m.category(a.data.category_id, id);
     if (target === undefined) continue;
-    let rle: Rle;
+    let rle: Geometry;
     try {
-      rle = decodeSegmentation(a.data.segmentation, img);
+      const seg = a.data.segmentation;
+      const noMask = seg === undefined || seg === null || (Array.isArray(seg) && seg.length === 0);
+      rle = !noMask ? decodeSegmentation(seg, img) : a.data.keypoints !== undefined ? readPoint(a.data.keypoints, img) : readBox(a.data.bbox, img);
     } catch (e) {
       skip('annotation', id, (e as Error).message);
       continue;
@@ -160,7 +166,7 @@ export interface EntryMatching {
    * Queues a mask unless the project already holds it (re-importing a file is harmless) or its attribute values do
    * not fit the definitions its category has in the project.
    */
-  add(id: ReportId, img: ImageRow, target: CategoryTarget, rle: Rle, extra: { iscrowd: 0 | 1; score: number | null }, attributes?: Record<string, unknown>): void;
+  add(id: ReportId, img: ImageRow, target: CategoryTarget, rle: Geometry, extra: { iscrowd: 0 | 1; score: number | null }, attributes?: Record<string, unknown>): void;
   /** Writes what was queued in one transaction; `entries` is the file's annotation count. */
   commit(entries: number): CocoImportReport;
 }
@@ -237,7 +243,7 @@ export function matchEntries(store: ProjectStore, categories: unknown[], images:
   }
 
   // Masks already in the project are not imported twice (re-importing a file is harmless).
-  const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${a.rle}`));
+  const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${geometryKey(a.shape === 'mask' ? a.rle : a)}`));
   const rows: Array<{ target: CategoryTarget; input: Omit<AnnotationInput, 'categoryId'> & { attributes: AttributeValues } }> = [];
   const touched = new Set<number>();
   // The attributes each category gets from the file (by target key): name → boolean while every value is one.
@@ -264,8 +270,8 @@ export function matchEntries(store: ProjectStore, categories: unknown[], images:
         skip('annotation', id, (e as Error).message);
         return;
       }
-      const counts = toCompressedString(rle);
-      const key = `${img.id}|${target.key}|${counts}`;
+      const counts = 'counts' in rle ? toCompressedString(rle) : '';
+      const key = `${img.id}|${target.key}|${geometryKey('counts' in rle ? counts : rle)}`;
       if (existing.has(key)) {
         skip('annotation', id, 'already in the project');
         return;
@@ -279,7 +285,9 @@ export function matchEntries(store: ProjectStore, categories: unknown[], images:
       }
       rows.push({
         target,
-        input: { imageId: img.id, rle: counts, height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle), source: 'import', ...extra, attributes },
+        input: 'counts' in rle
+          ? { imageId: img.id, rle: counts, height: rle.h, width: rle.w, area: area(rle), bbox: bbox(rle), source: 'import', ...extra, attributes }
+          : { imageId: img.id, shape: rle.shape, rle: '', height: img.height, width: img.width, area: rle.shape === 'box' ? rle.bbox[2] * rle.bbox[3] : 0, bbox: rle.bbox, source: 'import', ...extra, attributes },
       });
     },
     commit(entries) {
@@ -350,11 +358,39 @@ function unmatched(store: ProjectStore, name: string, missingAt: Set<string>): s
   return `no image "${name}" in the project folder`;
 }
 
+/** What an annotation adds: a mask, or a box or a point (bbox [x, y, 0, 0]). */
+export type Geometry = Rle | { shape: 'box' | 'point'; bbox: BBox };
+
+/** Tells annotations of one image and category apart: a mask by its counts, a box or a point by its bbox. */
+export function geometryKey(g: string | { shape: string; bbox: BBox }): string {
+  return typeof g === 'string' ? g : `${g.shape} ${g.bbox.join(' ')}`;
+}
+
+/** A box [x, y, w, h] clipped to the image; an error when nothing of it lies on the image. */
+export function readBox(raw: unknown, img: Pick<ImageRow, 'width' | 'height'>): { shape: 'box'; bbox: BBox } {
+  if (raw === undefined) throw new Error('no segmentation and no bbox');
+  if (!Array.isArray(raw) || raw.length !== 4 || raw.some((v) => typeof v !== 'number' || !Number.isFinite(v)))
+    throw new Error('malformed bbox: it must be [x, y, width, height]');
+  const [x, y, w, h] = raw as number[];
+  const x0 = Math.max(0, x!), y0 = Math.max(0, y!), x1 = Math.min(img.width, x! + w!), y1 = Math.min(img.height, y! + h!);
+  if (!(x1 > x0 && y1 > y0)) throw new Error(`empty box: [${raw.join(', ')}] covers nothing of the ${img.width}×${img.height} image`);
+  return { shape: 'box', bbox: [x0, y0, x1 - x0, y1 - y0] };
+}
+
+/** One keypoint [x, y, v] with v > 0 (labelled), on the image. */
+function readPoint(raw: unknown, img: ImageRow): Geometry {
+  if (!Array.isArray(raw) || raw.length % 3 || raw.some((v) => typeof v !== 'number' || !Number.isFinite(v)))
+    throw new Error('malformed keypoints: they must be [x, y, v, …]');
+  if (raw.length !== 3) throw new Error(`${raw.length / 3} keypoints: only single points are read (a skeleton is not)`);
+  const [x, y, v] = raw as number[];
+  if (v === 0) throw new Error('the keypoint is not labelled (v = 0)');
+  if (x! < 0 || y! < 0 || x! > img.width || y! > img.height) throw new Error(`the point (${x}, ${y}) lies outside the ${img.width}×${img.height} image`);
+  return { shape: 'point', bbox: [x!, y!, 0, 0] };
+}
+
 function decodeSegmentation(seg: unknown, img: ImageRow): Rle {
-  if (seg === undefined || seg === null) throw new Error('no segmentation (boxes alone are not masks)');
   let rle: Rle;
   if (Array.isArray(seg)) {
-    if (seg.length === 0) throw new Error('empty segmentation');
     const rings: number[][] = [];
     for (const ring of seg) {
       if (!Array.isArray(ring) || ring.some((v) => typeof v !== 'number' || !Number.isFinite(v)))

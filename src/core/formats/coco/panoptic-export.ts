@@ -194,6 +194,10 @@ function paint(store: ProjectStore, img: ImageRow, categoryById: Map<number, Cat
       report.skipped.push({ annotationId: a.id, reason: 'no category assigned (a panoptic segment needs one)' });
       continue;
     }
+    if (a.shape !== 'mask') {
+      report.skipped.push({ annotationId: a.id, reason: `a ${a.shape}, not a mask (panoptic segments are pixels)` });
+      continue;
+    }
     const category = categoryById.get(a.categoryId)!;
     // Segment ids from 1 in order of appearance: unique within the image, 0 stays unlabelled.
     let index = category.isthing ? undefined : stuffSegment.get(category.id);

@@ -1,6 +1,7 @@
 // labelme export: one `<stem>.json` per image with a mask (labelme's own layout when written into the project
 // folder: the JSON beside its image). Each mask is a polygon shape per 8-connected piece, the pieces of one mask
-// sharing a group_id; a labelme polygon has one ring, so holes are filled and counted in the report.
+// sharing a group_id; a labelme polygon has one ring, so holes are filled and counted in the report. A box is a
+// rectangle (its two corners), a point a point.
 import { dirname, join, relative, sep } from 'node:path';
 import type { DatasetExportReport } from '../../../shared/contract';
 import { area, fromCompressedString, maskToPolygons } from '../../../shared/masks';
@@ -20,6 +21,14 @@ export async function writeLabelme(store: ProjectStore, out: string, signal?: Ab
     for (const a of store.listAnnotations({ imageId: img.id })) {
       if (a.categoryId === null) {
         report.skipped.push({ annotationId: a.id, reason: 'no category assigned (a labelme shape needs a label)' });
+        continue;
+      }
+      if (a.shape !== 'mask') {
+        const [x, y, w, h] = a.bbox;
+        const points = a.shape === 'box' ? [[x, y], [x + w, y + h]] : [[x, y]];
+        shapes.push({ label: categories.get(a.categoryId), points, group_id: null, description: '', shape_type: a.shape === 'box' ? 'rectangle' : 'point', flags: {} });
+        report.annotations++;
+        report.lines++;
         continue;
       }
       const rle = fromCompressedString(a.rle, a.height, a.width);

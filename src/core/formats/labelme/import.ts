@@ -1,6 +1,6 @@
 // labelme import: every `*.json` under the folder with labelme's `shapes` and `imagePath`. Polygons become masks;
-// shapes sharing a label and a group_id are one mask (labelme's way of grouping pieces); rectangles become
-// rectangular masks (the project stores masks); other shape types are skipped with the reason. As for the other
+// shapes sharing a label and a group_id are one mask (labelme's way of grouping pieces); rectangles become boxes
+// (clipped to the image) and points points; other shape types are skipped with the reason. As for the other
 // formats: all checked before one transaction, masks already in the project skipped, and a folder whose every
 // shape was skipped changes nothing.
 import { readFile } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { DatasetImportReport } from '../../../shared/contract';
 import { area, bbox, polygonsToRle, toCompressedString, unionAll, type Rle } from '../../../shared/masks';
 import type { AnnotationInput, ProjectStore } from '../../project';
+import { geometryKey, readBox, type Geometry } from '../coco/import';
 import { walkFolder } from '../../project/walk';
 import { imageMatcher } from '../dataset/match';
 import { DatasetFileError } from '../dataset/errors';
@@ -33,7 +34,7 @@ export async function importLabelme(store: ProjectStore, path: string): Promise<
   if (jsons.length === 0) throw new DatasetFileError(`no labelme .json files in ${root}`);
   const report: DatasetImportReport = { images: 0, annotations: 0, categoriesCreated: 0, labelFiles: 0, skipped: [] };
   const match = imageMatcher(store, root);
-  const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${a.rle}`));
+  const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${geometryKey(a.shape === 'mask' ? a.rle : a)}`));
   const categoryId = new Map<string, number | null>();
   const rows: Array<{ name: string; input: Omit<AnnotationInput, 'categoryId'> }> = [];
   const touched = new Set<number>();
@@ -63,36 +64,40 @@ export async function importLabelme(store: ProjectStore, path: string): Promise<
     }
     report.labelFiles++;
     // Masks by label and group: ungrouped shapes are masks of their own.
-    const masks = new Map<string, { name: string; parts: Rle[]; shape: number }>();
+    const masks = new Map<string, { name: string; parts: Geometry[]; shape: number }>();
     for (const [i, raw] of doc.shapes.entries()) {
       shapeCount++;
       const s = Shape.safeParse(raw);
-      let rle: Rle;
+      let rle: Geometry;
       try {
         if (!s.success) throw new Error(`not a shape: ${s.error.issues.map((x) => `${x.path.join('.') || '(shape)'}: ${x.message}`).join('; ')}`);
-        rle = shapeMask(s.data.shape_type, s.data.points, img.height, img.width);
+        rle = shapeGeometry(s.data.shape_type, s.data.points, img.height, img.width);
       } catch (e) {
         skip(i + 1, (e as Error).message);
         continue;
       }
-      const group = s.data.group_id === null || s.data.group_id === undefined ? `#${i}` : `g${s.data.group_id}`;
+      // Boxes and points are never pieces of one another.
+      const group = s.data.group_id === null || s.data.group_id === undefined || !('counts' in rle) ? `#${i}` : `g${s.data.group_id}`;
       const k = `${s.data.label}\u0000${group}`;
       const m = masks.get(k) ?? { name: s.data.label, parts: [], shape: i + 1 };
       m.parts.push(rle);
       masks.set(k, m);
     }
     for (const m of masks.values()) {
-      const rle = m.parts.length === 1 ? m.parts[0]! : unionAll(m.parts);
-      const counts = toCompressedString(rle);
+      const g = m.parts.length === 1 ? m.parts[0]! : unionAll(m.parts as Rle[]);
+      const counts = 'counts' in g ? toCompressedString(g) : '';
       if (!categoryId.has(m.name)) categoryId.set(m.name, store.getCategoryByName(m.name)?.id ?? null);
-      const key = `${img.id}|${categoryId.get(m.name) ?? `new ${m.name}`}|${counts}`;
+      const key = `${img.id}|${categoryId.get(m.name) ?? `new ${m.name}`}|${geometryKey('counts' in g ? counts : g)}`;
       if (existing.has(key)) {
         report.skipped.push({ file: f.path, line: m.shape, reason: 'already in the project' });
         continue;
       }
       existing.add(key);
       touched.add(img.id);
-      rows.push({ name: m.name, input: { imageId: img.id, rle: counts, height: img.height, width: img.width, area: area(rle), bbox: bbox(rle), source: 'import' } });
+      const fields = 'counts' in g
+        ? { rle: counts, area: area(g), bbox: bbox(g) }
+        : { shape: g.shape, rle: '', area: g.shape === 'box' ? g.bbox[2] * g.bbox[3] : 0, bbox: g.bbox };
+      rows.push({ name: m.name, input: { imageId: img.id, height: img.height, width: img.width, source: 'import', ...fields } });
     }
   }
   if (rows.length > 0 || shapeCount === 0)
@@ -109,7 +114,7 @@ export async function importLabelme(store: ProjectStore, path: string): Promise<
   return report;
 }
 
-function shapeMask(type: string, points: Array<[number, number]>, h: number, w: number): Rle {
+function shapeGeometry(type: string, points: Array<[number, number]>, h: number, w: number): Geometry {
   // Rasterising walks every edge: points far outside would take minutes and clip away anyway (as for COCO).
   if (points.some(([x, y]) => x < -w || x > 2 * w || y < -h || y > 2 * h)) throw new Error(`a point lies far outside the ${w}×${h} image`);
   let rle: Rle;
@@ -119,12 +124,16 @@ function shapeMask(type: string, points: Array<[number, number]>, h: number, w: 
   } else if (type === 'rectangle') {
     if (points.length !== 2) throw new Error(`rectangle with ${points.length} points (needs 2 corners)`);
     const [[xa, ya], [xb, yb]] = points as [[number, number], [number, number]];
-    const x0 = Math.round(Math.min(xa, xb)), x1 = Math.round(Math.max(xa, xb)), y0 = Math.round(Math.min(ya, yb)), y1 = Math.round(Math.max(ya, yb));
-    rle = polygonsToRle([[x0, y0, x1, y0, x1, y1, x0, y1]], h, w);
+    return readBox([Math.min(xa, xb), Math.min(ya, yb), Math.abs(xb - xa), Math.abs(yb - ya)], { width: w, height: h });
+  } else if (type === 'point') {
+    if (points.length !== 1) throw new Error(`point with ${points.length} points (needs 1)`);
+    const [[x, y]] = points as [[number, number]];
+    if (x < 0 || y < 0 || x > w || y > h) throw new Error(`the point (${x}, ${y}) lies outside the ${w}×${h} image`);
+    return { shape: 'point', bbox: [x, y, 0, 0] };
   } else {
     // Only labelme's own type names are repeated: a reason never quotes arbitrary text of the file.
-    const known = ['circle', 'line', 'linestrip', 'point', 'points', 'mask'].includes(type);
-    throw new Error(`${known ? `shape type "${type}"` : 'this shape type'} is not read (polygons and rectangles are)`);
+    const known = ['circle', 'line', 'linestrip', 'points', 'mask'].includes(type);
+    throw new Error(`${known ? `shape type "${type}"` : 'this shape type'} is not read (polygons, rectangles and points are)`);
   }
   if (area(rle) === 0) throw new Error('the shape covers no pixel (empty mask)');
   return rle;

@@ -4,7 +4,8 @@
 // map; `labelmap.txt` (CVAT's form) names the class indices, 0 being the background; `ImageSets/Segmentation/
 // default.txt` lists the stems. A label image holds one object per pixel: where masks overlap the later one (by
 // id) wins, and the report counts the masks that lost pixels. No 255 "void" border is drawn: VOC draws it
-// because its outlines were hand-traced, our masks are exact.
+// because its outlines were hand-traced, our masks are exact. Boxes without a mask are <object>s after the masks'
+// (so object k is still the k-th of the XML) with no pixels in the label images; points are left out (VOC has none).
 import type { DatasetExportReport } from '../../../shared/contract';
 import { area, bbox, decode, fromCompressedString } from '../../../shared/masks';
 import type { Category, ImageRow, ProjectStore } from '../../project';
@@ -48,9 +49,21 @@ function encodeImage(store: ProjectStore, img: ImageRow, categories: Category[],
   const { width: w, height: h } = img;
   const cls = new Uint8Array(w * h), obj = new Uint8Array(w * h);
   const objects: Array<{ id: number; name: string; box: [number, number, number, number]; area: number }> = [];
+  const boxes: typeof objects = [];
   for (const a of store.listAnnotations({ imageId: img.id })) {
     if (a.categoryId === null) {
       report.skipped.push({ annotationId: a.id, reason: 'no category assigned (a VOC object needs a class)' });
+      continue;
+    }
+    if (a.shape === 'point') {
+      report.skipped.push({ annotationId: a.id, reason: 'a point (VOC has no points)' });
+      continue;
+    }
+    if (a.shape === 'box') {
+      // VOC's corners are whole pixels: the pixels whose centre the box holds, at least one.
+      const [x, y, bw, bh] = a.bbox;
+      const x0 = Math.round(x), y0 = Math.round(y);
+      boxes.push({ id: a.id, name: categories[classOf.get(a.categoryId)! - 1]!.name, box: [x0, y0, Math.max(1, Math.round(x + bw) - x0), Math.max(1, Math.round(y + bh) - y0)], area: 0 });
       continue;
     }
     const rle = fromCompressedString(a.rle, a.height, a.width);
@@ -81,7 +94,8 @@ function encodeImage(store: ProjectStore, img: ImageRow, categories: Category[],
       if (kept[i + 1]! < o.area) report.overlapped++;
     }
   }
-  report.lines += objects.length;
+  report.annotations += boxes.length;
+  report.lines += objects.length + boxes.length;
   const name = img.path.slice(img.path.lastIndexOf('/') + 1);
   const xml = [
     '<annotation>',
@@ -91,7 +105,7 @@ function encodeImage(store: ProjectStore, img: ImageRow, categories: Category[],
     '  <source><database>DiffLabel</database></source>',
     `  <size><width>${w}</width><height>${h}</height><depth>3</depth></size>`,
     '  <segmented>1</segmented>',
-    ...objects.map(({ name: n, box: [x, y, bw, bh] }) =>
+    ...[...objects, ...boxes].map(({ name: n, box: [x, y, bw, bh] }) =>
       `  <object><name>${esc(n)}</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult><bndbox><xmin>${x + 1}</xmin><ymin>${y + 1}</ymin><xmax>${x + bw}</xmax><ymax>${y + bh}</ymax></bndbox></object>`),
     '</annotation>',
     '',

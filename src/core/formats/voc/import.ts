@@ -4,12 +4,14 @@
 // `SegmentationClass/<stem>.png`, named by `labelmap.txt` (CVAT's form) or, without one, VOC's 20 classes. As for
 // YOLO: a folder that is not VOC is refused whole, a file or object that cannot be used is skipped with its
 // reason, everything is decoded before one transaction, and a dataset whose every object was skipped changes
-// nothing.
+// nothing. An <object> of the XML with no pixels in the object image (our export's boxes, or a mask hidden by later
+// ones) is read as a box, from its 1-based inclusive `bndbox`.
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DatasetImportReport } from '../../../shared/contract';
 import { area, bbox, encode, toCompressedString } from '../../../shared/masks';
-import type { AnnotationInput, ProjectStore } from '../../project';
+import type { AnnotationInput, BBox, ProjectStore } from '../../project';
+import { geometryKey, readBox } from '../coco/import';
 import { walkFolder } from '../../project/walk';
 import { imageMatcher } from '../dataset/match';
 import { DatasetFileError } from '../dataset/errors';
@@ -27,7 +29,7 @@ export async function importVoc(store: ProjectStore, path: string): Promise<Data
   const walked = await walkFolder(objectsDir);
   const report: DatasetImportReport = { images: 0, annotations: 0, categoriesCreated: 0, labelFiles: 0, skipped: [] };
   const match = imageMatcher(store, join(root, 'JPEGImages'));
-  const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${a.rle}`));
+  const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${geometryKey(a.shape === 'mask' ? a.rle : a)}`));
   const categoryId = new Map<string, number | null>();
   const rows: Array<{ name: string; input: Omit<AnnotationInput, 'categoryId'> }> = [];
   const touched = new Set<number>();
@@ -44,11 +46,14 @@ export async function importVoc(store: ProjectStore, path: string): Promise<Data
     let objects: Uint8Array;
     let classes: Uint8Array | null = null;
     let names: string[] | null;
+    let boxes: Array<BBox | null> = [];
     try {
       const o = await readIndexedPng(await readFile(f.abs));
       if (o.w !== img.width || o.h !== img.height) throw new Error(`size ${o.w}×${o.h} but the image is ${img.width}×${img.height}`);
       objects = o.indices;
-      names = await readObjectNames(join(root, 'Annotations', `${stem}.xml`));
+      const xml = await readObjects(join(root, 'Annotations', `${stem}.xml`));
+      names = xml && xml.map((o) => o.name);
+      boxes = xml?.map((o) => o.box) ?? [];
       if (!names) {
         const c = await readIndexedPng(await readFile(join(root, 'SegmentationClass', `${stem}.png`))).catch((e: Error) => {
           throw new Error(`no Annotations/${stem}.xml and SegmentationClass/${stem}.png ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be used: ${e.message}`}`);
@@ -85,6 +90,28 @@ export async function importVoc(store: ProjectStore, path: string): Promise<Data
       existing.add(key);
       touched.add(img.id);
       rows.push({ name, input: { imageId: img.id, rle: counts, height: img.height, width: img.width, area: area(rle), bbox: bbox(rle), source: 'import' } });
+    }
+    for (const [i, raw] of boxes.entries()) {
+      if (masks.has(i + 1) || !raw) continue;
+      objectCount++;
+      const name = names![i]!;
+      let g: ReturnType<typeof readBox>;
+      try {
+        if (!name || name === 'background') throw new Error(`object ${i + 1} has no class name`);
+        g = readBox(raw, img);
+      } catch (e) {
+        skip(i + 1, (e as Error).message);
+        continue;
+      }
+      if (!categoryId.has(name)) categoryId.set(name, store.getCategoryByName(name)?.id ?? null);
+      const key = `${img.id}|${categoryId.get(name) ?? `new ${name}`}|${geometryKey(g)}`;
+      if (existing.has(key)) {
+        skip(i + 1, 'already in the project');
+        continue;
+      }
+      existing.add(key);
+      touched.add(img.id);
+      rows.push({ name, input: { imageId: img.id, shape: 'box', rle: '', height: img.height, width: img.width, area: g.bbox[2] * g.bbox[3], bbox: g.bbox, source: 'import' } });
     }
   }
   if (rows.length > 0 || objectCount === 0)
@@ -124,7 +151,8 @@ function majority(classes: Uint8Array, mask: Uint8Array): number | null {
 }
 
 /** Object names in order from a VOC XML (the first <name> of each <object>; parts follow it); null when there is no file. */
-async function readObjectNames(file: string): Promise<string[] | null> {
+/** Each <object>'s name and its box [x, y, w, h] from `bndbox` (null without one), in order; null without the file. */
+async function readObjects(file: string): Promise<Array<{ name: string; box: BBox | null }> | null> {
   let xml: string;
   try {
     xml = await readFile(file, 'utf8');
@@ -132,7 +160,12 @@ async function readObjectNames(file: string): Promise<string[] | null> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new Error(`cannot read ${file}: ${(e as Error).message}`);
   }
-  return xml.split(/<object\b[^>]*>/).slice(1).map((o) => unescape(/<name>([^<]*)<\/name>/.exec(o)?.[1]?.trim() ?? ''));
+  return xml.split(/<object\b[^>]*>/).slice(1).map((o) => {
+    const corner = (tag: string) => Number(new RegExp(`<${tag}>\\s*([^<]*?)\\s*</${tag}>`).exec(o)?.[1] ?? NaN);
+    const [x0, y0, x1, y1] = ['xmin', 'ymin', 'xmax', 'ymax'].map(corner) as [number, number, number, number];
+    const box: BBox | null = [x0, y0, x1, y1].every(Number.isFinite) ? [x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1] : null;
+    return { name: unescape(/<name>([^<]*)<\/name>/.exec(o)?.[1]?.trim() ?? ''), box };
+  });
 }
 
 /** Class names by index from CVAT's labelmap.txt (`name:r,g,b:parts:actions`); null when there is none. */

@@ -51,15 +51,19 @@ function labelLines(store: ProjectStore, img: ImageRow, kind: YoloKind, classOf:
       report.skipped.push({ annotationId: a.id, reason: 'no category assigned (a YOLO line needs a class)' });
       continue;
     }
-    const rle = fromCompressedString(a.rle, a.height, a.width);
-    if (area(rle) === 0) {
+    if (a.shape === 'point' || (a.shape === 'box' && kind === 'seg')) {
+      report.skipped.push({ annotationId: a.id, reason: a.shape === 'point' ? 'a point (YOLO has no points)' : 'a box without a mask (YOLO detection takes boxes)' });
+      continue;
+    }
+    const rle = a.shape === 'mask' ? fromCompressedString(a.rle, a.height, a.width) : null;
+    if (rle && area(rle) === 0) {
       report.skipped.push({ annotationId: a.id, reason: 'empty mask' });
       continue;
     }
     const cls = classOf.get(a.categoryId)!;
     report.annotations++;
-    if (kind === 'det') {
-      const [x, y, w, h] = bbox(rle);
+    if (kind === 'det' || !rle) {
+      const [x, y, w, h] = rle ? bbox(rle) : a.bbox;
       lines.push(`${cls} ${fx(x + w / 2)} ${fy(y + h / 2)} ${fx(w)} ${fy(h)}`);
       continue;
     }

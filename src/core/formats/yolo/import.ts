@@ -2,16 +2,18 @@
 // detection (`class cx cy w h`) told apart line by line. A dataset whose structure is not YOLO (no data.yaml, no
 // names, no labels folder) is refused whole; a label file or a line that cannot be used is skipped and reported
 // with its reason. Every line is checked and rasterised before anything is written; what is accepted then lands
-// in one transaction. A detection line becomes a rectangular mask (the project stores masks).
+// in one transaction. A detection line becomes a box (clipped to the image, corners to 1/1000 pixel: the label's
+// decimals give no more).
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import type { DatasetImportReport } from '../../../shared/contract';
-import { area, bbox, polygonsToRle, toCompressedString, type Rle } from '../../../shared/masks';
+import { area, bbox, polygonsToRle, toCompressedString } from '../../../shared/masks';
 import type { AnnotationInput, ImageRow, ProjectStore } from '../../project';
 import { walkFolder } from '../../project/walk';
 import { imageMatcher } from '../dataset/match';
 import { DatasetFileError } from '../dataset/errors';
 import { readNames } from './data-yaml';
+import { geometryKey, readBox, type Geometry } from '../coco/import';
 
 /** A label file larger than this is skipped: even a dense segmentation dataset stays far below. */
 const MAX_LABEL_BYTES = 64 << 20;
@@ -37,7 +39,7 @@ export async function importYolo(store: ProjectStore, path: string): Promise<Dat
   // Classes: matched by name with the project's categories, created when new (the names are the label set).
   const classes = names.map((name) => ({ name, id: store.getCategoryByName(name)?.id ?? null }));
   const match = imageMatcher(store, join(root, 'images'));
-  const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${a.rle}`));
+  const existing = new Set(store.listAnnotations({}).map((a) => `${a.imageId}|${a.categoryId}|${geometryKey(a.shape === 'mask' ? a.rle : a)}`));
   const rows: Array<{ cls: number; input: Omit<AnnotationInput, 'categoryId'> }> = [];
   const touched = new Set<number>();
   let lineCount = 0;
@@ -64,15 +66,16 @@ export async function importYolo(store: ProjectStore, path: string): Promise<Dat
     for (const [i, raw] of body.replace(/^\uFEFF/, '').split(/\r?\n/).entries()) {
       if (raw.trim() === '') continue;
       lineCount++;
-      let parsed: { cls: number; rle: Rle };
+      let parsed: { cls: number; rle: Geometry };
       try {
         parsed = parseLine(raw, img, names.length);
       } catch (e) {
         skip(i + 1, (e as Error).message);
         continue;
       }
-      const counts = toCompressedString(parsed.rle);
-      const key = `${img.id}|${classes[parsed.cls].id ?? `new ${parsed.cls}`}|${counts}`;
+      const g = parsed.rle;
+      const counts = 'counts' in g ? toCompressedString(g) : '';
+      const key = `${img.id}|${classes[parsed.cls].id ?? `new ${parsed.cls}`}|${geometryKey('counts' in g ? counts : g)}`;
       if (existing.has(key)) {
         skip(i + 1, 'already in the project');
         continue;
@@ -81,7 +84,9 @@ export async function importYolo(store: ProjectStore, path: string): Promise<Dat
       touched.add(img.id);
       rows.push({
         cls: parsed.cls,
-        input: { imageId: img.id, rle: counts, height: img.height, width: img.width, area: area(parsed.rle), bbox: bbox(parsed.rle), source: 'import' },
+        input: 'counts' in g
+          ? { imageId: img.id, rle: counts, height: img.height, width: img.width, area: area(g), bbox: bbox(g), source: 'import' }
+          : { imageId: img.id, shape: 'box', rle: '', height: img.height, width: img.width, area: g.bbox[2] * g.bbox[3], bbox: g.bbox, source: 'import' },
       });
     }
   }
@@ -121,7 +126,7 @@ async function locate(path: string): Promise<{ root: string; yaml: string }> {
 }
 
 /** One label line; throws with the reason it cannot be used. */
-function parseLine(raw: string, img: ImageRow, classCount: number): { cls: number; rle: Rle } {
+function parseLine(raw: string, img: ImageRow, classCount: number): { cls: number; rle: Geometry } {
   const tokens = raw.trim().split(/\s+/);
   const n = tokens.length - 1;
   if (n !== 4 && (n < 6 || n % 2)) throw new Error(`${n} numbers after the class: a box has 4, a polygon an even count of at least 6`);
@@ -133,17 +138,13 @@ function parseLine(raw: string, img: ImageRow, classCount: number): { cls: numbe
   const bad = v.findIndex((x) => !Number.isFinite(x) || x < 0 || x > 1);
   if (bad >= 0) throw new Error(`value ${bad + 1} is not a normalised coordinate (a number in 0…1)`);
   const { width: W, height: H } = img;
-  let rle: Rle;
   if (n === 4) {
     const [cx, cy, w, h] = v;
-    // Box edges at whole pixels: the box a detector drew, as the pixels it covers.
-    const x0 = Math.max(0, Math.round((cx - w / 2) * W)), x1 = Math.min(W, Math.round((cx + w / 2) * W));
-    const y0 = Math.max(0, Math.round((cy - h / 2) * H)), y1 = Math.min(H, Math.round((cy + h / 2) * H));
-    if (x1 <= x0 || y1 <= y0) throw new Error('box covers no whole pixel');
-    rle = polygonsToRle([[x0, y0, x1, y0, x1, y1, x0, y1]], H, W);
-  } else {
-    rle = polygonsToRle([v.map((x, i) => x * (i % 2 ? H : W))], H, W);
+    const px = (f: number, size: number) => Math.round(f * size * 1000) / 1000;
+    const x0 = px(cx - w / 2, W), y0 = px(cy - h / 2, H);
+    return { cls, rle: readBox([x0, y0, px(cx + w / 2, W) - x0, px(cy + h / 2, H) - y0], img) };
   }
+  const rle = polygonsToRle([v.map((x, i) => x * (i % 2 ? H : W))], H, W);
   if (area(rle) === 0) throw new Error('polygon covers no pixel centre (empty mask)');
   return { cls, rle };
 }

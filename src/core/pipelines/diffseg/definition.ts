@@ -60,7 +60,7 @@ export function diffsegSession(ctx: { models: DiffSegModels; cache?: TensorCache
     ...everythingSession(ctx),
     preview: async (image, params, prompt, run) => {
       if (prompt.kind !== 'points') throw new RangeError(`DiffSeg takes clicks, not a ${prompt.kind} prompt`);
-      return clickOn(image, prompt.points, params, { ...ctx, signal: run.signal, priority: run.priority, cachedOnly: run.cachedOnly });
+      return clickOn(image, prompt.points, params, { ...ctx, signal: run.signal, priority: run.priority, cachedOnly: run.cachedOnly }, prompt.box);
     },
     dispose: () => ctx.models.dispose(),
   };

@@ -3,7 +3,7 @@
 // that prompt a pipeline come from their registry (prompts/).
 import { PROMPT_TOOLS } from './prompts';
 
-export type Tool = 'select' | 'polygon' | 'brush' | 'eraser' | 'wand' | (typeof PROMPT_TOOLS)[number]['id'];
+export type Tool = 'select' | 'polygon' | 'brush' | 'eraser' | 'wand' | 'box' | 'point' | (typeof PROMPT_TOOLS)[number]['id'];
 
 export const TOOLS: { id: Tool; label: string; key: string; hint: string }[] = [
   { id: 'select', label: 'Select', key: 'V', hint: 'Click a mask to select it (Shift: add to selection); drag vertices of a polygon; drag empty space to pan' },
@@ -17,12 +17,14 @@ export const TOOLS: { id: Tool; label: string; key: string; hint: string }[] = [
     hint: 'Flood fill similar colours from the click; press and drag away to raise the tolerance, watching the region (Shift: add to the selected mask)',
   },
   ...PROMPT_TOOLS.map(({ id, label, key, hint }) => ({ id, label, key, hint })),
+  { id: 'box', label: 'Box', key: 'R', hint: 'Drag a box (current category); drag a box to move it, its corners to resize it' },
+  { id: 'point', label: 'Point', key: 'T', hint: 'Click to place a point (current category); drag a point to move it' },
 ];
 
 /** Whether a tool prompts a pipeline (shown only while the chosen pipeline takes its prompt). */
 export const isPromptTool = (id: Tool): boolean => PROMPT_TOOLS.some((t) => t.id === id);
 
-export type ActionId = Tool | 'fillHoles' | 'merge' | 'split' | 'example' | 'acceptSuggested' | 'fit' | 'toggleMasks' | 'outline' | 'done';
+export type ActionId = Tool | 'fillHoles' | 'merge' | 'split' | 'example' | 'acceptSuggested' | 'fit' | 'toggleMasks' | 'outline' | 'done' | 'convert';
 
 /** The actions a labeler may give another key, with their default keys (upper case; the key handler ignores case). */
 export const ACTIONS: { id: ActionId; key: string; action: string }[] = [
@@ -36,6 +38,7 @@ export const ACTIONS: { id: ActionId; key: string; action: string }[] = [
   { id: 'toggleMasks', key: 'H', action: 'Show / hide all masks' },
   { id: 'outline', key: 'O', action: 'Masks as outlines only / filled' },
   { id: 'done', key: 'D', action: 'Mark the image done and go to the next; after the last, back to the first' },
+  { id: 'convert', key: 'J', action: 'Box from the selected mask, or mask from the selected box (the click segmenter inside it)' },
 ];
 
 export type KeyMap = Record<ActionId, string>;

@@ -2,7 +2,7 @@
 // durable (autosave: there is no save button), run in order through one queue, so a fast sequence of
 // strokes, an undo right after a stroke, or a reload never reorders or loses work.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { isProposal, type Annotation, type AttributeValue, type CocoRle, type EditResult, type HistoryState } from '../../../shared/contract';
+import { isProposal, type Annotation, type AttributeValue, type CocoRle, type EditResult, type HistoryState, type ShapeGeometry } from '../../../shared/contract';
 import { area, fromCocoRle, fromCompressedString, subtract, toCocoRle, unionAll } from '../../../shared/masks';
 import { client } from '../client';
 
@@ -22,6 +22,10 @@ export interface Editor {
   /** Resolves to the names of the attribute values the new category does not take (they are gone). */
   setCategory(id: number, categoryId: number | null): Promise<string[]>;
   setAttributes(id: number, values: Record<string, AttributeValue | null>): Promise<void>;
+  /** Adds a box or a point. */
+  addShape(shape: ShapeGeometry, categoryId: number | null): Promise<Annotation | null>;
+  /** Moves or resizes a box, moves a point: shown at once, stored in order. */
+  setShape(id: number, shape: ShapeGeometry, label: string): Promise<void>;
   remove(id: number): Promise<void>;
   /** Deletes several masks as one undo step. */
   removeMany(ids: number[], label: string): Promise<void>;
@@ -62,7 +66,7 @@ export function useImageAnnotations(imageId: number | null, noOverlap: { locked:
    */
   const exclusiveArgs = (mask: CocoRle, self?: number): { mask: CocoRle; exclusive?: true } => {
     if (!noOverlap) return { mask };
-    const locked = annotations.filter((a) => a.id !== self && noOverlap.locked.has(a.id));
+    const locked = annotations.filter((a) => a.id !== self && a.shape === 'mask' && noOverlap.locked.has(a.id));
     if (!locked.length) return { mask, exclusive: true };
     const m = fromCocoRle(mask);
     const rest = subtract(m, unionAll(locked.map((a) => fromCompressedString(a.mask.counts, m.h, m.w))));
@@ -206,6 +210,17 @@ export function useImageAnnotations(imageId: number | null, noOverlap: { locked:
         else replace(a);
         return droppedAttributes;
       }).then((dropped) => dropped ?? []);
+    },
+    addShape: (shape, categoryId) =>
+      enqueue(async (imageId) => {
+        const a = await client.call('annotations.addShape', { imageId, categoryId, shape, label: `add ${shape.kind}` });
+        if (current.current === imageId) setAnnotations((list) => [...list.filter((x) => x.id !== a.id), a]);
+        return a;
+      }),
+    setShape: (id, shape, label) => {
+      const bbox: Annotation['bbox'] = shape.kind === 'box' ? shape.bbox : [shape.x, shape.y, 0, 0];
+      setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, bbox } : x)));
+      return enqueue(async () => replace(await client.call('annotations.setShape', { id, shape, label }))).then(() => {});
     },
     setAttributes: (id, values) => {
       setAnnotations((list) => list.map((x) => (x.id === id ? { ...x, attributes: withValues(x.attributes, values) } : x)));

@@ -256,7 +256,7 @@ export function AnnotateView({
     },
     fillHoles: () => {
       const a = editable(selected).length === 1 ? ann(selected[0]!) : undefined;
-      if (!a || !image) return setMessage('Select one mask to fill its holes');
+      if (!a || a.shape !== 'mask' || !image) return setMessage('Select one mask to fill its holes');
       const rle = fromCompressedString(a.mask.counts, image.height, image.width);
       const filled = fillHoles(rle);
       if (rleEquals(rle, filled)) return setMessage('That mask has no holes');
@@ -277,13 +277,30 @@ export function AnnotateView({
         }
       });
     },
+    /** Box from mask (its tight box, a new box of its category), or mask from box (the click segmenter's segment in it). */
+    convert: () => {
+      const a = editable(selected).length === 1 ? ann(selected[0]!) : undefined;
+      if (!a || a.shape === 'point') return setMessage('Select one mask (box from mask) or one box (mask from box)');
+      if (a.shape === 'mask') {
+        void editor.addShape({ kind: 'box', bbox: a.bbox }, a.categoryId).then((b) => b && setSelected([b.id]));
+        return;
+      }
+      const segmenter = pipeline?.prompt === 'points' ? pipeline : null;
+      if (!segmenter) return setMessage('Mask from box needs a pipeline that takes clicks (choose DiffSeg in the side panel)');
+      setMessage('Segmenting inside the box…');
+      void editor.addFrom((id) => pipelineCalls.accept(segmenter, id, { kind: 'points', points: [], box: a.bbox }, a.categoryId)).then((m) => {
+        if (!m) return;
+        setSelected([m.id]);
+        setMessage(m.area ? `Mask from box: ${m.area} px` : 'The segmenter found nothing inside the box');
+      });
+    },
     acceptClick: () => {
-      const points = click.points;
-      if (!points.some((p) => p.positive)) return setMessage('Click inside an object first (a + point)');
+      const points = click.points, within = click.box;
+      if (!within && !points.some((p) => p.positive)) return setMessage('Click inside an object first (a + point), or drag a box around it');
       if (click.mask && click.area === 0) return setMessage('The clicks select no pixel: add a + point or remove a − point');
       const category = currentCategory ?? null;
       if (!pipeline) return;
-      void editor.addFrom((id, overlap) => pipelineCalls.accept(pipeline, id, { kind: 'points', points }, category, overlap)).then((a) => {
+      void editor.addFrom((id, overlap) => pipelineCalls.accept(pipeline, id, { kind: 'points', points, ...(within ? { box: within } : {}) }, category, overlap)).then((a) => {
         if (!a) return;
         click.clear();
         setSelected([a.id]);
@@ -379,6 +396,7 @@ export function AnnotateView({
       else if (action === 'done') markDone();
       else if (action === 'example') actions.markExample();
       else if (action === 'acceptSuggested') actions.acceptSuggested();
+      else if (action === 'convert') actions.convert();
       else handled = false;
     }
     if (handled) e.preventDefault();
@@ -567,6 +585,7 @@ export function AnnotateView({
             }
             onAttributes={(id, values) => void editor.setAttributes(id, values)}
             onUseAsExample={actions.markExample}
+            onConvert={actions.convert}
             readOnly={image?.missing ? 'The file is missing: its masks are kept, read-only and left out of exports, until indexing finds it again.' : undefined}
           />
         </aside>

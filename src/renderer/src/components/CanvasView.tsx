@@ -2,7 +2,7 @@
 // non-listening Konva layer, the editing overlays (selection outlines, polygon draft, vertex handles,
 // brush preview) on another. Pointer input is handled here on the container, per tool.
 import { forwardRef, useCallback, useEffect, useImperativeHandle, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import { Circle, Group, Layer, Line, Shape, Stage } from 'react-konva';
+import { Circle, Group, Layer, Line, Rect, Shape, Stage } from 'react-konva';
 import type Konva from 'konva';
 import type { Annotation, Category, Image } from '../../../shared/contract';
 import {
@@ -78,8 +78,20 @@ type Drag =
   // The wand's tolerance grows with the distance from the press (`sx`, `sy`: client coordinates) from `base`;
   // `at`: the pointer in the canvas box, for the readout; `shown`: the tolerance the preview shows.
   | { kind: 'wand'; wand: MagicWand; sx: number; sy: number; base: number; tolerance: number; shown: number; extend: boolean; at: Pt }
+  // A box drawn (id null), moved or resized by a corner (0 top left, 1 top right, 2 bottom right, 3 bottom left), or a
+  // point moved; `from`: the geometry at the press; `start`: the press in image pixels.
+  | { kind: 'shape'; id: number | null; mode: 'draw' | 'move' | 'resize'; corner: number; from: BBox; start: Pt; moved: boolean }
+  // The click tool's press: a click (a + point) unless it is dragged into a box.
+  | { kind: 'clickBox'; start: Pt; sx: number; sy: number; box: BBox | null }
   | null;
 type WandDrag = Extract<Drag, { kind: 'wand' }>;
+type BBox = [number, number, number, number];
+/** A box or a point being drawn or dragged, shown before the back end has it. */
+type ShapeDraft = { id: number | null; bbox: BBox };
+/** Screen pixels within which a box's edge, corner or a point is grabbed. */
+const SHAPE_HIT_PX = 7;
+/** A click-tool press dragged further than this (screen pixels) is a box. */
+const CLICK_BOX_PX = 5;
 
 const VERTEX_HIT_PX = 7;
 const EDGE_HIT_PX = 5;
@@ -106,6 +118,8 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   const [draft, setDraftState] = useState<Pt[]>([]);
   const [stroke, setStroke] = useState<Pt[] | null>(null);
   const [rings, setRings] = useState<Polygon[] | null>(null); // vertex-edit copy of the selected mask's polygons
+  const [shapeDraft, setShapeDraft] = useState<ShapeDraft | null>(null);
+  const [clickBox, setClickBox] = useState<BBox | null>(null);
   const [wandPreview, setWandPreview] = useState<{ tolerance: number; area: number; sprite: Sprite; at: Pt } | null>(null);
   const wandFrame = useRef<number | null>(null);
   const drag = useRef<Drag>(null);
@@ -131,7 +145,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   }, [categories]);
 
   useEffect(() => {
-    scene.setMasks(editor.annotations.map((a) => ({ id: a.id, counts: a.mask.counts, color: colorOf(a), visible: masksVisible && !hidden.has(a.id) })));
+    scene.setMasks(editor.annotations.filter((a) => a.shape === 'mask').map((a) => ({ id: a.id, counts: a.mask.counts, color: colorOf(a), visible: masksVisible && !hidden.has(a.id) })));
     redraw();
   }, [scene, editor.annotations, colorOf, hidden, masksVisible, redraw]);
   useEffect(() => {
@@ -244,14 +258,16 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   const screenDist = (a: Pt, b: Pt) => Math.hypot(a.x - b.x, a.y - b.y) * viewRef.current.scale;
 
   const single = selected.length === 1 ? selected[0]! : null;
-  const selectedAnn = single !== null ? editor.annotations.find((a) => a.id === single) : undefined;
+  // Mask editing (vertices, brush, eraser) is for masks; boxes and points have their own tools.
+  const selectedAnn = single !== null ? editor.annotations.find((a) => a.id === single && a.shape === 'mask') : undefined;
+  const shapeAnns = editor.annotations.filter((a) => a.shape !== 'mask' && masksVisible && !hidden.has(a.id));
 
   // Outlines of the selected masks: exact pixel-edge polygons (crisp at any zoom, unlike the bitmaps).
   const outlines = useMemo(() => {
     const out: { id: number; polys: Polygon[] }[] = [];
     for (const id of selected) {
       const a = editor.annotations.find((x) => x.id === id);
-      if (a) out.push({ id, polys: maskToPolygons(fromCompressedString(a.mask.counts, H, W)) });
+      if (a?.shape === 'mask') out.push({ id, polys: maskToPolygons(fromCompressedString(a.mask.counts, H, W)) });
     }
     return out;
   }, [selected, editor.annotations, W, H]);
@@ -417,6 +433,66 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     return null;
   };
 
+  /** The topmost box or point at p (a point or a box's edge within SHAPE_HIT_PX; `inside`: anywhere in a box too). */
+  const shapeAt = (p: Pt, inside: boolean, kind?: 'box' | 'point') => {
+    for (let i = shapeAnns.length - 1; i >= 0; i--) {
+      const a = shapeAnns[i]!;
+      if (locked.has(a.id) || (kind && a.shape !== kind)) continue;
+      const [x, y, w, h] = a.bbox;
+      if (a.shape === 'point') {
+        if (screenDist(p, { x, y }) <= SHAPE_HIT_PX) return a;
+        continue;
+      }
+      const inBox = p.x >= x && p.x <= x + w && p.y >= y && p.y <= y + h;
+      const dx = Math.max(x - p.x, 0, p.x - x - w), dy = Math.max(y - p.y, 0, p.y - y - h);
+      const edge = Math.min(Math.abs(p.x - x), Math.abs(p.x - x - w), Math.abs(p.y - y), Math.abs(p.y - y - h));
+      const near = (inBox ? edge : Math.hypot(dx, dy)) * viewRef.current.scale <= SHAPE_HIT_PX;
+      if (near || (inside && inBox)) return a;
+    }
+    return undefined;
+  };
+  /** The corner of the box within SHAPE_HIT_PX of p (0 top left, clockwise), or -1. */
+  const cornerAt = (p: Pt, [x, y, w, h]: BBox) =>
+    [{ x, y }, { x: x + w, y }, { x: x + w, y: y + h }, { x, y: y + h }].findIndex((c) => screenDist(p, c) <= SHAPE_HIT_PX);
+  /** p on the nearest pixel corner within the image. */
+  const corner = (p: Pt): Pt => ({ x: Math.min(W, Math.max(0, Math.round(p.x))), y: Math.min(H, Math.max(0, Math.round(p.y))) });
+  const boxOf = (a: Pt, b: Pt): BBox => [Math.min(a.x, b.x), Math.min(a.y, b.y), Math.abs(a.x - b.x), Math.abs(a.y - b.y)];
+
+  /** Where the shape drag puts its box or point for the pointer at p. */
+  const draggedShape = (d: Extract<Drag, { kind: 'shape' }>, p: Pt): BBox => {
+    const [x, y, w, h] = d.from;
+    if (d.mode === 'draw') return boxOf(d.start, corner(p));
+    if (d.mode === 'resize') {
+      const fixed = [{ x: x + w, y: y + h }, { x, y: y + h }, { x, y }, { x: x + w, y }][d.corner]!;
+      return boxOf(fixed, corner(p));
+    }
+    // Moved by whole pixels, kept on the image.
+    const dx = Math.min(W - x - w, Math.max(-x, Math.round(p.x - d.start.x)));
+    const dy = Math.min(H - y - h, Math.max(-y, Math.round(p.y - d.start.y)));
+    return [x + dx, y + dy, w, h];
+  };
+
+  const pressShape = (e: React.PointerEvent, p: Pt) => {
+    const kind = tool === 'point' ? 'point' : 'box';
+    const sel = single !== null ? editor.annotations.find((a) => a.id === single && a.shape === 'box' && !locked.has(a.id)) : undefined;
+    const c = kind === 'box' && sel ? cornerAt(p, sel.bbox) : -1;
+    const hit = c >= 0 ? sel : shapeAt(p, kind === 'box', kind);
+    if (hit) {
+      onSelect([hit.id]);
+      drag.current = { kind: 'shape', id: hit.id, mode: c >= 0 ? 'resize' : 'move', corner: c, from: hit.bbox, start: p, moved: false };
+    } else if (kind === 'point') {
+      if (p.x < 0 || p.y < 0 || p.x >= W || p.y >= H) return;
+      // A point sits at its pixel's centre, as the click tool's markers.
+      const shape = { kind: 'point' as const, x: Math.floor(p.x) + 0.5, y: Math.floor(p.y) + 0.5 };
+      void editor.addShape(shape, currentCategory).then((a) => a && onSelect([a.id]));
+      return;
+    } else {
+      const q = corner(p);
+      drag.current = { kind: 'shape', id: null, mode: 'draw', corner: -1, from: [q.x, q.y, 0, 0], start: q, moved: false };
+    }
+    box.current!.setPointerCapture(e.pointerId);
+  };
+
   const onPointerDown = (e: React.PointerEvent) => {
     if (!pyramid) return;
     box.current!.focus();
@@ -433,11 +509,20 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     if (tool === 'click' && (e.button === 0 || e.button === 2)) {
       if (p.x < 0 || p.y < 0 || p.x >= W || p.y >= H) return;
       const positive = e.button === 0 && !e.altKey && !e.shiftKey;
+      // A + press is a click when released where it began, a box when dragged (see onPointerUp).
+      if (positive) {
+        drag.current = { kind: 'clickBox', start: p, sx: e.clientX, sy: e.clientY, box: null };
+        box.current!.setPointerCapture(e.pointerId);
+        return;
+      }
       click.add({ x: Math.floor(p.x), y: Math.floor(p.y), positive });
       return;
     }
     if (e.button !== 0) return;
     switch (tool) {
+      case 'box':
+      case 'point':
+        return pressShape(e, p);
       case 'polygon': {
         const q = snapToCorner(p, W, H);
         if (draft.length >= 3 && screenDist(q, draft[0]!) <= VERTEX_HIT_PX + 2) return closeDraft();
@@ -496,7 +581,8 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
             return;
           }
         }
-        const hit = scene.hitTest(p.x, p.y, (id) => locked.has(id));
+        // A box's edge or a point is picked before the masks under it.
+        const hit = shapeAt(p, false)?.id ?? scene.hitTest(p.x, p.y, (id) => locked.has(id));
         if (hit === null) {
           if (!e.shiftKey) onSelect([]);
           return startPan();
@@ -527,6 +613,19 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
         wandFrame.current = null;
         if (drag.current === d) showWand(d);
       });
+      return;
+    }
+    if (d?.kind === 'shape') {
+      const next = draggedShape(d, p);
+      d.moved ||= next.some((v, i) => v !== d.from[i]);
+      setShapeDraft({ id: d.id, bbox: next });
+      return;
+    }
+    if (d?.kind === 'clickBox') {
+      if (d.box || Math.hypot(e.clientX - d.sx, e.clientY - d.sy) > CLICK_BOX_PX) {
+        d.box = boxOf(corner(d.start), corner(p));
+        setClickBox(d.box);
+      }
       return;
     }
     if (d?.kind === 'stroke') {
@@ -567,7 +666,28 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
     } else if (d?.kind === 'wand') {
       setWandPreview(null);
       commitWand(d);
+    } else if (d?.kind === 'shape') {
+      setShapeDraft(null);
+      finishShape(d, toImage(e));
+    } else if (d?.kind === 'clickBox') {
+      setClickBox(null);
+      if (!d.box) click.add({ x: Math.floor(d.start.x), y: Math.floor(d.start.y), positive: true });
+      else if (d.box[2] > 0 && d.box[3] > 0) click.setBox(d.box);
     }
+  };
+
+  const finishShape = (d: Extract<Drag, { kind: 'shape' }>, p: Pt) => {
+    if (!d.moved) return;
+    const [x, y, w, h] = draggedShape(d, p);
+    if (d.id === null) {
+      if (w < 1 || h < 1) return onMessage('A box needs at least one pixel each way: drag further');
+      void editor.addShape({ kind: 'box', bbox: [x, y, w, h] }, currentCategory).then((a) => a && onSelect([a.id]));
+      return;
+    }
+    const a = editor.annotations.find((q) => q.id === d.id);
+    if (a?.shape === 'point') void editor.setShape(d.id, { kind: 'point', x: Math.min(W, Math.max(0, x)), y: Math.min(H, Math.max(0, y)) }, 'move point');
+    else if (w < 1 || h < 1) onMessage('A box needs at least one pixel each way');
+    else void editor.setShape(d.id, { kind: 'box', bbox: [x, y, w, h] }, d.mode === 'resize' ? 'resize box' : 'move box');
   };
 
   // ---- drawing ----------------------------------------------------------------------------------------
@@ -617,6 +737,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       data-tool={tool}
       data-busy={editor.busy ? 'true' : 'false'}
       data-masks={editor.annotations.length}
+      data-click-box={click.box ? click.box.join(',') : ''}
       data-click-points={click.points.length}
       data-click-status={click.status}
       data-click-area={click.mask ? click.area : ''}
@@ -680,6 +801,31 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
                   ))}
                 </Group>
               ),
+          )}
+          {shapeAnns.map((a) => {
+            const g = shapeDraft && shapeDraft.id === a.id ? shapeDraft.bbox : a.bbox;
+            const color = colorOf(a), on = selected.includes(a.id) || hover === a.id;
+            return a.shape === 'point' ? (
+              <Circle key={`shape-${a.id}`} x={g[0]} y={g[1]} radius={(on ? 6 : 5) * inv} fill={color} stroke={on ? '#ffffff' : '#111'} strokeWidth={on ? 2 : 1} strokeScaleEnabled={false} listening={false} />
+            ) : (
+              <Group key={`shape-${a.id}`} listening={false}>
+                <Rect x={g[0]} y={g[1]} width={g[2]} height={g[3]} stroke={color} strokeWidth={on ? 3 : 2} strokeScaleEnabled={false} listening={false} />
+                {selected.includes(a.id) && (
+                  <>
+                    <Rect x={g[0]} y={g[1]} width={g[2]} height={g[3]} stroke="#ffffff" strokeWidth={1} dash={[5, 4]} strokeScaleEnabled={false} listening={false} />
+                    {[[g[0], g[1]], [g[0] + g[2], g[1]], [g[0] + g[2], g[1] + g[3]], [g[0], g[1] + g[3]]].map(([cx, cy], i) => (
+                      <Rect key={i} x={cx! - 4 * inv} y={cy! - 4 * inv} width={8 * inv} height={8 * inv} fill="#ffffff" stroke={color} strokeWidth={1.5} strokeScaleEnabled={false} listening={false} />
+                    ))}
+                  </>
+                )}
+              </Group>
+            );
+          })}
+          {shapeDraft && shapeDraft.id === null && (
+            <Rect x={shapeDraft.bbox[0]} y={shapeDraft.bbox[1]} width={shapeDraft.bbox[2]} height={shapeDraft.bbox[3]} stroke={strokeColor} strokeWidth={2} dash={[6, 4]} strokeScaleEnabled={false} listening={false} />
+          )}
+          {(clickBox ?? click.box) && (
+            <Rect x={(clickBox ?? click.box)![0]} y={(clickBox ?? click.box)![1]} width={(clickBox ?? click.box)![2]} height={(clickBox ?? click.box)![3]} stroke={LIVE_MASK_COLOR} strokeWidth={2} dash={[6, 4]} strokeScaleEnabled={false} listening={false} />
           )}
           {click.points.map((p, i) => (
             <Circle

@@ -192,6 +192,7 @@ export function AnnotationList({
   onCategory,
   onUseAsExample,
   onAttributes,
+  onConvert,
   readOnly,
 }: {
   annotations: Annotation[];
@@ -205,6 +206,8 @@ export function AnnotationList({
   onCategory(id: number, categoryId: number | null): void;
   onUseAsExample(id: number): void;
   onAttributes(id: number, values: Record<string, AttributeValue>): void;
+  /** Box from the selected mask, or mask from the selected box. */
+  onConvert(): void;
   /** Why these masks cannot be changed now (the image's file is missing). */
   readOnly?: string;
 }) {
@@ -282,7 +285,8 @@ export function AnnotationList({
                   ✓ {named.get(a.suggestedCategoryId)}?
                 </button>
               ) : (
-                <span className="ann-meta" title={`#${a.id} · ${a.area} px`}>
+                <span className="ann-meta" title={`#${a.id} · ${a.shape === 'mask' ? `${a.area} px` : a.shape}`}>
+                  {a.shape !== 'mask' ? `${a.shape} · ` : ''}
                   {a.source}
                   {a.score !== null ? ` · ${a.score.toFixed(2)}` : ''}
                 </span>
@@ -327,6 +331,13 @@ export function AnnotationList({
       </div>
       {annotations.length === 0 && <p className="empty small">No masks yet: draw one with the polygon (P), brush (B), magic wand (W) or click segment (C).</p>}
     </section>
+    {one && one.shape !== 'point' && !readOnly && (
+      <section className="panel-section" data-testid="shape-actions">
+        <button className="small" data-testid="convert-shape" onClick={onConvert} title={one.shape === 'mask' ? 'A box around this mask, same category (J)' : 'The click segmenter\'s segment inside this box, same category (J)'}>
+          {one.shape === 'mask' ? 'Box from mask' : 'Mask from box'}
+        </button>
+      </section>
+    )}
     {one && <AttributeEditor annotation={one} defs={attributeDefs} onSet={onAttributes} readOnly={Boolean(readOnly)} />}
     </>
   );

@@ -22,6 +22,8 @@ export type ClickStatus = 'idle' | 'preparing' | 'working';
 
 export interface ClickSegment {
   points: ClickPoint[];
+  /** A box [x, y, w, h] the segment lies in (dragged with the tool), or null. */
+  box: [number, number, number, number] | null;
   /** The live mask for the current points (null: none yet, or no points). */
   mask: Rle | null;
   area: number;
@@ -37,6 +39,7 @@ export interface ClickSegment {
   /** The pointer's pixel and the point a click there makes (null: off the image, or another tool). */
   hoverAt(p: ClickPoint | null): void;
   add(p: ClickPoint): void;
+  setBox(box: [number, number, number, number]): void;
   removeLast(): boolean;
   /** Takes the last point back (Ctrl+Z); redo (Ctrl+Shift+Z) puts it back until a new point is placed. */
   undo(): boolean;
@@ -49,12 +52,13 @@ export const POINTS_TOOL = {
   id: 'click',
   label: 'Click segment',
   key: 'C',
-  hint: 'Click an object (+); right click or Alt/Shift+click excludes (−); Enter accepts, Esc clears, Backspace removes the last point',
+  hint: 'Click an object (+), or drag a box around it; right click or Alt/Shift+click excludes (−); Enter accepts, Esc clears, Backspace removes the last point',
 } as const satisfies PromptTool;
 
 /** The click tool's state for `pipeline` (null while the list loads: nothing is asked). */
 export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, onError: (msg: string) => void): ClickSegment {
   const [points, setPoints] = useState<ClickPoint[]>([]);
+  const [box, setBoxState] = useState<ClickSegment['box']>(null);
   const [mask, setMask] = useState<Rle | null>(null);
   const [area, setArea] = useState(0);
   const [status, setStatus] = useState<ClickStatus>('idle');
@@ -78,6 +82,8 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
     undone.current = [];
     setHover(null);
     setPoints([]);
+    setBoxState(null);
+    boxRef.current = null;
     setMask(null);
     setArea(0);
     setStatus('idle');
@@ -94,10 +100,10 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
 
   /** Asks for the mask of `pts`; `unless`: the points before a − point, kept instead when the answer is the mask already shown. */
   const request = useCallback(
-    (pts: ClickPoint[], unless?: { points: ClickPoint[]; counts: string }) => {
+    (pts: ClickPoint[], within: ClickSegment['box'], unless?: { points: ClickPoint[]; counts: string }) => {
       const mine = ++seq.current;
       setHover(null);
-      if (!pts.length || !pipeline) {
+      if ((!pts.length && !within) || !pipeline) {
         shown.current = null;
         pending.current = false;
         setMask(null);
@@ -115,7 +121,7 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
       const key = `${pipeline.id}|${imageId}|${model}`;
       setStatus(warm.current.has(key) ? 'working' : 'preparing');
       setError(null);
-      pipelineCalls.preview(pipeline, imageId, { kind: 'points', points: pts }).then(
+      pipelineCalls.preview(pipeline, imageId, { kind: 'points', points: pts, ...(within ? { box: within } : {}) }).then(
         (r) => {
           warm.current.add(key);
           if (mine !== seq.current) return;
@@ -146,16 +152,25 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
 
   const pointsRef = useRef(points);
   pointsRef.current = points;
-  const set = (next: ClickPoint[], unless?: { points: ClickPoint[]; counts: string }) => {
+  const boxRef = useRef(box);
+  boxRef.current = box;
+  const set = (next: ClickPoint[], within = boxRef.current, unless?: { points: ClickPoint[]; counts: string }) => {
     pointsRef.current = next;
+    boxRef.current = within;
     setPoints(next);
-    request(next, unless);
+    setBoxState(within);
+    request(next, within, unless);
   };
+  /** The last point, else the box (it goes after the points clicked into it); only points can be put back. */
   const takeBack = () => {
     const pts = pointsRef.current;
-    if (!pts.length) return false;
-    undone.current.push(pts[pts.length - 1]!);
-    set(pts.slice(0, -1));
+    if (pts.length) {
+      undone.current.push(pts[pts.length - 1]!);
+      set(pts.slice(0, -1));
+      return true;
+    }
+    if (!boxRef.current) return false;
+    set([], null);
     return true;
   };
 
@@ -170,7 +185,8 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
     hoverBusy.current = true;
     setHoverStatus('working');
     const mine = seq.current;
-    pipelineCalls.preview(pipeline, imageId, { kind: 'points', points: [...pointsRef.current, at] }, true).then(
+    const within = boxRef.current;
+    pipelineCalls.preview(pipeline, imageId, { kind: 'points', points: [...pointsRef.current, at], ...(within ? { box: within } : {}) }, true).then(
       (r) => {
         if (mine === seq.current && hoverWanted.current === at) setHover({ mask: fromCocoRle(r.mask), area: r.area });
       },
@@ -186,7 +202,8 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
 
   return {
     points,
-    mask: points.length ? mask : null,
+    box,
+    mask: points.length || box ? mask : null,
     area,
     status,
     last,
@@ -205,8 +222,9 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
     add: (p) => {
       undone.current = [];
       const s = shown.current;
-      set([...pointsRef.current, p], !p.positive && s && s.points === pointsRef.current ? s : undefined);
+      set([...pointsRef.current, p], boxRef.current, !p.positive && s && s.points === pointsRef.current ? s : undefined);
     },
+    setBox: (b) => set(pointsRef.current, b),
     removeLast: takeBack,
     undo: takeBack,
     redo: () => {
@@ -216,10 +234,10 @@ export function useClickSegment(pipeline: PipelineInfo | null, imageId: number, 
       return true;
     },
     clear: () => {
-      if (!pointsRef.current.length && !error) return false;
+      if (!pointsRef.current.length && !boxRef.current && !error) return false;
       undone.current = [];
       setError(null);
-      set([]);
+      set([], null);
       return true;
     },
   };
