@@ -55,4 +55,19 @@ describe('the project vocabulary and vocabulary runs', () => {
     const accepted = await call('annotations.update', { id: blue.id, categoryId: blue.suggestedCategoryId });
     expect(accepted).toMatchObject({ categoryId: byName.blue.id, proposed: true, suggestedCategoryId: null });
   });
+
+  it('tells the app when a run has made categories (so that it can offer them), and only then', async () => {
+    const events: string[] = [];
+    backend.onEvent((e, p) => e === 'project.changed' && events.push((p as { what: string }).what));
+    const run = async (names: string[]) => {
+      const { jobId } = await call('pipelines.run', { pipeline: 'vocabulary', model: 'fixture', prompt: { kind: 'vocabulary', names }, imageIds: [image] });
+      expect((await backend.jobs.wait(jobId)).state).toBe('done');
+    };
+    await run(['red']); // the project's category
+    expect(events).toEqual(['annotations']);
+    events.length = 0;
+    await run(['crimson, red']); // the disk is found as crimson, a category the run makes
+    expect((await call('categories.list', {})).map((c: any) => c.name)).toContain('crimson');
+    expect(events).toEqual(['annotations', 'categories']);
+  });
 });

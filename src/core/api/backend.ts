@@ -519,11 +519,21 @@ export class Backend {
       const checked = checkPrompt(p, prompt, 'run');
       // No model, an example that is gone, params the model refuses: refused here, not as a job that fails at once.
       const batch = await this.pipelines().prepareBatch(p, parsed, checked, model);
+      // Proposals found as a named category create it when the project lacks it: the app must list it to offer them.
+      // Category ids are AUTOINCREMENT, never reused, so a higher newest id means one was created.
+      const store = this.need();
+      const newestCategory = () => Math.max(0, ...store.listCategories().map((c) => c.id));
+      let newest = newestCategory();
       const job = this.jobs.start(p.id, (ctx) =>
         batch.run({
           imageIds, signal: ctx.signal,
           onProgress: (done, total, message) => ctx.progress(done, total, message),
-          onImage: (imageId) => this.emit('project.changed', { what: 'annotations', imageId }),
+          onImage: (imageId) => {
+            this.emit('project.changed', { what: 'annotations', imageId });
+            const now = newestCategory();
+            if (now > newest) this.emit('project.changed', { what: 'categories' });
+            newest = now;
+          },
         }),
       );
       if (batch.model) this.models.claim(job.id, { name: batch.model }); // not removed while it runs
