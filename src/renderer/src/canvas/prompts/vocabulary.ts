@@ -22,6 +22,6 @@ export const vocabularyPrompt = (v: ProjectVocabulary): Prompt => ({ kind: 'voca
 /** The stored vocabulary as a prompt, for runs started away from the panel (the grid's and the strip's batch button). */
 export async function storedVocabularyPrompt(): Promise<Prompt> {
   const v = await client.call('vocabulary.get', {});
-  if (!v.names.length) throw new Error('The vocabulary is empty: type the categories to find under “Label everything” in an image’s side panel first');
+  if (!v.names.length) throw new Error('The vocabulary is empty: open an image and type the categories to find in its side panel first');
   return vocabularyPrompt(v);
 }
