@@ -37,6 +37,14 @@ describe('the project vocabulary and vocabulary runs', () => {
     await expect(call('vocabulary.set', { names: ['red'], stuff: ['navy'] })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/stuff names no vocabulary entry: navy/) });
   });
 
+  it('refuses a vocabulary no run could take (a word in two entries) and keeps the one stored', async () => {
+    await expect(call('vocabulary.set', { names: ['red', 'crimson, Red'], stuff: [] })).rejects.toMatchObject({
+      code: 'bad_request',
+      message: '"Red" is in vocabulary entries 1 and 2: a word names one category',
+    });
+    expect(await call('vocabulary.get', {})).toEqual({ names: ['red', 'blue, navy'], stuff: ['blue'] });
+  });
+
   it('a run suggests each proposal\'s category, created by name; accepting gives it; undo and redo keep it', async () => {
     const { jobId } = await call('pipelines.run', { pipeline: 'vocabulary', model: 'fixture', prompt: { kind: 'vocabulary', names: ['red', 'blue, navy'], stuff: ['blue'] }, imageIds: [image] });
     expect((await backend.jobs.wait(jobId)).state).toBe('done');

@@ -18,7 +18,6 @@ import {
   type ProjectInfo,
   type ProjectVocabulary,
 } from '../../shared/contract';
-import { synonymsOf } from '../../shared/vocabulary';
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
 import { writePanoptic } from '../formats/coco/panoptic-export';
 import { importCoco, importCocoFile } from '../formats/coco/import';
@@ -41,8 +40,9 @@ import {
 import { availability, modelEnvName } from '../pipelines/common/bundles';
 import { inferenceStatus } from '../pipelines/common/inference';
 import { getPipeline, listPipelines } from '../pipelines/registry';
-import { checkPrompt, parseParams, PipelineService } from '../pipelines/run';
+import { checkPrompt, parseParams, PipelineInputError, PipelineService } from '../pipelines/run';
 import type { Pipeline } from '../pipelines/types';
+import { vocabularyEntries } from '../pipelines/vocabulary/inference';
 import { ApiError, knownApiError } from './errors';
 import { ModelManager } from './models';
 
@@ -308,9 +308,13 @@ export class Backend {
     },
     'vocabulary.set': (v) => {
       const store = this.need();
-      const firsts = new Set(v.names.map((n) => synonymsOf(n)[0]?.toLowerCase()));
-      const stray = v.stuff.filter((s) => !firsts.has(s.toLowerCase()));
-      if (stray.length) throw new ApiError('bad_request', `stuff names no vocabulary entry: ${stray.join(', ')} (name an entry by its first synonym)`);
+      // Refused by the rules a run's prompt is checked by (a word in two entries, stuff that is no entry): what is stored runs.
+      try {
+        vocabularyEntries(v);
+      } catch (e) {
+        if (e instanceof PipelineInputError) throw new ApiError('bad_request', e.message); // without its issues: they name a prompt's fields
+        throw e;
+      }
       store.setSetting(VOCABULARY_SETTING, v);
       this.emit('project.changed', { what: 'vocabulary' });
       return v;
