@@ -95,6 +95,16 @@ describe.skipIf(!hasChromium)('label everything from a vocabulary in the app (Ch
     }
     await page.getByTestId('vocabulary-model').selectOption('fixture');
 
+    // A word in two entries is refused and said; nothing is stored or run, and the field keeps what was typed.
+    await field().fill('red\ncrimson, red');
+    await page.getByTestId('vocabulary-here').click();
+    const refused = 'The vocabulary was not stored: "red" is in vocabulary entries 1 and 2: a word names one category';
+    await expect.poll(() => page.locator('.toast').textContent()).toBe(refused);
+    expect(await api('vocabulary.get', {})).toEqual({ names: ['red'], stuff: [] });
+    expect(await field().inputValue()).toBe('red\ncrimson, red');
+    expect(jobs()).toEqual([]);
+    await shot('vocabulary-refused');
+
     await field().fill('');
     await page.keyboard.type('red');
     await page.keyboard.press('Enter');
