@@ -37,6 +37,14 @@ describe('the project vocabulary and vocabulary runs', () => {
     await expect(call('vocabulary.set', { names: ['red'], stuff: ['navy'] })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/stuff names no vocabulary entry: navy/) });
   });
 
+  it('refuses a vocabulary no run could take (a word in two entries) and keeps the one stored', async () => {
+    await expect(call('vocabulary.set', { names: ['red', 'crimson, Red'], stuff: [] })).rejects.toMatchObject({
+      code: 'bad_request',
+      message: '"Red" is in vocabulary entries 1 and 2: a word names one category',
+    });
+    expect(await call('vocabulary.get', {})).toEqual({ names: ['red', 'blue, navy'], stuff: ['blue'] });
+  });
+
   it('a run suggests each proposal\'s category, created by name; accepting gives it; undo and redo keep it', async () => {
     const { jobId } = await call('pipelines.run', { pipeline: 'vocabulary', model: 'fixture', prompt: { kind: 'vocabulary', names: ['red', 'blue, navy'], stuff: ['blue'] }, imageIds: [image] });
     expect((await backend.jobs.wait(jobId)).state).toBe('done');
@@ -54,5 +62,20 @@ describe('the project vocabulary and vocabulary runs', () => {
     const blue = back.find((a: any) => a.suggestedCategoryId === byName.blue.id);
     const accepted = await call('annotations.update', { id: blue.id, categoryId: blue.suggestedCategoryId });
     expect(accepted).toMatchObject({ categoryId: byName.blue.id, proposed: true, suggestedCategoryId: null });
+  });
+
+  it('tells the app when a run has made categories (so that it can offer them), and only then', async () => {
+    const events: string[] = [];
+    backend.onEvent((e, p) => e === 'project.changed' && events.push((p as { what: string }).what));
+    const run = async (names: string[]) => {
+      const { jobId } = await call('pipelines.run', { pipeline: 'vocabulary', model: 'fixture', prompt: { kind: 'vocabulary', names }, imageIds: [image] });
+      expect((await backend.jobs.wait(jobId)).state).toBe('done');
+    };
+    await run(['red']); // the project's category
+    expect(events).toEqual(['annotations']);
+    events.length = 0;
+    await run(['crimson, red']); // the disk is found as crimson, a category the run makes
+    expect((await call('categories.list', {})).map((c: any) => c.name)).toContain('crimson');
+    expect(events).toEqual(['annotations', 'categories']);
   });
 });

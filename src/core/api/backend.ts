@@ -19,7 +19,6 @@ import {
   type ProjectVocabulary,
   type ShapeGeometry,
 } from '../../shared/contract';
-import { synonymsOf } from '../../shared/vocabulary';
 import { exportCoco, writeCocoFile } from '../formats/coco/export';
 import { writePanoptic } from '../formats/coco/panoptic-export';
 import { importCoco, importCocoFile } from '../formats/coco/import';
@@ -42,8 +41,9 @@ import {
 import { availability, modelEnvName } from '../pipelines/common/bundles';
 import { inferenceStatus } from '../pipelines/common/inference';
 import { getPipeline, listPipelines } from '../pipelines/registry';
-import { checkPrompt, parseParams, PipelineService } from '../pipelines/run';
+import { checkPrompt, parseParams, PipelineInputError, PipelineService } from '../pipelines/run';
 import type { Pipeline } from '../pipelines/types';
+import { vocabularyEntries } from '../pipelines/vocabulary/inference';
 import { ApiError, knownApiError } from './errors';
 import { ModelManager } from './models';
 
@@ -334,9 +334,13 @@ export class Backend {
     },
     'vocabulary.set': (v) => {
       const store = this.need();
-      const firsts = new Set(v.names.map((n) => synonymsOf(n)[0]?.toLowerCase()));
-      const stray = v.stuff.filter((s) => !firsts.has(s.toLowerCase()));
-      if (stray.length) throw new ApiError('bad_request', `stuff names no vocabulary entry: ${stray.join(', ')} (name an entry by its first synonym)`);
+      // Refused by the rules a run's prompt is checked by (a word in two entries, stuff that is no entry): what is stored runs.
+      try {
+        vocabularyEntries(v);
+      } catch (e) {
+        if (e instanceof PipelineInputError) throw new ApiError('bad_request', e.message); // without its issues: they name a prompt's fields
+        throw e;
+      }
       store.setSetting(VOCABULARY_SETTING, v);
       this.emit('project.changed', { what: 'vocabulary' });
       return v;
@@ -556,11 +560,21 @@ export class Backend {
       const checked = checkPrompt(p, prompt, 'run');
       // No model, an example that is gone, params the model refuses: refused here, not as a job that fails at once.
       const batch = await this.pipelines().prepareBatch(p, parsed, checked, model);
+      // Proposals found as a named category create it when the project lacks it: the app must list it to offer them.
+      // Category ids are AUTOINCREMENT, never reused, so a higher newest id means one was created.
+      const store = this.need();
+      const newestCategory = () => Math.max(0, ...store.listCategories().map((c) => c.id));
+      let newest = newestCategory();
       const job = this.jobs.start(p.id, (ctx) =>
         batch.run({
           imageIds, signal: ctx.signal,
           onProgress: (done, total, message) => ctx.progress(done, total, message),
-          onImage: (imageId) => this.emit('project.changed', { what: 'annotations', imageId }),
+          onImage: (imageId) => {
+            this.emit('project.changed', { what: 'annotations', imageId });
+            const now = newestCategory();
+            if (now > newest) this.emit('project.changed', { what: 'categories' });
+            newest = now;
+          },
         }),
       );
       if (batch.model) this.models.claim(job.id, { name: batch.model }); // not removed while it runs

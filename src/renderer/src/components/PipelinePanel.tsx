@@ -28,11 +28,13 @@ import {
 } from '../canvas/pipelines';
 import { promptToolOf } from '../canvas/prompts';
 import { examplePrompt, useChosenExample } from '../canvas/prompts/example';
+import { storedVocabularyPrompt } from '../canvas/prompts/vocabulary';
 import type { ClickSegment } from '../canvas/prompts/points';
 import type { Tool } from '../canvas/tools';
 import { useSelectedForRun } from '../selection';
 import { ExamplePanel } from './ExamplePanel';
 import { openModelManager } from './ModelsDialog';
+import { VocabularyPanel } from './VocabularyPanel';
 
 /** The model selector's last entry: it opens the model manager instead of choosing. */
 const MANAGE = '\u0000manage';
@@ -301,8 +303,9 @@ export function PipelinePanel({
         </div>
       )}
       {p.prompt === 'example' && <ExamplePanel imageId={imageId} categories={categories} busy={job !== null} onFind={run} onMessage={onMessage} />}
+      {p.prompt === 'vocabulary' && <VocabularyPanel imageId={imageId} busy={job !== null} onFind={run} onMessage={onMessage} />}
       <div className="segment-row">
-        {p.prompt !== 'example' && (
+        {p.prompt !== 'example' && p.prompt !== 'vocabulary' && (
           <button onClick={() => run([imageId])} disabled={job !== null} data-testid="segment-everything" title={`${p.title} on this image: unassigned proposals`}>
             {job ? 'Segmenting…' : capital(p.runLabel)}
           </button>
@@ -348,7 +351,9 @@ export function SegmentBatchButton({ filter, onMessage }: { filter: ImageFilter;
       if (selected && !runIds.length) throw new Error('None of the selected images can be segmented: their files are missing or unreadable');
       const ids = selected ? runIds : filtered ? await filteredImageIds(filter) : undefined;
       if (ids && !ids.length) throw new Error('No images match the filter');
-      await pipelineCalls.run(p, ids, p.prompt === 'example' ? examplePrompt(example!) : undefined);
+      // A vocabulary pipeline labels what the project's stored vocabulary names.
+      const prompt = p.prompt === 'example' ? examplePrompt(example!) : p.prompt === 'vocabulary' ? await storedVocabularyPrompt() : undefined;
+      await pipelineCalls.run(p, ids, prompt);
     } catch (e) {
       const msg = (e as Error).message;
       setError(msg);
