@@ -96,7 +96,7 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
   const problems: string[] = [];
   const checked = new Map<string, boolean>(); // path -> ok (shared weight files are hashed once)
   const keys = Object.keys(manifest.components);
-  const total = keys.length * (opts.load === false ? 1 : 2) + (manifest.tokenizer ? 1 : 0);
+  const total = keys.length * (opts.load === false ? 1 : 2) + (manifest.tokenizer ? 1 : 0) + (manifest.odise ? 1 : 0);
   let done = 0;
   const step = (s: string) => opts.onProgress?.(done++, total, s);
 
@@ -155,6 +155,10 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
         problems.push(`tokenizer: ${(e as Error).message}`);
       }
     }
+  }
+  if (manifest.odise) {
+    step("checking ODISE's constants");
+    await checkFile(manifest.odise.constants);
   }
   problems.push(...refLdmSegProblems(manifest));
   opts.onProgress?.(total, total, 'done');
