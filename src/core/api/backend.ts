@@ -219,19 +219,8 @@ export class Backend {
   private readonly toApi = (a: AnnotationRow): Annotation => {
     const store = this.need();
     const proposed = store.runProposes(a.runId);
-    return toAnnotation(a, proposed, isProposal({ categoryId: a.categoryId, proposed }) ? this.askedCategory(a.runId!) : null);
+    return toAnnotation(a, proposed, isProposal({ categoryId: a.categoryId, proposed }) ? store.suggestedCategoryFor({ id: a.id, runId: a.runId! }) : null);
   };
-
-  /**
-   * The category a run was asked to find: any pipeline's run whose stored prompt carries an example records the
-   * example's category with it (pipelines/run.ts promptRow). Null when it names none, or one deleted since.
-   */
-  private askedCategory(runId: number): number | null {
-    const store = this.need();
-    const payload = store.listPrompts({ runId })[0]?.payload as { example?: { categoryId?: unknown } } | undefined;
-    const id = payload?.example?.categoryId;
-    return typeof id === 'number' && store.getCategory(id) ? id : null;
-  }
 
   /** An example as the API gives it: with its image's path, and its mask's category and box. */
   private toExample(e: ExampleRow): Example {

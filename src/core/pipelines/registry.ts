@@ -5,6 +5,7 @@ import { diffseg } from './diffseg/definition';
 import { prototype } from './prototype/definition';
 import { refldmseg } from './refldmseg/definition';
 import { peekaboo } from './peekaboo/definition';
+import { odise } from './odise/definition';
 import type { Pipeline } from './types';
 
 const pipelines = new Map<string, Pipeline>();
@@ -29,6 +30,7 @@ registerPipeline(diffseg);
 registerPipeline(refldmseg);
 registerPipeline(prototype);
 registerPipeline(peekaboo);
+registerPipeline(odise);
 
 export function listPipelines(): Pipeline[] {
   return [...pipelines.values()];

@@ -119,7 +119,7 @@ export async function runOnImage<P>(
     const proposals = await session.run(imageInput(store, image), params, prompt, ctx);
     checkAborted(ctx.signal);
     const add = proposals.map((x) => ({ categoryId: null, source: p.id, score: x.score ?? null, ...maskFields(x.mask) }));
-    return store.recordRun({ ...run, status: 'done', masks: { label: p.runLabel, add } });
+    return store.recordRun({ ...run, status: 'done', masks: { label: p.runLabel, add }, proposalClasses: proposals.map((x) => x.className ?? null) });
   } catch (e) {
     const cancelled = ctx.signal?.aborted === true;
     try {
@@ -129,6 +129,13 @@ export async function runOnImage<P>(
     }
     throw e;
   }
+}
+
+/** A stored prompt payload as promptRow made it: without the classes its proposals were given (store.recordRun). */
+function askedOf(payload: unknown): unknown {
+  if (!payload || typeof payload !== 'object') return payload ?? null;
+  const { classes: _, ...asked } = payload as Record<string, unknown>;
+  return asked;
 }
 
 const canonical = (v: unknown): string =>
@@ -156,7 +163,7 @@ export async function runBatch<P>(store: ProjectStore, p: Pipeline<P>, session: 
 export function prepareBatch<P>(store: ProjectStore, p: Pipeline<P>, session: PipelineSession<P>, params: P, prompt: Prompt | null): (o: Omit<BatchOptions, 'prompt'>) => Promise<BatchReport> {
   const { example } = withExample(store, prompt, { priority: 'batch' });
   const wanted = canonical({ params: session.recorded(params, 'run'), prompt: promptRow(p, prompt, example)?.payload ?? null });
-  const sameRun = (r: Run) => r.modelBundle === session.model && canonical({ params: r.params, prompt: store.listPrompts({ runId: r.id })[0]?.payload ?? null }) === wanted;
+  const sameRun = (r: Run) => r.modelBundle === session.model && canonical({ params: r.params, prompt: askedOf(store.listPrompts({ runId: r.id })[0]?.payload) }) === wanted;
   return (o) => batchLoop(store, p, session, params, prompt, example, sameRun, o);
 }
 

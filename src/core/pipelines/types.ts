@@ -78,6 +78,8 @@ export interface Proposal {
   /** At the image's size. */
   mask: Rle;
   score?: number | null;
+  /** The vocabulary entry it was labelled with: accepting it offers the project's category of that name. */
+  className?: string;
 }
 
 export interface PipelineSession<P = any> {

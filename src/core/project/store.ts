@@ -2,6 +2,7 @@
 // transaction and returns after the commit (synchronous=FULL), so an edit that returned survives a crash.
 import type Database from 'better-sqlite3';
 import { isProposal } from '../../shared/contract';
+import { synonymsOf } from '../../shared/vocabulary';
 import { StoreError } from './errors';
 import { classifyStorageError, openProjectDatabase, type OpenDatabaseOptions } from './open-database';
 import { pickColor } from './palette';
@@ -551,6 +552,23 @@ export class ProjectStore {
     });
   }
 
+  /**
+   * The category a proposal is offered in, which accepting it gives: its run's example's category (pipelines/run.ts
+   * promptRow), or the project's category named like the vocabulary class its run labelled it with (the same name, or
+   * the same first synonym in any case: "Car" and "car, automobile"). Null when there is none, or it was deleted since.
+   */
+  suggestedCategoryFor(a: { id: number; runId: number }): number | null {
+    const payload = this.listPrompts({ runId: a.runId })[0]?.payload as { example?: { categoryId?: unknown }; classes?: Record<string, unknown> } | undefined;
+    const id = payload?.example?.categoryId;
+    if (typeof id === 'number') return this.getCategory(id) ? id : null;
+    const name = payload?.classes?.[String(a.id)];
+    if (typeof name !== 'string') return null;
+    const exact = this.getCategoryByName(name);
+    if (exact) return exact.id;
+    const first = (n: string) => synonymsOf(n)[0]?.toLowerCase();
+    return this.listCategories().find((c) => first(c.name) === first(name))?.id ?? null;
+  }
+
   listPrompts(filter: { imageId?: number; kind?: PromptKind; runId?: number } = {}): Prompt[] {
     const conds: string[] = [];
     const params: unknown[] = [];
@@ -587,9 +605,9 @@ export class ProjectStore {
   recordRun(r: RunRecord): { run: Run; annotations: Annotation[] } {
     return this.transaction(() => {
       const run = this.insertRun(r, r.startedAt);
-      if (r.prompt) this.addPrompt({ imageId: r.imageId, kind: r.prompt.kind, payload: r.prompt.payload, runId: run.id });
       const ops = (r.masks?.add ?? []).map((input): EditOp => ({ kind: 'add', input: { ...input, runId: run.id } }));
       const annotations = ops.length ? (this.edit(r.imageId, r.masks!.label, ops) as Annotation[]) : [];
+      if (r.prompt) this.addPrompt({ imageId: r.imageId, kind: r.prompt.kind, payload: withProposalClasses(r.prompt.payload, annotations, r.proposalClasses), runId: run.id });
       return { run: this.finishRun(run.id, { status: r.status, error: r.error }), annotations };
     });
   }
@@ -1042,4 +1060,11 @@ function toRun(r: Row): Run {
     id: r.id, pipeline: r.pipeline, modelBundle: r.model_bundle, params: JSON.parse(r.params), imageId: r.image_id,
     startedAt: r.started_at, finishedAt: r.finished_at, status: r.status, error: r.error, proposes: r.proposes === 1,
   };
+}
+
+/** A run's prompt payload with the vocabulary class of each of its proposals, by annotation id (`classes`). */
+function withProposalClasses(payload: unknown, annotations: readonly Annotation[], classes: readonly (string | null)[] | undefined): unknown {
+  if (!classes?.some((c) => c !== null)) return payload;
+  const named = annotations.flatMap((a, i) => (classes[i] ? [[String(a.id), classes[i]]] : []));
+  return { ...(payload as object), classes: Object.fromEntries(named) };
 }

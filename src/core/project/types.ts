@@ -193,6 +193,8 @@ export interface RunRecord extends RunInput {
   prompt?: { kind: PromptKind; payload: unknown } | null;
   /** The masks it made, added to its image as one undoable step called `label`. */
   masks?: { label: string; add: Array<Omit<AnnotationInput, 'imageId' | 'runId'>> };
+  /** Per mask of `masks.add`, the vocabulary class a run labelled it with (kept in its prompt's payload as `classes`). */
+  proposalClasses?: (string | null)[];
 }
 
 export interface Example {
