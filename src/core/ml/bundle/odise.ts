@@ -95,6 +95,7 @@ export async function convertOdise(files: OdiseFiles, outDir: string, opts: Odis
 
 /** `w` with `prefix` before every name (the checkpoint's projections are `<i>.0.*`, the graph reads `feature_projections.<i>.0.*`). */
 function prefixed(w: WeightSource, prefix: string): WeightSource {
+  // A name without the prefix maps to one no source has.
   const inner = (k: string) => (k.startsWith(prefix) ? k.slice(prefix.length) : `\0${k}`);
   return {
     keys: () => w.keys().map((k) => prefix + k),
@@ -171,12 +172,12 @@ export async function buildOdiseBundle(src: OdiseSources, outDir: string, opts: 
         mkdirSync(scratch);
         const empty = await emptyContext(sd, configs.sd, src.tokenizer, scratch);
         const c = ck.classification;
-        const t = (k: string, shape: number[], data: Float32Array) => ({ dtype: 'F32' as const, shape, data });
+        const stored = (k: string) => ({ dtype: 'F32' as const, shape: c.shape(k), data: c.read(k) });
         writeFileSync(join(dir, CONSTANTS_FILE), encodeSafetensors({
-          'text_proj.weight': t('text_proj.weight', c.shape('text_proj.weight'), c.read('text_proj.weight')),
-          'text_proj.bias': t('text_proj.bias', c.shape('text_proj.bias'), c.read('text_proj.bias')),
-          null_embed: t('null_embed', c.shape('null_embed'), c.read('null_embed')),
-          empty_context: t('empty_context', empty.dims, empty.data),
+          'text_proj.weight': stored('text_proj.weight'),
+          'text_proj.bias': stored('text_proj.bias'),
+          null_embed: stored('null_embed'),
+          empty_context: { dtype: 'F32', shape: empty.dims, data: empty.data },
         }));
         constantsEntry = await fileEntry(dir, join(dir, CONSTANTS_FILE));
       }],
