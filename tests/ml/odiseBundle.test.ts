@@ -60,6 +60,14 @@ describe('ODISE bundle', () => {
     await expect(verifyBundle(out)).rejects.toMatchObject({ problems: [expect.stringMatching(/^odise_constants\.safetensors: 10 bytes, bundle\.json says \d+ \(truncated or replaced\)$/)] });
   });
 
+  it('verification finds an ODISE bundle without a graph its pipeline reads', async () => {
+    const out = join(dir, 'models4', 'odise');
+    const { manifest } = await convertOdise(files, out, { configs: TINY_CONFIGS });
+    const { mask_clip: _, ...components } = manifest.components;
+    writeFileSync(join(out, 'bundle.json'), JSON.stringify({ ...manifest, components }));
+    await expect(verifyBundle(out)).rejects.toMatchObject({ problems: ['odise: the bundle lacks mask_clip'] });
+  });
+
   it('refuses an SD checkpoint whose taps the projections do not take, leaving no folder behind', async () => {
     const out = join(dir, 'models3', 'odise');
     const wrong = { ...TINY_CONFIGS, heads: { ...TINY_HEADS, featureDims: [32, 32, 64, 48, 32, 32, 32, 16] } };

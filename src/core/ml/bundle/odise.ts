@@ -30,6 +30,8 @@ const ODISE_SIZES = { shortSide: 1024, maxSize: 2560, sizeDivisibility: 64 } as 
 /** OpenAI's CLIP stores logit_scale = ln 100, and ODISE clamps exp(logit_scale) at 100: MaskCLIP's scale is 100. */
 const CLIP_LOGIT_SCALE = 100;
 const CONSTANTS_FILE = 'odise_constants.safetensors';
+/** The graphs of an ODISE bundle, in the order they are written (besides them: the tokenizer and the constants). */
+export const ODISE_GRAPHS = ['odise_captioner', 'odise_vae', 'unet_odise', 'odise_projection', 'pixel_decoder', 'transformer_decoder', 'mask_clip', 'text_encoder'] as const;
 
 export interface OdiseBundleConfigs {
   heads: OdiseHeadsConfig;

@@ -9,6 +9,7 @@ import { parseJson } from '../../json';
 import { bundleFileProblem, externalDataProblems, LINK_REFUSED } from './confine';
 import { asBundleError, BundleError } from './errors';
 import { sha256File } from './hash';
+import { ODISE_GRAPHS } from './odise';
 import { BUNDLE_FILE, BundleManifestSchema, type BundleManifest, type ComponentKey, type FileEntry, type TensorSpec } from './schema';
 import { loadTokenizer } from './tokenizerFiles';
 
@@ -91,6 +92,13 @@ function refLdmSegProblems(m: BundleManifest): string[] {
   return problems;
 }
 
+/** An ODISE bundle holds every graph and the tokenizer its pipeline reads (pipelines/odise/models.ts). */
+function odiseProblems(m: BundleManifest): string[] {
+  if (!m.odise) return [];
+  const missing = [...ODISE_GRAPHS.filter((k) => !m.components[k]), ...(m.tokenizer ? [] : ['tokenizer'])];
+  return missing.length ? [`odise: the bundle lacks ${missing.join(', ')}`] : [];
+}
+
 export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const manifest = readManifest(dir);
   const problems: string[] = [];
@@ -160,7 +168,7 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
     step("checking ODISE's constants");
     await checkFile(manifest.odise.constants);
   }
-  problems.push(...refLdmSegProblems(manifest));
+  problems.push(...refLdmSegProblems(manifest), ...odiseProblems(manifest));
   opts.onProgress?.(total, total, 'done');
   if (problems.length) throw new BundleError(`model bundle ${dir} failed verification`, problems);
   for (const [p] of checked) bytes += statSync(join(dir, p)).size;

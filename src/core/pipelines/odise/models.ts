@@ -1,18 +1,17 @@
 // The graphs of an ODISE bundle (ml/bundle/odise.ts builds them) run through the process's inference host, loaded on
 // first use, and its constants (text_proj, null_embed, SD's empty context) and tokenizer read once.
 import { join, resolve } from 'node:path';
-import { BundleError, loadTokenizer, type BundleManifest, type OdiseManifest } from '../../ml/bundle';
+import { BundleError, loadTokenizer, ODISE_GRAPHS, type BundleManifest, type OdiseManifest } from '../../ml/bundle';
 import type { ClipTokenizer } from '../../ml/tokenizer';
 import type { InferenceHost, RunOptions } from '../../ml/runtime';
 import { SafetensorsFile } from '../../ml/weights';
 import type { FloatTensor } from './classify';
-import { ODISE_FEATURE_COMPONENTS, type OdiseFeatureComponent } from './features';
+import type { OdiseFeatureComponent } from './features';
 import type { CategoryHead } from './inference';
 
 /** What ODISE reads from a bundle. */
-export const ODISE_COMPONENTS = [...ODISE_FEATURE_COMPONENTS, 'pixel_decoder', 'transformer_decoder', 'mask_clip', 'text_encoder', 'tokenizer'] as const;
-type Key = Exclude<(typeof ODISE_COMPONENTS)[number], 'tokenizer'>;
-const GRAPHS = ODISE_COMPONENTS.filter((k): k is Key => k !== 'tokenizer');
+export const ODISE_COMPONENTS = [...ODISE_GRAPHS, 'tokenizer'] as const;
+type Key = (typeof ODISE_GRAPHS)[number];
 
 /** Why a bundle cannot serve ODISE (its bundle.json has no `odise` block), or null. */
 export function notOdise(manifest: BundleManifest): string | null {
@@ -60,11 +59,11 @@ export class OdiseModels {
       file.close();
     }
     const base = `odise:${resolve(dir)}:${manifest.createdAt}`;
-    this.keys = Object.fromEntries(GRAPHS.map((k) => [k, `${base}:${k}`])) as Record<Key, string>;
+    this.keys = Object.fromEntries(ODISE_GRAPHS.map((k) => [k, `${base}:${k}`])) as Record<Key, string>;
   }
 
   private register(): Promise<void> {
-    this.registered ??= Promise.all(GRAPHS.map((k) => this.host.register(this.keys[k], join(this.dir, this.manifest.components[k]!.model)))).then(() => undefined);
+    this.registered ??= Promise.all(ODISE_GRAPHS.map((k) => this.host.register(this.keys[k], join(this.dir, this.manifest.components[k]!.model)))).then(() => undefined);
     return this.registered;
   }
 
