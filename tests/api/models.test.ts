@@ -120,6 +120,7 @@ describe('models.* (web mode)', () => {
         // the prototype mode runs on any SD 1.x bundle
         { pipeline: 'prototype', title: 'Example prototype', available: true },
         { pipeline: 'peekaboo', title: 'Peekaboo', available: true },
+        { pipeline: 'odise', title: 'ODISE (vocabulary → panoptic)', available: false, reason: expect.stringMatching(/tiny sd is not an ODISE bundle .*--odise/) },
         // so does the vocabulary mode: the DiffSeg UNet variant gives its cross-attention
         { pipeline: 'vocabulary', title: 'Vocabulary (attention)', available: true },
         { pipeline: 'holds', title: 'Holds', available: true },

@@ -66,7 +66,7 @@ describe.skipIf(!hasChromium)('a second pipeline in the app (Chromium, web mode)
     await page.goto(`${server.openUrl}#/image/${ids[0]}`);
     await expect.poll(() => canvas().getAttribute('data-ready'), { timeout: 20_000 }).toBe('true');
     const choice = page.getByTestId('pipeline');
-    expect(await choice.locator('option').allTextContents()).toEqual(['DiffSeg', 'Ref LDM-Seg', 'Example prototype', 'Peekaboo', 'Vocabulary (attention)', 'Threshold by colour']);
+    expect(await choice.locator('option').allTextContents()).toEqual(['DiffSeg', 'Ref LDM-Seg', 'Example prototype', 'Peekaboo', 'ODISE (vocabulary → panoptic)', 'Vocabulary (attention)', 'Threshold by colour']);
     expect(await page.getByTestId('tool-click').count()).toBe(1); // DiffSeg takes clicks
     await choice.selectOption('toy');
     await expect.poll(() => page.getByTestId('segment-panel').locator('h3').textContent()).toBe('Threshold by colour');

@@ -51,7 +51,7 @@ afterAll(async () => {
 describe('a second pipeline through the socket', () => {
   it('is listed with its parameters as JSON Schema, its prompt kind and components, and is available without a model', async () => {
     const list = await call<PipelineInfo[]>('pipelines.list', {});
-    expect(list.map((p) => p.id)).toEqual(['diffseg', 'refldmseg', 'prototype', 'peekaboo', 'vocabulary', 'toy']);
+    expect(list.map((p) => p.id)).toEqual(['diffseg', 'refldmseg', 'prototype', 'peekaboo', 'odise', 'vocabulary', 'toy']);
     const t = list.find((p) => p.id === 'toy')!;
     expect(t).toMatchObject({ title: 'Threshold by colour', prompt: 'none', preview: null, components: [], fixture: false, available: true, model: null });
     expect(t.params).toMatchObject({
@@ -113,7 +113,7 @@ describe('a second pipeline through the socket', () => {
     const help = await cli('segment', '--help');
     expect(help.code).toBe(0);
     const text = help.out.replace(/\s+/g, ' '); // as wrapped for the terminal
-    expect(text).toContain('--pipeline <name> segmentation pipeline: diffseg (DiffSeg), refldmseg (Ref LDM-Seg), prototype (Example prototype), peekaboo (Peekaboo), vocabulary (Vocabulary (attention)), toy (Threshold by colour)');
+    expect(text).toContain('--pipeline <name> segmentation pipeline: diffseg (DiffSeg), refldmseg (Ref LDM-Seg), prototype (Example prototype), peekaboo (Peekaboo), odise (ODISE (vocabulary → panoptic)), vocabulary (Vocabulary (attention)), toy (Threshold by colour)');
     expect(text).toContain('--colour <value> Threshold by colour: the colour to find (default #e6194b)');
     expect(text).toContain('--tolerance <value> Threshold by colour: largest difference in any channel (default 40)');
     expect(text).toContain('--min-area <value> Threshold by colour: pieces with fewer pixels are left out (default 16)');

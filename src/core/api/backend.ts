@@ -43,7 +43,7 @@ import { inferenceStatus } from '../pipelines/common/inference';
 import { getPipeline, listPipelines } from '../pipelines/registry';
 import { checkPrompt, parseParams, PipelineInputError, PipelineService } from '../pipelines/run';
 import type { Pipeline } from '../pipelines/types';
-import { vocabularyEntries } from '../pipelines/vocabulary/inference';
+import { vocabularyEntries } from '../pipelines/common/vocabulary';
 import { ApiError, knownApiError } from './errors';
 import { ModelManager } from './models';
 

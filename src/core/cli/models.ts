@@ -2,7 +2,7 @@
 // results to stdout; exit code 0 = ok, 1 = error (the message lists every problem found).
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { BundleError, convertCheckpoint, convertRefLdmSeg, defaultModelDirs, listBundles, readConfigsFolder, verifyBundle, type BundleListing } from '../ml/bundle';
+import { BundleError, convertCheckpoint, convertOdise, convertRefLdmSeg, defaultModelDirs, listBundles, readConfigsFolder, verifyBundle, type BundleListing, type OdiseFiles } from '../ml/bundle';
 import { GROUNDED_UNET } from '../pipelines/grounded/variant';
 import { listPipelines, unetVariants } from '../pipelines/registry';
 import { progressPrinter } from './progress';
@@ -15,10 +15,22 @@ const licences = (b: BundleListing) => [b.licence, ...Object.entries(b.component
 
 interface ConvertFlags {
   out: string; fp16?: boolean; name?: string; licence?: string; tokenizer?: string; configs?: string; imageEncoder?: string; refldmseg?: string; vae?: string; groundingModule?: string; force?: boolean; json?: boolean;
+  odise?: string; sd?: string; clip?: string; bpe?: string;
+}
+
+/** ODISE's three released files and open_clip's tokenizer; a flag of another kind of source is refused. */
+function odiseRun(source: string | undefined, o: ConvertFlags): OdiseFiles {
+  const other = [source !== undefined && `<source> (${source})`, o.refldmseg !== undefined && '--refldmseg', o.tokenizer !== undefined && '--tokenizer (give --bpe)',
+    o.imageEncoder !== undefined && '--image-encoder (the CLIP tower comes from --clip)', o.vae !== undefined && '--vae', o.groundingModule !== undefined && '--grounding-module', o.configs !== undefined && '--configs', o.fp16 && '--fp16'].filter(Boolean);
+  if (other.length) throw new BundleError(`--odise converts ODISE's released files: leave out ${other.join(', ')}`);
+  const missing = [o.sd === undefined && '--sd (sd-v1-3.ckpt)', o.clip === undefined && '--clip (ViT-L-14-336px.pt)', o.bpe === undefined && "--bpe (open_clip's bpe_simple_vocab_16e6.txt.gz: none of ODISE's files holds a tokenizer)"].filter(Boolean);
+  if (missing.length) throw new BundleError(`--odise needs ${missing.join(', ')}`);
+  return { checkpoint: o.odise!, sd: o.sd!, clip: o.clip!, bpe: o.bpe! };
 }
 
 /** A source, or Ref LDM-Seg's three files; the combinations that make neither are refused with what is missing. */
 function convertRun(source: string | undefined, o: ConvertFlags): { source: string; refLdmSeg?: undefined } | { refLdmSeg: { unet: string; imageEncoder: string; vae: string } } {
+  if (o.sd !== undefined || o.clip !== undefined || o.bpe !== undefined) throw new BundleError('--sd, --clip and --bpe go with --odise');
   if (o.refldmseg === undefined) {
     if (source === undefined) throw new BundleError('nothing to convert: give a <source> folder or file, or --refldmseg with --image-encoder and --vae');
     if (o.vae !== undefined) throw new BundleError('--vae goes with --refldmseg (a diffusers folder or single file brings its own VAE)');
@@ -61,6 +73,10 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
     .option('--image-encoder <path>', 'add a CLIP image tower: a transformers CLIP vision folder, OpenAI/open_clip visual weights, or Alpha-CLIP\'s .pth')
     .option('--refldmseg <file>', 'Ref LDM-Seg (-f or -n, read from its conv_in) from DeepSpeed\'s mp_rank_00_model_states.pt, instead of <source>; needs --image-encoder (Alpha-CLIP .pth) and --vae')
     .option('--vae <path>', 'with --refldmseg: SD 1.5\'s VAE, a diffusers folder (with vae/) or its single-file checkpoint')
+    .option('--odise <label.pth>', 'ODISE from its label checkpoint (odise_label_coco_50e-*.pth), instead of <source>; needs --sd, --clip and --bpe')
+    .option('--sd <sd-v1-3.ckpt>', 'with --odise: Stable Diffusion 1.3 (the Lightning .ckpt)')
+    .option('--clip <ViT-L-14-336px.pt>', 'with --odise: OpenAI\'s CLIP ViT-L/14 at 336 px (the TorchScript archive)')
+    .option('--bpe <bpe.txt.gz>', 'with --odise: open_clip\'s tokenizer, bpe_simple_vocab_16e6.txt.gz')
     .option('--grounding-module <file>', 'add grounded diffusion\'s grounding_module.pth (and the UNet with its taps) for `difflabel generate`; the checkpoint must be the SD 1.x it was trained with');
   for (const p of withVariants) convert.option(`--no-${p.id}`, `skip what only ${p.title} needs: ${p.variants!.map((v) => v.title).join(', ')}`);
   convert
@@ -69,11 +85,14 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
     .action(guard(async (source: string | undefined, o: ConvertFlags) => {
       const skipped = new Set(withVariants.filter((p) => convert.getOptionValue(p.id) === false).map((p) => p.id));
       const base = { fp16: o.fp16, name: o.name, licence: o.licence, configs: o.configs ? readConfigsFolder(o.configs) : undefined, overwrite: o.force };
-      const run = convertRun(source, o);
+      const odise = o.odise !== undefined ? odiseRun(source, o) : undefined;
+      const run = odise ? undefined : convertRun(source, o);
       const progress = progressPrinter(io.err, 'converting');
-      const { dir, manifest } = run.refLdmSeg
-        ? await convertRefLdmSeg(run.refLdmSeg, o.out, { ...base, onProgress: progress.update })
-        : await convertCheckpoint(run.source, o.out, { ...base, tokenizer: o.tokenizer, imageEncoder: o.imageEncoder, variants: [...unetVariants(skipped), ...(o.groundingModule ? [GROUNDED_UNET] : [])], groundingModule: o.groundingModule, onProgress: progress.update });
+      const { dir, manifest } = odise
+        ? await convertOdise(odise, o.out, { name: o.name, licence: o.licence, overwrite: o.force, onProgress: progress.update })
+        : run!.refLdmSeg
+        ? await convertRefLdmSeg(run!.refLdmSeg, o.out, { ...base, onProgress: progress.update })
+        : await convertCheckpoint(run!.source, o.out, { ...base, tokenizer: o.tokenizer, imageEncoder: o.imageEncoder, variants: [...unetVariants(skipped), ...(o.groundingModule ? [GROUNDED_UNET] : [])], groundingModule: o.groundingModule, onProgress: progress.update });
       progress.done();
       for (const w of manifest.warnings) io.err.write(`warning: ${w}\n`);
       if (o.json) say(JSON.stringify(manifest, null, 2));

@@ -6,7 +6,7 @@
 import type { Prompt } from '../../shared/contract';
 import type { ProjectStore } from '../project';
 import { synonymsOf } from '../../shared/vocabulary';
-import { vocabularyEntries } from '../pipelines/vocabulary/inference';
+import { vocabularyEntries } from '../pipelines/common/vocabulary';
 
 export interface VocabularyOptions {
   vocab?: string[];

@@ -5,6 +5,7 @@ import { diffseg } from './diffseg/definition';
 import { prototype } from './prototype/definition';
 import { refldmseg } from './refldmseg/definition';
 import { peekaboo } from './peekaboo/definition';
+import { odise } from './odise/definition';
 import { vocabulary } from './vocabulary/definition';
 import type { Pipeline } from './types';
 
@@ -30,6 +31,7 @@ registerPipeline(diffseg);
 registerPipeline(refldmseg);
 registerPipeline(prototype);
 registerPipeline(peekaboo);
+registerPipeline(odise);
 registerPipeline(vocabulary);
 
 export function listPipelines(): Pipeline[] {

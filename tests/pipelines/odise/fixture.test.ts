@@ -9,6 +9,8 @@ import type { FloatTensor, Vocabulary } from '../../../src/core/pipelines/odise/
 import { dropLast, classifyQueries, ODISE_DEMO_SETTINGS, ODISE_LABEL_SETTINGS, type OdiseSettings } from '../../../src/core/pipelines/odise/inference';
 import { inTrainingVocabulary } from '../../../src/core/pipelines/odise/classify';
 import { postprocessImage } from '../../../src/core/pipelines/odise/postprocess';
+import { panopticSegments } from '../../../src/core/pipelines/odise/segment';
+import { area, decode } from '../../../src/shared/masks';
 import { releaseMathSessions } from '../../../src/core/pipelines/common/inference';
 
 afterAll(() => releaseMathSessions());
@@ -104,6 +106,17 @@ describe('ODISE fixture scene: colour words label the scene', () => {
       { id: 2, categoryId: 1, isThing: false, area: 16, bbox: [4, 0, 4, 4] },
       { id: 3, categoryId: 2, isThing: false, area: 16, bbox: [0, 6, 8, 2] },
     ]);
+  });
+
+  it("the pipeline's proposals: one per segment with its class, the road's two halves one mask, the grass in none", async () => {
+    const { panoptic } = await labelScene(ODISE_LABEL_SETTINGS);
+    const proposals = panopticSegments({ height: S, width: S, panoptic });
+    expect(proposals.map((p) => [p.classIndex, p.score])).toEqual(panoptic.segments.map((s) => [s.categoryId, s.score]));
+    const road = decode(proposals[2]!.mask);
+    expect(Array.from({ length: S }, (_, y) => Array.from({ length: S }, (_, x) => road[y * S + x]).join(''))).toEqual([
+      ...Array(6).fill('00000000'), '11111111', '11111111',
+    ]);
+    expect(proposals.map((p) => area(p.mask))).toEqual([16, 16, 16]);
   });
 
   it("the demo's settings (no overlap test) keep the overhang as a second red thing on the grass it wins", async () => {

@@ -64,7 +64,7 @@ async function modelFiles(dir: string, file: string) {
   return Promise.all(paths.map((p) => fileEntry(dir, join(dir, p))));
 }
 
-async function component(dir: string, file: string, g: GraphBuilder, config: object, save: (path: string) => void, extra: Partial<BundleComponent> = {}): Promise<BundleComponent> {
+export async function component(dir: string, file: string, g: GraphBuilder, config: object, save: (path: string) => void, extra: Partial<BundleComponent> = {}): Promise<BundleComponent> {
   const inputs = specs(g.inputs);
   const outputs = specs(g.outputs);
   save(join(dir, file));
@@ -130,11 +130,20 @@ async function convertSource(open: () => CheckpointSource, outDir: string, opts:
     src.close();
     tower?.close();
   };
+  return writeBundle(out, (tmp) => build(src, tower, tmp, opts), close, src.path);
+}
+
+/**
+ * Writes a bundle into a hidden temporary sibling of `out` (`write` returns its manifest), then renames it into place
+ * (an existing bundle is swapped out only then); `close` releases the sources whatever happens. A failure removes
+ * the temporary folder and is a BundleError naming `source`.
+ */
+export async function writeBundle(out: string, write: (tmp: string) => Promise<BundleManifest>, close: () => void, source: string): Promise<ConvertResult> {
   mkdirSync(dirname(out), { recursive: true });
   const tmp = join(dirname(out), `${partialPrefix(out)}${Date.now().toString(36)}`);
   try {
     mkdirSync(tmp);
-    const manifest = await build(src, tower, tmp, opts);
+    const manifest = await write(tmp);
     writeFileSync(join(tmp, BUNDLE_FILE), JSON.stringify(manifest, null, 2) + '\n');
     close();
     if (existsSync(out)) {
@@ -148,7 +157,7 @@ async function convertSource(open: () => CheckpointSource, outDir: string, opts:
     close();
     rmSync(tmp, { recursive: true, force: true });
     if (e instanceof BundleError) throw e;
-    throw new BundleError(`conversion of ${src.path} failed: ${(e as Error).message}`);
+    throw new BundleError(`conversion of ${source} failed: ${(e as Error).message}`);
   }
 }
 

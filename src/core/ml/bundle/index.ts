@@ -11,6 +11,7 @@
  */
 export { convertCheckpoint, convertRefLdmSeg, partialPrefix, sourceName, type ConvertOptions, type ConvertResult, type UNetVariant } from './convert';
 export { type RefLdmSegFiles } from './refLdmSeg';
+export { convertOdise, ODISE_GRAPHS, ODISE_LICENCES, type OdiseFiles } from './odise';
 export { verifyBundle, readManifest, type VerifyOptions, type VerifyReport } from './verify';
 export { componentLicences, listBundles, defaultModelDirs, resourcesModelsDir, userModelsDir, MODELS_DIR_ENV, type BundleListing } from './list';
 export { openCheckpoint, readConfigsFolder, type CheckpointSource, type ConfigOverrides, type OpenOptions } from './checkpoint';

@@ -207,7 +207,7 @@ export interface SdConfigs {
   textEncoder: ClipTextConfig;
 }
 /** Every SD 1.x checkpoint (1.3 included) has SD 1.5's architecture. */
-const SD1_CONFIGS: SdConfigs = { unet: SD15_UNET_CONFIG, vae: SD15_VAE_CONFIG, textEncoder: SD15_CLIP_CONFIG };
+export const SD1_CONFIGS: SdConfigs = { unet: SD15_UNET_CONFIG, vae: SD15_VAE_CONFIG, textEncoder: SD15_CLIP_CONFIG };
 
 export interface OdiseSd {
   unet: WeightSource;

@@ -78,10 +78,24 @@ export const SourceSchema = z.object({
   /** Absolute path at conversion time (informational: the bundle does not need it afterwards). */
   path: z.string(),
   /** 'refldmseg': Ref LDM-Seg's DeepSpeed model states, with an SD 1.5 VAE and an Alpha-CLIP tower (refLdmSeg.ts). */
-  kind: z.enum(['diffusers', 'single-file', 'refldmseg']),
+  kind: z.enum(['diffusers', 'single-file', 'refldmseg', 'odise']),
   /** Weight, config and tokenizer files read: relative to `path` (a single file: to its folder), else absolute. */
   files: z.array(FileEntrySchema.extend({ path: z.string().min(1) })),
 });
+
+export const OdiseManifestSchema = z.object({
+  /** Images are resized to this short side (long side at most `maxSize`) and padded to a multiple of `sizeDivisibility`. */
+  shortSide: z.number().int().positive(),
+  maxSize: z.number().int().positive(),
+  sizeDivisibility: z.number().int().positive(),
+  /** Side of the square windows the features are computed on. */
+  window: z.number().int().positive(),
+  /** safetensors: text_proj.{weight,bias}, null_embed, empty_context (SD's text encoding of ""). */
+  constants: FileEntrySchema,
+  /** MaskCLIP's logit scale: min(exp(CLIP's logit_scale), 100). */
+  clipLogitScale: z.number().positive(),
+});
+export type OdiseManifest = z.infer<typeof OdiseManifestSchema>;
 
 export const BundleManifestSchema = z
   .object({
@@ -104,6 +118,8 @@ export const BundleManifestSchema = z
      * 8-channel conv_in), as the UNet's conv_in says.
      */
     refLdmSeg: z.object({ variant: z.enum(['f', 'n']) }).optional(),
+    /** An ODISE bundle (odise.ts): how its images are sized and cut, and its classification constants. */
+    odise: OdiseManifestSchema.optional(),
     /** Things the converter noticed but accepted (e.g. text width != UNet cross_attention_dim). */
     warnings: z.array(z.string()).default([]),
   })

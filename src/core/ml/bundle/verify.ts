@@ -9,6 +9,7 @@ import { parseJson } from '../../json';
 import { bundleFileProblem, externalDataProblems, LINK_REFUSED } from './confine';
 import { asBundleError, BundleError } from './errors';
 import { sha256File } from './hash';
+import { ODISE_GRAPHS } from './odise';
 import { BUNDLE_FILE, BundleManifestSchema, type BundleManifest, type ComponentKey, type FileEntry, type TensorSpec } from './schema';
 import { loadTokenizer } from './tokenizerFiles';
 
@@ -91,12 +92,19 @@ function refLdmSegProblems(m: BundleManifest): string[] {
   return problems;
 }
 
+/** An ODISE bundle holds every graph and the tokenizer its pipeline reads (pipelines/odise/models.ts). */
+function odiseProblems(m: BundleManifest): string[] {
+  if (!m.odise) return [];
+  const missing = [...ODISE_GRAPHS.filter((k) => !m.components[k]), ...(m.tokenizer ? [] : ['tokenizer'])];
+  return missing.length ? [`odise: the bundle lacks ${missing.join(', ')}`] : [];
+}
+
 export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const manifest = readManifest(dir);
   const problems: string[] = [];
   const checked = new Map<string, boolean>(); // path -> ok (shared weight files are hashed once)
   const keys = Object.keys(manifest.components);
-  const total = keys.length * (opts.load === false ? 1 : 2) + (manifest.tokenizer ? 1 : 0);
+  const total = keys.length * (opts.load === false ? 1 : 2) + (manifest.tokenizer ? 1 : 0) + (manifest.odise ? 1 : 0);
   let done = 0;
   const step = (s: string) => opts.onProgress?.(done++, total, s);
 
@@ -156,7 +164,11 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
       }
     }
   }
-  problems.push(...refLdmSegProblems(manifest));
+  if (manifest.odise) {
+    step("checking ODISE's constants");
+    await checkFile(manifest.odise.constants);
+  }
+  problems.push(...refLdmSegProblems(manifest), ...odiseProblems(manifest));
   opts.onProgress?.(total, total, 'done');
   if (problems.length) throw new BundleError(`model bundle ${dir} failed verification`, problems);
   for (const [p] of checked) bytes += statSync(join(dir, p)).size;

@@ -25,6 +25,20 @@ function bicubic(x: number): number {
   return 0;
 }
 
+/** Pillow's bilinear filter (Resample.c bilinear_filter): a triangle of support 1. */
+function triangle(x: number): number {
+  const t = Math.abs(x);
+  return t < 1 ? 1 - t : 0;
+}
+
+/** A separable filter and its support (Resample.c's filter structs). */
+interface Filter {
+  fn: (x: number) => number;
+  support: number;
+}
+const BICUBIC: Filter = { fn: bicubic, support: 2 };
+const BILINEAR: Filter = { fn: triangle, support: 1 };
+
 interface Coefficients {
   /** Per output index: first input index, number of taps. */
   first: Int32Array;
@@ -35,10 +49,10 @@ interface Coefficients {
 }
 
 /** Resample.c precompute_coeffs + normalize_coeffs_8bpc, in the same double arithmetic. */
-function coefficients(inSize: number, outSize: number): Coefficients {
+function coefficients(inSize: number, outSize: number, filter: Filter): Coefficients {
   const scale = inSize / outSize;
   const filterscale = Math.max(scale, 1);
-  const support = 2 * filterscale;
+  const support = filter.support * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
   const first = new Int32Array(outSize);
   const count = new Int32Array(outSize);
@@ -51,7 +65,7 @@ function coefficients(inSize: number, outSize: number): Coefficients {
     const n = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
     let ww = 0;
     for (let x = 0; x < n; x++) {
-      w[x] = bicubic((x + xmin - center + 0.5) * ss);
+      w[x] = filter.fn((x + xmin - center + 0.5) * ss);
       ww += w[x]!;
     }
     for (let x = 0; x < n; x++) {
@@ -129,13 +143,22 @@ function checkSize(img: Pixels, width: number, height: number): void {
 
 /** Image.resize(size, BICUBIC) of Pillow 9.4, bit for bit. */
 export function resizeBicubic(img: Pixels, width: number, height: number): Pixels {
+  return resample(img, width, height, BICUBIC);
+}
+
+/** Image.resize(size, BILINEAR) of Pillow 9.4 (widened when shrinking, as detectron2's ResizeShortestEdge gets it). */
+export function resizeBilinear(img: Pixels, width: number, height: number): Pixels {
+  return resample(img, width, height, BILINEAR);
+}
+
+function resample(img: Pixels, width: number, height: number, filter: Filter): Pixels {
   checkSize(img, width, height);
   if (width === img.width && height === img.height) return { ...img, data: Uint8Array.from(img.data) }; // Pillow copies
   const C = img.channels;
   const alpha = C === 2 || C === 4;
   let data = alpha ? premultiply(img.data, C) : img.data;
-  const cx = coefficients(img.width, width);
-  const cy = coefficients(img.height, height);
+  const cx = coefficients(img.width, width, filter);
+  const cy = coefficients(img.height, height, filter);
   let w = img.width;
   let top = 0;
   if (width !== img.width) {

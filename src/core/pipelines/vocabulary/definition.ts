@@ -11,7 +11,8 @@ import { DIFFSEG_UNET } from '../diffseg/variant';
 import { PipelineInputError } from '../run';
 import type { Pipeline, PipelineSession } from '../types';
 import { ensureFixtureBundle } from './fixture';
-import { namedProposals, nameSegments, promptLayout, vocabularyEntries } from './inference';
+import { vocabularyEntries } from '../common/vocabulary';
+import { namedProposals, nameSegments, promptLayout } from './inference';
 
 /** Bumped when the prompt, the pooling or the naming rule change what a run gives. */
 const PROCEDURE_VERSION = 1;

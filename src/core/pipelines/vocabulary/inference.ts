@@ -15,39 +15,13 @@
 //
 // Things stay one proposal per segment (instances); segments of one stuff entry that touch become one proposal, with
 // the area-weighted mean score.
-import { synonymsOf } from '../../../shared/vocabulary';
 import { decode, encode, type Rle } from '../../../shared/masks';
 import type { ClipTokenizer } from '../../ml/tokenizer';
 import { HEAT_SIDE, tokenPositions } from '../common/crossAttention';
 import { cellsAlong, type Letterbox } from '../common/frame';
+import type { VocabularyEntry } from '../common/vocabulary';
 import { PipelineInputError } from '../run';
 import type { Proposal } from '../types';
-
-export interface VocabularyEntry {
-  /** The first names the category. */
-  synonyms: string[];
-  isThing: boolean;
-}
-
-/** A vocabulary prompt's entries; a PipelineInputError for an entry named twice or a stuff name that is no entry's. */
-export function vocabularyEntries(prompt: { names: readonly string[]; stuff?: readonly string[] }): VocabularyEntry[] {
-  const stuff = new Set((prompt.stuff ?? []).map((s) => s.trim().toLowerCase()));
-  const seen = new Map<string, number>();
-  const entries = prompt.names.map((name, i) => {
-    const synonyms = synonymsOf(name);
-    if (!synonyms.length) throw new PipelineInputError(`vocabulary entry ${i + 1} names nothing`, [{ path: `prompt.names.${i}`, message: 'no name' }]);
-    for (const s of synonyms) {
-      const before = seen.get(s.toLowerCase());
-      if (before !== undefined) throw new PipelineInputError(`"${s}" is in vocabulary entries ${before + 1} and ${i + 1}: a word names one category`, [{ path: `prompt.names.${i}`, message: `"${s}" is named before` }]);
-      seen.set(s.toLowerCase(), i);
-    }
-    return { synonyms, isThing: !stuff.has(synonyms[0]!.toLowerCase()) };
-  });
-  const names = new Set(entries.map((e) => e.synonyms[0]!.toLowerCase()));
-  const stray = [...stuff].filter((s) => !names.has(s));
-  if (stray.length) throw new PipelineInputError(`stuff names no vocabulary entry: ${stray.join(', ')} (name an entry by its first synonym)`, [{ path: 'prompt.stuff', message: 'not an entry' }]);
-  return entries;
-}
 
 export interface PromptLayout {
   text: string;
