@@ -25,6 +25,11 @@ export interface PeekabooParams {
   learningRate: number;
   iterations: number;
   threshold: number;
+  /**
+   * Stop once the thresholded mask has changed in under 0.1% of its pixels for this many iterations in a row (0: run
+   * every iteration, as the reference does).
+   */
+  stopWhenStable: number;
   seed: number;
 }
 
@@ -60,6 +65,9 @@ export const PeekabooParamsSchema = z
     learningRate: z.number().positive().max(1).optional().meta({ title: 'Learning rate', description: 'step size (the preset decides when not given)' }),
     iterations: z.number().int().min(1).max(10000).optional().meta({ title: 'Iterations', description: 'optimisation steps (the preset decides when not given)' }),
     threshold: z.number().gt(0).lt(1).default(0.5).meta({ title: 'Threshold', description: 'alpha at or above it is inside the mask' }),
+    stopWhenStable: z
+      .number().int().min(0).max(10000).default(0)
+      .meta({ title: 'Stop when stable', description: 'stop once the mask has changed in under 0.1% of its pixels for this many iterations in a row (0: never)' }),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0).meta({ title: 'Seed', description: 'same seed, image and prompt: same mask' }),
   })
   .strict()
