@@ -19,6 +19,7 @@ import type { Tool } from '../canvas/tools';
 import type { Editor } from '../canvas/useImageAnnotations';
 import { fitView, screenToImage, visibleRect, wheelZoom, zoomTo, type View } from '../canvas/view';
 import { client } from '../client';
+import { useLiveMask } from '../canvas/prompts/text';
 import { missingNote } from './ImageStrip';
 
 export const UNASSIGNED_COLOR = '#9aa1ad';
@@ -254,7 +255,9 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   // Live masks, not annotations yet: the click-segment answer with its exact outline, and the wand's region
   // while its tolerance is dragged (bitmap only: tracing a photo region's thousands of rings at every step
   // would cost more than the region; the bitmap has its own 1-cell edge).
-  const live = useMemo(() => liveOverlay(click.mask, W, H), [click.mask, W, H]);
+  // A text prompt's run sends its mask as it optimises (canvas/prompts/text.ts).
+  const running = useLiveMask(image.id);
+  const live = useMemo(() => liveOverlay(click.mask ?? running, W, H), [click.mask, running, W, H]);
   const wandSprite = wandPreview?.sprite;
   const wandLive = useMemo(() => wandSprite && { draw: spriteDraw(wandSprite), rings: [] }, [wandSprite]);
 
@@ -601,6 +604,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       data-click-points={click.points.length}
       data-click-status={click.status}
       data-click-area={click.mask ? click.area : ''}
+      data-live-area={running ? area(running) : ''}
       data-draft={draft.length}
       data-handles={handles && single !== null ? handleCount : ''}
       data-wand-tolerance={wandPreview?.tolerance ?? ''}

@@ -32,6 +32,7 @@ import type { ClickSegment } from '../canvas/prompts/points';
 import type { Tool } from '../canvas/tools';
 import { useSelectedForRun } from '../selection';
 import { ExamplePanel } from './ExamplePanel';
+import { TextPromptPanel } from './TextPromptPanel';
 import { openModelManager } from './ModelsDialog';
 
 /** The model selector's last entry: it opens the model manager instead of choosing. */
@@ -301,8 +302,9 @@ export function PipelinePanel({
         </div>
       )}
       {p.prompt === 'example' && <ExamplePanel imageId={imageId} categories={categories} busy={job !== null} onFind={run} onMessage={onMessage} />}
+      {p.prompt === 'text' && <TextPromptPanel pipeline={p.id} imageId={imageId} categories={categories} job={job && job.id} onFind={run} />}
       <div className="segment-row">
-        {p.prompt !== 'example' && (
+        {p.prompt !== 'example' && p.prompt !== 'text' && (
           <button onClick={() => run([imageId])} disabled={job !== null} data-testid="segment-everything" title={`${p.title} on this image: unassigned proposals`}>
             {job ? 'Segmenting…' : capital(p.runLabel)}
           </button>
