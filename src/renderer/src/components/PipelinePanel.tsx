@@ -347,6 +347,7 @@ export function SegmentBatchButton({ filter, onMessage }: { filter: ImageFilter;
     try {
       // A pipeline that finds from an example finds the one chosen in its panel.
       if (p.prompt === 'example' && !example) throw new Error(`${p.title} finds from an example: select a mask on an image and press U first`);
+      if (p.prompt === 'text') throw new Error(`${p.title} finds what a text names: open an image, type the text in the ${p.title} panel and choose "Selected images" or "All images" there`);
       if (selected && !runIds.length) throw new Error('None of the selected images can be segmented: their files are missing or unreadable');
       const ids = selected ? runIds : filtered ? await filteredImageIds(filter) : undefined;
       if (ids && !ids.length) throw new Error('No images match the filter');
