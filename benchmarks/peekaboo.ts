@@ -19,7 +19,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import { join } from 'node:path';
 import { readManifest } from '../src/core/ml/bundle';
-import { SessionManager } from '../src/core/ml/runtime';
+import type { GraphBuilder } from '../src/core/ml/graph';
+import { buildUNet, buildVaeEncoder, SD15_UNET_CONFIG, SD15_VAE_CONFIG, unetWeightShapes, vaeWeightShapes } from '../src/core/ml/models';
+import { PEEKABOO_BILATERAL } from '../src/core/ml/models/peekaboo';
+import { SessionManager, type Feeds } from '../src/core/ml/runtime';
+import { GaussianNoise } from '../src/core/ml/schedulers';
+import { RandomWeights } from '../src/core/ml/weights';
+import { buildStepGraph, mlpParameters, type StepGraphOptions } from '../src/core/pipelines/peekaboo/step';
 import { peekabooSession } from '../src/core/pipelines/peekaboo/definition';
 import { fixtureScene, writePeekabooFixtureBundle } from '../src/core/pipelines/peekaboo/fixture';
 import { PeekabooModels } from '../src/core/pipelines/peekaboo/models';
@@ -126,5 +132,105 @@ const result = mode === 'table' ? await table() : await sd();
 console.log(JSON.stringify({ benchmark: 'peekaboo', ...result, peakRssBytes: peakRss() }, null, 2));
 
 async function sd(): Promise<Record<string, unknown>> {
-  throw new Error('todo');
+  const shapes = opt('shapes', '128/256,256/512').split(',').map((x) => x.split('/').map(Number) as [number, number]);
+  const timed = Number(opt('iterations', '2'));
+  const tmp = mkdtempSync(join(os.tmpdir(), 'bench-peekaboo-sd-'));
+  const host = new SessionManager({ sessionOptions: { graphOptimizationLevel: 'all' } });
+  const vae = () => buildVaeEncoder(SD15_VAE_CONFIG, new RandomWeights(vaeWeightShapes(SD15_VAE_CONFIG)), { batch: 1, height: P, width: P }).graph;
+  let P = 0;
+  const load = async (key: string, build: () => GraphBuilder) => {
+    build().save(join(tmp, `${key}.onnx`));
+    await host.register(key, join(tmp, `${key}.onnx`));
+    await host.load(key);
+  };
+  const time = async (key: string, feeds: () => Feeds, outputs: string[]) => {
+    await host.run(key, feeds(), outputs); // untimed: the first run allocates
+    const s: number[] = [];
+    for (let k = 0; k < timed; k++) {
+      const t0 = performance.now();
+      await host.run(key, feeds(), outputs);
+      s.push((performance.now() - t0) / 1000);
+    }
+    return round(median(s), 2);
+  };
+  const rows: Record<string, unknown>[] = [];
+  try {
+    for (const [S, composite] of shapes) {
+      P = composite;
+      const h = P / 8, F = 128;
+      const latent = () => ({ data: new Float32Array(4 * h * h).fill(0.1), dims: [1, 4, h, h] });
+      const specs = mlpParameters(F);
+      const rng = new GaussianNoise(1);
+      const theta = specs.map((p) => ({ data: rng.fill(new Float32Array(p.shape.reduce((a, b) => a * b, 1))).map((v) => v * 0.05), dims: p.shape }));
+      const base = () => {
+        const f: Feeds = {
+          guide_image: { data: rng.fill(new Float32Array(3 * S * S)).map((v) => 0.5 + 0.1 * v), dims: [3, S, S] },
+          freqs: { data: rng.fill(new Float32Array(2 * F)).map((v) => 10 * v), dims: [2, F] },
+          background: { data: Float32Array.of(0.2, 0.5, 0.8), dims: [3] },
+          eps: latent(),
+        };
+        specs.forEach((p, i) => (f[`param.${p.name}`] = { data: theta[i]!.data.slice(), dims: p.shape }));
+        return f;
+      };
+      const options = (optimizer: 'sgd' | 'adam', forwardOnly = false): StepGraphOptions => ({
+        size: S, frequencies: F, compositeSize: P, scalingFactor: 0.18215, gravity: 0.05, optimizer, forwardOnly, blur: { ...PEEKABOO_BILATERAL },
+      });
+      const row: Record<string, unknown> = { alpha: S, composite: P };
+      log(`alpha ${S}, composite ${P}: forward only`);
+      await load(`forward-${S}-${P}`, () => buildStepGraph(vae(), options('sgd', true)));
+      row['forward s'] = await time(`forward-${S}-${P}`, base, ['alpha', 'latent']);
+      await host.release(`forward-${S}-${P}`);
+      for (const optimizer of ['sgd', 'adam'] as const) {
+        log(`alpha ${S}, composite ${P}: step (${optimizer})`);
+        const key = `step-${optimizer}-${S}-${P}`;
+        await load(key, () => buildStepGraph(vae(), options(optimizer)));
+        const feeds = () => {
+          const f = base();
+          Object.assign(f, { lr: { data: Float32Array.of(1e-5), dims: [] }, grad_latent: latent(), next_background: { data: Float32Array.of(0.9, 0.1, 0.3), dims: [3] }, next_eps: latent() });
+          if (optimizer === 'adam') {
+            f['adam_bias2'] = { data: Float32Array.of(1000), dims: [] };
+            specs.forEach((p, i) => {
+              f[`adam_m.${p.name}`] = { data: new Float32Array(theta[i]!.data.length), dims: p.shape };
+              f[`adam_v.${p.name}`] = { data: new Float32Array(theta[i]!.data.length), dims: p.shape };
+            });
+          }
+          return f;
+        };
+        row[`step ${optimizer} s`] = await time(key, feeds, ['alpha', 'latent']);
+        await host.release(key);
+      }
+      // The backward and the update: a step is two forwards, one backward, one update.
+      row['backward ÷ forward'] = round(((row['step sgd s'] as number) - 2 * (row['forward s'] as number)) / (row['forward s'] as number), 2);
+      log(`alpha ${S}, composite ${P}: UNet pair at ${h}²`);
+      await load(`unet-${h}`, () => buildUNet(SD15_UNET_CONFIG, new RandomWeights(unetWeightShapes(SD15_UNET_CONFIG)), { batch: 2, height: h, width: h, textLength: 77, timesteps: 2 }).graph);
+      row['unet pair s'] = await time(`unet-${h}`, () => ({
+        sample: { data: new Float32Array(2 * 4 * h * h).fill(0.1), dims: [2, 4, h, h] }, timestep: { data: Float32Array.of(500, 500), dims: [2] },
+        encoder_hidden_states: { data: rng.fill(new Float32Array(2 * 77 * 768)), dims: [2, 77, 768] },
+      }), ['noise_pred']);
+      await host.release(`unet-${h}`);
+      row['iteration s (sgd)'] = round((row['step sgd s'] as number) + (row['unet pair s'] as number), 2);
+      row['iteration s (adam)'] = round((row['step adam s'] as number) + (row['unet pair s'] as number), 2);
+      row['load'] = machine().load;
+      row['peak RSS GB'] = round(peakRss() / 2 ** 30, 2);
+      rows.push(row);
+      log(row);
+    }
+  } finally {
+    await host.dispose();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  // Per image, EXTRAPOLATED from the timed iterations: the preset's iterations × the median iteration.
+  const perImage = Object.fromEntries(
+    (['reference', 'fast'] as const).map((preset) => {
+      const p = PeekabooParamsSchema.parse({ preset });
+      const row = rows.find((r) => r['alpha'] === p.size && r['composite'] === p.compositeSize);
+      return [preset, row ? { iterations: p.iterations, alpha: p.size, composite: p.compositeSize, seconds: round((row[`iteration s (${p.optimizer})`] as number) * p.iterations, 0), extrapolated: true } : 'its shape was not measured'];
+    }),
+  );
+  return { mode: 'sd', timedIterations: timed, machine: machine(), rows, perImage };
 }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
