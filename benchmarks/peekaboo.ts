@@ -13,7 +13,8 @@
 //          iterations after one untimed (graph build, session creation); per image is EXTRAPOLATED: the median
 //          iteration × the preset's iterations.
 //
-// Usage: npm run bench -- peekaboo [--mode sd|table] [--shapes 256/512,128/256] [--iterations N] [--size 64]
+// Usage: npm run bench -- peekaboo [--mode sd|table] [--shapes 128/256,256/512] [--iterations N] [--size 64]
+//                                  [--only 0,3 (table: these candidates)] [--report (table: from the cache only)]
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -85,7 +86,7 @@ async function table() {
   const cache = opt('cache', join(os.tmpdir(), `bench-peekaboo-table-${size}`));
   mkdirSync(cache, { recursive: true });
   const only = opt('only', '');
-  const chosen = only ? only.split(',').map(Number) : candidates.map((_, i) => i);
+  const chosen = argv.includes('--report') ? [] : only ? only.split(',').map(Number) : candidates.map((_, i) => i);
   type Result = { counts: string; s: number; iterations: number; load: number[] };
   const file = (c: (typeof candidates)[number], word: string) => join(cache, `${createHash('sha256').update(JSON.stringify({ params: PeekabooParamsSchema.parse({ size, ...c.params }), word })).digest('hex').slice(0, 16)}.json`);
   const result = (c: (typeof candidates)[number], word: string): Result | null => (existsSync(file(c, word)) ? JSON.parse(readFileSync(file(c, word), 'utf8')) : null);
