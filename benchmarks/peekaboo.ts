@@ -231,7 +231,7 @@ async function sd(): Promise<Record<string, unknown>> {
   return { mode: 'sd', timedIterations: timed, machine: machine(), rows, perImage };
 }
 
-const median = (xs: number[]) => {
+function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+}
