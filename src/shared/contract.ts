@@ -252,7 +252,8 @@ export type PromptKind = z.infer<typeof PromptKind>;
 export const Prompt = z.discriminatedUnion('kind', [
   /** Clicks, and a box [x, y, w, h] the segment should lie in; without a box at least one click. */
   z.object({ kind: z.literal('points'), points: z.array(ClickPoint).max(100), box: Bbox.optional() }).strict(),
-  z.object({ kind: z.literal('text'), text: z.string().trim().min(1).max(1000) }).strict(),
+  /** A text; `categoryId`: the category it names, which its proposals are offered in. */
+  z.object({ kind: z.literal('text'), text: z.string().trim().min(1).max(1000), categoryId: Id.optional() }).strict(),
   /** An annotated example: one of the project's masks, with its category. */
   z.object({ kind: z.literal('example'), annotationId: Id }).strict(),
   /**
@@ -647,11 +648,22 @@ export const methods = {
   },
   /** Moves or resizes a box, or moves a point (the kind must be the annotation's); one undo step. */
   'annotations.setShape': { input: z.object({ id: Id, shape: ShapeGeometry, label: EditLabel }).strict(), output: Annotation },
+  /**
+   * The prompts a pipeline's runs were given (stored with each run), each once, the last used first: to run one again.
+   */
+  'prompts.list': {
+    input: z.object({ pipeline: PipelineId, limit: z.number().int().min(1).max(1000).default(50) }).strict(),
+    output: z.array(z.object({ prompt: Prompt, usedAt: z.number(), runs: z.number() })),
+  },
 } as const;
 
 /** Every event the back end pushes to the UI. */
 export const events = {
-  'job.progress': z.object({ jobId: z.string(), kind: z.string(), done: z.number(), total: z.number(), message: z.string() }),
+  'job.progress': z.object({
+    jobId: z.string(), kind: z.string(), done: z.number(), total: z.number(), message: z.string(),
+    /** An iterative pipeline's current mask on the image it is working on (sent every few of its steps). */
+    preview: z.object({ imageId: Id, mask: z.object({ size: z.tuple([z.number(), z.number()]), counts: z.string() }) }).optional(),
+  }),
   'job.finished': Job,
   'project.changed': z.object({ what: z.enum(['project', 'images', 'categories', 'annotations', 'examples', 'vocabulary']), imageId: z.number().optional() }),
   /** A bundle was added, removed or verified: models.list answers differently now. */

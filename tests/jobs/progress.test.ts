@@ -35,4 +35,23 @@ describe('job progress', () => {
     await jobs.wait(job.id);
     expect(sent.map((j) => j.message)).toEqual(['file 0']);
   });
+
+  it('a preview held back by the throttle goes out with the next event, the newest replacing older ones, once', async () => {
+    const sent: { message: string; preview?: number }[] = [];
+    const jobs = new JobManager({ progress: (j, p) => sent.push({ message: j.message, ...(p ? { preview: p.imageId } : {}) }), finished: () => {} }, 50);
+    const mask = { h: 1, w: 1, counts: Uint32Array.of(0, 1) };
+    let release!: () => void;
+    const job = jobs.start('test', async (ctx) => {
+      ctx.progress(0, 1, 'iteration 1', { imageId: 1, mask });
+      ctx.progress(0, 1, 'iteration 2', { imageId: 2, mask }); // held back
+      ctx.progress(0, 1, 'iteration 3', { imageId: 3, mask }); // replaces it
+      ctx.progress(0, 1, 'iteration 4');
+      await new Promise<void>((r) => (release = r));
+      ctx.progress(0, 1, 'iteration 5');
+    });
+    await sleep(150);
+    release();
+    await jobs.wait(job.id);
+    expect(sent).toEqual([{ message: 'iteration 1', preview: 1 }, { message: 'iteration 4', preview: 3 }, { message: 'iteration 5' }]);
+  });
 });

@@ -41,7 +41,7 @@ import {
 import { availability, modelEnvName } from '../pipelines/common/bundles';
 import { inferenceStatus } from '../pipelines/common/inference';
 import { getPipeline, listPipelines } from '../pipelines/registry';
-import { checkPrompt, parseParams, PipelineInputError, PipelineService } from '../pipelines/run';
+import { checkPrompt, parseParams, PipelineInputError, PipelineService, recentPrompts } from '../pipelines/run';
 import type { Pipeline } from '../pipelines/types';
 import { vocabularyEntries } from '../pipelines/common/vocabulary';
 import { ApiError, knownApiError } from './errors';
@@ -66,7 +66,11 @@ export class Backend {
   private store: ProjectStore | null = null;
   private readonly listeners = new Set<EventSink>();
   readonly jobs = new JobManager({
-    progress: (job) => this.emit('job.progress', { jobId: job.id, kind: job.kind, done: job.done, total: job.total, message: job.message }),
+    progress: (job, preview) =>
+      this.emit('job.progress', {
+        jobId: job.id, kind: job.kind, done: job.done, total: job.total, message: job.message,
+        ...(preview ? { preview: { imageId: preview.imageId, mask: { size: [preview.mask.h, preview.mask.w], counts: toCompressedString(preview.mask) } } } : {}),
+      }),
     finished: (job) => this.emit('job.finished', job),
   });
 
@@ -255,13 +259,13 @@ export class Backend {
 
   /**
    * The category a run was asked to find (a proposal's own, found as a named category, comes first: store
-   * suggestedCategory): any pipeline's run whose stored prompt carries an example records the
-   * example's category with it (pipelines/run.ts promptRow). Null when it names none, or one deleted since.
+   * suggestedCategory): any pipeline's run whose stored prompt carries an example records the example's category
+   * with it (pipelines/run.ts promptRow); a text prompt may name one. Null when it names none, or one deleted since.
    */
   private askedCategory(runId: number): number | null {
     const store = this.need();
-    const payload = store.listPrompts({ runId })[0]?.payload as { example?: { categoryId?: unknown } } | undefined;
-    const id = payload?.example?.categoryId;
+    const payload = store.listPrompts({ runId })[0]?.payload as { example?: { categoryId?: unknown }; categoryId?: unknown } | undefined;
+    const id = payload?.example?.categoryId ?? payload?.categoryId;
     return typeof id === 'number' && store.getCategory(id) ? id : null;
   }
 
@@ -568,7 +572,7 @@ export class Backend {
       const job = this.jobs.start(p.id, (ctx) =>
         batch.run({
           imageIds, signal: ctx.signal,
-          onProgress: (done, total, message) => ctx.progress(done, total, message),
+          onProgress: (done, total, message, preview) => ctx.progress(done, total, message, preview),
           onImage: (imageId) => {
             this.emit('project.changed', { what: 'annotations', imageId });
             const now = newestCategory();
@@ -609,6 +613,7 @@ export class Backend {
       const { bbox, area } = shapeFields(shape);
       return this.toApi(this.edit(current.imageId, label ?? `move ${shape.kind}`, [{ kind: 'update', id, patch: { bbox, area } }])[0]!);
     },
+    'prompts.list': ({ pipeline, limit }) => recentPrompts(this.need(), this.pipeline(pipeline), limit),
   };
 }
 

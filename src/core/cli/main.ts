@@ -26,6 +26,7 @@ import { ModelNotFoundError } from '../pipelines/common/bundles';
 import { disposeSharedInferenceHost } from '../pipelines/common/inference';
 import { listPipelines } from '../pipelines/registry';
 import { checkPrompt, PipelineInputError, PipelineService } from '../pipelines/run';
+import type { Pipeline } from '../pipelines/types';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, partial: 3 } as const;
 
@@ -259,7 +260,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     .addOption(new Option('--pipeline <name>', `segmentation pipeline: ${pipelines.map((p) => `${p.id} (${p.title})`).join(', ')}`).choices(pipelines.map((p) => p.id)).default(pipelines[0]!.id))
     .option('--model <dir|name|fixture>', 'model bundle folder or installed bundle name; "fixture" = the pipeline\'s test fixture (not a real segmenter)')
     .option('--images <pathsOrIds...>', 'only these images (paths relative to the folder, or ids)')
-    .option('--prompt <json>', 'for pipelines that take a text, example or vocabulary: the prompt as JSON, e.g. {"kind":"text","text":"a cow"}')
+    .option('--prompt <text|json>', 'for pipelines that take a text, example or vocabulary: the prompt as JSON, e.g. {"kind":"text","text":"a cow"}; for a text, the text itself will do ("a cow")')
     .option('--example <image:id>', 'for pipelines that take an example (refldmseg): one of the project\'s masks, as <image path>:<annotation id>')
     .option('--example-image <image>', 'with --example-mask: the example\'s image, one of the project\'s (path in the folder)')
     .option('--example-mask <png>', 'with --example-image: a mask PNG of that image\'s size; its non-zero pixels are the example (stored on the image as a mask, and marked as an example)')
@@ -283,7 +284,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
       if (vocab && p.prompt !== 'vocabulary') throw new PipelineInputError(`${p.title} takes no vocabulary (${p.prompt === 'none' ? 'no prompt' : `a ${p.prompt} prompt`}): --pipeline vocabulary or --mode attention does`);
       if (byExample && p.prompt !== 'example') throw new PipelineInputError(`${p.title} takes no example (${p.prompt === 'none' ? 'no prompt' : `a ${p.prompt} prompt`})`);
       params = paramsFromOptions(segment, pipelines, p);
-      prompt = byExample ? null : checkPrompt(p, vocab ?? (o.prompt === undefined ? null : parsePrompt(o.prompt)), 'run');
+      prompt = byExample ? null : checkPrompt(p, vocab ?? (o.prompt === undefined ? null : parsePrompt(o.prompt, p)), 'run');
     } catch (e) {
       if (e instanceof PipelineInputError) throw new CommanderError(EXIT.usage, 'usage', e.message);
       throw e;
@@ -426,8 +427,9 @@ function indexNotes(r: IndexReport, stillSetAside: number): string[] {
   return lines;
 }
 
-/** A --prompt value: JSON of a prompt as the API takes it. */
-function parsePrompt(text: string): Prompt {
+/** A --prompt value: JSON of a prompt as the API takes it; for a pipeline that takes a text, also the text itself. */
+function parsePrompt(text: string, p: Pipeline): Prompt {
+  if (p.prompt === 'text' && !text.trimStart().startsWith('{')) text = JSON.stringify({ kind: 'text', text });
   let v: unknown;
   try {
     v = JSON.parse(text);

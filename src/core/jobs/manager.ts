@@ -1,14 +1,22 @@
 // Long work (indexing, batch segmentation, import) runs as jobs: progress events, cancel, one record each.
 import { randomUUID } from 'node:crypto';
 import type { Job } from '../../shared/contract';
+import type { Rle } from '../../shared/masks';
+
+/** An iterative pipeline's current mask on the image it is working on. */
+export interface JobPreview {
+  imageId: number;
+  mask: Rle;
+}
 
 export interface JobContext {
   signal: AbortSignal;
-  progress(done: number, total: number, message?: string): void;
+  progress(done: number, total: number, message?: string, preview?: JobPreview): void;
 }
 
 export interface JobListener {
-  progress(job: Job): void;
+  /** `preview`: the latest one not sent yet, if any. */
+  progress(job: Job, preview?: JobPreview): void;
   finished(job: Job): void;
 }
 
@@ -21,7 +29,7 @@ export class JobCancelled extends Error {
 export class JobManager {
   private readonly jobs = new Map<string, { job: Job; controller: AbortController; promise: Promise<Job> }>();
   /** Per running job: when its last progress event went out, and the timer that sends a held-back one. */
-  private readonly sentAt = new Map<string, { at: number; pending?: NodeJS.Timeout }>();
+  private readonly sentAt = new Map<string, { at: number; pending?: NodeJS.Timeout; preview?: JobPreview }>();
 
   constructor(private readonly listener: JobListener, private readonly progressIntervalMs = 100) {}
 
@@ -30,17 +38,21 @@ export class JobManager {
     const controller = new AbortController();
     const ctx: JobContext = {
       signal: controller.signal,
-      progress: (done, total, message = '') => {
+      progress: (done, total, message = '', preview) => {
         Object.assign(job, { done, total, message });
         // Events are throttled: a folder of 100k files must not flood the UI. What the throttle holds back goes out
         // when the interval has passed, so a step that then runs long is what the UI shows, not the one before it.
+        // A preview the throttle holds back goes out with the next event; a newer one replaces it.
         const s = this.sentAt.get(job.id) ?? { at: 0 };
         this.sentAt.set(job.id, s);
+        if (preview) s.preview = preview;
         const send = () => {
           clearTimeout(s.pending);
           s.pending = undefined;
           s.at = Date.now();
-          this.listener.progress({ ...job });
+          const p = s.preview;
+          s.preview = undefined;
+          this.listener.progress({ ...job }, p);
         };
         const wait = s.at + this.progressIntervalMs - Date.now();
         if (done === total || wait <= 0) send();

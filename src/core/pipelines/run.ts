@@ -4,7 +4,7 @@
 // PipelineService is what the back end and the CLI hold per open project: sessions per (pipeline, model), and each
 // pipeline's tensor cache.
 import { join } from 'node:path';
-import type { BatchReport, Prompt } from '../../shared/contract';
+import { Prompt as PromptSchema, type BatchReport, type Prompt } from '../../shared/contract';
 import { area, fromCompressedString, maskFields, toCompressedString, type Rle } from '../../shared/masks';
 import { PROJECT_DIR, StoreError, missingImageMessage, readImageRgb, type Annotation, type EditOp, type ImageRow, type ProjectStore, type Run } from '../project';
 import { modelEnvName, resolveBundle } from './common/bundles';
@@ -92,6 +92,25 @@ function promptRow(p: Pick<Pipeline, 'id'>, prompt: Prompt | null, example?: Exa
   return { kind, payload: { ...payload, pipeline: p.id, ...used } };
 }
 
+/**
+ * The prompts `p`'s runs were given, each once (promptRow's payload read back; the example's mask and category as it
+ * was are not part of it), the last used first, with how many runs had each.
+ */
+export function recentPrompts(store: ProjectStore, p: Pick<Pipeline, 'id'>, limit: number): { prompt: Prompt; usedAt: number; runs: number }[] {
+  const byKey = new Map<string, { prompt: Prompt; usedAt: number; runs: number }>();
+  for (const row of store.listPrompts().reverse()) {
+    const { pipeline, example: _used, ...payload } = row.payload as Record<string, unknown>;
+    if (pipeline !== p.id) continue;
+    const parsed = PromptSchema.safeParse({ kind: row.kind, ...payload });
+    if (!parsed.success) continue; // a payload an older version wrote in another shape
+    const key = JSON.stringify(parsed.data);
+    const seen = byKey.get(key);
+    if (seen) seen.runs++;
+    else byKey.set(key, { prompt: parsed.data, usedAt: row.createdAt, runs: 1 });
+  }
+  return [...byKey.values()].slice(0, limit);
+}
+
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -148,7 +167,8 @@ export interface BatchOptions {
   imageIds?: number[];
   prompt?: Prompt | null;
   signal?: AbortSignal;
-  onProgress?: (done: number, total: number, message: string) => void;
+  /** `preview`: an iterative pipeline's current mask on the image it is working on, when it has a new one. */
+  onProgress?: (done: number, total: number, message: string, preview?: { imageId: number; mask: Rle }) => void;
   /** After each image's proposals are stored. */
   onImage?: (imageId: number) => void;
 }
@@ -194,9 +214,9 @@ async function batchLoop<P>(
       report.skipped++;
       continue;
     }
-    // Progress within the image (an iterative pipeline) goes into the batch's message.
-    const within = ({ fraction, message }: { fraction: number; message?: string }) =>
-      o.onProgress?.(i, ids.length, `${image.path}: ${Math.round(fraction * 100)}%${message ? ` ${message}` : ''}`);
+    // Progress within the image (an iterative pipeline) goes into the batch's message, its live mask with it.
+    const within = ({ fraction, message, mask }: { fraction: number; message?: string; mask?: Rle }) =>
+      o.onProgress?.(i, ids.length, `${image.path}: ${Math.round(fraction * 100)}%${message ? ` ${message}` : ''}`, mask && { imageId: id, mask });
     try {
       const r = await runOnImage(store, p, session, id, params, prompt, { signal: o.signal, priority: 'batch', onProgress: within, example });
       report.segmented++;

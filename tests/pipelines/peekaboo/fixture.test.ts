@@ -60,7 +60,7 @@ describe('Peekaboo parameters', () => {
       size: 256, frequencies: 128, frequencyScale: 10, blurSigma: 5, blurTolerance: 0.08, blurIterations: 40, compositeSize: 512,
       minStep: 20, maxStep: 980, guidance: 100, gravity: 0.05, optimizer: 'sgd', learningRate: 1e-5, iterations: 300, threshold: 0.5, seed: 0,
     });
-    expect(PeekabooParamsSchema.parse({ preset: 'fast' })).toMatchObject({ optimizer: 'adam', learningRate: 1e-3, iterations: 100 });
+    expect(PeekabooParamsSchema.parse({ preset: 'fast' })).toMatchObject({ optimizer: 'adam', learningRate: 3e-3, iterations: 50, stopWhenStable: 0 });
     expect(PeekabooParamsSchema.parse({ preset: 'fast', iterations: 7 })).toMatchObject({ optimizer: 'adam', iterations: 7 });
     const bad = PeekabooParamsSchema.safeParse({ minStep: 500, maxStep: 400 });
     expect(bad.success).toBe(false);
@@ -109,6 +109,15 @@ describe('Peekaboo on the fixture scene', () => {
     const { mask } = await segment(word, { preset: 'fast' });
     expect(iou(mask, scene.truth[word])).toBeGreaterThanOrEqual(0.8);
   }, 600_000);
+
+  it('stops once the mask has not changed for stopWhenStable iterations, and says so with the mask', async () => {
+    // A rate so small that the thresholded mask cannot move: stable from the first iteration on.
+    const p = PeekabooParamsSchema.parse({ size: SIZE, preset: 'fast', learningRate: 1e-9, iterations: 50, stopWhenStable: 3 });
+    const progress: { fraction: number; message?: string; mask?: Rle }[] = [];
+    await session.run(image, p, { kind: 'text', text: 'red' }, { priority: 'batch', onProgress: (x) => progress.push(x) });
+    expect(progress.map((x) => x.message)).toEqual(['iteration 1 of 50', 'iteration 2 of 50', 'iteration 3 of 50', 'stopped at iteration 3: the mask no longer changes']);
+    expect(progress.at(-1)).toMatchObject({ fraction: 1, mask: expect.objectContaining({ w: scene.rgb.width, h: scene.rgb.height }) });
+  }, 120_000);
 
   it('stops between steps when cancelled, and refuses a prompt that is not text', async () => {
     const ac = new AbortController();

@@ -63,7 +63,7 @@ export function peekabooSession(models: PeekabooModels): PipelineSession<Peekabo
       const prompts = splitPrompts(prompt.text);
       const { guide, frame } = await guideImage(await image.rgb(), p.size);
       const toMask = (alpha: Float32Array): Rle => probabilityMapToRle(alpha, p.size, frame, { threshold: p.threshold });
-      const alpha = await optimiseAlpha(models, guide, prompts, p, {
+      const { alpha, iterations } = await optimiseAlpha(models, guide, prompts, p, {
         signal: ctx.signal,
         priority: ctx.priority,
         onIteration: (done, a) => {
@@ -72,6 +72,7 @@ export function peekabooSession(models: PeekabooModels): PipelineSession<Peekabo
         },
       });
       const mask = toMask(alpha);
+      if (iterations < p.iterations) ctx.onProgress?.({ fraction: 1, message: `stopped at iteration ${iterations}: the mask no longer changes`, mask });
       return area(mask) > 0 ? [{ mask, score: null }] : [];
     },
     dispose: () => models.dispose(),

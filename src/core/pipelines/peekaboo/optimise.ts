@@ -17,11 +17,16 @@ export interface OptimiseOptions {
   onIteration?(done: number, alpha: Float32Array): void;
 }
 
+/** Pixels of the thresholded mask that may change in an iteration for it to count as stable (stopWhenStable). */
+const STABLE_FRACTION = 0.001;
+
 /**
  * The alpha image [S²] Peekaboo gives for `guide` [3, S, S] (channel-major RGB in [0,1], S = params.size) and the
  * prompts' embeddings, averaged (the reference's MeanLabel).
  */
-export async function optimiseAlpha(models: PeekabooModels, guide: Float32Array, prompts: readonly string[], p: PeekabooParams, o: OptimiseOptions): Promise<Float32Array> {
+export async function optimiseAlpha(
+  models: PeekabooModels, guide: Float32Array, prompts: readonly string[], p: PeekabooParams, o: OptimiseOptions,
+): Promise<{ alpha: Float32Array; iterations: number }> {
   const run = { signal: o.signal, priority: o.priority };
   const S = p.size, F = p.frequencies, latentSide = p.compositeSize / 8;
   const fixed = models.fixedLatentSide();
@@ -80,6 +85,7 @@ export async function optimiseAlpha(models: PeekabooModels, guide: Float32Array,
   const first = await step(0, 1, new Float32Array(latentSize), current, current);
   let latent = first['latent']!.data as Float32Array;
   let alpha = first['alpha']!.data as Float32Array;
+  let stable = 0;
   for (let k = 0; k < p.iterations; k++) {
     o.signal?.throwIfAborted();
     const { t, noise } = current;
@@ -100,11 +106,23 @@ export async function optimiseAlpha(models: PeekabooModels, guide: Float32Array,
     theta = names.map((n) => r[`next.${n}`]!.data as Float32Array);
     if (moments) moments = names.map((n) => [r[`next_adam_m.${n}`]!.data as Float32Array, r[`next_adam_v.${n}`]!.data as Float32Array]);
     latent = r['latent']!.data as Float32Array;
+    const previous = alpha;
     alpha = r['alpha']!.data as Float32Array;
     current = next;
     o.onIteration?.(k + 1, alpha);
+    if (p.stopWhenStable > 0) {
+      stable = maskChanges(previous, alpha, p.threshold) < STABLE_FRACTION * alpha.length ? stable + 1 : 0;
+      if (stable >= p.stopWhenStable) return { alpha, iterations: k + 1 };
+    }
   }
-  return alpha;
+  return { alpha, iterations: p.iterations };
+}
+
+/** Pixels on one side of the threshold in `a` and on the other in `b`. */
+function maskChanges(a: Float32Array, b: Float32Array, threshold: number): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (a[i]! >= threshold !== b[i]! >= threshold) n++;
+  return n;
 }
 
 /** [2, 77, D]: the empty prompt's embedding, then the mean of the prompts' (peekaboo.py:212-218). */

@@ -27,6 +27,8 @@ export interface StepGraphOptions {
   scalingFactor: number;
   gravity: number;
   optimizer: Optimizer;
+  /** Only the first forward (alpha and latent of θ): the benchmark's peer, to price the backward and the update. */
+  forwardOnly?: boolean;
 }
 
 /**
@@ -79,6 +81,11 @@ export function buildStepGraph(encoder: GraphBuilder, o: StepGraphOptions): Grap
     });
 
   const now = forward('forward', params, g.input('background', 'float32', [3]), g.input('eps', 'float32', latentDims));
+  if (o.forwardOnly) {
+    g.output(now.alpha, 'alpha');
+    g.output(now.latent, 'latent');
+    return g;
+  }
   const seed = g.input('grad_latent', 'float32', latentDims);
   const theta = specs.map((p) => params.get(p.name)!);
   // d/dθ [⟨g, latent⟩ + gravity·Σ alpha]: the reference's latent.backward(g) and its gravity term's backward.

@@ -20,6 +20,7 @@ import type { Tool } from '../canvas/tools';
 import type { Editor } from '../canvas/useImageAnnotations';
 import { fitView, screenToImage, visibleRect, wheelZoom, zoomTo, type View } from '../canvas/view';
 import { client } from '../client';
+import { useLiveMask } from '../canvas/prompts/text';
 import { missingNote } from './ImageStrip';
 
 export const UNASSIGNED_COLOR = '#9aa1ad';
@@ -275,13 +276,15 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
   // Live masks, not annotations yet: the click-segment answer with its exact outline, and the wand's region
   // while its tolerance is dragged (bitmap only: tracing a photo region's thousands of rings at every step
   // would cost more than the region; the bitmap has its own 1-cell edge).
+  // A text prompt's run sends its mask as it optimises (canvas/prompts/text.ts).
+  const running = useLiveMask(image.id);
   const liveStats = useRef({ answeredAt: 0, buildMs: 0 });
   const live = useMemo(() => {
     const t0 = performance.now();
-    const o = liveOverlay(click.mask, W, H, scene.step);
+    const o = liveOverlay(click.mask ?? running, W, H, scene.step);
     liveStats.current = { answeredAt: click.answeredAt, buildMs: performance.now() - t0 };
     return o;
-  }, [click.mask, click.answeredAt, W, H, scene]);
+  }, [click.mask, click.answeredAt, running, W, H, scene]);
   // The hover preview: the same bitmap drawn faintly, no outline (it changes as the pointer moves).
   const hoverSprite = useMemo(() => click.hover && makeSprite(click.hover.mask, rleBbox(click.hover.mask), scene.step, LIVE_MASK_RGB), [click.hover, scene]);
   const hoverLive = useMemo(() => hoverSprite && { draw: spriteDraw(hoverSprite, HOVER_ALPHA), rings: [] }, [hoverSprite]);
@@ -743,6 +746,7 @@ export const CanvasView = forwardRef<CanvasHandle, Props>(function CanvasView(pr
       data-click-area={click.mask ? click.area : ''}
       data-hover-area={click.hover ? click.hover.area : ''}
       data-hover-status={click.hoverStatus}
+      data-live-area={running ? area(running) : ''}
       data-draft={draft.length}
       data-handles={handles && single !== null ? handleCount : ''}
       data-wand-tolerance={wandPreview?.tolerance ?? ''}

@@ -33,6 +33,7 @@ import type { ClickSegment } from '../canvas/prompts/points';
 import type { Tool } from '../canvas/tools';
 import { useSelectedForRun } from '../selection';
 import { ExamplePanel } from './ExamplePanel';
+import { TextPromptPanel } from './TextPromptPanel';
 import { openModelManager } from './ModelsDialog';
 import { VocabularyPanel } from './VocabularyPanel';
 
@@ -304,8 +305,9 @@ export function PipelinePanel({
       )}
       {p.prompt === 'example' && <ExamplePanel imageId={imageId} categories={categories} busy={job !== null} onFind={run} onMessage={onMessage} />}
       {p.prompt === 'vocabulary' && <VocabularyPanel imageId={imageId} busy={job !== null} onFind={run} onMessage={onMessage} />}
+      {p.prompt === 'text' && <TextPromptPanel pipeline={p.id} imageId={imageId} categories={categories} job={job && job.id} onFind={run} />}
       <div className="segment-row">
-        {p.prompt !== 'example' && p.prompt !== 'vocabulary' && (
+        {p.prompt !== 'example' && p.prompt !== 'vocabulary' && p.prompt !== 'text' && (
           <button onClick={() => run([imageId])} disabled={job !== null} data-testid="segment-everything" title={`${p.title} on this image: unassigned proposals`}>
             {job ? 'Segmenting…' : capital(p.runLabel)}
           </button>
@@ -348,6 +350,7 @@ export function SegmentBatchButton({ filter, onMessage }: { filter: ImageFilter;
     try {
       // A pipeline that finds from an example finds the one chosen in its panel.
       if (p.prompt === 'example' && !example) throw new Error(`${p.title} finds from an example: select a mask on an image and press U first`);
+      if (p.prompt === 'text') throw new Error(`${p.title} finds what a text names: open an image, type the text in the ${p.title} panel and choose "Selected images" or "All images" there`);
       if (selected && !runIds.length) throw new Error('None of the selected images can be segmented: their files are missing or unreadable');
       const ids = selected ? runIds : filtered ? await filteredImageIds(filter) : undefined;
       if (ids && !ids.length) throw new Error('No images match the filter');
