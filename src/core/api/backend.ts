@@ -42,6 +42,7 @@ import { getPipeline, listPipelines } from '../pipelines/registry';
 import { checkPrompt, parseParams, PipelineService } from '../pipelines/run';
 import type { Pipeline } from '../pipelines/types';
 import { ApiError, knownApiError } from './errors';
+import { GenerateService } from './generate';
 import { ModelManager } from './models';
 
 type Handlers = { [M in MethodName]: (input: z.output<(typeof methods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M> };
@@ -66,11 +67,13 @@ export class Backend {
 
   private pipelineService: PipelineService | null = null;
   private readonly models: ModelManager;
+  private readonly generator: GenerateService;
 
   constructor(private readonly options: BackendOptions) {
     this.models = new ModelManager({
       jobs: this.jobs, web: options.shell === 'web', projectFolder: () => this.store?.folder ?? null, changed: () => this.emit('models.changed', {}),
     });
+    this.generator = new GenerateService({ jobs: this.jobs, models: this.models, emit: (event, payload) => this.emit(event, payload) });
   }
 
   /** The open project's pipeline sessions and caches; made on first use. */
@@ -524,6 +527,10 @@ export class Backend {
       this.emit('project.changed', { what: 'annotations', imageId });
       return this.toApi(a);
     },
+    'generate.start': (input) => this.generator.start(this.need(), input),
+    'generate.held': () => this.generator.held(this.need()),
+    'generate.keep': ({ paths }) => this.generator.keep(this.need(), paths),
+    'generate.discard': ({ paths }) => this.generator.discard(this.need(), paths),
   };
 }
 
