@@ -3,6 +3,7 @@ import type { ImageStatus, ProjectInfo, Stats } from '../../../shared/contract';
 import { client } from '../client';
 import { AnnotateView } from './AnnotateView';
 import { ExportDialog } from './ExportDialog';
+import { GeneratePanel } from './GeneratePanel';
 import { ImageGrid } from './ImageGrid';
 import { STATUSES, storedFilter, storeFilter } from './ImageStrip';
 import { JobBar } from './JobBar';
@@ -30,6 +31,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
   const [version, setVersion] = useState(0);
   const [imageId, setImageId] = useState<number | null>(imageFromHash);
   const [exporting, setExporting] = useState(false);
+  const [generating, setGenerating] = useState(false);
 
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -113,6 +115,9 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         <button onClick={() => setExporting(true)} data-testid="open-export">
           Export
         </button>
+        <button onClick={() => setGenerating(true)} data-testid="open-generate">
+          Generate…
+        </button>
         <button onClick={onOpenOther}>Open folder…</button>
       </header>
       <nav className="filters">
@@ -156,6 +161,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
       <JobBar />
       <ImageGrid status={status} missing={missing} proposals={proposals} search={search} version={version} onOpen={(img) => open(img.id)} />
       {exporting && <ExportDialog onClose={() => setExporting(false)} />}
+      {generating && <GeneratePanel onClose={() => setGenerating(false)} />}
     </div>
   );
 }
