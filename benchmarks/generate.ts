@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { BundleManifest } from '../src/core/ml/bundle/schema';
 import type { GraphBuilder, Value } from '../src/core/ml/graph';
 import { buildClipTextEncoder, buildVaeDecoder, clipWeightShapes, SD15_CLIP_CONFIG, SD15_UNET_CONFIG, SD15_VAE_CONFIG, unetWeightShapes, vaeWeightShapes } from '../src/core/ml/models';
-import { buildGroundingModule, GROUNDING_SD1_CONFIG, groundingWeightShapes } from '../src/core/ml/models/grounding';
+import { buildGroundingModule, GROUNDING_SD1_CONFIG, GroundingWeights, groundingWeightShapes } from '../src/core/ml/models/grounding';
 import { SessionManager } from '../src/core/ml/runtime';
 import { GaussianNoise } from '../src/core/ml/schedulers';
 import { RandomWeights } from '../src/core/ml/weights';
@@ -47,7 +47,7 @@ const graphs: Record<string, () => GraphBuilder> = {
   text_encoder: () => buildClipTextEncoder(SD15_CLIP_CONFIG, new RandomWeights(clipWeightShapes(SD15_CLIP_CONFIG))).graph,
   unet_grounded: () => GROUNDED_UNET.build({ config: SD15_UNET_CONFIG, weights: new RandomWeights(unetWeightShapes(SD15_UNET_CONFIG)), dtype: 'float32', size: 64 }).graph,
   vae_decoder: () => buildVaeDecoder(SD15_VAE_CONFIG, new RandomWeights(vaeWeightShapes(SD15_VAE_CONFIG))).graph,
-  grounding_module: () => buildGroundingModule(GROUNDING_SD1_CONFIG, new RandomWeights(groundingWeightShapes(GROUNDING_SD1_CONFIG)), { batch: 1 }).graph,
+  grounding_module: () => buildGroundingModule(GROUNDING_SD1_CONFIG, new GroundingWeights(new RandomWeights(groundingWeightShapes(GROUNDING_SD1_CONFIG)), GROUNDING_SD1_CONFIG), { batch: 1 }).graph,
 };
 
 try {

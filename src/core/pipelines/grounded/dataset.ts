@@ -6,7 +6,8 @@
 // atomically first, then its index row, the categories it needs, its run and its masks go in ONE transaction. A kill
 // leaves at most a PNG without a row, which the next call writes again (same settings, same bytes) and records.
 // Resume: an image's file name is its identity (a hash of everything that decides its pixels and masks), so an
-// image whose file is indexed with a finished run is not generated again.
+// image whose file is indexed with a finished run is not generated again. With `review` (the app) an image is held
+// instead (review.ts) and joins the project, as here, when it is kept.
 import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
