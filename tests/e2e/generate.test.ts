@@ -59,6 +59,7 @@ describe.skipIf(!hasChromium)('generate images in the app and keep two of three 
 
     await expect.poll(() => dialog.getByTestId('held-item').count(), { timeout: 120_000 }).toBe(3);
     await expect.poll(() => backend.jobs.list().find((j) => j.kind === 'generate')?.state, { timeout: 60_000 }).toBe('done');
+    await expect.poll(() => dialog.getByTestId('generate-notice').textContent()).toBe('3 images made');
     // Held images are not in the project yet.
     expect(backend.project!.countImages()).toBe(2);
     await page.waitForTimeout(300); // the overlays are drawn once each image has loaded

@@ -77,7 +77,12 @@ export function GeneratePanel({ onClose }: { onClose(): void }) {
       client.on('job.finished', (job) => {
         if (job.kind !== 'generate') return;
         loadHeld();
-        if (job.state === 'failed') setNotice({ text: `Generating failed: ${job.error}`, error: true });
+        if (job.state === 'failed') return setNotice({ text: `Generating failed: ${job.error}`, error: true });
+        // Images made before with the same settings are not made again: say so, or a run that adds nothing puzzles.
+        const r = job.result as { held?: unknown[]; skipped?: number } | undefined;
+        const made = r?.held?.length ?? 0;
+        const skipped = r?.skipped ? `; ${r.skipped} made before with these settings (held or kept): change the seed for others` : '';
+        setNotice({ text: `${made} image${made === 1 ? '' : 's'} made${job.state === 'cancelled' ? ', then cancelled' : ''}${skipped}`, error: false });
       }),
     ];
     return () => offs.forEach((off) => off());
@@ -175,7 +180,7 @@ export function GeneratePanel({ onClose }: { onClose(): void }) {
           </button>
         </div>
         <JobBar />
-        {notice && <p className={notice.error ? 'error' : 'muted'}>{notice.text}</p>}
+        {notice && <p className={notice.error ? 'error' : 'muted'} data-testid="generate-notice">{notice.text}</p>}
         {held.length > 0 && (
           <section className="held" data-testid="held">
             <div className="held-head">
