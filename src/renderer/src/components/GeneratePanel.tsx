@@ -16,6 +16,9 @@ const DEFAULT_STEPS: Record<Sampler, number> = { ddim: 50, pndm: 50, dpmpp: 25 }
 /** Colours of categories the project does not have yet (they are created when an image is kept). */
 const NEW_COLOURS = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4'];
 
+/** Outline width in image pixels. */
+const EDGE = 4;
+
 const hexRgb = (hex: string): [number, number, number] => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];
 
 /** The image with its masks over it, half transparent, in their categories' colours. */
@@ -35,9 +38,10 @@ function HeldImage({ item, colourOf }: { item: Held; colourOf(category: string):
         const w = item.width;
         for (let i = 0; i < bits.length; i++) {
           if (!bits[i]) continue;
-          // The outline in full colour, so a mask shows also over a region of its own colour.
+          // A 4-pixel outline in full colour (the gallery shows the image at about half size), so a mask shows also
+          // over a region of its own colour.
           const x = i % w;
-          const edge = x === 0 || x === w - 1 || !bits[i - 1] || !bits[i + 1] || !bits[i - w] || !bits[i + w];
+          const edge = x < EDGE || x >= w - EDGE || !bits[i - EDGE] || !bits[i + EDGE] || !bits[i - EDGE * w] || !bits[i + EDGE * w];
           px.data[i * 4] = edge ? r : (px.data[i * 4]! + r) >> 1;
           px.data[i * 4 + 1] = edge ? g : (px.data[i * 4 + 1]! + g) >> 1;
           px.data[i * 4 + 2] = edge ? b : (px.data[i * 4 + 2]! + b) >> 1;
