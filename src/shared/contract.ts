@@ -655,6 +655,61 @@ export const methods = {
     input: z.object({ pipeline: PipelineId, limit: z.number().int().min(1).max(1000).default(50) }).strict(),
     output: z.array(z.object({ prompt: Prompt, usedAt: z.number(), runs: z.number() })),
   },
+  /**
+   * Generates images from text with a mask per category (grounded diffusion, docs/grounded.md) as a job of kind
+   * 'generate' (progress: model calls of all images; cancel between calls; resume: images made before with the same
+   * settings are skipped). The images are held for review (generate.held) and join the project when kept. seed: the
+   * first image's (image j gets seed + j); drawn at random when not given, and answered.
+   */
+  'generate.start': {
+    input: z
+      .object({
+        prompt: z.string().trim().min(1).max(1000),
+        negativePrompt: z.string().max(1000).default(''),
+        /** Category names to mask (created when an image is kept). */
+        categories: z.array(z.string().trim().min(1).max(200)).min(1, 'give at least one category to mask').max(50),
+        count: z.number().int().min(1).max(1000).default(1),
+        seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+        sampler: z.enum(['ddim', 'pndm', 'dpmpp']).default('ddim'),
+        /** Default: 50 for ddim and pndm, 25 for dpmpp. */
+        steps: z.number().int().min(1).max(1000).optional(),
+        scale: z.number().finite().nonnegative().max(100).default(7.5),
+        width: z.number().int().positive().multipleOf(64, 'a multiple of 64').default(512),
+        height: z.number().int().positive().multipleOf(64, 'a multiple of 64').default(512),
+        grounding: z.enum(['module', 'attention']).default('module'),
+        model: ModelSpec.optional(),
+        /** The project subfolder kept images go to. */
+        subfolder: z.string().min(1).max(1000).default('generated'),
+      })
+      .strict(),
+    output: z.object({ jobId: z.string(), seed: z.number() }),
+  },
+  /** The generated images waiting for review, with their masks; image: the PNG as a data URL. */
+  'generate.held': {
+    input: none,
+    output: z.array(
+      z.object({
+        path: z.string(),
+        image: z.string(),
+        width: z.number(),
+        height: z.number(),
+        prompt: z.string(),
+        seed: z.number(),
+        model: z.string(),
+        masks: z.array(z.object({ category: z.string(), mask: z.object({ size: z.tuple([z.number(), z.number()]), counts: z.string() }), area: z.number() })),
+      }),
+    ),
+  },
+  /** Adds held images to the project (their path) with their masks as annotations of their categories and their run. */
+  'generate.keep': {
+    input: z.object({ paths: z.array(z.string().min(1).max(4096)).min(1).max(10_000) }).strict(),
+    output: z.array(z.object({ path: z.string(), imageId: Id })),
+  },
+  /** Deletes held images; nothing in the project changes. */
+  'generate.discard': {
+    input: z.object({ paths: z.array(z.string().min(1).max(4096)).min(1).max(10_000) }).strict(),
+    output: z.object({ discarded: z.number() }),
+  },
 } as const;
 
 /** Every event the back end pushes to the UI. */
@@ -668,6 +723,8 @@ export const events = {
   'project.changed': z.object({ what: z.enum(['project', 'images', 'categories', 'annotations', 'examples', 'vocabulary']), imageId: z.number().optional() }),
   /** A bundle was added, removed or verified: models.list answers differently now. */
   'models.changed': z.object({}),
+  /** The generated images held for review changed (one was made, kept or discarded). */
+  'generate.changed': z.object({}),
 } as const;
 
 export type Methods = typeof methods;

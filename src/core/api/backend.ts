@@ -45,6 +45,7 @@ import { checkPrompt, parseParams, PipelineInputError, PipelineService, recentPr
 import type { Pipeline } from '../pipelines/types';
 import { vocabularyEntries } from '../pipelines/common/vocabulary';
 import { ApiError, knownApiError } from './errors';
+import { GenerateService } from './generate';
 import { ModelManager } from './models';
 
 /** The project setting that holds its vocabulary. */
@@ -76,11 +77,13 @@ export class Backend {
 
   private pipelineService: PipelineService | null = null;
   private readonly models: ModelManager;
+  private readonly generator: GenerateService;
 
   constructor(private readonly options: BackendOptions) {
     this.models = new ModelManager({
       jobs: this.jobs, web: options.shell === 'web', projectFolder: () => this.store?.folder ?? null, changed: () => this.emit('models.changed', {}),
     });
+    this.generator = new GenerateService({ jobs: this.jobs, models: this.models, emit: (event, payload) => this.emit(event, payload) });
   }
 
   /** The open project's pipeline sessions and caches; made on first use. */
@@ -614,6 +617,10 @@ export class Backend {
       return this.toApi(this.edit(current.imageId, label ?? `move ${shape.kind}`, [{ kind: 'update', id, patch: { bbox, area } }])[0]!);
     },
     'prompts.list': ({ pipeline, limit }) => recentPrompts(this.need(), this.pipeline(pipeline), limit),
+    'generate.start': (input) => this.generator.start(this.need(), input),
+    'generate.held': () => this.generator.held(this.need()),
+    'generate.keep': ({ paths }) => this.generator.keep(this.need(), paths),
+    'generate.discard': ({ paths }) => this.generator.discard(this.need(), paths),
   };
 }
 

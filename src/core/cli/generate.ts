@@ -3,19 +3,16 @@
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { randomSeed, MAX_SEED, type SamplerName } from '../ml/schedulers';
+import { randomSeed, MAX_SEED } from '../ml/schedulers';
 import { ProjectStore } from '../project';
 import { ModelNotFoundError, resolveBundle } from '../pipelines/common/bundles';
 import { disposeSharedInferenceHost, sharedInferenceHost } from '../pipelines/common/inference';
-import { generateDataset, GenerateInputError, GROUNDED_GENERATORS, openGroundedModels } from '../pipelines/grounded';
+import { DEFAULT_STEPS, generateDataset, GenerateInputError, GROUNDED_GENERATORS, openGroundedModels, SAMPLER_NAMES } from '../pipelines/grounded';
 import { progressPrinter } from './progress';
 import { onStopSignal } from './signals';
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean };
 
-const SAMPLER_NAMES: Record<string, SamplerName> = { ddim: 'ddim', pndm: 'pndm', dpmpp: 'dpmpp_2m' };
-/** DDIM's 50 is the reference's; DPM-Solver++ reaches the same quality in about half the steps. */
-const DEFAULT_STEPS: Record<SamplerName, number> = { ddim: 50, pndm: 50, dpmpp_2m: 25, ddpm: 1000 };
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 

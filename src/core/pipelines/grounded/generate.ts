@@ -15,6 +15,18 @@ import { GROUNDING_IMAGE_SIZE, type GroundedModels } from './models';
  */
 export const GROUNDED_SCHEDULER_CONFIG = { ...SD15_SCHEDULER_CONFIG, set_alpha_to_one: false, skip_prk_steps: true } as const;
 
+/** The samplers by the names users give them. */
+export const SAMPLER_NAMES: Record<string, SamplerName> = { ddim: 'ddim', pndm: 'pndm', dpmpp: 'dpmpp_2m' };
+/** DDIM's 50 is the reference's; DPM-Solver++ reaches the same quality in about half the steps. */
+export const DEFAULT_STEPS: Record<SamplerName, number> = { ddim: 50, pndm: 50, dpmpp_2m: 25, ddpm: 1000 };
+
+/** Model calls one image takes with `sampler` at `steps` (PNDM: one more than its steps). */
+export function callsPerImage(sampler: SamplerName, steps: number): number {
+  const scheduler = createScheduler(sampler, GROUNDED_SCHEDULER_CONFIG);
+  scheduler.setTimesteps(steps);
+  return scheduler.timesteps.length;
+}
+
 export interface GenerateSettings {
   prompt: string;
   /** The unconditional half's text ('' as the reference). */

@@ -4,7 +4,9 @@ import type { BundleUser } from '../common/bundles';
 import { ensureFixtureBundle } from './fixture';
 import { ATTENTION_COMPONENTS, GROUNDED_COMPONENTS } from './models';
 
-export { generateDataset, GROUNDED_SOURCE } from './dataset';
+export { generateDataset, GROUNDED_SOURCE, planDataset } from './dataset';
+export { callsPerImage, DEFAULT_STEPS, SAMPLER_NAMES } from './generate';
+export { discardHeld, heldMask, keepHeld, listHeld, type HeldImage } from './review';
 export type { DatasetReport, DatasetRequest } from './dataset';
 export { GenerateInputError } from './errors';
 export { openGroundedModels } from './models';

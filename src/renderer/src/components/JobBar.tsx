@@ -24,6 +24,7 @@ function kindWords(kind: string): string {
   if (kind === 'index') return 'Indexing the folder';
   if (kind === 'models.add') return 'Adding a model';
   if (kind === 'models.verify') return 'Verifying a model';
+  if (kind === 'generate') return 'Generating images (model calls)';
   const title = pipelineTitle(kind);
   return title ? `Segmenting images with ${title}` : kind;
 }

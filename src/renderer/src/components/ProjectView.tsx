@@ -4,6 +4,7 @@ import { client } from '../client';
 import { AnnotateView } from './AnnotateView';
 import { ExportDialog } from './ExportDialog';
 import { ImportDialog } from './ImportDialog';
+import { GeneratePanel } from './GeneratePanel';
 import { ImageGrid } from './ImageGrid';
 import { STATUSES, storedFilter, storeFilter } from './ImageStrip';
 import { JobBar } from './JobBar';
@@ -32,6 +33,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
   const [imageId, setImageId] = useState<number | null>(imageFromHash);
   const [exporting, setExporting] = useState(false);
   const [importing, setImporting] = useState(false);
+  const [generating, setGenerating] = useState(false);
 
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -118,6 +120,9 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
         <button onClick={() => setImporting(true)} data-testid="open-import">
           Import
         </button>
+        <button onClick={() => setGenerating(true)} data-testid="open-generate">
+          Generate…
+        </button>
         <button onClick={onOpenOther}>Open folder…</button>
       </header>
       <nav className="filters">
@@ -162,6 +167,7 @@ export function ProjectView({ project, onOpenOther }: { project: ProjectInfo; on
       <ImageGrid status={status} missing={missing} proposals={proposals} search={search} version={version} onOpen={(img) => open(img.id)} />
       {exporting && <ExportDialog onClose={() => setExporting(false)} />}
       {importing && <ImportDialog onClose={() => setImporting(false)} />}
+      {generating && <GeneratePanel onClose={() => setGenerating(false)} />}
     </div>
   );
 }

@@ -1,0 +1,213 @@
+// generate.start / held / keep / discard over HTTP with the fixture model: generated images wait under .difflabel
+// until kept (no rows, no files in the project, not exported), keep makes them ordinary images with their masks and
+// run, discard deletes their files and nothing else; bad payloads are 400 bad_request before any job starts.
+import { copyFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Backend } from '../../src/core/api/backend';
+import { disposeSharedInferenceHost } from '../../src/core/pipelines/common/inference';
+import { layoutMask } from '../../src/core/pipelines/grounded/fixture';
+import { startServer, type RunningServer } from '../../src/core/server/server';
+import { decode, fromCompressedString } from '../../src/shared/masks';
+import { makeImageFolder, tempDir } from '../helpers/folder';
+
+const iou = (a: Uint8Array, b: Uint8Array) => {
+  let i = 0, u = 0;
+  for (let k = 0; k < a.length; k++) {
+    i += a[k]! & b[k]!;
+    u += a[k]! | b[k]!;
+  }
+  return i / u;
+};
+
+const request = { prompt: 'a photo of a red square', categories: ['red', 'blue'], count: 3, seed: 11, sampler: 'ddim', steps: 3, model: 'fixture', subfolder: 'synthetic' };
+
+describe('generate.* with the fixture model', () => {
+  const dir = tempDir();
+  let backend: Backend;
+  let server: RunningServer;
+  const held = () => join(dir.path, '.difflabel', 'generated', 'synthetic');
+
+  async function post(method: string, input: unknown): Promise<{ status: number; body: any }> {
+    const r = await fetch(`${server.url}/api/${method}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(input),
+    });
+    return { status: r.status, body: await r.json() };
+  }
+  async function call(method: string, input: unknown): Promise<any> {
+    const r = await post(method, input);
+    if (r.status !== 200) throw new Error(`${method}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.result;
+  }
+  async function generate(input: unknown) {
+    const { jobId, seed } = await call('generate.start', input);
+    return { seed, job: await backend.jobs.wait(jobId) };
+  }
+
+  beforeAll(async () => {
+    await makeImageFolder(dir.path, 2, () => [40, 30]);
+    backend = new Backend({ shell: 'web' });
+    backend.openProject(dir.path);
+    await backend.jobs.wait(((await backend.dispatch('project.index', {})) as { jobId: string }).jobId);
+    server = await startServer({ backend, port: 0 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await backend?.close();
+    await disposeSharedInferenceHost();
+    dir.cleanup();
+  });
+
+  it('answers bad payloads with 400 bad_request naming the field, and starts no job', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ ...request, width: 500 }, /width: a multiple of 64/],
+      [{ ...request, sampler: 'euler' }, /sampler/],
+      [{ ...request, categories: [] }, /give at least one category/],
+      [{ ...request, width: 256, height: 256 }, /grounding module masks 512×512 images only/],
+      [{ ...request, subfolder: '../outside' }, /relative path inside the project/],
+      [{ ...request, count: 0 }, /count/],
+      [{ ...request, prompt: '  ' }, /prompt/],
+    ];
+    for (const [input, message] of cases) {
+      const r = await post('generate.start', input);
+      expect(r.status, JSON.stringify(input)).toBe(400);
+      expect(r.body.error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(message) });
+    }
+    expect(backend.jobs.list().filter((j) => j.kind === 'generate')).toEqual([]);
+    expect(existsSync(join(dir.path, '.difflabel', 'generated'))).toBe(false);
+  });
+
+  it('answers a model that cannot generate with 409 no_model', async () => {
+    const r = await post('generate.start', { ...request, model: 'sd-not-installed' });
+    expect(r.status).toBe(409);
+    expect(r.body.error).toMatchObject({ code: 'no_model', message: expect.stringMatching(/no model bundle "sd-not-installed"/) });
+    expect(backend.jobs.list().filter((j) => j.kind === 'generate')).toEqual([]);
+  });
+
+  it('holds generated images for review: progress per step, no rows, no project files, not exported', async () => {
+    const progress: { done: number; total: number; message: string }[] = [];
+    const off = backend.onEvent((e, p) => e === 'job.progress' && (p as { kind: string }).kind === 'generate' && progress.push(p as never));
+    const { seed, job } = await generate(request);
+    off();
+    expect(seed).toBe(11);
+    expect(job.state).toBe('done');
+    expect(job.result).toMatchObject({ generated: [], skipped: 0, cancelled: false });
+    expect((job.result as { held: { seed: number }[] }).held.map((h) => h.seed)).toEqual([11, 12, 13]);
+    // DDIM at 3 steps is 3 model calls an image: the job counts 9, and says which step of which image.
+    expect(progress.at(-1)).toMatchObject({ done: 9, total: 9 });
+    expect(progress.some((p) => /^image 2 of 3, step \d of 3$/.test(p.message))).toBe(true);
+
+    expect(backend.project!.countImages()).toBe(2);
+    expect(backend.project!.listCategories()).toEqual([]);
+    expect(existsSync(join(dir.path, 'synthetic'))).toBe(false);
+    expect(readdirSync(held()).filter((f) => f.endsWith('.png')).length).toBe(3);
+    expect((await call('coco.export', {})).document.images.map((i: { file_name: string }) => i.file_name)).toEqual(['a/img000.png', 'b/img001.png']);
+
+    const items = await call('generate.held', {});
+    expect(items.map((h: { seed: number }) => h.seed).sort()).toEqual([11, 12, 13]);
+    for (const h of items) {
+      expect(h.path).toMatch(/^synthetic\/a-photo-of-a-red-square-s1[123]-[0-9a-f]{12}\.png$/);
+      expect(h.image.startsWith('data:image/png;base64,iVBOR')).toBe(true);
+      expect(h.masks.map((m: { category: string }) => m.category)).toEqual(['red', 'blue']);
+      const red = decode(fromCompressedString(h.masks[0].mask.counts, 512, 512));
+      expect(iou(red, layoutMask('red'))).toBeGreaterThanOrEqual(0.9);
+    }
+  });
+
+  it('a second start with the same settings makes nothing new: held images are skipped', async () => {
+    const { job } = await generate(request);
+    expect(job.result).toMatchObject({ held: [], skipped: 3 });
+    expect((await call('generate.held', {})).length).toBe(3);
+  });
+
+  it('held images survive a restart: another back end on the folder lists them', async () => {
+    const other = new Backend({ shell: 'web' });
+    other.openProject(dir.path);
+    try {
+      expect(((await other.dispatch('generate.held', {})) as unknown[]).length).toBe(3);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('keep and discard of a path that is not held: 404 not_found, nothing changes', async () => {
+    const [first] = await call('generate.held', {});
+    for (const m of ['generate.keep', 'generate.discard']) {
+      const r = await post(m, { paths: [first.path, 'synthetic/nothing.png'] });
+      expect(r.status).toBe(404);
+      expect(r.body.error).toMatchObject({ code: 'not_found', message: expect.stringMatching(/synthetic\/nothing\.png/) });
+    }
+    expect((await call('generate.held', {})).length).toBe(3);
+    expect(backend.project!.countImages()).toBe(2);
+  });
+
+  it('keep makes two ordinary images with their masks and run; discard deletes the third file and nothing else', async () => {
+    const items = await call('generate.held', {});
+    const [a, b, c] = items;
+    const kept = await call('generate.keep', { paths: [a.path, b.path] });
+    expect(kept.map((k: { path: string }) => k.path)).toEqual([a.path, b.path]);
+    const store = backend.project!;
+    const red = store.getCategoryByName('red')!.id;
+    expect(store.listCategories().map((x) => x.name).sort()).toEqual(['blue', 'red']);
+    for (const k of kept) {
+      expect(store.getImage(k.imageId)).toMatchObject({ path: k.path, width: 512, height: 512 });
+      expect(existsSync(join(dir.path, ...k.path.split('/')))).toBe(true);
+      const anns = store.listAnnotations({ imageId: k.imageId });
+      expect(anns.map((x) => [store.getCategory(x.categoryId!)!.name, x.source])).toEqual([['red', 'grounded'], ['blue', 'grounded']]);
+      expect(iou(decode(fromCompressedString(anns.find((x) => x.categoryId === red)!.rle, 512, 512)), layoutMask('red'))).toBeGreaterThanOrEqual(0.9);
+      expect(store.listRuns({ imageId: k.imageId })[0]).toMatchObject({ pipeline: 'grounded', status: 'done', modelBundle: 'fixture-grounded' });
+      expect(existsSync(join(held(), k.path.split('/')[1]!))).toBe(false);
+    }
+    const categories = store.listCategories();
+    const annotations = store.countAnnotations();
+    expect(await call('generate.discard', { paths: [c.path] })).toEqual({ discarded: 1 });
+    expect(readdirSync(held())).toEqual([]);
+    expect(existsSync(join(dir.path, ...c.path.split('/')))).toBe(false);
+    expect(store.listCategories()).toEqual(categories);
+    expect(store.countAnnotations()).toBe(annotations);
+    expect(store.countImages()).toBe(4);
+    expect(await call('generate.held', {})).toEqual([]);
+    const exported = await call('coco.export', {});
+    expect(exported.document.images.map((i: { file_name: string }) => i.file_name).sort()).toEqual(['a/img000.png', 'b/img001.png', a.path, b.path].sort());
+  });
+
+  it('the rests of an interrupted keep or discard are cleared when listing, and nothing is kept twice', async () => {
+    const { job } = await generate({ ...request, seed: 40, count: 2 });
+    const [x, y] = (job.result as { held: { path: string }[] }).held.map((h) => join(held(), h.path.split('/')[1]!));
+    // Keep went as far as the project's transaction: its held files are still there.
+    copyFileSync(x!, `${x}.copy`);
+    copyFileSync(`${x}.json`, `${x}.json.copy`);
+    const [kept] = await call('generate.keep', { paths: [`synthetic/${x!.split('/').pop()}`] });
+    copyFileSync(`${x}.copy`, x!);
+    copyFileSync(`${x}.json.copy`, `${x}.json`);
+    rmSync(`${x}.copy`);
+    rmSync(`${x}.json.copy`);
+    // Discard went as far as deleting the PNG.
+    rmSync(y!);
+    expect(await call('generate.held', {})).toEqual([]);
+    expect(readdirSync(held())).toEqual([]);
+    expect(backend.project!.listImages().filter((i) => i.path === kept.path)).toHaveLength(1);
+  });
+
+  it('a cancel stops between steps and keeps the images finished held; starting again goes on', async () => {
+    const input = { ...request, seed: 60, count: 2, steps: 40 };
+    const { jobId } = await call('generate.start', input);
+    // A second generation while one runs is refused.
+    expect((await post('generate.start', input)).body.error).toMatchObject({ code: 'conflict' });
+    await new Promise<void>((resolve) => {
+      const off = backend.onEvent((e) => {
+        if (e !== 'generate.changed') return;
+        off();
+        backend.jobs.cancel(jobId);
+        resolve();
+      });
+    });
+    const job = await backend.jobs.wait(jobId);
+    expect(job.state).toBe('cancelled');
+    expect((await call('generate.held', {})).map((h: { seed: number }) => h.seed)).toEqual([60]);
+    const { job: again } = await generate(input);
+    expect(again.result).toMatchObject({ skipped: 1, held: [{ seed: 61 }] });
+  });
+});
