@@ -6,8 +6,8 @@
 //   prototype  any SD 1.x bundle: per query the VAE encoder 512² and DiffSeg's UNet variant (self-attention means +
 //              up_block.1) once at a 64² latent, then DiffSeg's aggregation, merging and labels, and the vote; the
 //              example's pass is made once. CLIP's empty prompt is a random [1,77,768] (computed once per bundle).
-//   -f-fresh, -n-fresh  the same as -f / -n with sessions that return their memory after every run (no CPU arena,
-//              the runtime's default for large graphs): the same-run baseline for the pipeline's arena.
+//   -f-fresh, -n-fresh  the same as -f / -n with sessions that return their memory after every run (no CPU arena):
+//              the same-run baseline for the sessions' arena (ml/runtime/sessionManager.ts).
 // Each mode loads its graphs, runs the example and `--queries` query images (default 2), and frees them. Reported:
 // per query image (wall and process CPU time, the first query apart: it includes the example), the UNet's share of
 // it, peak RSS so far, the load average.
@@ -58,15 +58,15 @@ const q = query();
 const REF_UNET: UNetConfig = { ...SD15_UNET_CONFIG, encoder_hid_dim: 1024, encoder_hid_dim_type: 'text_proj' };
 
 /** Saves the graphs, loads them on a fresh host whose runs are timed per graph. */
-async function host(graphs: Record<string, () => GraphBuilder>, reuseMemory = false) {
+async function host(graphs: Record<string, () => GraphBuilder>, fresh = false) {
   const t0 = performance.now();
   for (const [k, build] of Object.entries(graphs)) build().save(join(tmp, `${k}.onnx`));
   const buildS = (performance.now() - t0) / 1000;
-  const h = new SessionManager({ providers: [ep], sessionOptions: { graphOptimizationLevel: 'all' } });
+  const h = new SessionManager({ providers: [ep], sessionOptions: { graphOptimizationLevel: 'all', ...(fresh && { enableCpuMemArena: false }) } });
   const t1 = performance.now();
   let provider = '';
   for (const k of Object.keys(graphs)) {
-    await h.register(k, { path: join(tmp, `${k}.onnx`), reuseMemory });
+    await h.register(k, join(tmp, `${k}.onnx`));
     provider = (await h.load(k)).provider.active;
   }
   const loadS = (performance.now() - t1) / 1000;
@@ -105,7 +105,7 @@ async function perQuery({ ms, cpu }: { ms: Record<string, number>; cpu: Record<s
   };
 }
 
-async function refLdmSeg(variant: 'f' | 'n', reuseMemory: boolean) {
+async function refLdmSeg(variant: 'f' | 'n', fresh: boolean) {
   const unet = { ...REF_UNET, in_channels: variant === 'n' ? 8 : 4 };
   const clip = { ...VIT_L14_CONFIG, alpha_channel: true };
   const h = await host({
@@ -113,7 +113,7 @@ async function refLdmSeg(variant: 'f' | 'n', reuseMemory: boolean) {
     vae_encoder: () => buildVaeEncoder(SD15_VAE_CONFIG, new RandomWeights(vaeWeightShapes(SD15_VAE_CONFIG))).graph,
     vae_decoder: () => buildVaeDecoder(SD15_VAE_CONFIG, new RandomWeights(vaeWeightShapes(SD15_VAE_CONFIG))).graph,
     unet: () => buildUNet(unet, new RandomWeights(unetWeightShapes(unet)), { encoderAttentionMask: true, textLength: 'tokens' }).graph,
-  }, reuseMemory);
+  }, fresh);
   const models: RefLdmSegModels = {
     name: `ref-ldm-seg-${variant}-random`, variant, scalingFactor: 0.18215, encoderSize: 224,
     async encodeSupport(pixels, alpha, shots) {
@@ -182,7 +182,7 @@ try {
   const results: Record<string, unknown> = {};
   for (const m of modes) {
     log(`mode ${m}`);
-    results[m === 'prototype' ? 'prototype' : `-${m}`] = m === 'prototype' ? await prototypeMode() : await refLdmSeg(m[0] as 'f' | 'n', !m.endsWith('-fresh'));
+    results[m === 'prototype' ? 'prototype' : `-${m}`] = m === 'prototype' ? await prototypeMode() : await refLdmSeg(m[0] as 'f' | 'n', m.endsWith('-fresh'));
     // The next mode's graphs replace these on disk.
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp);

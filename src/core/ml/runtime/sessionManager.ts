@@ -43,20 +43,19 @@ interface Entry {
 }
 
 /**
- * No memory pattern: with it, ONNX Runtime plans one block for all activations during the first run and
- * allocates it in the second, beside what the arena already holds from the first. A 512² VAE encoder then keeps
- * 1.7 GB instead of 1.1, the DiffSeg UNet 6.4 instead of 4.1 (with its weights), and the second run pays again for
- * touching fresh pages.
- * No CPU arena: it grows by doubling regions and never gives memory back, so every loaded session keeps the most it
- * ever needed, rounded up: 0.7 GiB for the 512² VAE encoder and 1.3 GiB for the DiffSeg UNet, whose largest
- * activation is 64 MiB. Without it, large tensors go back to the system when freed and the sessions' peaks do not
- * add up; the price is touching fresh pages in every run (~1 s of system time per DiffSeg UNet run on 2 cores).
- * docs/diffseg.md, Cost.
+ * No memory pattern: with it, ONNX Runtime plans one block for all activations during the first run and allocates it
+ * in the second, beside what the arena already holds from the first (a 512² VAE encoder then kept 1.7 GB instead of
+ * 1.1).
+ * The CPU arena stays: without it every run takes fresh pages from the system for its activations and gives them back
+ * after, and on this 2-vCPU machine that was most of a run: the SD VAE encoder at 512² took 20 s a run without the
+ * arena and 3.1 s with it, Ref LDM-Seg's -f 11.9 s a query against 3.5 s (`npm run bench -- refldmseg --modes
+ * f-fresh,f`). The price is memory: a session keeps the most its runs needed until it is released (the 512² VAE
+ * encoder's process peaked at 1.3 GB).
  * Every CPU the process may use: ONNX Runtime's own default is one thread per physical core as it detects them, and
  * on a 2-vCPU machine it found one: the SD VAE decoder at 256² took 5.3 s on one thread, 3.0 s on two.
  */
 export const CPU_THREADS = availableParallelism();
-const SESSION_DEFAULTS: ort.InferenceSession.SessionOptions = { enableMemPattern: false, enableCpuMemArena: false, intraOpNumThreads: CPU_THREADS };
+const SESSION_DEFAULTS: ort.InferenceSession.SessionOptions = { enableMemPattern: false, enableCpuMemArena: true, intraOpNumThreads: CPU_THREADS };
 
 function valueInfo(m: ort.InferenceSession.ValueMetadata): ValueInfo {
   if (!m.isTensor) return { name: m.name, type: 'non-tensor', shape: [] };
@@ -82,7 +81,7 @@ export class SessionManager implements InferenceHost {
     const s: ModelSpec = typeof spec === 'string' ? { path: spec } : { ...spec };
     const old = this.entries.get(key);
     if (old) {
-      if (old.spec.path === s.path && old.spec.bytes === s.bytes && old.spec.warmUp === s.warmUp && old.spec.reuseMemory === s.reuseMemory) return;
+      if (old.spec.path === s.path && old.spec.bytes === s.bytes && old.spec.warmUp === s.warmUp) return;
       if (old.busy > 0) throw new Error(`model "${key}" is running; cannot re-register it`);
       await this.unload(old);
     }
@@ -117,7 +116,7 @@ export class SessionManager implements InferenceHost {
       await this.makeRoom(e.bytes, e);
       const { value: session, status } = await createWithFallback(
         this.requested,
-        (provider) => ort.InferenceSession.create(e.spec.path, { ...SESSION_DEFAULTS, ...(e.spec.reuseMemory && { enableCpuMemArena: true }), ...this.options.sessionOptions, executionProviders: [provider] }),
+        (provider) => ort.InferenceSession.create(e.spec.path, { ...SESSION_DEFAULTS, ...this.options.sessionOptions, executionProviders: [provider] }),
         this.knownBadProviders,
       ).catch((err: Error) => {
         throw new Error(`cannot load model "${e.key}" from ${e.spec.path}: ${err.message}`);

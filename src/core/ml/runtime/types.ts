@@ -72,12 +72,6 @@ export interface ModelSpec {
   bytes?: number;
   /** Run once with zero inputs right after loading (first-run kernels, allocations). */
   warmUp?: boolean;
-  /**
-   * Keep ONNX Runtime's CPU arena for this model, so that each run reuses the previous run's buffers instead of
-   * touching fresh pages. For graphs whose activations are small (Ref LDM-Seg's 256² VAE), that is most of a run's
-   * system time; the session then holds its largest run's activations until it is released.
-   */
-  reuseMemory?: boolean;
 }
 
 export interface SessionInfo {

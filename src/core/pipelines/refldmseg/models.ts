@@ -74,8 +74,7 @@ export class BundleModels implements RefLdmSegModels {
   }
 
   private register(): Promise<void> {
-    // Every graph runs at 256² or below, so keeping the arena costs little memory and saves touching fresh pages.
-    this.registered ??= Promise.all(REFLDMSEG_COMPONENTS.map((k) => this.host.register(this.keys[k], { path: join(this.dir, this.manifest.components[k]!.model), reuseMemory: true }))).then(() => undefined);
+    this.registered ??= Promise.all(REFLDMSEG_COMPONENTS.map((k) => this.host.register(this.keys[k], join(this.dir, this.manifest.components[k]!.model)))).then(() => undefined);
     return this.registered;
   }
 
