@@ -10,6 +10,7 @@ import { parseClipTextConfig } from '../../src/core/ml/models/clip';
 import { ODISE_FEATURE_CONFIG } from '../../src/core/ml/models/odise/config';
 import { parseUNetConfig } from '../../src/core/ml/models/unetConfig';
 import { parseVaeConfig } from '../../src/core/ml/models/vae';
+import { toFloat16Bits } from '../../src/core/ml/graph';
 import { encodeSafetensors, SafetensorsFile, type WriteTensor } from '../../src/core/ml/weights';
 import { clipVisionOpenAiLayout } from './clipVision.helpers';
 import { buildLdmCheckpoint, golden } from './weights.helpers';
@@ -62,11 +63,15 @@ export function checkpointTensors(c: OdiseHeadsConfig): Record<string, WriteTens
   return out;
 }
 
-/** clip_vision_V and clip_D as one CLIP in openai's names (fp32, a plain state dict), text_projection 32 → 24. */
-function openAiClip(): Record<string, WriteTensor> {
-  const out: Record<string, WriteTensor> = { ...clipVisionOpenAiLayout() };
+/**
+ * clip_vision_V's tower and clip_D's text tower as one CLIP in openai's names (a plain state dict), fp32, or fp16 as
+ * OpenAI released them; text_projection 32 → `projection`.
+ */
+export function openAiClip({ fp16 = false, projection = 24 } = {}): Record<string, WriteTensor> {
+  const out: Record<string, WriteTensor> = { ...clipVisionOpenAiLayout({ fp16 }) };
   const src = SafetensorsFile.open(golden('clip_D', 'model.safetensors'));
-  const copy = (to: string, from: string) => (out[to] = f32(src.info(from).shape, src.readFloat32(from)));
+  const put = (shape: number[], data: Float32Array): WriteTensor => (fp16 ? { dtype: 'F16', shape, data: toFloat16Bits(data) } : f32(shape, data));
+  const copy = (to: string, from: string) => (out[to] = put(src.info(from).shape, src.readFloat32(from)));
   const t = 'text_model.';
   copy('token_embedding.weight', `${t}embeddings.token_embedding.weight`);
   copy('positional_embedding', `${t}embeddings.position_embedding.weight`);
@@ -80,12 +85,12 @@ function openAiClip(): Record<string, WriteTensor> {
       const fused = new Float32Array(parts.reduce((n, a) => n + a.length, 0));
       parts.forEach((a, j) => fused.set(a, j * a.length));
       const [rows, cols] = src.info(`${from}self_attn.q_proj.${k}`).shape;
-      out[`${to}attn.in_proj_${k}`] = f32(k === 'weight' ? [3 * rows!, cols!] : [3 * rows!], fused);
+      out[`${to}attn.in_proj_${k}`] = put(k === 'weight' ? [3 * rows!, cols!] : [3 * rows!], fused);
       for (const [a, b] of [['self_attn.out_proj', 'attn.out_proj'], ['layer_norm1', 'ln_1'], ['mlp.fc1', 'mlp.c_fc'], ['mlp.fc2', 'mlp.c_proj'], ['layer_norm2', 'ln_2']])
         copy(`${to}${b}.${k}`, `${from}${a}.${k}`);
     }
   }
-  out['text_projection'] = f32([32, 24], values(32 * 24, 99));
+  out['text_projection'] = put([32, projection], values(32 * projection, 99));
   src.close();
   return out;
 }

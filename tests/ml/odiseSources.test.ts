@@ -15,9 +15,8 @@ import { parseClipTextConfig } from '../../src/core/ml/models/clip';
 import { parseUNetConfig } from '../../src/core/ml/models/unetConfig';
 import { parseVaeConfig } from '../../src/core/ml/models/vae';
 import { encodeSafetensors, SafetensorsFile, type StDType, type WriteTensor } from '../../src/core/ml/weights';
-import { toFloat16Bits } from '../../src/core/ml/graph';
 import { PickleWriter, STORAGE_CLASS, torchSave, zipArchive, type ZipFileEntry } from './torch.helpers';
-import { clipVisionOpenAiLayout } from './clipVision.helpers';
+import { openAiClip } from './odise.helpers';
 import { buildLdmCheckpoint, golden } from './weights.helpers';
 import { readFileSync } from 'node:fs';
 
@@ -211,39 +210,16 @@ function torchScriptArchive(tensors: Record<string, WriteTensor>, archive = 'ViT
   ]);
 }
 
-/** A whole tiny CLIP in openai's names, fp16 as OpenAI released them: clip_vision_V's tower and clip_D's text tower. */
-function openAiClip(): Record<string, WriteTensor> {
-  const out: Record<string, WriteTensor> = { ...clipVisionOpenAiLayout({ fp16: true }) };
-  const src = SafetensorsFile.open(golden('clip_D', 'model.safetensors'));
-  const half = (shape: number[], data: Float32Array): WriteTensor => ({ dtype: 'F16', shape, data: toFloat16Bits(data) });
-  const copy = (to: string, from: string) => (out[to] = half(src.info(from).shape, src.readFloat32(from)));
-  const t = 'text_model.';
-  copy('token_embedding.weight', `${t}embeddings.token_embedding.weight`);
-  copy('positional_embedding', `${t}embeddings.position_embedding.weight`);
-  copy('ln_final.weight', `${t}final_layer_norm.weight`);
-  copy('ln_final.bias', `${t}final_layer_norm.bias`);
-  for (let i = 0; i < 3; i++) {
-    const from = `${t}encoder.layers.${i}.`;
-    const to = `transformer.resblocks.${i}.`;
-    for (const k of ['weight', 'bias']) {
-      const parts = ['q_proj', 'k_proj', 'v_proj'].map((q) => src.readFloat32(`${from}self_attn.${q}.${k}`));
-      const fused = new Float32Array(parts.reduce((n, a) => n + a.length, 0));
-      parts.forEach((a, j) => fused.set(a, j * a.length));
-      const [rows, cols] = src.info(`${from}self_attn.q_proj.${k}`).shape;
-      out[`${to}attn.in_proj_${k}`] = half(k === 'weight' ? [3 * rows!, cols!] : [3 * rows!], fused);
-      for (const [a, b] of [['self_attn.out_proj', 'attn.out_proj'], ['layer_norm1', 'ln_1'], ['mlp.fc1', 'mlp.c_fc'], ['mlp.fc2', 'mlp.c_proj'], ['layer_norm2', 'ln_2']])
-        copy(`${to}${b}.${k}`, `${from}${a}.${k}`);
-    }
-  }
-  out['text_projection'] = half([32, 16], values(32 * 16, 99));
+/** A whole tiny CLIP in openai's names, fp16 as OpenAI released them, with the scalars and buffers its archive holds. */
+function openAiClipArchive(): Record<string, WriteTensor> {
+  const out = openAiClip({ fp16: true, projection: 16 });
   out['logit_scale'] = { dtype: 'F32', shape: [], data: Float32Array.of(4.6052) };
   for (const [k, v] of [['input_resolution', 32n], ['context_length', 77n], ['vocab_size', 1000n]] as const) out[k] = { dtype: 'I64', shape: [], data: BigInt64Array.of(v) };
-  src.close();
   return out;
 }
 
 describe('OpenAI TorchScript CLIP archive', () => {
-  const tensors = openAiClip();
+  const tensors = openAiClipArchive();
   const path = write('ViT-L-14-336px.pt', torchScriptArchive(tensors));
 
   it('reads both towers from data.pkl\'s module objects without running anything; code/ and constants.pkl are not read', () => {
