@@ -14,6 +14,7 @@ import { walkFolder } from '../../project/walk';
 import { imageMatcher } from '../dataset/match';
 import { DatasetFileError } from '../dataset/errors';
 import { JsonTextError, parseJsonBytes } from '../json-text';
+import { commitImport } from '../dataset/commit';
 
 const Point = z.tuple([z.number().finite(), z.number().finite()]);
 const Shape = z.object({
@@ -100,18 +101,7 @@ export async function importLabelme(store: ProjectStore, path: string): Promise<
       rows.push({ name: m.name, input: { imageId: img.id, height: img.height, width: img.width, source: 'import', ...fields } });
     }
   }
-  if (rows.length > 0 || shapeCount === 0)
-    store.transaction(() => {
-      for (const [name, id] of categoryId) {
-        if (id !== null) continue;
-        categoryId.set(name, store.addCategory({ name }).id);
-        report.categoriesCreated++;
-      }
-      if (rows.length) store.addAnnotations(rows.map((r) => ({ ...r.input, categoryId: categoryId.get(r.name)! })));
-    });
-  report.annotations = rows.length;
-  report.images = touched.size;
-  return report;
+  return commitImport(store, report, { categoryId, rows, touched, entries: shapeCount });
 }
 
 function shapeGeometry(type: string, points: Array<[number, number]>, h: number, w: number): Geometry {

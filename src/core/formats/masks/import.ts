@@ -17,6 +17,7 @@ import { imageMatcher } from '../dataset/match';
 import { DatasetFileError } from '../dataset/errors';
 import { JsonTextError, parseJsonBytes } from '../json-text';
 import { MASKS_FORMAT } from './export';
+import { commitImport } from '../dataset/commit';
 
 const MasksJson = z.object({
   format: z.literal(MASKS_FORMAT),
@@ -110,18 +111,7 @@ export async function importMasks(store: ProjectStore, path: string): Promise<Da
       rows.push({ name, input: { imageId: img.id, rle: counts, height: img.height, width: img.width, area: area(rle), bbox: bbox(rle), source: 'import' } });
     }
   }
-  if (rows.length > 0 || maskCount === 0)
-    store.transaction(() => {
-      for (const [name, id] of categoryId) {
-        if (id !== null) continue;
-        categoryId.set(name, store.addCategory({ name }).id);
-        report.categoriesCreated++;
-      }
-      if (rows.length) store.addAnnotations(rows.map((r) => ({ ...r.input, categoryId: categoryId.get(r.name)! })));
-    });
-  report.annotations = rows.length;
-  report.images = touched.size;
-  return report;
+  return commitImport(store, report, { categoryId, rows, touched, entries: maskCount });
 }
 
 /** masks.json's files: each binary mask's category, each instance image's categories by object number; null without one. */

@@ -16,6 +16,7 @@ import { walkFolder } from '../../project/walk';
 import { imageMatcher } from '../dataset/match';
 import { DatasetFileError } from '../dataset/errors';
 import { readIndexedPng } from './png';
+import { commitImport } from '../dataset/commit';
 
 const VOC_CLASSES = ['background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor'];
 const VOID = 255;
@@ -114,18 +115,7 @@ export async function importVoc(store: ProjectStore, path: string): Promise<Data
       rows.push({ name, input: { imageId: img.id, shape: 'box', rle: '', height: img.height, width: img.width, area: g.bbox[2] * g.bbox[3], bbox: g.bbox, source: 'import' } });
     }
   }
-  if (rows.length > 0 || objectCount === 0)
-    store.transaction(() => {
-      for (const [name, id] of categoryId) {
-        if (id !== null) continue;
-        categoryId.set(name, store.addCategory({ name }).id);
-        report.categoriesCreated++;
-      }
-      if (rows.length) store.addAnnotations(rows.map((r) => ({ ...r.input, categoryId: categoryId.get(r.name)! })));
-    });
-  report.annotations = rows.length;
-  report.images = touched.size;
-  return report;
+  return commitImport(store, report, { categoryId, rows, touched, entries: objectCount });
 }
 
 /** Each object index present (1…254) with its pixels, in index order. */
