@@ -3,7 +3,7 @@
 // failure (bad weights, full disk, a cancelled run) never leaves a partial bundle where a bundle is expected.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { GraphBuilder, Value } from '../graph';
+import type { GraphBuilder } from '../graph';
 import type { WeightSource } from '../weights';
 import { buildClipTextEncoder, buildGroundingModule, buildUNet, buildVaeDecoder, buildVaeEncoder, groundingModuleSource, type UNetConfig } from '../models';
 import { openTensorFile } from '../weights';
@@ -15,10 +15,11 @@ import { openImageEncoder, writeImageEncoder, type ImageEncoderOptions, type Ima
 import { openRefLdmSeg, type RefLdmSegFiles } from './refLdmSeg';
 import {
   BUNDLE_FILE, BUNDLE_FORMAT_VERSION, BundleManifestSchema, UNKNOWN_LICENCE,
-  type BundleComponent, type BundleDType, type BundleManifest, type BundleTokenizer, type TensorSpec,
+  type BundleComponent, type BundleDType, type BundleManifest, type BundleTokenizer,
 } from './schema';
 import { saveSharingWeights } from './sharedWeights';
 import { loadTokenizer, tokenizerPaths } from './tokenizerFiles';
+import { tensorSpecs } from './schema';
 
 export interface ConvertOptions {
   /** Store weights and compute in float16 (inputs and outputs stay float32). */
@@ -55,7 +56,6 @@ export interface ConvertResult {
   manifest: BundleManifest;
 }
 
-const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 const plain = (c: object) => JSON.parse(JSON.stringify(c)) as Record<string, unknown>;
 
 /** Files of a written model: the .onnx and every external data file it references. */
@@ -65,8 +65,8 @@ async function modelFiles(dir: string, file: string) {
 }
 
 export async function component(dir: string, file: string, g: GraphBuilder, config: object, save: (path: string) => void, extra: Partial<BundleComponent> = {}): Promise<BundleComponent> {
-  const inputs = specs(g.inputs);
-  const outputs = specs(g.outputs);
+  const inputs = tensorSpecs(g.inputs);
+  const outputs = tensorSpecs(g.outputs);
   save(join(dir, file));
   return { model: file, files: await modelFiles(dir, file), inputs, outputs, config: plain(config), ...extra };
 }

@@ -5,7 +5,6 @@
 // .safetensors or a PyTorch file read without running anything. Everything is checked before anything is built.
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { Value } from '../graph';
 import { buildClipVisionEncoder } from '../models/clipVision';
 import { clipVisionWeightShapes, parseClipVisionConfig, type ClipVisionConfig } from '../models/clipVisionConfig';
 import { isOpenAiVisionLayout, openAiVisionSource } from '../models/clipVisionWeights';
@@ -14,7 +13,8 @@ import { MappedSource, type MappedEntry, type TensorFile, type WeightSource } fr
 import { checkShapes, componentWeights, noteUnread, openWeightsFile, parseConfig, readJson } from './checkpoint';
 import { BundleError } from './errors';
 import { fileEntry } from './hash';
-import { ComponentSchema, type BundleComponent, type BundleDType, type TensorSpec } from './schema';
+import { ComponentSchema, type BundleComponent, type BundleDType } from './schema';
+import { tensorSpecs } from './schema';
 
 /** Alpha-CLIP's checkpoints (SunzeY/AlphaCLIP): "research use only"; its code is Apache-2.0. */
 export const ALPHA_CLIP_LICENCE = 'Alpha-CLIP checkpoints: research use only';
@@ -109,7 +109,6 @@ function openFile(path: string, opts: ImageEncoderOptions): ImageEncoderSource {
   });
 }
 
-const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 
 /**
  * Writes `image_encoder.onnx` (+ external data when over 2 GB) into `bundleDir` and returns its bundle.json
@@ -135,7 +134,7 @@ export async function writeImageEncoder(src: ImageEncoderSource, bundleDir: stri
     graph.save(file);
     const files = await Promise.all([file, ...externalDataLocations(file).map((p) => join(bundleDir, p))].map((p) => fileEntry(bundleDir, p)));
     return ComponentSchema.parse({
-      model: IMAGE_ENCODER_FILE, files, inputs: specs(graph.inputs), outputs: specs(graph.outputs), config: { ...src.config, layout: src.layout },
+      model: IMAGE_ENCODER_FILE, files, inputs: tensorSpecs(graph.inputs), outputs: tensorSpecs(graph.outputs), config: { ...src.config, layout: src.layout },
       // Only Alpha-CLIP's tower has an alpha patch embedding, and its checkpoints are released for research use only.
       ...(src.config.alpha_channel ? { licence: ALPHA_CLIP_LICENCE } : {}),
     });

@@ -1,6 +1,7 @@
 // bundle.json: what a model bundle folder holds. Paths are relative to the bundle folder, '/'-separated,
 // and may not leave it. Every file is listed with its size and sha256 so verifyBundle can prove integrity.
 import { z } from 'zod';
+import type { Value } from '../graph';
 
 export const BUNDLE_FORMAT_VERSION = 1;
 export const BUNDLE_FILE = 'bundle.json';
@@ -27,6 +28,9 @@ export const TensorSpecSchema = z.object({
   shape: z.array(z.union([z.number().int().nonnegative(), z.string(), z.null()])),
 });
 export type TensorSpec = z.infer<typeof TensorSpecSchema>;
+
+/** A graph's inputs or outputs as bundle.json lists them. */
+export const tensorSpecs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 
 export const DTypeSchema = z.enum(['float32', 'float16']);
 export type BundleDType = z.infer<typeof DTypeSchema>;

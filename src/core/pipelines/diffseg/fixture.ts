@@ -27,9 +27,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { GraphBuilder, type Value } from '../../ml/graph';
-import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
+import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest } from '../../ml/bundle/schema';
 import { fileEntry } from '../../ml/bundle/hash';
 import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
+import { tensorSpecs } from '../../ml/bundle/schema';
 
 export const FIXTURE_MODEL_NAME = 'fixture-affinity';
 
@@ -58,7 +59,6 @@ const VOCAB = 512 + 2; // bytes, bytes</w>, SOT, EOT (openai vocabulary with zer
 /** Bumped whenever the graphs change, so cached fixture folders are rebuilt. */
 const FIXTURE_VERSION = 4;
 
-const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 
 function avgPool(g: GraphBuilder, x: Value, k: number, outShape: number[]): Value {
   if (k === 1) return x;
@@ -136,7 +136,7 @@ export async function writeFixtureBundle(dir: string, opts: FixtureOptions = {})
     mkdirSync(join(tmp, 'tokenizer'), { recursive: true });
     const component = async (file: string, g: GraphBuilder, config: Record<string, unknown>, extra: Partial<BundleComponent> = {}): Promise<BundleComponent> => {
       g.save(join(tmp, file));
-      return { model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: specs(g.inputs), outputs: specs(g.outputs), config, ...extra };
+      return { model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: tensorSpecs(g.inputs), outputs: tensorSpecs(g.outputs), config, ...extra };
     };
     const fixture = { fixture: true, note: 'DiffLabel test fixture (colour/position affinity), not Stable Diffusion', ...o };
     const vae = await component('vae_encoder.onnx', buildFixtureVaeEncoder(), { ...fixture, latent_channels: 4, scaling_factor: SCALING });

@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { GraphBuilder, type Value } from '../../ml/graph';
-import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
+import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest } from '../../ml/bundle/schema';
 import { fileEntry } from '../../ml/bundle/hash';
 import { buildGroundingModule, groundingModuleSource, groundingTaps, groundingWeightShapes, parseGroundingConfig, segBlocks } from '../../ml/models/grounding';
 import { NoiseSchedule, DDIMConfigSchema } from '../../ml/schedulers';
@@ -36,6 +36,7 @@ import { openTensorFile } from '../../ml/weights/source';
 import { buildFixtureUNet as buildDiffSegUNet, buildFixtureVaeEncoder, FIXTURE_DEFAULTS as DIFFSEG_FIXTURE } from '../diffseg/fixture';
 import { GROUNDED_SCHEDULER_CONFIG } from './generate';
 import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
+import { tensorSpecs } from '../../ml/bundle/schema';
 
 export const GROUNDED_FIXTURE_NAME = 'fixture-grounded';
 /** Bumped whenever the graphs change, so cached fixture folders are rebuilt. */
@@ -78,7 +79,6 @@ function targetLatent(): Float32Array {
   return z;
 }
 
-const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 
 function avgPool(g: GraphBuilder, x: Value, k: number, outShape: number[]): Value {
   if (k === 1) return x;
@@ -205,7 +205,7 @@ export async function writeFixtureBundle(dir: string): Promise<string> {
     mkdirSync(join(tmp, 'tokenizer'), { recursive: true });
     const component = async (file: string, g: GraphBuilder, config: Record<string, unknown>): Promise<BundleComponent> => {
       g.save(join(tmp, file));
-      return { model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: specs(g.inputs), outputs: specs(g.outputs), config };
+      return { model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: tensorSpecs(g.inputs), outputs: tensorSpecs(g.outputs), config };
     };
     const fixture = { fixture: true, note: 'DiffLabel test fixture (analytic denoiser towards a colour layout), not Stable Diffusion' };
     const bpe = join(tmp, 'tokenizer', 'bpe_fixture.txt.gz');

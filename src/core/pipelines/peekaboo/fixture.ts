@@ -20,12 +20,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileEntry } from '../../ml/bundle/hash';
-import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
-import { GraphBuilder, type Value } from '../../ml/graph';
+import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest } from '../../ml/bundle/schema';
+import { GraphBuilder } from '../../ml/graph';
 import { ClipTokenizer } from '../../ml/tokenizer/clipTokenizer';
 import { frameImage, letterbox, type RgbImage } from '../common/frame';
 import { peekabooSchedule } from './schedule';
 import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
+import { tensorSpecs } from '../../ml/bundle/schema';
 
 export const PEEKABOO_FIXTURE_NAME = 'fixture-peekaboo';
 /** The encoder's config marks the fixture's pooling encoder; the pipeline builds it instead of AutoencoderKL. */
@@ -130,7 +131,6 @@ function buildFixtureTextEncoder(tokenizer: ClipTokenizer): GraphBuilder {
   return g;
 }
 
-const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 const mergesText = () => ['"bpe_simple_vocab fixture: colour words"', ...MERGES].join('\n') + '\n';
 
 /** Writes the fixture bundle for `scene` at composite side `size` into `dir` (built beside it and renamed). */
@@ -140,7 +140,7 @@ export async function writePeekabooFixtureBundle(dir: string, scene: RgbImage, s
     const fixture = { fixture: FIXTURE_ENCODER, note: 'DiffLabel test fixture (an analytic denoiser of one scene), not Stable Diffusion', sample_size: size / 8 };
     const component = async (file: string, g: GraphBuilder, config: Record<string, unknown>): Promise<BundleComponent> => {
       g.save(join(tmp, file));
-      return { model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: specs(g.inputs), outputs: specs(g.outputs), config: { ...fixture, ...config } };
+      return { model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: tensorSpecs(g.inputs), outputs: tensorSpecs(g.outputs), config: { ...fixture, ...config } };
     };
     const tokenizer = ClipTokenizer.fromMergesText(mergesText());
     writeFileSync(join(tmp, 'tokenizer', 'bpe_fixture.txt.gz'), gzipSync(Buffer.from(mergesText(), 'utf8')));

@@ -12,11 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readManifest } from '../../ml/bundle';
 import { fileEntry } from '../../ml/bundle/hash';
-import type { BundleManifest, TensorSpec } from '../../ml/bundle/schema';
-import type { GraphBuilder, Value } from '../../ml/graph';
+import type { BundleManifest } from '../../ml/bundle/schema';
+import type { GraphBuilder } from '../../ml/graph';
 import { buildFixtureUNet as buildDiffSegFixtureUNet, ensureFixtureBundle as ensureDiffSegFixture } from '../diffseg/fixture';
 import { DIFFSEG_UNET, FEATURE_TAP } from '../diffseg/variant';
 import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
+import { tensorSpecs } from '../../ml/bundle/schema';
 
 const SCALING = 0.18215;
 const SIDE = 32;
@@ -25,7 +26,6 @@ const SIGMA = 0.5;
 /** Bumped whenever the graphs change, so cached fixture folders are rebuilt. */
 const FIXTURE_VERSION = 2;
 
-const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 
 /** DiffSeg's fixture UNet with the `up_block.1` colour features added. */
 export function buildFixtureUNet(): GraphBuilder {
@@ -54,7 +54,7 @@ export async function writeFixtureBundle(dir: string): Promise<string> {
       name: 'fixture-prototype',
       createdAt: new Date().toISOString(),
       source: { ...from.source, path: `${from.source.path}+prototype:v${FIXTURE_VERSION}` },
-      components: { ...from.components, [DIFFSEG_UNET.key]: { ...unet, files: [await fileEntry(tmp, join(tmp, unet.model))], inputs: specs(g.inputs), outputs: specs(g.outputs) } },
+      components: { ...from.components, [DIFFSEG_UNET.key]: { ...unet, files: [await fileEntry(tmp, join(tmp, unet.model))], inputs: tensorSpecs(g.inputs), outputs: tensorSpecs(g.outputs) } },
       warnings: ['FIXTURE: colour affinity and colour features for tests, not Stable Diffusion'],
     };
     return manifest;

@@ -21,13 +21,14 @@
 // same path as a converted bundle.
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GraphBuilder, type Value } from '../../ml/graph';
-import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest, type TensorSpec } from '../../ml/bundle/schema';
+import { GraphBuilder } from '../../ml/graph';
+import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest } from '../../ml/bundle/schema';
 import { fileEntry } from '../../ml/bundle/hash';
 import { DDPMScheduler } from '../../ml/schedulers';
 import { SD15_SCHEDULER_CONFIG } from './inference';
 import type { RefLdmSegVariant } from './models';
 import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
+import { tensorSpecs } from '../../ml/bundle/schema';
 
 const SCALING = 0.18215;
 const WIDTH = 8;
@@ -44,7 +45,6 @@ const FIXTURE_VERSION = 2;
 const FG = [-1, 1, 0];
 const BG = [1, -1, 0];
 
-const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 
 export function buildFixtureImageEncoder(): GraphBuilder {
   const g = new GraphBuilder('fixture_image_encoder');
@@ -114,7 +114,7 @@ export async function writeFixtureBundle(dir: string, variant: RefLdmSegVariant)
     const fixture = { fixture: true, note: 'DiffLabel test fixture (colour matching through masked attention), not Ref LDM-Seg' };
     const component = async (file: string, g: GraphBuilder, config: Record<string, unknown> = {}): Promise<BundleComponent> => {
       g.save(join(tmp, file));
-      return { model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: specs(g.inputs), outputs: specs(g.outputs), config: { ...fixture, ...config } };
+      return { model: file, files: [await fileEntry(tmp, join(tmp, file))], inputs: tensorSpecs(g.inputs), outputs: tensorSpecs(g.outputs), config: { ...fixture, ...config } };
     };
     const manifest: BundleManifest = BundleManifestSchema.parse({
       format: 'difflabel-model-bundle',

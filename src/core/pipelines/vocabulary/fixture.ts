@@ -15,13 +15,14 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { readManifest } from '../../ml/bundle';
 import { fileEntry } from '../../ml/bundle/hash';
-import type { BundleManifest, TensorSpec } from '../../ml/bundle/schema';
-import type { GraphBuilder, Value } from '../../ml/graph';
+import type { BundleManifest } from '../../ml/bundle/schema';
+import type { GraphBuilder } from '../../ml/graph';
 import { ClipTokenizer } from '../../ml/tokenizer';
 import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
 import { buildFixtureUNet as buildDiffSegFixtureUNet, ensureFixtureBundle as ensureDiffSegFixture } from '../diffseg/fixture';
 import { DIFFSEG_UNET } from '../diffseg/variant';
 import { buildFixtureTextEncoder, fixtureMerges } from '../grounded/fixture';
+import { tensorSpecs } from '../../ml/bundle/schema';
 
 const SCALING = 0.18215;
 const SIZES = [64, 32, 16, 8] as const;
@@ -30,7 +31,6 @@ const SHARPNESS = 8;
 /** Bumped whenever the graphs change, so cached fixture folders are rebuilt. */
 const FIXTURE_VERSION = 1;
 
-const specs = (vs: readonly Value[]): TensorSpec[] => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape ? [...v.shape] : [] }));
 
 /** DiffSeg's fixture UNet with the colour-word cross-attention outputs added. */
 export function buildFixtureUNet(): GraphBuilder {
@@ -63,7 +63,7 @@ export async function writeFixtureBundle(dir: string): Promise<string> {
     const was = from.components;
     const component = async (key: string, g: GraphBuilder) => {
       g.save(join(tmp, was[key]!.model));
-      return { ...was[key]!, files: [await fileEntry(tmp, join(tmp, was[key]!.model))], inputs: specs(g.inputs), outputs: specs(g.outputs) };
+      return { ...was[key]!, files: [await fileEntry(tmp, join(tmp, was[key]!.model))], inputs: tensorSpecs(g.inputs), outputs: tensorSpecs(g.outputs) };
     };
     const manifest: BundleManifest = {
       ...from,
