@@ -47,7 +47,9 @@ describe('formats.export and formats.import', () => {
       expect(back.skipped.map((s: { reason: string }) => s.reason)).toEqual(isBox ? [] : ['already in the project']);
     }
     expect(readFileSync(join(folder, 'export/yolo-det/labels/a/img000.txt'), 'utf8')).toBe('0 0.175 0.2 0.25 0.2\n');
-    expect(readdirSync(join(folder, 'export/voc')).sort()).toEqual(['Annotations', 'ImageSets', 'SegmentationClass', 'SegmentationObject', 'labelmap.txt']);
+    expect(readdirSync(join(folder, 'export/voc')).sort()).toEqual(['.difflabel-export', 'Annotations', 'ImageSets', 'SegmentationClass', 'SegmentationObject', 'labelmap.txt']);
+    // The exports inside the project (VOC's PNGs among them) are not its images.
+    expect((await call('images.list', {})).total).toBe(2);
     expect((await call('project.stats', {})).annotations).toBe(2);
   });
 

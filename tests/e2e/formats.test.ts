@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
 import { indexFolder } from '../../src/core/project';
 import { startServer, type RunningServer } from '../../src/core/server/server';
-import { area, bbox, encode, fromCompressedString, intersect, toCocoRle, union, type Rle } from '../../src/shared/masks';
+import { area, bbox, boxRle, encode, fromCompressedString, intersect, toCocoRle, union, type Rle } from '../../src/shared/masks';
 import { hasChromium, launchChromium, screenshotDir } from '../helpers/browser';
 import { tempDir } from '../helpers/folder';
 import { diskMask, rectMask } from '../helpers/masks';
@@ -26,7 +26,8 @@ async function projectMasks(backend: Backend): Promise<Map<string, Rle>> {
   const names = new Map((await api('categories.list', {})).map((c: { id: number; name: string }) => [c.id, c.name]));
   const out = new Map<string, Rle>();
   for (const img of (await api('images.list', {})).items)
-    for (const a of await api('annotations.list', { imageId: img.id })) out.set(`${img.path} ${names.get(a.categoryId)}`, fromCompressedString(a.mask.counts, H, W));
+    for (const a of await api('annotations.list', { imageId: img.id }))
+      out.set(`${img.path} ${names.get(a.categoryId)}`, a.shape === 'box' ? boxRle(a.bbox, H, W) : fromCompressedString(a.mask.counts, H, W));
   return out;
 }
 const iou = (a: Rle, b: Rle) => area(intersect(a, b)) / area(union(a, b));
@@ -127,7 +128,7 @@ describe.skipIf(!hasChromium)('export and import every format from the app (web 
     { kind: 'yolo-det', importAs: 'yolo', min: 1, boxes: true },
   ] as const;
   for (const c of cases)
-    it(`${c.kind}: exported from the dialog, imported into a fresh project from the dialog, the same masks`, async () => {
+    it(`${c.kind}: exported from the dialog, imported into a fresh project from the dialog, the same masks (boxes for detection)`, async () => {
       const out = await exportFromApp(c.kind, 'copyImages' in c);
       // The copies, where Ultralytics finds them beside labels/, and data.yaml naming them.
       if ('copyImages' in c) for (const p of IMAGES) expect(readFileSync(join(out, 'images', p)).equals(readFileSync(join(source, p)))).toBe(true);

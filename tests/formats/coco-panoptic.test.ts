@@ -91,7 +91,7 @@ describe('COCO panoptic export', () => {
 
     const read = await readPanoptic(json, pngs);
     expect(read.problems).toEqual([]);
-    expect(readdirSync(pngs, { recursive: true }).sort()).toEqual(['street.png', 'sub', 'sub/field.png']);
+    expect(readdirSync(pngs, { recursive: true }).sort()).toEqual(['.difflabel-export', 'street.png', 'sub', 'sub/field.png']);
     expect(read.doc.categories).toEqual([
       { id: person.id, name: 'person', supercategory: '', isthing: 1, color: rgb(person.color) },
       { id: sky.id, name: 'sky', supercategory: '', isthing: 0, color: rgb(sky.color) },
@@ -390,7 +390,7 @@ describe('COCO panoptic export is all or nothing', () => {
     await writePanoptic(store, json);
     writeFileSync(join(pngs, 'stale.png'), readFileSync(join(pngs, 'street.png')));
     await writePanoptic(store, json);
-    expect(readdirSync(pngs, { recursive: true }).sort()).toEqual(['street.png', 'sub', 'sub/field.png']);
+    expect(readdirSync(pngs, { recursive: true }).sort()).toEqual(['.difflabel-export', 'street.png', 'sub', 'sub/field.png']);
     expect((await readPanoptic(json, pngs)).problems).toEqual([]);
     expect(leftovers()).toEqual(['pan', 'pan.json']);
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ProjectStore, THUMB_SIZE, indexFolder, readImageRgb, readThumbnail, thumbnailPath, type IndexReport,
+  EXPORT_MARKER, ProjectStore, THUMB_SIZE, indexFolder, readImageRgb, readThumbnail, thumbnailPath, type IndexReport,
 } from '../../src/core/project';
 import { bmp24, forgedPng, noise, solid, twoFrameGif } from './fixtures';
 import { tempFolder } from './helpers';
@@ -49,6 +49,10 @@ beforeAll(async () => {
   put('empty.jpg', '');
   put('bomb.png', forgedPng(30000, 30000));
   put('.hidden/secret.png', await solid(5, 5, '#000000').png().toBuffer());
+  // A dataset DiffLabel exported into the folder is not the project's images; the root itself may hold the marker.
+  put('export/voc/SegmentationClass/photo.png', await solid(6, 6, '#ff0000').png().toBuffer());
+  put(`export/voc/${EXPORT_MARKER}`, '');
+  put(EXPORT_MARKER, '');
   symlinkSync('..', join(t.dir, 'a', 'loop')); // a symlink loop back to the root
   store = ProjectStore.open(t.dir);
   first = await indexFolder(store, { onProgress: (d, n, p) => progress.push([d, n, p]) });

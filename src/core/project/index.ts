@@ -11,4 +11,5 @@ export type { IndexOptions, IndexReport } from './indexer';
 export { readImageRgb, readThumbnail, thumbnailPath } from './thumbnails';
 export { THUMB_SIZE } from './image-source';
 export { hasImageExtension, sniffImageFormat } from './sniff';
+export { EXPORT_MARKER } from './walk';
 export type { ImageFormat } from './sniff';

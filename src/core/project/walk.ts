@@ -1,4 +1,5 @@
-// Recursive folder walk: hidden entries (and so .difflabel) are skipped, symlinks are followed once
+// Recursive folder walk: hidden entries (and so .difflabel) are skipped, and so is a folder DiffLabel exported a
+// dataset into (it holds EXPORT_MARKER: its label PNGs and copied images are not the project's images); symlinks are followed once
 // (directories are tracked by device+inode, so link loops end). What cannot be seen — a folder that cannot be
 // listed, a link whose target is gone (an unmounted disk) — is reported, so its files are not taken as deleted.
 import { readdir, readlink, stat } from 'node:fs/promises';
@@ -20,6 +21,9 @@ export interface WalkResult {
   danglingLinks: Array<{ path: string; target: string }>;
 }
 
+/** Written into every dataset folder DiffLabel exports; the walk skips a folder that holds it (not the root itself). */
+export const EXPORT_MARKER = '.difflabel-export';
+
 export async function walkFolder(root: string, signal?: AbortSignal): Promise<WalkResult> {
   const files: FoundFile[] = [];
   const unreadableDirs: WalkResult['unreadableDirs'] = [];
@@ -37,6 +41,7 @@ export async function walkFolder(root: string, signal?: AbortSignal): Promise<Wa
       unreadableDirs.push({ path: rel, reason: errorCode(e) });
       return;
     }
+    if (rel && entries.some((e) => e.name === EXPORT_MARKER)) return;
     const subdirs: Array<[string, string]> = [];
     await Promise.all(
       entries.map(async (e) => {

@@ -10,7 +10,7 @@ import { basename, dirname, join, relative, sep } from 'node:path';
 import sharp from 'sharp';
 import type { PanopticExportReport } from '../../../shared/contract';
 import { fromCompressedString } from '../../../shared/masks';
-import type { Category, ImageRow, ProjectStore } from '../../project';
+import { EXPORT_MARKER, type Category, type ImageRow, type ProjectStore } from '../../project';
 import { syncFolder, writeFileAtomic } from '../atomic-file';
 import { FileRefusedError, FileWriteError, exportTarget, isInside } from '../files';
 import { cocoJson, leftOutReason, previousExport, type CocoDocument } from './export';
@@ -64,6 +64,8 @@ export async function writePanoptic(store: ProjectStore, path: string, opts: Pan
   const pending = `${json}.${tag}.tmp`;
   try {
     await mkdir(work);
+    // In the project folder, the PNGs must not be indexed as the project's images.
+    await writeFile(join(work, EXPORT_MARKER), 'A COCO panoptic export by DiffLabel: indexing a project skips this folder.\n');
     const report = await writePngs(store, work, opts);
     await writeFileAtomic(pending, cocoJson({ ...report.head, annotations: report.annotations }), { signal: opts.signal });
     await swapIn(folder, work, pending, json);
@@ -94,7 +96,7 @@ async function checkFolderTarget(store: ProjectStore, folder: string): Promise<v
   for (const e of entries) {
     const file = join(e.parentPath, e.name);
     const rel = relative(store.folder, file).split(sep).join('/');
-    const ours = e.isDirectory() || (e.isFile() && e.name.toLowerCase().endsWith('.png') && !(isInside(file, store.folder) && store.getImageByPath(rel)));
+    const ours = e.isDirectory() || (e.isFile() && e.name === EXPORT_MARKER) || (e.isFile() && e.name.toLowerCase().endsWith('.png') && !(isInside(file, store.folder) && store.getImageByPath(rel)));
     if (!ours) throw new FileRefusedError(`${folder} holds files that are not a previous panoptic export's PNGs: only a previous export is replaced (choose another name, or move the folder away)`);
   }
 }

@@ -1,10 +1,10 @@
 // Writing a dataset folder (YOLO, VOC): the folder is checked and created, every exported image gets its files
 // under a path made from its own (subfolders kept, extension dropped), and each file is replaced atomically and
 // only over what a previous export wrote.
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DatasetExportReport } from '../../../shared/contract';
-import { PROJECT_DIR, type ImageRow, type ProjectStore } from '../../project';
+import { EXPORT_MARKER, PROJECT_DIR, type ImageRow, type ProjectStore } from '../../project';
 import { writeFileAtomic } from '../atomic-file';
 import { leftOutReason } from '../coco/export';
 import { FileRefusedError, FileWriteError, exportTarget, isInside, realPath, type Replaceable } from '../files';
@@ -29,6 +29,8 @@ export class DatasetWriter {
     const st = await stat(root).catch(() => null);
     if (st && !st.isDirectory()) throw new FileRefusedError(`${out} is not a folder (a dataset is a folder)`);
     if (!st) await wrapErrors(out, signal, () => mkdir(root));
+    // Exported into the project folder, its PNGs and copied images must not be indexed as the project's images.
+    await wrapErrors(out, signal, () => writeFile(join(root, EXPORT_MARKER), 'A dataset exported by DiffLabel: indexing a project skips this folder.\n'));
     return new DatasetWriter(store, root, out, signal);
   }
 
