@@ -55,7 +55,7 @@ describe.skipIf(!disk.available)('COCO panoptic export on a full disk', () => {
       backend.openProject(small);
       await backend.dispatch('coco.export', { kind: 'panoptic', out });
       const previous = { json: readFileSync(out), pngs: readdirSync(join(fs.dir, 'pan')).sort() };
-      expect(previous.pngs).toHaveLength(5);
+      expect(previous.pngs.filter((f) => f.endsWith('.png'))).toHaveLength(5);
 
       backend.openProject(large);
       await expect(backend.dispatch('coco.export', { kind: 'panoptic', out })).rejects.toMatchObject({
