@@ -139,7 +139,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       unsubscribe();
       for (const ws of sockets) ws.terminate();
       wss.close();
-      await new Promise<void>((ok) => server.close(() => ok()));
+      const closed = new Promise<void>((ok) => server.close(() => ok()));
+      // A page's keep-alive or unfinished requests would hold close() open; the server is going away.
+      server.closeAllConnections();
+      await closed;
     },
   };
 }
