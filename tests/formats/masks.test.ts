@@ -2,7 +2,6 @@
 // filters, not sharp or the project's code); a round trip keeps every mask exactly, overlaps and holes included;
 // binary PNGs of another tool (RGB, named <n>_<category>.png, no masks.json) import with nothing skipped; instance
 // images alone import through masks.json; bad folders are refused whole and change nothing.
-import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -16,6 +15,7 @@ import { DatasetFileError } from '../../src/core/formats/dataset/errors';
 import { FileRefusedError } from '../../src/core/formats/files';
 import { ProjectStore, indexFolder } from '../../src/core/project';
 import { area, bbox, decode, encode, fromCompressedString, toCompressedString } from '../../src/shared/masks';
+import { snapshot } from '../helpers/db';
 import { tempDir, writeImage } from '../helpers/folder';
 import { clearRect, diskMask, rectMask } from '../helpers/masks';
 
@@ -38,17 +38,6 @@ function add(s: ProjectStore, path: string, categoryId: number | null, mask: Uin
   return s.addAnnotation({ imageId: s.getImageByPath(path)!.id, categoryId, rle: toCompressedString(rle), height: H, width: W, area: area(rle), bbox: bbox(rle), source: 'manual' });
 }
 
-function snapshot(s: ProjectStore): string {
-  const db = new Database(s.dbPath, { readonly: true });
-  try {
-    const hash = createHash('sha256');
-    for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[])
-      hash.update(`${t}\n${JSON.stringify(db.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all())}\n`);
-    return hash.digest('hex');
-  } finally {
-    db.close();
-  }
-}
 
 /** A grey PNG (colour type 0, 8 or 16 bits, not interlaced) decoded from the PNG specification: chunks, zlib, row filters. */
 function readGreyPng(file: string): { depth: number; w: number; h: number; values: number[] } {

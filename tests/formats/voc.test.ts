@@ -1,7 +1,6 @@
 // Pascal VOC both ways. The label images are read back here with sharp and VOC's colour map computed here; a
 // round trip keeps every mask, holes included; a VOC folder made here (grey index PNGs, no XML) imports with
 // nothing skipped; bad folders are refused whole, bad files skipped with their reasons.
-import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { DatasetFileError } from '../../src/core/formats/dataset/errors';
 import { exportDataset, importDataset } from '../../src/core/formats/dataset';
 import { ProjectStore, indexFolder } from '../../src/core/project';
 import { area, bbox, decode, encode, fromCompressedString, toCompressedString } from '../../src/shared/masks';
+import { snapshot } from '../helpers/db';
 import { tempDir, writeImage } from '../helpers/folder';
 import { clearRect, diskMask, pixelBbox, rectMask } from '../helpers/masks';
 
@@ -33,17 +33,6 @@ function add(s: ProjectStore, path: string, categoryId: number | null, mask: Uin
   return s.addAnnotation({ imageId: s.getImageByPath(path)!.id, categoryId, rle: toCompressedString(rle), height: H, width: W, area: area(rle), bbox: bbox(rle), source: 'manual' });
 }
 
-function snapshot(s: ProjectStore): string {
-  const db = new Database(s.dbPath, { readonly: true });
-  try {
-    const hash = createHash('sha256');
-    for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[])
-      hash.update(`${t}\n${JSON.stringify(db.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all())}\n`);
-    return hash.digest('hex');
-  } finally {
-    db.close();
-  }
-}
 
 /** VOC devkit's colour map, written out here: bit j of the index goes to bit 7 - j/3 of r, g, b in turn. */
 function colour(i: number): string {

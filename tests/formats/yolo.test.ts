@@ -1,7 +1,6 @@
 // YOLO both ways. The exported dataset is read back by a reader written here (point-in-polygon at pixel
 // centres, not the project's rasteriser); a dataset written here in Ultralytics' layout imports with nothing
 // skipped; bad datasets are refused whole or line by line with their reasons, and a refused one changes nothing.
-import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { writeYolo } from '../../src/core/formats/yolo/export';
 import { importYolo } from '../../src/core/formats/yolo/import';
 import { ProjectStore, indexFolder } from '../../src/core/project';
 import { area, bbox, decode, encode, fromCompressedString, toCompressedString } from '../../src/shared/masks';
+import { snapshot } from '../helpers/db';
 import { tempDir, writeImage } from '../helpers/folder';
 import { clearRect, count, diskMask, pixelBbox, rectMask } from '../helpers/masks';
 
@@ -40,17 +40,6 @@ function add(s: ProjectStore, path: string, categoryId: number | null, mask: Uin
 }
 
 /** Row counts and a content hash of every table, read through a second connection. */
-function snapshot(s: ProjectStore): string {
-  const db = new Database(s.dbPath, { readonly: true });
-  try {
-    const hash = createHash('sha256');
-    for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[])
-      hash.update(`${t}\n${JSON.stringify(db.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all())}\n`);
-    return hash.digest('hex');
-  } finally {
-    db.close();
-  }
-}
 
 // ---- an independent YOLO reader: names from the block list, lines rasterised at pixel centres
 
