@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { convertOdise, ODISE_LICENCES } from '../../src/core/ml/bundle/odise';
-import { listBundles, verifyBundle } from '../../src/core/ml/bundle';
+import { listBundles, readManifest, verifyBundle } from '../../src/core/ml/bundle';
 import { encodeSafetensors, SafetensorsFile } from '../../src/core/ml/weights';
 import { checkpointTensors, TINY_CONFIGS, TINY_HEADS, tinyOdiseFiles } from './odise.helpers';
 import { REPO_ROOT } from './weights.helpers';
@@ -53,6 +53,29 @@ describe('ODISE bundle', () => {
     });
   });
 
+  it("reads ODISE's training labels into the bundle (invalid_class_id skipped), warns without them, refuses a file in another format by line", async () => {
+    const labels = join(dir, 'coco_panoptic_with_prompt_eng.txt');
+    writeFileSync(labels, '0:invalid_class_id\n1:person,child,girl\n2:bicycle,bike\r\n\n3:car\n');
+    const out = join(dir, 'models', 'odise-trained');
+    const { manifest } = await convertOdise({ ...files, trainingLabels: labels }, out, { configs: TINY_CONFIGS });
+    expect(manifest.odise!.trainingVocabulary).toEqual([['person', 'child', 'girl'], ['bicycle', 'bike'], ['car']]);
+    expect(manifest.source.files.map((f) => f.path)).toContain(labels);
+    expect(manifest.warnings.join('\n')).not.toMatch(/training labels/);
+    expect(readManifest(out).odise!.trainingVocabulary).toHaveLength(3);
+
+    const plain = readManifest(join(dir, 'models', 'odise'));
+    expect(plain.odise!.trainingVocabulary).toBeUndefined();
+    expect(plain.warnings).toContain("no training labels (ODISE's openseg_labels/coco_panoptic_with_prompt_eng.txt): every class is weighed as new to the model (β 0.7, never α 0.3)");
+
+    const bad = join(dir, 'labels.json');
+    writeFileSync(bad, '1:person\n["person"]\n');
+    await expect(convertOdise({ ...files, trainingLabels: bad }, join(dir, 'models', 'bad'), { configs: TINY_CONFIGS })).rejects.toThrow(
+      `${bad}:2: expected "id:name,synonym,…" (ODISE's openseg_labels format), found "[\\"person\\"]"`,
+    );
+    await expect(convertOdise({ ...files, trainingLabels: join(dir, 'nope.txt') }, join(dir, 'models', 'bad'), { configs: TINY_CONFIGS })).rejects.toThrow(/nope\.txt: cannot read the training labels \(ENOENT\)/);
+    expect(existsSync(join(dir, 'models', 'bad'))).toBe(false);
+  });
+
   it('verification finds a changed constants file', async () => {
     const out = join(dir, 'models2', 'odise');
     await convertOdise(files, out, { configs: TINY_CONFIGS });
@@ -88,7 +111,7 @@ describe('ODISE bundle', () => {
     const mixed = cli('--odise', files.checkpoint, '--sd', files.sd, '--clip', files.clip, '--bpe', files.bpe, '--vae', files.sd, '--out', out);
     expect(mixed.stderr).toBe("error: --odise converts ODISE's released files: leave out --vae\n");
     const stray = cli(files.sd, '--clip', files.clip, '--out', out);
-    expect(stray.stderr).toBe('error: --sd, --clip and --bpe go with --odise\n');
+    expect(stray.stderr).toBe('error: --sd, --clip, --bpe and --training-labels go with --odise\n');
     // the CLI reads ODISE's own architecture: the toy checkpoint is refused before anything is written
     const toy = cli('--odise', files.checkpoint, '--sd', files.sd, '--clip', files.clip, '--bpe', files.bpe, '--out', out);
     expect(toy.status).toBe(1);

@@ -15,7 +15,7 @@ const licences = (b: BundleListing) => [b.licence, ...Object.entries(b.component
 
 interface ConvertFlags {
   out: string; fp16?: boolean; name?: string; licence?: string; tokenizer?: string; configs?: string; imageEncoder?: string; refldmseg?: string; vae?: string; groundingModule?: string; force?: boolean; json?: boolean;
-  odise?: string; sd?: string; clip?: string; bpe?: string;
+  odise?: string; sd?: string; clip?: string; bpe?: string; trainingLabels?: string;
 }
 
 /** ODISE's three released files and open_clip's tokenizer; a flag of another kind of source is refused. */
@@ -25,12 +25,12 @@ function odiseRun(source: string | undefined, o: ConvertFlags): OdiseFiles {
   if (other.length) throw new BundleError(`--odise converts ODISE's released files: leave out ${other.join(', ')}`);
   const missing = [o.sd === undefined && '--sd (sd-v1-3.ckpt)', o.clip === undefined && '--clip (ViT-L-14-336px.pt)', o.bpe === undefined && "--bpe (open_clip's bpe_simple_vocab_16e6.txt.gz: none of ODISE's files holds a tokenizer)"].filter(Boolean);
   if (missing.length) throw new BundleError(`--odise needs ${missing.join(', ')}`);
-  return { checkpoint: o.odise!, sd: o.sd!, clip: o.clip!, bpe: o.bpe! };
+  return { checkpoint: o.odise!, sd: o.sd!, clip: o.clip!, bpe: o.bpe!, ...(o.trainingLabels !== undefined ? { trainingLabels: o.trainingLabels } : {}) };
 }
 
 /** A source, or Ref LDM-Seg's three files; the combinations that make neither are refused with what is missing. */
 function convertRun(source: string | undefined, o: ConvertFlags): { source: string; refLdmSeg?: undefined } | { refLdmSeg: { unet: string; imageEncoder: string; vae: string } } {
-  if (o.sd !== undefined || o.clip !== undefined || o.bpe !== undefined) throw new BundleError('--sd, --clip and --bpe go with --odise');
+  if (o.sd !== undefined || o.clip !== undefined || o.bpe !== undefined || o.trainingLabels !== undefined) throw new BundleError('--sd, --clip, --bpe and --training-labels go with --odise');
   if (o.refldmseg === undefined) {
     if (source === undefined) throw new BundleError('nothing to convert: give a <source> folder or file, or --refldmseg with --image-encoder and --vae');
     if (o.vae !== undefined) throw new BundleError('--vae goes with --refldmseg (a diffusers folder or single file brings its own VAE)');
@@ -77,6 +77,7 @@ export function registerModelsCommands(program: Command, io: { out: Out; err: Ou
     .option('--sd <sd-v1-3.ckpt>', 'with --odise: Stable Diffusion 1.3 (the Lightning .ckpt)')
     .option('--clip <ViT-L-14-336px.pt>', 'with --odise: OpenAI\'s CLIP ViT-L/14 at 336 px (the TorchScript archive)')
     .option('--bpe <bpe.txt.gz>', 'with --odise: open_clip\'s tokenizer, bpe_simple_vocab_16e6.txt.gz')
+    .option('--training-labels <coco_panoptic_with_prompt_eng.txt>', 'with --odise: the classes the label model was trained on (ODISE\'s openseg_labels), which it weighs differently from new ones')
     .option('--grounding-module <file>', 'add grounded diffusion\'s grounding_module.pth (and the UNet with its taps) for `difflabel generate`; the checkpoint must be the SD 1.x it was trained with');
   for (const p of withVariants) convert.option(`--no-${p.id}`, `skip what only ${p.title} needs: ${p.variants!.map((v) => v.title).join(', ')}`);
   convert

@@ -2,7 +2,7 @@
 // a vocabulary run gives proposals at the image's size, no pixel in two of them, each named by a vocabulary entry;
 // progress per window and cancel between windows; the proposals stored by a run are offered in the project's
 // category named by their entry's first synonym.
-import { mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../../src/core/ml/bundle';
@@ -91,6 +91,26 @@ describe('ODISE pipeline', () => {
     const again = await session.run(input, {}, { kind: 'vocabulary', names: NAMES }, { priority: 'batch' });
     expect(again.map((p) => [p.category, p.score, Array.from(p.mask.counts)])).toEqual(proposals.map((p) => [p.category, p.score, Array.from(p.mask.counts)]));
   }, 120_000);
+
+  it("weighs a class the label model was trained on (a synonym in the bundle's training labels) with α, the others with β", async () => {
+    const withLabels = async (trainingVocabulary: string[][]) => {
+      const dir = join(tmp.path, 'models', `trained-${trainingVocabulary.flat().join('-')}`);
+      cpSync(bundleDir, dir, { recursive: true });
+      const manifest = JSON.parse(readFileSync(join(dir, 'bundle.json'), 'utf8'));
+      writeFileSync(join(dir, 'bundle.json'), JSON.stringify({ ...manifest, odise: { ...manifest.odise, trainingVocabulary } }));
+      const s = await odise.open({ bundle: { dir, manifest: readManifest(dir) }, host, cache: null });
+      try {
+        return await s.run(input, {}, { kind: 'vocabulary', names: NAMES }, { priority: 'batch' });
+      } finally {
+        await s.dispose();
+      }
+    };
+    const key = (ps: Proposal[]) => ps.map((p) => [p.category?.name, p.score, Array.from(p.mask.counts)]);
+    // no synonym in common: every class is still new, the proposals are the same
+    expect(key(await withLabels([['person', 'people'], ['road']]))).toEqual(key(proposals));
+    // "automobile" (a synonym of the second class) was trained on: the ensemble weighs that class differently
+    expect(key(await withLabels([['person'], ['automobile', 'truck']]))).not.toEqual(key(proposals));
+  }, 240_000);
 
   it('stops between windows when cancelled', async () => {
     const ac = new AbortController();

@@ -16,7 +16,7 @@ import { component, partialPrefix, writeBundle, type ConvertResult } from './con
 import { BundleError } from './errors';
 import { fileEntry } from './hash';
 import {
-  ODISE_LABEL_HEADS, readOdiseCheckpoint, readOdiseClip, readOdiseSd, readOpenAiClip, SD1_CONFIGS,
+  ODISE_LABEL_HEADS, readOdiseCheckpoint, readOdiseClip, readOdiseSd, readOpenAiClip, readTrainingLabels, SD1_CONFIGS,
   type OdiseCheckpoint, type OdiseClip, type OdiseHeadsConfig, type OdiseSd, type SdConfigs,
 } from './odiseSources';
 import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest } from './schema';
@@ -49,6 +49,8 @@ export interface OdiseSources {
   sd: OdiseSd;
   /** open_clip's tokenizer (bpe_simple_vocab_16e6.txt.gz): none of the three files holds one. */
   tokenizer: TokenizerFiles;
+  /** The label model's training vocabulary (readTrainingLabels), when given. */
+  trainingVocabulary?: string[][];
   files: string[];
 }
 
@@ -74,11 +76,14 @@ export interface OdiseFiles {
   clip: string;
   /** open_clip's bpe_simple_vocab_16e6.txt.gz. */
   bpe: string;
+  /** ODISE's openseg_labels/coco_panoptic_with_prompt_eng.txt: the classes the label model was trained on. */
+  trainingLabels?: string;
 }
 
 /** Reads the three released files (each checked before anything is built) and writes the bundle. */
 export async function convertOdise(files: OdiseFiles, outDir: string, opts: OdiseBundleOptions = {}): Promise<ConvertResult> {
   const tokenizer = requireTokenizerFiles(files.bpe);
+  const trainingVocabulary = files.trainingLabels !== undefined ? readTrainingLabels(files.trainingLabels) : undefined;
   const configs = opts.configs ?? ODISE_BUNDLE_CONFIGS;
   const opened: { close(): void }[] = [];
   try {
@@ -88,8 +93,8 @@ export async function convertOdise(files: OdiseFiles, outDir: string, opts: Odis
     opened.push(clip);
     const sd = readOdiseSd(files.sd, configs.sd);
     opened.push(sd);
-    const paths = [files.checkpoint, files.sd, files.clip, ...tokenizerPaths(tokenizer)].map((p) => resolve(p));
-    return await buildOdiseBundle({ checkpoint, clip, sd, tokenizer, files: paths }, outDir, opts);
+    const paths = [files.checkpoint, files.sd, files.clip, ...tokenizerPaths(tokenizer), ...(files.trainingLabels !== undefined ? [files.trainingLabels] : [])].map((p) => resolve(p));
+    return await buildOdiseBundle({ checkpoint, clip, sd, tokenizer, trainingVocabulary, files: paths }, outDir, opts);
   } finally {
     opened.forEach((o) => o.close());
   }
@@ -138,6 +143,8 @@ export async function buildOdiseBundle(src: OdiseSources, outDir: string, opts: 
   const write = async (dir: string): Promise<BundleManifest> => {
     const components: Record<string, BundleComponent> = {};
     const warnings = [...src.checkpoint.warnings, ...src.clip.warnings, ...src.sd.warnings];
+    if (!src.trainingVocabulary)
+      warnings.push("no training labels (ODISE's openseg_labels/coco_panoptic_with_prompt_eng.txt): every class is weighed as new to the model (β 0.7, never α 0.3)");
     const { checkpoint: ck, clip, sd } = src;
     const latent = fc.window / 2 ** (configs.sd.vae.block_out_channels.length - 1);
     const vae = buildOdiseVae(fc, configs.sd.vae, sd.vae);
@@ -209,7 +216,8 @@ export async function buildOdiseBundle(src: OdiseSources, outDir: string, opts: 
         contextLength: clip.text.config.max_position_embeddings,
       },
       vaeScalingFactor: fc.scalingFactor,
-      odise: { shortSide: opts.shortSide ?? ODISE_SIZES.shortSide, maxSize: ODISE_SIZES.maxSize, sizeDivisibility: ODISE_SIZES.sizeDivisibility, window: fc.window, constants: constantsEntry!, clipLogitScale: CLIP_LOGIT_SCALE },
+      odise: { shortSide: opts.shortSide ?? ODISE_SIZES.shortSide, maxSize: ODISE_SIZES.maxSize, sizeDivisibility: ODISE_SIZES.sizeDivisibility, window: fc.window, constants: constantsEntry!, clipLogitScale: CLIP_LOGIT_SCALE,
+        ...(src.trainingVocabulary ? { trainingVocabulary: src.trainingVocabulary } : {}) },
       warnings,
     };
     const r = BundleManifestSchema.safeParse(manifest);

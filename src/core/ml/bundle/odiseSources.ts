@@ -2,7 +2,7 @@
 // heads only, detectron2's `{"model": state_dict}`), SD 1.3's Lightning `.ckpt` (through the LDM key map) and OpenAI's
 // TorchScript `ViT-L-14-336px.pt` (its data.pkl read as a state dict; nothing in the archive is run). Each reader
 // checks every tensor's name and shape before anything is built and refuses a wrong file naming the file and the key.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { openAiTextSource, SD15_CLIP_CONFIG, type ClipTextConfig } from '../models/clip';
 import { VIT_L14_336_CONFIG, type ClipVisionConfig } from '../models/clipVisionConfig';
 import { openAiVisionSource } from '../models/clipVisionWeights';
@@ -244,4 +244,29 @@ function existing(path: string, what: string): string {
   if (!existsSync(path)) throw new BundleError(`${what} ${path} does not exist`);
   if (!statSync(path).isFile()) throw new BundleError(`${what} ${path} is not a file`);
   return path;
+}
+
+/**
+ * The label model's training vocabulary, from ODISE's `openseg_labels/coco_panoptic_with_prompt_eng.txt`: one
+ * `id:name,synonym,…` per line, `invalid_class_id` lines skipped (get_openseg_labels, odise/data/build.py). A class of
+ * the user's vocabulary that shares a synonym with it is weighed as seen in training (α) rather than new (β).
+ */
+export function readTrainingLabels(path: string): string[][] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new BundleError(`${path}: cannot read the training labels (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const classes: string[][] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (!line.trim()) return;
+    const m = /^\s*(\d+)\s*:(.*)$/.exec(line);
+    const names = m?.[2]!.split(',').map((n) => n.trim());
+    if (!m || !names || names.some((n) => !n)) throw new BundleError(`${path}:${i + 1}: expected "id:name,synonym,…" (ODISE's openseg_labels format), found ${JSON.stringify(line.slice(0, 80))}`);
+    if (names.length === 1 && names[0] === 'invalid_class_id') return;
+    classes.push(names);
+  });
+  if (!classes.length) throw new BundleError(`${path}: no classes in the training labels`);
+  return classes;
 }

@@ -98,6 +98,8 @@ export const OdiseManifestSchema = z.object({
   constants: FileEntrySchema,
   /** MaskCLIP's logit scale: min(exp(CLIP's logit_scale), 100). */
   clipLogitScale: z.number().positive(),
+  /** The classes the label model was trained on, each a synonym list; absent: every class counts as new. */
+  trainingVocabulary: z.array(z.array(z.string().min(1)).min(1)).optional(),
 });
 export type OdiseManifest = z.infer<typeof OdiseManifestSchema>;
 

@@ -22,7 +22,7 @@ export const odise: Pipeline<OdiseParams> = {
   prompt: 'vocabulary',
   components: ODISE_COMPONENTS,
   models: {
-    hint: 'Convert ODISE\'s released files once with `npx difflabel models convert --odise <odise_label_coco_50e.pth> --sd <sd-v1-3.ckpt> --clip <ViT-L-14-336px.pt> --bpe <bpe_simple_vocab_16e6.txt.gz> --out <models folder>/odise`',
+    hint: 'Convert ODISE\'s released files once with `npx difflabel models convert --odise <odise_label_coco_50e.pth> --sd <sd-v1-3.ckpt> --clip <ViT-L-14-336px.pt> --bpe <bpe_simple_vocab_16e6.txt.gz> --training-labels <coco_panoptic_with_prompt_eng.txt> --out <models folder>/odise`',
   },
   refuses: notOdise,
   runLabel: 'label everything',

@@ -7,7 +7,7 @@ import { resizeBilinear } from '../../ml/models/pilResample';
 import { odiseNoise } from '../../ml/models/odise/torchNoise';
 import type { RunOptions } from '../../ml/runtime';
 import type { RgbImage } from '../common/frame';
-import type { FloatTensor, Vocabulary } from './classify';
+import { inTrainingVocabulary, type FloatTensor, type Vocabulary } from './classify';
 import { slideFeatures, slidingWindows, windowRunner } from './features';
 import { classifyQueries, ODISE_LABEL_SETTINGS, padBatch } from './inference';
 import type { OdiseModels } from './models';
@@ -74,9 +74,10 @@ export async function odisePanoptic(models: OdiseModels, rgb: RgbImage, vocabula
   const nameEmbeds = await models.textEmbeds(flat, run);
   const photoEmbeds = await models.textEmbeds(flat.map(PHOTO), run);
   checkAborted(o.signal);
-  // The label model's training vocabulary (COCO panoptic, prompt-engineered) is not shipped: every class counts as new (β).
+  // Without the training labels in the bundle every class counts as new (β).
+  const trained = s.trainingVocabulary;
   const { maskCls } = classifyQueries({
-    vocabulary, inVocabulary: vocabulary.map(() => false), nameEmbeds, photoEmbeds, categoryHead: models.constants.categoryHead,
+    vocabulary, inVocabulary: trained ? inTrainingVocabulary(vocabulary, trained) : vocabulary.map(() => false), nameEmbeds, photoEmbeds, categoryHead: models.constants.categoryHead,
     maskEmbed: dec['mask_embed']!, logitScale: dec['logit_scale']!.data[0]!, clipMaskEmbed: clip['mask_embed']!, clipLogitScale: s.clipLogitScale,
   }, ODISE_LABEL_SETTINGS);
   const [, Q, mh, mw] = masks.dims as [number, number, number, number];
