@@ -72,6 +72,8 @@ describe('generate.* with the fixture model', () => {
       [{ ...request, count: 0 }, /count/],
       [{ ...request, prompt: '  ' }, /prompt/],
       [{ ...request, preview: 'vae' }, /preview/],
+      // 1000 DDIM steps with SD's steps offset of 1 would need timestep 1000 of 0 … 999.
+      [{ ...request, steps: 1000 }, /1000 steps: timestep 1000 is outside the 1000 trained timesteps/],
     ];
     for (const [input, message] of cases) {
       const r = await post('generate.start', input);

@@ -86,6 +86,13 @@ export function settingsProblem(s: GenerateSettings): string | null {
       : `attention grounding snaps to DiffSeg segments of ${GROUNDING_IMAGE_SIZE}×${GROUNDING_IMAGE_SIZE} images only, not ${s.width}×${s.height}`;
   if (s.categories.some((c) => !c.trim())) return 'a category name is empty';
   if (!Number.isInteger(s.steps) || s.steps < 1 || s.steps > 1000) return `steps must be an integer from 1 to 1000, not ${s.steps}`;
+  try {
+    callsPerImage(s.sampler, s.steps);
+  } catch (e) {
+    // The scheduler's own limit (with SD's steps offset, 1000 DDIM steps would need timestep 1000).
+    if (e instanceof RangeError) return `${s.sampler} cannot take ${s.steps} steps: ${e.message}`;
+    throw e;
+  }
   if (!Number.isFinite(s.scale) || s.scale < 0) return `the guidance scale must be a number ≥ 0, not ${s.scale}`;
   if (!Number.isSafeInteger(s.seed) || s.seed < 0 || s.seed > MAX_SEED) return `a seed must be an integer from 0 to ${MAX_SEED}, not ${s.seed}`;
   return null;
