@@ -11,9 +11,9 @@ export interface LatentRgbMap {
 }
 
 /**
- * SD 1.x (its VAE, 4 channels): the widely used approximation, fitted by least squares on latents of real images
- * and their pixels (ComfyUI's `latent_formats.SD15`), no bias. Not checked here against the real decoder (no weights
- * on the machines that wrote it); docs/grounded.md says how to check it.
+ * SD 1.x (its VAE, 4 channels): the widely used linear approximation, fitted empirically on real images (as
+ * ComfyUI publishes it in `latent_formats.SD15`), no bias. Not checked here against the real decoder (no weights on
+ * the machines that wrote it); docs/grounded.md says how to check it.
  */
 export const SD1_LATENT_RGB: LatentRgbMap = {
   matrix: [
