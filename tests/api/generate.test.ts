@@ -219,7 +219,11 @@ describe('generate.* with the fixture model', () => {
   /** The job's progress events that carry a preview, checked against the contract. */
   async function samples(input: unknown) {
     const sent: NonNullable<EventPayload<'job.progress'>['sample']>[] = [];
-    const off = backend.onEvent((e, p) => e === 'job.progress' && (p as { kind: string }).kind === 'generate' && sent.push(...(events['job.progress'].parse(p).sample ? [(p as EventPayload<'job.progress'>).sample!] : [])));
+    const off = backend.onEvent((e, p) => {
+      if (e !== 'job.progress') return;
+      const { kind, sample } = events['job.progress'].parse(p);
+      if (kind === 'generate' && sample) sent.push(sample);
+    });
     const { job } = await generate(input);
     off();
     return { sent, held: (job.result as { held: { path: string; seed: number }[] }).held };

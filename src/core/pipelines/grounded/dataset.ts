@@ -103,6 +103,7 @@ export async function generateDataset(store: ProjectStore, models: GroundedModel
   const { sub, jobs } = planDataset(req);
   const model = `${models.name}@${models.manifest.createdAt}`;
   const report: DatasetReport = { model: models.name, generated: [], held: [], skipped: 0, cancelled: false };
+  const { onPreview, preview = 'latent' } = ctx;
   for (const [i, s] of jobs.entries()) {
     const path = `${sub}/${imageFileName(s, model)}`;
     const progress = (step: number, steps: number) => ctx.onProgress?.({ done: i, total: jobs.length, step, steps, path });
@@ -117,7 +118,6 @@ export async function generateDataset(store: ProjectStore, models: GroundedModel
     const startedAt = Date.now();
     let made;
     try {
-      const { onPreview, preview = 'latent' } = ctx;
       made = await generateImage(models, s, {
         signal: ctx.signal, onStep: progress, preview, previewEvery: onPreview ? PREVIEW_EVERY[preview] : 0,
         onPreview: onPreview && ((image, step, steps) => onPreview({ index: i, path, image, step, steps })),
