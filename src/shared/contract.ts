@@ -680,6 +680,8 @@ export const methods = {
         model: ModelSpec.optional(),
         /** The project subfolder kept images go to. */
         subfolder: z.string().min(1).max(1000).default('generated'),
+        /** Previews while sampling: 'latent' (a linear map of the latent, no model run) or 'decoder' (a decoder run each). */
+        preview: z.enum(['latent', 'decoder']).default('latent'),
       })
       .strict(),
     output: z.object({ jobId: z.string(), seed: z.number() }),
@@ -718,6 +720,16 @@ export const events = {
     jobId: z.string(), kind: z.string(), done: z.number(), total: z.number(), message: z.string(),
     /** An iterative pipeline's current mask on the image it is working on (sent every few of its steps). */
     preview: z.object({ imageId: Id, mask: z.object({ size: z.tuple([z.number(), z.number()]), counts: z.string() }) }).optional(),
+    /**
+     * A generator's look at the image it is sampling (sent every few of its steps): image `index` of the job's (from 0),
+     * at `path` once made; a PNG data URL of width × height (the latent's size, 64² for 512², by default).
+     */
+    sample: z
+      .object({
+        index: z.number().int().nonnegative(), path: z.string(), step: z.number().int().positive(), steps: z.number().int().positive(),
+        width: z.number().int().positive(), height: z.number().int().positive(), image: z.string().startsWith('data:image/png;base64,'),
+      })
+      .optional(),
   }),
   'job.finished': Job,
   'project.changed': z.object({ what: z.enum(['project', 'images', 'categories', 'annotations', 'examples', 'vocabulary']), imageId: z.number().optional() }),

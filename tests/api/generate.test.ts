@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backend } from '../../src/core/api/backend';
 import { disposeSharedInferenceHost } from '../../src/core/pipelines/common/inference';
-import { layoutMask } from '../../src/core/pipelines/grounded/fixture';
+import sharp from 'sharp';
+import { events, type EventPayload } from '../../src/shared/contract';
+import { layoutColour, layoutMask } from '../../src/core/pipelines/grounded/fixture';
 import { startServer, type RunningServer } from '../../src/core/server/server';
 import { decode, fromCompressedString } from '../../src/shared/masks';
 import { makeImageFolder, tempDir } from '../helpers/folder';
@@ -69,6 +71,9 @@ describe('generate.* with the fixture model', () => {
       [{ ...request, subfolder: '../outside' }, /relative path inside the project/],
       [{ ...request, count: 0 }, /count/],
       [{ ...request, prompt: '  ' }, /prompt/],
+      [{ ...request, preview: 'vae' }, /preview/],
+      // 1000 DDIM steps with SD's steps offset of 1 would need timestep 1000 of 0 … 999.
+      [{ ...request, steps: 1000 }, /1000 steps: timestep 1000 is outside the 1000 trained timesteps/],
     ];
     for (const [input, message] of cases) {
       const r = await post('generate.start', input);
@@ -209,5 +214,62 @@ describe('generate.* with the fixture model', () => {
     expect((await call('generate.held', {})).map((h: { seed: number }) => h.seed)).toEqual([60]);
     const { job: again } = await generate(input);
     expect(again.result).toMatchObject({ skipped: 1, held: [{ seed: 61 }] });
+  });
+
+  /** The job's progress events that carry a preview, checked against the contract. */
+  async function samples(input: unknown) {
+    const sent: NonNullable<EventPayload<'job.progress'>['sample']>[] = [];
+    const off = backend.onEvent((e, p) => {
+      if (e !== 'job.progress') return;
+      const { kind, sample } = events['job.progress'].parse(p);
+      if (kind === 'generate' && sample) sent.push(sample);
+    });
+    const { job } = await generate(input);
+    off();
+    return { sent, held: (job.result as { held: { path: string; seed: number }[] }).held };
+  }
+  const pixels = async (url: string) => {
+    const { data, info } = await sharp(Buffer.from(url.slice('data:image/png;base64,'.length), 'base64')).raw().toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height, channels: info.channels };
+  };
+
+  it("progress carries previews of the image being sampled: its index and path, the latent's size, x̂0's layout from the first ones", async () => {
+    const { sent, held: made } = await samples({ ...request, seed: 80, count: 2, steps: 40 });
+    expect(made.map((h) => h.seed)).toEqual([80, 81]);
+    // Both images were previewed (the job's throttle lets one through at least every 100 ms).
+    expect([...new Set(sent.map((s) => s.index))]).toEqual([0, 1]);
+    for (const s of sent) {
+      expect(s).toMatchObject({ path: made[s.index]!.path, steps: 40, width: 64, height: 64 });
+      // Every second call, and not the last (the image itself follows).
+      expect(s.step % 2 === 0 && s.step < 40).toBe(true);
+      // A 64² PNG: smaller than its raw RGB (12 288 bytes), and what an img element shows.
+      expect(Buffer.from(s.image.split(',')[1]!, 'base64').length).toBeLessThan(64 * 64 * 3);
+      const px = await pixels(s.image);
+      expect([px.width, px.height, px.channels]).toEqual([64, 64, 3]);
+      // The fixture's x̂0 is its layout at every step (its noisy sample is not, early on): the red square's cells read
+      // red, the blue disc's blue, the ground grey, in every preview.
+      const tally = { red: [0, 0], blue: [0, 0], ground: [0, 0] } as Record<string, [number, number]>;
+      for (let y = 0; y < 64; y++) {
+        for (let x = 0; x < 64; x++) {
+          const colour = layoutColour(x, y);
+          if (!(colour in tally)) continue;
+          const [r, g, b] = px.data.subarray((y * 64 + x) * 3, (y * 64 + x) * 3 + 3);
+          const ok = colour === 'red' ? r! > 200 && g! < 55 && b! < 55 : colour === 'blue' ? b! > 200 && r! < 55 && g! < 55 : [r, g, b].every((v) => Math.abs(v! - 128) < 30);
+          tally[colour]![0]! += ok ? 1 : 0;
+          tally[colour]![1]!++;
+        }
+      }
+      for (const [colour, [ok, all]] of Object.entries(tally)) expect(ok / all, `${colour} cells at step ${s.step} of image ${s.index}`).toBeGreaterThanOrEqual(0.99);
+    }
+  });
+
+  it("with preview 'decoder', the previews are decoded at the image's size, every tenth call", async () => {
+    const { sent } = await samples({ ...request, seed: 90, count: 1, steps: 40, preview: 'decoder' });
+    expect(sent.length).toBeGreaterThan(0);
+    for (const s of sent) {
+      expect(s).toMatchObject({ index: 0, width: 512, height: 512 });
+      expect(s.step % 10).toBe(0);
+      expect((await pixels(s.image)).width).toBe(512);
+    }
   });
 });

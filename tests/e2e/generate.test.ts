@@ -60,6 +60,8 @@ describe.skipIf(!hasChromium)('generate images in the app and keep two of three 
     await expect.poll(() => dialog.getByTestId('held-item').count(), { timeout: 120_000 }).toBe(3);
     await expect.poll(() => backend.jobs.list().find((j) => j.kind === 'generate')?.state, { timeout: 60_000 }).toBe('done');
     await expect.poll(() => dialog.getByTestId('generate-notice').textContent()).toBe('3 images made');
+    // Each preview gave way to its image in the gallery.
+    expect(await dialog.getByTestId('sampling').count()).toBe(0);
     // Held images are not in the project yet.
     expect(backend.project!.countImages()).toBe(2);
     await page.waitForTimeout(300); // the overlays are drawn once each image has loaded
@@ -102,5 +104,47 @@ describe.skipIf(!hasChromium)('generate images in the app and keep two of three 
     expect(store.getImageByPath(discardC)).toBeUndefined();
     expect(readdirSync(join(dir.path, 'generated')).sort()).toEqual([keepA, keepB].map((p) => p.split('/')[1]).sort());
     expect(readdirSync(join(dir.path, '.difflabel', 'generated', 'generated'))).toEqual([]);
+  });
+
+  it('shows a preview of the image being sampled before it is done, scaled up smoothly; Cancel clears it', async () => {
+    await page.getByTestId('open-generate').click();
+    const dialog = page.getByTestId('generate-dialog');
+    await dialog.getByTestId('generate-prompt').fill('a photo of a blue disc');
+    await dialog.getByTestId('generate-categories').fill('blue');
+    await dialog.getByTestId('generate-count').fill('1');
+    await dialog.getByTestId('generate-seed').fill('21');
+    await dialog.getByTestId('generate-sampler').selectOption('ddim');
+    // Many steps: the fixture's are milliseconds, and the preview must be seen while the image is sampled.
+    await dialog.getByTestId('generate-steps').fill('600');
+    await dialog.getByTestId('generate-model').selectOption('fixture');
+    await dialog.getByTestId('generate-start').click();
+
+    const preview = dialog.getByTestId('sampling-preview');
+    await preview.waitFor({ state: 'visible', timeout: 60_000 });
+    // Seen before the image is done: nothing is held yet, and the job runs.
+    expect(await dialog.getByTestId('held-item').count()).toBe(0);
+    expect(backend.jobs.list().find((j) => j.kind === 'generate' && j.state === 'running')).toBeDefined();
+    await expect.poll(() => dialog.getByTestId('sampling').textContent()).toMatch(/^Image 1, step \d+ of 600: a rough preview$/);
+    const size = await preview.evaluate((img: HTMLImageElement) => ({ natural: [img.naturalWidth, img.naturalHeight], shown: img.getBoundingClientRect().width, rendering: getComputedStyle(img).imageRendering }));
+    expect(size.natural).toEqual([64, 64]);
+    expect(size.shown).toBeGreaterThanOrEqual(200);
+    expect(size.rendering).toBe('auto');
+    // The fixture's layout in the preview: the blue disc's centre (latent cell (46, 17)) reads blue where it is shown.
+    const disc = await preview.evaluate((img: HTMLImageElement) => {
+      const c = document.createElement('canvas');
+      c.width = c.height = 64;
+      const ctx = c.getContext('2d')!;
+      ctx.drawImage(img, 0, 0);
+      return Array.from(ctx.getImageData(46, 17, 1, 1).data.slice(0, 3));
+    });
+    expect(disc[2]).toBeGreaterThan(200);
+    expect(disc[0]).toBeLessThan(55);
+    await shot('generate-preview');
+
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => backend.jobs.list().find((j) => j.kind === 'generate' && j.state !== 'done')?.state, { timeout: 60_000 }).toBe('cancelled');
+    await expect.poll(() => dialog.getByTestId('sampling').count()).toBe(0);
+    expect(await dialog.getByTestId('held-item').count()).toBe(0);
+    await shot('generate-preview-cancelled');
   });
 });

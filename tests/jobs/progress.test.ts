@@ -38,7 +38,7 @@ describe('job progress', () => {
 
   it('a preview held back by the throttle goes out with the next event, the newest replacing older ones, once', async () => {
     const sent: { message: string; preview?: number }[] = [];
-    const jobs = new JobManager({ progress: (j, p) => sent.push({ message: j.message, ...(p ? { preview: p.imageId } : {}) }), finished: () => {} }, 50);
+    const jobs = new JobManager({ progress: (j, p) => sent.push({ message: j.message, ...(p && 'imageId' in p ? { preview: p.imageId } : {}) }), finished: () => {} }, 50);
     const mask = { h: 1, w: 1, counts: Uint32Array.of(0, 1) };
     let release!: () => void;
     const job = jobs.start('test', async (ctx) => {

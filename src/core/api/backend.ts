@@ -70,7 +70,8 @@ export class Backend {
     progress: (job, preview) =>
       this.emit('job.progress', {
         jobId: job.id, kind: job.kind, done: job.done, total: job.total, message: job.message,
-        ...(preview ? { preview: { imageId: preview.imageId, mask: { size: [preview.mask.h, preview.mask.w], counts: toCompressedString(preview.mask) } } } : {}),
+        ...(preview && 'mask' in preview ? { preview: { imageId: preview.imageId, mask: { size: [preview.mask.h, preview.mask.w], counts: toCompressedString(preview.mask) } } } : {}),
+        ...(preview && 'sample' in preview ? { sample: preview.sample } : {}),
       }),
     finished: (job) => this.emit('job.finished', job),
   });

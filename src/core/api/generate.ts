@@ -8,7 +8,7 @@ import { randomSeed } from '../ml/schedulers';
 import { modelEnvName, resolveBundle } from '../pipelines/common/bundles';
 import { sharedInferenceHost } from '../pipelines/common/inference';
 import {
-  callsPerImage, DEFAULT_STEPS, discardHeld, generateDataset, GenerateInputError, GROUNDED_GENERATORS, heldMask, keepHeld, listHeld, openGroundedModels, planDataset, SAMPLER_NAMES,
+  callsPerImage, DEFAULT_STEPS, discardHeld, encodePng, generateDataset, GenerateInputError, GROUNDED_GENERATORS, heldMask, keepHeld, listHeld, openGroundedModels, planDataset, SAMPLER_NAMES,
   type DatasetRequest, type HeldImage,
 } from '../pipelines/grounded';
 import type { ProjectStore } from '../project';
@@ -48,12 +48,21 @@ export class GenerateService {
     const job = this.o.jobs.start('generate', async (ctx) => {
       const models = openGroundedModels(bundle.dir, sharedInferenceHost());
       try {
+        const images = req.prompts.length * req.count;
+        const message = (done: number, step: number, steps: number) => `image ${Math.min(done + 1, images)} of ${images}${steps ? `, step ${step} of ${steps}` : ''}`;
         return await generateDataset(store, models, req, {
           signal: ctx.signal,
+          preview: input.preview,
           onProgress: (p) => {
             // The job counts model calls: a bar that moves every step, not once an image.
-            ctx.progress(p.done * calls + p.step, p.total * calls, `image ${Math.min(p.done + 1, p.total)} of ${p.total}${p.steps ? `, step ${p.step} of ${p.steps}` : ''}`);
+            ctx.progress(p.done * calls + p.step, images * calls, message(p.done, p.step, p.steps));
             if (!p.steps) this.o.emit('generate.changed', {});
+          },
+          // A PNG: at the latent's size a few kB, and the page shows it as it is (an image, scaled up by the browser).
+          onPreview: async ({ index, path, image, step, steps }) => {
+            const url = `data:image/png;base64,${(await encodePng(image, {})).toString('base64')}`;
+            const sample = { index, path, step, steps, width: image.width, height: image.height, image: url };
+            ctx.progress(index * calls + step, images * calls, message(index, step, steps), { sample });
           },
         });
       } finally {

@@ -1,13 +1,10 @@
 // Long work (indexing, batch segmentation, import) runs as jobs: progress events, cancel, one record each.
 import { randomUUID } from 'node:crypto';
-import type { Job } from '../../shared/contract';
+import type { EventPayload, Job } from '../../shared/contract';
 import type { Rle } from '../../shared/masks';
 
-/** An iterative pipeline's current mask on the image it is working on. */
-export interface JobPreview {
-  imageId: number;
-  mask: Rle;
-}
+/** An iterative pipeline's current mask on the image it is working on, or a generator's look at the image it samples. */
+export type JobPreview = { imageId: number; mask: Rle } | { sample: NonNullable<EventPayload<'job.progress'>['sample']> };
 
 export interface JobContext {
   signal: AbortSignal;

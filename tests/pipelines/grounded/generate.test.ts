@@ -89,16 +89,36 @@ describe('grounded generation on the fixture', () => {
     expect(g.masks[0]!.reduce((a, v) => a + v, 0)).toBe(0);
   });
 
-  it('previews the current estimate every few steps, the layout showing before the end', async () => {
+  it('with the decoder, previews the current estimate every few steps at the image size, the layout showing before the end', async () => {
     const previews: [number, number][] = [];
     let last: Uint8Array | undefined;
     const g = await generateImage(models, { ...base, steps: 10 }, {
-      previewEvery: 4, onPreview: (img, done, total) => (previews.push([done, total]), (last = img.data)),
+      preview: 'decoder', previewEvery: 4, onPreview: (img, done, total) => void (previews.push([done, total]), (last = img.data)),
     });
     expect(previews).toEqual([[4, 10], [8, 10]]);
     // DDIM's x0 estimate is the fixture's target already: the red square's centre is red in the preview.
     const p = (200 * 512 + 130) * 3;
     expect(Array.from(last!.subarray(p, p + 3)).map((v) => Math.round(v / 32))).toEqual(Array.from(g.image.data.subarray(p, p + 3)).map((v) => Math.round(v / 32)));
+  });
+
+  it.each(['ddim', 'pndm', 'dpmpp_2m'] as const)('%s: previews are x̂0 through the linear map at the latent size, the layout showing from the first one', async (sampler) => {
+    // The fixture's ε̂ makes x̂0 its target latent at every step, while the noisy sample is mostly noise in the first
+    // steps: a preview of the sample instead of x̂0 shows no layout there.
+    const previews: { done: number; width: number; height: number; data: Uint8Array }[] = [];
+    await generateImage(models, { ...base, sampler, steps: 10 }, { previewEvery: 2, onPreview: (img, done) => void previews.push({ done, ...img }) });
+    expect(previews.map((p) => p.done)).toEqual(sampler === 'pndm' ? [2, 4, 6, 8, 10] : [2, 4, 6, 8]);
+    const byte = (c: number) => Math.round((255 * (c + 1)) / 2);
+    for (const p of previews) {
+      expect([p.width, p.height]).toEqual([64, 64]);
+      let wrong = 0;
+      for (let y = 0; y < 64; y++) {
+        for (let x = 0; x < 64; x++) {
+          const want = PALETTE[layoutColour(x, y)].map(byte);
+          if (want.some((v, c) => Math.abs(p.data[(y * 64 + x) * 3 + c]! - v) > 40)) wrong++;
+        }
+      }
+      expect(wrong, `preview after call ${p.done}`).toBe(0);
+    }
   });
 
   it('cancelling stops between steps', async () => {

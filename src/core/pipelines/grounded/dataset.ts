@@ -17,7 +17,8 @@ import { writeFileAtomic } from '../../formats/atomic-file';
 import type { ProjectStore } from '../../project';
 import { makeThumbnail } from '../../project/image-source';
 import { writeThumbnail } from '../../project/thumbnails';
-import { generateImage, GenerateInputError, settingsProblem, type GenerateSettings } from './generate';
+import type { RgbImage } from '../common/frame';
+import { generateImage, GenerateInputError, PREVIEW_EVERY, settingsProblem, type GenerateSettings, type PreviewKind } from './generate';
 import type { GroundedModels } from './models';
 import { encodePng } from './png';
 import { holdForReview, isHeld } from './review';
@@ -59,6 +60,10 @@ export interface DatasetContext {
   signal?: AbortSignal;
   /** Images done (generated or skipped) of all, and the model calls of the one under way. */
   onProgress?(p: { done: number; total: number; step: number; steps: number; path: string }): void;
+  /** Every few model calls of image `index` (of the request's, from 0): its preview (generate.ts `onPreview`). */
+  onPreview?(p: { index: number; path: string; image: RgbImage; step: number; steps: number }): void | Promise<void>;
+  /** How previews are made (default 'latent'). */
+  preview?: PreviewKind;
 }
 
 /** A subfolder name as the project stores paths, or why it is not one. */
@@ -98,6 +103,7 @@ export async function generateDataset(store: ProjectStore, models: GroundedModel
   const { sub, jobs } = planDataset(req);
   const model = `${models.name}@${models.manifest.createdAt}`;
   const report: DatasetReport = { model: models.name, generated: [], held: [], skipped: 0, cancelled: false };
+  const { onPreview, preview = 'latent' } = ctx;
   for (const [i, s] of jobs.entries()) {
     const path = `${sub}/${imageFileName(s, model)}`;
     const progress = (step: number, steps: number) => ctx.onProgress?.({ done: i, total: jobs.length, step, steps, path });
@@ -112,7 +118,10 @@ export async function generateDataset(store: ProjectStore, models: GroundedModel
     const startedAt = Date.now();
     let made;
     try {
-      made = await generateImage(models, s, { signal: ctx.signal, onStep: progress });
+      made = await generateImage(models, s, {
+        signal: ctx.signal, onStep: progress, preview, previewEvery: onPreview ? PREVIEW_EVERY[preview] : 0,
+        onPreview: onPreview && ((image, step, steps) => onPreview({ index: i, path, image, step, steps })),
+      });
     } catch (e) {
       if ((e as Error).name !== 'AbortError') throw e;
       report.cancelled = true;

@@ -35,12 +35,13 @@ import { encodeSafetensors } from '../../ml/weights/safetensors';
 import { openTensorFile } from '../../ml/weights/source';
 import { buildFixtureUNet as buildDiffSegUNet, buildFixtureVaeEncoder, FIXTURE_DEFAULTS as DIFFSEG_FIXTURE } from '../diffseg/fixture';
 import { GROUNDED_SCHEDULER_CONFIG } from './generate';
+import type { LatentRgbMap } from './latentPreview';
 import { fixtureBundleAt, writeBundleFolder } from '../common/fixtureBundle';
 import { tensorSpecs } from '../../ml/bundle/schema';
 
 export const GROUNDED_FIXTURE_NAME = 'fixture-grounded';
 /** Bumped whenever the graphs change, so cached fixture folders are rebuilt. */
-const FIXTURE_VERSION = 4;
+const FIXTURE_VERSION = 5;
 const SCALING = 0.18215;
 const LATENT = 64;
 const TEXT_DIM = 8;
@@ -122,6 +123,9 @@ export function buildFixtureUNet(): GraphBuilder {
   }
   return g;
 }
+
+/** The decoder is linear: on the scaled latent, each indicator channel paints its colour, so the preview map is exact. */
+export const FIXTURE_LATENT_RGB: LatentRgbMap = { matrix: [0, 1, 2].map((ch) => COLOURS.map((c) => PALETTE[c][ch])), bias: [0, 0, 0] };
 
 export function buildFixtureDecoder(): GraphBuilder {
   const g = new GraphBuilder('fixture_vae_decoder');
@@ -219,7 +223,7 @@ export async function writeFixtureBundle(dir: string): Promise<string> {
     const components = {
       text_encoder: await component('text_encoder.onnx', buildFixtureTextEncoder(tokenizer), { ...fixture, hidden_size: TEXT_DIM }),
       unet_grounded: await component('unet_grounded.onnx', buildFixtureUNet(), { ...fixture, block_out_channels: UNET_CHANNELS, sample_size: LATENT }),
-      vae_decoder: await component('vae_decoder.onnx', buildFixtureDecoder(), { ...fixture, latent_channels: 4 }),
+      vae_decoder: await component('vae_decoder.onnx', buildFixtureDecoder(), { ...fixture, latent_channels: 4, latent_rgb: FIXTURE_LATENT_RGB }),
       grounding_module: await component('grounding_module.onnx', module.graph, { ...fixture, ...config }),
       // DiffSeg's fixture (colour and position affinity) segments the generated images for attention grounding.
       vae_encoder: await component('vae_encoder.onnx', buildFixtureVaeEncoder(), { ...fixture, latent_channels: 4, scaling_factor: SCALING }),

@@ -7,6 +7,7 @@ import { SD15_SCHEDULER_CONFIG } from '../refldmseg/inference';
 import { GenerateInputError } from './errors';
 import { CrossAttentionHeat } from '../common/crossAttention';
 import { categoryPositions, diffSegLabels, snapToSegments } from './attention';
+import { latentToRgb } from './latentPreview';
 import { GROUNDING_IMAGE_SIZE, type GroundedModels } from './models';
 
 /**
@@ -52,12 +53,19 @@ export interface GenerateContext {
   /** After every model call: calls done, calls in all. */
   onStep?(done: number, total: number): void;
   /**
-   * Every `previewEvery` calls (not after the last): the image the sampler's current estimate of the clean latent
-   * decodes to (its x0 where it gives one, else the sample). One decoder run each.
+   * Every `previewEvery` calls (not after the last): the sampler's current estimate of the clean image, from its
+   * estimate x̂0 of the clean latent. Awaited, so previews are handed on in step order.
    */
-  onPreview?(image: RgbImage, done: number, total: number): void;
+  onPreview?(image: RgbImage, done: number, total: number): void | Promise<void>;
   previewEvery?: number;
+  /** 'latent' (default): x̂0 through the bundle's linear latent → RGB map at the latent's size, no model run. 'decoder': x̂0 through the VAE decoder at the image's size, one decoder run each. */
+  preview?: PreviewKind;
 }
+
+export type PreviewKind = 'latent' | 'decoder';
+
+/** Calls between previews: the linear map costs well under 1 % of a step; a decoder run costs 2–3 UNet passes on a CPU. */
+export const PREVIEW_EVERY: Record<PreviewKind, number> = { latent: 2, decoder: 10 };
 
 export interface Generated {
   image: RgbImage;
@@ -78,6 +86,13 @@ export function settingsProblem(s: GenerateSettings): string | null {
       : `attention grounding snaps to DiffSeg segments of ${GROUNDING_IMAGE_SIZE}×${GROUNDING_IMAGE_SIZE} images only, not ${s.width}×${s.height}`;
   if (s.categories.some((c) => !c.trim())) return 'a category name is empty';
   if (!Number.isInteger(s.steps) || s.steps < 1 || s.steps > 1000) return `steps must be an integer from 1 to 1000, not ${s.steps}`;
+  try {
+    callsPerImage(s.sampler, s.steps);
+  } catch (e) {
+    // The scheduler's own limit (with SD's steps offset, 1000 DDIM steps would need timestep 1000).
+    if (e instanceof RangeError) return `${s.sampler} cannot take ${s.steps} steps: ${e.message}`;
+    throw e;
+  }
   if (!Number.isFinite(s.scale) || s.scale < 0) return `the guidance scale must be a number ≥ 0, not ${s.scale}`;
   if (!Number.isSafeInteger(s.seed) || s.seed < 0 || s.seed > MAX_SEED) return `a seed must be an integer from 0 to ${MAX_SEED}, not ${s.seed}`;
   return null;
@@ -136,13 +151,17 @@ export async function generateImage(models: GroundedModels, s: GenerateSettings,
     const n = x.length;
     const guided = classifierFreeGuidance(out.noise.subarray(0, n), out.noise.subarray(n, 2 * n), s.scale);
     const stepped = scheduler.step(guided, t, x);
+    const sample = x;
     x = stepped.prevSample;
     if (last) taps = out.taps;
     ctx.onStep?.(i + 1, calls.length);
     const every = ctx.previewEvery ?? 0;
     if (ctx.onPreview && every > 0 && (i + 1) % every === 0 && i + 1 < calls.length) {
-      const estimate = stepped.predOriginalSample ?? x;
-      ctx.onPreview(toRgb(await models.decode(estimate.map((v) => v / models.scalingFactor), h, w, { signal }), s.width, s.height), i + 1, calls.length);
+      const x0 = stepped.predOriginalSample ?? predictedOriginal(scheduler.schedule.alphasCumprod[t]!, sample, guided);
+      const image = ctx.preview === 'decoder'
+        ? toRgb(await models.decode(x0.map((v) => v / models.scalingFactor), h, w, { signal }), s.width, s.height)
+        : latentToRgb(x0, h, w, models.latentRgb);
+      await ctx.onPreview(image, i + 1, calls.length);
     }
   }
   checkAborted(signal);
@@ -154,6 +173,15 @@ export async function generateImage(models: GroundedModels, s: GenerateSettings,
   for (const [i, c] of s.categories.entries()) tokens.set(await classToken(models, s.prompt, c, signal), (i * tokens.length) / s.categories.length);
   const masks = await models.ground(taps, tokens, s.categories.length, { signal });
   return { image, masks };
+}
+
+/**
+ * x̂0 = (x_t − √(1 − ᾱ_t)·ε)/√ᾱ_t, for a sampler that does not give its own (PNDM): the noisy sample x_t itself is
+ * mostly noise in the first steps, x̂0 shows the layout from the first steps on.
+ */
+function predictedOriginal(alphaCumprod: number, sample: Float32Array, eps: Float32Array): Float32Array {
+  const a = Math.sqrt(alphaCumprod), b = Math.sqrt(1 - alphaCumprod);
+  return sample.map((v, i) => (v - b * eps[i]!) / a);
 }
 
 /** [1, 3, H, W] in [-1, 1] → RGB bytes: clamp((x + 1)/2, 0, 1)·255, truncated as numpy's astype(uint8) (test.py:331-339). */

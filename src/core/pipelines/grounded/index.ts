@@ -6,6 +6,7 @@ import { ATTENTION_COMPONENTS, GROUNDED_COMPONENTS } from './models';
 
 export { generateDataset, GROUNDED_SOURCE, planDataset } from './dataset';
 export { callsPerImage, DEFAULT_STEPS, SAMPLER_NAMES } from './generate';
+export { encodePng } from './png';
 export { discardHeld, heldMask, keepHeld, listHeld, type HeldImage } from './review';
 export type { DatasetReport, DatasetRequest } from './dataset';
 export { GenerateInputError } from './errors';

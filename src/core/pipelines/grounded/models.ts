@@ -8,6 +8,7 @@ import { loadTokenizer } from '../../ml/bundle/tokenizerFiles';
 import type { ClipTokenizer } from '../../ml/tokenizer';
 import type { InferenceHost, RunOptions } from '../../ml/runtime';
 import { GROUNDING_SD1_CONFIG, groundingTaps, type GroundingTap } from '../../ml/models/grounding';
+import { latentRgbProblem, SD1_LATENT_RGB, type LatentRgbMap } from './latentPreview';
 import { BundleModels as DiffSegBundleModels, type DiffSegModels } from '../diffseg/models';
 
 /** What a bundle needs for generation with the grounding module ('tokenizer': the bundle's tokenizer). */
@@ -37,6 +38,8 @@ export class GroundedModels {
   readonly taps: GroundingTap[];
   /** The UNet's cross-attention outputs (`cross_attn.NN`), in layer order. */
   readonly crossAttentionOutputs: string[];
+  /** x̂0 → a preview's RGB: the decoder's `latent_rgb` where the bundle declares one, else SD 1.x's (latentPreview.ts). */
+  readonly latentRgb: LatentRgbMap;
   private readonly keys: Record<(typeof MODEL_COMPONENTS)[number] | 'grounding_module', string>;
   private readonly loaded: ((typeof MODEL_COMPONENTS)[number] | 'grounding_module')[];
   private registered: Promise<void> | null = null;
@@ -62,6 +65,10 @@ export class GroundedModels {
     const hidden = c.text_encoder!.config['hidden_size'];
     if (typeof width === 'number' && typeof hidden === 'number' && width !== hidden)
       throw new BundleError(`model bundle ${dir}: the grounding module takes ${width}-wide class tokens, the text encoder gives ${hidden}`);
+    const declared = c.vae_decoder!.config['latent_rgb'];
+    const mapProblem = declared === undefined ? null : latentRgbProblem(declared, 4);
+    if (mapProblem) throw new BundleError(`model bundle ${dir}: vae_decoder's latent_rgb: ${mapProblem}`);
+    this.latentRgb = (declared as LatentRgbMap | undefined) ?? SD1_LATENT_RGB;
     this.name = manifest.name;
     this.scalingFactor = manifest.vaeScalingFactor ?? 0.18215;
     const base = `grounded:${resolve(dir)}:${manifest.createdAt}`;

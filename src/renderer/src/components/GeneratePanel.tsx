@@ -3,13 +3,14 @@
 // it, until the labeler keeps them (they join the project with their masks) or discards them (their files are
 // deleted). The gallery is the back end's list of held images, so images not reviewed before a restart are still here.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { Category, MethodOutput } from '../../../shared/contract';
+import type { Category, EventPayload, MethodOutput } from '../../../shared/contract';
 import { decode, fromCompressedString } from '../../../shared/masks';
 import { client } from '../client';
 import { FIXTURE_LABEL, modelValue, useModels } from '../canvas/pipelines';
 import { JobBar } from './JobBar';
 
 type Held = MethodOutput<'generate.held'>[number];
+type Sample = NonNullable<EventPayload<'job.progress'>['sample']>;
 type Sampler = 'ddim' | 'pndm' | 'dpmpp';
 
 const DEFAULT_STEPS: Record<Sampler, number> = { ddim: 50, pndm: 50, dpmpp: 25 };
@@ -69,6 +70,7 @@ export function GeneratePanel({ onClose }: { onClose(): void }) {
   const [model, setModel] = useState('');
   const [held, setHeld] = useState<Held[]>([]);
   const [notice, setNotice] = useState<{ text: string; error: boolean } | null>(null);
+  const [sample, setSample] = useState<Sample | null>(null);
 
   useEffect(() => {
     const loadHeld = () => void client.call('generate.held', {}).then(setHeld, (e: Error) => setNotice({ text: e.message, error: true }));
@@ -78,8 +80,10 @@ export function GeneratePanel({ onClose }: { onClose(): void }) {
     const offs = [
       client.on('generate.changed', loadHeld),
       client.on('project.changed', (e) => e.what === 'categories' && loadCategories()),
+      client.on('job.progress', (p) => p.kind === 'generate' && p.sample && setSample(p.sample)),
       client.on('job.finished', (job) => {
         if (job.kind !== 'generate') return;
+        setSample(null);
         loadHeld();
         if (job.state === 'failed') return setNotice({ text: `Generating failed: ${job.error}`, error: true });
         // Images made before with the same settings are not made again: say so, or a run that adds nothing puzzles.
@@ -92,6 +96,9 @@ export function GeneratePanel({ onClose }: { onClose(): void }) {
     return () => offs.forEach((off) => off());
   }, []);
 
+  // The image being sampled until its gallery entry is there (a preview may arrive after the image was held: the
+  // job's events are throttled, the gallery's are not).
+  const sampling = sample && !held.some((h) => h.path === sample.path) ? sample : null;
   const names = [...new Set([...picked, ...typed.split(',').map((s) => s.trim()).filter(Boolean)])];
   const colourOf = useCallback(
     (name: string) => categories.find((c) => c.name === name)?.color ?? NEW_COLOURS[[...name].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) % 1009, 7) % NEW_COLOURS.length]!,
@@ -185,15 +192,26 @@ export function GeneratePanel({ onClose }: { onClose(): void }) {
         </div>
         <JobBar />
         {notice && <p className={notice.error ? 'error' : 'muted'} data-testid="generate-notice">{notice.text}</p>}
-        {held.length > 0 && (
+        {(held.length > 0 || sampling) && (
           <section className="held" data-testid="held">
             <div className="held-head">
-              <strong>{held.length} to review</strong>
-              <button onClick={() => review('generate.keep', held.map((h) => h.path))} data-testid="keep-all">
-                Keep all
-              </button>
+              <strong>{held.length ? `${held.length} to review` : 'Generating'}</strong>
+              {held.length > 0 && (
+                <button onClick={() => review('generate.keep', held.map((h) => h.path))} data-testid="keep-all">
+                  Keep all
+                </button>
+              )}
             </div>
             <div className="held-grid">
+              {sampling && (
+                <figure className="sampling" data-testid="sampling" data-path={sampling.path}>
+                  {/* At the latent's size (64² for 512²): the browser scales it up smoothly. */}
+                  <img src={sampling.image} alt={`image ${sampling.index + 1} while it is generated`} width={sampling.width} height={sampling.height} className="held-image" data-testid="sampling-preview" />
+                  <figcaption className="muted small">
+                    Image {sampling.index + 1}, step {sampling.step} of {sampling.steps}: a rough preview
+                  </figcaption>
+                </figure>
+              )}
               {held.map((h) => (
                 <figure key={h.path} data-testid="held-item" data-path={h.path}>
                   <HeldImage item={h} colourOf={colourOf} />
