@@ -158,7 +158,7 @@ export function spacedTimesteps(spacing: TimestepSpacing, n: number, numTrainTim
 /** steps_offset can push the first leading timestep past the last trained one (n = N with offset 1). */
 export function checkTimesteps(ts: number[], numTrainTimesteps: number): number[] {
   const bad = ts.find((t) => t < 0 || t >= numTrainTimesteps);
-  if (bad !== undefined) throw new RangeError(`timestep ${bad} is outside the ${numTrainTimesteps} trained timesteps: use fewer steps or a smaller steps_offset`);
+  if (bad !== undefined) throw new RangeError(`timestep ${bad} is outside the ${numTrainTimesteps} trained timesteps`);
   return ts;
 }
 

@@ -90,7 +90,7 @@ export function settingsProblem(s: GenerateSettings): string | null {
     callsPerImage(s.sampler, s.steps);
   } catch (e) {
     // The scheduler's own limit (with SD's steps offset, 1000 DDIM steps would need timestep 1000).
-    if (e instanceof RangeError) return `${s.sampler} cannot take ${s.steps} steps: ${e.message}`;
+    if (e instanceof RangeError) return `${s.sampler} cannot take ${s.steps} steps with this model (${e.message}): use fewer steps`;
     throw e;
   }
   if (!Number.isFinite(s.scale) || s.scale < 0) return `the guidance scale must be a number ≥ 0, not ${s.scale}`;
