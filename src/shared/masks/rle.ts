@@ -361,24 +361,27 @@ const INT32_PIXELS = 2 ** 30;
 function readInt32(s: string, counts: Uint32Array, n: number): number {
   const len = s.length;
   let b = bytes;
-  if (b.length < len) {
-    b = new Uint8Array(len);
-    if (len <= SCRATCH_KEEP * 4) bytes = b;
+  if (b.length <= len) {
+    b = new Uint8Array(len + 1);
+    if (len < SCRATCH_KEEP * 4) bytes = b;
   }
   const { read, written } = utf8.encodeInto(s, b);
   if (read !== len || written !== len) return -1; // a char beyond ASCII takes more than one byte
+  // A 0 after the last char reads as out of range, so that only a char out of range needs to ask whether the
+  // string has ended: the step of a one-char count tests nothing else.
+  b[len] = 0;
   let m = 0, p = 0, sum = 0, c2 = 0, c1 = 0; // c2, c1: the counts two and one before
-  while (p < len) {
+  for (;;) {
     let ch = b[p++] - 48;
     let x: number;
     if (ch >>> 0 < 32) x = (ch << 27) >> 27; // one char: five bits, the sign in bit 4
     else {
+      if (p > len) break;
       if (ch >>> 0 >= 64) return -1;
       x = ch & 0x1f;
       let shift = 5;
       for (;;) {
-        if (p === len) return -1;
-        ch = b[p++] - 48;
+        ch = b[p++] - 48; // the 0 after the last char fails below: the string ends in the middle of a count
         if (ch >>> 0 >= 64) return -1;
         x |= (ch & 0x1f) << shift;
         shift += 5;
