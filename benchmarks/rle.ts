@@ -87,6 +87,9 @@ function cpuMs(): number {
  * Calls run in batches that grow until reading the clock (a system call) costs nothing next to them.
  */
 function round(fn: () => unknown, ms: number): number {
+  // Collect first (npm run bench passes --expose-gc), so that a round does not pay for the garbage of the one
+  // before it: a round of decode leaves hundreds of fresh megabytes behind.
+  globalThis.gc?.();
   fn();
   let n = 0, batch = 1;
   const t0 = cpuMs();
