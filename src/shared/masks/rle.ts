@@ -66,8 +66,8 @@ function walkColumns(mask: Uint8Array, h: number, w: number): Rle {
   return { h, w, counts: out.slice(0, m) };
 }
 
-// Reused between calls, so a call allocates only its result; kept only up to this many entries (a 2-megapixel
-// mask's worth: at most 8 MB per buffer stays allocated).
+// Reused between calls, so a call allocates only its result; kept only up to this many 4-byte entries (a
+// 2-megapixel mask's worth), or four times as many bytes: at most 8 MB per buffer stays allocated.
 const SCRATCH_KEEP = 1 << 21;
 let walked = new Uint32Array(4096);
 
