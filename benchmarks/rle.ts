@@ -6,7 +6,9 @@
 // rleFrString) in the same run, through benchmarks/rle-cocoapi.c. maskApi.c is not in this repository: the
 // benchmark looks for it in COCOAPI_DIR (default ../cocoapi beside the repository, a checkout of
 // github.com/cocodataset/cocoapi; common/maskApi.c or maskApi.c) and compiles it with $CC (default cc) and
-// the flags pycocotools builds with; without either, the peer is skipped and the output says why.
+// the flags pycocotools builds with; without either, the peer is skipped and the output says why. The codec as
+// it was before its fast paths (tests/masks/previous-codec.ts) runs in the same rounds, as a second peer.
+// `npm run bench -- rle --codec` measures the codec alone.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ import {
   area, decode, encode, fillHoles, fromCompressedString, intersect, iou, maskToPolygons, polygonsToRle, subtract, toCompressedString,
   union, type Rle,
 } from '../src/shared/masks';
+import { previousDecode, previousEncode, previousFromCompressedString, previousToCompressedString } from '../tests/masks/previous-codec';
 
 const H = 1024, W = 1024;
 const MB = (H * W) / 1e6; // one byte per pixel of the row-major mask
@@ -84,6 +87,9 @@ function cpuMs(): number {
  * Calls run in batches that grow until reading the clock (a system call) costs nothing next to them.
  */
 function round(fn: () => unknown, ms: number): number {
+  // Collect first (npm run bench passes --expose-gc), so that a round does not pay for the garbage of the one
+  // before it: a round of decode leaves hundreds of fresh megabytes behind.
+  globalThis.gc?.();
   fn();
   let n = 0, batch = 1;
   const t0 = cpuMs();
@@ -105,8 +111,10 @@ function rate(fn: () => unknown, ms = 250): number {
 const fig = (opsPerSec: number) => ({ masksPerSec: +opsPerSec.toFixed(1), MBperSec: +(opsPerSec * MB).toFixed(1) });
 
 // ---- pycocotools' C codec, built from a cocoapi checkout outside the repository
-const CODEC_OPS = ['encode', 'decode', 'toCompressedString', 'fromCompressedString'] as const;
+const CODEC_OPS = ['encode', 'decode', 'decodeInto', 'toCompressedString', 'fromCompressedString'] as const;
 type CodecOp = (typeof CODEC_OPS)[number];
+/** maskApi.c's operation each of ours is compared with: rleDecode writes into memory it is given either way. */
+const CODEC_PEER = { encode: 'encode', decode: 'decode', decodeInto: 'decode', toCompressedString: 'toCompressedString', fromCompressedString: 'fromCompressedString' } as const;
 const CFLAGS = ['-O2', '-std=c99', '-Wno-unused-function']; // pycocotools' setup.py adds -std=c99 to Python's -O2
 
 /** The compiled harness, or why the peer is skipped. */
@@ -135,7 +143,7 @@ function writeColumnMajor(file: string, mask: Uint8Array, h: number, w: number):
 }
 
 /** One round of maskApi.c: operations per second of each op, and what it encoded. */
-function cocoapiRound(bin: string, file: string, ms: number): Record<CodecOp, number> & { runs: number; compressedChars: number } {
+function cocoapiRound(bin: string, file: string, ms: number): Record<(typeof CODEC_PEER)[CodecOp], number> & { runs: number; compressedChars: number } {
   const run = spawnSync(bin, [String(ms), file], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`${bin} exited ${run.status}: ${run.stderr}`);
   return JSON.parse(run.stdout);
@@ -156,43 +164,56 @@ try {
     const s = toCompressedString(r);
     const file = join(tmp, `${name}.mask`);
     if ('bin' in cocoapi) writeColumnMajor(file, m, H, W);
+    const into = new Uint8Array(H * W);
     const run: Record<CodecOp, () => unknown> = {
       encode: () => encode(m, H, W),
       decode: () => decode(r),
+      decodeInto: () => decode(r, into),
       toCompressedString: () => toCompressedString(r),
       fromCompressedString: () => fromCompressedString(s, H, W),
     };
-    const ours = { encode: 0, decode: 0, toCompressedString: 0, fromCompressedString: 0 };
-    const peer = { ...ours };
+    const previousRun: Record<CodecOp, () => unknown> = {
+      encode: () => previousEncode(m, H, W),
+      decode: () => previousDecode(r),
+      decodeInto: () => previousDecode(r),
+      toCompressedString: () => previousToCompressedString(r),
+      fromCompressedString: () => previousFromCompressedString(s, H, W),
+    };
+    const ours = { encode: 0, decode: 0, decodeInto: 0, toCompressedString: 0, fromCompressedString: 0 };
+    const peer = { ...ours }, previous = { ...ours };
     // What JavaScript cannot avoid, measured alongside: the zeroed h×w array decode returns, making the string
-    // from its finished chars, and reading every char once plus allocating the counts array.
-    const chars = new TextEncoder().encode(s), ascii = new TextDecoder();
+    // from its finished chars, and getting the string's chars as bytes (the cheapest way to read them all) plus
+    // allocating the counts array.
+    const chars = new TextEncoder().encode(s), ascii = new TextDecoder(), utf8 = new TextEncoder();
+    const bytes = new Uint8Array(s.length);
     const floorRun = {
       decode: () => new Uint8Array(H * W),
       toCompressedString: () => ascii.decode(chars),
-      fromCompressedString: () => {
-        let sum = 0;
-        for (let p = 0; p < s.length; p++) sum += s.charCodeAt(p);
-        return [sum, new Uint32Array(r.counts.length)];
-      },
+      fromCompressedString: () => [utf8.encodeInto(s, bytes), new Uint32Array(r.counts.length)],
     };
     const floor = { decode: 0, toCompressedString: 0, fromCompressedString: 0 };
     for (let k = 0; k < CODEC_ROUNDS; k++) {
-      for (const op of CODEC_OPS) ours[op] = Math.max(ours[op], round(run[op], 100));
+      for (const op of CODEC_OPS) {
+        ours[op] = Math.max(ours[op], round(run[op], 100));
+        if (op !== 'decodeInto') previous[op] = Math.max(previous[op], round(previousRun[op], 100));
+      }
       for (const op of ['decode', 'toCompressedString', 'fromCompressedString'] as const) floor[op] = Math.max(floor[op], round(floorRun[op], 100));
       if (!('bin' in cocoapi)) continue;
       const c = cocoapiRound(cocoapi.bin, file, 100);
       if (c.runs !== r.counts.length || c.compressedChars !== s.length) {
         throw new Error(`maskApi.c encodes ${name} as ${c.runs} runs / ${c.compressedChars} chars, we as ${r.counts.length} / ${s.length}`);
       }
-      for (const op of CODEC_OPS) peer[op] = Math.max(peer[op], c[op]);
+      for (const op of CODEC_OPS) peer[op] = Math.max(peer[op], c[CODEC_PEER[op]]);
     }
     const nc = naiveEncode(m, H, W);
     const nEnc = rate(() => naiveEncode(m, H, W)), nDec = rate(() => naiveDecode(nc, H, W));
+    previous.decodeInto = previous.decode; // the previous decode always allocated its array
     const withPeer = (op: CodecOp) => ({
       ...fig(ours[op]),
       ...('bin' in cocoapi ? { cocoapi: fig(peer[op]), vsCocoapi: +(ours[op] / peer[op]).toFixed(2) } : {}),
-      ...(op !== 'encode'
+      previous: fig(previous[op]),
+      vsPrevious: +(ours[op] / previous[op]).toFixed(2),
+      ...(op !== 'encode' && op !== 'decodeInto'
         ? { floor: fig(floor[op]), ...('bin' in cocoapi ? { floorVsCocoapi: +(floor[op] / peer[op]).toFixed(2) } : {}) }
         : {}),
     });
@@ -202,6 +223,7 @@ try {
       compressedChars: s.length,
       encode: { ...withPeer('encode'), naive: fig(nEnc), speedup: +(ours.encode / nEnc).toFixed(1) },
       decode: { ...withPeer('decode'), naive: fig(nDec), speedup: +(ours.decode / nDec).toFixed(1) },
+      decodeInto: withPeer('decodeInto'),
       toCompressedString: withPeer('toCompressedString'),
       fromCompressedString: withPeer('fromCompressedString'),
     };
@@ -211,7 +233,8 @@ try {
 }
 
 const ops: Record<string, unknown> = {};
-for (const [a, b] of [['disk', 'blobs'], ['blobs', 'noise'], ['disk', 'noise']] as const) {
+const codecOnly = process.argv.includes('--codec');
+for (const [a, b] of codecOnly ? [] : ([['disk', 'blobs'], ['blobs', 'noise'], ['disk', 'noise']] as const)) {
   process.stderr.write(`ops ${a}+${b}\n`);
   const ra = rles[a], rb = rles[b];
   const na = Array.from(ra.counts), nb = Array.from(rb.counts);
@@ -228,7 +251,7 @@ for (const [a, b] of [['disk', 'blobs'], ['blobs', 'noise'], ['disk', 'noise']] 
 
 // Polygons: tracing speed, and how far Douglas–Peucker simplification drifts once rasterised back.
 const polygons: Record<string, unknown> = {};
-for (const name of ['disk', 'blobs'] as const) {
+for (const name of codecOnly ? [] : (['disk', 'blobs'] as const)) {
   process.stderr.write(`polygons ${name}\n`);
   const r = rles[name];
   const exact = maskToPolygons(r);
@@ -255,7 +278,7 @@ for (const name of ['disk', 'blobs'] as const) {
 console.log(JSON.stringify({
   benchmark: 'rle',
   size: [H, W],
-  note: 'masksPerSec = operations per CPU-second (this process, all threads) on one 1024×1024 mask (or pair); MBperSec counts 1 byte per pixel; naive = per-pixel JS arrays, ops via decode → per-pixel op → encode; cocoapi = maskApi.c on the same mask in column-major order (what pycocotools takes), vsCocoapi = ours / cocoapi; floor = the part JavaScript cannot avoid, alone (decode: allocating the zeroed h×w array it returns; toCompressedString: making the string from its finished chars; fromCompressedString: reading every char once and allocating the counts array), floorVsCocoapi = the best ratio the operation could reach',
+  note: 'masksPerSec = operations per CPU-second (this process, all threads) on one 1024×1024 mask (or pair); MBperSec counts 1 byte per pixel; naive = per-pixel JS arrays, ops via decode → per-pixel op → encode; cocoapi = maskApi.c on the same mask in column-major order (what pycocotools takes), vsCocoapi = ours / cocoapi; floor = the part JavaScript cannot avoid, alone (decode: allocating the zeroed h×w array it returns; toCompressedString: making the string from its finished chars; fromCompressedString: copying the chars into bytes and allocating the counts array; decodeInto: none, the array is reused), previous = the codec before its fast paths (tests/masks/previous-codec.ts), vsPrevious = ours / previous (decodeInto: against the previous decode, which always allocated), floorVsCocoapi = the best ratio the operation could reach',
   cocoapi: 'bin' in cocoapi ? { maskApi: cocoapi.maskApi, compiler: cocoapi.compiler } : cocoapi,
   codec,
   ops,

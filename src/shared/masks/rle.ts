@@ -66,8 +66,8 @@ function walkColumns(mask: Uint8Array, h: number, w: number): Rle {
   return { h, w, counts: out.slice(0, m) };
 }
 
-// Reused between calls, so a call allocates only its result; kept only up to this many entries (a 2-megapixel
-// mask's worth: at most 8 MB per buffer stays allocated).
+// Reused between calls, so a call allocates only its result; kept only up to this many 4-byte entries (a
+// 2-megapixel mask's worth), or four times as many bytes: at most 8 MB per buffer stays allocated.
 const SCRATCH_KEEP = 1 << 21;
 let walked = new Uint32Array(4096);
 
@@ -126,18 +126,21 @@ function pushTransition(K: number, i: number): number {
 
 function verticalTransitions(mask: Uint8Array, h: number, w: number): number {
   let K = 0;
-  if ((w & 3) === 0 && (mask.byteOffset & 3) === 0) {
-    // Four pixels per step: identical words above and below cannot hold a transition.
+  if ((w & 3) === 0 && (mask.byteOffset & 3) === 0 && LITTLE_ENDIAN) {
+    // Four pixels per word, eight words per step: identical words above and below cannot hold a transition,
+    // and a word that differs yields its transitions from its bits, without a branch per pixel.
     const M = new Uint32Array(mask.buffer, mask.byteOffset, (h * w) >> 2);
-    const wq = w >> 2;
-    for (let k = 0; k < wq; k++) {
-      if (M[k] === 0) continue;
-      for (let i = 4 * k; i < 4 * k + 4; i++) if (mask[i] !== 0) K = pushTransition(K, i);
+    const wq = w >> 2, nw = M.length;
+    for (let k = 0; k < wq; k++) K = pushWord(K, 4 * k, inside(M[k]));
+    let k = wq;
+    for (; k + 8 <= nw; k += 8) {
+      const j = k - wq;
+      const d = (M[k] ^ M[j]) | (M[k + 1] ^ M[j + 1]) | (M[k + 2] ^ M[j + 2]) | (M[k + 3] ^ M[j + 3]) |
+        (M[k + 4] ^ M[j + 4]) | (M[k + 5] ^ M[j + 5]) | (M[k + 6] ^ M[j + 6]) | (M[k + 7] ^ M[j + 7]);
+      if (d === 0) continue;
+      for (let q = k; q < k + 8; q++) K = pushWord(K, 4 * q, inside(M[q]) ^ inside(M[q - wq]));
     }
-    for (let k = wq, nw = M.length; k < nw; k++) {
-      if (M[k] === M[k - wq]) continue;
-      for (let i = 4 * k; i < 4 * k + 4; i++) if ((mask[i] !== 0) !== (mask[i - w] !== 0)) K = pushTransition(K, i);
-    }
+    for (; k < nw; k++) K = pushWord(K, 4 * k, inside(M[k]) ^ inside(M[k - wq]));
   } else {
     for (let i = 0; i < w; i++) if (mask[i] !== 0) K = pushTransition(K, i);
     for (let i = w, n = h * w; i < n; i++) if ((mask[i] !== 0) !== (mask[i - w] !== 0)) K = pushTransition(K, i);
@@ -145,10 +148,34 @@ function verticalTransitions(mask: Uint8Array, h: number, w: number): number {
   return K;
 }
 
-/** Decodes to a ROW-MAJOR h×w array of 0/1. */
-export function decode(rle: Rle): Uint8Array {
+// The bit arithmetic below numbers a word's bytes from its low end.
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/** The high bit of each byte of `v` that is not zero. */
+function inside(v: number): number {
+  return (((v & 0x7f7f7f7f) + 0x7f7f7f7f) | v) & 0x80808080;
+}
+
+/** Pushes pixel i + b for each byte b whose high bit is set in `bits`. */
+function pushWord(K: number, i: number, bits: number): number {
+  while (bits !== 0) {
+    const low = bits & -bits;
+    K = pushTransition(K, i + ((31 - Math.clz32(low)) >> 3));
+    bits ^= low;
+  }
+  return K;
+}
+
+/**
+ * Decodes to a ROW-MAJOR h×w array of 0/1: a new one, or `out` (h·w long, whatever it holds) for callers that
+ * decode mask after mask. A fresh megabyte costs more than decoding into it: it is zeroed memory outside the
+ * JavaScript heap, and allocating it again and again makes the collector run.
+ */
+export function decode(rle: Rle, out?: Uint8Array): Uint8Array {
   const { h, w, counts } = rle;
-  const out = new Uint8Array(h * w);
+  if (out === undefined) out = new Uint8Array(h * w);
+  else if (out.length !== h * w) throw new RangeError(`output has ${out.length} pixels, expected ${h}×${w} = ${h * w}`);
+  else out.fill(0);
   // Mark where each run of ones starts and ends in its column (XOR, so runs that touch cancel),
   // then turn the marks into pixels by XOR-ing each row into the next: row-major and word-wide.
   const [x0, y0, bw, bh] = bbox(rle);
@@ -171,8 +198,8 @@ export function decode(rle: Rle): Uint8Array {
     pos += c;
   }
   const yEnd = Math.min(h - 1, y0 + bh); // the row after the box holds end marks too
-  if ((w & 3) === 0) {
-    const O = new Uint32Array(out.buffer, 0, (h * w) >> 2);
+  if ((w & 3) === 0 && (out.byteOffset & 3) === 0) {
+    const O = new Uint32Array(out.buffer, out.byteOffset, (h * w) >> 2);
     const wq = w >> 2, k0 = x0 >> 2, k1 = (x0 + bw + 3) >> 2;
     for (let y = y0 + 1; y <= yEnd; y++) {
       for (let k = y * wq + k0, e = y * wq + k1; k < e; k++) O[k] ^= O[k - wq];
@@ -217,8 +244,8 @@ export function rleEquals(a: Rle, b: Rle): boolean {
 // Compressed strings, exactly pycocotools' rleToString / rleFrString: each count (or, from the
 // fourth on, its difference to the count two before) is written 5 bits per char, low bits first,
 // bit 0x20 = more chars follow, the last char's bit 0x10 is the sign, chars offset by 48 ('0').
-// Counts and differences need up to 33 bits: values within 32-bit integers (all but masks of
-// billions of pixels) take an integer path, the rest plain numbers.
+// Counts and differences need up to 33 bits: both directions take an int32-only path where everything fits
+// (counts below 2^31 when writing, masks of up to 2^30 pixels when reading) and plain numbers beyond.
 
 let chars = new Uint8Array(4096);
 let runs = new Uint32Array(1024);
@@ -228,15 +255,48 @@ export function toCompressedString(rle: Rle): string {
   let buf = chars;
   if (buf.length < c.length * 7) {
     buf = new Uint8Array(c.length * 7); // 33 bits take at most 7 chars
-    if (buf.length <= SCRATCH_KEEP) chars = buf;
+    if (buf.length <= SCRATCH_KEEP * 4) chars = buf;
   }
-  let p = 0;
+  let p = writeInt32(c, buf);
+  if (p < 0) p = writeAny(c, buf);
+  return ascii.decode(buf.subarray(0, p));
+}
+
+/**
+ * The chars of counts below 2^31 (their differences then fit in int32 too), in int32 arithmetic throughout;
+ * -1 if a count is larger. The two previous counts stay in locals: reading them back, or a typed-array view
+ * made per call, costs more than the step itself on a mask of a few runs.
+ */
+function writeInt32(c: Uint32Array, buf: Uint8Array): number {
+  let p = 0, c2 = 0, c1 = 0, all = 0; // c2, c1: the counts two and one before
   for (let i = 0; i < c.length; i++) {
-    let x = i > 2 ? c[i] - c[i - 2] : c[i];
-    if (x >= -16 && x < 16) {
+    const v = c[i] | 0;
+    all |= v; // negative once a count has bit 31
+    let x = i > 2 ? (v - c2) | 0 : v;
+    c2 = c1;
+    c1 = v;
+    if (((x + 16) | 0) >>> 0 < 32) {
       buf[p++] = (x & 0x1f) + 48; // one char: the common case of a difference between neighbouring runs
       continue;
     }
+    for (;;) {
+      const low = x & 0x1f;
+      x >>= 5;
+      if (low & 0x10 ? x !== -1 : x !== 0) buf[p++] = low + 80; // 48 + the 0x20 "more" bit
+      else {
+        buf[p++] = low + 48;
+        break;
+      }
+    }
+  }
+  return all < 0 ? -1 : p;
+}
+
+/** The chars of any counts: integer arithmetic where a value fits in 32 bits, plain numbers beyond. */
+function writeAny(c: Uint32Array, buf: Uint8Array): number {
+  let p = 0;
+  for (let i = 0; i < c.length; i++) {
+    let x = i > 2 ? c[i] - c[i - 2] : c[i];
     if (x < -0x80000000 || x > 0x7fffffff) {
       p = writeWide(x, buf, p);
       continue;
@@ -249,7 +309,7 @@ export function toCompressedString(rle: Rle): string {
       if (!more) break;
     }
   }
-  return ascii.decode(buf.subarray(0, p));
+  return p;
 }
 
 /** One value beyond 32-bit integers, in plain arithmetic: x & 0x1f and x >> 5 for any sign. */
@@ -265,6 +325,8 @@ function writeWide(x: number, buf: Uint8Array, p: number): number {
 
 // The chars are '0' to 'o', plain ASCII: UTF-8 decoding gives the same string and is the fastest decoder.
 const ascii = new TextDecoder();
+const utf8 = new TextEncoder();
+let bytes = new Uint8Array(4096);
 
 export function fromCompressedString(s: string, h: number, w: number): Rle {
   checkSize(h, w, MaskFormatError);
@@ -282,7 +344,60 @@ export function fromCompressedString(s: string, h: number, w: number): Rle {
     counts = new Uint32Array(n);
     if (n <= SCRATCH_KEEP) runs = counts;
   }
-  return { h, w, counts: counts.slice(0, readCounts(s, counts, h, w)) };
+  let m = h * w <= INT32_PIXELS ? readInt32(s, counts, h * w) : -1;
+  if (m < 0) m = readCounts(s, counts, h, w);
+  return { h, w, counts: counts.slice(0, m) };
+}
+
+// Up to 2^30 pixels, a count (≤ 2^30) plus a difference of up to six chars (30 bits) stays within int32.
+const INT32_PIXELS = 2 ** 30;
+
+/**
+ * The counts of a well-formed string of ASCII chars for a mask of n ≤ 2^30 pixels, read from its bytes (one
+ * charCodeAt costs about as much as the whole step) in int32 arithmetic; -1 on anything else (a char out of
+ * range or beyond ASCII, a count of more than six chars or out of range, a wrong total), which readCounts then
+ * reads again and reports exactly.
+ */
+function readInt32(s: string, counts: Uint32Array, n: number): number {
+  const len = s.length;
+  let b = bytes;
+  if (b.length <= len) {
+    b = new Uint8Array(len + 1);
+    if (len < SCRATCH_KEEP * 4) bytes = b;
+  }
+  const { read, written } = utf8.encodeInto(s, b);
+  if (read !== len || written !== len) return -1; // a char beyond ASCII takes more than one byte
+  // A 0 after the last char reads as out of range, so that only a char out of range needs to ask whether the
+  // string has ended: the step of a one-char count tests nothing else.
+  b[len] = 0;
+  let m = 0, p = 0, sum = 0, c2 = 0, c1 = 0; // c2, c1: the counts two and one before
+  for (;;) {
+    let ch = b[p++] - 48;
+    let x: number;
+    if (ch >>> 0 < 32) x = (ch << 27) >> 27; // one char: five bits, the sign in bit 4
+    else {
+      if (p > len) break;
+      if (ch >>> 0 >= 64) return -1;
+      x = ch & 0x1f;
+      let shift = 5;
+      for (;;) {
+        ch = b[p++] - 48; // the 0 after the last char fails below: the string ends in the middle of a count
+        if (ch >>> 0 >= 64) return -1;
+        x |= (ch & 0x1f) << shift;
+        shift += 5;
+        if (ch < 32) break;
+        if (shift === 30) return -1;
+      }
+      if (ch & 0x10) x |= -1 << shift; // sign-extend
+    }
+    if (m > 2) x += c2;
+    if (x >>> 0 > n - sum) return -1; // negative, or more pixels than are left
+    counts[m++] = x;
+    sum += x;
+    c2 = c1;
+    c1 = x;
+  }
+  return sum === n ? m : -1;
 }
 
 /** Decodes the counts of `s` into `counts` (at least s.length long), checks that they cover h×w and returns
