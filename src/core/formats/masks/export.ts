@@ -44,6 +44,7 @@ export async function writeMasks(store: ProjectStore, out: string, signal?: Abor
   for (const { img, stem } of writer.images(report)) {
     const { width: w, height: h } = img;
     const ids = new Uint16Array(w * h);
+    const pixels = new Uint8Array(w * h); // each mask decoded into it in turn
     const objects: MasksIndex['images'][number]['objects'] = [];
     const areas: number[] = [];
     for (const a of store.listAnnotations({ imageId: img.id })) {
@@ -62,7 +63,7 @@ export async function writeMasks(store: ProjectStore, out: string, signal?: Abor
         continue;
       }
       const k = objects.length + 1;
-      const m = decode(rle);
+      const m = decode(rle, pixels);
       const binary = new Uint8Array(w * h);
       for (let p = 0; p < m.length; p++)
         if (m[p]) {

@@ -48,6 +48,7 @@ export async function writeVoc(store: ProjectStore, out: string, signal?: AbortS
 function encodeImage(store: ProjectStore, img: ImageRow, categories: Category[], classOf: Map<number, number>, report: DatasetExportReport) {
   const { width: w, height: h } = img;
   const cls = new Uint8Array(w * h), obj = new Uint8Array(w * h);
+  const pixels = new Uint8Array(w * h); // each mask decoded into it in turn: no megabyte per object
   const objects: Array<{ id: number; name: string; box: [number, number, number, number]; area: number }> = [];
   const boxes: typeof objects = [];
   for (const a of store.listAnnotations({ imageId: img.id })) {
@@ -77,7 +78,7 @@ function encodeImage(store: ProjectStore, img: ImageRow, categories: Category[],
       continue;
     }
     const k = objects.length + 1, c = classOf.get(a.categoryId)!;
-    const m = decode(rle);
+    const m = decode(rle, pixels);
     for (let p = 0; p < m.length; p++)
       if (m[p]) {
         cls[p] = c;
