@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,5 +88,26 @@ describe('what indexing stores for each file', () => {
     const small = await sharp(thumbnailPath(store, store.getImageByPath('sizes/b-small.png')!.id)).raw().toBuffer({ resolveWithObject: true });
     expect([small.info.width, small.info.height]).toEqual([3, 2]);
     expect(Array.from(small.data.subarray(0, 3)).map((v, i) => Math.abs(v - [0x12, 0x34, 0x56][i]!) < 8)).toEqual([true, true, true]);
+  });
+});
+
+describe('a file too large to read', () => {
+  it('is recorded as unreadable, with the image name promising an image, without being read', async () => {
+    const big = tempFolder('difflabel-index-big-');
+    try {
+      // Sparse: a PNG signature and header, then holes up to 2 GiB + 1 byte, one more than Node reads into a buffer.
+      writeFileSync(join(big.dir, 'huge.png'), await solid(4, 4, '#ffffff').png().toBuffer());
+      truncateSync(join(big.dir, 'huge.png'), 2 ** 31);
+      const s = ProjectStore.open(big.dir);
+      try {
+        const r = await indexFolder(s);
+        expect(r.failed).toEqual([{ path: 'huge.png', reason: 'unreadable: ERR_FS_FILE_TOO_LARGE' }]);
+        expect(s.getImageByPath('huge.png')).toMatchObject({ status: 'error', bytes: 2 ** 31, sha1: null });
+      } finally {
+        s.close();
+      }
+    } finally {
+      big.cleanup();
+    }
   });
 });
