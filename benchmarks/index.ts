@@ -1,16 +1,19 @@
 // Folder indexing speed: first full index (with thumbnails), no-change re-index, and re-index with 1% changed.
 // Peers in the same run, on every 35th file: sharp's bare decode+resize (no encoding, no sniff/sha1/database), the
 // thumbnail as made now (makeThumbnail) and as made before (WebP q80 at the default effort 4), with the sharpness of
-// both (mean gradient magnitude of the decoded thumbnails) and their sizes; and the bare walk+stat.
+// both (mean gradient magnitude of the decoded thumbnails) and their sizes; reading and hashing a file as now
+// (ImageFileReader, one buffer kept) and as before (first bytes, then fs.readFile: a fresh buffer per file); and the
+// bare walk+stat. The first index's rows of those files are checked against their own bytes (sha1, displayed size).
 // The generated folder is cached under os.tmpdir() between runs; its .difflabel is removed before each run.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { open, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ProjectStore, indexFolder } from '../src/core/project';
-import { makeThumbnail, openImage } from '../src/core/project/image-source';
-import { sniffImageFormat } from '../src/core/project/sniff';
+import { ImageFileReader, makeThumbnail, openImage } from '../src/core/project/image-source';
+import { SNIFF_BYTES, sniffImageFormat } from '../src/core/project/sniff';
 import { walkFolder } from '../src/core/project/walk';
 
 const COUNT = Number(process.env.BENCH_IMAGES ?? 2000);
@@ -87,6 +90,35 @@ async function perFile(files: string[], fn: Variant): Promise<{ ms: number; cpuM
   return { ms: (performance.now() - t0) / files.length, cpuMs: cpuMs(c0) / files.length, out };
 }
 
+type Read = (path: string) => Promise<Buffer>;
+const READS: Record<string, () => Read> = {
+  readNow: () => {
+    const reader = new ImageFileReader();
+    return async (path) => (await reader.read(path))!.buf;
+  },
+  readBefore: () => async (path) => {
+    const fh = await open(path, 'r');
+    try {
+      await fh.read(Buffer.alloc(SNIFF_BYTES), 0, SNIFF_BYTES, 0);
+    } finally {
+      await fh.close();
+    }
+    return readFile(path);
+  },
+};
+
+/** CPU ms per file (all threads) to read and sha1 each file, two at a time as the indexer (each with its own reader). */
+async function readAndHash(files: string[], make: () => Read): Promise<number> {
+  const c0 = process.cpuUsage();
+  let next = 0;
+  const worker = async () => {
+    const read = make();
+    while (next < files.length) createHash('sha1').update(await read(files[next++]!)).digest('hex');
+  };
+  await Promise.all([worker(), worker()]);
+  return cpuMs(c0) / files.length;
+}
+
 /** Mean gradient magnitude (central differences, grey 0–255) of an encoded image, and its size. */
 async function sharpness(img: Buffer): Promise<{ g: number; w: number; h: number }> {
   const { data, info } = await sharp(img).greyscale().raw().toBuffer({ resolveWithObject: true });
@@ -112,7 +144,8 @@ for (const f of all) await readFile(f.abs);
 
 // Peers on every 35th file (35 is coprime with the size and format cycles, so the mix is kept), interleaved 3 times.
 log('peers…');
-const subset = all.filter((_, i) => i % 35 === 3).map((f) => f.abs);
+const subsetFiles = all.filter((_, i) => i % 35 === 3);
+const subset = subsetFiles.map((f) => f.abs);
 const peerMs: Record<string, number[]> = {};
 const peerCpu: Record<string, number[]> = {};
 const outputs: Record<string, Buffer[]> = {};
@@ -123,6 +156,7 @@ for (let r = 0; r < 3; r++) {
     (peerCpu[name] ??= []).push(cpuMs);
     if (name !== 'bareDecodeResize') outputs[name] = out;
   }
+  for (const [name, make] of Object.entries(READS)) (peerCpu[name] ??= []).push(await readAndHash(subset, make));
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 let gNow = 0, gBefore = 0, sameSize = 0;
@@ -139,6 +173,15 @@ const store = ProjectStore.open(DIR);
 const firstCpu0 = process.cpuUsage();
 const first = await indexFolder(store);
 const firstCpuMs = cpuMs(firstCpu0);
+// The rows as each file's own bytes say: sha1 of fs.readFile's bytes, size from sharp's header probe, oriented.
+let sameAsFile = 0;
+for (const f of subsetFiles) {
+  const bytes = await readFile(f.abs);
+  const m = await sharp(bytes).metadata();
+  const row = store.getImageByPath(f.path)!;
+  const sha1 = createHash('sha1').update(bytes).digest('hex');
+  if (row.sha1 === sha1 && row.bytes === bytes.length && row.width === (m.autoOrient?.width ?? m.width) && row.height === (m.autoOrient?.height ?? m.height)) sameAsFile++;
+}
 log('no-change re-index…');
 const noChange = await indexFolder(store);
 
@@ -169,11 +212,13 @@ console.log(JSON.stringify({
   noChangeReindex: { ms: round(noChange.durationMs), unchanged: noChange.unchanged, msPer200Images: round((noChange.durationMs * 200) / COUNT, 2) },
   onePercentChanged: { ms: round(onePercent.durationMs, 0), changed, updated: onePercent.updated, unchanged: onePercent.unchanged },
   peers: {
-    note: 'every 35th file, read+decode+resize (+encode), concurrency 2, no sniff/sha1/db/write; median of 3; cpu = all threads',
+    note: 'every 35th file, fs.readFile+decode+resize (+encode), concurrency 2, no sniff/sha1/db/write; readNow/readBefore: read+sha1 only; median of 3; cpu = all threads',
     images: subset.length,
     msPerImage: Object.fromEntries(Object.entries(peerMs).map(([k, v]) => [k, round(median(v), 2)])),
     cpuMsPerImage: Object.fromEntries(Object.entries(peerCpu).map(([k, v]) => [k, round(median(v), 2)])),
     firstIndexPerImageVsBareDecodeResize: { wall: round(first.durationMs / first.added / median(peerMs.bareDecodeResize!), 2), cpu: round(firstCpuMs / first.added / median(peerCpu.bareDecodeResize!), 2) },
+    readAndSha1NowVsBefore: { cpu: round(median(peerCpu.readNow!) / median(peerCpu.readBefore!), 2) },
+    rowsSameAsFileBytes: `${sameAsFile}/${subsetFiles.length}`,
     thumbnailNowVsBefore: { wall: round(median(peerMs.thumbnailNow!) / median(peerMs.thumbnailBefore!), 2), cpu: round(median(peerCpu.thumbnailNow!) / median(peerCpu.thumbnailBefore!), 2) },
     sharpness: { now: round(gNow / subset.length, 2), before: round(gBefore / subset.length, 2), ratio: round(gNow / gBefore, 3), sameDimensions: `${sameSize}/${subset.length}` },
     thumbBytes: { now: round(bytesOf(outputs.thumbnailNow!), 0), before: round(bytesOf(outputs.thumbnailBefore!), 0) },

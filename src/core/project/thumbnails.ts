@@ -1,6 +1,6 @@
 // Thumbnail cache at .difflabel/thumbs/<image id>.webp, and reading an image's pixels.
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError } from './errors';
 import { decodeWithAccurateErrors } from './decode-gate';
@@ -73,16 +73,4 @@ async function readIndexedFile(store: ProjectStore, imageId: number): Promise<{ 
   const format = sniffImageFormat(buf.subarray(0, SNIFF_BYTES));
   if (!format) throw new StoreError('invalid', `${image.path} is no longer an image; index the folder again`);
   return { buf, format, image };
-}
-
-/** First bytes of a file, for sniffing without reading it all. */
-export async function readHead(path: string): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const b = Buffer.alloc(SNIFF_BYTES);
-    const { bytesRead } = await fh.read(b, 0, SNIFF_BYTES, 0);
-    return b.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
 }
