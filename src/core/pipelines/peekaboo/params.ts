@@ -1,6 +1,7 @@
 // Peekaboo's parameters: the reference's constants (RyannDaGreat/Peekaboo run_peekaboo, see docs/peekaboo.md) as
 // defaults, and a "fast" preset that changes only the optimiser and the number of iterations.
 import { z } from 'zod';
+import { CocoRle } from '../../../shared/contract';
 
 export type Optimizer = 'sgd' | 'adam';
 
@@ -30,6 +31,18 @@ export interface PeekabooParams {
    * every iteration, as the reference does).
    */
   stopWhenStable: number;
+  /**
+   * Timesteps (each with its own noise) per iteration: the UNet runs once on their 2k guided pairs and the step takes
+   * the mean of their score-distillation gradients (1: the reference's one).
+   */
+  timestepsPerCall: number;
+  /**
+   * 'blank': the MLP's random initialisation (the reference). 'segment': the MLP is first fitted to a mask of the
+   * prompt (`initialMask`, else the segment DiffSeg's cross-attention names for it) and Peekaboo refines it.
+   */
+  start: 'blank' | 'segment';
+  /** With start 'segment': the mask to start from, at the image's size. */
+  initialMask?: CocoRle;
   seed: number;
 }
 
@@ -68,11 +81,20 @@ export const PeekabooParamsSchema = z
     stopWhenStable: z
       .number().int().min(0).max(10000).default(0)
       .meta({ title: 'Stop when stable', description: 'stop once the mask has changed in under 0.1% of its pixels for this many iterations in a row (0: never)' }),
+    timestepsPerCall: z
+      .number().int().min(1).max(16).default(1)
+      .meta({ title: 'Timesteps per UNet call', description: 'noise levels per iteration, run as one UNet batch; their gradients are averaged (1: the reference)' }),
+    start: z
+      .enum(['blank', 'segment'])
+      .default('blank')
+      .meta({ title: 'Start from', description: "blank: a random mask (the reference); segment: the given initial mask, else the segment DiffSeg's cross-attention names for the prompt" }),
+    initialMask: CocoRle.optional().meta({ title: 'Initial mask', description: "with start 'segment': the mask to start from (COCO RLE at the image's size)" }),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0).meta({ title: 'Seed', description: 'same seed, image and prompt: same mask' }),
   })
   .strict()
   .superRefine((p, ctx) => {
     if (p.minStep > p.maxStep) ctx.addIssue({ code: 'custom', path: ['minStep'], message: `the smallest timestep ${p.minStep} is above the largest ${p.maxStep}` });
+    if (p.initialMask && p.start !== 'segment') ctx.addIssue({ code: 'custom', path: ['initialMask'], message: "an initial mask is used only with start 'segment'" });
   })
   .transform((p): PeekabooParams => ({ ...p, ...PRESETS[p.preset], ...defined({ optimizer: p.optimizer, learningRate: p.learningRate, iterations: p.iterations }) }));
 
