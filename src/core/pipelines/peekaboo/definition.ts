@@ -6,7 +6,6 @@
 // padded to a square of side max(w, h), edge pixels repeated, and resized to the alpha side; the alpha image covers
 // that square and the image is cut out of it exactly (../common/frame.ts, ../common/masks.ts).
 import { area, decode, fromCocoRle, MaskFormatError, unionAll, type Rle } from '../../../shared/masks';
-import type { CocoRle } from '../../../shared/contract';
 import type { BundleManifest } from '../../ml/bundle';
 import type { InferenceHost } from '../../ml/runtime';
 import { frameImage, letterbox, type Letterbox } from '../common/frame';
@@ -18,7 +17,7 @@ import { noCrossAttention, vocabularySession, VocabularyParamsSchema, type Vocab
 import { ensurePeekabooFixtureBundle } from './fixture';
 import { PEEKABOO_COMPONENTS, PeekabooModels } from './models';
 import { optimiseAlpha } from './optimise';
-import { PeekabooParamsSchema, type PeekabooParams } from './params';
+import { PeekabooParamsSchema, type InitialMask, type PeekabooParams } from './params';
 
 /** Recorded with runs: bump when preprocessing changes. */
 export const PREPROCESSING = 'letterbox-edge-linear/v1';
@@ -90,7 +89,7 @@ export function maskToFrame(mask: Uint8Array, frame: Letterbox, size: number): F
 }
 
 /** The caller's initial mask decoded at the image's size; a PipelineInputError when it is not a mask of this image. */
-function givenMask(m: CocoRle, image: ImageInput): Uint8Array {
+function givenMask(m: InitialMask, image: ImageInput): Uint8Array {
   const { width: W, height: H } = image.row;
   const wrong = (why: string) => new PipelineInputError(`params.initialMask ${why}`, [{ path: 'params.initialMask', message: why }]);
   if (m.size[0] !== H || m.size[1] !== W) throw wrong(`is ${m.size[1]}×${m.size[0]}, the image ${W}×${H}`);

@@ -1,7 +1,6 @@
 // Peekaboo's parameters: the reference's constants (RyannDaGreat/Peekaboo run_peekaboo, see docs/peekaboo.md) as
 // defaults, and a "fast" preset that changes only the optimiser and the number of iterations.
 import { z } from 'zod';
-import { CocoRle } from '../../../shared/contract';
 
 export type Optimizer = 'sgd' | 'adam';
 
@@ -42,8 +41,14 @@ export interface PeekabooParams {
    */
   start: 'blank' | 'segment';
   /** With start 'segment': the mask to start from, at the image's size. */
-  initialMask?: CocoRle;
+  initialMask?: InitialMask;
   seed: number;
+}
+
+/** A mask as the API gives one: COCO RLE, counts compressed; size is [height, width]. */
+export interface InitialMask {
+  size: [number, number];
+  counts: string;
 }
 
 /** What each preset sets when the field is not given. */
@@ -88,7 +93,12 @@ export const PeekabooParamsSchema = z
       .enum(['blank', 'segment'])
       .default('blank')
       .meta({ title: 'Start from', description: "blank: a random mask (the reference); segment: the given initial mask, else the segment DiffSeg's cross-attention names for the prompt" }),
-    initialMask: CocoRle.optional().meta({ title: 'Initial mask', description: "with start 'segment': the mask to start from (COCO RLE at the image's size)" }),
+    // Compressed counts only: the schema must stay expressible as JSON Schema (the CLI's options and the app's form).
+    initialMask: z
+      .object({ size: z.tuple([z.number().int().positive(), z.number().int().positive()]), counts: z.string() })
+      .strict()
+      .optional()
+      .meta({ title: 'Initial mask', description: "with start 'segment': the mask to start from: COCO RLE at the image's size, counts compressed" }),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0).meta({ title: 'Seed', description: 'same seed, image and prompt: same mask' }),
   })
   .strict()
