@@ -106,7 +106,7 @@ export function peekabooSession(models: PeekabooModels, segmenter?: () => Pipeli
   /** The mask Peekaboo starts from at the image's size: the caller's, else the union of the segments the prompt names. */
   const startMask = async (image: ImageInput, prompts: string[], p: PeekabooParams, ctx: RunContext): Promise<Uint8Array> => {
     if (p.initialMask) return givenMask(p.initialMask, image);
-    if (!segmenter) throw new PipelineInputError("start 'segment' needs params.initialMask here", [{ path: 'params.initialMask', message: 'required' }]);
+    if (!segmenter) throw new PipelineInputError("start 'segment' needs params.initialMask: no segmenter was given to this session", [{ path: 'params.initialMask', message: 'required' }]);
     segments ??= segmenter();
     const named = await segments.run(image, VocabularyParamsSchema.parse({}), { kind: 'vocabulary', names: [prompts.join(', ')] }, ctx);
     if (!named.length) throw new PipelineInputError(`DiffSeg's cross-attention names no segment of this image "${prompts.join(' | ')}": give params.initialMask or start 'blank'`);
