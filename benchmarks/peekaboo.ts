@@ -5,7 +5,9 @@
 //          setting's mask (IoU), against the true shape, and its wall time. The reference setting is SGD for 300
 //          iterations at alpha side `--size` (default 64, as the fixture tests; the rate scaled by (256/size)², see
 //          docs/peekaboo.md) and composite 512. Candidates: fewer iterations, Adam at several rates, a smaller alpha,
-//          a smaller composite, early stop.
+//          a smaller composite, early stop, several timesteps per UNet call, a start from a mask near the true shape
+//          (grown or shrunk by 4 px: what a coarse segment gives). Per run its wall time and its process CPU time
+//          (onnxruntime's threads included: less dependent on the load than wall time).
 //   sd     One optimisation iteration on CPU with SD 1.5-size random weights (the cost does not depend on the values):
 //          the step graph (two forwards and a backward through the alpha MLP, the blur and the VAE encoder) and the
 //          UNet pair at the composite's latent, per preset shape; the same graph without its backward and update (the
@@ -15,6 +17,7 @@
 //
 // Usage: npm run bench -- peekaboo [--mode sd|table] [--shapes 128/256,256/512] [--iterations N] [--size 64]
 //                                  [--only 0,3 (table: these candidates)] [--report (table: from the cache only)]
+//                                  [--fresh (table: run the chosen candidates again, e.g. a baseline for same-run times)]
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -28,12 +31,12 @@ import { GaussianNoise } from '../src/core/ml/schedulers';
 import { RandomWeights } from '../src/core/ml/weights';
 import { buildStepGraph, mlpParameters, type StepGraphOptions } from '../src/core/pipelines/peekaboo/step';
 import { peekabooSession } from '../src/core/pipelines/peekaboo/definition';
-import { fixtureScene, writePeekabooFixtureBundle } from '../src/core/pipelines/peekaboo/fixture';
+import { fixtureScene, grownMask, writePeekabooFixtureBundle } from '../src/core/pipelines/peekaboo/fixture';
 import { PeekabooModels } from '../src/core/pipelines/peekaboo/models';
 import { PeekabooParamsSchema, PRESETS } from '../src/core/pipelines/peekaboo/params';
 import type { ImageInput } from '../src/core/pipelines/types';
 import type { ImageRow } from '../src/core/project';
-import { decode, encode, fromCompressedString, toCompressedString } from '../src/shared/masks';
+import { decode, encode, fromCompressedString, toCocoRle, toCompressedString } from '../src/shared/masks';
 
 const argv = process.argv.slice(2);
 const opt = (n: string, d: string) => {
@@ -70,7 +73,11 @@ async function table() {
     return s;
   };
   const reference = { preset: 'reference', learningRate: PRESETS.reference.learningRate * rate, iterations: 300 };
-  const candidates: { name: string; params: Record<string, unknown> }[] = [
+  const { width: W, height: H } = scene.rgb;
+  type Word = keyof typeof scene.truth;
+  const startFrom = (px: number) => (word: Word) => ({ start: 'segment', initialMask: toCocoRle(encode(grownMask(scene.truth[word], W, H, px), H, W), true) });
+  const adam = { optimizer: 'adam', learningRate: 3e-3 };
+  const candidates: { name: string; params: Record<string, unknown> | ((word: Word) => Record<string, unknown>) }[] = [
     { name: `reference (SGD ${reference.learningRate.toExponential(1)}, 300)`, params: reference },
     { name: 'SGD, 100 iterations', params: { ...reference, iterations: 100 } },
     { name: 'Adam 1e-3, 100', params: { optimizer: 'adam', learningRate: 1e-3, iterations: 100 } },
@@ -80,29 +87,48 @@ async function table() {
     { name: 'Adam 3e-3, 50, composite 256', params: { optimizer: 'adam', learningRate: 3e-3, iterations: 50, compositeSize: 256 } },
     { name: 'Adam 3e-3, ≤100, stop when stable 10', params: { optimizer: 'adam', learningRate: 3e-3, iterations: 100, stopWhenStable: 10 } },
     { name: 'fast preset', params: { preset: 'fast' } },
+    { name: 'Adam 3e-3, 25, 2 timesteps per call', params: { ...adam, iterations: 25, timestepsPerCall: 2 } },
+    { name: 'Adam 3e-3, 13, 4 timesteps per call', params: { ...adam, iterations: 13, timestepsPerCall: 4 } },
+    // Adam moves a parameter by about the rate per step: fewer steps need a higher rate, which the averaged gradient's
+    // lower noise may allow.
+    { name: 'Adam 6e-3, 25, 2 timesteps per call', params: { optimizer: 'adam', learningRate: 6e-3, iterations: 25, timestepsPerCall: 2 } },
+    { name: 'Adam 1.2e-2, 13, 4 timesteps per call', params: { optimizer: 'adam', learningRate: 1.2e-2, iterations: 13, timestepsPerCall: 4 } },
+    { name: 'Adam 1.2e-2, 13, 4 timesteps per call, seed 1', params: { optimizer: 'adam', learningRate: 1.2e-2, iterations: 13, timestepsPerCall: 4, seed: 1 } },
+    { name: 'Adam 1.2e-2, 13 (its peer: one timestep per call)', params: { optimizer: 'adam', learningRate: 1.2e-2, iterations: 13 } },
+    { name: 'Adam 3e-3, 10, from the shape grown 4 px', params: (w) => ({ ...adam, iterations: 10, ...startFrom(4)(w) }) },
+    { name: 'Adam 3e-3, 20, from the shape grown 4 px', params: (w) => ({ ...adam, iterations: 20, ...startFrom(4)(w) }) },
+    { name: 'Adam 3e-3, 10, from the shape shrunk 4 px', params: (w) => ({ ...adam, iterations: 10, ...startFrom(-4)(w) }) },
   ];
+  const paramsOf = (c: (typeof candidates)[number], word: Word) => PeekabooParamsSchema.parse({ size, ...(typeof c.params === 'function' ? c.params(word) : c.params) });
   // Every mask is kept in a cache folder (seeded runs repeat exactly), so candidates can run in separate processes
   // (`--only 0,3`) and a last run without --only prints the whole table from the cache.
   const cache = opt('cache', join(os.tmpdir(), `bench-peekaboo-table-${size}`));
   mkdirSync(cache, { recursive: true });
   const only = opt('only', '');
   const chosen = argv.includes('--report') ? [] : only ? only.split(',').map(Number) : candidates.map((_, i) => i);
-  type Result = { counts: string; s: number; iterations: number; load: number[] };
-  const file = (c: (typeof candidates)[number], word: string) => join(cache, `${createHash('sha256').update(JSON.stringify({ params: PeekabooParamsSchema.parse({ size, ...c.params }), word })).digest('hex').slice(0, 16)}.json`);
-  const result = (c: (typeof candidates)[number], word: string): Result | null => (existsSync(file(c, word)) ? JSON.parse(readFileSync(file(c, word), 'utf8')) : null);
-  const { width: W, height: H } = scene.rgb;
+  const fresh = argv.includes('--fresh');
+  type Result = { counts: string; s: number; cpu?: number; iterations: number; load: number[] };
+  // Parameters at their defaults are left out of the key, so masks cached before a parameter existed stay valid.
+  const defaults = PeekabooParamsSchema.parse({});
+  const key = (p: Record<string, unknown>) => Object.fromEntries(Object.entries(p).filter(([k, v]) => !(['timestepsPerCall', 'start'] as string[]).includes(k) || v !== defaults[k as keyof typeof defaults]));
+  const file = (c: (typeof candidates)[number], word: Word) => join(cache, `${createHash('sha256').update(JSON.stringify({ params: key({ ...paramsOf(c, word) }), word })).digest('hex').slice(0, 16)}.json`);
+  const result = (c: (typeof candidates)[number], word: Word): Result | null => (existsSync(file(c, word)) ? JSON.parse(readFileSync(file(c, word), 'utf8')) : null);
   try {
     for (const i of chosen) {
       const c = candidates[i]!;
       for (const word of ['red', 'blue'] as const) {
-        if (result(c, word)) continue;
-        const p = PeekabooParamsSchema.parse({ size, ...c.params });
+        if (!fresh && result(c, word)) continue;
+        const p = paramsOf(c, word);
         let iterations = 0;
-        const t0 = performance.now();
+        const t0 = performance.now(), cpu0 = process.cpuUsage();
         const out = await (await session(p.compositeSize)).run(image, p, { kind: 'text', text: word }, { priority: 'batch', onProgress: (x) => x.message?.startsWith('iteration') && iterations++ });
-        const r: Result = { counts: out[0] ? toCompressedString(out[0].mask) : toCompressedString(encode(new Uint8Array(W * H), H, W)), s: (performance.now() - t0) / 1000, iterations, load: machine().load };
+        const cpu = process.cpuUsage(cpu0);
+        const r: Result = {
+          counts: out[0] ? toCompressedString(out[0].mask) : toCompressedString(encode(new Uint8Array(W * H), H, W)), s: (performance.now() - t0) / 1000,
+          cpu: (cpu.user + cpu.system) / 1e6, iterations, load: machine().load,
+        };
         writeFileSync(file(c, word), JSON.stringify(r));
-        log(c.name, word, { s: round(r.s, 1), iterations, load: r.load });
+        log(c.name, word, { s: round(r.s, 1), cpu: round(r.cpu!, 1), iterations, load: r.load });
       }
     }
   } finally {
@@ -118,7 +144,7 @@ async function table() {
       if (!r) return { ...row, missing: 'not run yet' };
       Object.assign(row, {
         [`${word}: IoU vs reference`]: ref ? round(iou(mask(r), mask(ref))) : null, [`${word}: IoU vs truth`]: round(iou(mask(r), scene.truth[word])),
-        [`${word}: iterations`]: r.iterations, [`${word}: s`]: round(r.s, 1), [`${word}: load`]: r.load[0],
+        [`${word}: iterations`]: r.iterations, [`${word}: s`]: round(r.s, 1), [`${word}: cpu s`]: r.cpu === undefined ? null : round(r.cpu, 1), [`${word}: load`]: r.load[0],
       });
     }
     return row;

@@ -6,12 +6,13 @@
 //   vae_encoder  image [1,3,P,P] in [−1,1] → latent_mean [1,4,P/8,P/8]: an 8×8 average of RGB and of their mean
 //                (a stride-8 Conv, so the step graph differentiates it with the ordinary rules), divided by the
 //                scaling factor so the scaled latent lies in [−1,1] as SD's roughly does; latent_std = 0.05.
-//   unet         sample [2,4,h,w], timestep [2], encoder_hidden_states [2,77,K] → noise_pred [2,4,h,w]: the analytic
+//   unet         sample [B,4,h,w], timestep [B], encoder_hidden_states [B,77,K] → noise_pred [B,4,h,w]: the analytic
 //                denoiser of reference-pipelines §1.4. The prediction of x₀ is the scene's own latent x̂ on the cells
 //                whose scene colour is the prompt's colour (weight m ∈ [0,1], the fraction of the cell's pixels) and
 //                z_t/√ᾱ_t (no opinion) elsewhere: ε̂ = κ·m·(z_t − √ᾱ_t·x̂)/√(1 − ᾱ_t). With ᾱ from SD's schedule. The
 //                empty prompt has m = 0 (ε̂ = 0), so the guided gradient pulls the prompt colour's cells towards the
 //                scene (alpha → 1 there) and gravity pulls the rest to alpha 0.
+//                The batch is free (pairs of several timesteps in one call), each sample at its own timestep.
 //   text_encoder input_ids [1,77] → last_hidden_state [1,77,K]: one-hot per colour word (K = 2: red, blue), zero for
 //                every other token, so the UNet reads the prompt's colours as the sum over tokens.
 //   tokenizer    openai-format BPE with merges that make "red" and "blue" one token each.
@@ -40,7 +41,7 @@ const STD = 0.05;
  */
 const STRENGTH = 0.01;
 /** Bumped whenever the graphs or the scene change, so cached fixture folders are rebuilt. */
-const FIXTURE_VERSION = 1;
+const FIXTURE_VERSION = 2;
 
 /** The colour words the fixture understands, and their colours in the scene. */
 export const FIXTURE_COLOURS = { red: [220, 40, 40], blue: [40, 70, 220] } as const;
@@ -68,6 +69,27 @@ export function fixtureScene(): FixtureScene {
     }
   }
   return { rgb: { data, width, height }, truth: { red, blue } };
+}
+
+/**
+ * `mask` (row-major 0/1, w×h) grown by `px` pixels (every pixel within that distance of the mask joins it), or shrunk
+ * for px < 0: a start mask that is nearly the true shape, as a coarse segment is.
+ */
+export function grownMask(mask: Uint8Array, w: number, h: number, px: number): Uint8Array {
+  const r = Math.abs(px), inside = px > 0 ? 1 : 0;
+  const out = new Uint8Array(mask.length);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      // Growing: on when any pixel within r is on; shrinking: on when every pixel within r (in the image) is.
+      let hit = mask[y * w + x] === inside;
+      for (let dy = -r; dy <= r && !hit; dy++)
+        for (let dx = -r; dx <= r && !hit; dx++) {
+          const yy = y + dy, xx = x + dx;
+          if (dx * dx + dy * dy <= r * r && yy >= 0 && yy < h && xx >= 0 && xx < w && mask[yy * w + xx] === inside) hit = true;
+        }
+      out[y * w + x] = hit === (px > 0) ? 1 : 0;
+    }
+  return out;
 }
 
 export function buildFixtureEncoder(size: number): GraphBuilder {
@@ -107,11 +129,11 @@ export async function buildFixtureUNet(scene: RgbImage, size: number): Promise<G
   const h = size / 8, K = WORDS.length;
   const { latent, masks } = await sceneLatent(scene, size);
   const g = new GraphBuilder('fixture_peekaboo_unet');
-  const sample = g.input('sample', 'float32', [2, 4, h, h]);
-  const timestep = g.input('timestep', 'float32', [2]);
-  const context = g.input('encoder_hidden_states', 'float32', [2, 77, K]);
-  const abar = g.reshape(g.gather(g.initializer('alphas_cumprod', peekabooSchedule().alphasCumprod, 'float32', [1000]), g.cast(timestep, 'int64'), 0), [2, 1, 1, 1]);
-  const m = g.reshape(g.matmul(g.reduceSum(context, [1], false), g.initializer('word_masks', masks, 'float32', [K, h * h])), [2, 1, h, h]);
+  const sample = g.input('sample', 'float32', ['batch', 4, h, h]);
+  const timestep = g.input('timestep', 'float32', ['batch']);
+  const context = g.input('encoder_hidden_states', 'float32', ['batch', 77, K]);
+  const abar = g.reshape(g.gather(g.initializer('alphas_cumprod', peekabooSchedule().alphasCumprod, 'float32', [1000]), g.cast(timestep, 'int64'), 0), [-1, 1, 1, 1]);
+  const m = g.reshape(g.matmul(g.reduceSum(context, [1], false), g.initializer('word_masks', masks, 'float32', [K, h * h])), [-1, 1, h, h]);
   const x0 = g.initializer('scene_latent', latent, 'float32', [1, 4, h, h]);
   const eps = g.div(g.sub(sample, g.mul(g.sqrt(abar), x0)), g.sqrt(g.sub(1, abar)));
   g.output(g.mul(g.mul(m, eps), STRENGTH), 'noise_pred');

@@ -85,12 +85,12 @@ export class PeekabooModels {
     return { data: h.data as Float32Array, dims: h.dims.map(Number) };
   }
 
-  /** The UNet's noise predictions [2, c, h, w] for the pair (uncond, cond) at one timestep. */
-  async noise(sample: Float32Array, dims: number[], t: number, context: Float32Array, contextDims: number[], run: RunOptions): Promise<Float32Array> {
+  /** The UNet's noise predictions [B, c, h, w] for `sample` [B, c, h, w], each sample at its own timestep (`timesteps`, B of them). */
+  async noise(sample: Float32Array, dims: number[], timesteps: Float32Array, context: Float32Array, contextDims: number[], run: RunOptions): Promise<Float32Array> {
     await this.register();
     const out = await this.host.run(
       this.keys.unet,
-      { sample: { data: sample, dims }, timestep: { data: Float32Array.of(t, t), dims: [2] }, encoder_hidden_states: { data: context, dims: contextDims } },
+      { sample: { data: sample, dims }, timestep: { data: timesteps, dims: [timesteps.length] }, encoder_hidden_states: { data: context, dims: contextDims } },
       ['noise_pred'],
       run,
     );

@@ -1,13 +1,16 @@
 // Peekaboo's optimisation loop (peekaboo.py:384-401) on a square image: per iteration one step-graph call (step.ts:
-// forward, backward from the latent gradient, update) and one UNet call (the guided pair, no backward). Random draws
+// forward, backward from the latent gradient, update) and one UNet call (the guided pairs, no backward). Random draws
 // come from one seeded source in a fixed order (frequencies, initial weights, then per iteration: background colour,
-// ε₁, timestep, noise), so a seed repeats a result.
+// ε₁, then per timestep of the iteration a timestep and its noise), so a seed repeats a result; with one timestep per
+// call the stream is the reference's (background, ε₁, timestep, noise). Fitting to a start mask (fit.ts) draws
+// nothing.
 import { GaussianNoise } from '../../ml/schedulers';
 import type { RunPriority } from '../../ml/runtime';
 import { PEEKABOO_BILATERAL } from '../../ml/models/peekaboo';
 import type { PeekabooModels } from './models';
 import type { PeekabooParams } from './params';
 import { peekabooSchedule } from './schedule';
+import { fitToMask } from './fit';
 import { ADAM, buildStepGraph, mlpParameters, type StepGraphOptions } from './step';
 
 export interface OptimiseOptions {
@@ -22,10 +25,11 @@ const STABLE_FRACTION = 0.001;
 
 /**
  * The alpha image [S²] Peekaboo gives for `guide` [3, S, S] (channel-major RGB in [0,1], S = params.size) and the
- * prompts' embeddings, averaged (the reference's MeanLabel).
+ * prompts' embeddings, averaged (the reference's MeanLabel). With `start` [S²] (0/1 over the same square) the MLP is
+ * first fitted to it.
  */
 export async function optimiseAlpha(
-  models: PeekabooModels, guide: Float32Array, prompts: readonly string[], p: PeekabooParams, o: OptimiseOptions,
+  models: PeekabooModels, guide: Float32Array, prompts: readonly string[], p: PeekabooParams, o: OptimiseOptions, start?: Float32Array,
 ): Promise<{ alpha: Float32Array; iterations: number }> {
   const run = { signal: o.signal, priority: o.priority };
   const S = p.size, F = p.frequencies, latentSide = p.compositeSize / 8;
@@ -33,13 +37,14 @@ export async function optimiseAlpha(
   if (fixed !== null && fixed !== latentSide) throw new RangeError(`model ${models.name} is built for a ${fixed * 8}-pixel composite, not ${p.compositeSize}`);
 
   const embedding = await promptEmbedding(models, prompts, run);
-  const schedule = peekabooSchedule();
   const rng = new GaussianNoise(p.seed);
   const freqs = rng.fill(new Float32Array(2 * F)).map((v) => v * p.frequencyScale);
   const specs = mlpParameters(F);
   const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
   let theta: Float32Array[] = specs.map(({ shape, init }) =>
     'fill' in init ? new Float32Array(size(shape)).fill(init.fill) : Float32Array.from({ length: size(shape) }, () => (2 * rng.uniform() - 1) * init.uniform));
+  const blur = { ...PEEKABOO_BILATERAL, sigma: p.blurSigma, tolerance: p.blurTolerance, iterations: p.blurIterations };
+  if (start) theta = await fitToMask(models, { size: S, frequencies: F, blur }, { guide, freqs, theta, target: start }, run);
   let moments: Float32Array[][] | null = p.optimizer === 'adam' ? specs.map(({ shape }) => [new Float32Array(size(shape)), new Float32Array(size(shape))]) : null;
 
   const latentDims = [1, 4, latentSide, latentSide];
@@ -47,12 +52,10 @@ export async function optimiseAlpha(
   const draw = () => ({
     background: Float32Array.from({ length: 3 }, () => rng.uniform()),
     eps: rng.fill(new Float32Array(latentSize)),
-    t: rng.uniformInt(p.minStep, p.maxStep),
-    noise: rng.fill(new Float32Array(latentSize)),
+    noised: Array.from({ length: p.timestepsPerCall }, () => ({ t: rng.uniformInt(p.minStep, p.maxStep), noise: rng.fill(new Float32Array(latentSize)) })),
   });
   const options: StepGraphOptions = {
-    size: S, frequencies: F, compositeSize: p.compositeSize, scalingFactor: models.scalingFactor, gravity: p.gravity, optimizer: p.optimizer,
-    blur: { ...PEEKABOO_BILATERAL, sigma: p.blurSigma, tolerance: p.blurTolerance, iterations: p.blurIterations },
+    size: S, frequencies: F, compositeSize: p.compositeSize, scalingFactor: models.scalingFactor, gravity: p.gravity, optimizer: p.optimizer, blur,
   };
   const signature = JSON.stringify(options);
   const names = specs.map((s) => s.name);
@@ -88,19 +91,7 @@ export async function optimiseAlpha(
   let stable = 0;
   for (let k = 0; k < p.iterations; k++) {
     o.signal?.throwIfAborted();
-    const { t, noise } = current;
-    const a = schedule.alphaCumprod(t);
-    const zt = schedule.addNoise(latent, noise, t);
-    const sample = new Float32Array(2 * latentSize);
-    sample.set(zt);
-    sample.set(zt, latentSize);
-    const eps = await models.noise(sample, [2, ...latentDims.slice(1)], t, embedding.data.slice(), embedding.dims, run);
-    // Guided ε̂ = ε̂_u + s·(ε̂_c − ε̂_u); the latent's gradient (1 − ᾱ_t)·(ε̂ − ε) (stable_diffusion.py:110-122).
-    const grad = new Float32Array(latentSize);
-    for (let i = 0; i < latentSize; i++) {
-      const u = eps[i]!, c = eps[latentSize + i]!;
-      grad[i] = (1 - a) * (u + p.guidance * (c - u) - noise[i]!);
-    }
+    const grad = await scoreGradient(models, latent, latentDims, current.noised, embedding, p.guidance, run);
     const next = draw();
     const r = await step(p.learningRate, k + 1, grad, current, next);
     theta = names.map((n) => r[`next.${n}`]!.data as Float32Array);
@@ -116,6 +107,38 @@ export async function optimiseAlpha(
     }
   }
   return { alpha, iterations: p.iterations };
+}
+
+/**
+ * The score-distillation gradient at `latent` [1, c, h, w]: per (timestep, noise) the guided ε̂ = ε̂_u + s·(ε̂_c − ε̂_u)
+ * of the noised latent and (1 − ᾱ_t)·(ε̂ − ε) (stable_diffusion.py:110-122), averaged over the pairs. All pairs run as
+ * one UNet batch of 2k: (uncond, cond) per timestep, each sample at its own timestep.
+ */
+export async function scoreGradient(
+  models: PeekabooModels, latent: Float32Array, latentDims: readonly number[], noised: readonly { t: number; noise: Float32Array }[],
+  embedding: { data: Float32Array; dims: number[] }, guidance: number, run: { signal?: AbortSignal; priority: RunPriority },
+): Promise<Float32Array> {
+  const schedule = peekabooSchedule();
+  const n = latent.length, k = noised.length, e = embedding.data.length;
+  const sample = new Float32Array(2 * k * n), timesteps = new Float32Array(2 * k), context = new Float32Array(k * e);
+  noised.forEach(({ t, noise }, j) => {
+    const zt = schedule.addNoise(latent, noise, t);
+    sample.set(zt, 2 * j * n);
+    sample.set(zt, (2 * j + 1) * n);
+    timesteps.fill(t, 2 * j, 2 * j + 2);
+    context.set(embedding.data, j * e);
+  });
+  const eps = await models.noise(sample, [2 * k, ...latentDims.slice(1)], timesteps, context, [2 * k, ...embedding.dims.slice(1)], run);
+  const grad = new Float32Array(n);
+  noised.forEach(({ t, noise }, j) => {
+    const a = schedule.alphaCumprod(t);
+    const u0 = 2 * j * n, c0 = (2 * j + 1) * n;
+    for (let i = 0; i < n; i++) {
+      const u = eps[u0 + i]!, c = eps[c0 + i]!;
+      grad[i] += ((1 - a) * (u + guidance * (c - u) - noise[i]!)) / k;
+    }
+  });
+  return grad;
 }
 
 /** Pixels on one side of the threshold in `a` and on the other in `b`. */

@@ -30,7 +30,25 @@ export interface PeekabooParams {
    * every iteration, as the reference does).
    */
   stopWhenStable: number;
+  /**
+   * Timesteps (each with its own noise) per iteration: the UNet runs once on their 2k guided pairs and the step takes
+   * the mean of their score-distillation gradients (1: the reference's one).
+   */
+  timestepsPerCall: number;
+  /**
+   * 'blank': the MLP's random initialisation (the reference). 'segment': the MLP is first fitted to a mask of the
+   * prompt (`initialMask`, else the segment DiffSeg's cross-attention names for it) and Peekaboo refines it.
+   */
+  start: 'blank' | 'segment';
+  /** With start 'segment': the mask to start from, at the image's size. */
+  initialMask?: InitialMask;
   seed: number;
+}
+
+/** A mask as the API gives one: COCO RLE, counts compressed; size is [height, width]. */
+export interface InitialMask {
+  size: [number, number];
+  counts: string;
 }
 
 /** What each preset sets when the field is not given. */
@@ -68,11 +86,25 @@ export const PeekabooParamsSchema = z
     stopWhenStable: z
       .number().int().min(0).max(10000).default(0)
       .meta({ title: 'Stop when stable', description: 'stop once the mask has changed in under 0.1% of its pixels for this many iterations in a row (0: never)' }),
+    timestepsPerCall: z
+      .number().int().min(1).max(16).default(1)
+      .meta({ title: 'Timesteps per UNet call', description: 'noise levels per iteration, run as one UNet batch; their gradients are averaged (1: the reference)' }),
+    start: z
+      .enum(['blank', 'segment'])
+      .default('blank')
+      .meta({ title: 'Start from', description: "blank: a random mask (the reference); segment: the given initial mask, else the segment DiffSeg's cross-attention names for the prompt" }),
+    // Compressed counts only: the schema must stay expressible as JSON Schema (the CLI's options and the app's form).
+    initialMask: z
+      .object({ size: z.tuple([z.number().int().positive(), z.number().int().positive()]), counts: z.string() })
+      .strict()
+      .optional()
+      .meta({ title: 'Initial mask', description: "with start 'segment': the mask to start from: COCO RLE at the image's size, counts compressed" }),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0).meta({ title: 'Seed', description: 'same seed, image and prompt: same mask' }),
   })
   .strict()
   .superRefine((p, ctx) => {
     if (p.minStep > p.maxStep) ctx.addIssue({ code: 'custom', path: ['minStep'], message: `the smallest timestep ${p.minStep} is above the largest ${p.maxStep}` });
+    if (p.initialMask && p.start !== 'segment') ctx.addIssue({ code: 'custom', path: ['initialMask'], message: "an initial mask is used only with start 'segment'" });
   })
   .transform((p): PeekabooParams => ({ ...p, ...PRESETS[p.preset], ...defined({ optimizer: p.optimizer, learningRate: p.learningRate, iterations: p.iterations }) }));
 
