@@ -47,6 +47,7 @@ const CASES: Record<string, GradCase> = {
   'Conv strided, skipping a row': { dtype: 'float32', linear: true, inputs: [[1, 2, 8, 7], [3, 2, 3, 3]], build: (g, [x, k]) => g.conv(x!, k!, null, { strides: [2, 2] }) },
   'Conv dilated, padded unevenly': { dtype: 'float32', linear: true, inputs: [[1, 2, 9, 8], [3, 2, 3, 3]], build: (g, [x, k]) => g.conv(x!, k!, null, { dilations: [2, 2], pads: [2, 1, 0, 3] }) },
   'Conv 1×1': { dtype: 'float32', linear: true, inputs: [[1, 5, 4, 4], [6, 5, 1, 1], [6]], build: (g, [x, k, b]) => g.conv(x!, k!, b!) },
+  'Conv 1×1, a batch of 2': { dtype: 'float32', linear: true, inputs: [[2, 5, 3, 4], [6, 5, 1, 1], [6]], build: (g, [x, k, b]) => g.conv(x!, k!, b!) },
   'Conv grouped (input)': { dtype: 'float32', linear: true, inputs: [[1, 4, 5, 5]], build: (g, [x]) => g.conv(x!, w(g, [4, 2, 3, 3], 'float32'), null, { group: 2, pads: [1, 1, 1, 1] }) },
   GroupNorm: { inputs: [[2, 4, 3, 3]], build: (g, [x]) => g.groupNorm(x!, 2, w(g, [4], 'float64'), w(g, [4], 'float64', (i) => i / 3), 1e-6) },
   'BatchNorm with batch statistics (input, weight, bias)': {
@@ -121,6 +122,21 @@ describe('gradients', () => {
     const r = await run(g, { x: new ort.Tensor('float64', f64(1, 2), [2]), u: new ort.Tensor('float64', f64(5, 6), [2]) });
     expect(values(r['dx'])).toEqual([3, 3]);
     expect(values(r['du'])).toEqual([0, 0]);
+  });
+
+  it('takes a 1×1 Conv\'s weight gradient as one matrix product over the pixels, not a Conv with an image-sized kernel', () => {
+    // Run as a convolution, the weight gradient is one matrix-vector product per input channel, each reading the
+    // whole image-sized gradient: several times the forward's cost on the Peekaboo MLP.
+    const g = new GraphBuilder('t');
+    const x = g.input('x', 'float32', [1, 8, 64, 64]);
+    const k = g.input('k', 'float32', [4, 8, 1, 1]);
+    const y = g.conv(x, k);
+    const before = g.nodes.length;
+    const { grads } = gradients(g, [y], [k], [1]);
+    const backward = g.nodes.slice(before).map((n) => n.opType);
+    expect(backward.filter((op) => op === 'Conv' || op === 'Transpose')).toEqual([]);
+    expect(backward.filter((op) => op === 'Gemm')).toHaveLength(1);
+    expect(grads[0]!.shape).toEqual([4, 8, 1, 1]);
   });
 
   it('names the node whose operator has no gradient rule', () => {
