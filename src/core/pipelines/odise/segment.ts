@@ -49,8 +49,8 @@ export interface SegmentOptions extends RunOptions {
 
 /**
  * Runs `stage`, then releases the sessions of `graphs`, also when it failed or was cancelled. A session keeps the
- * memory of its largest run until it is released (the CPU arena, runtime/sessionManager.ts): the four window graphs
- * held 5 GB after the windows, the heads 2.5 GB at 1024×1408, so kept together they would pass 8 GB.
+ * memory of its largest run until it is released (the CPU arena, runtime/sessionManager.ts): with the four window
+ * graphs a 1024×1365 photo's process held 7.8 GiB, so nothing may run beside them (docs/odise.md).
  */
 async function releasing<T>(models: OdiseModels, graphs: Parameters<OdiseModels['release']>[0], stage: () => Promise<T>): Promise<T> {
   try {
