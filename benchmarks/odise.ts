@@ -9,7 +9,8 @@
 // `--whole` runs the pipeline itself instead (odise.open → session.run, through the app's shared inference host and
 // its memory budget), on a full-size bundle converted from random sources (kept under the temporary folder between
 // runs: converting takes minutes): every graph run with its seconds, the RSS after it, the peak so far and the
-// sessions loaded then, so the peak is the pipeline's with its sessions living as long as it keeps them.
+// sessions loaded then, so the peak is the pipeline's with its sessions living as long as it keeps them; and the same
+// by stage (the windows, then each graph after them). docs/odise.md has the figures.
 //
 // Usage: npm run bench -- odise [--windows N (default: all 6)] [--no-heads] [--ep cpu|cuda]
 //        npm run bench -- odise --whole
@@ -38,7 +39,7 @@ import type { GraphBuilder } from '../src/core/ml/graph';
 import { disposeSharedInferenceHost, sharedInferenceHost } from '../src/core/pipelines/common/inference';
 import type { FloatTensor } from '../src/core/pipelines/odise/classify';
 import { odise } from '../src/core/pipelines/odise/definition';
-import { cropWindow, slideFeatures, slidingWindows, windowRunner, type OdiseFeatureComponent } from '../src/core/pipelines/odise/features';
+import { cropWindow, ODISE_FEATURE_COMPONENTS, slideFeatures, slidingWindows, windowRunner, type OdiseFeatureComponent } from '../src/core/pipelines/odise/features';
 import type { ImageInput } from '../src/core/pipelines/types';
 import type { ImageRow } from '../src/core/project';
 
@@ -132,9 +133,17 @@ async function wholePipeline(): Promise<void> {
   const t = performance.now();
   const proposals = await session.run(input, {}, { kind: 'vocabulary', names: ['person', 'car, automobile', 'road', 'sky', 'tree'] }, { priority: 'batch' });
   const cpu = process.cpuUsage(cpu0);
+  // By stage: the window graphs together, then each graph; the highest RSS after one of its runs, the peak at its end.
+  const stages: Record<string, { s: number; rss_gb_max: number; peak_rss_gb: number }> = {};
+  for (const r of graphs as { graph: string; s: number; rss_gb: number; peak_rss_gb: number }[]) {
+    const st = (stages[(ODISE_FEATURE_COMPONENTS as readonly string[]).includes(r.graph) ? 'windows' : r.graph] ??= { s: 0, rss_gb_max: 0, peak_rss_gb: 0 });
+    st.s += r.s;
+    st.rss_gb_max = Math.max(st.rss_gb_max, r.rss_gb);
+    st.peak_rss_gb = r.peak_rss_gb;
+  }
   result['whole'] = {
     image: '1024×1365', seconds: (performance.now() - t) / 1000, cpu_s: (cpu.user + cpu.system) / 1e6, proposals: proposals.length,
-    graphs, peak_rss_gb: peakRssGB(), load_avg_1m: load(),
+    stages, graphs, peak_rss_gb: peakRssGB(), load_avg_1m: load(),
   };
   await session.dispose();
   await disposeSharedInferenceHost();
