@@ -571,10 +571,15 @@ export const methods = {
       .strict(),
     output: z.object({ report: z.union([CocoExportReport, PanopticExportReport]), path: z.string().optional(), document: z.unknown().optional() }),
   },
-  /** COCO instances import from a file path (`file`; in web mode inside the project folder) or an uploaded document (`document`); the project folder is indexed first. */
+  /** COCO instances or panoptic import from a file path (`file`; in web mode inside the project folder), or instances from an uploaded document (`document`); the project folder is indexed first. */
   'coco.import': {
     input: z
-      .object({ file: z.string().min(1).optional(), document: z.unknown().optional() })
+      .object({
+        file: z.string().min(1).optional(),
+        document: z.unknown().optional(),
+        /** What the file must be: panoptic reads the JSON and the folder of PNGs of its name beside it (a file only). Default: what the file is. */
+        kind: z.enum(['instances', 'panoptic']).optional(),
+      })
       .strict()
       .refine((v) => (v.file === undefined) !== (v.document === undefined), 'give exactly one of file or document'),
     output: CocoImportReport,

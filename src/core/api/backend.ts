@@ -529,11 +529,13 @@ export class Backend {
       if (this.options.shell === 'web') await requireInside(out, store.folder);
       return { report: kind === 'panoptic' ? await writePanoptic(store, out) : await writeCocoFile(store, out, opts), path: out };
     },
-    'coco.import': async ({ file, document }) => {
+    'coco.import': async ({ file, document, kind }) => {
       const store = this.need();
+      if (kind === 'panoptic' && file === undefined)
+        throw new ApiError('bad_request', 'a COCO panoptic import reads a JSON and its folder of PNGs: give file, the JSON path', [{ path: 'file', message: 'required for panoptic' }]);
       if (file !== undefined && this.options.shell === 'web') await requireInside(file, store.folder);
       await this.indexForImport();
-      const report = file === undefined ? importCoco(store, document) : await importCocoFile(store, file);
+      const report = file === undefined ? importCoco(store, document) : await importCocoFile(store, file, kind);
       this.emit('project.changed', { what: 'annotations' });
       return report;
     },

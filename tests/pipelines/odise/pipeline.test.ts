@@ -21,7 +21,17 @@ import { tempDir, writeImage } from '../../helpers/folder';
 import { TINY_CONFIGS, tinyOdiseFiles } from '../../ml/odise.helpers';
 
 const tmp = tempDir('odise-pipeline-');
-const host = new SessionManager();
+/** The graphs whose sessions were loaded as each graph's run began (a graph named by its key's last part). */
+const loadedAtRun: { graph: string; loaded: string[] }[] = [];
+const graphOf = (key: string) => key.slice(key.lastIndexOf(':') + 1);
+const loadedGraphs = async (h: SessionManager) => (await h.sessions()).filter((s) => s.loaded).map((s) => graphOf(s.key));
+class RecordingHost extends SessionManager {
+  override async run(...args: Parameters<SessionManager['run']>) {
+    loadedAtRun.push({ graph: graphOf(args[0]), loaded: await loadedGraphs(this) });
+    return super.run(...args);
+  }
+}
+const host = new RecordingHost();
 let session: PipelineSession;
 let bundleDir: string;
 const W = 150, H = 100;
@@ -111,6 +121,27 @@ describe('ODISE pipeline', () => {
     // "automobile" (a synonym of the second class) was trained on: the ensemble weighs that class differently
     expect(key(await withLabels([['person'], ['automobile', 'truck']]))).not.toEqual(key(proposals));
   }, 240_000);
+
+  it("holds one stage's sessions at a time: the window graphs go before the heads, each head before the next graph, all after the image", async () => {
+    loadedAtRun.length = 0;
+    await session.run(input, {}, { kind: 'vocabulary', names: NAMES }, { priority: 'batch' });
+    const at = (graph: string) => loadedAtRun.filter((r) => r.graph === graph).map((r) => r.loaded.sort());
+    const windowGraphs = ['odise_captioner', 'odise_projection', 'odise_vae', 'unet_odise'];
+    // kept from one window to the next: reloading them per window would cost their load time six times
+    expect(at('odise_captioner')).toEqual([[], ...Array(5).fill(windowGraphs)]);
+    expect(at('pixel_decoder')).toEqual([[]]);
+    expect(at('transformer_decoder')).toEqual([[]]);
+    expect(at('mask_clip')).toEqual([[]]);
+    expect(at('text_encoder')).toEqual([[], ['text_encoder']]); // the names, then "a photo of a {}."
+    expect(await loadedGraphs(host)).toEqual([]);
+  }, 120_000);
+
+  it('releases the window graphs of a cancelled run', async () => {
+    const ac = new AbortController();
+    const run = session.run(input, {}, { kind: 'vocabulary', names: NAMES }, { priority: 'batch', signal: ac.signal, onProgress: () => ac.abort() });
+    await expect(run).rejects.toMatchObject({ name: 'RunCancelledError' });
+    expect(await loadedGraphs(host)).toEqual([]);
+  }, 120_000);
 
   it('stops between windows when cancelled', async () => {
     const ac = new AbortController();

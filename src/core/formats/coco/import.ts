@@ -76,7 +76,8 @@ export interface CategoryTarget {
   create?: z.infer<typeof CocoCategory>;
 }
 
-export async function importCocoFile(store: ProjectStore, path: string): Promise<CocoImportReport> {
+/** `kind`: what the file must be (a labeler's choice in the app); without it, what the file is decides. */
+export async function importCocoFile(store: ProjectStore, path: string, kind?: 'instances' | 'panoptic'): Promise<CocoImportReport> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -90,7 +91,10 @@ export async function importCocoFile(store: ProjectStore, path: string): Promise
     if (e instanceof JsonTextError) throw new CocoFileError(e.message);
     throw e;
   }
-  return isPanopticDocument(doc) ? importPanoptic(store, doc, path) : importCoco(store, doc);
+  const panoptic = isPanopticDocument(doc);
+  if (kind === 'panoptic' && !panoptic) throw new CocoFileError(`${path} is not COCO panoptic (no annotation has segments_info): import it as COCO instances`);
+  if (kind === 'instances' && panoptic) throw new CocoFileError(`${path} is COCO panoptic (its annotations have segments_info and PNGs): import it as COCO panoptic`);
+  return panoptic ? importPanoptic(store, doc, path) : importCoco(store, doc);
 }
 
 export function importCoco(store: ProjectStore, doc: unknown): CocoImportReport {

@@ -116,13 +116,15 @@ function segmentMasks(ids: Uint32Array, h: number, w: number): Map<number, Rle> 
   close(h * w);
   const masks = new Map<number, Rle>();
   for (const [id, r] of runs) {
-    const counts = new Uint32Array(r.length + 1);
+    // A mask that reaches the last pixel ends with its own run: COCO's RLE has no empty run at the end.
+    const tail = h * w - r[r.length - 1]!;
+    const counts = new Uint32Array(r.length + (tail ? 1 : 0));
     let pos = 0;
     for (let k = 0; k < r.length; k++) {
       counts[k] = r[k]! - pos;
       pos = r[k]!;
     }
-    counts[r.length] = h * w - pos;
+    if (tail) counts[r.length] = tail;
     masks.set(id, { h, w, counts });
   }
   return masks;

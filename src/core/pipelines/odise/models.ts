@@ -1,5 +1,6 @@
 // The graphs of an ODISE bundle (ml/bundle/odise.ts builds them) run through the process's inference host, loaded on
-// first use, and its constants (text_proj, null_embed, SD's empty context) and tokenizer read once.
+// first use and released by the pipeline when a stage no longer needs them (segment.ts), and its constants (text_proj,
+// null_embed, SD's empty context) and tokenizer read once.
 import { join, resolve } from 'node:path';
 import { BundleError, loadTokenizer, ODISE_GRAPHS, type BundleManifest, type OdiseManifest } from '../../ml/bundle';
 import type { ClipTokenizer } from '../../ml/tokenizer';
@@ -85,6 +86,11 @@ export class OdiseModels {
     const ids = this.tokenizer.tokenizeInt64(texts, { contextLength: this.contextLength, pad: 'zero', truncate: true });
     const out = await this.run('text_encoder', { input_ids: { data: ids, dims: [texts.length, this.contextLength] } }, ['text_embeds'], run);
     return out['text_embeds']!;
+  }
+
+  /** Releases the sessions of `graphs` (their weights and the memory their largest run took); a later run loads them again. */
+  async release(graphs: readonly Key[]): Promise<void> {
+    if (this.registered) await Promise.all(graphs.map((k) => this.host.release(this.keys[k])));
   }
 
   async dispose(): Promise<void> {

@@ -8,7 +8,7 @@ import { odiseNoise } from '../../ml/models/odise/torchNoise';
 import type { RunOptions } from '../../ml/runtime';
 import type { RgbImage } from '../common/frame';
 import { inTrainingVocabulary, type FloatTensor, type Vocabulary } from './classify';
-import { slideFeatures, slidingWindows, windowRunner } from './features';
+import { ODISE_FEATURE_COMPONENTS, slideFeatures, slidingWindows, windowRunner } from './features';
 import { classifyQueries, ODISE_LABEL_SETTINGS, padBatch } from './inference';
 import type { OdiseModels } from './models';
 import { postprocessImage, type OdiseImageResult } from './postprocess';
@@ -47,7 +47,29 @@ export interface SegmentOptions extends RunOptions {
   isThing?: readonly boolean[];
 }
 
-/** Panoptic inference of `rgb` over `vocabulary`. */
+/**
+ * Runs `stage`, then releases the sessions of `graphs`, also when it failed or was cancelled. A session keeps the
+ * memory of its largest run until it is released (the CPU arena, runtime/sessionManager.ts): with the four window
+ * graphs a 1024×1365 photo's process held 7.8 GiB, so nothing may run beside them (docs/odise.md).
+ */
+async function releasing<T>(models: OdiseModels, graphs: Parameters<OdiseModels['release']>[0], stage: () => Promise<T>): Promise<T> {
+  try {
+    return await stage();
+  } finally {
+    await models.release(graphs);
+  }
+}
+
+/** Mask2Former's pixel and transformer decoders on the averaged features (neither they nor the pixel decoder's maps outlive this call). */
+async function maskHeads(models: OdiseModels, features: Record<string, FloatTensor>, run: RunOptions): Promise<Record<string, FloatTensor>> {
+  const pd = await releasing(models, ['pixel_decoder'], () =>
+    models.run('pixel_decoder', features, ['mask_features', 'multi_scale_features.0', 'multi_scale_features.1', 'multi_scale_features.2'], run));
+  return releasing(models, ['transformer_decoder'], () => models.run('transformer_decoder', {
+    'x.0': pd['multi_scale_features.0']!, 'x.1': pd['multi_scale_features.1']!, 'x.2': pd['multi_scale_features.2']!, mask_features: pd['mask_features']!,
+  }, ['pred_masks', 'mask_embed', 'logit_scale'], run));
+}
+
+/** Panoptic inference of `rgb` over `vocabulary`, each stage's sessions released before the next stage loads its own. */
 export async function odisePanoptic(models: OdiseModels, rgb: RgbImage, vocabulary: Vocabulary, o: SegmentOptions = {}): Promise<OdiseImageResult> {
   const run: RunOptions = { signal: o.signal, priority: o.priority };
   const s = models.settings;
@@ -60,19 +82,14 @@ export async function odisePanoptic(models: OdiseModels, rgb: RgbImage, vocabula
   const latent = Number(models.manifest.components['unet_odise']!.inputs.find((i) => i.name === 'sample')!.shape[2]);
   const runner = windowRunner(models.featureRunner(run), s.window, models.constants.emptyContext, { data: odiseNoise(4, latent), dims: [1, 4, latent, latent] });
   const windows = slidingWindows(padded.dims[2]!, padded.dims[3]!, s.window).length;
-  const features = await slideFeatures(padded, s.window, runner, (done) => {
+  const dec = await maskHeads(models, await releasing(models, ODISE_FEATURE_COMPONENTS, () => slideFeatures(padded, s.window, runner, (done) => {
     checkAborted(o.signal); // between windows: a window's graphs run to the end
     o.onProgress?.(done, windows + 1, `window ${done}/${windows}`);
-  });
-  const pd = await models.run('pixel_decoder', features, ['mask_features', 'multi_scale_features.0', 'multi_scale_features.1', 'multi_scale_features.2'], run);
-  const dec = await models.run('transformer_decoder', {
-    'x.0': pd['multi_scale_features.0']!, 'x.1': pd['multi_scale_features.1']!, 'x.2': pd['multi_scale_features.2']!, mask_features: pd['mask_features']!,
-  }, ['pred_masks', 'mask_embed', 'logit_scale'], run);
+  })), run);
   const masks = dec['pred_masks']!;
-  const clip = await models.run('mask_clip', { images: padBatch([image], 1, 255), pred_masks: masks }, ['mask_embed'], run);
+  const clip = await releasing(models, ['mask_clip'], () => models.run('mask_clip', { images: padBatch([image], 1, 255), pred_masks: masks }, ['mask_embed'], run));
   const flat = vocabulary.flat();
-  const nameEmbeds = await models.textEmbeds(flat, run);
-  const photoEmbeds = await models.textEmbeds(flat.map(PHOTO), run);
+  const [nameEmbeds, photoEmbeds] = await releasing(models, ['text_encoder'], async () => [await models.textEmbeds(flat, run), await models.textEmbeds(flat.map(PHOTO), run)]);
   checkAborted(o.signal);
   // Without the training labels in the bundle every class counts as new (β).
   const trained = s.trainingVocabulary;

@@ -1,15 +1,16 @@
-// Import in every format the app reads: COCO instances from a JSON file, YOLO, Pascal VOC, labelme and mask PNGs
-// from a folder. The back end indexes the project folder first and changes nothing when the file or folder is
+// Import in every format the app reads: COCO instances from a JSON file, COCO panoptic from a JSON with its folder of
+// PNGs beside it, YOLO, Pascal VOC, labelme and mask PNGs from a folder. The back end indexes the project folder first and changes nothing when the file or folder is
 // refused; the report says what came in and what was skipped, with each reason.
 import { useState } from 'react';
 import type { CocoImportReport, DatasetImportFormat, DatasetImportReport } from '../../../shared/contract';
 import { client } from '../client';
 import { PathPicker, useAppShell } from './PathPicker';
 
-type Kind = 'coco' | DatasetImportFormat;
+type Kind = 'coco' | 'panoptic' | DatasetImportFormat;
 
 const KINDS: ReadonlyArray<{ id: Kind; title: string; note: string }> = [
   { id: 'coco', title: 'COCO instances', note: 'A COCO JSON file (polygons or RLE, CVAT-style attributes). Images are matched by file name.' },
+  { id: 'panoptic', title: 'COCO panoptic', note: 'A panoptic JSON file with its folder of PNGs of the same name beside it (as the export writes them). Each segment becomes a mask; images are matched by file name.' },
   { id: 'yolo', title: 'YOLO', note: 'A folder with data.yaml (or one other .yaml) and labels/; segmentation and detection lines alike.' },
   { id: 'voc', title: 'Pascal VOC', note: 'A folder with SegmentationObject/ (and Annotations/ or SegmentationClass/ for the classes).' },
   { id: 'labelme', title: 'labelme', note: 'A folder of labelme JSON files (polygons and rectangles).' },
@@ -36,7 +37,10 @@ export function ImportDialog({ onClose }: { onClose(): void }) {
     setError(null);
     setDone(null);
     try {
-      const report = kind === 'coco' ? await client.call('coco.import', { file: path.trim() }) : await client.call('formats.import', { folder: path.trim(), format: kind });
+      const report =
+        kind === 'coco' || kind === 'panoptic'
+          ? await client.call('coco.import', { file: path.trim(), kind: kind === 'coco' ? 'instances' : 'panoptic' })
+          : await client.call('formats.import', { folder: path.trim(), format: kind });
       setDone({ report, title: KINDS.find((k) => k.id === kind)!.title });
     } catch (e) {
       setError((e as Error).message);
@@ -46,6 +50,7 @@ export function ImportDialog({ onClose }: { onClose(): void }) {
   };
 
   const skipped = done ? skippedLines(done.report) : [];
+  const file = kind === 'coco' || kind === 'panoptic';
   return (
     <div className="overlay" onClick={onClose}>
       <div className="dialog export-dialog" role="dialog" aria-label="Import" data-testid="import-dialog" onClick={(e) => e.stopPropagation()}>
@@ -59,10 +64,10 @@ export function ImportDialog({ onClose }: { onClose(): void }) {
         </fieldset>
         <p className="muted small">{KINDS.find((k) => k.id === kind)!.note}</p>
         <PathPicker
-          label={kind === 'coco' ? 'JSON file' : 'Folder'}
+          label={file ? 'JSON file' : 'Folder'}
           value={path}
           onChange={setPath}
-          pick={kind === 'coco' ? 'file' : 'folder'}
+          pick={file ? 'file' : 'folder'}
           extensions={['json']}
           web={shell?.web ?? true}
           testid="import-path"
@@ -77,7 +82,13 @@ export function ImportDialog({ onClose }: { onClose(): void }) {
             <dt>Images</dt>
             <dd data-testid="import-images">{done.report.images}</dd>
             <dt>Categories created</dt>
-            <dd>{done.report.categoriesCreated}</dd>
+            <dd data-testid="import-categories-created">{done.report.categoriesCreated}</dd>
+            {!('labelFiles' in done.report) && (
+              <>
+                <dt>Images not matched</dt>
+                <dd data-testid="import-images-unmatched">{done.report.skipped.filter((s) => s.what === 'image').length}</dd>
+              </>
+            )}
             <dt>Skipped</dt>
             <dd data-testid="import-skipped">
               {skipped.length}
