@@ -60,8 +60,9 @@ describe('Peekaboo parameters', () => {
       size: 256, frequencies: 128, frequencyScale: 10, blurSigma: 5, blurTolerance: 0.08, blurIterations: 40, compositeSize: 512,
       minStep: 20, maxStep: 980, guidance: 100, gravity: 0.05, optimizer: 'sgd', learningRate: 1e-5, iterations: 300, threshold: 0.5, seed: 0,
     });
-    expect(PeekabooParamsSchema.parse({ preset: 'fast' })).toMatchObject({ optimizer: 'adam', learningRate: 3e-3, iterations: 50, stopWhenStable: 0 });
-    expect(PeekabooParamsSchema.parse({ preset: 'fast', iterations: 7 })).toMatchObject({ optimizer: 'adam', iterations: 7 });
+    expect(PeekabooParamsSchema.parse({ preset: 'fast' })).toMatchObject({ optimizer: 'adam', learningRate: 1e-2, iterations: 30, compositeSize: 256, stopWhenStable: 0, size: 256 });
+    expect(PeekabooParamsSchema.parse({ preset: 'fast', iterations: 7, compositeSize: 512 })).toMatchObject({ optimizer: 'adam', iterations: 7, compositeSize: 512 });
+    expect(PeekabooParamsSchema.parse({ compositeSize: 256 })).toMatchObject({ optimizer: 'sgd', iterations: 300, compositeSize: 256 });
     const bad = PeekabooParamsSchema.safeParse({ minStep: 500, maxStep: 400 });
     expect(bad.success).toBe(false);
     expect(bad.error!.issues[0]!.path).toEqual(['minStep']);
@@ -105,7 +106,7 @@ describe('Peekaboo on the fixture scene', () => {
     expect(iou(mask, scene.truth.blue)).toBeGreaterThanOrEqual(0.8);
   }, 600_000);
 
-  it.each(['red', 'blue'] as const)('"%s" gives its shape with the fast preset', async (word) => {
+  it.each(['red', 'blue'] as const)('"%s" gives its shape with the fast preset (its 256 composite on the fixture built at 512)', async (word) => {
     const { mask } = await segment(word, { preset: 'fast' });
     expect(iou(mask, scene.truth[word])).toBeGreaterThanOrEqual(0.8);
   }, 600_000);

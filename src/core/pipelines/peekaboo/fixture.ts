@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileEntry } from '../../ml/bundle/hash';
 import { BUNDLE_FORMAT_VERSION, BundleManifestSchema, type BundleComponent, type BundleManifest } from '../../ml/bundle/schema';
-import { GraphBuilder } from '../../ml/graph';
+import { GraphBuilder, type Value } from '../../ml/graph';
 import { ClipTokenizer } from '../../ml/tokenizer/clipTokenizer';
 import { frameImage, letterbox, type RgbImage } from '../common/frame';
 import { peekabooSchedule } from './schedule';
@@ -41,7 +41,7 @@ const STD = 0.05;
  */
 const STRENGTH = 0.01;
 /** Bumped whenever the graphs or the scene change, so cached fixture folders are rebuilt. */
-const FIXTURE_VERSION = 2;
+const FIXTURE_VERSION = 3;
 
 /** The colour words the fixture understands, and their colours in the scene. */
 export const FIXTURE_COLOURS = { red: [220, 40, 40], blue: [40, 70, 220] } as const;
@@ -125,16 +125,24 @@ async function sceneLatent(scene: RgbImage, size: number): Promise<{ latent: Flo
   return { latent, masks };
 }
 
+/**
+ * The analytic denoiser at any latent side: the scene's latent and word fractions are known at `size` and resized
+ * (linear, half-pixel) to the sample's side, which at half the side is exactly the 2×2 cell average, so one fixture
+ * serves the 512 and the 256 composite.
+ */
 export async function buildFixtureUNet(scene: RgbImage, size: number): Promise<GraphBuilder> {
   const h = size / 8, K = WORDS.length;
   const { latent, masks } = await sceneLatent(scene, size);
   const g = new GraphBuilder('fixture_peekaboo_unet');
-  const sample = g.input('sample', 'float32', ['batch', 4, h, h]);
+  const sample = g.input('sample', 'float32', ['batch', 4, 'latent', 'latent']);
   const timestep = g.input('timestep', 'float32', ['batch']);
   const context = g.input('encoder_hidden_states', 'float32', ['batch', 77, K]);
+  const side = g.slice(g.shape(sample), [2], [4]);
+  const atSide = (x: Value, channels: number) => g.resize(x, { sizes: g.concat([g.int64s([1, channels]), side], 0), mode: 'linear' });
   const abar = g.reshape(g.gather(g.initializer('alphas_cumprod', peekabooSchedule().alphasCumprod, 'float32', [1000]), g.cast(timestep, 'int64'), 0), [-1, 1, 1, 1]);
-  const m = g.reshape(g.matmul(g.reduceSum(context, [1], false), g.initializer('word_masks', masks, 'float32', [K, h * h])), [-1, 1, h, h]);
-  const x0 = g.initializer('scene_latent', latent, 'float32', [1, 4, h, h]);
+  const wordMasks = g.reshape(atSide(g.initializer('word_masks', masks, 'float32', [1, K, h, h]), K), [K, -1]);
+  const m = g.reshape(g.matmul(g.reduceSum(context, [1], false), wordMasks), g.concat([g.int64s([-1, 1]), side], 0));
+  const x0 = atSide(g.initializer('scene_latent', latent, 'float32', [1, 4, h, h]), 4);
   const eps = g.div(g.sub(sample, g.mul(g.sqrt(abar), x0)), g.sqrt(g.sub(1, abar)));
   g.output(g.mul(g.mul(m, eps), STRENGTH), 'noise_pred');
   return g;
