@@ -195,7 +195,7 @@ async function graphsAlone(): Promise<void> {
       features = await slideFeatures(image, S, runner, (done, total) => log(`window ${done}/${total}: ${((performance.now() - t2) / 1000).toFixed(0)} s, load ${load().toFixed(1)}`));
     } else {
       for (let k = 0; k < measured; k++) {
-        await runner(cropWindow(image, windows[k]!, S));
+        await runner(cropWindow(image, windows[k]!, S), k);
         log(`window ${k + 1}/${measured}: ${((performance.now() - t2) / 1000).toFixed(0)} s, load ${load().toFixed(1)}`);
       }
     }

@@ -16,7 +16,7 @@ import { Mt19937, torchRandn } from '../../../src/core/ml/models/odise/torchNois
 import { openWeights, RandomWeights } from '../../../src/core/ml/weights';
 import type { GraphBuilder } from '../../../src/core/ml/graph';
 import type { FloatTensor } from '../../../src/core/pipelines/odise/classify';
-import { cropWindow, slideFeatures, slidingWindows, windowRunner, type OdiseFeatureComponent, type WindowFeatures } from '../../../src/core/pipelines/odise/features';
+import { captionWindows, cropWindow, slideFeatures, slidingWindows, windowRunner, type OdiseFeatureComponent, type WindowFeatures } from '../../../src/core/pipelines/odise/features';
 import { golden } from '../../ml/weights.helpers';
 
 const unetConfig = parseUNetConfig(JSON.parse(readFileSync(golden('unet_A', 'config.json'), 'utf8')));
@@ -201,7 +201,7 @@ describe('ODISE window graphs on tiny SD parts', () => {
       return Object.fromEntries(Object.entries(out).map(([n, t]) => [n, asFloat(t)]));
     };
     const runner = windowRunner(run, 64, { data: rnd(77 * 32, 5), dims: [1, 77, 32] }, { data: torchRandn(4 * LATENT * LATENT, 42), dims: [1, 4, LATENT, LATENT] });
-    const one = await runner(rnd(3 * 64 * 64, 6));
+    const one = await runner(rnd(3 * 64 * 64, 6), 0);
     expect(Object.fromEntries(Object.entries(one).map(([n, t]) => [n, [t.dims, t.stride]]))).toEqual({
       s2: [[1, 128, 16, 16], 4], s3: [[1, 128, 8, 8], 8], s4: [[1, 128, 4, 4], 16], s5: [[1, 128, 2, 2], 32],
     });
@@ -212,8 +212,18 @@ describe('ODISE window graphs on tiny SD parts', () => {
     const whole = await slideFeatures(image, 64, runner);
     expect(whole['s5']!.dims).toEqual([1, 128, 2, 4]);
     // Windows side by side without overlap: the right half is the right window's features.
-    const right = await runner(cropWindow(image, { y: 0, x: 64 }, 64));
+    const right = await runner(cropWindow(image, { y: 0, x: 64 }, 64), 1);
     expect(maxAbs(whole['s4']!.data.filter((_, i) => i % 8 >= 4), right['s4']!.data)).toBeLessThan(1e-6);
+    // Captions of every window first (the captioner's session can then go before the UNet loads): the same features,
+    // and no captioner run while the windows run.
+    const emptyContext = { data: rnd(77 * 32, 5), dims: [1, 77, 32] };
+    const captions = await captionWindows(image, 64, run, emptyContext);
+    expect(captions).toHaveLength(2);
+    const counted: string[] = [];
+    const counting: typeof run = (c, feeds, outputs) => (counted.push(c), run(c, feeds, outputs));
+    const fromCaptions = await slideFeatures(image, 64, windowRunner(counting, 64, emptyContext, { data: torchRandn(4 * LATENT * LATENT, 42), dims: [1, 4, LATENT, LATENT] }, captions));
+    expect(counted).not.toContain('odise_captioner');
+    for (const name of Object.keys(whole)) expect(maxAbs(fromCaptions[name]!.data, whole[name]!.data)).toBe(0);
     await Promise.all([...sessions.values()].map((s) => s.release()));
   });
 });

@@ -23,8 +23,8 @@ export function slidingWindows(h: number, w: number, size: number): WindowPlacem
 /** One window's features: every map [1, C, size/stride, size/stride] by name (s2…s5), with its stride. */
 export type WindowFeatures = Record<string, FloatTensor & { stride: number }>;
 
-/** image [1, 3, S, S] in [0,1] → its features. */
-export type WindowRunner = (window: Float32Array) => Promise<WindowFeatures>;
+/** image [1, 3, S, S] in [0,1], the `index`-th of slidingWindows → its features. */
+export type WindowRunner = (window: Float32Array, index: number) => Promise<WindowFeatures>;
 
 /** [1, 3, size, size] at (y, x) of image [1, 3, H, W]. */
 export function cropWindow(image: FloatTensor, at: WindowPlacement, size: number): Float32Array {
@@ -49,7 +49,7 @@ export async function slideFeatures(
   const sums = new Map<string, { data: Float32Array; dims: number[]; stride: number; count: Uint16Array }>();
   for (let k = 0; k < windows.length; k++) {
     const at = windows[k]!;
-    const features = await runWindow(cropWindow(image, at, size));
+    const features = await runWindow(cropWindow(image, at, size), k);
     for (const [name, f] of Object.entries(features)) {
       const s = f.stride;
       const [, C, h, w] = f.dims as [number, number, number, number];
@@ -85,14 +85,27 @@ export type OdiseFeatureComponent = (typeof ODISE_FEATURE_COMPONENTS)[number];
 /** Runs one component on named inputs; every output comes back when `outputs` is not given. */
 export type ComponentRunner = (component: OdiseFeatureComponent, feeds: Record<string, FloatTensor>, outputs?: readonly string[]) => Promise<Record<string, FloatTensor>>;
 
+/** The implicit captioner's outputs (context, time_emb_add) of each window of image [1, 3, H, W], in slidingWindows order. */
+export async function captionWindows(
+  image: FloatTensor, size: number, run: ComponentRunner, emptyContext: FloatTensor, onWindow?: () => void,
+): Promise<Record<string, FloatTensor>[]> {
+  const captions: Record<string, FloatTensor>[] = [];
+  for (const at of slidingWindows(image.dims[2]!, image.dims[3]!, size)) {
+    captions.push(await run('odise_captioner', { image: { data: cropWindow(image, at, size), dims: [1, 3, size, size] }, empty_context: emptyContext }, ['context', 'time_emb_add']));
+    onWindow?.();
+  }
+  return captions;
+}
+
 /**
  * A window's features through the four graphs, in the order ldm.py runs them; each stage's inputs are dropped as soon
  * as the next has them. `emptyContext` [1,77,768] is SD's text encoding of "", `noise` the fixed [1,4,h,w] noise.
+ * With `captions` (captionWindows) the captioner is not run: its CLIP tower need not be loaded beside the UNet.
  */
-export function windowRunner(run: ComponentRunner, size: number, emptyContext: FloatTensor, noise: FloatTensor): WindowRunner {
-  return async (window) => {
+export function windowRunner(run: ComponentRunner, size: number, emptyContext: FloatTensor, noise: FloatTensor, captions?: readonly Record<string, FloatTensor>[]): WindowRunner {
+  return async (window, index) => {
     const image: FloatTensor = { data: window, dims: [1, 3, size, size] };
-    const cap = await run('odise_captioner', { image, empty_context: emptyContext }, ['context', 'time_emb_add']);
+    const cap = captions?.[index] ?? (await run('odise_captioner', { image, empty_context: emptyContext }, ['context', 'time_emb_add']));
     const { noised_latent: latent, ...vaeTaps } = await run('odise_vae', { image, noise });
     if (!latent) throw new Error('the ODISE VAE graph gave no noised_latent');
     const unetTaps = await run('unet_odise', { sample: latent, encoder_hidden_states: cap['context']!, time_emb_add: cap['time_emb_add']! });

@@ -8,7 +8,7 @@ import { odiseNoise } from '../../ml/models/odise/torchNoise';
 import type { RunOptions } from '../../ml/runtime';
 import type { RgbImage } from '../common/frame';
 import { inTrainingVocabulary, type FloatTensor, type Vocabulary } from './classify';
-import { ODISE_FEATURE_COMPONENTS, slideFeatures, slidingWindows, windowRunner } from './features';
+import { captionWindows, ODISE_FEATURE_COMPONENTS, slideFeatures, slidingWindows, windowRunner } from './features';
 import { classifyQueries, ODISE_LABEL_SETTINGS, padBatch } from './inference';
 import type { OdiseModels } from './models';
 import { postprocessImage, type OdiseImageResult } from './postprocess';
@@ -80,7 +80,10 @@ export async function odisePanoptic(models: OdiseModels, rgb: RgbImage, vocabula
   const image: FloatTensor = { data: planes, dims: [3, h, w] };
   const padded = padBatch([image], s.sizeDivisibility, 255);
   const latent = Number(models.manifest.components['unet_odise']!.inputs.find((i) => i.name === 'sample')!.shape[2]);
-  const runner = windowRunner(models.featureRunner(run), s.window, models.constants.emptyContext, { data: odiseNoise(4, latent), dims: [1, 4, latent, latent] });
+  // The captioner's CLIP tower (~1.2 GB) runs on every window first and goes before the VAE and UNet load.
+  const captions = await releasing(models, ['odise_captioner'], () =>
+    captionWindows(padded, s.window, models.featureRunner(run), models.constants.emptyContext, () => checkAborted(o.signal)));
+  const runner = windowRunner(models.featureRunner(run), s.window, models.constants.emptyContext, { data: odiseNoise(4, latent), dims: [1, 4, latent, latent] }, captions);
   const windows = slidingWindows(padded.dims[2]!, padded.dims[3]!, s.window).length;
   const dec = await maskHeads(models, await releasing(models, ODISE_FEATURE_COMPONENTS, () => slideFeatures(padded, s.window, runner, (done) => {
     checkAborted(o.signal); // between windows: a window's graphs run to the end
