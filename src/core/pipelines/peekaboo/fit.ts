@@ -7,7 +7,7 @@ import type { BilateralOptions } from '../../ml/models/peekaboo';
 import type { RunPriority } from '../../ml/runtime';
 import { buildFixtureEncoder } from './fixture';
 import type { PeekabooModels } from './models';
-import { ADAM, buildStepGraph, mlpParameters } from './step';
+import { ADAM, adamDirection, buildStepGraph, mlpParameters } from './step';
 
 /**
  * Adam's steps and rate for the fit. Tried on the fixture scene at alpha side 64 (docs/peekaboo.md, "Faster
@@ -44,12 +44,7 @@ export function buildFitGraph(o: FitGraphOptions): GraphBuilder {
   const { grads } = gradients(g, [alpha], theta, [seed]);
   const lr = g.input('lr', 'float32', []), bias2 = g.input('adam_bias2', 'float32', []);
   g.scope('update', () =>
-    specs.forEach((p, i) => {
-      const d = grads[i]!;
-      const m = g.output(g.add(g.mul(g.input(`adam_m.${p.name}`, 'float32', p.shape), ADAM.beta1), g.mul(d, 1 - ADAM.beta1)), `next_adam_m.${p.name}`);
-      const v = g.output(g.add(g.mul(g.input(`adam_v.${p.name}`, 'float32', p.shape), ADAM.beta2), g.mul(g.mul(d, d), 1 - ADAM.beta2)), `next_adam_v.${p.name}`);
-      g.output(g.sub(theta[i]!, g.mul(g.div(m, g.add(g.sqrt(g.mul(v, bias2)), ADAM.eps)), lr)), `next.${p.name}`);
-    }),
+    specs.forEach((p, i) => g.output(g.sub(theta[i]!, g.mul(adamDirection(g, p, grads[i]!, bias2), lr)), `next.${p.name}`)),
   );
   return g;
 }

@@ -98,11 +98,8 @@ export function buildStepGraph(encoder: GraphBuilder, o: StepGraphOptions): Grap
     specs.forEach((p, i) => {
       const x = theta[i]!, d = grads[i]!;
       let step: Value;
-      if (bias2) {
-        const m = g.output(g.add(g.mul(g.input(`adam_m.${p.name}`, 'float32', p.shape), ADAM.beta1), g.mul(d, 1 - ADAM.beta1)), `next_adam_m.${p.name}`);
-        const v = g.output(g.add(g.mul(g.input(`adam_v.${p.name}`, 'float32', p.shape), ADAM.beta2), g.mul(g.mul(d, d), 1 - ADAM.beta2)), `next_adam_v.${p.name}`);
-        step = g.div(m, g.add(g.sqrt(g.mul(v, bias2)), ADAM.eps));
-      } else step = d;
+      if (bias2) step = adamDirection(g, p, d, bias2);
+      else step = d;
       next.set(p.name, g.output(g.sub(x, g.mul(step, lr)), `next.${p.name}`));
     });
   });
@@ -110,6 +107,16 @@ export function buildStepGraph(encoder: GraphBuilder, o: StepGraphOptions): Grap
   g.output(after.alpha, 'alpha');
   g.output(after.latent, 'latent');
   return g;
+}
+
+/**
+ * Adam's direction for parameter `p` with gradient `d` (lr, carrying 1/(1 − β₁ᵗ), multiplies it): reads
+ * `adam_m.<name>` and `adam_v.<name>`, outputs their next values.
+ */
+export function adamDirection(g: GraphBuilder, p: { name: string; shape: number[] }, d: Value, bias2: Value): Value {
+  const m = g.output(g.add(g.mul(g.input(`adam_m.${p.name}`, 'float32', p.shape), ADAM.beta1), g.mul(d, 1 - ADAM.beta1)), `next_adam_m.${p.name}`);
+  const v = g.output(g.add(g.mul(g.input(`adam_v.${p.name}`, 'float32', p.shape), ADAM.beta2), g.mul(g.mul(d, d), 1 - ADAM.beta2)), `next_adam_v.${p.name}`);
+  return g.div(m, g.add(g.sqrt(g.mul(v, bias2)), ADAM.eps));
 }
 
 /**
