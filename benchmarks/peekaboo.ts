@@ -37,6 +37,7 @@ import { PeekabooParamsSchema, PRESETS } from '../src/core/pipelines/peekaboo/pa
 import type { ImageInput } from '../src/core/pipelines/types';
 import type { ImageRow } from '../src/core/project';
 import { decode, encode, fromCompressedString, toCocoRle, toCompressedString } from '../src/shared/masks';
+import { pixelIou as iou } from '../tests/helpers/masks';
 
 const argv = process.argv.slice(2);
 const opt = (n: string, d: string) => {
@@ -46,15 +47,6 @@ const opt = (n: string, d: string) => {
 const log = (...a: unknown[]) => console.error('[bench peekaboo]', ...a);
 const machine = () => ({ cpus: os.cpus().length, cpu: os.cpus()[0]?.model, load: os.loadavg().map((x) => Math.round(x * 100) / 100), node: process.version });
 const peakRss = () => process.resourceUsage().maxRSS * 1024;
-
-function iou(a: Uint8Array, b: Uint8Array): number {
-  let inter = 0, union = 0;
-  for (let i = 0; i < a.length; i++) {
-    inter += a[i]! & b[i]!;
-    union += a[i]! | b[i]!;
-  }
-  return union ? inter / union : 1;
-}
 
 async function table() {
   const size = Number(opt('size', '64'));

@@ -16,20 +16,12 @@ import { decode, fromCocoRle } from '../../src/shared/masks';
 import type { Annotation, BatchReport, Image, Job } from '../../src/shared/contract';
 import { hasChromium, launchChromium, screenshotDir } from '../helpers/browser';
 import { tempDir } from '../helpers/folder';
+import { pixelIou as iou } from '../helpers/masks';
 
 const ui = join(__dirname, '..', '..', 'out', 'renderer');
 const scene = fixtureScene();
 // Alpha side 64 and 30 Adam steps at 3e-3: the disk in under a minute on two shared cores (docs/peekaboo.md).
 const SETTINGS = { size: 64, preset: 'fast', iterations: 30, learningRate: 3e-3 };
-
-function iou(a: Uint8Array, b: Uint8Array): number {
-  let inter = 0, union = 0;
-  for (let i = 0; i < a.length; i++) {
-    inter += a[i]! & b[i]!;
-    union += a[i]! | b[i]!;
-  }
-  return inter / union;
-}
 
 describe.skipIf(!hasChromium)('Peekaboo in the app (Chromium, web mode, fixture model)', () => {
   let dir: ReturnType<typeof tempDir>;

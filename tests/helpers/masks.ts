@@ -27,3 +27,10 @@ export function pixelBbox(m: Uint8Array, h: number, w: number): [number, number,
 }
 
 export const count = (m: Uint8Array) => m.reduce((s, v) => s + (v ? 1 : 0), 0);
+
+/** Intersection over union of two 0/1 pixel masks of the same size (1 when both are empty). */
+export function pixelIou(a: Uint8Array, b: Uint8Array): number {
+  let inter = 0, union = 0;
+  for (let i = 0; i < a.length; i++) (inter += a[i]! & b[i]!), (union += a[i]! | b[i]!);
+  return union ? inter / union : 1;
+}

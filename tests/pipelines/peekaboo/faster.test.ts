@@ -21,6 +21,7 @@ import { GaussianNoise } from '../../../src/core/ml/schedulers';
 import type { ImageInput, PipelineSession } from '../../../src/core/pipelines/types';
 import type { ImageRow } from '../../../src/core/project';
 import { decode, encode, toCocoRle, type Rle } from '../../../src/shared/masks';
+import { pixelIou as iou } from '../../helpers/masks';
 
 const SIZE = 64;
 /** The settings these tests were recorded with: Adam 3e-3 on the reference's 512 composite. */
@@ -46,15 +47,6 @@ afterAll(async () => {
   await host.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function iou(mask: Uint8Array, truth: Uint8Array): number {
-  let inter = 0, union = 0;
-  for (let i = 0; i < truth.length; i++) {
-    inter += mask[i]! & truth[i]!;
-    union += mask[i]! | truth[i]!;
-  }
-  return inter / union;
-}
 
 const issues = (raw: unknown) => {
   const r = PeekabooParamsSchema.safeParse(raw);

@@ -15,6 +15,7 @@ import { PeekabooModels } from '../../../src/core/pipelines/peekaboo/models';
 import { PeekabooParamsSchema, PRESETS } from '../../../src/core/pipelines/peekaboo/params';
 import type { ImageInput, PipelineSession } from '../../../src/core/pipelines/types';
 import type { ImageRow } from '../../../src/core/project';
+import { pixelIou } from '../../helpers/masks';
 
 const SIZE = 64;
 const scene = fixtureScene();
@@ -36,15 +37,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function iou(mask: Rle, truth: Uint8Array): number {
-  const m = decode(mask);
-  let inter = 0, union = 0;
-  for (let i = 0; i < truth.length; i++) {
-    inter += m[i]! & truth[i]!;
-    union += m[i]! | truth[i]!;
-  }
-  return inter / union;
-}
+const iou = (mask: Rle, truth: Uint8Array) => pixelIou(decode(mask), truth);
 
 async function segment(word: 'red' | 'blue', params: Record<string, unknown>) {
   const p = PeekabooParamsSchema.parse({ size: SIZE, ...params });

@@ -52,11 +52,7 @@ export async function writeScene(file: string, s: Scene): Promise<void> {
   writeFileSync(file, await sharp(Buffer.from(data), { raw: { width, height, channels: 3 } }).png().toBuffer());
 }
 
-export function iou(a: Uint8Array, b: Uint8Array): number {
-  let i = 0, u = 0;
-  for (let k = 0; k < a.length; k++) (i += a[k]! & b[k]!), (u += a[k]! | b[k]!);
-  return u ? i / u : 1;
-}
+export { pixelIou as iou } from '../../helpers/masks';
 
 export const invert = (m: Uint8Array) => m.map((v) => 1 - v);
 export const either = (a: Uint8Array, b: Uint8Array) => a.map((v, i) => v | b[i]!);
