@@ -19,7 +19,21 @@ function rand(): number {
 }
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
-const say = (tag: 'I' | 'A', v: unknown) => writeSync(1, `${tag} ${JSON.stringify(v)}\n`);
+/**
+ * Writes the whole line to stdout before returning: stdout is a non-blocking pipe, so when the parent reads slowly (a
+ * loaded machine) a write can fail with EAGAIN or take only part of the line; wait a moment and go on.
+ */
+function say(tag: 'I' | 'A', v: unknown): void {
+  const line = Buffer.from(`${tag} ${JSON.stringify(v)}\n`);
+  for (let off = 0; off < line.length; ) {
+    try {
+      off += writeSync(1, line, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
 
 const store = ProjectStore.open(folder);
 // A fresh folder: the project is created here and never closed before the kill (its data is still in the WAL).
